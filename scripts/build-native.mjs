@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// Builds the native addon (native/binding.gyp) with node-gyp.
+// A failed build never fails `npm install`: the engine falls back to the wasm/cpu
+// backends and says why. `--strict` (npm run build:native) makes a failure fatal.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const nativeDir = path.join(root, 'native');
+const statusFile = path.join(nativeDir, 'build', 'build-status.json');
+const strict = process.argv.includes('--strict');
+
+function findNodeGyp() {
+  if (process.env.npm_config_node_gyp && existsSync(process.env.npm_config_node_gyp)) {
+    return process.env.npm_config_node_gyp;
+  }
+  const require = createRequire(import.meta.url);
+  for (const base of [root, path.dirname(process.execPath) + '/../lib/node_modules/npm']) {
+    try {
+      return require.resolve('node-gyp/bin/node-gyp.js', { paths: [base] });
+    } catch {}
+  }
+  return null;
+}
+
+function record(ok, reason) {
+  mkdirSync(path.dirname(statusFile), { recursive: true });
+  writeFileSync(statusFile, JSON.stringify({ ok, reason, at: new Date().toISOString() }) + '\n');
+}
+
+if (process.env.BNN_SKIP_NATIVE === '1') {
+  console.warn('bnn: native addon build skipped (BNN_SKIP_NATIVE=1)');
+  record(false, 'build skipped by BNN_SKIP_NATIVE=1');
+  process.exit(0);
+}
+if (!existsSync(path.join(nativeDir, 'binding.gyp'))) {
+  console.warn('bnn: native/binding.gyp not found; skipping the native addon');
+  process.exit(0);
+}
+const gyp = findNodeGyp();
+if (!gyp) {
+  const reason = 'node-gyp not found';
+  console.warn(`bnn: native addon not built (${reason}); the engine will use the wasm or cpu backend`);
+  record(false, reason);
+  process.exit(strict ? 1 : 0);
+}
+const jobs = process.env.JOBS ?? 'max';
+const r = spawnSync(process.execPath, [gyp, 'rebuild', `--jobs=${jobs}`], { cwd: nativeDir, stdio: 'inherit' });
+if (r.status !== 0) {
+  const reason = `node-gyp rebuild exited with ${r.status ?? r.signal}`;
+  console.warn(`bnn: native addon not built (${reason}); the engine will use the wasm or cpu backend`);
+  record(false, reason);
+  process.exit(strict ? 1 : 0);
+}
+record(true, null);
