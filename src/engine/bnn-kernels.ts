@@ -1,0 +1,134 @@
+// Custom tfjs kernels of the `native` backend: the binarized and fused paths.
+// Each has a composite twin in ops.ts built from stock tfjs ops, used on every other backend.
+import * as tf from '@tensorflow/tfjs-core';
+import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import type { NativeAddon } from '../native/addon.js';
+import { convGeometry, f32, NATIVE_BACKEND } from './native-backend.js';
+import { engineState } from './state.js';
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+type Backend = MathBackendCPU;
+
+export const BNN_SIGN = 'BnnSign';
+export const BNN_STE_GRAD = 'BnnSteGrad';
+export const BNN_XNOR_MATMUL = 'BnnXnorMatMul';
+export const BNN_XNOR_CONV2D = 'BnnXnorConv2D';
+export const BNN_BATCHNORM_TRAIN = 'BnnBatchNormTrain';
+export const BNN_BATCHNORM_GRAD = 'BnnBatchNormGrad';
+
+/**
+ * Per-step caches of derived weight forms (±1 floats, packed bits), keyed by the
+ * weight's data id. Entries are valid for one engineState.weightVersion: the optimizer
+ * bumps it after every in-place update, so a weight is signed/packed once per step.
+ */
+const signCache = new WeakMap<object, { version: number; values: Float32Array }>();
+const packColsCache = new WeakMap<object, { version: number; k: number; n: number; packed: Int32Array }>();
+
+function packedWords(k: number): number {
+  return Math.ceil(k / 64);
+}
+
+function cachedSign(addon: NativeAddon, dataId: object, values: Float32Array): Float32Array {
+  const hit = signCache.get(dataId);
+  if (hit && hit.version === engineState.weightVersion && hit.values.length === values.length) return hit.values;
+  const out = new Float32Array(values.length);
+  addon.signInto(values, out);
+  signCache.set(dataId, { version: engineState.weightVersion, values: out });
+  return out;
+}
+
+function cachedPackCols(addon: NativeAddon, dataId: object, values: Float32Array, k: number, n: number): Int32Array {
+  const hit = packColsCache.get(dataId);
+  if (hit && hit.version === engineState.weightVersion && hit.k === k && hit.n === n) return hit.packed;
+  const packed = new Int32Array(n * packedWords(k) * 2);
+  addon.packCols(values, k, n, packed);
+  packColsCache.set(dataId, { version: engineState.weightVersion, k, n, packed });
+  return packed;
+}
+
+export function registerBnnKernels(addon: NativeAddon): void {
+  const reg = (kernelName: string, kernelFunc: (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]) =>
+    tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND, kernelFunc: kernelFunc as tf.KernelFunc });
+
+  reg(BNN_SIGN, ({ inputs, backend, attrs }) => {
+    const b = backend as Backend;
+    const { x } = inputs as { x: tf.TensorInfo };
+    const xv = f32(b, x);
+    if ((attrs as { cache?: boolean }).cache) {
+      // Shared read-only array: tfjs never writes into kernel outputs, and only the
+      // optimizer mutates weights (after bumping the version, which retires this entry).
+      return b.makeTensorInfo(x.shape, 'float32', cachedSign(addon, x.dataId, xv));
+    }
+    const out = new Float32Array(xv.length);
+    addon.signInto(xv, out);
+    return b.makeTensorInfo(x.shape, 'float32', out);
+  });
+
+  reg(BNN_STE_GRAD, ({ inputs, backend, attrs }) => {
+    const b = backend as Backend;
+    const { dy, x } = inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
+    const { threshold } = attrs as { threshold: number };
+    const out = new Float32Array(f32(b, dy).length);
+    addon.steGrad(f32(b, dy), f32(b, x), out, threshold);
+    return b.makeTensorInfo(dy.shape, 'float32', out);
+  });
+
+  reg(BNN_XNOR_MATMUL, ({ inputs, backend }) => {
+    const b = backend as Backend;
+    const { x, w } = inputs as { x: tf.TensorInfo; w: tf.TensorInfo };
+    const [m, k] = x.shape;
+    const n = w.shape[1];
+    const xp = new Int32Array(m * packedWords(k) * 2);
+    addon.packRows(f32(b, x), m, k, xp);
+    const wp = cachedPackCols(addon, w.dataId, f32(b, w), k, n);
+    const out = new Float32Array(m * n);
+    addon.xnorGemm(xp, wp, m, n, k, out);
+    return b.makeTensorInfo([m, n], 'float32', out);
+  });
+
+  reg(BNN_XNOR_CONV2D, ({ inputs, backend, attrs }) => {
+    const b = backend as Backend;
+    const { x, filter } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
+    const { strides, pad } = attrs as { strides: [number, number]; pad: 'same' | 'valid' };
+    const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number],
+      filter.shape as [number, number, number, number], strides, 1, pad, undefined, false, 'channelsLast');
+    const out = new Float32Array(info.outShape.reduce((p, d) => p * d, 1));
+    addon.binaryConv2d(f32(b, x), f32(b, filter), convGeometry(info), out);
+    return b.makeTensorInfo(info.outShape, 'float32', out);
+  });
+
+  reg(BNN_BATCHNORM_TRAIN, ({ inputs, backend, attrs }) => {
+    const b = backend as Backend;
+    const { x, gamma, beta } = inputs as { x: tf.TensorInfo; gamma: tf.TensorInfo; beta: tf.TensorInfo };
+    const { epsilon } = attrs as { epsilon: number };
+    const c = x.shape[x.shape.length - 1];
+    const xv = f32(b, x);
+    const rows = xv.length / c;
+    const y = new Float32Array(xv.length);
+    const mean = new Float32Array(c);
+    const invStd = new Float32Array(c);
+    addon.batchNormForward(xv, rows, c, f32(b, gamma), f32(b, beta), epsilon, y, mean, invStd);
+    return [
+      b.makeTensorInfo(x.shape, 'float32', y),
+      b.makeTensorInfo([c], 'float32', mean),
+      b.makeTensorInfo([c], 'float32', invStd),
+    ];
+  });
+
+  reg(BNN_BATCHNORM_GRAD, ({ inputs, backend }) => {
+    const b = backend as Backend;
+    const { dy, x, gamma, mean, invStd } = inputs as Record<string, tf.TensorInfo>;
+    const c = x.shape[x.shape.length - 1];
+    const xv = f32(b, x);
+    const rows = xv.length / c;
+    const dx = new Float32Array(xv.length);
+    const dgamma = new Float32Array(c);
+    const dbeta = new Float32Array(c);
+    addon.batchNormBackward(f32(b, dy), xv, rows, c, f32(b, gamma), f32(b, mean), f32(b, invStd), dx, dgamma, dbeta);
+    return [
+      b.makeTensorInfo(x.shape, 'float32', dx),
+      b.makeTensorInfo([c], 'float32', dgamma),
+      b.makeTensorInfo([c], 'float32', dbeta),
+    ];
+  });
+}

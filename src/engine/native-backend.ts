@@ -1,0 +1,178 @@
+// The `native` tfjs backend: tfjs' CPU backend with its heavy kernels replaced by the
+// native addon (OpenBLAS sgemm, im2col convolutions, XNOR-popcount kernels, fused
+// element-wise passes). Registered under its own name by copying the cpu kernel registry
+// and overriding entries, so every op tfjs has keeps working.
+import * as tf from '@tensorflow/tfjs-core';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import type { NativeAddon } from '../native/addon.js';
+import { registerBnnKernels } from './bnn-kernels.js';
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+type CpuBackend = MathBackendCPU;
+
+export const NATIVE_BACKEND = 'native';
+
+export function f32(backend: CpuBackend, t: tf.TensorInfo): Float32Array {
+  const values = backend.data.get(t.dataId).values;
+  if (!(values instanceof Float32Array)) {
+    throw new Error(`native backend: expected float32 data, got ${t.dtype}`);
+  }
+  return values;
+}
+
+function sizeOf(shape: number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+function makeBatchMatMul(addon: NativeAddon) {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const backend = args.backend as CpuBackend;
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+    const ra = a.shape.length;
+    const rb = b.shape.length;
+    const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+    const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+    const kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
+    const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+    if (k !== kb) {
+      throw new Error(`matMul: inner dimensions ${k} and ${kb} of shapes [${a.shape}] and [${b.shape}] ` +
+        `(transposeA=${transposeA}, transposeB=${transposeB}) must match`);
+    }
+    const outer = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+    const batchA = sizeOf(a.shape.slice(0, -2));
+    const batchB = sizeOf(b.shape.slice(0, -2));
+    const batch = Math.max(batchA, batchB);
+    if (batch !== sizeOf(outer) || (batchA !== batch && batchA !== 1) || (batchB !== batch && batchB !== 1)) {
+      return cpuKernel('BatchMatMul')(args) as tf.TensorInfo;
+    }
+    const av = f32(backend, a);
+    const bv = f32(backend, b);
+    const out = new Float32Array(batch * m * n);
+    for (let i = 0; i < batch; i++) {
+      const ai = batchA === 1 ? av : av.subarray(i * m * k, (i + 1) * m * k);
+      const bi = batchB === 1 ? bv : bv.subarray(i * k * n, (i + 1) * k * n);
+      const ci = batch === 1 ? out : out.subarray(i * m * n, (i + 1) * m * n);
+      addon.sgemm(transposeA, transposeB, m, n, k, 1, ai, bi, 0, ci);
+    }
+    return backend.makeTensorInfo([...outer, m, n], 'float32', out);
+  };
+}
+
+function makeFusedMatMul(addon: NativeAddon) {
+  const batchMatMul = makeBatchMatMul(addon);
+  return (args: KernelArgs): tf.TensorInfo => {
+    const backend = args.backend as CpuBackend;
+    const { a, b, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+    const { activation } = args.attrs as { activation: string };
+    if (preluActivationWeights || (activation !== 'linear' && activation !== 'relu')) {
+      return cpuKernel('_FusedMatMul')(args) as tf.TensorInfo;
+    }
+    const y = batchMatMul({ ...args, inputs: { a: a!, b: b! } });
+    const yv = f32(backend, y);
+    const n = y.shape[y.shape.length - 1];
+    if (bias) {
+      const bv = f32(backend, bias);
+      if (bv.length !== 1 && bv.length !== n) {
+        backend.disposeData(y.dataId);
+        return cpuKernel('_FusedMatMul')(args) as tf.TensorInfo;
+      }
+      if (bv.length === 1) for (let i = 0; i < yv.length; i++) yv[i] += bv[0];
+      else for (let i = 0; i < yv.length; i += n) for (let j = 0; j < n; j++) yv[i + j] += bv[j];
+    }
+    if (activation === 'relu') for (let i = 0; i < yv.length; i++) if (yv[i] < 0) yv[i] = 0;
+    return y;
+  };
+}
+
+interface ConvAttrs {
+  strides: number | [number, number];
+  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+  dataFormat: 'NHWC' | 'NCHW';
+  dilations?: number | [number, number];
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+function plainConv(info: tf.backend_util.Conv2DInfo, dataFormat: string): boolean {
+  return dataFormat !== 'NCHW' && info.dilationHeight === 1 && info.dilationWidth === 1;
+}
+
+export function convGeometry(info: tf.backend_util.Conv2DInfo) {
+  return {
+    batch: info.batchSize, inH: info.inHeight, inW: info.inWidth, inC: info.inChannels,
+    kH: info.filterHeight, kW: info.filterWidth, outC: info.outChannels,
+    strideH: info.strideHeight, strideW: info.strideWidth,
+    padTop: info.padInfo.top, padLeft: info.padInfo.left, outH: info.outHeight, outW: info.outWidth,
+  };
+}
+
+function makeConv2D(addon: NativeAddon) {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const backend = args.backend as CpuBackend;
+    const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
+    const at = args.attrs as unknown as ConvAttrs;
+    const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number],
+      filter.shape as [number, number, number, number], at.strides, at.dilations ?? 1, at.pad, at.dimRoundingMode,
+      false, 'channelsLast');
+    if (!plainConv(info, at.dataFormat)) return cpuKernel('Conv2D')(args) as tf.TensorInfo;
+    const out = new Float32Array(sizeOf(info.outShape));
+    addon.conv2d(f32(backend, x), f32(backend, filter), convGeometry(info), out);
+    return backend.makeTensorInfo(info.outShape, 'float32', out);
+  };
+}
+
+function makeConv2DBackpropInput(addon: NativeAddon) {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const backend = args.backend as CpuBackend;
+    const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
+    const at = args.attrs as unknown as ConvAttrs & { inputShape: [number, number, number, number] };
+    const info = tf.backend_util.computeConv2DInfo(at.inputShape, filter.shape as [number, number, number, number],
+      at.strides, 1, at.pad, at.dimRoundingMode, false, 'channelsLast');
+    if (!plainConv(info, at.dataFormat)) return cpuKernel('Conv2DBackpropInput')(args) as tf.TensorInfo;
+    const out = new Float32Array(sizeOf(info.inShape));
+    addon.conv2dBackpropInput(f32(backend, dy), f32(backend, filter), convGeometry(info), out);
+    return backend.makeTensorInfo(info.inShape, 'float32', out);
+  };
+}
+
+function makeConv2DBackpropFilter(addon: NativeAddon) {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const backend = args.backend as CpuBackend;
+    const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+    const at = args.attrs as unknown as ConvAttrs & { filterShape: [number, number, number, number] };
+    const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], at.filterShape,
+      at.strides, 1, at.pad, at.dimRoundingMode, false, 'channelsLast');
+    if (!plainConv(info, at.dataFormat)) return cpuKernel('Conv2DBackpropFilter')(args) as tf.TensorInfo;
+    const out = new Float32Array(sizeOf(info.filterShape));
+    addon.conv2dBackpropFilter(f32(backend, x), f32(backend, dy), convGeometry(info), out);
+    return backend.makeTensorInfo(info.filterShape, 'float32', out);
+  };
+}
+
+function cpuKernel(name: string): tf.KernelFunc {
+  const k = tf.getKernel(name, 'cpu');
+  if (!k) throw new Error(`native backend: tfjs cpu kernel ${name} is not registered`);
+  return k.kernelFunc;
+}
+
+let registered = false;
+
+/** Registers the `native` backend (idempotent). Requires the cpu backend's kernels to be registered. */
+export function registerNativeBackend(addon: NativeAddon, priority = 3): void {
+  if (registered) return;
+  registered = true;
+  tf.registerBackend(NATIVE_BACKEND, () => new MathBackendCPU(), priority);
+  const overrides: Record<string, tf.KernelFunc> = {
+    BatchMatMul: makeBatchMatMul(addon) as tf.KernelFunc,
+    _FusedMatMul: makeFusedMatMul(addon) as tf.KernelFunc,
+    Conv2D: makeConv2D(addon) as tf.KernelFunc,
+    Conv2DBackpropInput: makeConv2DBackpropInput(addon) as tf.KernelFunc,
+    Conv2DBackpropFilter: makeConv2DBackpropFilter(addon) as tf.KernelFunc,
+  };
+  for (const config of tf.getKernelsForBackend('cpu')) {
+    tf.registerKernel({ ...config, backendName: NATIVE_BACKEND, kernelFunc: overrides[config.kernelName] ?? config.kernelFunc });
+  }
+  registerBnnKernels(addon);
+}

@@ -1,0 +1,96 @@
+// The training loop shared by `bnn train` and (later) cluster workers: forward, loss,
+// straight-through backward, AdamW step, evaluation. No I/O: callers persist results.
+import * as tf from '@tensorflow/tfjs-core';
+import { fillBatch, type Normalization, type Split } from '../data/index.js';
+import type { Model } from '../bnn/models.js';
+import type { AdamW } from '../optim/adamw.js';
+
+export interface StepResult {
+  loss: number;
+  correct: number;
+  samples: number;
+}
+
+export interface EvalResult {
+  loss: number;
+  accuracy: number;
+  samples: number;
+}
+
+/** Builds the NHWC input tensor and labels of one batch. */
+export function makeBatch(split: Split, indices: ArrayLike<number>, norm: Normalization,
+  shape: [number, number, number]): { x: tf.Tensor4D; labels: Int32Array } {
+  const n = indices.length;
+  const per = shape[0] * shape[1] * shape[2];
+  // A fresh buffer per batch: the cpu-family backends keep a reference to it.
+  const values = new Float32Array(n * per);
+  const labels = new Int32Array(n);
+  fillBatch(split, indices, norm, values, labels);
+  return { x: tf.tensor4d(values, [n, ...shape]), labels };
+}
+
+function countCorrect(logits: tf.Tensor2D, labels: Int32Array): number {
+  const pred = tf.tidy(() => tf.argMax(logits, 1));
+  const p = pred.dataSync();
+  pred.dispose();
+  let c = 0;
+  for (let i = 0; i < labels.length; i++) if (p[i] === labels[i]) c++;
+  return c;
+}
+
+export function crossEntropy(logits: tf.Tensor2D, labels: Int32Array, numClasses: number): tf.Scalar {
+  return tf.tidy(() => {
+    const onehot = tf.oneHot(tf.tensor1d(labels, 'int32'), numClasses);
+    return tf.losses.softmaxCrossEntropy(onehot, logits) as tf.Scalar;
+  });
+}
+
+/**
+ * Gradients of the mean cross-entropy over one batch, keyed by tfjs variable name.
+ * The caller disposes them (e.g. after an all-reduce and the optimizer step).
+ */
+export function computeGradients(model: Model, x: tf.Tensor, labels: Int32Array): {
+  grads: tf.NamedTensorMap; loss: number; correct: number;
+} {
+  let logits: tf.Tensor2D | null = null;
+  const vars = model.params().map((p) => p.variable);
+  const { value, grads } = tf.variableGrads(() => {
+    const out = model.forward(x, true);
+    logits = tf.keep(out);
+    return crossEntropy(out, labels, model.numClasses);
+  }, vars);
+  const loss = value.dataSync()[0];
+  value.dispose();
+  const correct = countCorrect(logits!, labels);
+  (logits as tf.Tensor2D | null)?.dispose();
+  return { grads, loss, correct };
+}
+
+/** One optimisation step on one batch. */
+export function trainStep(model: Model, optimizer: AdamW, x: tf.Tensor, labels: Int32Array, lrFactor: number): StepResult {
+  const { grads, loss, correct } = computeGradients(model, x, labels);
+  try {
+    optimizer.apply(grads, lrFactor);
+  } finally {
+    tf.dispose(grads);
+  }
+  return { loss, correct, samples: labels.length };
+}
+
+/** Loss and accuracy over a whole split in inference mode (BatchNorm running statistics). */
+export function evaluate(model: Model, split: Split, norm: Normalization, batchSize = 1000): EvalResult {
+  let lossSum = 0;
+  let correct = 0;
+  for (let start = 0; start < split.n; start += batchSize) {
+    const end = Math.min(split.n, start + batchSize);
+    const idx = new Uint32Array(end - start);
+    for (let i = 0; i < idx.length; i++) idx[i] = start + i;
+    const { x, labels } = makeBatch(split, idx, norm, model.inputShape);
+    const logits = model.forward(x, false);
+    const loss = crossEntropy(logits, labels, model.numClasses);
+    lossSum += loss.dataSync()[0] * labels.length;
+    correct += countCorrect(logits, labels);
+    tf.dispose([x, logits, loss]);
+  }
+  return { loss: lossSum / split.n, accuracy: correct / split.n, samples: split.n };
+}
