@@ -1,0 +1,77 @@
+// Training and inference throughput of the example MLPs (784-2048-2048-10), measured on
+// the engine as `bnn train` runs it. Inputs are random: speed does not depend on values.
+import * as tf from '@tensorflow/tfjs-core';
+import { buildModel, type Model } from '../bnn/models.js';
+import type { Precision } from '../bnn/precision.js';
+import { AdamW } from '../optim/adamw.js';
+import { trainStep } from '../train/trainer.js';
+import { packModel } from '../export/packed.js';
+import { createPackedModel } from '../export/runtime.js';
+import type { NativeAddon } from '../native/addon.js';
+import { Rng } from '../util/rng.js';
+
+export interface ThroughputResult {
+  samplesPerS: number;
+  steps: number;
+  seconds: number;
+}
+
+export const BENCH_MLP_HIDDEN = [2048, 2048];
+const INPUT: [number, number, number] = [28, 28, 1];
+
+export function benchModel(precision: Precision): Model {
+  return buildModel({
+    arch: 'mlp', precision, hidden: BENCH_MLP_HIDDEN, widthMultiplier: 1, binarizeFirstLayerInput: false,
+    binarizeLastLayer: false, batchNorm: true, bnMomentum: 0.9, bnEpsilon: 1e-3,
+  }, INPUT, 10, 1);
+}
+
+function randomInput(batch: number, seed: number): { x: Float32Array; labels: Int32Array } {
+  const rng = new Rng(seed);
+  const x = new Float32Array(batch * 784);
+  for (let i = 0; i < x.length; i++) x[i] = rng.normal();
+  const labels = Int32Array.from({ length: batch }, () => rng.int(10));
+  return { x, labels };
+}
+
+/** Median-free throughput: `warmup` steps, then steps until `minSeconds` have passed. */
+export function benchTraining(precision: Precision, batch = 256, minSeconds = 3, warmup = 3): ThroughputResult {
+  const model = benchModel(precision);
+  const opt = new AdamW(model.params(), { lr: 1e-3, binaryLr: 1e-2, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weightDecay: 0, latentClip: 1 });
+  const { x, labels } = randomInput(batch, 7);
+  const step = () => {
+    const xt = tf.tensor4d(Float32Array.from(x), [batch, ...INPUT]);
+    trainStep(model, opt, xt, labels, 1);
+    xt.dispose();
+  };
+  for (let i = 0; i < warmup; i++) step();
+  let steps = 0;
+  const t0 = performance.now();
+  while ((performance.now() - t0) / 1000 < minSeconds || steps < 3) {
+    step();
+    steps++;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  model.dispose();
+  return { samplesPerS: (steps * batch) / seconds, steps, seconds };
+}
+
+/** Inference throughput of the packed runtime; `packed` false keeps every kernel FP32 (the baseline). */
+export function benchInference(addon: NativeAddon, precision: Precision, packed: boolean, batch: number, minSeconds = 2):
+  ThroughputResult & { fileBytes: number } {
+  const model = benchModel(precision);
+  const { tensors, layout } = packModel(model, undefined, !packed);
+  const bytes = Object.values(tensors).reduce((s, t) => s + t.data.byteLength, 0);
+  const runner = createPackedModel(layout, tensors, addon);
+  model.dispose();
+  const { x } = randomInput(batch, 9);
+  for (let i = 0; i < 3; i++) runner.predict(x, batch);
+  let steps = 0;
+  const t0 = performance.now();
+  while ((performance.now() - t0) / 1000 < minSeconds || steps < 5) {
+    runner.predict(x, batch);
+    steps++;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return { samplesPerS: (steps * batch) / seconds, steps, seconds, fileBytes: bytes };
+}

@@ -1,0 +1,85 @@
+import type { Command } from 'commander';
+import { action, type CommandContext } from '../command.js';
+import { UserError } from '../../util/errors.js';
+
+interface PredictFlags {
+  dataset: string;
+  split: string;
+  limit?: string;
+  batchSize: string;
+  threads: string;
+  json?: boolean;
+}
+
+function positiveInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag}: expected a positive integer, got '${value}'`, { exitCode: 2 });
+  return n;
+}
+
+/** `bnn predict <model>`: runs a packed model with the XNOR kernels over a data set split. */
+export function registerPredict(program: Command, ctx: CommandContext): void {
+  program
+    .command('predict')
+    .description('run a packed model (bnn export) with the XNOR kernels and report accuracy and throughput')
+    .argument('<model>', 'packed model file written by bnn export')
+    .option('--dataset <name>', 'data set to classify', 'fashion-mnist')
+    .option('--split <split>', 'train or test', 'test')
+    .option('--limit <n>', 'classify only the first n samples')
+    .option('--batch-size <n>', 'samples per batch', '256')
+    .option('--threads <n>', 'native threads (0 = all cores)', '0')
+    .option('--json', 'print the result as JSON')
+    .action(action(ctx, async (file: string, flags: PredictFlags) => {
+      if (flags.split !== 'test' && flags.split !== 'train') {
+        throw new UserError(`--split: expected 'train' or 'test', got '${flags.split}'`, { exitCode: 2 });
+      }
+      const batchSize = positiveInt('--batch-size', flags.batchSize);
+      const limit = flags.limit === undefined ? undefined : positiveInt('--limit', flags.limit);
+      const threads = Number(flags.threads);
+      const { loadNative } = await import('../../native/addon.js');
+      const { loadPackedModel } = await import('../../export/runtime.js');
+      const { loadDataset, fillBatch, DATASET_NAMES } = await import('../../data/index.js');
+      if (!(DATASET_NAMES as readonly string[]).includes(flags.dataset)) {
+        throw new UserError(`--dataset: unknown data set '${flags.dataset}' (valid: ${DATASET_NAMES.join(', ')})`, { exitCode: 2 });
+      }
+      const native = loadNative();
+      if (!native.addon) throw new UserError(`bnn predict needs the native addon: ${native.reason}`);
+      if (threads > 0) native.addon.setThreads(threads);
+      const model = await loadPackedModel(file, native.addon);
+      const ds = await loadDataset({ name: flags.dataset } as Parameters<typeof loadDataset>[0]);
+      const split = flags.split === 'test' ? ds.test : ds.train;
+      const n = Math.min(split.n, limit ?? split.n);
+      const norm = model.layout.normalization;
+      if (!norm) throw new UserError(`${file}: the model records no input normalisation`);
+      const normalization = { mode: norm.mode as 'standard', scale: Float32Array.from(norm.scale), offset: Float32Array.from(norm.offset) };
+      const per = ds.shape[0] * ds.shape[1] * ds.shape[2];
+      const expected = model.layout.inputShape[0] * model.layout.inputShape[1] * model.layout.inputShape[2];
+      if (per !== expected) {
+        throw new UserError(`${file}: model expects ${model.layout.inputShape.join('x')} inputs, ${flags.dataset} has ${ds.shape.join('x')}`);
+      }
+      let correct = 0;
+      let seconds = 0;
+      const classes = model.layout.numClasses;
+      for (let start = 0; start < n; start += batchSize) {
+        const b = Math.min(batchSize, n - start);
+        const idx = Uint32Array.from({ length: b }, (_, i) => start + i);
+        const x = new Float32Array(b * per);
+        const labels = new Int32Array(b);
+        fillBatch(split, idx, normalization, x, labels);
+        const t0 = performance.now();
+        const logits = model.predict(x, b);
+        seconds += (performance.now() - t0) / 1000;
+        for (let i = 0; i < b; i++) {
+          let best = 0;
+          for (let c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + best]) best = c;
+          if (best === labels[i]) correct++;
+        }
+      }
+      const result = { model: file, dataset: flags.dataset, split: flags.split, samples: n, accuracy: correct / n,
+        samplesPerS: n / seconds, batchSize, kernel: native.addon.info().kernel };
+      if (flags.json) ctx.io.stdout.write(`${JSON.stringify(result)}\n`);
+      else ctx.io.stdout.write(`${n} samples, accuracy ${(100 * result.accuracy).toFixed(2)}%, ` +
+        `${Math.round(result.samplesPerS).toLocaleString('en-US')} samples/s (batch ${batchSize}, ${result.kernel} kernel)\n`);
+      return 0;
+    }));
+}
