@@ -1,0 +1,29 @@
+import { Command } from 'commander';
+import { packageVersion } from '../config/package-info.js';
+import { registerTrain } from './commands/train.js';
+import type { CommandContext, CommandRegistration } from './command.js';
+
+/**
+ * Every subcommand, in help order. To add one: write src/cli/commands/<name>.ts exporting
+ * a CommandRegistration, and list it here.
+ */
+export const COMMANDS: readonly CommandRegistration[] = [registerTrain];
+
+/**
+ * The `bnn` program. Commander never exits or prints errors itself: usage errors are
+ * thrown (exitOverride) and reported by handleError.
+ */
+export function buildProgram(ctx: CommandContext, commands: readonly CommandRegistration[] = COMMANDS): Command {
+  const program = new Command('bnn')
+    .description('train binarized neural networks and keep every run in an experiment database')
+    .version(packageVersion(), '-V, --version')
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      writeOut: (s) => ctx.io.stdout.write(s),
+      writeErr: (s) => ctx.io.stderr.write(s),
+      outputError: () => undefined,
+    });
+  for (const register of commands) register(program, ctx);
+  return program;
+}

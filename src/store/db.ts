@@ -1,0 +1,146 @@
+import Database from 'better-sqlite3';
+import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { packageRoot } from '../config/package-info.js';
+import { StoreError } from './errors.js';
+import * as schema from './schema.js';
+
+export type StoreDb = BetterSQLite3Database<typeof schema>;
+
+export interface OpenStoreOptions {
+  /** Open without writing: no directory creation, no migration (a stale schema is an error). */
+  readonly?: boolean;
+  /** How long a statement waits for another process's lock before failing. */
+  busyTimeoutMs?: number;
+}
+
+export function defaultOpenStoreOptions(): Required<OpenStoreOptions> {
+  return { readonly: false, busyTimeoutMs: 10_000 };
+}
+
+export interface Store {
+  readonly db: StoreDb;
+  /** The raw connection, for pragmas and for tests. */
+  readonly sqlite: Database.Database;
+  /** Absolute path of the database file (`:memory:` for an in-memory store). */
+  readonly path: string;
+  readonly readonly: boolean;
+  /** Closes the connection; idempotent. */
+  close(): void;
+}
+
+/** Folder of drizzle-kit migrations, found from the package root (src/ and dist/src/ alike). */
+export function migrationsFolder(): string {
+  return join(packageRoot(), 'drizzle');
+}
+
+/**
+ * Opens (creating if needed) the experiment database: parent directory created, WAL
+ * journal, busy timeout, foreign keys on, pending migrations applied. A file that is not
+ * an SQLite database, or was written by a newer schema, is a StoreError naming the file.
+ */
+export function openStore(path: string, options: OpenStoreOptions = {}): Store {
+  const opts = { ...defaultOpenStoreOptions(), ...options };
+  const memory = path === ':memory:';
+  const file = memory ? path : resolve(path);
+
+  if (!memory) {
+    if (opts.readonly && !existsSync(file)) throw new StoreError(file, 'no experiment database here');
+    if (!opts.readonly) {
+      try {
+        mkdirSync(dirname(file), { recursive: true });
+      } catch (err) {
+        throw new StoreError(file, `cannot create its directory: ${(err as Error).message}`, { cause: err });
+      }
+    }
+  }
+
+  let sqlite: Database.Database;
+  try {
+    sqlite = new Database(file, { readonly: opts.readonly, fileMustExist: opts.readonly });
+  } catch (err) {
+    throw new StoreError(file, `cannot open: ${(err as Error).message}`, { cause: err });
+  }
+
+  try {
+    sqlite.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs))}`);
+    // Reading the schema forces SQLite to read the header: a foreign file fails here.
+    sqlite.prepare('SELECT count(*) FROM sqlite_master').get();
+    if (!opts.readonly && !memory) sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('foreign_keys = ON');
+  } catch (err) {
+    sqlite.close();
+    const code = (err as { code?: string }).code;
+    const why =
+      code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT'
+        ? 'not an SQLite database, or corrupt'
+        : `cannot use as an SQLite database`;
+    throw new StoreError(file, `${why} (${(err as Error).message})`, { cause: err });
+  }
+
+  const db = drizzle(sqlite, { schema });
+  try {
+    ensureSchema(db, sqlite, file, opts.readonly);
+  } catch (err) {
+    sqlite.close();
+    throw err;
+  }
+
+  let closed = false;
+  return {
+    db,
+    sqlite,
+    path: file,
+    readonly: opts.readonly,
+    close() {
+      if (closed) return;
+      closed = true;
+      sqlite.close();
+    },
+  };
+}
+
+interface Journal {
+  entries: { idx: number; when: number; tag: string }[];
+}
+
+function ensureSchema(db: StoreDb, sqlite: Database.Database, file: string, readonly: boolean): void {
+  const folder = migrationsFolder();
+  const journal = JSON.parse(readFileSync(join(folder, 'meta', '_journal.json'), 'utf8')) as Journal;
+  const latestKnown = Math.max(0, ...journal.entries.map((e) => e.when));
+
+  const pending = (): number => {
+    const applied = lastAppliedMigration(sqlite);
+    if (applied > latestKnown) {
+      throw new StoreError(file, 'its schema is newer than this version of bnn; upgrade bnn to use it');
+    }
+    return journal.entries.filter((e) => e.when > applied).length;
+  };
+
+  const count = pending();
+  if (count === 0) return;
+  if (readonly) {
+    throw new StoreError(file, `its schema is ${count} migration(s) behind; open it once without read-only mode to upgrade`);
+  }
+  try {
+    migrate(db, { migrationsFolder: folder });
+  } catch (err) {
+    // Another process may have migrated between our check and our write: fine if so.
+    if (pending() === 0) return;
+    throw new StoreError(file, `migration failed: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** `created_at` (the journal's `when`) of the newest applied migration; 0 when none. */
+function lastAppliedMigration(sqlite: Database.Database): number {
+  const table = sqlite
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'")
+    .get();
+  if (!table) return 0;
+  const row = sqlite.prepare('SELECT max(created_at) AS last FROM __drizzle_migrations').get() as {
+    last: number | string | null;
+  };
+  return row.last === null ? 0 : Number(row.last);
+}

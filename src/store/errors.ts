@@ -1,0 +1,64 @@
+import { UserError } from '../util/errors.js';
+
+/** The experiment database file cannot be opened, migrated or written. */
+export class StoreError extends UserError {
+  /** The database file concerned. */
+  readonly file: string;
+
+  constructor(file: string, message: string, options: { cause?: unknown } = {}) {
+    super(`${file}: ${message}`, options);
+    this.name = 'StoreError';
+    this.file = file;
+  }
+
+  override details(): Record<string, unknown> {
+    return { file: this.file };
+  }
+}
+
+/** No run has this id, or the id prefix is ambiguous (`candidates` lists the matches). */
+export class RunNotFoundError extends UserError {
+  readonly runId: string;
+  readonly candidates: readonly string[];
+
+  constructor(runId: string, candidates: readonly string[] = []) {
+    super(
+      candidates.length === 0
+        ? `no run with id or id prefix "${runId}"`
+        : `run id prefix "${runId}" is ambiguous: it matches ${candidates.join(', ')}${
+            candidates.length >= AMBIGUOUS_LIST_LIMIT ? ', ...' : ''
+          }`,
+    );
+    this.name = 'RunNotFoundError';
+    this.runId = runId;
+    this.candidates = candidates;
+  }
+
+  override details(): Record<string, unknown> {
+    return { runId: this.runId, candidates: this.candidates };
+  }
+}
+
+/** How many matches an ambiguous-prefix error lists. */
+export const AMBIGUOUS_LIST_LIMIT = 10;
+
+/** A run was asked to move to a status its current status does not allow. */
+export class RunStateError extends UserError {
+  constructor(
+    readonly runId: string,
+    readonly from: string,
+    readonly to: string,
+  ) {
+    super(`run ${runId} is ${from}; it cannot become ${to}`);
+    this.name = 'RunStateError';
+  }
+
+  override details(): Record<string, unknown> {
+    return { runId: this.runId, from: this.from, to: this.to };
+  }
+}
+
+/** True for SQLite's foreign-key violation (a row naming a run that does not exist). */
+export function isForeignKeyViolation(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+}

@@ -1,0 +1,27 @@
+/**
+ * Base class for errors caused by the user's input (a bad file, flag, id or value) rather
+ * than by a bug. The CLI prints `message` as-is, without a stack, and exits with
+ * `exitCode`: 1 for a failed operation, 2 for bad usage (invalid flags or flag values).
+ * Packages extend it with their own small classes; callers branch with `instanceof`.
+ */
+export class UserError extends Error {
+  /** Marks the error as fit to show to a user without a stack (checked by duck typing too). */
+  readonly userFacing = true as const;
+  readonly exitCode: 1 | 2;
+
+  constructor(message: string, options: { cause?: unknown; exitCode?: 1 | 2 } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'UserError';
+    this.exitCode = options.exitCode ?? 1;
+  }
+
+  /** Extra machine-readable fields for `--json` error output; subclasses add theirs. */
+  details(): Record<string, unknown> {
+    return {};
+  }
+}
+
+/** True for UserError and for foreign errors that opt in with `userFacing = true`. */
+export function isUserFacing(err: unknown): err is Error & { userFacing: true; exitCode?: number } {
+  return err instanceof Error && (err as { userFacing?: unknown }).userFacing === true;
+}

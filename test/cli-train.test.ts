@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { test } from 'node:test';
+import { runCli } from './helpers/cli.js';
+import { tmpDir } from './helpers/tmp.js';
+
+const BAD_CONFIG = `
+name: broken
+train:
+  epochs: 0
+  optimizer:
+    lr: 0.001
+model:
+  precision: binari
+`;
+
+test('cli train - invalid config exits 1, names the fields, and writes nothing', async (t) => {
+  const dir = await tmpDir({ t });
+  const config = dir.join('bad.yaml');
+  await writeFile(config, BAD_CONFIG);
+  const store = dir.join('db', 'bnn.db');
+  const r = await runCli(['train', config, '--store', store], { cwd: dir.path });
+  assert.equal(r.timedOut, false);
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.stdout, '');
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.deepEqual(lines, [
+    `bnn: error: ${config}:4: train.epochs: must be an integer >= 1, got 0`,
+    `bnn: error: ${config}:8: model.precision: must be one of fp32, int8, binary, binary-weights, xnor, rsign, got "binari" (did you mean "binary"?)`,
+  ]);
+  assert.equal(existsSync(store), false, 'no store created');
+  assert.deepEqual(readdirSync(dir.path), ['bad.yaml'], 'nothing written in the working directory (no ./runs)');
+});
+
+test('cli train - invalid override values are usage errors (exit 2) naming the flag', async (t) => {
+  const dir = await tmpDir({ t });
+  const config = dir.join('ok.yaml');
+  await writeFile(config, 'seed: 1\n');
+  const r = await runCli(['train', config, '--epochs', 'ten', '--set', 'train.optimzer.lr=1'], { cwd: dir.path });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /^bnn: error: --set train\.optimzer\.lr=1: train\.optimzer\.lr: unknown key "optimzer"/m);
+  assert.match(r.stderr, /^bnn: error: --epochs: train\.epochs: must be an integer >= 1, got "ten"$/m);
+  assert.deepEqual(readdirSync(dir.path), ['ok.yaml']);
+});
+
+test('cli train - --json reports config errors as JSON on stdout', async (t) => {
+  const dir = await tmpDir({ t });
+  const config = dir.join('bad.yaml');
+  await writeFile(config, BAD_CONFIG);
+  const r = await runCli(['train', config, '--json'], { cwd: dir.path });
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr, '');
+  const { error } = JSON.parse(r.stdout) as { error: { type: string; issues: { path: string; line: number }[] } };
+  assert.equal(error.type, 'ConfigError');
+  assert.deepEqual(error.issues.map((i) => [i.path, i.line]), [
+    ['train.epochs', 4],
+    ['model.precision', 8],
+  ]);
+});
+
+test('cli train - a missing config file exits 1 naming it', async (t) => {
+  const dir = await tmpDir({ t });
+  const r = await runCli(['train', 'nope.yaml'], { cwd: dir.path });
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr, 'bnn: error: nope.yaml: cannot read config file: no such file\n');
+});
