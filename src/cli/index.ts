@@ -1,5 +1,8 @@
 import { Command } from 'commander';
 import { packageVersion } from '../config/package-info.js';
+import { registerBench } from './commands/bench.js';
+import { registerExport } from './commands/export.js';
+import { registerPredict } from './commands/predict.js';
 import { registerTrain } from './commands/train.js';
 import type { CommandContext, CommandRegistration } from './command.js';
 
@@ -7,7 +10,7 @@ import type { CommandContext, CommandRegistration } from './command.js';
  * Every subcommand, in help order. To add one: write src/cli/commands/<name>.ts exporting
  * a CommandRegistration, and list it here.
  */
-export const COMMANDS: readonly CommandRegistration[] = [registerTrain];
+export const COMMANDS: readonly CommandRegistration[] = [registerTrain, registerExport, registerPredict, registerBench];
 
 /**
  * The `bnn` program. Commander never exits or prints errors itself: usage errors are

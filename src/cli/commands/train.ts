@@ -41,7 +41,8 @@ async function importTrainer() {
     return await import('../../train/run.js');
   } catch (err) {
     const code = (err as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes('train/run')) {
+    // Only when run.ts itself is missing, not one of its own imports.
+    if (code === 'ERR_MODULE_NOT_FOUND' && /Cannot find module '[^']*train\/run\.[jt]s'/.test(String((err as Error).message))) {
       throw new Error('the training engine (src/train/run) is not part of this build', { cause: err });
     }
     throw err;
