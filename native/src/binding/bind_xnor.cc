@@ -1,0 +1,73 @@
+// packRows, packCols, xnorGemm, binaryConv2d.
+#include "args.h"
+#include "../binary_conv/binary_conv.h"
+#include "../xnor_gemm/reference.h"
+#include "../xnor_gemm/xnor_gemm.h"
+
+namespace bnn::binding {
+
+namespace {
+
+// packRows(src: Float32Array[rows*k], rows, k, dst: Int32Array[2*rows*ceil(k/64)])
+Napi::Value pack_rows(const Napi::CallbackInfo& ci) {
+  Args args(ci, "packRows", 4, 4);
+  const size_t rows = args.dim(1, "rows"), k = args.dim(2, "k", 1);
+  const float* src = args.floats(0, "src", mul(args, rows, k), "rows*k");
+  uint64_t* dst = args.words(3, "dst", mul(args, rows, ref::packed_words(k)), "rows*ceil(k/64)");
+  args.require_disjoint(0, "src", 3, "dst");
+  xnor::pack_rows(src, rows, k, dst);
+  return args.env().Undefined();
+}
+
+// packCols(src: Float32Array[k*n], k, n, dst: Int32Array[2*n*ceil(k/64)])
+Napi::Value pack_cols(const Napi::CallbackInfo& ci) {
+  Args args(ci, "packCols", 4, 4);
+  const size_t k = args.dim(1, "k", 1), n = args.dim(2, "n");
+  const float* src = args.floats(0, "src", mul(args, k, n), "k*n");
+  uint64_t* dst = args.words(3, "dst", mul(args, n, ref::packed_words(k)), "n*ceil(k/64)");
+  args.require_disjoint(0, "src", 3, "dst");
+  xnor::pack_cols(src, k, n, dst);
+  return args.env().Undefined();
+}
+
+// xnorGemm(a: Int32Array[2*m*kw], b: Int32Array[2*n*kw], m, n, k, c: Float32Array[m*n])
+Napi::Value xnor_gemm(const Napi::CallbackInfo& ci) {
+  Args args(ci, "xnorGemm", 6, 6);
+  const size_t m = args.dim(2, "m"), n = args.dim(3, "n"), k = args.dim(4, "k", 1);
+  if (k >= (size_t{1} << 24)) args.fail("argument 'k' must be below 2^24 (exact float results), got " + std::to_string(k));
+  const size_t kw = ref::packed_words(k);
+  const uint64_t* a = args.words(0, "a", mul(args, m, kw), "m*ceil(k/64)");
+  const uint64_t* b = args.words(1, "b", mul(args, n, kw), "n*ceil(k/64)");
+  float* c = args.floats(5, "c", mul(args, m, n), "m*n");
+  args.require_disjoint(5, "c", 0, "a");
+  args.require_disjoint(5, "c", 1, "b");
+  xnor::gemm(a, b, c, m, n, k);
+  return args.env().Undefined();
+}
+
+// binaryConv2d(x: Float32Array NHWC, filterBits: Int32Array [outC][ceil(K/64)] words,
+//              geometry, out: Float32Array NHWC)
+Napi::Value binary_conv2d(const Napi::CallbackInfo& ci) {
+  Args args(ci, "binaryConv2d", 4, 4);
+  const conv::Geometry g = args.geometry(2, "geometry");
+  if (g.patch() >= (size_t{1} << 24)) args.fail("filterH*filterW*inC must be below 2^24");
+  const float* x = args.floats(0, "x", g.input_size(), "batch*inH*inW*inC");
+  const uint64_t* w = args.words(1, "filterBits", g.out_c * ref::packed_words(g.patch()),
+                                 "outC*ceil(filterH*filterW*inC/64)");
+  float* out = args.floats(3, "out", g.output_size(), "batch*outH*outW*outC");
+  args.require_disjoint(3, "out", 0, "x");
+  args.require_disjoint(3, "out", 1, "filterBits");
+  binary_conv::conv2d(x, w, g, out);
+  return args.env().Undefined();
+}
+
+}  // namespace
+
+void register_xnor(Napi::Env env, Napi::Object exports) {
+  exports.Set("packRows", Napi::Function::New<guarded<pack_rows>>(env, "packRows"));
+  exports.Set("packCols", Napi::Function::New<guarded<pack_cols>>(env, "packCols"));
+  exports.Set("xnorGemm", Napi::Function::New<guarded<xnor_gemm>>(env, "xnorGemm"));
+  exports.Set("binaryConv2d", Napi::Function::New<guarded<binary_conv2d>>(env, "binaryConv2d"));
+}
+
+}  // namespace bnn::binding
