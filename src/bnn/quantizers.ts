@@ -1,7 +1,7 @@
 // Quantizers, larq-style: a forward value and its straight-through gradient defined
 // together (one tf.customGrad), plus a small serialisable config.
 import * as tf from '@tensorflow/tfjs-core';
-import { signPM1, steMask, steSign } from '../engine/ops.js';
+import { customOp, signPM1, steMask, steSign } from '../engine/ops.js';
 import { UserError } from '../util/errors.js';
 import { ownedVariable } from './variables.js';
 
@@ -59,7 +59,7 @@ class XnorSign implements Quantizer {
   constructor(readonly config: QuantizerConfig) {}
   apply(x: tf.Tensor): tf.Tensor {
     const clip = this.config.clip ?? 1;
-    const f = tf.customGrad((w: tf.Tensor, save: tf.GradSaveFunc) => {
+    const f = customOp((w: tf.Tensor, save: tf.GradSaveFunc) => {
       const axes = w.shape.slice(0, -1).map((_, i) => i);
       const scale = tf.tidy(() => tf.mean(tf.abs(w), axes.length ? axes : undefined));
       save([w, scale]);
@@ -85,7 +85,7 @@ class RSign implements Quantizer {
   apply(x: tf.Tensor): tf.Tensor {
     if (!this.threshold) throw new Error('rsign quantizer used before build()');
     const clip = this.config.clip ?? 1;
-    const f = tf.customGrad((xx: tf.Tensor, alpha: tf.Tensor, save: tf.GradSaveFunc) => {
+    const f = customOp((xx: tf.Tensor, alpha: tf.Tensor, save: tf.GradSaveFunc) => {
       const shifted = tf.sub(xx, alpha);
       save([shifted]);
       return {
@@ -110,7 +110,7 @@ class Int8 implements Quantizer {
   readonly binary = false;
   constructor(readonly config: QuantizerConfig) {}
   apply(x: tf.Tensor, role: QuantRole): tf.Tensor {
-    const f = tf.customGrad((xx: tf.Tensor, save: tf.GradSaveFunc) => {
+    const f = customOp((xx: tf.Tensor, save: tf.GradSaveFunc) => {
       save([xx]);
       const value = tf.tidy(() => {
         const axes = role === 'kernel' ? xx.shape.slice(0, -1).map((_, i) => i) : undefined;

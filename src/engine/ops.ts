@@ -9,6 +9,15 @@ import {
 } from './bnn-kernels.js';
 import { nativeActive } from './state.js';
 
+/** Forward value and gradient defined together; tfjs' typing of the variadic callback is too narrow. */
+export type GradFn = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
+export function customOp<T extends tf.Tensor = tf.Tensor>(
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  f: (...args: any[]) => { value: T; gradFunc: GradFn },
+): (...inputs: tf.Tensor[]) => T {
+  return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...inputs: tf.Tensor[]) => T;
+}
+
 function run<T extends tf.Tensor | tf.Tensor[]>(kernel: string, inputs: tf.NamedTensorMap, attrs: object = {}): T {
   return tf.engine().runKernel(kernel, inputs, attrs as tf.NamedAttrMap) as T;
 }
@@ -31,7 +40,7 @@ export function steMask(dy: tf.Tensor, x: tf.Tensor, threshold = 1): tf.Tensor {
 /** ste_sign: forward sign(x) (sign(0)=+1), backward dy·1[|x|≤clip]. */
 export function steSign(x: tf.Tensor, opts: { clip?: number; cache?: boolean } = {}): tf.Tensor {
   const clip = opts.clip ?? 1;
-  const f = tf.customGrad((xx: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = customOp((xx: tf.Tensor, save: tf.GradSaveFunc) => {
     save([xx]);
     return { value: signPM1(xx, opts.cache), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => steMask(dy, saved[0], clip) };
   });
@@ -44,7 +53,7 @@ export function steSign(x: tf.Tensor, opts: { clip?: number; cache?: boolean } =
  * w's packed form is cached for the current weight version.
  */
 export function xnorMatMul(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
-  const f = tf.customGrad((xx: tf.Tensor, ww: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = customOp((xx: tf.Tensor, ww: tf.Tensor, save: tf.GradSaveFunc) => {
     save([xx, ww]);
     const value = nativeActive()
       ? run<tf.Tensor2D>(BNN_XNOR_MATMUL, { x: xx, w: ww })
@@ -81,7 +90,7 @@ function convBackpropFilter(x: tf.Tensor, dy: tf.Tensor, filterShape: number[], 
 
 /** conv2d(sign x, sign w) (NHWC/HWIO, zero padding) with straight-through gradients. */
 export function xnorConv2d(x: tf.Tensor4D, w: tf.Tensor4D, spec: ConvSpec): tf.Tensor4D {
-  const f = tf.customGrad((xx: tf.Tensor, ww: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = customOp((xx: tf.Tensor, ww: tf.Tensor, save: tf.GradSaveFunc) => {
     save([xx, ww]);
     const value = nativeActive()
       ? run<tf.Tensor4D>(BNN_XNOR_CONV2D, { x: xx, filter: ww }, spec)
@@ -115,7 +124,7 @@ export interface BatchStats {
 export function batchNormTrain(
   x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number, onStats?: (s: BatchStats) => void,
 ): tf.Tensor {
-  const f = tf.customGrad((xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = customOp((xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
     let y: tf.Tensor, mean: tf.Tensor, invStd: tf.Tensor;
     if (nativeActive()) {
       [y, mean, invStd] = run<tf.Tensor[]>(BNN_BATCHNORM_TRAIN, { x: xx, gamma: g, beta: b }, { epsilon });

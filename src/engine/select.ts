@@ -2,7 +2,6 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { loadNative } from '../native/addon.js';
 import { BackendUnavailableError } from './errors.js';
 import { NATIVE_BACKEND, registerNativeBackend } from './native-backend.js';
 import { engineState } from './state.js';
@@ -49,6 +48,7 @@ async function tryTensorflow(): Promise<string | null> {
 }
 
 async function tryNative(threads: number): Promise<{ reason: string | null; kernel?: string }> {
+  const { loadNative } = await import('../native/addon.js');
   const loaded = loadNative();
   if (!loaded.addon) return { reason: loaded.reason };
   registerNativeBackend(loaded.addon);

@@ -108,7 +108,7 @@ export function packModel(model: Model, normalization?: Normalization, forceF32 
 export function packedSizeBytes(model: Model): number | null {
   try {
     let bytes = 0;
-    for (const op of model.layers.map(opOf)) {
+    for (const op of model.layers.map((l) => opOf(l))) {
       if (op.kind === 'dense') {
         bytes += op.kernel === 'packed' ? op.units * words(op.inputs) * 8 : op.inputs * op.units * 4;
         if (op.bias) bytes += op.units * 4;
