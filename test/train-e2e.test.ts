@@ -65,6 +65,7 @@ test('train e2e - binary MLP on a Fashion-MNIST subset beats the stated accuracy
 
 test('train e2e - an unknown run id for export is a clear error with exit 1', async (t) => {
   const dir = await tmpDir({ t });
+  openStore(dir.join('bnn.db')).close();
   const r = await runCli(['export', 'r-nope', '--store', dir.join('bnn.db')], { timeoutMs: 30_000 });
   assert.equal(r.code, 1);
   assert.match(r.stderr, /r-nope/);
