@@ -5,6 +5,7 @@ import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { NativeAddon } from '../native/addon.js';
 import { convGeometry, f32, NATIVE_BACKEND } from './native-backend.js';
 import { engineState } from './state.js';
+import { allocF32 } from './buffer-pool.js';
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 type Backend = MathBackendCPU;
@@ -31,7 +32,7 @@ function packedWords(k: number): number {
 function cachedSign(addon: NativeAddon, dataId: object, values: Float32Array): Float32Array {
   const hit = signCache.get(dataId);
   if (hit && hit.version === engineState.weightVersion && hit.values.length === values.length) return hit.values;
-  const out = new Float32Array(values.length);
+  const out = new Float32Array(values.length); // cached: never pooled
   addon.signInto(values, out);
   signCache.set(dataId, { version: engineState.weightVersion, values: out });
   return out;
@@ -59,7 +60,7 @@ export function registerBnnKernels(addon: NativeAddon): void {
       // optimizer mutates weights (after bumping the version, which retires this entry).
       return b.makeTensorInfo(x.shape, 'float32', cachedSign(addon, x.dataId, xv));
     }
-    const out = new Float32Array(xv.length);
+    const out = allocF32(xv.length);
     addon.signInto(xv, out);
     return b.makeTensorInfo(x.shape, 'float32', out);
   });
@@ -68,7 +69,7 @@ export function registerBnnKernels(addon: NativeAddon): void {
     const b = backend as Backend;
     const { dy, x } = inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
     const { threshold } = attrs as { threshold: number };
-    const out = new Float32Array(f32(b, dy).length);
+    const out = allocF32(f32(b, dy).length);
     addon.steGrad(f32(b, dy), f32(b, x), out, threshold);
     return b.makeTensorInfo(dy.shape, 'float32', out);
   });
@@ -81,7 +82,7 @@ export function registerBnnKernels(addon: NativeAddon): void {
     const xp = new Int32Array(m * packedWords(k) * 2);
     addon.packRows(f32(b, x), m, k, xp);
     const wp = cachedPackCols(addon, w.dataId, f32(b, w), k, n);
-    const out = new Float32Array(m * n);
+    const out = allocF32(m * n);
     addon.xnorGemm(xp, wp, m, n, k, out);
     return b.makeTensorInfo([m, n], 'float32', out);
   });
@@ -92,7 +93,7 @@ export function registerBnnKernels(addon: NativeAddon): void {
     const { strides, pad } = attrs as { strides: [number, number]; pad: 'same' | 'valid' };
     const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number],
       filter.shape as [number, number, number, number], strides, 1, pad, undefined, false, 'channelsLast');
-    const out = new Float32Array(info.outShape.reduce((p, d) => p * d, 1));
+    const out = allocF32(info.outShape.reduce((p, d) => p * d, 1));
     addon.binaryConv2d(f32(b, x), f32(b, filter), convGeometry(info), out);
     return b.makeTensorInfo(info.outShape, 'float32', out);
   });
@@ -104,9 +105,9 @@ export function registerBnnKernels(addon: NativeAddon): void {
     const c = x.shape[x.shape.length - 1];
     const xv = f32(b, x);
     const rows = xv.length / c;
-    const y = new Float32Array(xv.length);
-    const mean = new Float32Array(c);
-    const invStd = new Float32Array(c);
+    const y = allocF32(xv.length);
+    const mean = allocF32(c);
+    const invStd = allocF32(c);
     addon.batchNormForward(xv, rows, c, f32(b, gamma), f32(b, beta), epsilon, y, mean, invStd);
     return [
       b.makeTensorInfo(x.shape, 'float32', y),
@@ -121,9 +122,9 @@ export function registerBnnKernels(addon: NativeAddon): void {
     const c = x.shape[x.shape.length - 1];
     const xv = f32(b, x);
     const rows = xv.length / c;
-    const dx = new Float32Array(xv.length);
-    const dgamma = new Float32Array(c);
-    const dbeta = new Float32Array(c);
+    const dx = allocF32(xv.length);
+    const dgamma = allocF32(c);
+    const dbeta = allocF32(c);
     addon.batchNormBackward(f32(b, dy), xv, rows, c, f32(b, gamma), f32(b, mean), f32(b, invStd), dx, dgamma, dbeta);
     return [
       b.makeTensorInfo(x.shape, 'float32', dx),

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { NativeAddon } from '../native/addon.js';
 import { registerBnnKernels } from './bnn-kernels.js';
+import { allocF32, releaseF32 } from './buffer-pool.js';
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 type CpuBackend = MathBackendCPU;
@@ -50,7 +51,7 @@ function makeBatchMatMul(addon: NativeAddon) {
     }
     const av = f32(backend, a);
     const bv = f32(backend, b);
-    const out = new Float32Array(batch * m * n);
+    const out = allocF32(batch * m * n);
     for (let i = 0; i < batch; i++) {
       const ai = batchA === 1 ? av : av.subarray(i * m * k, (i + 1) * m * k);
       const bi = batchB === 1 ? bv : bv.subarray(i * k * n, (i + 1) * k * n);
@@ -117,7 +118,7 @@ function makeConv2D(addon: NativeAddon) {
       filter.shape as [number, number, number, number], at.strides, at.dilations ?? 1, at.pad, at.dimRoundingMode,
       false, 'channelsLast');
     if (!plainConv(info, at.dataFormat)) return cpuKernel('Conv2D')(args) as tf.TensorInfo;
-    const out = new Float32Array(sizeOf(info.outShape));
+    const out = allocF32(sizeOf(info.outShape));
     addon.conv2d(f32(backend, x), f32(backend, filter), convGeometry(info), out);
     return backend.makeTensorInfo(info.outShape, 'float32', out);
   };
@@ -131,7 +132,7 @@ function makeConv2DBackpropInput(addon: NativeAddon) {
     const info = tf.backend_util.computeConv2DInfo(at.inputShape, filter.shape as [number, number, number, number],
       at.strides, 1, at.pad, at.dimRoundingMode, false, 'channelsLast');
     if (!plainConv(info, at.dataFormat)) return cpuKernel('Conv2DBackpropInput')(args) as tf.TensorInfo;
-    const out = new Float32Array(sizeOf(info.inShape));
+    const out = allocF32(sizeOf(info.inShape));
     addon.conv2dBackpropInput(f32(backend, dy), f32(backend, filter), convGeometry(info), out);
     return backend.makeTensorInfo(info.inShape, 'float32', out);
   };
@@ -145,7 +146,7 @@ function makeConv2DBackpropFilter(addon: NativeAddon) {
     const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], at.filterShape,
       at.strides, 1, at.pad, at.dimRoundingMode, false, 'channelsLast');
     if (!plainConv(info, at.dataFormat)) return cpuKernel('Conv2DBackpropFilter')(args) as tf.TensorInfo;
-    const out = new Float32Array(sizeOf(info.filterShape));
+    const out = allocF32(sizeOf(info.filterShape));
     addon.conv2dBackpropFilter(f32(backend, x), f32(backend, dy), convGeometry(info), out);
     return backend.makeTensorInfo(info.filterShape, 'float32', out);
   };
@@ -157,13 +158,28 @@ function cpuKernel(name: string): tf.KernelFunc {
   return k.kernelFunc;
 }
 
+/** tfjs' CPU backend that hands released kernel outputs back to the buffer pool. */
+class NativeCpuBackend extends MathBackendCPU {
+  constructor() {
+    super();
+    // The cpu backend's first write prints an advert for tfjs-node; our output stays ours.
+    (this as unknown as { firstUse: boolean }).firstUse = false;
+  }
+  override disposeData(dataId: object, force = false): boolean {
+    const values = this.data.get(dataId)?.values;
+    const released = super.disposeData(dataId, force);
+    if (released && values) releaseF32(values);
+    return released;
+  }
+}
+
 let registered = false;
 
 /** Registers the `native` backend (idempotent). Requires the cpu backend's kernels to be registered. */
 export function registerNativeBackend(addon: NativeAddon, priority = 3): void {
   if (registered) return;
   registered = true;
-  tf.registerBackend(NATIVE_BACKEND, () => new MathBackendCPU(), priority);
+  tf.registerBackend(NATIVE_BACKEND, () => new NativeCpuBackend(), priority);
   const overrides: Record<string, tf.KernelFunc> = {
     BatchMatMul: makeBatchMatMul(addon) as tf.KernelFunc,
     _FusedMatMul: makeFusedMatMul(addon) as tf.KernelFunc,

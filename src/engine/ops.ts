@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   BNN_BATCHNORM_GRAD, BNN_BATCHNORM_TRAIN, BNN_SIGN, BNN_STE_GRAD, BNN_XNOR_CONV2D, BNN_XNOR_MATMUL,
 } from './bnn-kernels.js';
-import { nativeActive } from './state.js';
+import { engineState, nativeActive } from './state.js';
 
 /** Forward value and gradient defined together; tfjs' typing of the variadic callback is too narrow. */
 export type GradFn = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
@@ -33,6 +33,8 @@ export function signPM1(x: tf.Tensor, cache = false): tf.Tensor {
 
 /** Straight-through estimator mask: dy where |x| <= threshold, 0 elsewhere (paper A.1). */
 export function steMask(dy: tf.Tensor, x: tf.Tensor, threshold = 1): tf.Tensor {
+  const bound = engineState.boundedWeights.get(x.dataId);
+  if (bound !== undefined && bound <= threshold) return tf.clone(dy);
   if (nativeActive()) return run(BNN_STE_GRAD, { dy, x }, { threshold });
   return tf.tidy(() => tf.mul(dy, tf.cast(tf.lessEqual(tf.abs(x), threshold), 'float32')));
 }

@@ -64,6 +64,19 @@ export class AdamW {
       this.m.set(p.name, new Float32Array(p.variable.size));
       this.v.set(p.name, new Float32Array(p.variable.size));
     }
+    this.markBounds();
+  }
+
+  /** Records clipped weights as bounded (their straight-through mask is then the identity). */
+  markBounds(): void {
+    if (!(this.opts.latentClip > 0)) return;
+    for (const p of this.params) {
+      if (!p.clip) continue;
+      const v = p.variable.dataSync() as Float32Array;
+      let max = 0;
+      for (let i = 0; i < v.length; i++) max = Math.max(max, Math.abs(v[i]));
+      if (max <= this.opts.latentClip) engineState.boundedWeights.set(p.variable.dataId, this.opts.latentClip);
+    }
   }
 
   get step(): number {
@@ -95,6 +108,7 @@ export class AdamW {
         adamwStepJs(values, grad.dataSync() as Float32Array, m, v, h);
         tf.tidy(() => p.variable.assign(tf.tensor(values, p.variable.shape)));
       }
+      if (h.clip > 0) engineState.boundedWeights.set(p.variable.dataId, h.clip);
     }
     bumpWeightVersion();
   }
@@ -105,6 +119,7 @@ export class AdamW {
 
   loadState(s: AdamWState): void {
     this.stepCount = s.step;
+    this.markBounds();
     for (const [name, arr] of this.m) {
       const sm = s.m[name];
       const sv = s.v[name];
