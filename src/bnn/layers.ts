@@ -1,7 +1,7 @@
 // Layers: one quantized base parametrised by its op, plus BatchNorm, activations and pooling.
 // With identity quantizers and no constraint a quantized layer equals its float twin exactly.
 import * as tf from '@tensorflow/tfjs-core';
-import { batchNormTrain, conv2d, xnorConv2d, xnorMatMul, type ConvSpec } from '../engine/ops.js';
+import { batchNormTrain, conv2d, relu as reluOp, xnorConv2d, xnorMatMul, type ConvSpec } from '../engine/ops.js';
 import { Rng } from '../util/rng.js';
 import { ownedVariable, paramName } from './variables.js';
 import { getQuantizer, type Quantizer, type QuantizerConfig } from './quantizers.js';
@@ -205,7 +205,7 @@ export class Fn implements Layer {
   }
 }
 
-export const relu = (name: string) => new Fn(name, (x) => tf.relu(x));
+export const relu = (name: string) => new Fn(name, (x) => reluOp(x));
 export const flatten = (name: string) => new Fn(name, (x) => tf.reshape(x, [x.shape[0], -1]));
 export const maxPool = (name: string, size = 2) =>
   new Fn(name, (x) => tf.maxPool(x as tf.Tensor4D, size, size, 'valid'));

@@ -16,6 +16,8 @@ export const BNN_XNOR_MATMUL = 'BnnXnorMatMul';
 export const BNN_XNOR_CONV2D = 'BnnXnorConv2D';
 export const BNN_BATCHNORM_TRAIN = 'BnnBatchNormTrain';
 export const BNN_BATCHNORM_GRAD = 'BnnBatchNormGrad';
+export const BNN_RELU = 'BnnRelu';
+export const BNN_RELU_GRAD = 'BnnReluGrad';
 
 /**
  * Per-step caches of derived weight forms (±1 floats, packed bits), keyed by the
@@ -96,6 +98,26 @@ export function registerBnnKernels(addon: NativeAddon): void {
     const out = allocF32(info.outShape.reduce((p, d) => p * d, 1));
     addon.binaryConv2d(f32(b, x), f32(b, filter), convGeometry(info), out);
     return b.makeTensorInfo(info.outShape, 'float32', out);
+  });
+
+  // Plain loops: tfjs' generic unary/binary kernels cost ~10 ns per element here.
+  reg(BNN_RELU, ({ inputs, backend }) => {
+    const b = backend as Backend;
+    const { x } = inputs as { x: tf.TensorInfo };
+    const xv = f32(b, x);
+    const out = allocF32(xv.length);
+    for (let i = 0; i < xv.length; i++) out[i] = xv[i] > 0 ? xv[i] : 0;
+    return b.makeTensorInfo(x.shape, 'float32', out);
+  });
+
+  reg(BNN_RELU_GRAD, ({ inputs, backend }) => {
+    const b = backend as Backend;
+    const { dy, x } = inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
+    const xv = f32(b, x);
+    const dv = f32(b, dy);
+    const out = allocF32(xv.length);
+    for (let i = 0; i < xv.length; i++) out[i] = xv[i] > 0 ? dv[i] : 0;
+    return b.makeTensorInfo(x.shape, 'float32', out);
   });
 
   reg(BNN_BATCHNORM_TRAIN, ({ inputs, backend, attrs }) => {

@@ -5,7 +5,7 @@
 import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  BNN_BATCHNORM_GRAD, BNN_BATCHNORM_TRAIN, BNN_SIGN, BNN_STE_GRAD, BNN_XNOR_CONV2D, BNN_XNOR_MATMUL,
+  BNN_BATCHNORM_GRAD, BNN_BATCHNORM_TRAIN, BNN_RELU, BNN_RELU_GRAD, BNN_SIGN, BNN_STE_GRAD, BNN_XNOR_CONV2D, BNN_XNOR_MATMUL,
 } from './bnn-kernels.js';
 import { engineState, nativeActive } from './state.js';
 
@@ -111,6 +111,19 @@ export function xnorConv2d(x: tf.Tensor4D, w: tf.Tensor4D, spec: ConvSpec): tf.T
 /** conv2d through the backend's Conv2D kernel, with gradients through its backprop kernels. */
 export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, spec: ConvSpec): tf.Tensor4D {
   return tf.conv2d(x, w, spec.strides, spec.pad);
+}
+
+/** max(x, 0) with gradient dy·1[x > 0] (tfjs' own relu on every backend but native). */
+export function relu(x: tf.Tensor): tf.Tensor {
+  if (!nativeActive()) return tf.relu(x);
+  const f = customOp((xx: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([xx]);
+    return {
+      value: run<tf.Tensor>(BNN_RELU, { x: xx }),
+      gradFunc: (dy: tf.Tensor, [sx]: tf.Tensor[]) => run<tf.Tensor>(BNN_RELU_GRAD, { dy, x: sx }),
+    };
+  });
+  return f(x);
 }
 
 /** Batch statistics of one BatchNorm forward, read back for the running averages. */
