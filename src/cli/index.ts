@@ -1,8 +1,12 @@
 import { Command } from 'commander';
 import { packageVersion } from '../config/package-info.js';
 import { registerBench } from './commands/bench.js';
+import { registerCompare } from './commands/compare.js';
 import { registerExport } from './commands/export.js';
 import { registerPredict } from './commands/predict.js';
+import { registerRuns } from './commands/runs.js';
+import { registerShow } from './commands/show.js';
+import { registerSql } from './commands/sql.js';
 import { registerTrain } from './commands/train.js';
 import type { CommandContext, CommandRegistration } from './command.js';
 
@@ -10,7 +14,7 @@ import type { CommandContext, CommandRegistration } from './command.js';
  * Every subcommand, in help order. To add one: write src/cli/commands/<name>.ts exporting
  * a CommandRegistration, and list it here.
  */
-export const COMMANDS: readonly CommandRegistration[] = [registerTrain, registerExport, registerPredict, registerBench];
+export const COMMANDS: readonly CommandRegistration[] = [registerTrain, registerExport, registerPredict, registerBench, registerRuns, registerShow, registerCompare, registerSql];
 
 /**
  * The `bnn` program. Commander never exits or prints errors itself: usage errors are

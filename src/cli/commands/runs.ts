@@ -1,0 +1,103 @@
+import type { Command } from 'commander';
+import { addQueryOutputOptions, jsonText, parseQueryOutputFlags, type QueryOutputFlags } from '../../query/cli.js';
+import { count, duration, pct, renderTable, toCsv } from '../../query/format.js';
+import { withQueryStore } from '../../query/open.js';
+import { DEFAULT_RUNS_LIMIT, parseRunsQuery, queryRuns, SORT_KEYS, type RunsQueryFlags } from '../../query/runs.js';
+import type { RunRow } from '../../store/schema.js';
+import { action, type CommandContext } from '../command.js';
+
+type RunsFlags = RunsQueryFlags & QueryOutputFlags;
+
+/** Columns of `bnn runs --csv`, named as in the database. */
+const CSV_COLUMNS: readonly [string, (r: RunRow) => unknown][] = [
+  ['id', (r) => r.id],
+  ['name', (r) => r.name],
+  ['status', (r) => r.status],
+  ['model', (r) => r.model],
+  ['precision', (r) => r.precision],
+  ['dataset', (r) => r.dataset],
+  ['seed', (r) => r.seed],
+  ['tags', (r) => r.tags.join(' ')],
+  ['created_at', (r) => r.createdAt],
+  ['started_at', (r) => r.startedAt],
+  ['finished_at', (r) => r.finishedAt],
+  ['final_test_acc', (r) => r.finalTestAcc],
+  ['best_test_acc', (r) => r.bestTestAcc],
+  ['samples_per_s', (r) => r.samplesPerS],
+  ['wall_time_s', (r) => r.wallTimeS],
+  ['model_size_bytes', (r) => r.modelSizeBytes],
+  ['packed_size_bytes', (r) => r.packedSizeBytes],
+  ['backend', (r) => r.backend],
+  ['threads', (r) => r.threads],
+  ['code_version', (r) => r.codeVersion],
+  ['config_hash', (r) => r.configHash],
+  ['error', (r) => r.error],
+];
+
+/** `bnn runs`: the recorded runs, filtered and sorted. */
+export function registerRuns(program: Command, ctx: CommandContext): void {
+  const cmd = program
+    .command('runs')
+    .description('list recorded runs (newest first), with filters')
+    .option('--status <s>', 'PENDING, RUNNING, COMPLETED, FAILED or CANCELLED (comma-separated for several)')
+    .option('--model <arch>', 'architecture (model.arch)')
+    .option('--precision <p>', 'model precision')
+    .option('--dataset <name>', 'data set')
+    .option('--tag <tag>', 'runs carrying this tag')
+    .option('--since <date>', 'created at or after (2025-01-31 or 2025-01-31T12:00:00Z)')
+    .option('--until <date>', 'created at or before (a bare date includes that whole UTC day)')
+    .option('--name <text>', 'name contains this text (case-insensitive)')
+    .option('--sort <key>', `sort by ${SORT_KEYS.join(', ')} (ascending unless --desc; default: created, newest first)`)
+    .option('--desc', 'sort descending')
+    .option('--asc', 'sort ascending')
+    .option('--limit <n>', `at most this many runs (default ${DEFAULT_RUNS_LIMIT})`);
+  addQueryOutputOptions(cmd).action(
+    action(ctx, async (flags: RunsFlags) => {
+      const output = parseQueryOutputFlags(flags);
+      const query = parseRunsQuery(flags);
+      const rows = withQueryStore(output.storePath, output.store, ({ db }) => queryRuns(db, query));
+      if (output.mode === 'json') {
+        ctx.io.stdout.write(jsonText(rows));
+      } else if (output.mode === 'csv') {
+        ctx.io.stdout.write(toCsv(CSV_COLUMNS.map(([h]) => h), rows.map((r) => CSV_COLUMNS.map(([, get]) => get(r)))));
+      } else if (rows.length === 0) {
+        ctx.io.stderr.write('no runs match\n');
+      } else {
+        ctx.io.stdout.write(runsTable(rows));
+        if (rows.length === query.limit) ctx.io.stderr.write(`(first ${query.limit}; raise --limit for more)\n`);
+      }
+      return 0;
+    }),
+  );
+}
+
+function runsTable(rows: readonly RunRow[]): string {
+  return renderTable(
+    [
+      { header: 'ID' },
+      { header: 'NAME' },
+      { header: 'STATUS' },
+      { header: 'MODEL' },
+      { header: 'PRECISION' },
+      { header: 'DATASET' },
+      { header: 'TEST ACC', align: 'right' },
+      { header: 'BEST', align: 'right' },
+      { header: 'SAMPLES/S', align: 'right' },
+      { header: 'WALL', align: 'right' },
+      { header: 'CREATED (UTC)' },
+    ],
+    rows.map((r) => [
+      r.id,
+      r.name,
+      r.status,
+      r.model,
+      r.precision,
+      r.dataset,
+      pct(r.finalTestAcc),
+      pct(r.bestTestAcc),
+      count(r.samplesPerS),
+      duration(r.wallTimeS),
+      r.createdAt.slice(0, 16).replace('T', ' '),
+    ]),
+  );
+}

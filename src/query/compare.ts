@@ -1,0 +1,149 @@
+import { and, eq } from 'drizzle-orm';
+import type { StoreDb } from '../store/db.js';
+import { runs, type RunRow } from '../store/schema.js';
+import { QueryFlagError } from './errors.js';
+import { parseChoice } from './flags.js';
+import { parseRunFilter, runFilterConditions, type RunFilter, type RunFilterFlags } from './runs.js';
+import { mean, sampleStd, welchTTest, type NoTestReason } from './stats.js';
+
+/** Fields runs can be grouped by, as typed after `--by`. */
+export const GROUP_FIELDS = ['precision', 'model', 'dataset', 'name'] as const;
+export type GroupField = (typeof GROUP_FIELDS)[number];
+
+/** Metrics `--metric` accepts, and the run column each reads. */
+export const METRICS = {
+  test_acc: 'finalTestAcc',
+  best_test_acc: 'bestTestAcc',
+  samples_per_s: 'samplesPerS',
+  wall_time_s: 'wallTimeS',
+  model_size_bytes: 'modelSizeBytes',
+  packed_size_bytes: 'packedSizeBytes',
+} as const satisfies Record<string, keyof RunRow>;
+export type MetricName = keyof typeof METRICS;
+export const METRIC_NAMES = Object.keys(METRICS) as MetricName[];
+
+/** Metrics that are fractions in [0, 1] and shown as percentages. */
+export const ACCURACY_METRICS: ReadonlySet<MetricName> = new Set(['test_acc', 'best_test_acc']);
+
+/** The group that is the baseline when present and none is named. */
+export const PREFERRED_BASELINE = 'fp32';
+
+export interface CompareQuery {
+  by: GroupField;
+  metric: MetricName;
+  /** Group key to test the others against; default `fp32` when present, else the first group. */
+  baseline?: string;
+  /** Restricts the COMPLETED runs compared. */
+  filter: RunFilter;
+}
+
+export interface CompareFlags extends RunFilterFlags {
+  by?: string;
+  metric?: string;
+  baseline?: string;
+}
+
+/** Validates compare flags before any I/O (QueryFlagError, exit 2, for a bad value). */
+export function parseCompareQuery(flags: CompareFlags): CompareQuery {
+  const { status: _status, ...filterFlags } = flags;
+  return {
+    by: flags.by === undefined ? 'precision' : parseChoice('--by', flags.by, GROUP_FIELDS),
+    metric: flags.metric === undefined ? 'test_acc' : parseChoice('--metric', flags.metric, METRIC_NAMES),
+    ...(flags.baseline === undefined ? {} : { baseline: flags.baseline }),
+    filter: parseRunFilter(filterFlags),
+  };
+}
+
+export interface CompareGroup {
+  /** The value of the grouping field. */
+  key: string;
+  /** Runs with a value of the metric. */
+  n: number;
+  /** Ids of those runs. */
+  runIds: string[];
+  mean: number | null;
+  /** Sample standard deviation (n − 1); null below two runs. */
+  std: number | null;
+  /** mean − baseline mean; 0 for the baseline itself. */
+  delta: number | null;
+  /** Welch's t against the baseline (positive: this group is higher). Null when not tested. */
+  t: number | null;
+  df: number | null;
+  /** Two-sided p. */
+  p: number | null;
+  /** Why t, df and p are null. */
+  noTest: NoTestReason | null;
+  /** Mean over runs of packed size where recorded, else fp32 size. */
+  sizeBytes: number | null;
+  samplesPerS: number | null;
+}
+
+export interface CompareResult {
+  by: GroupField;
+  metric: MetricName;
+  /** Null when there are no groups. */
+  baseline: string | null;
+  groups: CompareGroup[];
+}
+
+/**
+ * Groups COMPLETED runs by a field and tests each group's metric against the baseline group
+ * with Welch's t-test. Groups are sorted by key, the baseline first.
+ */
+export function compareRuns(db: StoreDb, query: CompareQuery): CompareResult {
+  const selected = db
+    .select()
+    .from(runs)
+    .where(and(eq(runs.status, 'COMPLETED'), ...runFilterConditions(query.filter)))
+    .orderBy(runs.createdAt, runs.id)
+    .all();
+
+  const byKey = new Map<string, RunRow[]>();
+  for (const run of selected) {
+    const key = String(run[query.by]);
+    byKey.set(key, [...(byKey.get(key) ?? []), run]);
+  }
+  const keys = [...byKey.keys()].sort();
+  if (keys.length === 0) {
+    if (query.baseline !== undefined) throw new QueryFlagError('--baseline', query.baseline, 'a group with COMPLETED runs; none match');
+    return { by: query.by, metric: query.metric, baseline: null, groups: [] };
+  }
+  let baseline: string;
+  if (query.baseline !== undefined) {
+    if (!byKey.has(query.baseline)) throw new QueryFlagError('--baseline', query.baseline, keys);
+    baseline = query.baseline;
+  } else {
+    baseline = byKey.has(PREFERRED_BASELINE) ? PREFERRED_BASELINE : keys[0]!;
+  }
+
+  const column = METRICS[query.metric];
+  const values = (rows: readonly RunRow[]) => rows.filter((r) => r[column] !== null).map((r) => r[column] as number);
+  const baseValues = values(byKey.get(baseline)!);
+  const baseMean = mean(baseValues);
+
+  const ordered = [baseline, ...keys.filter((k) => k !== baseline)];
+  const groups = ordered.map((key): CompareGroup => {
+    const rows = byKey.get(key)!;
+    const xs = values(rows);
+    const m = mean(xs);
+    const test = key === baseline ? 'baseline' : welchTTest(xs, baseValues);
+    const tested = typeof test === 'object' ? test : null;
+    const sizes = rows.map((r) => r.packedSizeBytes ?? r.modelSizeBytes).filter((v): v is number => v !== null);
+    const speeds = rows.map((r) => r.samplesPerS).filter((v): v is number => v !== null);
+    return {
+      key,
+      n: xs.length,
+      runIds: rows.filter((r) => r[column] !== null).map((r) => r.id),
+      mean: m,
+      std: sampleStd(xs),
+      delta: key === baseline ? (m === null ? null : 0) : m === null || baseMean === null ? null : m - baseMean,
+      t: tested?.t ?? null,
+      df: tested?.df ?? null,
+      p: tested?.p ?? null,
+      noTest: typeof test === 'string' ? test : null,
+      sizeBytes: mean(sizes),
+      samplesPerS: mean(speeds),
+    };
+  });
+  return { by: query.by, metric: query.metric, baseline, groups };
+}

@@ -1,0 +1,129 @@
+import { and, asc, desc, eq, gte, inArray, lt, sql, type SQL } from 'drizzle-orm';
+import { ARCHS, DATASET_NAMES, PRECISIONS } from '../config/schema.js';
+import type { StoreDb } from '../store/db.js';
+import { RUN_STATUSES, runs, type RunRow, type RunStatus } from '../store/schema.js';
+import { endExclusive, parseChoice, parseChoices, parseDateBound, parsePositiveInt } from './flags.js';
+
+/** Columns `bnn runs --sort` accepts, by the name the user types. */
+export const SORT_KEYS = ['created', 'finished', 'final_test_acc', 'samples_per_s', 'wall_time_s', 'name'] as const;
+export type SortKey = (typeof SORT_KEYS)[number];
+
+const SORT_COLUMNS = {
+  created: runs.createdAt,
+  finished: runs.finishedAt,
+  final_test_acc: runs.finalTestAcc,
+  samples_per_s: runs.samplesPerS,
+  wall_time_s: runs.wallTimeS,
+  name: runs.name,
+} as const satisfies Record<SortKey, unknown>;
+
+/** Which runs to select; every field optional, all given ones must hold. */
+export interface RunFilter {
+  statuses?: readonly RunStatus[];
+  /** Architecture (`model.arch`). */
+  model?: string;
+  precision?: string;
+  dataset?: string;
+  /** Runs carrying this tag. */
+  tag?: string;
+  /** Created at or after this ISO time. */
+  createdSince?: string;
+  /** Created before this ISO time (exclusive). */
+  createdBefore?: string;
+  /** Case-insensitive substring of the run name. */
+  nameContains?: string;
+}
+
+export interface RunsQuery extends RunFilter {
+  /** Default `created`. */
+  sort: SortKey;
+  /** Default true for `created` without a sort flag (newest first), else false. */
+  descending: boolean;
+  /** At most this many runs; default 50. */
+  limit: number;
+}
+
+export const DEFAULT_RUNS_LIMIT = 50;
+
+export function defaultRunsQuery(): RunsQuery {
+  return { sort: 'created', descending: true, limit: DEFAULT_RUNS_LIMIT };
+}
+
+/** The filter flags as typed on the command line (strings, all optional). */
+export interface RunFilterFlags {
+  status?: string;
+  model?: string;
+  precision?: string;
+  dataset?: string;
+  tag?: string;
+  since?: string;
+  until?: string;
+  name?: string;
+}
+
+export interface RunsQueryFlags extends RunFilterFlags {
+  sort?: string;
+  desc?: boolean;
+  asc?: boolean;
+  limit?: string;
+}
+
+/**
+ * Validates filter flags before any I/O. `--until` with a bare date includes that whole
+ * UTC day. Throws QueryFlagError (exit 2) naming the flag, its value and the valid values.
+ */
+export function parseRunFilter(flags: RunFilterFlags): RunFilter {
+  const filter: RunFilter = {};
+  if (flags.status !== undefined) filter.statuses = parseChoices('--status', flags.status, RUN_STATUSES);
+  if (flags.model !== undefined) filter.model = parseChoice('--model', flags.model, ARCHS);
+  if (flags.precision !== undefined) filter.precision = parseChoice('--precision', flags.precision, PRECISIONS);
+  if (flags.dataset !== undefined) filter.dataset = parseChoice('--dataset', flags.dataset, DATASET_NAMES);
+  if (flags.tag !== undefined) filter.tag = flags.tag;
+  if (flags.since !== undefined) filter.createdSince = parseDateBound('--since', flags.since).iso;
+  if (flags.until !== undefined) filter.createdBefore = endExclusive(parseDateBound('--until', flags.until));
+  if (flags.name !== undefined) filter.nameContains = flags.name;
+  return filter;
+}
+
+export function parseRunsQuery(flags: RunsQueryFlags): RunsQuery {
+  const filter = parseRunFilter(flags);
+  const sort = flags.sort === undefined ? 'created' : parseChoice('--sort', flags.sort, SORT_KEYS);
+  const descending = flags.desc === true || (flags.sort === undefined && flags.asc !== true);
+  const limit = flags.limit === undefined ? DEFAULT_RUNS_LIMIT : parsePositiveInt('--limit', flags.limit);
+  return { ...filter, sort, descending, limit };
+}
+
+/** The WHERE conditions for a filter (shared by `runs` and `compare`). */
+export function runFilterConditions(filter: RunFilter): SQL[] {
+  const where: SQL[] = [];
+  if (filter.statuses !== undefined && filter.statuses.length > 0) where.push(inArray(runs.status, [...filter.statuses]));
+  if (filter.model !== undefined) where.push(eq(runs.model, filter.model));
+  if (filter.precision !== undefined) where.push(eq(runs.precision, filter.precision));
+  if (filter.dataset !== undefined) where.push(eq(runs.dataset, filter.dataset));
+  if (filter.tag !== undefined) {
+    where.push(sql`EXISTS (SELECT 1 FROM json_each(${runs.tags}) WHERE json_each.value = ${filter.tag})`);
+  }
+  if (filter.createdSince !== undefined) where.push(gte(runs.createdAt, filter.createdSince));
+  if (filter.createdBefore !== undefined) where.push(lt(runs.createdAt, filter.createdBefore));
+  if (filter.nameContains !== undefined) {
+    where.push(sql`${runs.name} LIKE ${`%${escapeLike(filter.nameContains)}%`} ESCAPE '\\'`);
+  }
+  return where;
+}
+
+/** Runs matching the query's filters, sorted (missing values last in either direction), at most `limit`. */
+export function queryRuns(db: StoreDb, query: RunsQuery): RunRow[] {
+  const column = SORT_COLUMNS[query.sort];
+  const direction = query.descending ? desc : asc;
+  return db
+    .select()
+    .from(runs)
+    .where(and(...runFilterConditions(query)))
+    .orderBy(sql`${column} IS NULL`, direction(column), direction(runs.id))
+    .limit(query.limit)
+    .all();
+}
+
+function escapeLike(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
