@@ -86,7 +86,7 @@ export function createPackedModel(layout: PackedLayout, tensors: Record<string, 
       if (s.kind === 'affine') {
         const c = s.scale.length;
         const y = h === x ? new Float32Array(h.length) : h;
-        for (let i = 0; i < h.length; i += c) for (let j = 0; j < c; j++) y[i + j] = h[i + j] * s.scale[j] + s.shift[j];
+        addon.batchNormApply(h, h.length / c, c, s.scale, s.shift, y);
         h = y;
       } else if (s.kind === 'relu') {
         const y = h === x ? new Float32Array(h.length) : h;
