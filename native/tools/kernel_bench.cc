@@ -2,6 +2,8 @@
 // Weights are packed once (as in training, once per step); activation packing is timed
 // separately. Each time is the median of several runs after a warm-up.
 // Run with the OpenBLAS overrides unset: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -34,7 +36,14 @@ double median_seconds(F&& f, double min_total_s = 0.3, int min_reps = 5) {
 
 }  // namespace
 
-int main() {
+int main(int, char** argv) {
+  // OpenBLAS reads this when it loads (before main); its default lets idle threads spin
+  // ~2^28 cycles after each sgemm, stealing the cores the XNOR pool uses next. The addon's
+  // loader sets the same value (src/native/addon.ts).
+  if (!std::getenv("OPENBLAS_THREAD_TIMEOUT")) {
+    setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1);
+    execv("/proc/self/exe", argv);  // returns only on failure: carry on with the default
+  }
   for (const char* var : {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"})
     if (std::getenv(var))
       std::fprintf(stderr, "kernel_bench: warning: %s is set; OpenBLAS may run a slower core (unset it)\n", var);

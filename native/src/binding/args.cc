@@ -143,8 +143,8 @@ conv::Geometry Args::geometry(size_t i, const char* name) const {
   g.in_h = dim_field(i, name, "inH", 1);
   g.in_w = dim_field(i, name, "inW", 1);
   g.in_c = dim_field(i, name, "inC", 1);
-  g.filter_h = dim_field(i, name, "filterH", 1);
-  g.filter_w = dim_field(i, name, "filterW", 1);
+  g.filter_h = dim_field(i, name, "kH", 1);
+  g.filter_w = dim_field(i, name, "kW", 1);
   g.out_c = dim_field(i, name, "outC", 1);
   g.stride_h = dim_field(i, name, "strideH", 1);
   g.stride_w = dim_field(i, name, "strideW", 1);

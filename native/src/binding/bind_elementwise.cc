@@ -26,18 +26,20 @@ Napi::Value sign_into(const Napi::CallbackInfo& ci) {
   return args.env().Undefined();
 }
 
-// steGrad(grad, x, dst): all the same length; dst may be grad.
+// steGrad(grad, x, dst, threshold = 1): all the same length; dst may be grad.
 Napi::Value ste_grad(const Napi::CallbackInfo& ci) {
-  Args args(ci, "steGrad", 3, 3);
+  Args args(ci, "steGrad", 3, 4);
   const size_t n = length_of(ci, args, 0, "grad");
   const float* grad = args.floats(0, "grad", n, "grad.length");
   const float* x = args.floats(1, "x", n, "grad.length");
   float* dst = args.floats(2, "dst", n, "grad.length");
-  elementwise::ste_grad(grad, x, dst, n);
+  const double threshold = args.is_nullish(3) ? 1.0 : args.number(3, "threshold");
+  if (threshold < 0) args.fail("argument 'threshold' must be >= 0");
+  elementwise::ste_grad(grad, x, dst, n, static_cast<float>(threshold));
   return args.env().Undefined();
 }
 
-// adamw(p, g, m, v, {lr, step, beta1?, beta2?, eps?, weightDecay?, clip?}): in place over p, m, v.
+// adamw(p, g, m, v, {lr, step, beta1?, beta2?, epsilon?, weightDecay?, clip?}): in place over p, m, v.
 Napi::Value adamw(const Napi::CallbackInfo& ci) {
   Args args(ci, "adamw", 5, 5);
   const size_t n = length_of(ci, args, 0, "p");
@@ -54,17 +56,17 @@ Napi::Value adamw(const Napi::CallbackInfo& ci) {
   args.object(4, "options");
   const double d_beta1 = 0.9, d_beta2 = 0.999, d_eps = 1e-8, d_zero = 0.0;
   elementwise::AdamWParams h;
-  h.lr = static_cast<float>(args.number_field(4, "options", "lr", nullptr));
+  h.lr = args.number_field(4, "options", "lr", nullptr);
   h.step = args.number_field(4, "options", "step", nullptr);
-  h.beta1 = static_cast<float>(args.number_field(4, "options", "beta1", &d_beta1));
-  h.beta2 = static_cast<float>(args.number_field(4, "options", "beta2", &d_beta2));
-  h.eps = static_cast<float>(args.number_field(4, "options", "eps", &d_eps));
-  h.weight_decay = static_cast<float>(args.number_field(4, "options", "weightDecay", &d_zero));
-  h.clip = static_cast<float>(args.number_field(4, "options", "clip", &d_zero));
+  h.beta1 = args.number_field(4, "options", "beta1", &d_beta1);
+  h.beta2 = args.number_field(4, "options", "beta2", &d_beta2);
+  h.eps = args.number_field(4, "options", "epsilon", &d_eps);
+  h.weight_decay = args.number_field(4, "options", "weightDecay", &d_zero);
+  h.clip = args.number_field(4, "options", "clip", &d_zero);
   if (!(h.step >= 1) || h.step != std::floor(h.step)) args.fail("argument 'options.step' must be an integer >= 1");
   if (!(h.beta1 >= 0 && h.beta1 < 1) || !(h.beta2 >= 0 && h.beta2 < 1))
     args.fail("arguments 'options.beta1' and 'options.beta2' must be in [0, 1)");
-  if (!(h.eps >= 0) || !(h.clip >= 0)) args.fail("arguments 'options.eps' and 'options.clip' must be >= 0");
+  if (!(h.eps >= 0) || !(h.clip >= 0)) args.fail("arguments 'options.epsilon' and 'options.clip' must be >= 0");
   elementwise::adamw(p, g, m, v, n, h);
   return args.env().Undefined();
 }

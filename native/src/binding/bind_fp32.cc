@@ -39,7 +39,7 @@ Napi::Value conv2d(const Napi::CallbackInfo& ci) {
   const conv::Geometry g = args.geometry(2, "geometry");
   require_int_sizes(args, g);
   const float* x = args.floats(0, "x", g.input_size(), "batch*inH*inW*inC");
-  const float* w = args.floats(1, "filter", g.filter_size(), "filterH*filterW*inC*outC");
+  const float* w = args.floats(1, "filter", g.filter_size(), "kH*kW*inC*outC");
   float* out = args.floats(3, "out", g.output_size(), "batch*outH*outW*outC");
   args.require_disjoint(3, "out", 0, "x");
   args.require_disjoint(3, "out", 1, "filter");
@@ -53,7 +53,7 @@ Napi::Value conv2d_backprop_input(const Napi::CallbackInfo& ci) {
   const conv::Geometry g = args.geometry(2, "geometry");
   require_int_sizes(args, g);
   const float* dy = args.floats(0, "dy", g.output_size(), "batch*outH*outW*outC");
-  const float* w = args.floats(1, "filter", g.filter_size(), "filterH*filterW*inC*outC");
+  const float* w = args.floats(1, "filter", g.filter_size(), "kH*kW*inC*outC");
   float* dx = args.floats(3, "dx", g.input_size(), "batch*inH*inW*inC");
   args.require_disjoint(3, "dx", 0, "dy");
   args.require_disjoint(3, "dx", 1, "filter");
@@ -68,7 +68,7 @@ Napi::Value conv2d_backprop_filter(const Napi::CallbackInfo& ci) {
   require_int_sizes(args, g);
   const float* x = args.floats(0, "x", g.input_size(), "batch*inH*inW*inC");
   const float* dy = args.floats(1, "dy", g.output_size(), "batch*outH*outW*outC");
-  float* dw = args.floats(3, "dw", g.filter_size(), "filterH*filterW*inC*outC");
+  float* dw = args.floats(3, "dw", g.filter_size(), "kH*kW*inC*outC");
   args.require_disjoint(3, "dw", 0, "x");
   args.require_disjoint(3, "dw", 1, "dy");
   fp32::conv2d_backprop_filter(x, dy, g, dw);

@@ -1,4 +1,6 @@
 // packRows, packCols, xnorGemm, binaryConv2d.
+#include <vector>
+
 #include "args.h"
 #include "../binary_conv/binary_conv.h"
 #include "../xnor_gemm/reference.h"
@@ -45,18 +47,32 @@ Napi::Value xnor_gemm(const Napi::CallbackInfo& ci) {
   return args.env().Undefined();
 }
 
-// binaryConv2d(x: Float32Array NHWC, filterBits: Int32Array [outC][ceil(K/64)] words,
-//              geometry, out: Float32Array NHWC)
+// binaryConv2d(x: Float32Array NHWC, filter, geometry, out: Float32Array NHWC), where filter is
+// either the HWIO floats (Float32Array, signs packed here on every call) or those signs
+// pre-packed with packCols(filter, kH*kW*inC, outC) (Int32Array).
 Napi::Value binary_conv2d(const Napi::CallbackInfo& ci) {
   Args args(ci, "binaryConv2d", 4, 4);
   const conv::Geometry g = args.geometry(2, "geometry");
-  if (g.patch() >= (size_t{1} << 24)) args.fail("filterH*filterW*inC must be below 2^24");
+  if (g.patch() >= (size_t{1} << 24)) args.fail("kH*kW*inC must be below 2^24");
   const float* x = args.floats(0, "x", g.input_size(), "batch*inH*inW*inC");
-  const uint64_t* w = args.words(1, "filterBits", g.out_c * ref::packed_words(g.patch()),
-                                 "outC*ceil(filterH*filterW*inC/64)");
   float* out = args.floats(3, "out", g.output_size(), "batch*outH*outW*outC");
   args.require_disjoint(3, "out", 0, "x");
-  args.require_disjoint(3, "out", 1, "filterBits");
+  const size_t words = g.out_c * ref::packed_words(g.patch());
+  std::vector<uint64_t> packed;
+  const uint64_t* w;
+  const Napi::Value f = ci[1];
+  if (f.IsTypedArray() && f.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array) {
+    const float* wf = args.floats(1, "filter", g.filter_size(), "kH*kW*inC*outC");
+    packed.resize(words);
+    xnor::pack_cols(wf, g.patch(), g.out_c, packed.data());
+    w = packed.data();
+  } else {
+    if (!f.IsTypedArray() || f.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+      args.fail("argument 'filter' must be a Float32Array of length kH*kW*inC*outC = " +
+                std::to_string(g.filter_size()) + " or an Int32Array of packed filter bits");
+    w = args.words(1, "filter", words, "outC*ceil(kH*kW*inC/64)");
+  }
+  args.require_disjoint(3, "out", 1, "filter");
   binary_conv::conv2d(x, w, g, out);
   return args.env().Undefined();
 }

@@ -40,10 +40,11 @@ void sign_into(const float* src, float* dst, size_t n) {
   });
 }
 
-void ste_grad(const float* grad, const float* x, float* dst, size_t n) {
+void ste_grad(const float* grad, const float* x, float* dst, size_t n, float threshold) {
   BNN_REQUIRE(n == 0 || (grad && x && dst), "null buffer");
+  BNN_REQUIRE(threshold >= 0, "threshold must be >= 0");
   for_ranges(n, [&](size_t b, size_t e) {
-    for (size_t i = b; i < e; ++i) dst[i] = std::fabs(x[i]) <= 1.0f ? grad[i] : 0.0f;
+    for (size_t i = b; i < e; ++i) dst[i] = std::fabs(x[i]) <= threshold ? grad[i] : 0.0f;
   });
 }
 
@@ -51,12 +52,14 @@ void adamw(float* p, const float* g, float* m, float* v, size_t n, const AdamWPa
   BNN_REQUIRE(n == 0 || (p && g && m && v), "null buffer");
   BNN_REQUIRE(h.step >= 1, "step must be >= 1");
   BNN_REQUIRE(h.clip >= 0, "clip must be >= 0");
-  const double bc1 = 1.0 - std::pow(double(h.beta1), h.step), bc2 = 1.0 - std::pow(double(h.beta2), h.step);
-  const float b1 = h.beta1, b2 = h.beta2, one_b1 = 1.0f - b1, one_b2 = 1.0f - b2, eps = h.eps;
-  const float decay = static_cast<float>(1.0 - double(h.lr) * h.weight_decay);
+  const double bc1 = 1.0 - std::pow(h.beta1, h.step), bc2 = 1.0 - std::pow(h.beta2, h.step);
+  const float b1 = static_cast<float>(h.beta1), b2 = static_cast<float>(h.beta2);
+  const float one_b1 = static_cast<float>(1.0 - h.beta1), one_b2 = static_cast<float>(1.0 - h.beta2);
+  const float eps = static_cast<float>(h.eps);
+  const float decay = static_cast<float>(1.0 - h.lr * h.weight_decay);
   const float step_size = static_cast<float>(h.lr / bc1);
   const float inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(bc2));
-  const float clip = h.clip > 0 ? h.clip : INFINITY;
+  const float clip = h.clip > 0 ? static_cast<float>(h.clip) : INFINITY;
   for_ranges(n, [&](size_t b, size_t e) {
     for (size_t i = b; i < e; ++i) {
       const float gi = g[i];

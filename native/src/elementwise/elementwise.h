@@ -12,8 +12,9 @@ using AdamWParams = ref::AdamWParams;
 
 // dst[i] = x[i] < 0 ? -1 : +1 (sign(0) = +1, NaN -> +1, as the bit packing). dst may be src.
 void sign_into(const float* src, float* dst, size_t n);
-// Straight-through estimator: dst[i] = |x[i]| <= 1 ? grad[i] : 0. dst may be grad.
-void ste_grad(const float* grad, const float* x, float* dst, size_t n);
+// Straight-through estimator: dst[i] = |x[i]| <= threshold ? grad[i] : 0 (paper A.1 uses
+// threshold 1). dst may be grad.
+void ste_grad(const float* grad, const float* x, float* dst, size_t n, float threshold = 1.0f);
 // AdamW + clip in one pass, in place over p, m, v (semantics: ref::adamw).
 void adamw(float* p, const float* g, float* m, float* v, size_t n, const AdamWParams& h);
 // BatchNorm training forward / backward (semantics: ref::batch_norm_forward / _backward).

@@ -6,21 +6,22 @@
 
 namespace bnn::ref {
 
+// Doubles, so coefficients such as 1 - beta2 are formed exactly before rounding to float.
 struct AdamWParams {
-  float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
-  float weight_decay = 0.0f;  // decoupled: p -= lr * weight_decay * p
-  double step = 1;            // 1-based step count after this update (bias correction)
-  float clip = 0.0f;          // > 0: clip p to [-clip, clip] after the update
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double weight_decay = 0;  // decoupled: p -= lr * weight_decay * p
+  double step = 1;          // 1-based step count after this update (bias correction)
+  double clip = 0;          // > 0: clip p to [-clip, clip] after the update
 };
 
 // One AdamW step, in the order of PyTorch's AdamW: decay, moments, bias-corrected step, clip.
 inline void adamw(float* p, const float* g, float* m, float* v, size_t n, const AdamWParams& h) {
-  const double bc1 = 1.0 - std::pow(double(h.beta1), h.step), bc2 = 1.0 - std::pow(double(h.beta2), h.step);
+  const double bc1 = 1.0 - std::pow(h.beta1, h.step), bc2 = 1.0 - std::pow(h.beta2, h.step);
   for (size_t i = 0; i < n; ++i) {
-    m[i] = h.beta1 * m[i] + (1.0f - h.beta1) * g[i];
-    v[i] = h.beta2 * v[i] + (1.0f - h.beta2) * g[i] * g[i];
-    double q = p[i] * (1.0 - double(h.lr) * h.weight_decay);
-    q -= double(h.lr) / bc1 * m[i] / (std::sqrt(v[i] / bc2) + h.eps);
+    m[i] = static_cast<float>(h.beta1 * m[i] + (1.0 - h.beta1) * g[i]);
+    v[i] = static_cast<float>(h.beta2 * v[i] + (1.0 - h.beta2) * double(g[i]) * g[i]);
+    double q = p[i] * (1.0 - h.lr * h.weight_decay);
+    q -= h.lr / bc1 * m[i] / (std::sqrt(v[i] / bc2) + h.eps);
     if (h.clip > 0) q = q < -h.clip ? -h.clip : q > h.clip ? h.clip : q;
     p[i] = static_cast<float>(q);
   }

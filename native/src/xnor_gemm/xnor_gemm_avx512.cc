@@ -183,8 +183,11 @@ void gemm(const uint64_t* a, const uint64_t* b, float* c, size_t m, size_t n, si
   const size_t kw = words_for(k);
   const size_t panels = (m + kPanelRows - 1) / kPanelRows;
   uint64_t* ap = scratch(panels * kw * kPanelRows);
-  pool.parallel_for((panels + 3) / 4, [&](size_t t) {
-    for (size_t p = t * 4; p < min_of(panels, t * 4 + 4); ++p) repack_panel(a, m, kw, p, ap);
+  // The repack is a copy of A (small next to the product); split it only when it is large.
+  const size_t repack_tasks = panels * kw >= (size_t{1} << 16) ? (panels + 3) / 4 : 1;
+  pool.parallel_for(repack_tasks, [&](size_t t) {
+    const size_t per = (panels + repack_tasks - 1) / repack_tasks;
+    for (size_t p = t * per; p < min_of(panels, (t + 1) * per); ++p) repack_panel(a, m, kw, p, ap);
   });
 
   // A in blocks of panels that stay in L2 while a B tile (8 rows) stays in L1.
