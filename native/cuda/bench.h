@@ -122,6 +122,17 @@ inline void run_bench_size(Checks& ck, int size, int reps, bool mma, std::vector
     bad += hc[i * s + j] != float(ref::xnor_dot(ha.data() + i * kw, hb.data() + j * kw, s));
   }
   ck.expect(!hc.empty() && bad == 0, "bench %d: %zu of 512 sampled popc entries differ from the reference", size, bad);
+  // Sampled packed bits against the float sources (A row-packed, B column-packed).
+  bad = 0;
+  for (int q = 0; q < 256 && !ha.empty() && !hb.empty(); ++q) {
+    const size_t i = rng() % s, kk = rng() % s;
+    float xa = 0.0f, xb = 0.0f;
+    bnn_cuda_memcpy(&xa, fa.as<float>() + i * s + kk, 4);
+    bnn_cuda_memcpy(&xb, fb.as<float>() + kk * s + i, 4);
+    bad += (((ha[i * kw + kk / 64] >> (kk % 64)) & 1) != uint64_t(xa < 0.0f)) +
+           (((hb[i * kw + kk / 64] >> (kk % 64)) & 1) != uint64_t(xb < 0.0f));
+  }
+  ck.expect(!ha.empty() && bad == 0, "bench %d: %zu of 512 sampled packed bits differ from the float signs", size, bad);
 
 #ifdef BNN_HAVE_CUBLAS
   cublasHandle_t h = nullptr;

@@ -44,10 +44,13 @@ inline const char* variant_name(int v) {
   return v == BNN_CUDA_GEMM_MMA ? "mma" : v == BNN_CUDA_GEMM_POPC ? "popc" : "auto";
 }
 
-inline void check_gpu_pack(Checks& ck, std::mt19937_64& rng) {
+// quick: a representative subset, for runs under compute-sanitizer.
+inline void check_gpu_pack(Checks& ck, std::mt19937_64& rng, bool quick) {
   int mark[2];
   ck.mark(mark);
-  for (size_t k : {1, 2, 3, 17, 31, 32, 33, 63, 64, 65, 127, 129, 1000, 4097}) {
+  const std::vector<size_t> ks = quick ? std::vector<size_t>{1, 33, 65, 1000}
+                                       : std::vector<size_t>{1, 2, 3, 17, 31, 32, 33, 63, 64, 65, 127, 129, 1000, 4097};
+  for (size_t k : ks) {
     for (int bits : {64, 32}) {
       const size_t rows = 37, ld = k + 3;
       const size_t kw64 = ref::packed_words(k), words = bnn_cuda_packed_words(k, bits);
@@ -83,7 +86,6 @@ inline void check_gpu_pack(Checks& ck, std::mt19937_64& rng) {
 // One GEMM case through the API on packed random rows (or given packed rows).
 inline bool gemm_case(Checks& ck, const std::vector<uint64_t>& pa, const std::vector<uint64_t>& pb, size_t m, size_t n,
                       size_t k, int variant, bool offset_a, bool give_popc) {
-  const size_t kw = ref::packed_words(k);
   std::vector<float> want(m * n);
   ref::xnor_gemm(pa.data(), pb.data(), want.data(), m, n, k);
   // offset_a: A starts one word into its buffer, 8- but not 16-byte aligned (the 8-byte copy path).
@@ -107,7 +109,6 @@ inline bool gemm_case(Checks& ck, const std::vector<uint64_t>& pa, const std::ve
   size_t bad = 0, first = 0;
   for (size_t i = 0; i < got.size() && i < want.size(); ++i)
     if (std::memcmp(&got[i], &want[i], 4) != 0 && bad++ == 0) first = i;
-  (void)kw;
   return ck.expect(got.size() == want.size() && bad == 0,
                    "xnor_gemm %s %zux%zux%zu%s%s: %zu mismatches, first at (%zu,%zu) got %g want %g", variant_name(variant),
                    m, n, k, offset_a ? " (8-byte aligned A)" : "", give_popc ? " (given popcounts)" : "", bad,
@@ -121,22 +122,26 @@ inline std::vector<uint64_t> random_packed(std::mt19937_64& rng, size_t rows, si
   return p;
 }
 
-inline void check_gpu_gemm(Checks& ck, std::mt19937_64& rng, int variant) {
+inline void check_gpu_gemm(Checks& ck, std::mt19937_64& rng, int variant, bool quick) {
   int mark[2];
   ck.mark(mark);
-  const size_t mn[][2] = {{1, 1}, {2, 3}, {3, 2}, {17, 63}, {64, 65}, {65, 64}, {127, 129}, {129, 127}, {128, 128}, {1, 257}};
-  const size_t ks[] = {1, 2, 3, 17, 63, 64, 65, 127, 128, 129, 255, 256, 257, 511, 512, 513, 1000, 1024, 2049, 4097};
+  using Shape = std::vector<std::vector<size_t>>;
+  const Shape mn = quick ? Shape{{1, 1}, {17, 63}, {129, 127}}
+                         : Shape{{1, 1}, {2, 3}, {3, 2}, {17, 63}, {64, 65}, {65, 64}, {127, 129}, {129, 127}, {128, 128}, {1, 257}};
+  const std::vector<size_t> ks = quick ? std::vector<size_t>{1, 65, 256, 513, 1024}
+                                       : std::vector<size_t>{1,   2,   3,   17,  63,  64,   65,   127,  128,  129,
+                                                             255, 256, 257, 511, 512, 513, 1000, 1024, 2049, 4097};
   for (const auto& s : mn)
     for (size_t k : ks) gemm_case(ck, random_packed(rng, s[0], k), random_packed(rng, s[1], k), s[0], s[1], k, variant, false, false);
   // Larger, several blocks in both dimensions and many k-tiles; aligned and 8-byte A; given popcounts.
-  const size_t big[][3] = {{300, 200, 2500}, {1000, 777, 1537}, {256, 384, 8192}, {513, 259, 4096}};
+  const Shape big = quick ? Shape{{300, 200, 2500}} : Shape{{300, 200, 2500}, {1000, 777, 1537}, {256, 384, 8192}, {513, 259, 4096}};
   for (const auto& s : big) {
     const auto pa = random_packed(rng, s[0], s[2]), pb = random_packed(rng, s[1], s[2]);
     gemm_case(ck, pa, pb, s[0], s[1], s[2], variant, false, false);
     gemm_case(ck, pa, pb, s[0], s[1], s[2], variant, true, true);
   }
   // One-hot: a single -1 in A (row i0, bit k0) and in B (row j0, bit k0).
-  for (size_t k : {65, 300, 1024}) {
+  for (size_t k : quick ? std::vector<size_t>{300} : std::vector<size_t>{65, 300, 1024}) {
     const size_t m = 150, n = 140, kw = ref::packed_words(k), i0 = 131, j0 = 7, k0 = k - 1;
     std::vector<uint64_t> pa(m * kw, 0), pb(n * kw, 0);
     pa[i0 * kw + k0 / 64] = uint64_t{1} << (k0 % 64);
@@ -147,12 +152,13 @@ inline void check_gpu_gemm(Checks& ck, std::mt19937_64& rng, int variant) {
   ck.group(name.c_str(), mark);
 }
 
-inline void check_gpu_conv(Checks& ck, std::mt19937_64& rng, int variant) {
+inline void check_gpu_conv(Checks& ck, std::mt19937_64& rng, int variant, bool quick) {
   int mark[2];
   ck.mark(mark);
   std::vector<bnn_cuda_conv2d_params> cases = conv_cases();
-  cases.push_back({4, 16, 16, 96, 3, 3, 160, 1, 1, 1, 1, 16, 16});   // several GEMM blocks
-  cases.push_back({2, 15, 13, 200, 3, 3, 33, 2, 2, 1, 1, 8, 7});
+  if (quick) cases.resize(4);
+  cases.push_back({4, 16, 16, 96, 3, 3, 160, 1, 1, 1, 1, 16, 16});  // several GEMM blocks
+  if (!quick) cases.push_back({2, 15, 13, 200, 3, 3, 33, 2, 2, 1, 1, 8, 7});
   for (size_t i = 0; i < cases.size(); ++i) {
     const bnn_cuda_conv2d_params& p = cases[i];
     const std::vector<float> x = random_floats(rng, size_t(p.batch * p.in_h * p.in_w * p.in_c));
@@ -178,7 +184,7 @@ inline void check_gpu_conv(Checks& ck, std::mt19937_64& rng, int variant) {
   ck.group(name.c_str(), mark);
 }
 
-inline void check_gpu_popcounts(Checks& ck, std::mt19937_64& rng) {
+inline void check_gpu_popcounts(Checks& ck, std::mt19937_64& rng) {  // already small
   int mark[2];
   ck.mark(mark);
   for (size_t k : {1, 64, 65, 1000, 5000}) {
@@ -196,15 +202,15 @@ inline void check_gpu_popcounts(Checks& ck, std::mt19937_64& rng) {
   ck.group("gpu: row popcounts", mark);
 }
 
-inline void run_gpu_checks(Checks& ck, std::mt19937_64& rng, bool mma_available) {
-  check_gpu_pack(ck, rng);
+inline void run_gpu_checks(Checks& ck, std::mt19937_64& rng, bool mma_available, bool quick) {
+  check_gpu_pack(ck, rng, quick);
   check_gpu_popcounts(ck, rng);
-  check_gpu_gemm(ck, rng, BNN_CUDA_GEMM_POPC);
-  if (mma_available) check_gpu_gemm(ck, rng, BNN_CUDA_GEMM_MMA);
-  check_gpu_gemm(ck, rng, BNN_CUDA_GEMM_AUTO);
-  check_gpu_conv(ck, rng, BNN_CUDA_GEMM_POPC);
-  if (mma_available) check_gpu_conv(ck, rng, BNN_CUDA_GEMM_MMA);
-  check_gpu_conv(ck, rng, BNN_CUDA_GEMM_AUTO);
+  check_gpu_gemm(ck, rng, BNN_CUDA_GEMM_POPC, quick);
+  if (mma_available) check_gpu_gemm(ck, rng, BNN_CUDA_GEMM_MMA, quick);
+  if (!quick) check_gpu_gemm(ck, rng, BNN_CUDA_GEMM_AUTO, quick);
+  check_gpu_conv(ck, rng, BNN_CUDA_GEMM_POPC, quick);
+  if (mma_available) check_gpu_conv(ck, rng, BNN_CUDA_GEMM_MMA, quick);
+  if (!quick) check_gpu_conv(ck, rng, BNN_CUDA_GEMM_AUTO, quick);
 }
 
 }  // namespace bnn::cuda_test

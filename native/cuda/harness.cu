@@ -1,6 +1,9 @@
 // Standalone test-and-bench program for the CUDA kernels (no Node).
 //
-//   harness [--cpu-only] [--no-bench] [--sizes=4096,8192] [--reps=N] [--seed=N]
+//   harness [--cpu-only] [--no-bench] [--quick] [--require-gpu] [--sizes=4096,8192] [--reps=N] [--seed=N]
+//
+// --quick: a representative subset of the GPU checks (for runs under compute-sanitizer).
+// --require-gpu: no usable device is a failure (exit 1) instead of a CPU-only pass.
 //
 // Always runs the CPU-side self-checks. With a CUDA device (and without --cpu-only) it also checks
 // every kernel bit-exactly against the scalar references, then times the XNOR GEMMs against cuBLAS
@@ -23,6 +26,8 @@ namespace {
 struct Options {
   bool cpu_only = false;
   bool bench = true;
+  bool quick = false;
+  bool require_gpu = false;
   std::vector<int> sizes{4096, 8192};
   int reps = 0;  // 0: 25 below 8192, 15 from 8192
   uint64_t seed = 0;
@@ -36,6 +41,10 @@ bool parse(int argc, char** argv, Options* o) {
       o->cpu_only = true;
     } else if (a == "--no-bench") {
       o->bench = false;
+    } else if (a == "--require-gpu") {
+      o->require_gpu = true;
+    } else if (a == "--quick") {
+      o->quick = true;
     } else if (a.rfind("--sizes=", 0) == 0) {
       o->sizes.clear();
       const char* p = a.c_str() + 8;
@@ -66,7 +75,7 @@ int main(int argc, char** argv) {
   using namespace bnn::cuda_test;
   Options opt;
   if (!parse(argc, argv, &opt)) {
-    std::fprintf(stderr, "usage: %s [--cpu-only] [--no-bench] [--sizes=4096,8192] [--reps=N] [--seed=N]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s [--cpu-only] [--no-bench] [--quick] [--require-gpu] [--sizes=4096,8192] [--reps=N] [--seed=N]\n", argv[0]);
     return 2;
   }
   if (!opt.seeded) opt.seed = std::random_device{}() ^ (uint64_t(std::random_device{}()) << 32);
@@ -87,6 +96,7 @@ int main(int argc, char** argv) {
       std::printf("no CUDA device: ran CPU-side checks only (%s)\n", bnn_cuda_last_error());
     else
       std::printf("no usable CUDA device (%s): ran CPU-side checks only\n", info.reason);
+    if (opt.require_gpu && !opt.cpu_only) ck.expect(false, "--require-gpu: no usable CUDA device");
     std::printf("%d passed, %d failed\n", ck.passed(), ck.failed());
     return ck.failed() ? 1 : 0;
   }
@@ -99,7 +109,7 @@ int main(int argc, char** argv) {
   std::printf("auto GEMM variant on this device: %s\n", rs == BNN_CUDA_OK ? variant_name(resolved) : bnn_cuda_last_error());
   ck.expect(!info.mma_b1 || resolved == BNN_CUDA_GEMM_MMA, "auto did not pick mma on an mma-capable device (self-test failed?)");
 
-  run_gpu_checks(ck, rng, info.mma_b1 != 0);
+  run_gpu_checks(ck, rng, info.mma_b1 != 0, opt.quick);
 
   std::vector<BenchRow> rows;
   if (opt.bench) {

@@ -19,7 +19,7 @@ namespace {
 
 using bnn::cuda::ConvGeom;
 
-constexpr int64_t kMaxDim = 0x7fffffff;       // m, n, rows: int inside the kernels
+constexpr int64_t kMaxDim = int64_t{1} << 30;  // m, rows: int inside the kernels, with a tile of headroom
 constexpr int64_t kMaxK = int64_t{1} << 28;   // 4 * popc(a & b) stays in int32
 constexpr int64_t kMaxGridY = 65535 * 128;    // N tiles of 128 on grid.y
 constexpr int kMaxDevices = 64;
@@ -289,7 +289,7 @@ int conv_geom(const bnn_cuda_conv2d_params* p, ConvGeom* g) {
   *g = ConvGeom{p->batch, p->in_h, p->in_w, p->in_c, p->k_h, p->k_w, p->out_c, p->stride_h,
                 p->stride_w, p->pad_top, p->pad_left, p->out_h, p->out_w};
   BNN_REQUIRE(g->k_bits() <= kMaxK, "k_h*k_w*in_c %lld exceeds 2^28", (long long)g->k_bits());
-  BNN_REQUIRE(g->positions() <= kMaxDim, "batch*out_h*out_w exceeds 2^31-1");
+  BNN_REQUIRE(g->positions() <= kMaxDim, "batch*out_h*out_w exceeds 2^30");
   BNN_REQUIRE(g->pixels() <= (int64_t{1} << 40), "input too large");
   BNN_REQUIRE(g->out_c <= kMaxGridY, "out_c exceeds %lld", (long long)kMaxGridY);
   return BNN_CUDA_OK;
