@@ -107,7 +107,9 @@ int main(int argc, char** argv) {
   int resolved = -1;
   const int rs = bnn_cuda_gemm_resolve(BNN_CUDA_GEMM_AUTO, &resolved);
   std::printf("auto GEMM variant on this device: %s\n", rs == BNN_CUDA_OK ? variant_name(resolved) : bnn_cuda_last_error());
-  ck.expect(!info.mma_b1 || resolved == BNN_CUDA_GEMM_MMA, "auto did not pick mma on an mma-capable device (self-test failed?)");
+  // AUTO may pick popc on an mma device when popc measured faster (stderr says why); the explicit
+  // mma checks below are what prove the tensor-core kernel right.
+  ck.expect(rs == BNN_CUDA_OK, "auto variant did not resolve: %s", bnn_cuda_last_error());
 
   run_gpu_checks(ck, rng, info.mma_b1 != 0, opt.quick);
 

@@ -2,6 +2,7 @@
 // Shape and pointer checks run before any CUDA call, so they also work on a machine without a GPU.
 #include "bnn_cuda.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdarg>
 #include <cstdio>
@@ -192,6 +193,65 @@ bool mma_self_test(std::string* why) {
   return true;
 }
 
+// Median-of-3 milliseconds of one GEMM variant on a 2048 x 2048 x 4096 problem; < 0 on failure.
+float time_variant(bool mma, const uint64_t* a, const uint64_t* b, float* c, const int32_t* pa, const int32_t* pb) {
+  constexpr int kM = 2048, kN = 2048, kW = 64;
+  cudaEvent_t start = nullptr, stop = nullptr;
+  if (cudaEventCreate(&start) != cudaSuccess || cudaEventCreate(&stop) != cudaSuccess) {
+    (void)cudaGetLastError();
+    if (start) cudaEventDestroy(start);
+    return -1.0f;
+  }
+  float t[3] = {-1.0f, -1.0f, -1.0f};
+  bool good = true;
+  for (int rep = -1; rep < 3 && good; ++rep) {  // rep -1 warms up
+    good = cudaEventRecord(start, nullptr) == cudaSuccess;
+    const cudaError_t e = mma ? bnn::cuda::launch_xnor_gemm_mma(a, b, c, pa, pb, kM, kN, kW, kW * 64, nullptr)
+                              : bnn::cuda::launch_xnor_gemm_popc(a, b, c, kM, kN, kW, kW * 64, nullptr);
+    good = good && e == cudaSuccess && cudaEventRecord(stop, nullptr) == cudaSuccess &&
+           cudaEventSynchronize(stop) == cudaSuccess;
+    if (good && rep >= 0) good = cudaEventElapsedTime(&t[rep], start, stop) == cudaSuccess;
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  if (!good) {
+    (void)cudaGetLastError();
+    return -1.0f;
+  }
+  std::sort(t, t + 3);
+  return t[1];
+}
+
+// AUTO keeps the tensor-core kernel unless the CUDA-core one is clearly faster on this device.
+bool mma_not_slower(std::string* why) {
+  constexpr size_t kRows = 2048, kW = 64;
+  void* buf = nullptr;
+  const size_t words = 2 * kRows * kW, bytes = words * 8 + kRows * kRows * 4 + 2 * kRows * 4;
+  if (cudaMalloc(&buf, bytes) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return true;  // no room to measure: keep the default
+  }
+  auto* a = static_cast<uint64_t*>(buf);
+  auto* b = a + kRows * kW;
+  auto* c = reinterpret_cast<float*>(b + kRows * kW);
+  auto* pa = reinterpret_cast<int32_t*>(c + kRows * kRows);
+  auto* pb = pa + kRows;
+  bool keep = true;
+  if (cudaMemset(a, 0x5a, words * 8) == cudaSuccess && cudaMemset(pa, 0, 2 * kRows * 4) == cudaSuccess) {
+    const float t_mma = time_variant(true, a, b, c, pa, pb);
+    const float t_popc = time_variant(false, a, b, c, pa, pb);
+    if (t_mma > 0 && t_popc > 0 && t_popc * 1.1f < t_mma) {
+      keep = false;
+      char msg[160];
+      std::snprintf(msg, sizeof msg, "popc %.3f ms beat mma %.3f ms on a 2048x2048x4096 probe", t_popc, t_mma);
+      *why = msg;
+    }
+  }
+  (void)cudaGetLastError();
+  cudaFree(buf);
+  return keep;
+}
+
 int resolve_variant(int variant, int* out) {
   BNN_REQUIRE(variant == BNN_CUDA_GEMM_AUTO || variant == BNN_CUDA_GEMM_MMA || variant == BNN_CUDA_GEMM_POPC,
               "unknown gemm variant %d", variant);
@@ -218,7 +278,7 @@ int resolve_variant(int variant, int* out) {
   DeviceChoice& c = g_choice[dev];
   std::call_once(c.once, [&c]() {
     std::string why;
-    if (mma_self_test(&why)) {
+    if (mma_self_test(&why) && mma_not_slower(&why)) {
       c.resolved = BNN_CUDA_GEMM_MMA;
     } else {
       c.resolved = BNN_CUDA_GEMM_POPC;
