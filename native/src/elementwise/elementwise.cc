@@ -31,6 +31,40 @@ struct RowChunks {
   size_t end(size_t i) const { return std::min(rows, (i + 1) * per); }
 };
 
+// Per-channel sums run in float over at most this many rows (so they vectorise), then are
+// added into double partials.
+constexpr size_t kFloatRun = 128;
+
+inline void add_into(double* __restrict dst, const float* __restrict src, size_t c) {
+  for (size_t j = 0; j < c; ++j) dst[j] += src[j];
+}
+
+// s[j] += x[r][j] - shift[j], q[j] += (x[r][j] - shift[j])^2 for rows [r0, r1).
+void sum_shifted(const float* __restrict x, const float* __restrict shift, size_t c, size_t r0, size_t r1,
+                 float* __restrict s, float* __restrict q) {
+  for (size_t r = r0; r < r1; ++r) {
+    const float* xr = x + r * c;
+    for (size_t j = 0; j < c; ++j) {
+      const float d = xr[j] - shift[j];
+      s[j] += d;
+      q[j] += d * d;
+    }
+  }
+}
+
+// a[j] += dy[r][j], b[j] += dy[r][j] * (x[r][j] - mean[j]) for rows [r0, r1).
+void sum_dy_dyx(const float* __restrict dy, const float* __restrict x, const float* __restrict mean, size_t c,
+                size_t r0, size_t r1, float* __restrict a, float* __restrict b) {
+  for (size_t r = r0; r < r1; ++r) {
+    const float* dyr = dy + r * c;
+    const float* xr = x + r * c;
+    for (size_t j = 0; j < c; ++j) {
+      a[j] += dyr[j];
+      b[j] += dyr[j] * (xr[j] - mean[j]);
+    }
+  }
+}
+
 }  // namespace
 
 void sign_into(const float* src, float* dst, size_t n) {
@@ -44,33 +78,52 @@ void ste_grad(const float* grad, const float* x, float* dst, size_t n, float thr
   BNN_REQUIRE(n == 0 || (grad && x && dst), "null buffer");
   BNN_REQUIRE(threshold >= 0, "threshold must be >= 0");
   for_ranges(n, [&](size_t b, size_t e) {
-    for (size_t i = b; i < e; ++i) dst[i] = std::fabs(x[i]) <= threshold ? grad[i] : 0.0f;
+    for (size_t i = b; i < e; ++i) {
+      const float gi = grad[i];  // loaded unconditionally so the select vectorises
+      dst[i] = std::fabs(x[i]) <= threshold ? gi : 0.0f;
+    }
   });
 }
+
+namespace {
+
+struct AdamWCoefficients {
+  float b1, b2, one_b1, one_b2, eps, decay, step_size, inv_sqrt_bc2, clip;
+};
+
+// Scalars by value and restrict pointers, so the loop vectorises (no reloads through captures).
+void adamw_range(float* __restrict p, const float* __restrict g, float* __restrict m, float* __restrict v, size_t b,
+                 size_t e, const AdamWCoefficients k) {
+  for (size_t i = b; i < e; ++i) {
+    const float gi = g[i];
+    const float mi = k.b1 * m[i] + k.one_b1 * gi;
+    const float vi = k.b2 * v[i] + k.one_b2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    float q = p[i] * k.decay - k.step_size * mi / (std::sqrt(vi) * k.inv_sqrt_bc2 + k.eps);
+    q = q < -k.clip ? -k.clip : q;
+    p[i] = q > k.clip ? k.clip : q;
+  }
+}
+
+}  // namespace
 
 void adamw(float* p, const float* g, float* m, float* v, size_t n, const AdamWParams& h) {
   BNN_REQUIRE(n == 0 || (p && g && m && v), "null buffer");
   BNN_REQUIRE(h.step >= 1, "step must be >= 1");
   BNN_REQUIRE(h.clip >= 0, "clip must be >= 0");
   const double bc1 = 1.0 - std::pow(h.beta1, h.step), bc2 = 1.0 - std::pow(h.beta2, h.step);
-  const float b1 = static_cast<float>(h.beta1), b2 = static_cast<float>(h.beta2);
-  const float one_b1 = static_cast<float>(1.0 - h.beta1), one_b2 = static_cast<float>(1.0 - h.beta2);
-  const float eps = static_cast<float>(h.eps);
-  const float decay = static_cast<float>(1.0 - h.lr * h.weight_decay);
-  const float step_size = static_cast<float>(h.lr / bc1);
-  const float inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(bc2));
-  const float clip = h.clip > 0 ? static_cast<float>(h.clip) : INFINITY;
-  for_ranges(n, [&](size_t b, size_t e) {
-    for (size_t i = b; i < e; ++i) {
-      const float gi = g[i];
-      const float mi = b1 * m[i] + one_b1 * gi;
-      const float vi = b2 * v[i] + one_b2 * gi * gi;
-      m[i] = mi;
-      v[i] = vi;
-      const float q = p[i] * decay - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
-      p[i] = std::min(std::max(q, -clip), clip);
-    }
-  });
+  AdamWCoefficients k;
+  k.b1 = static_cast<float>(h.beta1);
+  k.b2 = static_cast<float>(h.beta2);
+  k.one_b1 = static_cast<float>(1.0 - h.beta1);
+  k.one_b2 = static_cast<float>(1.0 - h.beta2);
+  k.eps = static_cast<float>(h.eps);
+  k.decay = static_cast<float>(1.0 - h.lr * h.weight_decay);
+  k.step_size = static_cast<float>(h.lr / bc1);
+  k.inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(bc2));
+  k.clip = h.clip > 0 ? static_cast<float>(h.clip) : INFINITY;
+  for_ranges(n, [&](size_t b, size_t e) { adamw_range(p, g, m, v, b, e, k); });
 }
 
 void batch_norm_forward(const float* x, size_t rows, size_t c, const float* gamma, const float* beta, float eps,
@@ -82,15 +135,13 @@ void batch_norm_forward(const float* x, size_t rows, size_t c, const float* gamm
   // Sums of (x - x[0]) and its square: shifting by a sample keeps E[x^2] - E[x]^2 accurate.
   std::vector<double> sum(chunks.count * c, 0.0), sq(chunks.count * c, 0.0);
   ThreadPool::global().parallel_for(chunks.count, [&](size_t i) {
-    double* s = sum.data() + i * c;
-    double* q = sq.data() + i * c;
-    for (size_t r = chunks.begin(i); r < chunks.end(i); ++r) {
-      const float* xr = x + r * c;
-      for (size_t j = 0; j < c; ++j) {
-        const double d = double(xr[j]) - x[j];
-        s[j] += d;
-        q[j] += d * d;
-      }
+    std::vector<float> fs(c), fq(c);
+    for (size_t r0 = chunks.begin(i); r0 < chunks.end(i); r0 += kFloatRun) {
+      std::fill(fs.begin(), fs.end(), 0.0f);
+      std::fill(fq.begin(), fq.end(), 0.0f);
+      sum_shifted(x, x, c, r0, std::min(chunks.end(i), r0 + kFloatRun), fs.data(), fq.data());
+      add_into(sum.data() + i * c, fs.data(), c);
+      add_into(sq.data() + i * c, fq.data(), c);
     }
   });
   std::vector<float> scale(c), shift(c), mean_f(c);
@@ -126,15 +177,13 @@ void batch_norm_backward(const float* dy, const float* x, size_t rows, size_t c,
   const RowChunks chunks(rows, c);
   std::vector<double> sdy(chunks.count * c, 0.0), sdyx(chunks.count * c, 0.0);
   ThreadPool::global().parallel_for(chunks.count, [&](size_t i) {
-    double* a = sdy.data() + i * c;
-    double* b = sdyx.data() + i * c;
-    for (size_t r = chunks.begin(i); r < chunks.end(i); ++r) {
-      const float* dyr = dy + r * c;
-      const float* xr = x + r * c;
-      for (size_t j = 0; j < c; ++j) {
-        a[j] += dyr[j];
-        b[j] += double(dyr[j]) * (xr[j] - mean[j]);
-      }
+    std::vector<float> fa(c), fb(c);
+    for (size_t r0 = chunks.begin(i); r0 < chunks.end(i); r0 += kFloatRun) {
+      std::fill(fa.begin(), fa.end(), 0.0f);
+      std::fill(fb.begin(), fb.end(), 0.0f);
+      sum_dy_dyx(dy, x, mean, c, r0, std::min(chunks.end(i), r0 + kFloatRun), fa.data(), fb.data());
+      add_into(sdy.data() + i * c, fa.data(), c);
+      add_into(sdyx.data() + i * c, fb.data(), c);
     }
   });
   // dx = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))
