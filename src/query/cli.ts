@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { UserError } from '../util/errors.js';
-import { parseNonNegativeInt } from './flags.js';
+import { parseMilliseconds } from './flags.js';
 import { DEFAULT_STORE_PATH, defaultQueryStoreOptions, type QueryStoreOptions } from './open.js';
 
 /** The output and store flags every query command takes. */
@@ -37,7 +37,7 @@ export function parseQueryOutputFlags(flags: QueryOutputFlags): QueryCommandOpti
   const lockTimeoutMs =
     flags.lockTimeoutMs === undefined
       ? defaultQueryStoreOptions().lockTimeoutMs
-      : parseNonNegativeInt('--lock-timeout-ms', flags.lockTimeoutMs);
+      : parseMilliseconds('--lock-timeout-ms', flags.lockTimeoutMs);
   return {
     mode: flags.json === true ? 'json' : flags.csv === true ? 'csv' : 'table',
     storePath: flags.store ?? DEFAULT_STORE_PATH,

@@ -26,7 +26,7 @@ export function parsePositiveInt(flag: string, value: string): number {
   return n;
 }
 
-export function parseNonNegativeInt(flag: string, value: string): number {
+export function parseMilliseconds(flag: string, value: string): number {
   const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n)) throw new QueryFlagError(flag, value, 'a whole number of milliseconds, 0 or more');
   return n;
