@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "../common/scratch.h"
 #include "../common/thread_pool.h"
 
 // OpenBLAS extensions (declared in its cblas.h, repeated so other CBLAS headers work too).
@@ -21,6 +22,7 @@ namespace bnn::fp32 {
 namespace {
 
 constexpr size_t kRowsPerTask = 16;
+struct ColsTag {};  // the one im2col / col2im buffer (never two live at once)
 // im2col buffers are cut to about this many floats (32 MiB).
 constexpr size_t kColBudget = size_t{1} << 23;
 
@@ -95,11 +97,11 @@ void conv2d(const float* x, const float* w, const conv::Geometry& g, float* out)
   const size_t k = g.patch(), rows = g.out_rows();
   if (g.is_pointwise()) return sgemm(false, false, rows, g.out_c, k, 1.0f, x, w, 0.0f, out);
   const size_t chunk = std::min(rows, std::max<size_t>(1, kColBudget / k));
-  std::vector<float> cols(chunk * k);
+  float* cols = scratch_buffer<float, ColsTag>(chunk * k);
   for (size_t r0 = 0; r0 < rows; r0 += chunk) {
     const size_t nrows = std::min(chunk, rows - r0);
-    im2col(x, g, r0, nrows, cols.data());
-    sgemm(false, false, nrows, g.out_c, k, 1.0f, cols.data(), w, 0.0f, out + r0 * g.out_c);
+    im2col(x, g, r0, nrows, cols);
+    sgemm(false, false, nrows, g.out_c, k, 1.0f, cols, w, 0.0f, out + r0 * g.out_c);
   }
 }
 
@@ -110,11 +112,11 @@ void conv2d_backprop_input(const float* dy, const float* w, const conv::Geometry
   // Whole images per chunk, so col2im sees every patch that touches a pixel.
   const size_t image_rows = g.out_h * g.out_w;
   const size_t images = std::min(g.batch, std::max<size_t>(1, kColBudget / (image_rows * k)));
-  std::vector<float> dcols(images * image_rows * k);
+  float* dcols = scratch_buffer<float, ColsTag>(images * image_rows * k);
   for (size_t n0 = 0; n0 < g.batch; n0 += images) {
     const size_t nimg = std::min(images, g.batch - n0);
-    sgemm(false, true, nimg * image_rows, k, g.out_c, 1.0f, dy + n0 * image_rows * g.out_c, w, 0.0f, dcols.data());
-    col2im(dcols.data(), g, n0, nimg, dx);
+    sgemm(false, true, nimg * image_rows, k, g.out_c, 1.0f, dy + n0 * image_rows * g.out_c, w, 0.0f, dcols);
+    col2im(dcols, g, n0, nimg, dx);
   }
 }
 
@@ -123,11 +125,11 @@ void conv2d_backprop_filter(const float* x, const float* dy, const conv::Geometr
   const size_t k = g.patch(), rows = g.out_rows();
   if (g.is_pointwise()) return sgemm(true, false, k, g.out_c, rows, 1.0f, x, dy, 0.0f, dw);
   const size_t chunk = std::min(rows, std::max<size_t>(1, kColBudget / k));
-  std::vector<float> cols(chunk * k);
+  float* cols = scratch_buffer<float, ColsTag>(chunk * k);
   for (size_t r0 = 0; r0 < rows; r0 += chunk) {
     const size_t nrows = std::min(chunk, rows - r0);
-    im2col(x, g, r0, nrows, cols.data());
-    sgemm(true, false, k, g.out_c, nrows, 1.0f, cols.data(), dy + r0 * g.out_c, r0 == 0 ? 0.0f : 1.0f, dw);
+    im2col(x, g, r0, nrows, cols);
+    sgemm(true, false, k, g.out_c, nrows, 1.0f, cols, dy + r0 * g.out_c, r0 == 0 ? 0.0f : 1.0f, dw);
   }
 }
 
