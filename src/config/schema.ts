@@ -90,6 +90,15 @@ export const trainSchema = z.strictObject({
   schedule: scheduleSchema.prefault({}),
   /** Clip latent weights to [-c, c] after each step; 0 disables. */
   latentClip: z.number().gte(0).default(1),
+  /** Label smoothing of the cross-entropy targets, in [0, 1). */
+  labelSmoothing: z.number().gte(0).lt(1).default(0),
+  /** Training-time augmentation, drawn deterministically from (seed, epoch, step). */
+  augment: z
+    .strictObject({
+      /** Mirror each image left-right with probability 1/2. */
+      hflip: z.boolean().default(false),
+    })
+    .prefault({}),
   evalEveryEpoch: z.boolean().default(true),
   /** Checkpoint every N optimizer steps; 0: only at epoch end. */
   checkpointEverySteps: nonNegativeInt().default(0),

@@ -12,6 +12,7 @@ import {
   addCheckpoint, addEpochMetrics, createRun, finishRun, markRunning, openStore, type Store,
 } from '../store/index.js';
 import { evaluate, makeBatch, trainStep } from './trainer.js';
+import { Rng } from '../util/rng.js';
 import { saveCheckpoint } from './state.js';
 import { createEpochProgress } from '../cli/progress.js';
 import { packedSizeBytes } from '../export/packed.js';
@@ -121,8 +122,10 @@ export async function runTraining(config: RunConfig, opts: TrainOptions): Promis
       let seen = 0;
       const e0 = performance.now();
       for (const batch of cursor.remainingInEpoch()) {
-        const { x, labels } = makeBatch(train, batch.indices, norm, model.inputShape);
-        const r = trainStep(model, optimizer, x, labels, lrFactor(optimizer.step, schedule));
+        const augment = config.train.augment.hflip
+          ? { hflip: true, rng: Rng.derive(config.seed, 'augment', batch.epoch, batch.step) } : undefined;
+        const { x, labels } = makeBatch(train, batch.indices, norm, model.inputShape, augment);
+        const r = trainStep(model, optimizer, x, labels, lrFactor(optimizer.step, schedule), config.train.labelSmoothing);
         x.dispose();
         lossSum += r.loss * r.samples;
         correct += r.correct;

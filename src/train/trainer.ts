@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { fillBatch, type Normalization, type Split } from '../data/index.js';
 import type { Model } from '../bnn/models.js';
 import type { AdamW } from '../optim/adamw.js';
+import { Rng } from '../util/rng.js';
 
 export interface StepResult {
   loss: number;
@@ -17,15 +18,40 @@ export interface EvalResult {
   samples: number;
 }
 
-/** Builds the NHWC input tensor and labels of one batch. */
+export interface Augment {
+  /** Mirror images left-right with probability 1/2. */
+  hflip: boolean;
+  /** Draws for this batch; derive it from (seed, epoch, step) so runs and resumes repeat exactly. */
+  rng: Rng;
+}
+
+/** Mirrors the chosen NHWC images left-right in place. */
+function hflipInPlace(values: Float32Array, n: number, [h, w, c]: [number, number, number], rng: Rng): void {
+  for (let i = 0; i < n; i++) {
+    if (rng.nextFloat() >= 0.5) continue;
+    for (let y = 0; y < h; y++) {
+      const row = (i * h + y) * w * c;
+      for (let a = 0, b = w - 1; a < b; a++, b--) {
+        for (let k = 0; k < c; k++) {
+          const t = values[row + a * c + k];
+          values[row + a * c + k] = values[row + b * c + k];
+          values[row + b * c + k] = t;
+        }
+      }
+    }
+  }
+}
+
+/** Builds the NHWC input tensor and labels of one batch, augmented when `augment` is given. */
 export function makeBatch(split: Split, indices: ArrayLike<number>, norm: Normalization,
-  shape: [number, number, number]): { x: tf.Tensor4D; labels: Int32Array } {
+  shape: [number, number, number], augment?: Augment): { x: tf.Tensor4D; labels: Int32Array } {
   const n = indices.length;
   const per = shape[0] * shape[1] * shape[2];
   // A fresh buffer per batch: the cpu-family backends keep a reference to it.
   const values = new Float32Array(n * per);
   const labels = new Int32Array(n);
   fillBatch(split, indices, norm, values, labels);
+  if (augment?.hflip) hflipInPlace(values, n, shape, augment.rng);
   return { x: tf.tensor4d(values, [n, ...shape]), labels };
 }
 
@@ -38,10 +64,10 @@ function countCorrect(logits: tf.Tensor2D, labels: Int32Array): number {
   return c;
 }
 
-export function crossEntropy(logits: tf.Tensor2D, labels: Int32Array, numClasses: number): tf.Scalar {
+export function crossEntropy(logits: tf.Tensor2D, labels: Int32Array, numClasses: number, labelSmoothing = 0): tf.Scalar {
   return tf.tidy(() => {
     const onehot = tf.oneHot(tf.tensor1d(labels, 'int32'), numClasses);
-    return tf.losses.softmaxCrossEntropy(onehot, logits) as tf.Scalar;
+    return tf.losses.softmaxCrossEntropy(onehot, logits, undefined, labelSmoothing) as tf.Scalar;
   });
 }
 
@@ -49,7 +75,7 @@ export function crossEntropy(logits: tf.Tensor2D, labels: Int32Array, numClasses
  * Gradients of the mean cross-entropy over one batch, keyed by tfjs variable name.
  * The caller disposes them (e.g. after an all-reduce and the optimizer step).
  */
-export function computeGradients(model: Model, x: tf.Tensor, labels: Int32Array): {
+export function computeGradients(model: Model, x: tf.Tensor, labels: Int32Array, labelSmoothing = 0): {
   grads: tf.NamedTensorMap; loss: number; correct: number;
 } {
   let logits: tf.Tensor2D | null = null;
@@ -57,7 +83,7 @@ export function computeGradients(model: Model, x: tf.Tensor, labels: Int32Array)
   const { value, grads } = tf.variableGrads(() => {
     const out = model.forward(x, true);
     logits = tf.keep(out);
-    return crossEntropy(out, labels, model.numClasses);
+    return crossEntropy(out, labels, model.numClasses, labelSmoothing);
   }, vars);
   const loss = value.dataSync()[0];
   value.dispose();
@@ -67,8 +93,9 @@ export function computeGradients(model: Model, x: tf.Tensor, labels: Int32Array)
 }
 
 /** One optimisation step on one batch. */
-export function trainStep(model: Model, optimizer: AdamW, x: tf.Tensor, labels: Int32Array, lrFactor: number): StepResult {
-  const { grads, loss, correct } = computeGradients(model, x, labels);
+export function trainStep(model: Model, optimizer: AdamW, x: tf.Tensor, labels: Int32Array, lrFactor: number,
+  labelSmoothing = 0): StepResult {
+  const { grads, loss, correct } = computeGradients(model, x, labels, labelSmoothing);
   try {
     optimizer.apply(grads, lrFactor);
   } finally {
