@@ -109,46 +109,45 @@ export function convGeometry(info: tf.backend_util.Conv2DInfo) {
   };
 }
 
-function makeConv2D(addon: NativeAddon) {
+type Shape4 = [number, number, number, number];
+
+/**
+ * One convolution kernel (forward or a gradient): geometry from tfjs' own conv info, the
+ * addon call on NHWC/HWIO buffers, and the cpu kernel for what the addon does not cover
+ * (NCHW, dilation).
+ */
+function makeConvKernel(
+  name: 'Conv2D' | 'Conv2DBackpropInput' | 'Conv2DBackpropFilter',
+  shapes: (inputs: Record<string, tf.TensorInfo>, attrs: Record<string, unknown>) => { x: Shape4; filter: Shape4 },
+  outShape: (info: tf.backend_util.Conv2DInfo) => number[],
+  call: (a: Float32Array, b: Float32Array, geometry: ReturnType<typeof convGeometry>, out: Float32Array) => void,
+  operands: [string, string],
+) {
   return (args: KernelArgs): tf.TensorInfo => {
     const backend = args.backend as CpuBackend;
-    const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
+    const inputs = args.inputs as Record<string, tf.TensorInfo>;
     const at = args.attrs as unknown as ConvAttrs;
-    const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number],
-      filter.shape as [number, number, number, number], at.strides, at.dilations ?? 1, at.pad, at.dimRoundingMode,
-      false, 'channelsLast');
-    if (!plainConv(info, at.dataFormat)) return cpuKernel('Conv2D')(args) as tf.TensorInfo;
-    const out = allocF32(sizeOf(info.outShape));
-    addon.conv2d(f32(backend, x), f32(backend, filter), convGeometry(info), out);
-    return backend.makeTensorInfo(info.outShape, 'float32', out);
+    const { x, filter } = shapes(inputs, args.attrs as Record<string, unknown>);
+    const info = tf.backend_util.computeConv2DInfo(x, filter, at.strides, at.dilations ?? 1, at.pad,
+      at.dimRoundingMode, false, 'channelsLast');
+    if (!plainConv(info, at.dataFormat)) return cpuKernel(name)(args) as tf.TensorInfo;
+    const shape = outShape(info);
+    const out = allocF32(sizeOf(shape));
+    call(f32(backend, inputs[operands[0]]), f32(backend, inputs[operands[1]]), convGeometry(info), out);
+    return backend.makeTensorInfo(shape, 'float32', out);
   };
 }
 
-function makeConv2DBackpropInput(addon: NativeAddon) {
-  return (args: KernelArgs): tf.TensorInfo => {
-    const backend = args.backend as CpuBackend;
-    const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
-    const at = args.attrs as unknown as ConvAttrs & { inputShape: [number, number, number, number] };
-    const info = tf.backend_util.computeConv2DInfo(at.inputShape, filter.shape as [number, number, number, number],
-      at.strides, 1, at.pad, at.dimRoundingMode, false, 'channelsLast');
-    if (!plainConv(info, at.dataFormat)) return cpuKernel('Conv2DBackpropInput')(args) as tf.TensorInfo;
-    const out = allocF32(sizeOf(info.inShape));
-    addon.conv2dBackpropInput(f32(backend, dy), f32(backend, filter), convGeometry(info), out);
-    return backend.makeTensorInfo(info.inShape, 'float32', out);
-  };
-}
-
-function makeConv2DBackpropFilter(addon: NativeAddon) {
-  return (args: KernelArgs): tf.TensorInfo => {
-    const backend = args.backend as CpuBackend;
-    const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-    const at = args.attrs as unknown as ConvAttrs & { filterShape: [number, number, number, number] };
-    const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], at.filterShape,
-      at.strides, 1, at.pad, at.dimRoundingMode, false, 'channelsLast');
-    if (!plainConv(info, at.dataFormat)) return cpuKernel('Conv2DBackpropFilter')(args) as tf.TensorInfo;
-    const out = allocF32(sizeOf(info.filterShape));
-    addon.conv2dBackpropFilter(f32(backend, x), f32(backend, dy), convGeometry(info), out);
-    return backend.makeTensorInfo(info.filterShape, 'float32', out);
+function convKernels(addon: NativeAddon): Record<string, tf.KernelFunc> {
+  return {
+    Conv2D: makeConvKernel('Conv2D', (i) => ({ x: i.x.shape as Shape4, filter: i.filter.shape as Shape4 }),
+      (info) => info.outShape, (a, b, g, o) => addon.conv2d(a, b, g, o), ['x', 'filter']) as tf.KernelFunc,
+    Conv2DBackpropInput: makeConvKernel('Conv2DBackpropInput',
+      (i, at) => ({ x: at.inputShape as Shape4, filter: i.filter.shape as Shape4 }),
+      (info) => info.inShape, (a, b, g, o) => addon.conv2dBackpropInput(a, b, g, o), ['dy', 'filter']) as tf.KernelFunc,
+    Conv2DBackpropFilter: makeConvKernel('Conv2DBackpropFilter',
+      (i, at) => ({ x: i.x.shape as Shape4, filter: at.filterShape as Shape4 }),
+      (info) => info.filterShape, (a, b, g, o) => addon.conv2dBackpropFilter(a, b, g, o), ['x', 'dy']) as tf.KernelFunc,
   };
 }
 
@@ -183,9 +182,7 @@ export function registerNativeBackend(addon: NativeAddon, priority = 3): void {
   const overrides: Record<string, tf.KernelFunc> = {
     BatchMatMul: makeBatchMatMul(addon) as tf.KernelFunc,
     _FusedMatMul: makeFusedMatMul(addon) as tf.KernelFunc,
-    Conv2D: makeConv2D(addon) as tf.KernelFunc,
-    Conv2DBackpropInput: makeConv2DBackpropInput(addon) as tf.KernelFunc,
-    Conv2DBackpropFilter: makeConv2DBackpropFilter(addon) as tf.KernelFunc,
+    ...convKernels(addon),
   };
   for (const config of tf.getKernelsForBackend('cpu')) {
     tf.registerKernel({ ...config, backendName: NATIVE_BACKEND, kernelFunc: overrides[config.kernelName] ?? config.kernelFunc });

@@ -38,7 +38,7 @@ export function registerPredict(program: Command, ctx: CommandContext): void {
       const threads = Number(flags.threads);
       const { loadNative } = await import('../../native/addon.js');
       const { loadPackedModel } = await import('../../export/runtime.js');
-      const { loadDataset, fillBatch, DATASET_NAMES } = await import('../../data/index.js');
+      const { loadDataset, DATASET_NAMES } = await import('../../data/index.js');
       if (!(DATASET_NAMES as readonly string[]).includes(flags.dataset)) {
         throw new UserError(`--dataset: unknown data set '${flags.dataset}' (valid: ${DATASET_NAMES.join(', ')})`, { exitCode: 2 });
       }
@@ -49,9 +49,6 @@ export function registerPredict(program: Command, ctx: CommandContext): void {
       const ds = await loadDataset({ name: flags.dataset } as Parameters<typeof loadDataset>[0]);
       const split = flags.split === 'test' ? ds.test : ds.train;
       const n = Math.min(split.n, limit ?? split.n);
-      const norm = model.layout.normalization;
-      if (!norm) throw new UserError(`${file}: the model records no input normalisation`);
-      const normalization = { mode: norm.mode as 'standard', scale: Float32Array.from(norm.scale), offset: Float32Array.from(norm.offset) };
       const per = ds.shape[0] * ds.shape[1] * ds.shape[2];
       const expected = model.layout.inputShape[0] * model.layout.inputShape[1] * model.layout.inputShape[2];
       if (per !== expected) {
@@ -62,17 +59,14 @@ export function registerPredict(program: Command, ctx: CommandContext): void {
       const classes = model.layout.numClasses;
       for (let start = 0; start < n; start += batchSize) {
         const b = Math.min(batchSize, n - start);
-        const idx = Uint32Array.from({ length: b }, (_, i) => start + i);
-        const x = new Float32Array(b * per);
-        const labels = new Int32Array(b);
-        fillBatch(split, idx, normalization, x, labels);
+        const raw = split.images.subarray(start * per, (start + b) * per);
         const t0 = performance.now();
-        const logits = model.predict(x, b);
+        const logits = model.predictRaw(raw, b);
         seconds += (performance.now() - t0) / 1000;
         for (let i = 0; i < b; i++) {
           let best = 0;
           for (let c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + best]) best = c;
-          if (best === labels[i]) correct++;
+          if (best === split.labels[start + i]) correct++;
         }
       }
       const result = { model: file, dataset: flags.dataset, split: flags.split, samples: n, accuracy: correct / n,
