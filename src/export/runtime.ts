@@ -5,6 +5,7 @@ import type { NativeAddon } from '../native/addon.js';
 import { PACKED_FORMAT, type PackedLayout, type PackedOp } from './packed.js';
 
 type DenseOp = PackedOp & { kind: 'dense' };
+type BitplaneGemm = (raw: Uint8Array, m: number, k: number, w: Int32Array, n: number, out: Float32Array) => void;
 
 interface PreparedDense {
   op: DenseOp;
@@ -26,6 +27,12 @@ export interface PackedModel {
   sha256: string;
   /** Logits [batch][numClasses] for normalised NHWC input [batch][h·w·c]. */
   predict(x: Float32Array, batch: number): Float32Array;
+  /**
+   * Logits for raw 8-bit NHWC images, normalised as recorded in the file. When the first
+   * layer is binary with float input, it runs exactly on the 8 bit planes of the pixels
+   * (bitplaneGemm) instead of a float GEMM: x·s = scale·(raw·s) + Σ_k offset_c(k)·s[k].
+   */
+  predictRaw(raw: Uint8Array, batch: number): Float32Array;
 }
 
 function unpackToSigns(packed: BigUint64Array, inputs: number, units: number): Float32Array {
@@ -41,6 +48,18 @@ function unpackToSigns(packed: BigUint64Array, inputs: number, units: number): F
   return out;
 }
 
+/** The packed kernel and Σ_k offset_c(k)·s[k][j] of a binary first layer, for 8-bit input. */
+function prepareBitplane(dense: PreparedDense, packed: BigUint64Array, offset: number[], channels: number) {
+  const { inputs, units } = dense.op;
+  const signs = dense.weights ?? unpackToSigns(packed, inputs, units);
+  const offsetTerm = new Float32Array(units);
+  for (let k = 0; k < inputs; k++) {
+    const o = offset[k % channels];
+    for (let j = 0; j < units; j++) offsetTerm[j] += o * signs[k * units + j];
+  }
+  return { dense, offsetTerm, packed: new Int32Array(packed.buffer, packed.byteOffset, packed.length * 2) };
+}
+
 export async function loadPackedModel(file: string, addon: NativeAddon): Promise<PackedModel> {
   const f = await readSafetensors(file);
   if (f.metadata.format !== PACKED_FORMAT || !f.metadata.layout) {
@@ -52,7 +71,7 @@ export async function loadPackedModel(file: string, addon: NativeAddon): Promise
 
 /** A runnable packed model from its layout and tensors (as packModel or a file gives them). */
 export function createPackedModel(layout: PackedLayout, tensors: Record<string, Tensor>, addon: NativeAddon, source = 'model'):
-  Pick<PackedModel, 'layout' | 'predict'> {
+  Pick<PackedModel, 'layout' | 'predict' | 'predictRaw'> {
   const file = source;
   const need = (name: string) => {
     const t = tensors[name];
@@ -80,9 +99,9 @@ export function createPackedModel(layout: PackedLayout, tensors: Record<string, 
     }
   }
 
-  const predict = (x: Float32Array, batch: number): Float32Array => {
+  const run = (x: Float32Array, batch: number, from: number): Float32Array => {
     let h = x;
-    for (const s of steps) {
+    for (const s of steps.slice(from)) {
       if (s.kind === 'affine') {
         const c = s.scale.length;
         const y = h === x ? new Float32Array(h.length) : h;
@@ -113,5 +132,34 @@ export function createPackedModel(layout: PackedLayout, tensors: Record<string, 
     }
     return h;
   };
-  return { layout, predict };
+  const predict = (x: Float32Array, batch: number) => run(x, batch, 0);
+
+  // Present in addons built from this tree; older builds run the first layer as sgemm.
+  const bitplaneGemm = (addon as Partial<{ bitplaneGemm: BitplaneGemm }>).bitplaneGemm?.bind(addon);
+  const norm = layout.normalization;
+  const perSample = layout.inputShape[0] * layout.inputShape[1] * layout.inputShape[2];
+  const first = steps[0]?.kind === 'dense' ? steps[0].d : undefined;
+  const bitplane = first && first.op.kernel === 'packed' && first.op.input === 'float' && norm
+    && norm.scale.every((v) => v === norm.scale[0]) && typeof bitplaneGemm === 'function'
+    ? prepareBitplane(first, tensors[`${first.op.name}/kernel`].data as BigUint64Array, norm.offset, layout.inputShape[2])
+    : undefined;
+  const predictRaw = (raw: Uint8Array, batch: number): Float32Array => {
+    if (raw.length < batch * perSample) throw new RangeError(`predictRaw: ${raw.length} bytes for ${batch} samples of ${perSample}`);
+    if (!bitplane || !norm) {
+      if (!norm) throw new CheckpointError(`${file}: the model records no input normalisation`);
+      const x = new Float32Array(batch * perSample);
+      const c = norm.scale.length;
+      for (let i = 0; i < x.length; i++) x[i] = raw[i] * norm.scale[i % c] + norm.offset[i % c];
+      return predict(x, batch);
+    }
+    const { op, bias } = bitplane.dense;
+    const out = new Float32Array(batch * op.units);
+    bitplaneGemm!(raw, batch, op.inputs, bitplane.packed, op.units, out);
+    const scale = norm.scale[0];
+    for (let i = 0; i < out.length; i += op.units) {
+      for (let j = 0; j < op.units; j++) out[i + j] = out[i + j] * scale + bitplane.offsetTerm[j] + (bias ? bias[j] : 0);
+    }
+    return run(out, batch, 1);
+  };
+  return { layout, predict, predictRaw };
 }
