@@ -130,6 +130,70 @@ void check_one_hot(Tally& t, const xnor::Kernels& kern) {
   }
 }
 
+// Random bytes with runs of 0 and 255 mixed in (every bit plane empty and full somewhere).
+std::vector<uint8_t> random_bytes(size_t n) {
+  std::uniform_int_distribution<int> byte(0, 255), pick(0, 7);
+  std::vector<uint8_t> v(n);
+  for (auto& x : v) {
+    const int p = pick(rng);
+    x = p == 0 ? 0 : p == 1 ? 255 : static_cast<uint8_t>(byte(rng));
+  }
+  return v;
+}
+
+void bitplane_case(Tally& t, const xnor::Kernels& kern, size_t m, size_t n, size_t k, int fill = -1) {
+  std::vector<uint8_t> raw = random_bytes(m * k);
+  if (fill >= 0) std::fill(raw.begin(), raw.end(), static_cast<uint8_t>(fill));
+  const auto w = tools::random_floats(k * n, rng);  // [k][n]
+  std::vector<uint64_t> pw(n * ref::packed_words(k));
+  ref::pack_cols(w.data(), k, n, pw.data());
+  std::vector<float> got(m * n, NAN), want(m * n);
+  xnor::bitplane_gemm(raw.data(), pw.data(), got.data(), m, n, k, kern);
+  // Oracle: raw times the unpacked signs, in plain integer arithmetic.
+  for (size_t i = 0; i < m; ++i)
+    for (size_t j = 0; j < n; ++j) {
+      int64_t sum = 0;
+      for (size_t q = 0; q < k; ++q) sum += int64_t{raw[i * k + q]} * (w[q * n + j] < 0.0f ? -1 : 1);
+      want[i * n + j] = static_cast<float>(sum);
+    }
+  std::vector<float> want_ref(m * n);
+  ref::bitplane_gemm(raw.data(), pw.data(), want_ref.data(), m, n, k);
+  t.expect(got == want && want_ref == want,
+           dims("bitplane_gemm", kern.name, m, n, k) + (fill >= 0 ? " fill=" + std::to_string(fill) : ""));
+}
+
+void check_bitplane(Tally& t, const xnor::Kernels& kern) {
+  for (size_t m : kRagged)
+    for (size_t n : kRagged)
+      for (size_t k : kRagged) bitplane_case(t, kern, m, n, k);
+  for (size_t k : {size_t{1}, size_t{65}, size_t{784}})
+    for (int fill : {0, 255}) bitplane_case(t, kern, 5, 11, k, fill);
+  bitplane_case(t, kern, 256, 70, 784);    // the first-layer shape (MNIST), fewer columns
+  bitplane_case(t, kern, 200, 33, 2000);   // several byte runs (AVX2) per output
+  bitplane_case(t, kern, 1, 3, 65793);     // the largest exact k, and all-255 rows at it:
+  bitplane_case(t, kern, 2, 9, 65793, 255);  // |sum| = 255 k = 2^24 - 1
+  bitplane_case(t, kern, 24, 8, 4096);     // exact tile multiples
+  bitplane_case(t, kern, 25, 9, 4097);
+
+  // One-hot: a single nonzero byte v at position pos in row 1, and column 2's only
+  // negative weight at pos: C[1][2] = -v, C[1][j != 2] = v, every other row 0.
+  for (size_t k : {size_t{1}, size_t{63}, size_t{64}, size_t{65}, size_t{200}})
+    for (size_t pos : {size_t{0}, k / 2, k - 1})
+      for (unsigned v : {1u, 128u, 255u}) {
+        const size_t m = 4, n = 9, kw = ref::packed_words(k);
+        std::vector<uint8_t> raw(m * k, 0);
+        raw[1 * k + pos] = static_cast<uint8_t>(v);
+        std::vector<uint64_t> pw(n * kw, 0);
+        pw[2 * kw + pos / 64] = uint64_t{1} << (pos % 64);
+        std::vector<float> c(m * n, NAN);
+        xnor::bitplane_gemm(raw.data(), pw.data(), c.data(), m, n, k, kern);
+        bool ok = true;
+        for (size_t i = 0; i < m; ++i)
+          for (size_t j = 0; j < n; ++j) ok = ok && c[i * n + j] == (i != 1 ? 0.0f : j == 2 ? -float(v) : float(v));
+        t.expect(ok, dims("bitplane_one_hot", kern.name, k, pos, v));
+      }
+}
+
 std::vector<conv::Geometry> conv_cases() {
   std::vector<conv::Geometry> out;
   auto add = [&](size_t n, size_t h, size_t w, size_t c, size_t fh, size_t fw, size_t o, size_t s, bool same) {
@@ -287,6 +351,7 @@ int main() {
       check_gemm(t, kern);
       check_one_hot(t, kern);
       check_binary_conv(t, kern);
+      check_bitplane(t, kern);
     }
     check_sgemm(t);
     check_fp32_conv(t);

@@ -89,6 +89,15 @@ export interface NativeAddon {
    */
   xnorGemm(a: Int32Array, b: Int32Array, m: number, n: number, k: number, c: Float32Array): void;
   /**
+   * Exact 8-bit × binary GEMM (a packed model's first layer on raw pixels):
+   * out[i][j] = Σ_t raw[i][t]·s[t][j], s = ±1 from w (bit 1 = −1), as float (exact: |sum| ≤ 255·k < 2^24).
+   * raw: Uint8Array [m][k] row-major; w: packed [n][ceil(k/64)] (packCols of a [k][n] weight, the
+   * layout xnorGemm takes); out: Float32Array [m][n]. 1 ≤ k ≤ 65793. Splits raw into its 8 bit
+   * planes inside the call and sums 2^b·(popcount(plane_b) − 2·popcount(plane_b & w_j));
+   * uses the XNOR kernel variant in force (setKernel / BNN_XNOR_KERNEL).
+   */
+  bitplaneGemm(raw: Uint8Array, m: number, k: number, w: Int32Array, n: number, out: Float32Array): void;
+  /**
    * Binary conv2d: out = conv(sign(x), sign(filter)) with zero padding, exactly (padded
    * positions add 0, not ±1). filter: HWIO floats (packed on each call) or their packCols
    * bits (packCols(filter, kH·kW·inC, outC), reusable across calls).
@@ -143,8 +152,8 @@ export type NativeLoad = { addon: NativeAddon; reason: null } | { addon: null; r
 const ADDON_RELATIVE = 'native/build/Release/bnn_native.node';
 
 const REQUIRED_FUNCTIONS: readonly (keyof NativeAddon)[] = [
-  'info', 'setKernel', 'setThreads', 'packRows', 'packCols', 'xnorGemm', 'binaryConv2d', 'sgemm', 'conv2d',
-  'conv2dBackpropInput', 'conv2dBackpropFilter', 'signInto', 'steGrad', 'adamw', 'batchNormForward',
+  'info', 'setKernel', 'setThreads', 'packRows', 'packCols', 'xnorGemm', 'bitplaneGemm', 'binaryConv2d', 'sgemm',
+  'conv2d', 'conv2dBackpropInput', 'conv2dBackpropFilter', 'signInto', 'steGrad', 'adamw', 'batchNormForward',
   'batchNormBackward', 'batchNormApply',
 ];
 

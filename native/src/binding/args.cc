@@ -102,6 +102,15 @@ float* Args::floats(size_t i, const char* name, size_t length, const char* lengt
   return arr.Data();
 }
 
+const uint8_t* Args::bytes(size_t i, const char* name, size_t length, const char* length_expr) const {
+  const Napi::Value v = i < count() ? info_[i] : info_.Env().Undefined();
+  const std::string expected = std::string("a Uint8Array of length ") + length_expr + " = " + std::to_string(length);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) fail_arg(i, name, expected);
+  auto arr = v.As<Napi::Uint8Array>();
+  if (arr.ElementLength() != length) fail_arg(i, name, expected);
+  return arr.Data();
+}
+
 float* Args::floats_or_null(size_t i, const char* name, size_t length, const char* length_expr) const {
   if (is_nullish(i)) return nullptr;
   return floats(i, name, length, length_expr);

@@ -29,6 +29,8 @@ class Args {
 
   // A Float32Array of exactly `length` elements (`length_expr` says why, e.g. "m*k").
   float* floats(size_t i, const char* name, size_t length, const char* length_expr) const;
+  // A Uint8Array of exactly `length` elements.
+  const uint8_t* bytes(size_t i, const char* name, size_t length, const char* length_expr) const;
   // Like floats(), but null or undefined gives nullptr.
   float* floats_or_null(size_t i, const char* name, size_t length, const char* length_expr) const;
   // A packed-bit buffer: an Int32Array of exactly 2*words elements whose byteOffset is a

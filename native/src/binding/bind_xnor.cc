@@ -1,4 +1,4 @@
-// packRows, packCols, xnorGemm, binaryConv2d.
+// packRows, packCols, xnorGemm, bitplaneGemm, binaryConv2d.
 #include <vector>
 
 #include "args.h"
@@ -47,6 +47,21 @@ Napi::Value xnor_gemm(const Napi::CallbackInfo& ci) {
   return args.env().Undefined();
 }
 
+// bitplaneGemm(raw: Uint8Array[m*k], m, k, w: Int32Array[2*n*kw], n, out: Float32Array[m*n])
+Napi::Value bitplane_gemm(const Napi::CallbackInfo& ci) {
+  Args args(ci, "bitplaneGemm", 6, 6);
+  const size_t m = args.dim(1, "m"), k = args.dim(2, "k", 1), n = args.dim(4, "n");
+  if (k > ref::kBitplaneMaxK)
+    args.fail("argument 'k' must be at most 65793 (255*k < 2^24: exact float results), got " + std::to_string(k));
+  const uint8_t* raw = args.bytes(0, "raw", mul(args, m, k), "m*k");
+  const uint64_t* w = args.words(3, "w", mul(args, n, ref::packed_words(k)), "n*ceil(k/64)");
+  float* out = args.floats(5, "out", mul(args, m, n), "m*n");
+  args.require_disjoint(5, "out", 0, "raw");
+  args.require_disjoint(5, "out", 3, "w");
+  xnor::bitplane_gemm(raw, w, out, m, n, k);
+  return args.env().Undefined();
+}
+
 // binaryConv2d(x: Float32Array NHWC, filter, geometry, out: Float32Array NHWC), where filter is
 // either the HWIO floats (Float32Array, signs packed here on every call) or those signs
 // pre-packed with packCols(filter, kH*kW*inC, outC) (Int32Array).
@@ -83,6 +98,7 @@ void register_xnor(Napi::Env env, Napi::Object exports) {
   exports.Set("packRows", Napi::Function::New<guarded<pack_rows>>(env, "packRows"));
   exports.Set("packCols", Napi::Function::New<guarded<pack_cols>>(env, "packCols"));
   exports.Set("xnorGemm", Napi::Function::New<guarded<xnor_gemm>>(env, "xnorGemm"));
+  exports.Set("bitplaneGemm", Napi::Function::New<guarded<bitplane_gemm>>(env, "bitplaneGemm"));
   exports.Set("binaryConv2d", Napi::Function::New<guarded<binary_conv2d>>(env, "binaryConv2d"));
 }
 

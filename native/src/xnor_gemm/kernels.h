@@ -24,6 +24,12 @@ struct Kernels {
   // C[m][n] = k - 2 * popcount(A[m] ^ B[n]); A [m][kw], B [n][kw], kw = packed_words(k).
   // May split the work over `pool`.
   void (*gemm)(const uint64_t* a, const uint64_t* b, float* c, size_t m, size_t n, size_t k, ThreadPool& pool);
+  // C[m][n] = sum_k raw[m][k] * s_B[n][k] for 8-bit raw [m][k] (row-major) and packed B [n][kw]
+  // (bit 1 = -1): splits raw into bit planes itself, then
+  // C = sum_b 2^b (popcount(P_b) - 2 popcount(P_b & B)). k <= ref::kBitplaneMaxK. May split
+  // the work over `pool`.
+  void (*bitplane_gemm)(const uint8_t* raw, const uint64_t* b, float* c, size_t m, size_t n, size_t k,
+                        ThreadPool& pool);
 };
 
 // Defined by the ISA files; the AVX files exist only on x86-64 builds.

@@ -9,6 +9,11 @@
 //    because the zero tail bits xor to 0 and add nothing.
 //  * xnor_gemm: C[m][n] = dot(A[m], B[n]) for A [M][KW], B [N][KW] (B holds the columns
 //    of the right-hand matrix, i.e. it is the packed transpose), C row-major [M][N] float.
+//  * bitplane_gemm: C[m][n] = sum_k raw[m][k] * s[k][n] for 8-bit raw [M][K] and signs
+//    s = +1 (bit 0) / -1 (bit 1) from packed columns B [N][KW] (the same B as xnor_gemm).
+//    Exact in float while 255 * K < 2^24 (K <= kBitplaneMaxK). Kernels split raw into 8 bit
+//    planes P_b (packed like rows: bit k of P_b[m] = bit b of raw[m][k]) and use
+//    C = sum_b 2^b * (popcount(P_b[m]) - 2 * popcount(P_b[m] & B[n])).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -56,6 +61,23 @@ inline void xnor_gemm(const uint64_t* a, const uint64_t* b, float* c, size_t m, 
   const size_t kw = packed_words(k);
   for (size_t i = 0; i < m; ++i)
     for (size_t j = 0; j < n; ++j) c[i * n + j] = static_cast<float>(xnor_dot(a + i * kw, b + j * kw, k));
+}
+
+// Largest K for which every bitplane_gemm result (|sum| <= 255 * K) is exact in float.
+constexpr size_t kBitplaneMaxK = 65793;  // 255 * 65793 = 2^24 - 1
+
+// Scalar oracle for bitplane_gemm: plain multiply-add with the unpacked signs.
+inline void bitplane_gemm(const uint8_t* raw, const uint64_t* b, float* c, size_t m, size_t n, size_t k) {
+  const size_t kw = packed_words(k);
+  for (size_t i = 0; i < m; ++i)
+    for (size_t j = 0; j < n; ++j) {
+      int64_t sum = 0;
+      for (size_t t = 0; t < k; ++t) {
+        const bool negative = (b[j * kw + t / 64] >> (t % 64)) & 1;
+        sum += negative ? -int64_t{raw[i * k + t]} : int64_t{raw[i * k + t]};
+      }
+      c[i * n + j] = static_cast<float>(sum);
+    }
 }
 
 }  // namespace bnn::ref

@@ -45,4 +45,13 @@ void gemm(const uint64_t* a, const uint64_t* b, float* c, size_t m, size_t n, si
   kern.gemm(a, b, c, m, n, k, ThreadPool::global());
 }
 
+void bitplane_gemm(const uint8_t* raw, const uint64_t* b, float* c, size_t m, size_t n, size_t k,
+                   const Kernels& kern) {
+  BNN_REQUIRE(k > 0, "k must be positive");
+  BNN_REQUIRE(k <= ref::kBitplaneMaxK, "k must be at most 65793 so every sum (|sum| <= 255 k) is exact in float");
+  if (m == 0 || n == 0) return;
+  BNN_REQUIRE(raw && b && c, "null buffer");
+  kern.bitplane_gemm(raw, b, c, m, n, k, ThreadPool::global());
+}
+
 }  // namespace bnn::xnor

@@ -27,5 +27,9 @@ void pack_rows(const float* src, size_t rows, size_t k, uint64_t* dst, const Ker
 void pack_cols(const float* src, size_t k, size_t n, uint64_t* dst, const Kernels& kern = active_kernels());
 void gemm(const uint64_t* a, const uint64_t* b, float* c, size_t m, size_t n, size_t k,
           const Kernels& kern = active_kernels());
+// C[m][n] = sum_k raw[m][k] * s[k][n] (exact) for 8-bit raw [m][k] and the signs packed as
+// columns in b [n][ceil(k/64)] (pack_cols layout); 1 <= k <= ref::kBitplaneMaxK.
+void bitplane_gemm(const uint8_t* raw, const uint64_t* b, float* c, size_t m, size_t n, size_t k,
+                   const Kernels& kern = active_kernels());
 
 }  // namespace bnn::xnor
