@@ -97,6 +97,8 @@ export const trainSchema = z.strictObject({
     .strictObject({
       /** Mirror each image left-right with probability 1/2. */
       hflip: z.boolean().default(false),
+      /** Translate each image by up to this many pixels in x and y (zero-filled, in raw pixel space). */
+      shiftPixels: nonNegativeInt().max(8).default(0),
     })
     .prefault({}),
   evalEveryEpoch: z.boolean().default(true),

@@ -122,8 +122,9 @@ export async function runTraining(config: RunConfig, opts: TrainOptions): Promis
       let seen = 0;
       const e0 = performance.now();
       for (const batch of cursor.remainingInEpoch()) {
-        const augment = config.train.augment.hflip
-          ? { hflip: true, rng: Rng.derive(config.seed, 'augment', batch.epoch, batch.step) } : undefined;
+        const aug = config.train.augment;
+        const augment = aug.hflip || aug.shiftPixels > 0
+          ? { ...aug, rng: Rng.derive(config.seed, 'augment', batch.epoch, batch.step) } : undefined;
         const { x, labels } = makeBatch(train, batch.indices, norm, model.inputShape, augment);
         const r = trainStep(model, optimizer, x, labels, lrFactor(optimizer.step, schedule), config.train.labelSmoothing);
         x.dispose();

@@ -21,6 +21,8 @@ export interface EvalResult {
 export interface Augment {
   /** Mirror images left-right with probability 1/2. */
   hflip: boolean;
+  /** Translate by up to this many pixels in x and y; uncovered pixels take raw value 0. */
+  shiftPixels: number;
   /** Draws for this batch; derive it from (seed, epoch, step) so runs and resumes repeat exactly. */
   rng: Rng;
 }
@@ -42,6 +44,28 @@ function hflipInPlace(values: Float32Array, n: number, [h, w, c]: [number, numbe
   }
 }
 
+/** Translates each NHWC image by a random (dx, dy) in [−s, s]², filling with the normalised raw 0. */
+function shiftInPlace(values: Float32Array, n: number, [h, w, c]: [number, number, number], s: number, rng: Rng,
+  fill: Float32Array): void {
+  const per = h * w * c;
+  const src = new Float32Array(per);
+  for (let i = 0; i < n; i++) {
+    const dx = rng.int(2 * s + 1) - s;
+    const dy = rng.int(2 * s + 1) - s;
+    if (dx === 0 && dy === 0) continue;
+    const img = values.subarray(i * per, (i + 1) * per);
+    src.set(img);
+    for (let y = 0; y < h; y++) {
+      const sy = y - dy;
+      for (let x = 0; x < w; x++) {
+        const sx = x - dx;
+        const inside = sy >= 0 && sy < h && sx >= 0 && sx < w;
+        for (let k = 0; k < c; k++) img[(y * w + x) * c + k] = inside ? src[(sy * w + sx) * c + k] : fill[k];
+      }
+    }
+  }
+}
+
 /** Builds the NHWC input tensor and labels of one batch, augmented when `augment` is given. */
 export function makeBatch(split: Split, indices: ArrayLike<number>, norm: Normalization,
   shape: [number, number, number], augment?: Augment): { x: tf.Tensor4D; labels: Int32Array } {
@@ -52,6 +76,7 @@ export function makeBatch(split: Split, indices: ArrayLike<number>, norm: Normal
   const labels = new Int32Array(n);
   fillBatch(split, indices, norm, values, labels);
   if (augment?.hflip) hflipInPlace(values, n, shape, augment.rng);
+  if (augment && augment.shiftPixels > 0) shiftInPlace(values, n, shape, augment.shiftPixels, augment.rng, norm.offset);
   return { x: tf.tensor4d(values, [n, ...shape]), labels };
 }
 
