@@ -4,7 +4,7 @@ import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { packageRoot } from '../config/package-info.js';
-import { StoreError } from './errors.js';
+import { StoreError, StoreSchemaTooNewError } from './errors.js';
 import * as schema from './schema.js';
 
 export type StoreDb = BetterSQLite3Database<typeof schema>;
@@ -106,41 +106,86 @@ interface Journal {
   entries: { idx: number; when: number; tag: string }[];
 }
 
+function readJournal(folder: string): Journal {
+  return JSON.parse(readFileSync(join(folder, 'meta', '_journal.json'), 'utf8')) as Journal;
+}
+
+/**
+ * The schema version this build writes: the number of checked-in migrations. Stored in the
+ * file's `meta` table (`schema_version`) so any build, and any SQLite tool, can tell which
+ * schema wrote it.
+ */
+export function currentSchemaVersion(): number {
+  return readJournal(migrationsFolder()).entries.length;
+}
+
 function ensureSchema(db: StoreDb, sqlite: Database.Database, file: string, readonly: boolean): void {
   const folder = migrationsFolder();
-  const journal = JSON.parse(readFileSync(join(folder, 'meta', '_journal.json'), 'utf8')) as Journal;
+  const journal = readJournal(folder);
+  const known = journal.entries.length;
   const latestKnown = Math.max(0, ...journal.entries.map((e) => e.when));
 
   const pending = (): number => {
-    const applied = lastAppliedMigration(sqlite);
-    if (applied > latestKnown) {
-      throw new StoreError(file, 'its schema is newer than this version of bnn; upgrade bnn to use it');
+    const found = fileSchema(sqlite);
+    // A migration this build has never seen (timestamp past our newest) is a newer schema
+    // even where an older build of that newer version did not write `meta`.
+    if (found.version > known || found.lastApplied > latestKnown) {
+      throw new StoreSchemaTooNewError(file, Math.max(found.version, known + 1), known);
     }
-    return journal.entries.filter((e) => e.when > applied).length;
+    return journal.entries.filter((e) => e.when > found.lastApplied).length;
   };
 
   const count = pending();
-  if (count === 0) return;
-  if (readonly) {
-    throw new StoreError(file, `its schema is ${count} migration(s) behind; open it once without read-only mode to upgrade`);
+  if (count > 0) {
+    if (readonly) {
+      throw new StoreError(file, `its schema is ${count} migration(s) behind; open it once without read-only mode to upgrade`);
+    }
+    try {
+      migrate(db, { migrationsFolder: folder });
+    } catch (err) {
+      // Another process may have migrated between our check and our write: fine if so.
+      if (pending() !== 0) throw new StoreError(file, `migration failed: ${(err as Error).message}`, { cause: err });
+    }
   }
-  try {
-    migrate(db, { migrationsFolder: folder });
-  } catch (err) {
-    // Another process may have migrated between our check and our write: fine if so.
-    if (pending() === 0) return;
-    throw new StoreError(file, `migration failed: ${(err as Error).message}`, { cause: err });
+  if (!readonly && storedSchemaVersion(sqlite) !== known) {
+    // Never lowers it: a newer build that raced us past this point keeps its number.
+    sqlite
+      .prepare(
+        `INSERT INTO meta (key, value) VALUES ('schema_version', ?)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value
+         WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)`,
+      )
+      .run(String(known));
   }
 }
 
-/** `created_at` (the journal's `when`) of the newest applied migration; 0 when none. */
-function lastAppliedMigration(sqlite: Database.Database): number {
-  const table = sqlite
-    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'")
-    .get();
-  if (!table) return 0;
-  const row = sqlite.prepare('SELECT max(created_at) AS last FROM __drizzle_migrations').get() as {
-    last: number | string | null;
-  };
-  return row.last === null ? 0 : Number(row.last);
+function tableExists(sqlite: Database.Database, name: string): boolean {
+  return sqlite.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
+}
+
+/** `meta.schema_version`, or null where the file has no `meta` table or row (schema 1). */
+function storedSchemaVersion(sqlite: Database.Database): number | null {
+  if (!tableExists(sqlite, 'meta')) return null;
+  const row = sqlite.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined;
+  return row === undefined ? null : Number(row.value);
+}
+
+/**
+ * The file's schema: its version (the larger of `meta.schema_version` and the number of
+ * applied migrations) and the journal timestamp (`created_at`) of its newest applied
+ * migration, 0 when none.
+ */
+function fileSchema(sqlite: Database.Database): { version: number; lastApplied: number } {
+  let applied = 0;
+  let lastApplied = 0;
+  if (tableExists(sqlite, '__drizzle_migrations')) {
+    const row = sqlite.prepare('SELECT count(*) AS n, max(created_at) AS last FROM __drizzle_migrations').get() as {
+      n: number;
+      last: number | string | null;
+    };
+    applied = row.n;
+    lastApplied = row.last === null ? 0 : Number(row.last);
+  }
+  const stored = storedSchemaVersion(sqlite);
+  return { version: Math.max(applied, stored !== null && Number.isFinite(stored) ? stored : 0), lastApplied };
 }

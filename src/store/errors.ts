@@ -16,6 +16,27 @@ export class StoreError extends UserError {
   }
 }
 
+/** The file was written by a newer bnn-cluster, whose schema this build does not know. */
+export class StoreSchemaTooNewError extends StoreError {
+  constructor(
+    file: string,
+    /** The file's schema version. */
+    readonly fileVersion: number,
+    /** The newest schema version this build knows. */
+    readonly knownVersion: number,
+  ) {
+    super(
+      file,
+      `was written by a newer bnn-cluster (schema ${fileVersion}, this build knows ${knownVersion}); upgrade bnn-cluster`,
+    );
+    this.name = 'StoreSchemaTooNewError';
+  }
+
+  override details(): Record<string, unknown> {
+    return { file: this.file, fileVersion: this.fileVersion, knownVersion: this.knownVersion };
+  }
+}
+
 /** No run has this id, or the id prefix is ambiguous (`candidates` lists the matches). */
 export class RunNotFoundError extends UserError {
   readonly runId: string;
@@ -36,6 +57,18 @@ export class RunNotFoundError extends UserError {
 
   override details(): Record<string, unknown> {
     return { runId: this.runId, candidates: this.candidates };
+  }
+}
+
+/** No worker has this id (it never registered with this database). */
+export class WorkerNotFoundError extends UserError {
+  constructor(readonly workerId: string) {
+    super(`no worker with id "${workerId}"`);
+    this.name = 'WorkerNotFoundError';
+  }
+
+  override details(): Record<string, unknown> {
+    return { workerId: this.workerId };
   }
 }
 

@@ -1,5 +1,5 @@
-export { defaultOpenStoreOptions, migrationsFolder, openStore, type OpenStoreOptions, type Store, type StoreDb } from './db.js';
-export { RunNotFoundError, RunStateError, StoreError } from './errors.js';
+export { currentSchemaVersion, defaultOpenStoreOptions, migrationsFolder, openStore, type OpenStoreOptions, type Store, type StoreDb } from './db.js';
+export { RunNotFoundError, RunStateError, StoreError, StoreSchemaTooNewError, WorkerNotFoundError } from './errors.js';
 export {
   createRun,
   finishRun,
@@ -16,5 +16,17 @@ export {
 export { addEpochMetrics, listEpochMetrics, type EpochMetricsInput } from './metrics.js';
 export { addCheckpoint, latestCheckpoint, listCheckpoints, type CheckpointInput } from './checkpoints.js';
 export { addEvent, listEvents, type EventInput } from './events.js';
+export { getWorker, listWorkers, touchWorker, upsertWorker, type WorkerInput } from './workers.js';
+export {
+  latestHardware, listHardware, recordHardware, type HardwareFilter, type HardwareInfo, type RecordHardwareInput,
+} from './hardware.js';
+export {
+  currentMembers, endGeneration, joinRun, leaveRun, listMembers, type JoinInput, type LeaveInput,
+} from './members.js';
+export { addStepMetrics, listStepMetrics, type StepMetricsInput, type StepRange } from './steps.js';
+export {
+  addEnergySample, addEnergySamples, energyByRun, energyPerEpoch, energyPerSample, listEnergySamples,
+  type EnergySampleInput, type EnergyTotal, type EpochEnergy, type RunEnergy, type SampleEnergy,
+} from './energy.js';
 export { isoTime } from './time.js';
 export * from './schema.js';

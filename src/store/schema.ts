@@ -105,11 +105,163 @@ export const events = sqliteTable(
     /** Null for events that belong to no run (a worker joining the cluster). */
     runId: text('run_id').references(() => runs.id, { onDelete: 'cascade' }),
     at: text('at').notNull(),
-    /** e.g. created, started, completed, failed, cancelled, resumed, joined, left. */
+    /** One of EVENT_KINDS by convention (free text, so older builds can read newer kinds). */
     kind: text('kind').notNull(),
     detail: text('detail', { mode: 'json' }).$type<Record<string, unknown>>(),
   },
   (t) => [index('events_run_at_idx').on(t.runId, t.at), index('events_kind_idx').on(t.kind)],
+);
+
+/**
+ * Event kinds written by this build. Run lifecycle: created, started, resumed, completed,
+ * failed, cancelled. Cluster membership: joined (a worker registered or joined a run's
+ * group), left (it left cleanly), suspect (heartbeats late), dead (declared lost).
+ */
+export const EVENT_KINDS = [
+  'created', 'started', 'resumed', 'completed', 'failed', 'cancelled', 'joined', 'left', 'suspect', 'dead',
+] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+
+/** Key/value facts about the file itself; `schema_version` guards against older builds. */
+export const meta = sqliteTable('meta', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+});
+
+/** A host that ran training for the cluster; the embedded trainer (`bnn train`) has none. */
+export const workers = sqliteTable(
+  'workers',
+  {
+    /** Chosen by the coordinator at registration; stable across reconnects of one process. */
+    id: text('id').primaryKey(),
+    hostname: text('hostname').notNull(),
+    firstSeen: text('first_seen').notNull(),
+    lastSeen: text('last_seen').notNull(),
+  },
+  (t) => [index('workers_hostname_idx').on(t.hostname), index('workers_last_seen_idx').on(t.lastSeen)],
+);
+
+/** ISA features read from /proc/cpuinfo `flags` (x86) or `Features` (arm), by flag name. */
+export type IsaFlags = Record<string, boolean>;
+
+/** The hardware and software a worker (or the embedded trainer, worker_id null) ran on. */
+export const hardwareSnapshots = sqliteTable(
+  'hardware_snapshots',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    /** Null for the embedded trainer (`bnn train`). */
+    workerId: text('worker_id').references(() => workers.id, { onDelete: 'cascade' }),
+    /** Null for a snapshot taken at worker registration, before any run. */
+    runId: text('run_id').references(() => runs.id, { onDelete: 'cascade' }),
+    at: text('at').notNull(),
+    cpuModel: text('cpu_model').notNull(),
+    /** Physical cores (from /proc/cpuinfo core ids; logical CPUs where unknown). */
+    cpuCores: integer('cpu_cores').notNull(),
+    /** Logical CPUs (hardware threads). */
+    cpuThreads: integer('cpu_threads').notNull(),
+    /** e.g. `{"avx2": true, "avx512f": true, "avx512_vpopcntdq": false}`. */
+    isaFlags: text('isa_flags', { mode: 'json' }).$type<IsaFlags>().notNull(),
+    memoryBytes: integer('memory_bytes').notNull(),
+    /** First GPU's name; null when no NVIDIA GPU was found. */
+    gpuModel: text('gpu_model'),
+    gpuDriver: text('gpu_driver'),
+    gpuMemoryBytes: integer('gpu_memory_bytes'),
+    gpuCount: integer('gpu_count').notNull().default(0),
+    /** `platform release arch`, e.g. `linux 6.8.0 x64`. */
+    os: text('os').notNull(),
+    nodeVersion: text('node_version').notNull(),
+    /** Versions of the packages that shape results, by package name (bnn-cluster, @tensorflow/tfjs, ...). */
+    packageVersions: text('package_versions', { mode: 'json' }).$type<Record<string, string>>().notNull(),
+  },
+  (t) => [
+    index('hardware_snapshots_run_idx').on(t.runId),
+    index('hardware_snapshots_worker_at_idx').on(t.workerId, t.at),
+  ],
+);
+
+/** Who trained a run in each generation (a membership change starts a new generation). */
+export const runMembers = sqliteTable(
+  'run_members',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    /** 0-based; bumped by the coordinator on every membership change. */
+    generation: integer('generation').notNull(),
+    workerId: text('worker_id')
+      .notNull()
+      .references(() => workers.id, { onDelete: 'cascade' }),
+    rank: integer('rank').notNull(),
+    worldSize: integer('world_size').notNull(),
+    joinedAt: text('joined_at').notNull(),
+    /** Null while the worker is still in this generation. */
+    leftAt: text('left_at'),
+    /** Why it left: e.g. `generation-ended`, `dead`, `left`, `completed`. */
+    reason: text('reason'),
+  },
+  (t) => [
+    uniqueIndex('run_members_run_gen_rank_idx').on(t.runId, t.generation, t.rank),
+    uniqueIndex('run_members_run_gen_worker_idx').on(t.runId, t.generation, t.workerId),
+    index('run_members_worker_idx').on(t.workerId),
+    check('run_members_rank_check', sql`rank >= 0 AND rank < world_size`),
+  ],
+);
+
+/** Per-step training metrics (optional, sampled: every step or every N steps). */
+export const stepMetrics = sqliteTable(
+  'step_metrics',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    /** Optimizer steps completed since the start of the run (1-based). */
+    step: integer('step').notNull(),
+    /** 1-based epoch the step belongs to. */
+    epoch: integer('epoch').notNull(),
+    loss: real('loss').notNull(),
+    /** Training accuracy of the step's batch, as a fraction; null where not measured. */
+    accuracy: real('accuracy'),
+    lr: real('lr').notNull(),
+    samplesPerS: real('samples_per_s'),
+    at: text('at').notNull(),
+  },
+  (t) => [uniqueIndex('step_metrics_run_step_idx').on(t.runId, t.step)],
+);
+
+export const ENERGY_SOURCES = ['nvml', 'rapl', 'estimate'] as const;
+/** nvml: GPU board power (nvidia-smi); rapl: CPU package counters; estimate: CPU time × watts per core. */
+export type EnergySource = (typeof ENERGY_SOURCES)[number];
+
+/** Energy used over an interval, by one source on one worker (or the embedded trainer). */
+export const energySamples = sqliteTable(
+  'energy_samples',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    /** Null for the embedded trainer. */
+    workerId: text('worker_id').references(() => workers.id, { onDelete: 'cascade' }),
+    /** 1-based epoch the interval ended in; null for samples not tied to an epoch. */
+    epoch: integer('epoch'),
+    /** End of the interval. */
+    at: text('at').notNull(),
+    /** Mean power over the interval; null where unknown. */
+    watts: real('watts'),
+    /** Energy over the interval (joules, not cumulative). */
+    joules: real('joules').notNull(),
+    source: text('source').$type<EnergySource>().notNull(),
+    /** Source specifics: interval seconds, domains or GPUs read, the estimate's watts per core. */
+    detail: text('detail', { mode: 'json' }).$type<Record<string, unknown>>(),
+  },
+  (t) => [
+    index('energy_samples_run_epoch_idx').on(t.runId, t.epoch),
+    index('energy_samples_worker_idx').on(t.workerId),
+    check('energy_samples_source_check', sql.raw(`source IN (${ENERGY_SOURCES.map((s) => `'${s}'`).join(', ')})`)),
+    check('energy_samples_joules_check', sql`joules >= 0`),
+  ],
 );
 
 export type RunRow = typeof runs.$inferSelect;
@@ -120,3 +272,14 @@ export type CheckpointRow = typeof checkpoints.$inferSelect;
 export type NewCheckpointRow = typeof checkpoints.$inferInsert;
 export type EventRow = typeof events.$inferSelect;
 export type NewEventRow = typeof events.$inferInsert;
+export type MetaRow = typeof meta.$inferSelect;
+export type WorkerRow = typeof workers.$inferSelect;
+export type NewWorkerRow = typeof workers.$inferInsert;
+export type HardwareSnapshotRow = typeof hardwareSnapshots.$inferSelect;
+export type NewHardwareSnapshotRow = typeof hardwareSnapshots.$inferInsert;
+export type RunMemberRow = typeof runMembers.$inferSelect;
+export type NewRunMemberRow = typeof runMembers.$inferInsert;
+export type StepMetricsRow = typeof stepMetrics.$inferSelect;
+export type NewStepMetricsRow = typeof stepMetrics.$inferInsert;
+export type EnergySampleRow = typeof energySamples.$inferSelect;
+export type NewEnergySampleRow = typeof energySamples.$inferInsert;

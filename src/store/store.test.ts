@@ -7,7 +7,7 @@ import { tmpDir } from '../../test/helpers/tmp.js';
 import { configHash } from '../config/hash.js';
 import { defaultRunConfig } from '../config/schema.js';
 import { addCheckpoint, latestCheckpoint } from './checkpoints.js';
-import { openStore, type Store } from './db.js';
+import { currentSchemaVersion, openStore, type Store } from './db.js';
 import { RunNotFoundError, RunStateError, StoreError } from './errors.js';
 import { addEvent, listEvents } from './events.js';
 import { addEpochMetrics, listEpochMetrics } from './metrics.js';
@@ -32,7 +32,10 @@ test('store - opening migrates an empty file: tables, WAL, foreign keys, busy ti
   const tables = (store.sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[])
     .map((r) => r.name)
     .filter((n) => !n.startsWith('sqlite_'));
-  assert.deepEqual(tables, ['__drizzle_migrations', 'checkpoints', 'epoch_metrics', 'events', 'runs']);
+  assert.deepEqual(tables, [
+    '__drizzle_migrations', 'checkpoints', 'energy_samples', 'epoch_metrics', 'events', 'hardware_snapshots', 'meta',
+    'run_members', 'runs', 'step_metrics', 'workers',
+  ]);
   store.close();
   store.close();
   assert.equal(store.sqlite.open, false, 'close releases the connection');
@@ -40,7 +43,7 @@ test('store - opening migrates an empty file: tables, WAL, foreign keys, busy ti
   // Reopening applies nothing twice; read-only opens see the same schema.
   const again = openStore(store.file);
   const count = again.sqlite.prepare('SELECT count(*) AS n FROM __drizzle_migrations').get() as { n: number };
-  assert.equal(count.n, 1);
+  assert.equal(count.n, currentSchemaVersion());
   again.close();
   const ro = openStore(store.file, { readonly: true });
   assert.deepEqual(listRuns(ro.db), []);
@@ -189,9 +192,9 @@ test('store - a database from a newer schema is refused; a stale one cannot open
   const raw = new Database(newer);
   raw.prepare('INSERT INTO __drizzle_migrations (hash, created_at) VALUES (?, ?)').run('future', 8_000_000_000_000);
   raw.close();
-  assert.throws(() => openStore(newer), /newer\.db: its schema is newer than this version of bnn/);
+  assert.throws(() => openStore(newer), /newer\.db: was written by a newer bnn-cluster \(schema \d+, this build knows \d+\); upgrade bnn-cluster/);
 
   const empty = dir.join('empty.db');
   new Database(empty).close();
-  assert.throws(() => openStore(empty, { readonly: true }), /empty\.db: its schema is 1 migration\(s\) behind/);
+  assert.throws(() => openStore(empty, { readonly: true }), new RegExp(`empty\\.db: its schema is ${currentSchemaVersion()} migration\\(s\\) behind`));
 });
