@@ -1,0 +1,215 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AllReduce } from './allreduce.js';
+import { CollectiveFailedError, CollectiveTimeoutError, CollectiveConfigError } from './errors.js';
+import type { AllReduceOptions } from './options.js';
+import { LoopbackHub } from './transport.js';
+import { firstBitDifference, randomGradient, rankOrderReduce } from './testing.js';
+import { encodeChunk } from './codec.js';
+
+async function loopbackGroup(n: number, options: Partial<AllReduceOptions> = {}, hubOptions: { maxPayload?: number; shuffleSeed?: number } = {}, generation = 1) {
+  const hub = new LoopbackHub({ maxPayload: 4096, ...hubOptions });
+  const transports = Array.from({ length: n }, () => hub.connect());
+  const ranks = transports.map((t, rank) => new AllReduce(t, { runId: 'r1', generation, rank, worldSize: n }, { headerRoomBytes: 0, stepDeadlineMs: 5000, readyTimeoutMs: 2000, ...options }));
+  await Promise.all(ranks.map((r) => r.ready()));
+  const close = async () => {
+    await Promise.all(ranks.map((r) => r.close()));
+    await Promise.all(transports.map((t) => t.close()));
+    assert.equal(hub.subscriptionCount, 0);
+  };
+  return { hub, transports, ranks, close };
+}
+
+test('allreduce loopback - mean and sum equal the rank-order float32 sum bit for bit, any arrival order', async () => {
+  for (const n of [1, 2, 3, 4]) {
+    for (const seed of [1, 2, 3]) {
+      const g = await loopbackGroup(n, {}, { shuffleSeed: seed * 97 + n });
+      try {
+        const len = 5003; // not a multiple of the 1022-element chunk, nor of N
+        for (let step = 0; step < 2; step++) {
+          const inputs = Array.from({ length: n }, (_, r) => randomGradient(len, 1000 * seed + 10 * r + step, 1 + r));
+          const results = await Promise.all(g.ranks.map((ar, r) => ar.allreduce(inputs[r] as Float32Array)));
+          const expected = rankOrderReduce(inputs, 'mean');
+          for (const res of results) assert.equal(firstBitDifference(res, expected), -1, `N=${n} seed=${seed} step=${step}`);
+        }
+      } finally {
+        await g.close();
+      }
+    }
+  }
+  const g = await loopbackGroup(3, { op: 'sum' }, { shuffleSeed: 5 });
+  try {
+    const inputs = [0, 1, 2].map((r) => randomGradient(777, 50 + r));
+    const results = await Promise.all(g.ranks.map((ar, r) => ar.allreduce(inputs[r] as Float32Array)));
+    for (const res of results) assert.equal(firstBitDifference(res, rankOrderReduce(inputs, 'sum')), -1);
+  } finally {
+    await g.close();
+  }
+});
+
+test('allreduce loopback - buckets reduce concurrently and equal one whole-vector call', async () => {
+  const n = 3;
+  const lengths = [1000, 1, 2500, 0, 3333];
+  const total = lengths.reduce((a, b) => a + b, 0);
+  const inputs = Array.from({ length: n }, (_, r) => randomGradient(total, 77 + r));
+  const g = await loopbackGroup(n, {}, { shuffleSeed: 11 });
+  try {
+    const whole = await Promise.all(g.ranks.map((ar, r) => ar.allreduce(inputs[r] as Float32Array)));
+    let lastBucketsSubmitted = 0;
+    const doneBeforeLastSubmit: boolean[] = [];
+    const offsets: number[] = [];
+    lengths.reduce((o, l) => { offsets.push(o); return o + l; }, 0);
+    const bucketed = await Promise.all(g.ranks.map(async (ar, r) => {
+      const step = ar.allreduceBuckets(lengths);
+      const input = inputs[r] as Float32Array;
+      const pending: Array<Promise<Float32Array>> = [];
+      // submit the last bucket first (as backprop produces them), pausing between submissions
+      for (let b = lengths.length - 1; b >= 0; b--) {
+        const o = offsets[b] as number;
+        pending[b] = step.reduce(b, input.subarray(o, o + (lengths[b] as number)));
+        if (b === lengths.length - 1) void pending[b]?.then(() => { doneBeforeLastSubmit[r] = lastBucketsSubmitted < n; });
+        if (b === 0) lastBucketsSubmitted++;
+        await new Promise((res) => setTimeout(res, 10));
+      }
+      const parts = await Promise.all(pending);
+      const full = await step.done();
+      parts.forEach((p, b) => assert.equal(firstBitDifference(p, full.subarray(offsets[b], (offsets[b] as number) + (lengths[b] as number))), -1));
+      return full;
+    }));
+    // the first-submitted bucket was reduced on every rank before the last bucket was even submitted
+    assert.deepEqual(doneBeforeLastSubmit, [true, true, true]);
+    const expected = rankOrderReduce(inputs);
+    for (let r = 0; r < n; r++) {
+      assert.equal(firstBitDifference(bucketed[r] as Float32Array, expected), -1);
+      assert.equal(firstBitDifference(bucketed[r] as Float32Array, whole[r] as Float32Array), -1);
+    }
+  } finally {
+    await g.close();
+  }
+});
+
+test('allreduce loopback - fp16 result is within half precision of the mean, identical on every rank', async () => {
+  const n = 4;
+  const g = await loopbackGroup(n, { compression: 'fp16' }, { shuffleSeed: 3 });
+  try {
+    const inputs = Array.from({ length: n }, (_, r) => randomGradient(3001, 300 + r));
+    const results = await Promise.all(g.ranks.map((ar, r) => ar.allreduce(inputs[r] as Float32Array)));
+    const exact = rankOrderReduce(inputs);
+    for (const res of results) {
+      assert.equal(firstBitDifference(res, results[0] as Float32Array), -1);
+      for (let i = 0; i < exact.length; i++) {
+        // two half roundings (contribution, result), each ≤ 2^-11 relative to values ≤ 1
+        assert.ok(Math.abs((res[i] as number) - (exact[i] as number)) <= 2 * 2 ** -11 + 1e-7, `i=${i}: ${res[i]} vs ${exact[i]}`);
+      }
+    }
+  } finally {
+    await g.close();
+  }
+});
+
+test('allreduce loopback - sign-ef: error feedback makes the running average converge to the true mean', async () => {
+  const n = 3;
+  const len = 2000;
+  const g = await loopbackGroup(n, { compression: 'sign-ef', maxMessageBytes: 8 + 4 + 64 }, { shuffleSeed: 9 }); // 512-element chunks
+  try {
+    const inputs = Array.from({ length: n }, (_, r) => randomGradient(len, 900 + r));
+    const truth = rankOrderReduce(inputs);
+    const sum = new Float64Array(len);
+    const errAt = (steps: number) => {
+      let e = 0;
+      for (let i = 0; i < len; i++) e += Math.abs((sum[i] as number) / steps - (truth[i] as number));
+      return e / len;
+    };
+    let firstErr = 0;
+    const steps = 200;
+    for (let t = 1; t <= steps; t++) {
+      const results = await Promise.all(g.ranks.map((ar, r) => ar.allreduce(inputs[r] as Float32Array)));
+      for (const res of results) assert.equal(firstBitDifference(res, results[0] as Float32Array), -1);
+      const res = results[0] as Float32Array;
+      for (let i = 0; i < len; i++) sum[i] = (sum[i] as number) + (res[i] as number);
+      if (t === 1) firstErr = errAt(1);
+    }
+    const lastErr = errAt(steps);
+    // without error feedback every step would decode the same values, so the average would keep
+    // the first step's error; with it, Σ decoded = T·mean − residuals, and the error shrinks
+    assert.ok(firstErr > 0.1, `first-step mean error ${firstErr}`);
+    assert.ok(lastErr < firstErr / 20, `mean error after ${steps} steps ${lastErr} vs first ${firstErr}`);
+  } finally {
+    await g.close();
+  }
+});
+
+test('allreduce loopback - a rank that never contributes gives CollectiveTimeoutError naming it', async () => {
+  const g = await loopbackGroup(3, { stepDeadlineMs: 300 });
+  try {
+    const t0 = Date.now();
+    const results = await Promise.allSettled([0, 1].map((r) => (g.ranks[r] as AllReduce).allreduce(randomGradient(3000, r))));
+    const elapsed = Date.now() - t0;
+    assert.ok(elapsed < 1500, `took ${elapsed} ms`);
+    for (const [r, res] of results.entries()) {
+      assert.equal(res.status, 'rejected');
+      const err = (res as PromiseRejectedResult).reason;
+      assert.ok(err instanceof CollectiveTimeoutError, String(err));
+      assert.ok(err instanceof CollectiveFailedError);
+      assert.deepEqual(err.missingRanks, [2], `rank ${r}`);
+      // no owner could finish: each rank lacks the other ranks' shards
+      assert.deepEqual(err.missingShards, r === 0 ? [1, 2] : [0, 2], `rank ${r}`);
+      assert.match(err.message, /rank\(s\) 2/);
+    }
+    // the instance is unusable afterwards
+    assert.throws(() => (g.ranks[0] as AllReduce).allreduceBuckets([1]), CollectiveTimeoutError);
+  } finally {
+    await g.close();
+  }
+});
+
+test('allreduce loopback - ready() times out naming ranks that never joined', async () => {
+  const hub = new LoopbackHub();
+  const t = hub.connect();
+  const ar = new AllReduce(t, { runId: 'r', generation: 0, rank: 1, worldSize: 3 }, { readyTimeoutMs: 200 });
+  try {
+    await assert.rejects(ar.ready(), (err: unknown) => err instanceof CollectiveTimeoutError && err.missingRanks.join() === '0,2');
+  } finally {
+    await ar.close();
+    await t.close();
+  }
+  assert.equal(hub.subscriptionCount, 0);
+});
+
+test('allreduce loopback - stale generations and stale steps are ignored', async () => {
+  const n = 2;
+  const g = await loopbackGroup(n, {}, {}, 5);
+  const intruder = g.hub.connect();
+  try {
+    const len = 100;
+    const inputs = [randomGradient(len, 1), randomGradient(len, 2)];
+    const garbage = encodeChunk('none', 1, new Float32Array(len / 2).fill(1e6), null);
+    // the previous generation still talking on its own subjects, for the step the group is about to run
+    for (const gen of [4, 6]) {
+      intruder.publish(`bnn.r1.${gen}.rs.0.0.0`, garbage);
+      intruder.publish(`bnn.r1.${gen}.ag.0.1.0`, encodeChunk('none', 1, new Float32Array(len / 2).fill(1e6), null));
+    }
+    await intruder.flush();
+    const r0 = await Promise.all(g.ranks.map((ar, r) => ar.allreduce(inputs[r] as Float32Array)));
+    for (const res of r0) assert.equal(firstBitDifference(res, rankOrderReduce(inputs)), -1);
+    // a late duplicate of step 0 arriving during step 1 is dropped
+    const dropped = (g.ranks[0] as AllReduce).stats.messagesDropped;
+    intruder.publish('bnn.r1.5.rs.0.0.0', garbage);
+    await intruder.flush();
+    const r1 = await Promise.all(g.ranks.map((ar, r) => ar.allreduce(inputs[1 - r] as Float32Array)));
+    for (const res of r1) assert.equal(firstBitDifference(res, rankOrderReduce([inputs[1] as Float32Array, inputs[0] as Float32Array])), -1);
+    assert.equal((g.ranks[0] as AllReduce).stats.messagesDropped, dropped + 1);
+  } finally {
+    await intruder.close();
+    await g.close();
+  }
+});
+
+test('allreduce - invalid group and options are named before any I/O', () => {
+  const hub = new LoopbackHub();
+  const t = hub.connect();
+  assert.throws(() => new AllReduce(t, { runId: 'a.b', generation: 0, rank: 0, worldSize: 1 }), (e: unknown) => e instanceof CollectiveConfigError && /runId/.test(e.message));
+  assert.throws(() => new AllReduce(t, { runId: 'a', generation: 0, rank: 2, worldSize: 2 }), /rank: expected 0\.\.1/);
+  assert.throws(() => new AllReduce(t, { runId: 'a', generation: 0, rank: 0, worldSize: 1 }, { compression: 'int4' as never }), /compression: expected one of none, fp16, sign-ef/);
+  assert.equal(hub.subscriptionCount, 0);
+});

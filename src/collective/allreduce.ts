@@ -1,0 +1,463 @@
+import { accumulateChunk, encodeChunk, maxChunkElements, readHeader, HEADER_BYTES } from './codec.js';
+import { CollectiveConfigError, CollectiveFailedError, CollectiveTimeoutError, TransportClosedError } from './errors.js';
+import { planLayout, type ChunkSpec, type StepLayout } from './layout.js';
+import { parseAllReduceGroup, parseAllReduceOptions, type AllReduceGroup, type AllReduceOptions } from './options.js';
+import type { Transport, TransportMessage, TransportSubscription } from './transport.js';
+
+/** One step of a bucketed all-reduce (see `AllReduce.allreduceBuckets`). */
+export interface AllReduceStep {
+  readonly step: number;
+  /**
+   * Contributes this rank's gradient for bucket `bucket` (length = that bucket's length; read
+   * before this returns, so the caller may reuse it) and resolves with the reduced bucket,
+   * a view into the step's result. Call once per bucket, in any order.
+   */
+  reduce(bucket: number, gradient: Float32Array): Promise<Float32Array>;
+  /** Resolves with the whole reduced vector once every bucket is reduced on every rank's side. */
+  done(): Promise<Float32Array>;
+}
+
+/** Traffic counters of this rank (cumulative; message bodies including the 8-byte chunk header). */
+export interface AllReduceStats {
+  messagesSent: number;
+  bytesSent: number;
+  messagesReceived: number;
+  bytesReceived: number;
+  /** Messages ignored: stale steps, duplicates, malformed, or too far ahead to buffer. */
+  messagesDropped: number;
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(v: T): void;
+  reject(e: unknown): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // a failed step rejects every pending promise; callers may not be awaiting all of them
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
+interface Parsed {
+  phase: 'rs' | 'ag';
+  step: number;
+  shard: number;
+  chunk: number;
+  data: Uint8Array;
+}
+
+interface StepState {
+  step: number;
+  layout: StepLayout;
+  out: Float32Array;
+  /** Owned chunk index → contributions by rank (encoded messages), count, reduced flag. */
+  contributions: Array<Array<Uint8Array | null>>;
+  contributionCount: number[];
+  reduced: boolean[];
+  /** gathered[s][c] */
+  gathered: boolean[][];
+  bucketSubmitted: boolean[];
+  bucketRemaining: number[];
+  bucketDone: Array<Deferred<Float32Array>>;
+  remaining: number;
+  done: Deferred<Float32Array>;
+  timer: NodeJS.Timeout | null;
+}
+
+/** Future steps whose early messages are kept (a peer is at most one step ahead). */
+const MAX_BUFFERED_STEPS = 2;
+const HELLO_RESEND_MS = 200;
+
+/**
+ * Reduce-scatter then all-gather of a flat Float32Array over a Transport, for one rank of one
+ * generation. Rank s owns shard s: it sums the N contributions of each of its chunks in rank
+ * order 0..N−1 (float32 accumulation, so the result does not depend on arrival order), divides
+ * by N for `mean`, and publishes the result; every rank assembles the whole vector.
+ *
+ * Subjects: `bnn.<run>.<gen>.rs.<step>.<shard>.<chunk>` and `bnn.<run>.<gen>.ag.<step>.<shard>.<chunk>`;
+ * the owner's own contribution and its own result never touch the network.
+ * Subscriptions are made at construction; `ready()` is the barrier that makes sure every
+ * rank is subscribed before anyone publishes. One step at a time; buckets within a step run
+ * concurrently. After any failure the instance is unusable: re-form the group (new generation).
+ */
+export class AllReduce {
+  readonly group: AllReduceGroup;
+  readonly options: AllReduceOptions;
+  private readonly prefix: string;
+  private readonly subs: TransportSubscription[];
+  private readonly helloSeen = new Set<number>();
+  private readonly peerLimits = new Map<number, number>();
+  private helloWaiter: (() => void) | null = null;
+  private isReady = false;
+  private chunkElements = 0;
+  private current: StepState | null = null;
+  private lastStep = -1;
+  private readonly buffered = new Map<number, Parsed[]>();
+  private failure: Error | null = null;
+  private closed = false;
+  private workerResidual: Float32Array | null = null;
+  private ownerResidual: Float32Array | null = null;
+  private readonly pumps: Array<Promise<void>>;
+  readonly stats: AllReduceStats = { messagesSent: 0, bytesSent: 0, messagesReceived: 0, bytesReceived: 0, messagesDropped: 0 };
+
+  constructor(private readonly transport: Transport, group: AllReduceGroup, options: Partial<AllReduceOptions> = {}) {
+    this.group = parseAllReduceGroup(group);
+    this.options = parseAllReduceOptions(options);
+    this.prefix = `bnn.${this.group.runId}.${this.group.generation}`;
+    const { rank } = this.group;
+    this.subs = [
+      transport.subscribe(`${this.prefix}.hello`),
+      transport.subscribe(`${this.prefix}.rs.*.${rank}.*`),
+      transport.subscribe(`${this.prefix}.ag.*.*.*`),
+    ];
+    this.helloSeen.add(rank);
+    this.peerLimits.set(rank, this.localMessageLimit());
+    this.pumps = this.subs.map((s) => this.pump(s));
+  }
+
+  /** Largest message (header + body) this rank will send or accept, before agreeing with peers. */
+  private localMessageLimit(): number {
+    const room = this.transport.maxPayload - this.options.headerRoomBytes;
+    const limit = this.options.maxMessageBytes > 0 ? Math.min(room, this.options.maxMessageBytes) : room;
+    if (limit <= HEADER_BYTES + 4) throw new CollectiveConfigError(`max_payload ${this.transport.maxPayload} minus headerRoomBytes ${this.options.headerRoomBytes} leaves no room for a chunk`);
+    return limit;
+  }
+
+  /** Elements per chunk agreed by the group (the smallest limit of any rank); 0 before `ready()`. */
+  get chunkElementCount(): number {
+    return this.chunkElements;
+  }
+
+  /**
+   * Barrier: resolves once every rank of the group has subscribed. Each rank announces itself
+   * on `<prefix>.hello` and re-announces whenever it hears a rank it had not seen, so a rank that
+   * subscribed late still hears everyone. Fails with CollectiveTimeoutError naming the missing ranks.
+   */
+  async ready(): Promise<void> {
+    this.assertUsable();
+    if (this.isReady) return;
+    await this.transport.flush();
+    this.sayHello();
+    const started = Date.now();
+    const { worldSize } = this.group;
+    const resend = setInterval(() => this.sayHello(), HELLO_RESEND_MS);
+    try {
+      while (this.helloSeen.size < worldSize) {
+        this.assertUsable();
+        const left = this.options.readyTimeoutMs - (Date.now() - started);
+        if (left <= 0) {
+          const missing = [];
+          for (let r = 0; r < worldSize; r++) if (!this.helloSeen.has(r)) missing.push(r);
+          throw new CollectiveTimeoutError('ready', this.options.readyTimeoutMs, { missingRanks: missing, missingShards: [] });
+        }
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, Math.min(left, HELLO_RESEND_MS));
+          this.helloWaiter = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        this.helloWaiter = null;
+      }
+    } finally {
+      clearInterval(resend);
+      this.helloWaiter = null;
+    }
+    const limit = Math.min(...this.peerLimits.values());
+    this.chunkElements = maxChunkElements(this.options.compression, limit);
+    this.isReady = true;
+  }
+
+  private sayHello(): void {
+    if (this.closed || this.transport.isClosed) return;
+    const msg = new Uint8Array(6);
+    const dv = new DataView(msg.buffer);
+    dv.setUint16(0, this.group.rank, true);
+    dv.setUint32(2, this.peerLimits.get(this.group.rank) as number, true);
+    this.send(`${this.prefix}.hello`, msg);
+  }
+
+  private onHello(data: Uint8Array): void {
+    if (data.byteLength !== 6) return this.drop();
+    const dv = new DataView(data.buffer, data.byteOffset, 6);
+    const rank = dv.getUint16(0, true);
+    if (rank >= this.group.worldSize || rank === this.group.rank) return this.drop();
+    if (this.helloSeen.has(rank)) return;
+    this.helloSeen.add(rank);
+    this.peerLimits.set(rank, dv.getUint32(2, true));
+    this.sayHello();
+    this.helloWaiter?.();
+  }
+
+  /** All-reduces one whole vector; resolves with a new array holding the result. */
+  allreduce(gradient: Float32Array, options: { step?: number } = {}): Promise<Float32Array> {
+    const step = this.allreduceBuckets([gradient.length], options);
+    return step.reduce(0, gradient).then(() => step.done());
+  }
+
+  /**
+   * Starts a step over a vector made of consecutive buckets of the given lengths (e.g. one per
+   * layer). Each bucket is cut into shards and chunks on its own, so a bucket can be reduced as
+   * soon as its gradient is ready (`reduce`), while later buckets are still being computed.
+   * The deadline runs from this call. `step` defaults to the previous step + 1 and must increase.
+   * For `sign-ef`, the error-feedback residuals are kept per element of the whole vector; they
+   * are reset if the total length changes.
+   */
+  allreduceBuckets(bucketLengths: readonly number[], options: { step?: number } = {}): AllReduceStep {
+    this.assertUsable();
+    if (!this.isReady) throw new CollectiveConfigError('call ready() before the first step');
+    if (this.current) throw new CollectiveConfigError(`step ${this.current.step} is still running: one step at a time`);
+    if (bucketLengths.length === 0 || bucketLengths.some((l) => !Number.isInteger(l) || l < 0)) {
+      throw new CollectiveConfigError(`bucket lengths: expected non-negative integers, got [${bucketLengths.join(', ')}]`);
+    }
+    const stepNo = options.step ?? this.lastStep + 1;
+    if (!Number.isInteger(stepNo) || stepNo <= this.lastStep) throw new CollectiveConfigError(`step: expected an integer above the previous step ${this.lastStep}, got ${stepNo}`);
+    const { worldSize } = this.group;
+    const layout = planLayout(bucketLengths, worldSize, this.chunkElements);
+    if (this.options.compression === 'sign-ef' && this.workerResidual?.length !== layout.totalLength) {
+      this.workerResidual = new Float32Array(layout.totalLength);
+      this.ownerResidual = new Float32Array(layout.totalLength);
+    }
+    const owned = layout.chunksByShard[this.group.rank] as ChunkSpec[];
+    const state: StepState = {
+      step: stepNo,
+      layout,
+      out: new Float32Array(layout.totalLength),
+      contributions: owned.map(() => new Array<Uint8Array | null>(worldSize).fill(null)),
+      contributionCount: owned.map(() => 0),
+      reduced: owned.map(() => false),
+      gathered: layout.chunksByShard.map((list) => list.map(() => false)),
+      bucketSubmitted: bucketLengths.map(() => false),
+      bucketRemaining: layout.chunksByBucket.map((list) => list.length),
+      bucketDone: bucketLengths.map(() => deferred<Float32Array>()),
+      remaining: layout.chunksByShard.reduce((n, list) => n + list.length, 0),
+      done: deferred<Float32Array>(),
+      timer: null,
+    };
+    this.current = state;
+    this.lastStep = stepNo;
+    state.timer = setTimeout(() => this.onDeadline(state), this.options.stepDeadlineMs);
+    // empty buckets are complete at once
+    state.bucketRemaining.forEach((n, b) => {
+      if (n === 0) state.bucketDone[b]?.resolve(this.bucketView(state, b));
+    });
+    if (state.remaining === 0) this.completeStep(state);
+    for (const s of [...this.buffered.keys()]) {
+      if (s < stepNo) this.buffered.delete(s);
+    }
+    const early = this.buffered.get(stepNo);
+    this.buffered.delete(stepNo);
+    if (early) for (const m of early) this.route(m);
+
+    return {
+      step: stepNo,
+      reduce: (bucket, gradient) => this.submitBucket(state, bucket, gradient),
+      done: () => state.done.promise,
+    };
+  }
+
+  private bucketView(state: StepState, b: number): Float32Array {
+    const off = state.layout.bucketOffsets[b] as number;
+    return state.out.subarray(off, off + (state.layout.bucketLengths[b] as number));
+  }
+
+  private submitBucket(state: StepState, bucket: number, gradient: Float32Array): Promise<Float32Array> {
+    if (this.failure) return Promise.reject(this.failure);
+    const len = state.layout.bucketLengths[bucket];
+    if (len === undefined) return Promise.reject(new CollectiveConfigError(`bucket ${bucket}: the step has buckets 0..${state.layout.bucketLengths.length - 1}`));
+    if (gradient.length !== len) return Promise.reject(new CollectiveConfigError(`bucket ${bucket}: expected ${len} elements, got ${gradient.length}`));
+    if (state.bucketSubmitted[bucket]) return Promise.reject(new CollectiveConfigError(`bucket ${bucket} of step ${state.step} was already submitted`));
+    state.bucketSubmitted[bucket] = true;
+    const { rank } = this.group;
+    const codec = this.options.compression;
+    const base = state.layout.bucketOffsets[bucket] as number;
+    try {
+      for (const spec of state.layout.chunksByBucket[bucket] as ChunkSpec[]) {
+        const values = gradient.subarray(spec.offset - base, spec.offset - base + spec.length);
+        const residual = this.workerResidual ? this.workerResidual.subarray(spec.offset, spec.offset + spec.length) : null;
+        const msg = encodeChunk(codec, rank, values, residual);
+        if (spec.shard === rank) this.addContribution(state, spec.index, rank, msg);
+        else this.send(`${this.prefix}.rs.${state.step}.${spec.shard}.${spec.index}`, msg);
+      }
+    } catch (err) {
+      this.fail(err instanceof CollectiveFailedError ? err : new CollectiveFailedError(`step ${state.step}: could not publish`, { cause: err }));
+    }
+    return (state.bucketDone[bucket] as Deferred<Float32Array>).promise;
+  }
+
+  private send(subject: string, msg: Uint8Array): void {
+    this.transport.publish(subject, msg);
+    this.stats.messagesSent++;
+    this.stats.bytesSent += msg.byteLength;
+  }
+
+  private drop(): void {
+    this.stats.messagesDropped++;
+  }
+
+  private async pump(sub: TransportSubscription): Promise<void> {
+    try {
+      for await (const m of sub) this.onMessage(m);
+      if (!this.closed) this.fail(new TransportClosedError(`subscription ${sub.subject} ended`));
+    } catch (err) {
+      this.fail(err instanceof CollectiveFailedError ? err : new TransportClosedError(`subscription ${sub.subject} failed`, { cause: err }));
+    }
+  }
+
+  private onMessage(m: TransportMessage): void {
+    this.stats.messagesReceived++;
+    this.stats.bytesReceived += m.data.byteLength;
+    if (this.failure) return;
+    const t = m.subject.split('.');
+    if (t.length === 4 && t[3] === 'hello') return this.onHello(m.data);
+    if (t.length !== 7) return this.drop();
+    const phase = t[3];
+    const step = Number(t[4]);
+    const shard = Number(t[5]);
+    const chunk = Number(t[6]);
+    if ((phase !== 'rs' && phase !== 'ag') || !Number.isInteger(step) || !Number.isInteger(shard) || !Number.isInteger(chunk)) return this.drop();
+    const parsed: Parsed = { phase, step, shard, chunk, data: m.data };
+    const cur = this.current;
+    if (cur && step === cur.step) return this.route(parsed);
+    if (step <= this.lastStep) return this.drop();
+    let list = this.buffered.get(step);
+    if (!list) {
+      if (this.buffered.size >= MAX_BUFFERED_STEPS) return this.drop();
+      list = [];
+      this.buffered.set(step, list);
+    }
+    list.push(parsed);
+  }
+
+  private route(m: Parsed): void {
+    const state = this.current;
+    if (!state || state.step !== m.step) return this.drop();
+    const h = readHeader(m.data);
+    const list = state.layout.chunksByShard[m.shard];
+    const spec = list?.[m.chunk];
+    if (!h || !spec || h.codec !== this.options.compression || h.count !== spec.length || h.rank >= this.group.worldSize) return this.drop();
+    if (m.phase === 'rs') {
+      if (m.shard !== this.group.rank || h.rank === this.group.rank) return this.drop();
+      this.addContribution(state, m.chunk, h.rank, m.data);
+    } else {
+      if (h.rank !== m.shard || m.shard === this.group.rank) return this.drop();
+      const gathered = state.gathered[m.shard] as boolean[];
+      if (gathered[m.chunk]) return this.drop();
+      accumulateChunk(h.codec, m.data, h.count, state.out.subarray(spec.offset, spec.offset + spec.length), true);
+      this.markGathered(state, spec);
+    }
+  }
+
+  private addContribution(state: StepState, chunk: number, rank: number, msg: Uint8Array): void {
+    const slots = state.contributions[chunk] as Array<Uint8Array | null>;
+    if (slots[rank]) return this.drop();
+    slots[rank] = msg;
+    const count = (state.contributionCount[chunk] as number) + 1;
+    state.contributionCount[chunk] = count;
+    if (count === this.group.worldSize) this.reduceChunk(state, chunk);
+  }
+
+  /** Sums the N contributions of an owned chunk in rank order, then publishes the result. */
+  private reduceChunk(state: StepState, chunk: number): void {
+    const { rank, worldSize } = this.group;
+    const spec = (state.layout.chunksByShard[rank] as ChunkSpec[])[chunk] as ChunkSpec;
+    const slots = state.contributions[chunk] as Array<Uint8Array | null>;
+    const codec = this.options.compression;
+    const acc = state.out.subarray(spec.offset, spec.offset + spec.length);
+    for (let r = 0; r < worldSize; r++) accumulateChunk(codec, slots[r] as Uint8Array, spec.length, acc, r === 0);
+    slots.fill(null);
+    state.reduced[chunk] = true;
+    if (this.options.op === 'mean' && worldSize > 1) {
+      for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] as number) / worldSize;
+    }
+    const residual = this.ownerResidual ? this.ownerResidual.subarray(spec.offset, spec.offset + spec.length) : null;
+    const msg = encodeChunk(codec, rank, acc, residual);
+    try {
+      if (worldSize > 1) this.send(`${this.prefix}.ag.${state.step}.${rank}.${chunk}`, msg);
+    } catch (err) {
+      return this.fail(err instanceof CollectiveFailedError ? err : new CollectiveFailedError(`step ${state.step}: could not publish`, { cause: err }));
+    }
+    // every rank, the owner included, keeps exactly what went on the wire
+    if (codec !== 'none') accumulateChunk(codec, msg, spec.length, acc, true);
+    this.markGathered(state, spec);
+  }
+
+  private markGathered(state: StepState, spec: ChunkSpec): void {
+    (state.gathered[spec.shard] as boolean[])[spec.index] = true;
+    const left = (state.bucketRemaining[spec.bucket] as number) - 1;
+    state.bucketRemaining[spec.bucket] = left;
+    if (left === 0) state.bucketDone[spec.bucket]?.resolve(this.bucketView(state, spec.bucket));
+    state.remaining--;
+    if (state.remaining === 0) this.completeStep(state);
+  }
+
+  private completeStep(state: StepState): void {
+    if (state.timer) clearTimeout(state.timer);
+    state.timer = null;
+    if (this.current === state) this.current = null;
+    state.done.resolve(state.out);
+  }
+
+  private onDeadline(state: StepState): void {
+    state.timer = null;
+    if (this.current !== state) return;
+    const { rank, worldSize } = this.group;
+    const missingRanks = new Set<number>();
+    state.reduced.forEach((done, c) => {
+      if (done) return;
+      const slots = state.contributions[c] as Array<Uint8Array | null>;
+      for (let r = 0; r < worldSize; r++) if (!slots[r]) missingRanks.add(r);
+    });
+    const missingShards: number[] = [];
+    state.gathered.forEach((list, s) => {
+      if (s !== rank && list.some((g) => !g)) missingShards.push(s);
+    });
+    this.fail(new CollectiveTimeoutError(state.step, this.options.stepDeadlineMs, {
+      missingRanks: [...missingRanks].sort((a, b) => a - b),
+      missingShards,
+    }));
+  }
+
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    const state = this.current;
+    this.current = null;
+    this.buffered.clear();
+    if (state) {
+      if (state.timer) clearTimeout(state.timer);
+      state.timer = null;
+      for (const d of state.bucketDone) d.reject(err);
+      state.done.reject(err);
+    }
+  }
+
+  private assertUsable(): void {
+    if (this.failure) throw this.failure;
+    if (this.closed) throw new CollectiveFailedError('all-reduce closed');
+  }
+
+  /**
+   * Stops this rank's subscriptions (the transport stays open: the caller owns it) and fails a
+   * running step with CollectiveFailedError. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.fail(new CollectiveFailedError('all-reduce closed'));
+    for (const s of this.subs) s.stop();
+    await Promise.all(this.pumps);
+  }
+
+  /** Subscriptions of this instance still open (0 after `close`). */
+  get openSubscriptions(): number {
+    return this.subs.filter((s) => !s.stopped).length;
+  }
+}

@@ -1,0 +1,78 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { accumulateChunk, bodyBytes, encodeChunk, maxChunkElements, messageBytes, readHeader, signScale, HEADER_BYTES } from './codec.js';
+import { halfBitsToFloat } from './fp16.js';
+import { randomGradient } from './testing.js';
+
+test('codec - byte counts per format', () => {
+  assert.equal(bodyBytes('none', 1000), 4000);
+  assert.equal(bodyBytes('fp16', 1000), 2000);
+  assert.equal(bodyBytes('sign-ef', 1000), 4 + 125);
+  assert.equal(bodyBytes('sign-ef', 1001), 4 + 126);
+  assert.equal(messageBytes('none', 3), HEADER_BYTES + 12);
+  assert.equal(maxChunkElements('none', 4096), 1022);
+  assert.equal(maxChunkElements('fp16', 4096), 2044);
+  assert.equal(maxChunkElements('sign-ef', 4096), (4096 - 8 - 4) * 8);
+  assert.equal(messageBytes('sign-ef', maxChunkElements('sign-ef', 4096)), 4096);
+});
+
+test('codec - none and the header round-trip exactly', () => {
+  const v = randomGradient(37, 1);
+  const msg = encodeChunk('none', 300, v, null);
+  assert.deepEqual(readHeader(msg), { codec: 'none', rank: 300, count: 37 });
+  const out = new Float32Array(37);
+  accumulateChunk('none', msg, 37, out, true);
+  assert.deepEqual(out, v);
+  // an unaligned copy of the message decodes the same
+  const shifted = new Uint8Array(msg.byteLength + 1).subarray(1);
+  shifted.set(msg);
+  const out2 = new Float32Array(37);
+  accumulateChunk('none', shifted, 37, out2, true);
+  assert.deepEqual(out2, v);
+  assert.equal(readHeader(msg.subarray(0, msg.byteLength - 1)), null);
+});
+
+test('codec - sign-ef chunk carries scale = mean |v| and one sign bit per element, residual = v − decoded', () => {
+  const v = new Float32Array([0.5, -1.5, 0, -0.25, 2, 3, -4, 1, 0.75, -0.125, 1.25]); // 11 elements: a partial last byte
+  const residual = new Float32Array(v.length);
+  const msg = encodeChunk('sign-ef', 2, v, residual);
+  assert.equal(msg.byteLength, HEADER_BYTES + 4 + 2);
+  const expectScale = Math.fround(v.reduce((s, x) => s + Math.abs(x), 0) / v.length);
+  assert.equal(signScale(msg), expectScale);
+  // bit k of byte j = element 8j+k is non-negative (sign(0) = +1)
+  const bits = msg.subarray(HEADER_BYTES + 4);
+  let expectBits0 = 0;
+  let expectBits1 = 0;
+  v.forEach((x, i) => {
+    if (x >= 0) { if (i < 8) expectBits0 |= 1 << i; else expectBits1 |= 1 << (i - 8); }
+  });
+  assert.equal(bits[0], expectBits0);
+  assert.equal(bits[1], expectBits1);
+  const decoded = new Float32Array(v.length);
+  accumulateChunk('sign-ef', msg, v.length, decoded, true);
+  v.forEach((x, i) => {
+    assert.equal(decoded[i], x >= 0 ? expectScale : -expectScale);
+    assert.equal(residual[i], Math.fround(x - (decoded[i] as number)));
+  });
+  // the next encode adds the residual first: what it sends is sign(v + e)
+  const again = encodeChunk('sign-ef', 2, v, residual);
+  const withEf = v.map((x, i) => Math.fround(x + Math.fround(x - (decoded[i] as number))));
+  assert.equal(signScale(again), Math.fround(withEf.reduce((s, x) => s + Math.abs(x), 0) / v.length));
+});
+
+test('codec - fp16 chunk decodes within half precision and accumulates in float32', () => {
+  const v = randomGradient(1000, 7, 3);
+  const msg = encodeChunk('fp16', 0, v, null);
+  assert.equal(msg.byteLength, HEADER_BYTES + 2000);
+  const out = new Float32Array(1000);
+  accumulateChunk('fp16', msg, 1000, out, true);
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i] as number;
+    // relative error ≤ 2^-11 for normal halves (x here ≥ 2^-14 in magnitude or absolute ≤ 2^-25)
+    assert.ok(Math.abs((out[i] as number) - x) <= Math.max(Math.abs(x) * 2 ** -11, 2 ** -25), `${x} → ${out[i]}`);
+  }
+  const acc = Float32Array.from(v);
+  accumulateChunk('fp16', msg, 1000, acc, false);
+  const h = new Uint16Array(msg.buffer, HEADER_BYTES, 1000);
+  for (let i = 0; i < 1000; i++) assert.equal(acc[i], Math.fround((v[i] as number) + halfBitsToFloat(h[i] as number)));
+});

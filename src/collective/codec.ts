@@ -1,0 +1,170 @@
+import { CollectiveConfigError } from './errors.js';
+import { floatBitsToHalfBits, halfTable } from './fp16.js';
+
+/**
+ * Wire formats of one all-reduce chunk. Every message is an 8-byte header followed by the body:
+ *
+ *   header  u8 magic 0xB7 | u8 codec (0 none, 1 fp16, 2 sign-ef) | u16 LE sender rank | u32 LE element count
+ *   none    n × fp32 LE                              → 4n bytes
+ *   fp16    n × IEEE half LE (round to nearest even) → 2n bytes
+ *   sign-ef fp32 LE scale, then ⌈n/8⌉ bytes of signs → 4 + ⌈n/8⌉ bytes
+ *           (bit k of byte j is element 8j+k, 1 = non-negative; decoded value ±scale,
+ *            scale = mean |v| over the chunk, summed in float64 and rounded to fp32)
+ *
+ * So per element: none 32 bits, fp16 16, sign-ef 1 (+ 96 bits of scale and header per chunk).
+ */
+export type Compression = 'none' | 'fp16' | 'sign-ef';
+export const COMPRESSIONS: readonly Compression[] = ['none', 'fp16', 'sign-ef'];
+
+export const HEADER_BYTES = 8;
+const MAGIC = 0xb7;
+const CODEC_ID: Record<Compression, number> = { none: 0, fp16: 1, 'sign-ef': 2 };
+const CODEC_BY_ID: readonly Compression[] = ['none', 'fp16', 'sign-ef'];
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Body bytes of a chunk of `n` elements. */
+export function bodyBytes(codec: Compression, n: number): number {
+  switch (codec) {
+    case 'none': return 4 * n;
+    case 'fp16': return 2 * n;
+    case 'sign-ef': return 4 + Math.ceil(n / 8);
+  }
+}
+
+/** Total message bytes (header + body) of a chunk of `n` elements. */
+export function messageBytes(codec: Compression, n: number): number {
+  return HEADER_BYTES + bodyBytes(codec, n);
+}
+
+/** Most elements one message of at most `maxMessageBytes` can carry. */
+export function maxChunkElements(codec: Compression, maxMessageBytes: number): number {
+  const body = maxMessageBytes - HEADER_BYTES;
+  const n = codec === 'none' ? Math.floor(body / 4) : codec === 'fp16' ? Math.floor(body / 2) : (body - 4) * 8;
+  if (n < 1) throw new CollectiveConfigError(`a message limit of ${maxMessageBytes} bytes leaves no room for a ${codec} chunk (header ${HEADER_BYTES} bytes)`);
+  return n;
+}
+
+export interface ChunkHeader {
+  codec: Compression;
+  rank: number;
+  count: number;
+}
+
+/** Parses a header; null when the message is not a well-formed chunk. */
+export function readHeader(msg: Uint8Array): ChunkHeader | null {
+  if (msg.byteLength < HEADER_BYTES || msg[0] !== MAGIC) return null;
+  const codec = CODEC_BY_ID[msg[1] as number];
+  if (!codec) return null;
+  const rank = (msg[2] as number) | ((msg[3] as number) << 8);
+  const count = ((msg[4] as number) | ((msg[5] as number) << 8) | ((msg[6] as number) << 16) | ((msg[7] as number) << 24)) >>> 0;
+  if (msg.byteLength !== messageBytes(codec, count)) return null;
+  return { codec, rank, count };
+}
+
+function writeHeader(msg: Uint8Array, codec: Compression, rank: number, count: number): void {
+  msg[0] = MAGIC;
+  msg[1] = CODEC_ID[codec];
+  msg[2] = rank & 0xff;
+  msg[3] = (rank >>> 8) & 0xff;
+  msg[4] = count & 0xff;
+  msg[5] = (count >>> 8) & 0xff;
+  msg[6] = (count >>> 16) & 0xff;
+  msg[7] = (count >>> 24) & 0xff;
+}
+
+function assertLittleEndian(): void {
+  if (!LITTLE_ENDIAN) throw new CollectiveConfigError('the all-reduce wire format assumes a little-endian host');
+}
+
+/**
+ * Encodes one chunk. For `sign-ef`, `residual` (same length as `values`) is the error-feedback
+ * state: the chunk sent is sign(values + residual) × scale, and `residual` is overwritten with
+ * (values + residual) − decoded. Other codecs ignore `residual`.
+ */
+export function encodeChunk(codec: Compression, rank: number, values: Float32Array, residual: Float32Array | null): Uint8Array {
+  assertLittleEndian();
+  const n = values.length;
+  const msg = new Uint8Array(messageBytes(codec, n));
+  writeHeader(msg, codec, rank, n);
+  if (codec === 'none') {
+    new Float32Array(msg.buffer, HEADER_BYTES, n).set(values);
+  } else if (codec === 'fp16') {
+    const dst = new Uint16Array(msg.buffer, HEADER_BYTES, n);
+    const bits = new Uint32Array(values.buffer, values.byteOffset, n);
+    for (let i = 0; i < n; i++) dst[i] = floatBitsToHalfBits(bits[i] as number);
+  } else {
+    if (!residual || residual.length !== n) throw new CollectiveConfigError('sign-ef encoding needs a residual of the chunk length');
+    let sumAbs = 0;
+    for (let i = 0; i < n; i++) {
+      const u = Math.fround((values[i] as number) + (residual[i] as number));
+      residual[i] = u;
+      sumAbs += Math.abs(u);
+    }
+    const scale = n === 0 ? 0 : Math.fround(sumAbs / n);
+    new DataView(msg.buffer).setFloat32(HEADER_BYTES, scale, true);
+    const bits = new Uint8Array(msg.buffer, HEADER_BYTES + 4);
+    const full = n >>> 3;
+    for (let j = 0; j < full; j++) {
+      let b = 0;
+      const base = j << 3;
+      for (let k = 0; k < 8; k++) {
+        const u = residual[base + k] as number;
+        const pos = u >= 0 ? 1 : 0;
+        b |= pos << k;
+        residual[base + k] = pos ? u - scale : u + scale;
+      }
+      bits[j] = b;
+    }
+    if (full << 3 < n) {
+      let b = 0;
+      for (let i = full << 3, k = 0; i < n; i++, k++) {
+        const u = residual[i] as number;
+        const pos = u >= 0 ? 1 : 0;
+        b |= pos << k;
+        residual[i] = pos ? u - scale : u + scale;
+      }
+      bits[full] = b;
+    }
+  }
+  return msg;
+}
+
+function alignedBody<T>(msg: Uint8Array, bytes: number, align: number, make: (buf: ArrayBuffer, off: number) => T): T {
+  const off = msg.byteOffset + HEADER_BYTES;
+  if (off % align === 0) return make(msg.buffer as ArrayBuffer, off);
+  const copy = msg.slice(HEADER_BYTES, HEADER_BYTES + bytes);
+  return make(copy.buffer as ArrayBuffer, 0);
+}
+
+/**
+ * Decodes a chunk (header already checked: `count` elements of `codec`) into `acc`: overwrites
+ * it when `first`, otherwise adds element-wise in float32 (acc[i] = fround(acc[i] + decoded[i])).
+ */
+export function accumulateChunk(codec: Compression, msg: Uint8Array, count: number, acc: Float32Array, first: boolean): void {
+  assertLittleEndian();
+  if (acc.length !== count) throw new RangeError(`chunk of ${count} elements into ${acc.length}`);
+  if (codec === 'none') {
+    const src = alignedBody(msg, 4 * count, 4, (b, o) => new Float32Array(b, o, count));
+    if (first) acc.set(src);
+    else for (let i = 0; i < count; i++) acc[i] = (acc[i] as number) + (src[i] as number);
+  } else if (codec === 'fp16') {
+    const src = alignedBody(msg, 2 * count, 2, (b, o) => new Uint16Array(b, o, count));
+    const t = halfTable();
+    if (first) for (let i = 0; i < count; i++) acc[i] = t[src[i] as number] as number;
+    else for (let i = 0; i < count; i++) acc[i] = (acc[i] as number) + (t[src[i] as number] as number);
+  } else {
+    const scale = new DataView(msg.buffer, msg.byteOffset, msg.byteLength).getFloat32(HEADER_BYTES, true);
+    const pm = new Float32Array([-scale, scale]);
+    const bitsOff = HEADER_BYTES + 4;
+    for (let i = 0; i < count; i++) {
+      const d = pm[((msg[bitsOff + (i >>> 3)] as number) >>> (i & 7)) & 1] as number;
+      acc[i] = first ? d : (acc[i] as number) + d;
+    }
+  }
+}
+
+/** The scale of a sign-ef chunk message. */
+export function signScale(msg: Uint8Array): number {
+  return new DataView(msg.buffer, msg.byteOffset, msg.byteLength).getFloat32(HEADER_BYTES, true);
+}

@@ -1,0 +1,74 @@
+/**
+ * Errors of the collective package. Callers branch with `instanceof`, never on message text.
+ *
+ * As in Horovod's elastic run loop, a *failed collective* (a step that could not complete:
+ * restore the last committed state and redo the step in a new generation) is kept apart
+ * from a *membership change* (the group is being re-formed: reset and re-sync, no rollback).
+ */
+
+/** A collective operation could not complete; the group instance is unusable afterwards. */
+export class CollectiveFailedError extends Error {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CollectiveFailedError';
+  }
+}
+
+/** Where a timed-out step stood: who had not delivered what. */
+export interface MissingContributions {
+  /** Ranks whose reduce-scatter contributions did not reach this rank's owned shard, ascending. */
+  missingRanks: number[];
+  /** Shards whose reduced (all-gather) result did not reach this rank, ascending. Shard s is owned by rank s. */
+  missingShards: number[];
+}
+
+/** A step (or the ready barrier) passed its deadline with contributions still missing. */
+export class CollectiveTimeoutError extends CollectiveFailedError {
+  readonly step: number | 'ready';
+  readonly deadlineMs: number;
+  readonly missingRanks: number[];
+  readonly missingShards: number[];
+
+  constructor(step: number | 'ready', deadlineMs: number, missing: MissingContributions) {
+    const parts: string[] = [];
+    if (missing.missingRanks.length > 0) parts.push(`no contribution from rank(s) ${missing.missingRanks.join(', ')}`);
+    if (missing.missingShards.length > 0) parts.push(`no reduced result for shard(s) ${missing.missingShards.join(', ')} (owned by the rank of the same number)`);
+    const what = step === 'ready' ? 'ready barrier' : `step ${step}`;
+    super(`all-reduce ${what} timed out after ${deadlineMs} ms: ${parts.join('; ') || 'incomplete'}`);
+    this.name = 'CollectiveTimeoutError';
+    this.step = step;
+    this.deadlineMs = deadlineMs;
+    this.missingRanks = missing.missingRanks;
+    this.missingShards = missing.missingShards;
+  }
+}
+
+/** The transport under a collective closed or failed while it was in use. */
+export class TransportClosedError extends CollectiveFailedError {
+  constructor(message = 'transport closed', options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.name = 'TransportClosedError';
+  }
+}
+
+/**
+ * The group's membership changed (a worker joined or was evicted; the generation was bumped).
+ * Not raised by the all-reduce itself yet: the coordinator client will raise it.
+ */
+export class MembershipChangedError extends Error {
+  readonly generation: number;
+
+  constructor(generation: number, message = `group membership changed (now generation ${generation})`, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'MembershipChangedError';
+    this.generation = generation;
+  }
+}
+
+/** An invalid group or option value (a caller's mistake), named with what would be valid. */
+export class CollectiveConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CollectiveConfigError';
+  }
+}

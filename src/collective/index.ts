@@ -1,0 +1,15 @@
+export { AllReduce, type AllReduceStep, type AllReduceStats } from './allreduce.js';
+export { defaultAllReduceOptions, parseAllReduceOptions, parseAllReduceGroup, type AllReduceGroup, type AllReduceOptions } from './options.js';
+export { COMPRESSIONS, bodyBytes, messageBytes, HEADER_BYTES, type Compression } from './codec.js';
+export {
+  CollectiveConfigError,
+  CollectiveFailedError,
+  CollectiveTimeoutError,
+  MembershipChangedError,
+  TransportClosedError,
+  type MissingContributions,
+} from './errors.js';
+export { LoopbackHub, LoopbackTransport, subjectMatches, type Transport, type TransportMessage, type TransportSubscription } from './transport.js';
+export { AsyncQueue } from './queue.js';
+export { connectNatsTransport, type NatsTransportOptions } from './nats-transport.js';
+export { startNatsServer, NatsServerMissingError, type NatsServerHandle, type NatsServerOptions } from './nats-server.js';

@@ -1,0 +1,167 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface NatsServerOptions {
+  /** The executable. Default `nats-server` on PATH (env NATS_SERVER_BIN overrides). */
+  binary?: string;
+  /** Client port; 0 (default) picks a free loopback port. */
+  port?: number;
+  /** Server `max_payload` in bytes. Default: the server's (1 MiB). */
+  maxPayloadBytes?: number;
+  /** Server `max_pending` (per-client outbound buffer) in bytes. Default: the server's (64 MiB). */
+  maxPendingBytes?: number;
+  user?: string;
+  password?: string;
+  token?: string;
+  /** Start the HTTP monitoring endpoint (/connz, /subsz) on a free port. */
+  monitor?: boolean;
+  /** Give up if the server does not accept connections within this long. Default 5000. */
+  startTimeoutMs?: number;
+}
+
+export interface NatsServerHandle {
+  /** `nats://127.0.0.1:<port>`. */
+  url: string;
+  port: number;
+  pid: number;
+  /** `http://127.0.0.1:<port>` when `monitor` was set. */
+  monitorUrl?: string;
+  /** True once the process has exited. */
+  readonly exited: boolean;
+  /** Terminates the server and waits for it to exit; idempotent. */
+  stop(): Promise<void>;
+}
+
+/** The nats-server executable is not installed. */
+export class NatsServerMissingError extends Error {
+  readonly userFacing = true as const;
+  constructor(binary: string, options: { cause?: unknown } = {}) {
+    super(`'${binary}' was not found: install NATS server (e.g. 'apt-get install nats-server') or set NATS_SERVER_BIN`, options);
+    this.name = 'NatsServerMissingError';
+  }
+}
+
+export class NatsServerStartError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NatsServerStartError';
+  }
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => { s.destroy(); resolve(false); });
+  });
+}
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function killAllOnExit(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const c of live) c.kill('SIGKILL');
+  });
+}
+
+/** Starts nats-server on loopback and resolves once it accepts connections. */
+export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServerHandle> {
+  const binary = options.binary ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
+  const port = options.port || (await freePort());
+  const monitorPort = options.monitor ? await freePort() : undefined;
+  const dir = await mkdtemp(join(tmpdir(), 'bnn-nats-'));
+  const conf: string[] = ['write_deadline: "30s"'];
+  if (options.maxPayloadBytes !== undefined) conf.push(`max_payload: ${options.maxPayloadBytes}`);
+  if (options.maxPendingBytes !== undefined) conf.push(`max_pending: ${options.maxPendingBytes}`);
+  const confFile = join(dir, 'nats.conf');
+  await writeFile(confFile, `${conf.join('\n')}\n`);
+  const args = ['-a', '127.0.0.1', '-p', String(port), '-c', confFile];
+  if (monitorPort !== undefined) args.push('-m', String(monitorPort));
+  if (options.user !== undefined) args.push('--user', options.user);
+  if (options.password !== undefined) args.push('--pass', options.password);
+  if (options.token !== undefined) args.push('--auth', options.token);
+
+  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  killAllOnExit();
+  live.add(child);
+  let stderr = '';
+  child.stderr?.on('data', (b: Buffer) => {
+    stderr = (stderr + b.toString()).slice(-4000);
+  });
+  let exited = false;
+  let spawnError: Error | undefined;
+  const exitPromise = new Promise<void>((resolve) => {
+    child.once('error', (err) => {
+      spawnError = err;
+      exited = true;
+      live.delete(child);
+      resolve();
+    });
+    child.once('exit', () => {
+      exited = true;
+      live.delete(child);
+      resolve();
+    });
+  });
+  const cleanupDir = () => rm(dir, { recursive: true, force: true });
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    if (!stopping) {
+      stopping = (async () => {
+        if (!exited) {
+          child.kill('SIGTERM');
+          const killTimer = setTimeout(() => child.kill('SIGKILL'), 3000);
+          await exitPromise;
+          clearTimeout(killTimer);
+        }
+        await cleanupDir();
+      })();
+    }
+    return stopping;
+  };
+
+  const deadline = Date.now() + (options.startTimeoutMs ?? 5000);
+  for (;;) {
+    if (exited) {
+      await stop();
+      if (spawnError && (spawnError as NodeJS.ErrnoException).code === 'ENOENT') throw new NatsServerMissingError(binary, { cause: spawnError });
+      throw new NatsServerStartError(`nats-server exited before accepting connections: ${spawnError?.message ?? stderr.trim().split('\n').slice(-3).join(' | ')}`);
+    }
+    if (await canConnect(port)) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new NatsServerStartError(`nats-server did not accept connections on 127.0.0.1:${port} within ${options.startTimeoutMs ?? 5000} ms: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const handle: NatsServerHandle = {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    pid: child.pid ?? -1,
+    get exited() {
+      return exited;
+    },
+    stop,
+  };
+  if (monitorPort !== undefined) handle.monitorUrl = `http://127.0.0.1:${monitorPort}`;
+  return handle;
+}

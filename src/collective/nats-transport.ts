@@ -1,0 +1,102 @@
+// The only file that imports the NATS client.
+import { connect, type ConnectionOptions, type NatsConnection, type Subscription } from 'nats';
+import { AsyncQueue } from './queue.js';
+import { TransportClosedError } from './errors.js';
+import type { Transport, TransportMessage, TransportSubscription } from './transport.js';
+
+export interface NatsTransportOptions {
+  /** Server URLs or host:port, e.g. `nats://127.0.0.1:4222`. */
+  servers: string | string[];
+  /** Username for user/password authentication. */
+  user?: string;
+  /** Password for user/password authentication. */
+  password?: string;
+  /** Authentication token (exclusive with user/password). */
+  token?: string;
+  /** TLS files, passed through to the client; setting any enables TLS. */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /** Connection name shown by the server's monitoring. */
+  name?: string;
+  /** Give up connecting after this long. Default 5000. */
+  connectTimeoutMs?: number;
+  /** Deliver this connection's own publications back to it. Default false (saves the echo traffic). */
+  echo?: boolean;
+}
+
+/** Connects to NATS and returns a Transport whose `maxPayload` is the server's `max_payload`. */
+export async function connectNatsTransport(options: NatsTransportOptions): Promise<NatsTransport> {
+  const opts: ConnectionOptions = {
+    servers: options.servers,
+    noEcho: options.echo !== true,
+    timeout: options.connectTimeoutMs ?? 5000,
+    // collectives detect a lost peer through their deadline; reconnects would hide lost messages
+    reconnect: false,
+  };
+  if (options.user !== undefined) opts.user = options.user;
+  if (options.password !== undefined) opts.pass = options.password;
+  if (options.token !== undefined) opts.token = options.token;
+  if (options.name !== undefined) opts.name = options.name;
+  if (options.tls) opts.tls = { ...options.tls };
+  const nc = await connect(opts);
+  return new NatsTransport(nc);
+}
+
+export class NatsTransport implements Transport {
+  readonly maxPayload: number;
+  private readonly queues = new Set<AsyncQueue<TransportMessage>>();
+  private closing: Promise<void> | null = null;
+
+  constructor(private readonly nc: NatsConnection) {
+    this.maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+    void nc.closed().then((err) => {
+      const cause = err ? new TransportClosedError(`NATS connection closed: ${err.message}`, { cause: err }) : undefined;
+      for (const q of [...this.queues]) q.stop(cause);
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.nc.isClosed();
+  }
+
+  publish(subject: string, data: Uint8Array): void {
+    if (this.nc.isClosed()) throw new TransportClosedError();
+    this.nc.publish(subject, data);
+  }
+
+  subscribe(subject: string): TransportSubscription {
+    if (this.nc.isClosed()) throw new TransportClosedError();
+    const queue = new AsyncQueue<TransportMessage>();
+    const sub: Subscription = this.nc.subscribe(subject, {
+      callback: (err, msg) => {
+        if (err) queue.stop(new TransportClosedError(`NATS subscription ${subject} failed: ${err.message}`, { cause: err }));
+        else queue.push({ subject: msg.subject, data: msg.data });
+      },
+    });
+    this.queues.add(queue);
+    queue.onStop(() => {
+      this.queues.delete(queue);
+      if (!sub.isClosed() && !this.nc.isClosed()) sub.unsubscribe();
+    });
+    return {
+      subject,
+      stop: (err?: Error) => queue.stop(err),
+      get stopped() {
+        return queue.stopped;
+      },
+      [Symbol.asyncIterator]: () => queue,
+    };
+  }
+
+  async flush(): Promise<void> {
+    if (this.nc.isClosed()) throw new TransportClosedError();
+    await this.nc.flush();
+  }
+
+  close(): Promise<void> {
+    if (!this.closing) {
+      for (const q of [...this.queues]) q.stop();
+      this.closing = this.nc.isClosed() ? Promise.resolve() : this.nc.close().then(() => undefined);
+    }
+    return this.closing;
+  }
+}

@@ -1,0 +1,69 @@
+import { COMPRESSIONS, type Compression } from './codec.js';
+import { CollectiveConfigError } from './errors.js';
+
+/** Who this all-reduce instance is: one rank of one generation of one run. */
+export interface AllReduceGroup {
+  /** Run id; one NATS subject token (letters, digits, `_`, `-`). */
+  runId: string;
+  /** Membership generation; a new generation never sees an old one's messages. */
+  generation: number;
+  /** This worker's rank, 0 ≤ rank < worldSize; rank s owns shard s. */
+  rank: number;
+  worldSize: number;
+}
+
+export interface AllReduceOptions {
+  /** Wire format of both phases (see codec.ts for byte counts). */
+  compression: Compression;
+  /** `mean` divides the rank-order sum by worldSize before the all-gather; `sum` does not. */
+  op: 'mean' | 'sum';
+  /** A step still incomplete this long after it began fails with CollectiveTimeoutError. */
+  stepDeadlineMs: number;
+  /** `ready()` fails with CollectiveTimeoutError after this long. */
+  readyTimeoutMs: number;
+  /** Bytes left free below the server's max_payload in every message (room for NATS headers). */
+  headerRoomBytes: number;
+  /** Cap on one message's size below max_payload; 0 for none. Smaller chunks pipeline better. */
+  maxMessageBytes: number;
+}
+
+export function defaultAllReduceOptions(): AllReduceOptions {
+  return {
+    compression: 'none',
+    op: 'mean',
+    stepDeadlineMs: 30_000,
+    readyTimeoutMs: 30_000,
+    headerRoomBytes: 256,
+    maxMessageBytes: 0,
+  };
+}
+
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+function nonNegInt(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new CollectiveConfigError(`${name}: expected a non-negative integer, got ${String(v)}`);
+  return v;
+}
+
+/** Validates a group before any I/O. */
+export function parseAllReduceGroup(group: AllReduceGroup): AllReduceGroup {
+  if (typeof group.runId !== 'string' || !TOKEN.test(group.runId)) {
+    throw new CollectiveConfigError(`runId: expected letters, digits, '_' or '-' (one NATS subject token), got '${String(group.runId)}'`);
+  }
+  const generation = nonNegInt('generation', group.generation);
+  const worldSize = nonNegInt('worldSize', group.worldSize);
+  if (worldSize < 1 || worldSize > 65535) throw new CollectiveConfigError(`worldSize: expected 1..65535, got ${worldSize}`);
+  const rank = nonNegInt('rank', group.rank);
+  if (rank >= worldSize) throw new CollectiveConfigError(`rank: expected 0..${worldSize - 1} for worldSize ${worldSize}, got ${rank}`);
+  return { runId: group.runId, generation, rank, worldSize };
+}
+
+/** Fills defaults and validates before any I/O. */
+export function parseAllReduceOptions(partial: Partial<AllReduceOptions> = {}): AllReduceOptions {
+  const o = { ...defaultAllReduceOptions(), ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) } as AllReduceOptions;
+  if (!COMPRESSIONS.includes(o.compression)) throw new CollectiveConfigError(`compression: expected one of ${COMPRESSIONS.join(', ')}, got '${String(o.compression)}'`);
+  if (o.op !== 'mean' && o.op !== 'sum') throw new CollectiveConfigError(`op: expected 'mean' or 'sum', got '${String(o.op)}'`);
+  for (const k of ['stepDeadlineMs', 'readyTimeoutMs', 'headerRoomBytes', 'maxMessageBytes'] as const) nonNegInt(k, o[k]);
+  if (o.stepDeadlineMs < 1) throw new CollectiveConfigError('stepDeadlineMs: expected at least 1');
+  return o;
+}
