@@ -133,8 +133,10 @@ export function encodeChunk(codec: Compression, rank: number, values: Float32Arr
 function alignedBody<T>(msg: Uint8Array, bytes: number, align: number, make: (buf: ArrayBuffer, off: number) => T): T {
   const off = msg.byteOffset + HEADER_BYTES;
   if (off % align === 0) return make(msg.buffer as ArrayBuffer, off);
-  const copy = msg.slice(HEADER_BYTES, HEADER_BYTES + bytes);
-  return make(copy.buffer as ArrayBuffer, 0);
+  // a copy (not msg.slice: on a Node Buffer that is a view of the whole pool)
+  const copy = new Uint8Array(bytes);
+  copy.set(msg.subarray(HEADER_BYTES, HEADER_BYTES + bytes));
+  return make(copy.buffer, 0);
 }
 
 /**

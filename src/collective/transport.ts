@@ -143,7 +143,7 @@ export class LoopbackHub {
     for (const p of batch) {
       for (const sub of this.subs) {
         if (sub.owner === p.from || !subjectMatches(sub.pattern, p.subject)) continue;
-        sub.queue.push({ subject: p.subject, data: p.data.slice() });
+        sub.queue.push({ subject: p.subject, data: new Uint8Array(p.data) });
       }
     }
   }
@@ -169,7 +169,7 @@ export class LoopbackTransport implements Transport {
     if (data.byteLength > this.hub.maxPayload) {
       throw new RangeError(`loopback: message of ${data.byteLength} bytes exceeds max_payload ${this.hub.maxPayload}`);
     }
-    this.hub.enqueue({ from: this, subject, data: data.slice() });
+    this.hub.enqueue({ from: this, subject, data: new Uint8Array(data) });
   }
 
   subscribe(subject: string): TransportSubscription {
