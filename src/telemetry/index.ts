@@ -7,3 +7,4 @@ export {
 export { findNvml, NvmlProbe, POWER_QUERY, readGpuWatts, type NvmlDiscovery, type NvmlOptions } from './nvml.js';
 export { counterDeltaUj, findRaplPackages, POWERCAP_DIR, RaplProbe, type RaplDiscovery, type RaplDomain, type RaplOptions } from './rapl.js';
 export type { EnergyProbe, EnergyReading, EnergySource, Unavailable } from './types.js';
+export { RunTelemetry, type RunEnergyTotal, type RunTelemetryOptions } from './recorder.js';

@@ -21,6 +21,12 @@ export interface EnergyMeterOptions {
    * runs only while the event loop is free.
    */
   intervalMs: number;
+  /**
+   * `tick()` reads RAPL counters at most this often. A busy synchronous loop starves the
+   * interval timer, so it calls `tick()` instead; reading well inside the wrap period
+   * (max_energy_range_uj at full power: tens of minutes) keeps every wrap seen.
+   */
+  tickMs: number;
   /** Sources allowed, best first picked from these; e.g. `['estimate']` forces the estimate. */
   sources: readonly EnergySource[];
 }
@@ -32,6 +38,7 @@ export function defaultEnergyMeterOptions(): EnergyMeterOptions {
     nvmlTimeoutMs: 2000,
     wattsPerCore: DEFAULT_WATTS_PER_CORE,
     intervalMs: 0,
+    tickMs: 30_000,
     sources: ENERGY_SOURCES,
   };
 }
@@ -43,6 +50,7 @@ const optionsSchema = z
     nvmlTimeoutMs: z.number().int().positive(),
     wattsPerCore: z.number().positive().finite(),
     intervalMs: z.number().int().nonnegative(),
+    tickMs: z.number().int().nonnegative(),
     sources: z.array(z.enum(ENERGY_SOURCES)).min(1),
   })
   .strict();
@@ -88,6 +96,8 @@ export class EnergyMeter {
   private chain: Promise<unknown> = Promise.resolve();
   private state: 'new' | 'running' | 'stopped' = 'new';
   private readonly nowMs: () => number;
+  private rapl: RaplProbe | undefined;
+  private lastTickMs = 0;
 
   constructor(
     options: Partial<EnergyMeterOptions> = {},
@@ -125,7 +135,10 @@ export class EnergyMeter {
     }
     if (want.has('rapl')) {
       const rapl = findRaplPackages({ root: o.raplRoot, readText: this.deps.readText });
-      if (rapl.available) measured.push(new RaplProbe(rapl.domains, { readText: this.deps.readText }));
+      if (rapl.available) {
+        this.rapl = new RaplProbe(rapl.domains, { readText: this.deps.readText });
+        measured.push(this.rapl);
+      }
       else this.skipped.push({ source: 'rapl', reason: rapl.reason });
     }
     this.probes = measured;
@@ -134,10 +147,28 @@ export class EnergyMeter {
       this.probes = [new CpuEstimateProbe({ wattsPerCore: o.wattsPerCore, cpuUsage: this.deps.cpuUsage })];
     }
     const now = this.nowMs();
+    this.lastTickMs = now;
     await Promise.all(this.probes.map((p) => p.reset(now)));
     if (o.intervalMs > 0) {
       this.timer = setInterval(() => void this.serial(() => this.pollAll()).catch(() => {}), o.intervalMs);
       this.timer.unref();
+    }
+  }
+
+  /**
+   * Cheap enough for every training step: reads RAPL counters (synchronously) when
+   * `tickMs` has passed since the last read, so a wrap is never missed during a long
+   * synchronous epoch. Never throws; a failed read shows up at the next `sample()`.
+   */
+  tick(): void {
+    if (this.state !== 'running' || this.rapl === undefined) return;
+    const now = this.nowMs();
+    if (now - this.lastTickMs < this.options.tickMs) return;
+    this.lastTickMs = now;
+    try {
+      this.rapl.pollSync();
+    } catch {
+      // Reported by the next sample, which reads the same files.
     }
   }
 

@@ -100,6 +100,11 @@ export class RaplProbe implements EnergyProbe {
   }
 
   async poll(_nowMs: number): Promise<void> {
+    this.pollSync();
+  }
+
+  /** `poll` without a promise, for callers inside a synchronous loop. */
+  pollSync(): void {
     for (const d of this.domains) {
       const now = this.read(d);
       const delta = counterDeltaUj(this.last.get(d.id) ?? now, now, d.maxEnergyRangeUj);
@@ -109,7 +114,7 @@ export class RaplProbe implements EnergyProbe {
   }
 
   async take(nowMs: number): Promise<EnergyReading> {
-    await this.poll(nowMs);
+    this.pollSync();
     const perPackage: Record<string, number> = {};
     let joules = 0;
     for (const d of this.domains) {

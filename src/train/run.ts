@@ -16,6 +16,7 @@ import { Rng } from '../util/rng.js';
 import { saveCheckpoint } from './state.js';
 import { createEpochProgress } from '../cli/progress.js';
 import { packedSizeBytes } from '../export/packed.js';
+import { RunTelemetry } from '../telemetry/recorder.js';
 
 export interface TrainOptions {
   json: boolean;
@@ -39,6 +40,10 @@ export interface TrainSummary {
   modelSizeBytes: number;
   packedSizeBytes: number | null;
   status: 'COMPLETED' | 'CANCELLED' | 'FAILED';
+  /** Energy of the run in joules (null if it could not be measured or estimated). */
+  energyJ: number | null;
+  /** Where energyJ came from: `rapl`, `nvml+rapl`, ... or `estimate` (CPU time × assumed watts per core). */
+  energySource: string | null;
 }
 
 export function modelSpecFromConfig(config: RunConfig): ModelSpec {
@@ -95,6 +100,7 @@ export async function runTraining(config: RunConfig, opts: TrainOptions): Promis
   const store: Store = openStore(config.store);
   const run = createRun(store.db, { config, configPath: opts.configPath });
   markRunning(store.db, run.id, { backend: engine.backend, threads: engine.threads });
+  const telemetry = await RunTelemetry.start(store.db, run.id, { warn: (m) => process.stderr.write(`${m}\n`) });
   const ckptDir = path.resolve(config.checkpointDir, run.id);
   mkdirSync(ckptDir, { recursive: true });
   say(`bnn: run ${run.id} (${config.name}): ${config.model.arch} ${config.model.precision} on ${ds.name} ` +
@@ -128,6 +134,7 @@ export async function runTraining(config: RunConfig, opts: TrainOptions): Promis
         const { x, labels } = makeBatch(train, batch.indices, norm, model.inputShape, augment);
         const r = trainStep(model, optimizer, x, labels, lrFactor(optimizer.step, schedule), config.train.labelSmoothing);
         x.dispose();
+        telemetry.tick();
         lossSum += r.loss * r.samples;
         correct += r.correct;
         seen += r.samples;
@@ -158,12 +165,14 @@ export async function runTraining(config: RunConfig, opts: TrainOptions): Promis
       await checkpoint(store, ckptDir, `epoch-${String(epoch).padStart(4, '0')}`, model, optimizer,
         { runId: run.id, epoch, step: optimizer.step, cursor: cursor.getState(), configHash: hash,
           arch: config.model.arch, precision: config.model.precision, normalization: normMeta, inputShape: model.inputShape, numClasses: model.numClasses });
+      await telemetry.epochEnd(epoch);
       say(`epoch ${epoch}/${config.train.epochs}  train loss ${(lossSum / seen).toFixed(4)} acc ${pct(correct / seen)}` +
         (test ? `  test loss ${test.loss.toFixed(4)} acc ${pct(test.accuracy)}` : '') +
         `  ${Math.round(seen / epochSeconds).toLocaleString('en-US')} samples/s  ${epochSeconds.toFixed(1)} s`);
     }
     if (cancelled) status = 'CANCELLED';
   } catch (err) {
+    await telemetry.finish();
     finishRun(store.db, run.id, 'FAILED', { error: String((err as Error).message ?? err) });
     store.close();
     throw err;
@@ -171,11 +180,13 @@ export async function runTraining(config: RunConfig, opts: TrainOptions): Promis
     process.removeListener('SIGINT', onSigint);
   }
   const wallTimeS = (performance.now() - t0) / 1000;
+  const energy = await telemetry.finish();
   const summary: TrainSummary = {
     runId: run.id, name: config.name, precision: config.model.precision, arch: config.model.arch, seed: config.seed,
     backend: engine.backend, threads: engine.threads, epochs: config.train.epochs, finalTestAcc, bestTestAcc,
     samplesPerS: trainSeconds > 0 ? trainSamples / trainSeconds : 0, wallTimeS,
     modelSizeBytes: fp32SizeBytes(model), packedSizeBytes: packedSizeBytes(model), status,
+    energyJ: energy.joules, energySource: energy.source,
   };
   finishRun(store.db, run.id, status, {
     finalTestAcc, bestTestAcc, modelSizeBytes: summary.modelSizeBytes, packedSizeBytes: summary.packedSizeBytes,
