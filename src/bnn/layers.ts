@@ -191,6 +191,29 @@ export class BatchNorm implements Layer {
   }
 }
 
+/**
+ * Inverted dropout. Masks are drawn from (seed, layer name, training-forward count), and
+ * the count is a buffer, so a resumed run draws the same masks as an uninterrupted one.
+ */
+export class Dropout implements Layer {
+  private readonly count = new Float32Array(1);
+  constructor(readonly name: string, readonly rate: number, private readonly seed: number) {}
+  params(): Param[] {
+    return [];
+  }
+  buffers(): Buffer[] {
+    return [{ name: `${this.name}/forward_count`, values: this.count, shape: [1] }];
+  }
+  apply(x: tf.Tensor, training: boolean): tf.Tensor {
+    if (!training || this.rate === 0) return x;
+    const rng = Rng.derive(this.seed, this.name, this.count[0]++);
+    const keep = 1 - this.rate;
+    const mask = new Float32Array(x.size);
+    for (let i = 0; i < mask.length; i++) mask[i] = rng.nextFloat() < keep ? 1 / keep : 0;
+    return tf.tidy(() => tf.mul(x, tf.tensor(mask, x.shape)));
+  }
+}
+
 /** Parameter-free layers. */
 export class Fn implements Layer {
   constructor(readonly name: string, private readonly f: (x: tf.Tensor) => tf.Tensor) {}

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import {
-  BatchNorm, flatten, globalAvgPool, maxPool, avgPool, QuantConv2D, QuantDense, relu,
+  BatchNorm, Dropout, flatten, globalAvgPool, maxPool, avgPool, QuantConv2D, QuantDense, relu,
   type Buffer, type Layer, type Param,
 } from './layers.js';
 import { PRECISION_PRESETS, type Precision } from './precision.js';
@@ -24,6 +24,8 @@ export interface ModelSpec {
   batchNorm: boolean;
   bnMomentum: number;
   bnEpsilon: number;
+  /** Dropout rate on the classifier's input during training (0: none). */
+  dropout?: number;
 }
 
 export interface Model {
@@ -71,7 +73,7 @@ class Builder {
   readonly preset;
   readonly layers: Layer[] = [];
   private index = 0;
-  constructor(readonly spec: ModelSpec, readonly rng: Rng) {
+  constructor(readonly spec: ModelSpec, readonly rng: Rng, readonly seed: number) {
     this.preset = PRECISION_PRESETS[spec.precision];
   }
   name(kind: string): string {
@@ -86,22 +88,23 @@ class Builder {
     if (this.preset.activation === 'relu') out.push(relu(this.name('relu')));
     return out;
   }
-  head(inputs: number, classes: number): Layer {
+  head(inputs: number, classes: number): Layer[] {
     const last = this.spec.binarizeLastLayer;
-    return new QuantDense(this.name('dense'), inputs, classes, this.rng, {
+    const drop = this.spec.dropout ? [new Dropout(this.name('dropout'), this.spec.dropout, this.seed)] : [];
+    return [...drop, new QuantDense(this.name('dense'), inputs, classes, this.rng, {
       inputQuantizer: last ? this.preset.input : IDENTITY,
       kernelQuantizer: last ? this.preset.kernel : IDENTITY,
       kernelConstraint: last && this.preset.kernel.id !== 'identity' ? 'clip' : null,
       useBias: true,
-    });
+    })];
   }
   constraint(): 'clip' | null {
     return this.preset.kernel.id === 'identity' || this.preset.kernel.id === 'int8' ? null : 'clip';
   }
 }
 
-function buildMlp(spec: ModelSpec, inputShape: [number, number, number], classes: number, rng: Rng): Model {
-  const b = new Builder(spec, rng);
+function buildMlp(spec: ModelSpec, inputShape: [number, number, number], classes: number, rng: Rng, seed: number): Model {
+  const b = new Builder(spec, rng, seed);
   b.layers.push(flatten(b.name('flatten')));
   let inputs = inputShape[0] * inputShape[1] * inputShape[2];
   spec.hidden.forEach((h0, i) => {
@@ -113,13 +116,13 @@ function buildMlp(spec: ModelSpec, inputShape: [number, number, number], classes
     b.layers.push(...b.norm(h));
     inputs = h;
   });
-  b.layers.push(b.head(inputs, classes));
+  b.layers.push(...b.head(inputs, classes));
   return new Sequential(spec, inputShape, classes, b.layers);
 }
 
 /** VGG-small (LQ-Nets / larq zoo): 2×128, 2×256, 2×512 conv3×3 with a pool after each pair. */
-function buildVggSmall(spec: ModelSpec, inputShape: [number, number, number], classes: number, rng: Rng): Model {
-  const b = new Builder(spec, rng);
+function buildVggSmall(spec: ModelSpec, inputShape: [number, number, number], classes: number, rng: Rng, seed: number): Model {
+  const b = new Builder(spec, rng, seed);
   let channels = inputShape[2];
   let h = inputShape[0];
   let w = inputShape[1];
@@ -140,7 +143,7 @@ function buildVggSmall(spec: ModelSpec, inputShape: [number, number, number], cl
     first = false;
   }
   b.layers.push(flatten(b.name('flatten')));
-  b.layers.push(b.head(h * w * channels, classes));
+  b.layers.push(...b.head(h * w * channels, classes));
   return new Sequential(spec, inputShape, classes, b.layers);
 }
 
@@ -192,8 +195,8 @@ class ResidualBlock implements Layer {
 }
 
 /** ResNet-18 for 32×32 inputs: 3×3 stem, four stages of two basic blocks, global average pool. */
-function buildResnet18(spec: ModelSpec, inputShape: [number, number, number], classes: number, rng: Rng): Model {
-  const b = new Builder(spec, rng);
+function buildResnet18(spec: ModelSpec, inputShape: [number, number, number], classes: number, rng: Rng, seed: number): Model {
+  const b = new Builder(spec, rng, seed);
   const widths = [64, 128, 256, 512].map((c) => scaled(c, spec.widthMultiplier));
   b.layers.push(new QuantConv2D(b.name('stem'), inputShape[2], widths[0], 3, rng, {
     inputQuantizer: b.inputQuantizer(true), kernelQuantizer: IDENTITY, useBias: !spec.batchNorm,
@@ -208,7 +211,7 @@ function buildResnet18(spec: ModelSpec, inputShape: [number, number, number], cl
     }
   });
   b.layers.push(globalAvgPool(b.name('gap')));
-  b.layers.push(b.head(c, classes));
+  b.layers.push(...b.head(c, classes));
   return new Sequential(spec, inputShape, classes, b.layers);
 }
 
@@ -225,11 +228,11 @@ export function buildModel(spec: ModelSpec, inputShape: [number, number, number]
   switch (spec.arch) {
     case 'mlp':
       if (spec.hidden.length === 0) throw new ModelSpecError('model.hidden: mlp needs at least one hidden layer');
-      return buildMlp(spec, inputShape, numClasses, rng);
+      return buildMlp(spec, inputShape, numClasses, rng, seed);
     case 'vgg-small':
-      return buildVggSmall(spec, inputShape, numClasses, rng);
+      return buildVggSmall(spec, inputShape, numClasses, rng, seed);
     case 'resnet18':
-      return buildResnet18(spec, inputShape, numClasses, rng);
+      return buildResnet18(spec, inputShape, numClasses, rng, seed);
     default:
       throw new ModelSpecError(`unknown model.arch '${String(spec.arch)}' (valid: ${ARCHS.join(', ')})`);
   }

@@ -58,6 +58,8 @@ export const modelSchema = z.strictObject({
   batchNorm: z.boolean().default(true),
   bnMomentum: z.number().gte(0).lt(1).default(0.9),
   bnEpsilon: z.number().gt(0).default(0.001),
+  /** Dropout rate on the classifier's input during training; 0 disables. */
+  dropout: z.number().gte(0).lt(1).default(0),
 });
 
 export const optimizerSchema = z.strictObject({

@@ -1,7 +1,7 @@
 // Packed model files: binary latent kernels stored 1 bit per weight (the sign, packed along
 // the input axis in the native kernels' layout), BatchNorm folded to its inference affine,
 // everything else FP32. Safetensors layout, so any safetensors reader can open it.
-import { BatchNorm, QuantDense, type Layer } from '../bnn/layers.js';
+import { BatchNorm, Dropout, QuantDense, type Layer } from '../bnn/layers.js';
 import type { Model } from '../bnn/models.js';
 import { writeSafetensors, type Tensor } from '../checkpoint/index.js';
 import type { Normalization } from '../data/index.js';
@@ -66,6 +66,9 @@ function denseOp(l: QuantDense, forceF32 = false): PackedOp & { kind: 'dense' } 
     kernel: kq === 'ste_sign' && !forceF32 ? 'packed' : 'f32', bias: l.bias !== null };
 }
 
+/** Layers that are the identity at inference. */
+const inferenceIdentity = (l: Layer) => l instanceof Dropout;
+
 function opOf(l: Layer, forceF32 = false): PackedOp {
   if (l instanceof QuantDense) return denseOp(l, forceF32);
   if (l instanceof BatchNorm) return { kind: 'affine', name: l.name, channels: l.channels };
@@ -81,7 +84,7 @@ function opOf(l: Layer, forceF32 = false): PackedOp {
 export function packModel(model: Model, normalization?: Normalization, forceF32 = false):
   { tensors: Record<string, Tensor>; layout: PackedLayout } {
   const tensors: Record<string, Tensor> = {};
-  const ops = model.layers.map((l) => opOf(l, forceF32));
+  const ops = model.layers.filter((l) => !inferenceIdentity(l)).map((l) => opOf(l, forceF32));
   for (const l of model.layers) {
     if (l instanceof QuantDense) {
       const op = denseOp(l, forceF32);
@@ -108,7 +111,7 @@ export function packModel(model: Model, normalization?: Normalization, forceF32 
 export function packedSizeBytes(model: Model): number | null {
   try {
     let bytes = 0;
-    for (const op of model.layers.map((l) => opOf(l))) {
+    for (const op of model.layers.filter((l) => !inferenceIdentity(l)).map((l) => opOf(l))) {
       if (op.kind === 'dense') {
         bytes += op.kernel === 'packed' ? op.units * words(op.inputs) * 8 : op.inputs * op.units * 4;
         if (op.bias) bytes += op.units * 4;
