@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { packageVersion } from '../config/package-info.js';
 import { registerBench } from './commands/bench.js';
+import { registerBenchAllreduce } from './commands/bench-allreduce.js';
 import { registerCompare } from './commands/compare.js';
 import { registerExport } from './commands/export.js';
 import { registerPredict } from './commands/predict.js';
@@ -14,7 +15,7 @@ import type { CommandContext, CommandRegistration } from './command.js';
  * Every subcommand, in help order. To add one: write src/cli/commands/<name>.ts exporting
  * a CommandRegistration, and list it here.
  */
-export const COMMANDS: readonly CommandRegistration[] = [registerTrain, registerExport, registerPredict, registerBench, registerRuns, registerShow, registerCompare, registerSql];
+export const COMMANDS: readonly CommandRegistration[] = [registerTrain, registerExport, registerPredict, registerBench, registerBenchAllreduce, registerRuns, registerShow, registerCompare, registerSql];
 
 /**
  * The `bnn` program. Commander never exits or prints errors itself: usage errors are

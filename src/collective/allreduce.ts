@@ -1,4 +1,4 @@
-import { accumulateChunk, encodeChunk, maxChunkElements, readHeader, HEADER_BYTES } from './codec.js';
+import { accumulateChunk, encodeChunk, maxChunkElements, newPlainMessage, readHeader, HEADER_BYTES } from './codec.js';
 import { CollectiveConfigError, CollectiveFailedError, CollectiveTimeoutError, TransportClosedError } from './errors.js';
 import { planLayout, type ChunkSpec, type StepLayout } from './layout.js';
 import { parseAllReduceGroup, parseAllReduceOptions, type AllReduceGroup, type AllReduceOptions } from './options.js';
@@ -370,22 +370,33 @@ export class AllReduce {
     const spec = (state.layout.chunksByShard[rank] as ChunkSpec[])[chunk] as ChunkSpec;
     const slots = state.contributions[chunk] as Array<Uint8Array | null>;
     const codec = this.options.compression;
-    const acc = state.out.subarray(spec.offset, spec.offset + spec.length);
-    for (let r = 0; r < worldSize; r++) accumulateChunk(codec, slots[r] as Uint8Array, spec.length, acc, r === 0);
+    const divisor = this.options.op === 'mean' ? worldSize : 1;
+    const out = state.out.subarray(spec.offset, spec.offset + spec.length);
+    // `none` reduces straight into the outgoing message; the others reduce, then encode
+    let msg: Uint8Array;
+    let acc: Float32Array;
+    if (codec === 'none') ({ msg, body: acc } = newPlainMessage(rank, spec.length));
+    else {
+      acc = out;
+      msg = new Uint8Array(0);
+    }
+    for (let r = 0; r < worldSize; r++) {
+      accumulateChunk(codec, slots[r] as Uint8Array, spec.length, acc, r === 0, r === worldSize - 1 ? divisor : 1);
+    }
     slots.fill(null);
     state.reduced[chunk] = true;
-    if (this.options.op === 'mean' && worldSize > 1) {
-      for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] as number) / worldSize;
+    if (codec !== 'none') {
+      const residual = this.ownerResidual ? this.ownerResidual.subarray(spec.offset, spec.offset + spec.length) : null;
+      msg = encodeChunk(codec, rank, acc, residual);
     }
-    const residual = this.ownerResidual ? this.ownerResidual.subarray(spec.offset, spec.offset + spec.length) : null;
-    const msg = encodeChunk(codec, rank, acc, residual);
     try {
       if (worldSize > 1) this.send(`${this.prefix}.ag.${state.step}.${rank}.${chunk}`, msg);
     } catch (err) {
       return this.fail(err instanceof CollectiveFailedError ? err : new CollectiveFailedError(`step ${state.step}: could not publish`, { cause: err }));
     }
     // every rank, the owner included, keeps exactly what went on the wire
-    if (codec !== 'none') accumulateChunk(codec, msg, spec.length, acc, true);
+    if (codec === 'none') out.set(acc);
+    else accumulateChunk(codec, msg, spec.length, out, true);
     this.markGathered(state, spec);
   }
 

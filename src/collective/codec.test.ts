@@ -76,3 +76,29 @@ test('codec - fp16 chunk decodes within half precision and accumulates in float3
   const h = new Uint16Array(msg.buffer, HEADER_BYTES, 1000);
   for (let i = 0; i < 1000; i++) assert.equal(acc[i], Math.fround((v[i] as number) + halfBitsToFloat(h[i] as number)));
 });
+
+test('codec - sign-ef over whole 32-bit words and a tail matches the per-element definition, aligned or not', () => {
+  const n = 32 * 3 + 13;
+  const v = randomGradient(n, 4);
+  v[5] = -0; // sign(−0) = +1
+  v[40] = 0;
+  const residual = randomGradient(n, 5, 0.1);
+  const before = Float32Array.from(residual);
+  const msg = encodeChunk('sign-ef', 1, v, residual);
+  assert.equal(msg.byteLength, HEADER_BYTES + 4 + Math.ceil(n / 8));
+  const u = v.map((x, i) => Math.fround(x + (before[i] as number)) + 0);
+  const scale = Math.fround(u.reduce((s, x) => s + Math.abs(x), 0) / n);
+  assert.equal(signScale(msg), scale);
+  for (let i = 0; i < n; i++) {
+    const bit = ((msg[HEADER_BYTES + 4 + (i >> 3)] as number) >> (i & 7)) & 1;
+    assert.equal(bit, (u[i] as number) >= 0 ? 1 : 0, `bit ${i}`);
+    assert.equal(residual[i], Math.fround((u[i] as number) - (bit ? scale : -scale)), `residual ${i}`);
+  }
+  for (const shift of [0, 1, 2, 3]) {
+    const copy = new Uint8Array(msg.byteLength + shift).subarray(shift);
+    copy.set(msg);
+    const out = new Float32Array(n).fill(1);
+    accumulateChunk('sign-ef', copy, n, out, false);
+    for (let i = 0; i < n; i++) assert.equal(out[i], Math.fround(1 + ((u[i] as number) >= 0 ? scale : -scale)), `shift ${shift} element ${i}`);
+  }
+});

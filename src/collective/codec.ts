@@ -95,37 +95,8 @@ export function encodeChunk(codec: Compression, rank: number, values: Float32Arr
     for (let i = 0; i < n; i++) dst[i] = floatBitsToHalfBits(bits[i] as number);
   } else {
     if (!residual || residual.length !== n) throw new CollectiveConfigError('sign-ef encoding needs a residual of the chunk length');
-    let sumAbs = 0;
-    for (let i = 0; i < n; i++) {
-      const u = Math.fround((values[i] as number) + (residual[i] as number));
-      residual[i] = u;
-      sumAbs += Math.abs(u);
-    }
-    const scale = n === 0 ? 0 : Math.fround(sumAbs / n);
+    const scale = encodeSigns(values, residual, msg);
     new DataView(msg.buffer).setFloat32(HEADER_BYTES, scale, true);
-    const bits = new Uint8Array(msg.buffer, HEADER_BYTES + 4);
-    const full = n >>> 3;
-    for (let j = 0; j < full; j++) {
-      let b = 0;
-      const base = j << 3;
-      for (let k = 0; k < 8; k++) {
-        const u = residual[base + k] as number;
-        const pos = u >= 0 ? 1 : 0;
-        b |= pos << k;
-        residual[base + k] = pos ? u - scale : u + scale;
-      }
-      bits[j] = b;
-    }
-    if (full << 3 < n) {
-      let b = 0;
-      for (let i = full << 3, k = 0; i < n; i++, k++) {
-        const u = residual[i] as number;
-        const pos = u >= 0 ? 1 : 0;
-        b |= pos << k;
-        residual[i] = pos ? u - scale : u + scale;
-      }
-      bits[full] = b;
-    }
   }
   return msg;
 }
@@ -139,13 +110,27 @@ function alignedBody<T>(msg: Uint8Array, bytes: number, align: number, make: (bu
   return make(copy.buffer, 0);
 }
 
+/** A `none` message whose body the caller fills through `body` (e.g. reduces into it). */
+export function newPlainMessage(rank: number, count: number): { msg: Uint8Array; body: Float32Array } {
+  assertLittleEndian();
+  const msg = new Uint8Array(messageBytes('none', count));
+  writeHeader(msg, 'none', rank, count);
+  return { msg, body: new Float32Array(msg.buffer, HEADER_BYTES, count) };
+}
+
 /**
  * Decodes a chunk (header already checked: `count` elements of `codec`) into `acc`: overwrites
  * it when `first`, otherwise adds element-wise in float32 (acc[i] = fround(acc[i] + decoded[i])).
+ * A `divisor` other than 1 then divides the float32 sum (one rounding each, as two passes would).
  */
-export function accumulateChunk(codec: Compression, msg: Uint8Array, count: number, acc: Float32Array, first: boolean): void {
+export function accumulateChunk(codec: Compression, msg: Uint8Array, count: number, acc: Float32Array, first: boolean, divisor = 1): void {
   assertLittleEndian();
   if (acc.length !== count) throw new RangeError(`chunk of ${count} elements into ${acc.length}`);
+  if (codec === 'none' && divisor !== 1 && !first) {
+    const src = alignedBody(msg, 4 * count, 4, (b, o) => new Float32Array(b, o, count));
+    for (let i = 0; i < count; i++) acc[i] = Math.fround((acc[i] as number) + (src[i] as number)) / divisor;
+    return;
+  }
   if (codec === 'none') {
     const src = alignedBody(msg, 4 * count, 4, (b, o) => new Float32Array(b, o, count));
     if (first) acc.set(src);
@@ -157,12 +142,79 @@ export function accumulateChunk(codec: Compression, msg: Uint8Array, count: numb
     else for (let i = 0; i < count; i++) acc[i] = (acc[i] as number) + (t[src[i] as number] as number);
   } else {
     const scale = new DataView(msg.buffer, msg.byteOffset, msg.byteLength).getFloat32(HEADER_BYTES, true);
-    const pm = new Float32Array([-scale, scale]);
-    const bitsOff = HEADER_BYTES + 4;
-    for (let i = 0; i < count; i++) {
-      const d = pm[((msg[bitsOff + (i >>> 3)] as number) >>> (i & 7)) & 1] as number;
-      acc[i] = first ? d : (acc[i] as number) + d;
+    accumulateSigns(msg, count, scale, acc, first);
+  }
+  if (divisor !== 1) for (let i = 0; i < count; i++) acc[i] = (acc[i] as number) / divisor;
+}
+
+const SIGN_BITS_OFFSET = HEADER_BYTES + 4;
+
+/**
+ * Writes sign(values + residual) into the message's bit field (32 elements per little-endian
+ * word, so bit k of byte j is element 8j+k) and leaves (values + residual) − decoded in
+ * `residual`; returns the scale. −0 counts as +0 (sign(0) = +1).
+ */
+function encodeSigns(values: Float32Array, residual: Float32Array, msg: Uint8Array): number {
+  const n = values.length;
+  let sumAbs = 0;
+  for (let i = 0; i < n; i++) {
+    const u = Math.fround((values[i] as number) + (residual[i] as number)) + 0; // + 0 turns −0 into +0
+    residual[i] = u;
+    sumAbs += Math.abs(u);
+  }
+  const scale = n === 0 ? 0 : Math.fround(sumAbs / n);
+  const pm = new Float32Array([-scale, scale]);
+  const signBits = new Int32Array(residual.buffer, residual.byteOffset, n);
+  const full = n >>> 5;
+  // msg is a fresh buffer, so the bit field (offset 12) is 4-byte aligned
+  const words = new Uint32Array(msg.buffer, msg.byteOffset + SIGN_BITS_OFFSET, full);
+  for (let w = 0; w < full; w++) {
+    let word = 0;
+    const base = w << 5;
+    for (let k = 0; k < 32; k++) {
+      const i = base + k;
+      const pos = ~(signBits[i] as number) >>> 31;
+      word |= pos << k;
+      residual[i] = (residual[i] as number) - (pm[pos] as number);
     }
+    words[w] = word;
+  }
+  for (let i = full << 5; i < n; i++) {
+    const pos = ~(signBits[i] as number) >>> 31;
+    const byte = SIGN_BITS_OFFSET + (i >>> 3);
+    msg[byte] = (msg[byte] as number) | (pos << (i & 7));
+    residual[i] = (residual[i] as number) - (pm[pos] as number);
+  }
+  return scale;
+}
+
+function accumulateSigns(msg: Uint8Array, n: number, scale: number, acc: Float32Array, first: boolean): void {
+  const pm = new Float32Array([-scale, scale]);
+  const full = n >>> 5;
+  const off = msg.byteOffset + SIGN_BITS_OFFSET;
+  let words: Uint32Array;
+  if (off % 4 === 0) words = new Uint32Array(msg.buffer, off, full);
+  else {
+    const copy = new Uint8Array(full * 4);
+    copy.set(msg.subarray(SIGN_BITS_OFFSET, SIGN_BITS_OFFSET + full * 4));
+    words = new Uint32Array(copy.buffer);
+  }
+  if (first) {
+    for (let w = 0; w < full; w++) {
+      const word = words[w] as number;
+      const base = w << 5;
+      for (let k = 0; k < 32; k++) acc[base + k] = pm[(word >>> k) & 1] as number;
+    }
+  } else {
+    for (let w = 0; w < full; w++) {
+      const word = words[w] as number;
+      const base = w << 5;
+      for (let k = 0; k < 32; k++) acc[base + k] = (acc[base + k] as number) + (pm[(word >>> k) & 1] as number);
+    }
+  }
+  for (let i = full << 5; i < n; i++) {
+    const d = pm[((msg[SIGN_BITS_OFFSET + (i >>> 3)] as number) >>> (i & 7)) & 1] as number;
+    acc[i] = first ? d : (acc[i] as number) + d;
   }
 }
 

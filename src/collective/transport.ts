@@ -25,7 +25,10 @@ export interface Transport {
   /** Largest message body, in bytes, the broker accepts (NATS server `max_payload`). */
   readonly maxPayload: number;
   readonly isClosed: boolean;
-  /** Queues a message; `data` may be reused by the caller as soon as this returns. Throws once closed. */
+  /**
+   * Queues a message. The transport may keep a reference to `data` until it has been written
+   * out (nats.js does), so the caller must not modify it afterwards. Throws once closed.
+   */
   publish(subject: string, data: Uint8Array): void;
   subscribe(subject: string): TransportSubscription;
   /** Resolves once the broker has processed everything sent so far (subscriptions included). */

@@ -1,0 +1,117 @@
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { action, type CommandContext } from '../command.js';
+import { UserError } from '../../util/errors.js';
+
+interface BenchAllreduceFlags {
+  sizes: string;
+  workers: string;
+  compression: string;
+  repeats: string;
+  maxPayload: string;
+  ranks: string;
+  json?: boolean;
+}
+
+const COMPRESSION_IDS = ['none', 'fp16', 'sign-ef'] as const;
+
+function list(flag: string, item: z.ZodType<number>) {
+  return z.string().transform((s, ctx) => {
+    const parts = s.split(',').map((p) => p.trim()).filter((p) => p !== '');
+    const out: number[] = [];
+    for (const p of parts) {
+      const r = item.safeParse(Number(p));
+      if (!r.success) {
+        ctx.addIssue({ code: 'custom', message: `${flag}: '${p}' is not valid (${r.error.issues[0]?.message ?? 'invalid'})` });
+        return z.NEVER;
+      }
+      out.push(r.data);
+    }
+    if (out.length === 0) {
+      ctx.addIssue({ code: 'custom', message: `${flag}: expected a comma-separated list` });
+      return z.NEVER;
+    }
+    return out;
+  });
+}
+
+const flagsSchema = z.object({
+  sizes: list('--sizes', z.number().positive().max(1024).refine((mb) => Number.isInteger(mb * 2 ** 18), 'a whole number of fp32 values')),
+  workers: list('--workers', z.number().int().min(1).max(64)),
+  compression: z.string().transform((s, ctx) => {
+    const parts = s.split(',').map((p) => p.trim());
+    const bad = parts.find((p) => !(COMPRESSION_IDS as readonly string[]).includes(p));
+    if (bad !== undefined) {
+      ctx.addIssue({ code: 'custom', message: `--compression: '${bad}' is not one of ${COMPRESSION_IDS.join(', ')}` });
+      return z.NEVER;
+    }
+    return parts as Array<(typeof COMPRESSION_IDS)[number]>;
+  }),
+  repeats: z.coerce.number().int().min(1).max(100),
+  maxPayload: z.coerce.number().int().min(1024).max(64 * 2 ** 20),
+  ranks: z.enum(['process', 'threads'], { error: () => "--ranks: expected 'process' or 'threads'" }),
+});
+
+const fmtBytes = (b: number) => (b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(b >= 10 * 2 ** 20 ? 0 : 1)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
+const gbps = (bps: number) => (bps / 1e9).toFixed(2);
+
+/** `bnn bench-allreduce`: the NATS gradient all-reduce against raw pub/sub of the same payload, measured in one run. */
+export function registerBenchAllreduce(program: Command, ctx: CommandContext): void {
+  program
+    .command('bench-allreduce')
+    .description('measure the NATS gradient all-reduce (time, bus/effective bandwidth, bytes moved) next to raw NATS pub/sub; starts its own nats-server')
+    .option('--sizes <MiB,...>', 'gradient sizes in MiB of fp32', '1,4,16,64')
+    .option('--workers <N,...>', 'world sizes (ranks run in this process, one NATS connection each)', '2,4')
+    .option('--compression <modes>', `comma-separated: ${COMPRESSION_IDS.join(', ')}`, COMPRESSION_IDS.join(','))
+    .option('--repeats <n>', 'timed repetitions per configuration after one warm-up (median reported)', '5')
+    .option('--max-payload <bytes>', 'nats-server max_payload', String(2 ** 20))
+    .option('--ranks <where>', "'threads': one worker thread per rank; 'process': all ranks on this event loop", 'threads')
+    .option('--json', 'print the report as JSON')
+    .action(action(ctx, async (raw: BenchAllreduceFlags) => {
+      const parsed = flagsSchema.safeParse(raw);
+      if (!parsed.success) throw new UserError(parsed.error.issues.map((i) => i.message).join('; '), { exitCode: 2 });
+      const flags = parsed.data;
+      const { benchAllreduce } = await import('../../collective/bench.js');
+      const report = await benchAllreduce({
+        sizesBytes: flags.sizes.map((mb) => Math.round(mb * 2 ** 20)),
+        workers: flags.workers,
+        compressions: flags.compression,
+        repeats: flags.repeats,
+        maxPayloadBytes: flags.maxPayload,
+        ranksIn: flags.ranks,
+        progress: raw.json ? undefined : (line) => ctx.io.stderr.write(`${line}\n`),
+      });
+      if (raw.json) {
+        ctx.io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        return 0;
+      }
+      const out: string[] = [];
+      out.push(`bnn bench-allreduce: ${report.setup}`);
+      out.push(`nats-server max_payload ${report.server.maxPayloadBytes} B, max_pending ${fmtBytes(report.server.maxPendingBytes)}; median of ${flags.repeats} after a warm-up; GB = 1e9 bytes`);
+      out.push('bus bw = size × 2(N−1)/N / time; effective = fp32 size / time; wire = bytes all ranks published per step');
+      out.push('');
+      out.push('raw pub/sub (1 publisher, 1 subscriber, same message size):');
+      for (const r of report.raw) out.push(`  ${fmtBytes(r.sizeBytes).padStart(8)}  ${r.messages} × ${r.messageBytes} B  ${r.medianMs.toFixed(1)} ms  ${gbps(r.bytesPerSecond)} GB/s`);
+      out.push('');
+      const header = ['size', 'N', 'compression', 'median ms', 'bus GB/s', 'raw GB/s', 'bus/raw', 'eff GB/s', 'wire/step', 'fewer bytes', 'exact'];
+      const rows = report.rows.map((r) => [
+        fmtBytes(r.sizeBytes),
+        String(r.workers),
+        r.compression,
+        r.medianMs.toFixed(1),
+        gbps(r.busBytesPerSecond),
+        gbps(r.rawPubSubBytesPerSecond),
+        `${(r.busOverRaw * 100).toFixed(0)}%`,
+        gbps(r.effectiveBytesPerSecond),
+        fmtBytes(r.wireBytesPerStep),
+        `${r.wireReduction.toFixed(1)}×`,
+        r.exact === null ? '-' : r.exact ? 'yes' : 'NO',
+      ]);
+      const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
+      const line = (cells: string[]) => cells.map((c, i) => (i <= 2 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
+      out.push(line(header));
+      for (const row of rows) out.push(line(row));
+      ctx.io.stdout.write(`${out.join('\n')}\n`);
+      return report.rows.some((r) => r.exact === false) ? 1 : 0;
+    }));
+}

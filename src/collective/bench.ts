@@ -1,0 +1,258 @@
+import { Worker } from 'node:worker_threads';
+import { AllReduce } from './allreduce.js';
+import type { BenchRankCommand, BenchRankData, BenchRankReply } from './bench-rank.js';
+import { maxChunkElements, messageBytes, type Compression } from './codec.js';
+import { connectNatsTransport, type NatsTransport } from './nats-transport.js';
+import { startNatsServer, type NatsServerHandle } from './nats-server.js';
+import { firstBitDifference, randomGradient, rankOrderReduce } from './testing.js';
+
+export interface AllReduceBenchOptions {
+  /** Gradient sizes in bytes of fp32 (each a multiple of 4). */
+  sizesBytes: number[];
+  /** World sizes to measure. */
+  workers: number[];
+  compressions: Compression[];
+  /** Timed repetitions per configuration (after one warm-up); the median is reported. */
+  repeats: number;
+  /** nats-server max_payload. */
+  maxPayloadBytes: number;
+  /** `process`: every rank in this event loop; `threads`: one worker thread (own event loop and connection) per rank. */
+  ranksIn: 'process' | 'threads';
+  /** Progress lines for people. */
+  progress?: (line: string) => void;
+}
+
+export interface RawPubSubResult {
+  sizeBytes: number;
+  messageBytes: number;
+  messages: number;
+  medianMs: number;
+  /** Payload bytes per second from the first publish to the last delivery. */
+  bytesPerSecond: number;
+}
+
+export interface AllReduceBenchRow {
+  workers: number;
+  compression: Compression;
+  sizeBytes: number;
+  medianMs: number;
+  minMs: number;
+  /** sizeBytes × 2(N−1)/N / time (nccl-tests' definition, on the fp32 size). */
+  busBytesPerSecond: number;
+  /** fp32 gradient bytes reduced per second: sizeBytes / time. */
+  effectiveBytesPerSecond: number;
+  /** Bytes all ranks published per step (chunk headers included); the server delivers the same amount. */
+  wireBytesPerStep: number;
+  /** What fp32 all-reduce publishes per step (N × size, headers not counted) divided by wireBytesPerStep. */
+  wireReduction: number;
+  /** Raw one-publisher/one-subscriber throughput of the same payload in the same run. */
+  rawPubSubBytesPerSecond: number;
+  /** busBytesPerSecond / rawPubSubBytesPerSecond. */
+  busOverRaw: number;
+  /** For `none`: every rank's result equals the rank-order float32 reference bit for bit. */
+  exact: boolean | null;
+}
+
+export interface AllReduceBenchReport {
+  server: { maxPayloadBytes: number; maxPendingBytes: number };
+  setup: string;
+  raw: RawPubSubResult[];
+  rows: AllReduceBenchRow[];
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+/** One publisher, one subscriber, `size` bytes cut into messages of `msgBytes`: median time. */
+async function rawPubSub(url: string, size: number, msgBytes: number, repeats: number): Promise<RawPubSubResult> {
+  const pub = await connectNatsTransport({ servers: url, name: 'raw-pub' });
+  const subConn = await connectNatsTransport({ servers: url, name: 'raw-sub' });
+  const messages = Math.ceil(size / msgBytes);
+  const body = new Uint8Array(msgBytes);
+  const last = new Uint8Array(size - (messages - 1) * msgBytes);
+  const times: number[] = [];
+  try {
+    for (let rep = 0; rep <= repeats; rep++) {
+      const subject = `bench.raw.${rep}`;
+      const sub = subConn.subscribe(subject);
+      await subConn.flush();
+      let received = 0;
+      const done = (async () => {
+        for await (const m of sub) {
+          received += m.data.byteLength;
+          if (received >= size) break;
+        }
+      })();
+      const t0 = performance.now();
+      for (let i = 0; i < messages - 1; i++) pub.publish(subject, body);
+      pub.publish(subject, last);
+      await done;
+      const ms = performance.now() - t0;
+      if (rep > 0) times.push(ms);
+    }
+  } finally {
+    await pub.close();
+    await subConn.close();
+  }
+  const medianMs = median(times);
+  return { sizeBytes: size, messageBytes: msgBytes, messages, medianMs, bytesPerSecond: size / (medianMs / 1000) };
+}
+
+async function benchOne(url: string, generation: number, n: number, compression: Compression, size: number, repeats: number, raw: RawPubSubResult): Promise<AllReduceBenchRow> {
+  const len = size / 4;
+  const transports: NatsTransport[] = [];
+  for (let r = 0; r < n; r++) transports.push(await connectNatsTransport({ servers: url, name: `bench-rank-${r}` }));
+  const ranks = transports.map((t, rank) => new AllReduce(t, { runId: 'bench', generation, rank, worldSize: n }, { compression, stepDeadlineMs: 120_000 }));
+  try {
+    await Promise.all(ranks.map((r) => r.ready()));
+    const inputs = Array.from({ length: n }, (_, r) => randomGradient(len, 17 + r));
+    const times: number[] = [];
+    let exact: boolean | null = null;
+    let wire = 0;
+    for (let rep = 0; rep <= repeats; rep++) {
+      const sentBefore = ranks.reduce((s, r) => s + r.stats.bytesSent, 0);
+      const t0 = performance.now();
+      const results = await Promise.all(ranks.map((ar, r) => ar.allreduce(inputs[r] as Float32Array)));
+      const ms = performance.now() - t0;
+      wire = ranks.reduce((s, r) => s + r.stats.bytesSent, 0) - sentBefore;
+      if (rep === 0) {
+        if (compression === 'none') {
+          const expected = rankOrderReduce(inputs);
+          exact = results.every((res) => firstBitDifference(res, expected) === -1);
+        }
+      } else {
+        times.push(ms);
+      }
+    }
+    return row(n, compression, size, times, wire, raw, exact);
+  } finally {
+    await Promise.all(ranks.map((r) => r.close()));
+    await Promise.all(transports.map((t) => t.close()));
+  }
+}
+
+interface RankThread {
+  worker: Worker;
+  replies: BenchRankReply[];
+  waiter: (() => void) | null;
+  exited: Promise<void>;
+}
+
+function startRankThread(data: BenchRankData): RankThread {
+  const ts = import.meta.url.endsWith('.ts');
+  const file = new URL(`./bench-rank.${ts ? 'ts' : 'js'}`, import.meta.url).href;
+  // from a source checkout (run through tsx) the worker registers tsx before loading TypeScript
+  const worker = ts
+    ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(file)}); });`, { eval: true, workerData: data })
+    : new Worker(new URL(file), { workerData: data });
+  const t: RankThread = { worker, replies: [], waiter: null, exited: Promise.resolve() };
+  const wake = () => { const w = t.waiter; t.waiter = null; w?.(); };
+  worker.on('message', (m: BenchRankReply) => { t.replies.push(m); wake(); });
+  worker.on('error', (err) => { t.replies.push({ type: 'error', message: err.message }); wake(); });
+  t.exited = new Promise((resolve) => worker.once('exit', () => { t.replies.push({ type: 'error', message: `rank ${data.rank} exited` }); wake(); resolve(); }));
+  return t;
+}
+
+async function nextReply(t: RankThread): Promise<BenchRankReply> {
+  while (t.replies.length === 0) await new Promise<void>((resolve) => { t.waiter = resolve; });
+  const r = t.replies.shift() as BenchRankReply;
+  if (r.type === 'error') throw new Error(`bench rank failed: ${r.message}`);
+  return r;
+}
+
+async function benchThreads(url: string, generation: number, n: number, compression: Compression, size: number, repeats: number, raw: RawPubSubResult): Promise<AllReduceBenchRow> {
+  const len = size / 4;
+  const seed = 17;
+  const ranks = Array.from({ length: n }, (_, rank) => startRankThread({ url, generation, rank, worldSize: n, compression, length: len, seed }));
+  try {
+    await Promise.all(ranks.map((t) => nextReply(t)));
+    const times: number[] = [];
+    let exact: boolean | null = null;
+    let wire = 0;
+    for (let rep = 0; rep <= repeats; rep++) {
+      const returnResult = rep === 0 && compression === 'none';
+      const t0 = performance.now();
+      for (const t of ranks) t.worker.postMessage({ type: 'go', returnResult } satisfies BenchRankCommand);
+      const replies = await Promise.all(ranks.map((t) => nextReply(t)));
+      const ms = performance.now() - t0;
+      wire = replies.reduce((s, r) => s + (r.type === 'done' ? r.bytesSent : 0), 0);
+      if (returnResult) {
+        const expected = rankOrderReduce(Array.from({ length: n }, (_, r) => randomGradient(len, seed + r)));
+        exact = replies.every((r) => r.type === 'done' && r.result !== undefined && firstBitDifference(r.result, expected) === -1);
+      }
+      if (rep > 0) times.push(ms);
+    }
+    return row(n, compression, size, times, wire, raw, exact);
+  } finally {
+    for (const t of ranks) t.worker.postMessage({ type: 'stop' } satisfies BenchRankCommand);
+    const timer = setTimeout(() => { for (const t of ranks) void t.worker.terminate(); }, 5000);
+    await Promise.all(ranks.map((t) => t.exited));
+    clearTimeout(timer);
+  }
+}
+
+function row(n: number, compression: Compression, size: number, times: number[], wire: number, raw: RawPubSubResult, exact: boolean | null): AllReduceBenchRow {
+  const medianMs = median(times);
+  const seconds = medianMs / 1000;
+  // fp32 publishes (N−1)/N of the vector per rank in reduce-scatter and each shard once in all-gather
+  const fp32Wire = n === 1 ? 0 : n * size;
+  const busBytesPerSecond = (size * 2 * (n - 1)) / n / seconds;
+  return {
+    workers: n,
+    compression,
+    sizeBytes: size,
+    medianMs,
+    minMs: Math.min(...times),
+    busBytesPerSecond,
+    effectiveBytesPerSecond: size / seconds,
+    wireBytesPerStep: wire,
+    wireReduction: wire > 0 ? fp32Wire / wire : 1,
+    rawPubSubBytesPerSecond: raw.bytesPerSecond,
+    busOverRaw: busBytesPerSecond / raw.bytesPerSecond,
+    exact,
+  };
+}
+
+/**
+ * Starts its own nats-server (max_pending raised to 1 GiB so in-process ranks are not cut off
+ * as slow consumers), then measures raw pub/sub and the all-reduce for every configuration.
+ * All ranks live in this process, each with its own connection.
+ */
+export async function benchAllreduce(options: AllReduceBenchOptions): Promise<AllReduceBenchReport> {
+  const progress = options.progress ?? (() => undefined);
+  const server: NatsServerHandle = await startNatsServer({ maxPayloadBytes: options.maxPayloadBytes, maxPendingBytes: 1 << 30 });
+  try {
+    const probe = await connectNatsTransport({ servers: server.url });
+    const maxPayload = probe.maxPayload;
+    await probe.close();
+    const noneMsg = messageBytes('none', maxChunkElements('none', maxPayload - 256));
+    const raw: RawPubSubResult[] = [];
+    const rows: AllReduceBenchRow[] = [];
+    let generation = 0;
+    for (const size of options.sizesBytes) {
+      progress(`raw pub/sub ${size / 2 ** 20} MiB ...`);
+      const r = await rawPubSub(server.url, size, noneMsg, options.repeats);
+      raw.push(r);
+      for (const n of options.workers) {
+        for (const compression of options.compressions) {
+          progress(`all-reduce ${size / 2 ** 20} MiB, N=${n}, ${compression} ...`);
+          const bench = options.ranksIn === 'threads' ? benchThreads : benchOne;
+          rows.push(await bench(server.url, ++generation, n, compression, size, options.repeats, r));
+        }
+      }
+    }
+    return {
+      server: { maxPayloadBytes: maxPayload, maxPendingBytes: 1 << 30 },
+      setup: options.ranksIn === 'threads'
+        ? 'one worker thread per rank (own event loop, own NATS connection) in one Node process; nats-server on 127.0.0.1'
+        : 'all ranks in one Node process (one event loop), each rank with its own NATS connection; nats-server on 127.0.0.1',
+      raw,
+      rows,
+    };
+  } finally {
+    await server.stop();
+  }
+}
