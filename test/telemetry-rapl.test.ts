@@ -41,6 +41,7 @@ test('telemetry rapl - packages only (no subdomains, no psys), joules across a w
   fs.domain('intel-rapl:0:1', 'dram', 5_000_000);
   fs.domain('intel-rapl:1', 'package-1', 1_000);
   fs.domain('intel-rapl:2', 'psys', 123);
+  fs.domain('intel-rapl-mmio:0', 'package-0', 456); // the same package through MMIO: counted once, via MSR
 
   const found = findRaplPackages({ root: dir.path });
   assert.ok(found.available, JSON.stringify(found));
