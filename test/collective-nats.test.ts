@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AllReduce } from '../src/collective/allreduce.js';
-import { CollectiveTimeoutError } from '../src/collective/errors.js';
+import { CollectiveTimeoutError, TransportClosedError } from '../src/collective/errors.js';
 import { connectNatsTransport, type NatsTransport } from '../src/collective/nats-transport.js';
 import { encodeChunk } from '../src/collective/codec.js';
 import type { AllReduceOptions } from '../src/collective/options.js';
@@ -126,6 +126,24 @@ test('collective nats - connections, subscriptions and the server process are re
     assert.throws(() => process.kill(pid, 0), /ESRCH/);
   } finally {
     if (!stopped) await server.stop();
+  }
+});
+
+test('collective nats - the server dying mid-step fails every rank with TransportClosedError, not a deadline wait', async (t) => {
+  const server = await startTestNatsServer({ t, maxPayloadBytes: 4096 });
+  const g = await natsGroup(server, 2, { stepDeadlineMs: 10_000 });
+  try {
+    // rank 1 never contributes, so the step is still open when the server goes away
+    const outcome = (g.ranks[0] as AllReduce).allreduce(randomGradient(10_000, 1)).then(() => null, (e: unknown) => e);
+    await sleep(50);
+    const t0 = Date.now();
+    await server.stop();
+    const err = await outcome;
+    assert.ok(err instanceof TransportClosedError, String(err));
+    assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
+    assert.ok(g.transports.every((tr) => tr.isClosed));
+  } finally {
+    await g.close();
   }
 });
 

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AllReduce } from './allreduce.js';
-import { CollectiveFailedError, CollectiveTimeoutError, CollectiveConfigError } from './errors.js';
+import { CollectiveFailedError, CollectiveTimeoutError, CollectiveConfigError, TransportClosedError } from './errors.js';
 import type { AllReduceOptions } from './options.js';
-import { LoopbackHub } from './transport.js';
+import { LoopbackHub, type LoopbackTransport } from './transport.js';
 import { firstBitDifference, randomGradient, rankOrderReduce } from './testing.js';
 import { encodeChunk } from './codec.js';
 
@@ -212,4 +212,34 @@ test('allreduce - invalid group and options are named before any I/O', () => {
   assert.throws(() => new AllReduce(t, { runId: 'a', generation: 0, rank: 2, worldSize: 2 }), /rank: expected 0\.\.1/);
   assert.throws(() => new AllReduce(t, { runId: 'a', generation: 0, rank: 0, worldSize: 1 }, { compression: 'int4' as never }), /compression: expected one of none, fp16, sign-ef/);
   assert.equal(hub.subscriptionCount, 0);
+});
+
+test('allreduce loopback - ranks with different compression fail ready() naming both settings', async () => {
+  const hub = new LoopbackHub();
+  const ts = [hub.connect(), hub.connect()];
+  const a = new AllReduce(ts[0] as LoopbackTransport, { runId: 'm', generation: 0, rank: 0, worldSize: 2 }, { readyTimeoutMs: 2000 });
+  const b = new AllReduce(ts[1] as LoopbackTransport, { runId: 'm', generation: 0, rank: 1, worldSize: 2 }, { compression: 'fp16', readyTimeoutMs: 2000 });
+  try {
+    const [ra, rb] = await Promise.allSettled([a.ready(), b.ready()]);
+    for (const r of [ra, rb]) {
+      assert.equal(r?.status, 'rejected');
+      assert.ok((r as PromiseRejectedResult).reason instanceof CollectiveConfigError);
+      assert.match(String((r as PromiseRejectedResult).reason), /compression 'fp16'.*'none'|compression 'none'.*'fp16'/);
+    }
+  } finally {
+    await Promise.all([a.close(), b.close(), ...ts.map((t) => t.close())]);
+  }
+});
+
+test('allreduce loopback - a transport closed mid-step fails that rank at once with TransportClosedError', async () => {
+  const g = await loopbackGroup(2, { stepDeadlineMs: 2000 });
+  try {
+    const p0 = (g.ranks[0] as AllReduce).allreduce(randomGradient(5000, 1));
+    await g.transports[0]?.close();
+    const t0 = Date.now();
+    await assert.rejects(p0, (e: unknown) => e instanceof TransportClosedError && e instanceof CollectiveFailedError);
+    assert.ok(Date.now() - t0 < 500);
+  } finally {
+    await g.close();
+  }
 });

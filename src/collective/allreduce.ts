@@ -1,4 +1,4 @@
-import { accumulateChunk, encodeChunk, maxChunkElements, newPlainMessage, readHeader, HEADER_BYTES } from './codec.js';
+import { COMPRESSIONS, accumulateChunk, encodeChunk, maxChunkElements, newPlainMessage, readHeader, HEADER_BYTES } from './codec.js';
 import { CollectiveConfigError, CollectiveFailedError, CollectiveTimeoutError, TransportClosedError } from './errors.js';
 import { planLayout, type ChunkSpec, type StepLayout } from './layout.js';
 import { parseAllReduceGroup, parseAllReduceOptions, type AllReduceGroup, type AllReduceOptions } from './options.js';
@@ -74,6 +74,7 @@ interface StepState {
 /** Future steps whose early messages are kept (a peer is at most one step ahead). */
 const MAX_BUFFERED_STEPS = 2;
 const HELLO_RESEND_MS = 200;
+const HELLO_BYTES = 8;
 
 /**
  * Reduce-scatter then all-gather of a flat Float32Array over a Transport, for one rank of one
@@ -175,21 +176,31 @@ export class AllReduce {
     this.isReady = true;
   }
 
+  /** hello: u16 rank | u32 message limit | u8 compression | u8 op (all little-endian). */
   private sayHello(): void {
     if (this.closed || this.transport.isClosed) return;
-    const msg = new Uint8Array(6);
+    const msg = new Uint8Array(HELLO_BYTES);
     const dv = new DataView(msg.buffer);
     dv.setUint16(0, this.group.rank, true);
     dv.setUint32(2, this.peerLimits.get(this.group.rank) as number, true);
+    msg[6] = COMPRESSIONS.indexOf(this.options.compression);
+    msg[7] = this.options.op === 'mean' ? 0 : 1;
     this.send(`${this.prefix}.hello`, msg);
   }
 
   private onHello(data: Uint8Array): void {
-    if (data.byteLength !== 6) return this.drop();
-    const dv = new DataView(data.buffer, data.byteOffset, 6);
+    if (data.byteLength !== HELLO_BYTES) return this.drop();
+    const dv = new DataView(data.buffer, data.byteOffset, HELLO_BYTES);
     const rank = dv.getUint16(0, true);
     if (rank >= this.group.worldSize || rank === this.group.rank) return this.drop();
     if (this.helloSeen.has(rank)) return;
+    const compression = COMPRESSIONS[data[6] as number] ?? `#${data[6]}`;
+    const op = data[7] === 0 ? 'mean' : 'sum';
+    if (compression !== this.options.compression || op !== this.options.op) {
+      return this.fail(new CollectiveConfigError(
+        `rank ${rank} runs compression '${compression}', op '${op}' but rank ${this.group.rank} runs '${this.options.compression}', '${this.options.op}': every rank of a group must use the same options`,
+      ));
+    }
     this.helloSeen.add(rank);
     this.peerLimits.set(rank, dv.getUint32(2, true));
     this.sayHello();
@@ -439,6 +450,7 @@ export class AllReduce {
   private fail(err: Error): void {
     if (this.failure) return;
     this.failure = err;
+    this.helloWaiter?.();
     const state = this.current;
     this.current = null;
     this.buffered.clear();
