@@ -17,6 +17,13 @@ export interface AllReduceStep {
   done(): Promise<Float32Array>;
 }
 
+export interface StepOptions {
+  /** Step number; defaults to the previous step + 1 and must increase. */
+  step?: number;
+  /** Where the result goes (length = the total of the buckets); a new array when absent. Must not alias an input. */
+  out?: Float32Array;
+}
+
 /** Traffic counters of this rank (cumulative; message bodies including the 8-byte chunk header). */
 export interface AllReduceStats {
   messagesSent: number;
@@ -207,8 +214,8 @@ export class AllReduce {
     this.helloWaiter?.();
   }
 
-  /** All-reduces one whole vector; resolves with a new array holding the result. */
-  allreduce(gradient: Float32Array, options: { step?: number } = {}): Promise<Float32Array> {
+  /** All-reduces one whole vector; resolves with the result (in `options.out` when given, else a new array). */
+  allreduce(gradient: Float32Array, options: StepOptions = {}): Promise<Float32Array> {
     const step = this.allreduceBuckets([gradient.length], options);
     return step.reduce(0, gradient).then(() => step.done());
   }
@@ -221,7 +228,7 @@ export class AllReduce {
    * For `sign-ef`, the error-feedback residuals are kept per element of the whole vector; they
    * are reset if the total length changes.
    */
-  allreduceBuckets(bucketLengths: readonly number[], options: { step?: number } = {}): AllReduceStep {
+  allreduceBuckets(bucketLengths: readonly number[], options: StepOptions = {}): AllReduceStep {
     this.assertUsable();
     if (!this.isReady) throw new CollectiveConfigError('call ready() before the first step');
     if (this.current) throw new CollectiveConfigError(`step ${this.current.step} is still running: one step at a time`);
@@ -232,6 +239,9 @@ export class AllReduce {
     if (!Number.isInteger(stepNo) || stepNo <= this.lastStep) throw new CollectiveConfigError(`step: expected an integer above the previous step ${this.lastStep}, got ${stepNo}`);
     const { worldSize } = this.group;
     const layout = planLayout(bucketLengths, worldSize, this.chunkElements);
+    if (options.out && options.out.length !== layout.totalLength) {
+      throw new CollectiveConfigError(`out: expected ${layout.totalLength} elements, got ${options.out.length}`);
+    }
     if (this.options.compression === 'sign-ef' && this.workerResidual?.length !== layout.totalLength) {
       this.workerResidual = new Float32Array(layout.totalLength);
       this.ownerResidual = new Float32Array(layout.totalLength);
@@ -240,7 +250,7 @@ export class AllReduce {
     const state: StepState = {
       step: stepNo,
       layout,
-      out: new Float32Array(layout.totalLength),
+      out: options.out ?? new Float32Array(layout.totalLength),
       contributions: owned.map(() => new Array<Uint8Array | null>(worldSize).fill(null)),
       contributionCount: owned.map(() => 0),
       reduced: owned.map(() => false),

@@ -30,6 +30,7 @@ async function main(): Promise<void> {
   const transport = await connectNatsTransport({ servers: d.url, name: `bench-rank-${d.rank}` });
   const ar = new AllReduce(transport, { runId: 'bench', generation: d.generation, rank: d.rank, worldSize: d.worldSize }, { compression: d.compression, stepDeadlineMs: 120_000 });
   const input = randomGradient(d.length, d.seed + d.rank);
+  const out = new Float32Array(d.length); // reused, as a trainer would
   try {
     await ar.ready();
     port.postMessage({ type: 'ready' } satisfies BenchRankReply);
@@ -37,12 +38,13 @@ async function main(): Promise<void> {
       if (cmd.type === 'stop') break;
       const before = ar.stats.bytesSent;
       const t0 = performance.now();
-      const result = await ar.allreduce(input);
+      const result = await ar.allreduce(input, { out });
       const ms = performance.now() - t0;
       const reply: BenchRankReply = { type: 'done', ms, bytesSent: ar.stats.bytesSent - before };
       if (cmd.returnResult) {
-        reply.result = result;
-        port.postMessage(reply, [result.buffer as ArrayBuffer]);
+        const copy = Float32Array.from(result);
+        reply.result = copy;
+        port.postMessage(reply, [copy.buffer]);
       } else port.postMessage(reply);
     }
   } catch (err) {

@@ -4,6 +4,7 @@ import type { BenchRankCommand, BenchRankData, BenchRankReply } from './bench-ra
 import { maxChunkElements, messageBytes, type Compression } from './codec.js';
 import { connectNatsTransport, type NatsTransport } from './nats-transport.js';
 import { startNatsServer, type NatsServerHandle } from './nats-server.js';
+import { defaultAllReduceOptions } from './options.js';
 import { firstBitDifference, randomGradient, rankOrderReduce } from './testing.js';
 
 export interface AllReduceBenchOptions {
@@ -16,19 +17,10 @@ export interface AllReduceBenchOptions {
   repeats: number;
   /** nats-server max_payload. */
   maxPayloadBytes: number;
-  /** `process`: every rank in this event loop; `threads`: one worker thread (own event loop and connection) per rank. */
+  /** `process`: every rank on this event loop; `threads`: one worker thread (own event loop and connection) per rank. */
   ranksIn: 'process' | 'threads';
   /** Progress lines for people. */
   progress?: (line: string) => void;
-}
-
-export interface RawPubSubResult {
-  sizeBytes: number;
-  messageBytes: number;
-  messages: number;
-  medianMs: number;
-  /** Payload bytes per second from the first publish to the last delivery. */
-  bytesPerSecond: number;
 }
 
 export interface AllReduceBenchRow {
@@ -45,7 +37,10 @@ export interface AllReduceBenchRow {
   wireBytesPerStep: number;
   /** What fp32 all-reduce publishes per step (N × size, headers not counted) divided by wireBytesPerStep. */
   wireReduction: number;
-  /** Raw one-publisher/one-subscriber throughput of the same payload in the same run. */
+  /** Median time of one publisher sending sizeBytes to one subscriber, in `none`-sized messages. */
+  rawMedianMs: number;
+  rawMessageBytes: number;
+  /** sizeBytes / rawMedianMs. */
   rawPubSubBytesPerSecond: number;
   /** busBytesPerSecond / rawPubSubBytesPerSecond. */
   busOverRaw: number;
@@ -56,7 +51,6 @@ export interface AllReduceBenchRow {
 export interface AllReduceBenchReport {
   server: { maxPayloadBytes: number; maxPendingBytes: number };
   setup: string;
-  raw: RawPubSubResult[];
   rows: AllReduceBenchRow[];
 }
 
@@ -66,17 +60,17 @@ function median(xs: number[]): number {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-/** One publisher, one subscriber, `size` bytes cut into messages of `msgBytes`: median time. */
-async function rawPubSub(url: string, size: number, msgBytes: number, repeats: number): Promise<RawPubSubResult> {
+/** One publisher and one subscriber connection; `once()` sends `size` bytes in `msgBytes` messages and times delivery. */
+async function openRawPubSub(url: string, size: number, msgBytes: number) {
   const pub = await connectNatsTransport({ servers: url, name: 'raw-pub' });
   const subConn = await connectNatsTransport({ servers: url, name: 'raw-sub' });
   const messages = Math.ceil(size / msgBytes);
   const body = new Uint8Array(msgBytes);
   const last = new Uint8Array(size - (messages - 1) * msgBytes);
-  const times: number[] = [];
-  try {
-    for (let rep = 0; rep <= repeats; rep++) {
-      const subject = `bench.raw.${rep}`;
+  let round = 0;
+  return {
+    async once(): Promise<number> {
+      const subject = `bench.raw.${round++}`;
       const sub = subConn.subscribe(subject);
       await subConn.flush();
       let received = 0;
@@ -90,48 +84,48 @@ async function rawPubSub(url: string, size: number, msgBytes: number, repeats: n
       for (let i = 0; i < messages - 1; i++) pub.publish(subject, body);
       pub.publish(subject, last);
       await done;
-      const ms = performance.now() - t0;
-      if (rep > 0) times.push(ms);
-    }
-  } finally {
-    await pub.close();
-    await subConn.close();
-  }
-  const medianMs = median(times);
-  return { sizeBytes: size, messageBytes: msgBytes, messages, medianMs, bytesPerSecond: size / (medianMs / 1000) };
+      return performance.now() - t0;
+    },
+    async close(): Promise<void> {
+      await pub.close();
+      await subConn.close();
+    },
+  };
 }
 
-async function benchOne(url: string, generation: number, n: number, compression: Compression, size: number, repeats: number, raw: RawPubSubResult): Promise<AllReduceBenchRow> {
-  const len = size / 4;
+/** One all-reduce step on every rank; resolves with its wall time, bytes published, and whether results were exact (when checked). */
+type StepRunner = (check: boolean) => Promise<{ ms: number; wire: number; exact: boolean | null }>;
+
+async function inProcessRanks(url: string, generation: number, n: number, compression: Compression, len: number, seed: number) {
   const transports: NatsTransport[] = [];
   for (let r = 0; r < n; r++) transports.push(await connectNatsTransport({ servers: url, name: `bench-rank-${r}` }));
   const ranks = transports.map((t, rank) => new AllReduce(t, { runId: 'bench', generation, rank, worldSize: n }, { compression, stepDeadlineMs: 120_000 }));
-  try {
-    await Promise.all(ranks.map((r) => r.ready()));
-    const inputs = Array.from({ length: n }, (_, r) => randomGradient(len, 17 + r));
-    const times: number[] = [];
-    let exact: boolean | null = null;
-    let wire = 0;
-    for (let rep = 0; rep <= repeats; rep++) {
-      const sentBefore = ranks.reduce((s, r) => s + r.stats.bytesSent, 0);
-      const t0 = performance.now();
-      const results = await Promise.all(ranks.map((ar, r) => ar.allreduce(inputs[r] as Float32Array)));
-      const ms = performance.now() - t0;
-      wire = ranks.reduce((s, r) => s + r.stats.bytesSent, 0) - sentBefore;
-      if (rep === 0) {
-        if (compression === 'none') {
-          const expected = rankOrderReduce(inputs);
-          exact = results.every((res) => firstBitDifference(res, expected) === -1);
-        }
-      } else {
-        times.push(ms);
-      }
-    }
-    return row(n, compression, size, times, wire, raw, exact);
-  } finally {
+  const close = async () => {
     await Promise.all(ranks.map((r) => r.close()));
     await Promise.all(transports.map((t) => t.close()));
+  };
+  try {
+    await Promise.all(ranks.map((r) => r.ready()));
+  } catch (err) {
+    await close();
+    throw err;
   }
+  const inputs = Array.from({ length: n }, (_, r) => randomGradient(len, seed + r));
+  const outs = inputs.map(() => new Float32Array(len)); // reused, as a trainer would
+  const step: StepRunner = async (check) => {
+    const before = ranks.reduce((s, r) => s + r.stats.bytesSent, 0);
+    const t0 = performance.now();
+    const results = await Promise.all(ranks.map((ar, r) => ar.allreduce(inputs[r] as Float32Array, { out: outs[r] as Float32Array })));
+    const ms = performance.now() - t0;
+    const wire = ranks.reduce((s, r) => s + r.stats.bytesSent, 0) - before;
+    let exact: boolean | null = null;
+    if (check) {
+      const expected = rankOrderReduce(inputs);
+      exact = results.every((res) => firstBitDifference(res, expected) === -1);
+    }
+    return { ms, wire, exact };
+  };
+  return { step, close };
 }
 
 interface RankThread {
@@ -149,10 +143,26 @@ function startRankThread(data: BenchRankData): RankThread {
     ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(file)}); });`, { eval: true, workerData: data })
     : new Worker(new URL(file), { workerData: data });
   const t: RankThread = { worker, replies: [], waiter: null, exited: Promise.resolve() };
-  const wake = () => { const w = t.waiter; t.waiter = null; w?.(); };
-  worker.on('message', (m: BenchRankReply) => { t.replies.push(m); wake(); });
-  worker.on('error', (err) => { t.replies.push({ type: 'error', message: err.message }); wake(); });
-  t.exited = new Promise((resolve) => worker.once('exit', () => { t.replies.push({ type: 'error', message: `rank ${data.rank} exited` }); wake(); resolve(); }));
+  const wake = () => {
+    const w = t.waiter;
+    t.waiter = null;
+    w?.();
+  };
+  worker.on('message', (m: BenchRankReply) => {
+    t.replies.push(m);
+    wake();
+  });
+  worker.on('error', (err) => {
+    t.replies.push({ type: 'error', message: err.message });
+    wake();
+  });
+  t.exited = new Promise((resolve) => {
+    worker.once('exit', () => {
+      t.replies.push({ type: 'error', message: `rank ${data.rank} exited` });
+      wake();
+      resolve();
+    });
+  });
   return t;
 }
 
@@ -163,40 +173,102 @@ async function nextReply(t: RankThread): Promise<BenchRankReply> {
   return r;
 }
 
-async function benchThreads(url: string, generation: number, n: number, compression: Compression, size: number, repeats: number, raw: RawPubSubResult): Promise<AllReduceBenchRow> {
-  const len = size / 4;
-  const seed = 17;
+async function threadRanks(url: string, generation: number, n: number, compression: Compression, len: number, seed: number) {
   const ranks = Array.from({ length: n }, (_, rank) => startRankThread({ url, generation, rank, worldSize: n, compression, length: len, seed }));
-  try {
-    await Promise.all(ranks.map((t) => nextReply(t)));
-    const times: number[] = [];
-    let exact: boolean | null = null;
-    let wire = 0;
-    for (let rep = 0; rep <= repeats; rep++) {
-      const returnResult = rep === 0 && compression === 'none';
-      const t0 = performance.now();
-      for (const t of ranks) t.worker.postMessage({ type: 'go', returnResult } satisfies BenchRankCommand);
-      const replies = await Promise.all(ranks.map((t) => nextReply(t)));
-      const ms = performance.now() - t0;
-      wire = replies.reduce((s, r) => s + (r.type === 'done' ? r.bytesSent : 0), 0);
-      if (returnResult) {
-        const expected = rankOrderReduce(Array.from({ length: n }, (_, r) => randomGradient(len, seed + r)));
-        exact = replies.every((r) => r.type === 'done' && r.result !== undefined && firstBitDifference(r.result, expected) === -1);
-      }
-      if (rep > 0) times.push(ms);
-    }
-    return row(n, compression, size, times, wire, raw, exact);
-  } finally {
+  const close = async () => {
     for (const t of ranks) t.worker.postMessage({ type: 'stop' } satisfies BenchRankCommand);
-    const timer = setTimeout(() => { for (const t of ranks) void t.worker.terminate(); }, 5000);
+    const timer = setTimeout(() => {
+      for (const t of ranks) void t.worker.terminate();
+    }, 5000);
     await Promise.all(ranks.map((t) => t.exited));
     clearTimeout(timer);
+  };
+  try {
+    await Promise.all(ranks.map((t) => nextReply(t)));
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  const step: StepRunner = async (check) => {
+    const t0 = performance.now();
+    for (const t of ranks) t.worker.postMessage({ type: 'go', returnResult: check } satisfies BenchRankCommand);
+    const replies = await Promise.all(ranks.map((t) => nextReply(t)));
+    const ms = performance.now() - t0;
+    const wire = replies.reduce((s, r) => s + (r.type === 'done' ? r.bytesSent : 0), 0);
+    let exact: boolean | null = null;
+    if (check) {
+      const expected = rankOrderReduce(Array.from({ length: n }, (_, r) => randomGradient(len, seed + r)));
+      exact = replies.every((r) => r.type === 'done' && r.result !== undefined && firstBitDifference(r.result, expected) === -1);
+    }
+    return { ms, wire, exact };
+  };
+  return { step, close };
+}
+
+/**
+ * Starts its own nats-server (max_pending raised to 1 GiB so ranks are not cut off as slow
+ * consumers) and measures every configuration. Each timed repetition runs one raw pub/sub
+ * transfer of the same payload, then one all-reduce step, so both see the same machine load.
+ */
+export async function benchAllreduce(options: AllReduceBenchOptions): Promise<AllReduceBenchReport> {
+  const progress = options.progress ?? (() => undefined);
+  const maxPendingBytes = 1 << 30;
+  const server: NatsServerHandle = await startNatsServer({ maxPayloadBytes: options.maxPayloadBytes, maxPendingBytes });
+  try {
+    const probe = await connectNatsTransport({ servers: server.url });
+    const maxPayload = probe.maxPayload;
+    await probe.close();
+    const rawMsgBytes = messageBytes('none', maxChunkElements('none', maxPayload - defaultAllReduceOptions().headerRoomBytes));
+    const rows: AllReduceBenchRow[] = [];
+    let generation = 0;
+    const seed = 17;
+    for (const size of options.sizesBytes) {
+      for (const n of options.workers) {
+        for (const compression of options.compressions) {
+          progress(`${(size / 2 ** 20).toString()} MiB, N=${n}, ${compression} ...`);
+          const open = options.ranksIn === 'threads' ? threadRanks : inProcessRanks;
+          const ranks = await open(server.url, ++generation, n, compression, size / 4, seed);
+          const raw = await openRawPubSub(server.url, size, rawMsgBytes);
+          try {
+            const times: number[] = [];
+            const rawTimes: number[] = [];
+            let exact: boolean | null = null;
+            let wire = 0;
+            for (let rep = 0; rep <= options.repeats; rep++) {
+              const rawMs = await raw.once();
+              const r = await ranks.step(rep === 0 && compression === 'none');
+              wire = r.wire;
+              if (rep === 0) exact = r.exact;
+              else {
+                times.push(r.ms);
+                rawTimes.push(rawMs);
+              }
+            }
+            rows.push(row(n, compression, size, times, wire, rawTimes, rawMsgBytes, exact));
+          } finally {
+            await raw.close();
+            await ranks.close();
+          }
+        }
+      }
+    }
+    return {
+      server: { maxPayloadBytes: maxPayload, maxPendingBytes },
+      setup: options.ranksIn === 'threads'
+        ? 'one worker thread per rank (own event loop, own NATS connection) in one Node process; nats-server on 127.0.0.1'
+        : 'all ranks on one Node event loop, each rank with its own NATS connection; nats-server on 127.0.0.1',
+      rows,
+    };
+  } finally {
+    await server.stop();
   }
 }
 
-function row(n: number, compression: Compression, size: number, times: number[], wire: number, raw: RawPubSubResult, exact: boolean | null): AllReduceBenchRow {
+function row(n: number, compression: Compression, size: number, times: number[], wire: number, rawTimes: number[], rawMessageBytes: number, exact: boolean | null): AllReduceBenchRow {
   const medianMs = median(times);
   const seconds = medianMs / 1000;
+  const rawMedianMs = median(rawTimes);
+  const rawPubSubBytesPerSecond = size / (rawMedianMs / 1000);
   // fp32 publishes (N−1)/N of the vector per rank in reduce-scatter and each shard once in all-gather
   const fp32Wire = n === 1 ? 0 : n * size;
   const busBytesPerSecond = (size * 2 * (n - 1)) / n / seconds;
@@ -210,49 +282,10 @@ function row(n: number, compression: Compression, size: number, times: number[],
     effectiveBytesPerSecond: size / seconds,
     wireBytesPerStep: wire,
     wireReduction: wire > 0 ? fp32Wire / wire : 1,
-    rawPubSubBytesPerSecond: raw.bytesPerSecond,
-    busOverRaw: busBytesPerSecond / raw.bytesPerSecond,
+    rawMedianMs,
+    rawMessageBytes,
+    rawPubSubBytesPerSecond,
+    busOverRaw: busBytesPerSecond / rawPubSubBytesPerSecond,
     exact,
   };
-}
-
-/**
- * Starts its own nats-server (max_pending raised to 1 GiB so in-process ranks are not cut off
- * as slow consumers), then measures raw pub/sub and the all-reduce for every configuration.
- * All ranks live in this process, each with its own connection.
- */
-export async function benchAllreduce(options: AllReduceBenchOptions): Promise<AllReduceBenchReport> {
-  const progress = options.progress ?? (() => undefined);
-  const server: NatsServerHandle = await startNatsServer({ maxPayloadBytes: options.maxPayloadBytes, maxPendingBytes: 1 << 30 });
-  try {
-    const probe = await connectNatsTransport({ servers: server.url });
-    const maxPayload = probe.maxPayload;
-    await probe.close();
-    const noneMsg = messageBytes('none', maxChunkElements('none', maxPayload - 256));
-    const raw: RawPubSubResult[] = [];
-    const rows: AllReduceBenchRow[] = [];
-    let generation = 0;
-    for (const size of options.sizesBytes) {
-      progress(`raw pub/sub ${size / 2 ** 20} MiB ...`);
-      const r = await rawPubSub(server.url, size, noneMsg, options.repeats);
-      raw.push(r);
-      for (const n of options.workers) {
-        for (const compression of options.compressions) {
-          progress(`all-reduce ${size / 2 ** 20} MiB, N=${n}, ${compression} ...`);
-          const bench = options.ranksIn === 'threads' ? benchThreads : benchOne;
-          rows.push(await bench(server.url, ++generation, n, compression, size, options.repeats, r));
-        }
-      }
-    }
-    return {
-      server: { maxPayloadBytes: maxPayload, maxPendingBytes: 1 << 30 },
-      setup: options.ranksIn === 'threads'
-        ? 'one worker thread per rank (own event loop, own NATS connection) in one Node process; nats-server on 127.0.0.1'
-        : 'all ranks in one Node process (one event loop), each rank with its own NATS connection; nats-server on 127.0.0.1',
-      raw,
-      rows,
-    };
-  } finally {
-    await server.stop();
-  }
 }

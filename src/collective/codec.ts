@@ -101,13 +101,19 @@ export function encodeChunk(codec: Compression, rank: number, values: Float32Arr
   return msg;
 }
 
+let scratch = new ArrayBuffer(0);
+
+/**
+ * The body as a typed array: a view when the body is aligned, else a copy into a module-level
+ * scratch buffer (reused: callers consume it before returning). Brokers hand out payloads at
+ * arbitrary offsets of their read buffers.
+ */
 function alignedBody<T>(msg: Uint8Array, bytes: number, align: number, make: (buf: ArrayBuffer, off: number) => T): T {
   const off = msg.byteOffset + HEADER_BYTES;
   if (off % align === 0) return make(msg.buffer as ArrayBuffer, off);
-  // a copy (not msg.slice: on a Node Buffer that is a view of the whole pool)
-  const copy = new Uint8Array(bytes);
-  copy.set(msg.subarray(HEADER_BYTES, HEADER_BYTES + bytes));
-  return make(copy.buffer, 0);
+  if (scratch.byteLength < bytes) scratch = new ArrayBuffer(Math.max(bytes, scratch.byteLength * 2));
+  new Uint8Array(scratch, 0, bytes).set(msg.subarray(HEADER_BYTES, HEADER_BYTES + bytes));
+  return make(scratch, 0);
 }
 
 /** A `none` message whose body the caller fills through `body` (e.g. reduces into it). */

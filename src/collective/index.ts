@@ -1,4 +1,4 @@
-export { AllReduce, type AllReduceStep, type AllReduceStats } from './allreduce.js';
+export { AllReduce, type AllReduceStep, type AllReduceStats, type StepOptions } from './allreduce.js';
 export { defaultAllReduceOptions, parseAllReduceOptions, parseAllReduceGroup, type AllReduceGroup, type AllReduceOptions } from './options.js';
 export { COMPRESSIONS, bodyBytes, messageBytes, HEADER_BYTES, type Compression } from './codec.js';
 export {
