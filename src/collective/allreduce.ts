@@ -408,16 +408,15 @@ export class AllReduce {
     state.reduced[chunk] = true;
     if (codec !== 'none') {
       const residual = this.ownerResidual ? this.ownerResidual.subarray(spec.offset, spec.offset + spec.length) : null;
-      msg = encodeChunk(codec, rank, acc, residual);
+      // every rank, the owner included, keeps exactly what went on the wire: decode in place
+      msg = encodeChunk(codec, rank, acc, residual, acc);
     }
     try {
       if (worldSize > 1) this.send(`${this.prefix}.ag.${state.step}.${rank}.${chunk}`, msg);
     } catch (err) {
       return this.fail(err instanceof CollectiveFailedError ? err : new CollectiveFailedError(`step ${state.step}: could not publish`, { cause: err }));
     }
-    // every rank, the owner included, keeps exactly what went on the wire
     if (codec === 'none') out.set(acc);
-    else accumulateChunk(codec, msg, spec.length, out, true);
     this.markGathered(state, spec);
   }
 

@@ -102,3 +102,19 @@ test('codec - sign-ef over whole 32-bit words and a tail matches the per-element
     for (let i = 0; i < n; i++) assert.equal(out[i], Math.fround(1 + ((u[i] as number) >= 0 ? scale : -scale)), `shift ${shift} element ${i}`);
   }
 });
+
+test('codec - decodedOut (even aliasing the input) equals decoding the message', () => {
+  for (const codec of ['fp16', 'sign-ef'] as const) {
+    const v = randomGradient(1000 + 7, 12);
+    const r1 = new Float32Array(v.length);
+    const r2 = new Float32Array(v.length);
+    const msg = encodeChunk(codec, 0, v, r1);
+    const decoded = new Float32Array(v.length);
+    accumulateChunk(codec, msg, v.length, decoded, true);
+    const inPlace = Float32Array.from(v);
+    const msg2 = encodeChunk(codec, 0, inPlace, r2, inPlace);
+    assert.deepEqual(msg2, msg, codec);
+    assert.deepEqual(inPlace, decoded, codec);
+    assert.deepEqual(r2, r1, codec);
+  }
+});

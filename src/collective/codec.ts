@@ -80,9 +80,10 @@ function assertLittleEndian(): void {
 /**
  * Encodes one chunk. For `sign-ef`, `residual` (same length as `values`) is the error-feedback
  * state: the chunk sent is sign(values + residual) × scale, and `residual` is overwritten with
- * (values + residual) − decoded. Other codecs ignore `residual`.
+ * (values + residual) − decoded. Other codecs ignore `residual`. With `decodedOut` (which may be
+ * `values` itself), the decoded chunk is written there too, saving a decode pass.
  */
-export function encodeChunk(codec: Compression, rank: number, values: Float32Array, residual: Float32Array | null): Uint8Array {
+export function encodeChunk(codec: Compression, rank: number, values: Float32Array, residual: Float32Array | null, decodedOut?: Float32Array): Uint8Array {
   assertLittleEndian();
   const n = values.length;
   const msg = new Uint8Array(messageBytes(codec, n));
@@ -92,10 +93,17 @@ export function encodeChunk(codec: Compression, rank: number, values: Float32Arr
   } else if (codec === 'fp16') {
     const dst = new Uint16Array(msg.buffer, HEADER_BYTES, n);
     const bits = new Uint32Array(values.buffer, values.byteOffset, n);
-    for (let i = 0; i < n; i++) dst[i] = floatBitsToHalfBits(bits[i] as number);
+    if (decodedOut) {
+      const t = halfTable();
+      for (let i = 0; i < n; i++) {
+        const h = floatBitsToHalfBits(bits[i] as number);
+        dst[i] = h;
+        decodedOut[i] = t[h] as number;
+      }
+    } else for (let i = 0; i < n; i++) dst[i] = floatBitsToHalfBits(bits[i] as number);
   } else {
     if (!residual || residual.length !== n) throw new CollectiveConfigError('sign-ef encoding needs a residual of the chunk length');
-    const scale = encodeSigns(values, residual, msg);
+    const scale = encodeSigns(values, residual, msg, decodedOut);
     new DataView(msg.buffer).setFloat32(HEADER_BYTES, scale, true);
   }
   return msg;
@@ -160,7 +168,7 @@ const SIGN_BITS_OFFSET = HEADER_BYTES + 4;
  * word, so bit k of byte j is element 8j+k) and leaves (values + residual) − decoded in
  * `residual`; returns the scale. −0 counts as +0 (sign(0) = +1).
  */
-function encodeSigns(values: Float32Array, residual: Float32Array, msg: Uint8Array): number {
+function encodeSigns(values: Float32Array, residual: Float32Array, msg: Uint8Array, decodedOut?: Float32Array): number {
   const n = values.length;
   let sumAbs = 0;
   for (let i = 0; i < n; i++) {
@@ -174,22 +182,41 @@ function encodeSigns(values: Float32Array, residual: Float32Array, msg: Uint8Arr
   const full = n >>> 5;
   // msg is a fresh buffer, so the bit field (offset 12) is 4-byte aligned
   const words = new Uint32Array(msg.buffer, msg.byteOffset + SIGN_BITS_OFFSET, full);
-  for (let w = 0; w < full; w++) {
-    let word = 0;
-    const base = w << 5;
-    for (let k = 0; k < 32; k++) {
-      const i = base + k;
-      const pos = ~(signBits[i] as number) >>> 31;
-      word |= pos << k;
-      residual[i] = (residual[i] as number) - (pm[pos] as number);
+  // pass 2 reads only `residual`, so `decodedOut` may alias `values`
+  if (decodedOut) {
+    for (let w = 0; w < full; w++) {
+      let word = 0;
+      const base = w << 5;
+      for (let k = 0; k < 32; k++) {
+        const i = base + k;
+        const pos = ~(signBits[i] as number) >>> 31;
+        word |= pos << k;
+        const d = pm[pos] as number;
+        residual[i] = (residual[i] as number) - d;
+        decodedOut[i] = d;
+      }
+      words[w] = word;
     }
-    words[w] = word;
+  } else {
+    for (let w = 0; w < full; w++) {
+      let word = 0;
+      const base = w << 5;
+      for (let k = 0; k < 32; k++) {
+        const i = base + k;
+        const pos = ~(signBits[i] as number) >>> 31;
+        word |= pos << k;
+        residual[i] = (residual[i] as number) - (pm[pos] as number);
+      }
+      words[w] = word;
+    }
   }
   for (let i = full << 5; i < n; i++) {
     const pos = ~(signBits[i] as number) >>> 31;
     const byte = SIGN_BITS_OFFSET + (i >>> 3);
     msg[byte] = (msg[byte] as number) | (pos << (i & 7));
-    residual[i] = (residual[i] as number) - (pm[pos] as number);
+    const d = pm[pos] as number;
+    residual[i] = (residual[i] as number) - d;
+    if (decodedOut) decodedOut[i] = d;
   }
   return scale;
 }
