@@ -154,7 +154,7 @@ export function createPackedModel(layout: PackedLayout, tensors: Record<string, 
     }
     const { op, bias } = bitplane.dense;
     const out = new Float32Array(batch * op.units);
-    bitplaneGemm!(raw, batch, op.inputs, bitplane.packed, op.units, out);
+    bitplaneGemm!(raw.subarray(0, batch * perSample), batch, op.inputs, bitplane.packed, op.units, out);
     const scale = norm.scale[0];
     for (let i = 0; i < out.length; i += op.units) {
       for (let j = 0; j < op.units; j++) out[i + j] = out[i + j] * scale + bitplane.offsetTerm[j] + (bias ? bias[j] : 0);
