@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const nativeDir = path.join(root, 'native');
@@ -56,3 +56,18 @@ if (r.status !== 0) {
   process.exit(strict ? 1 : 0);
 }
 record(true, null);
+
+// Optional CUDA addon (native/cuda-addon/build.mjs), after the CPU addon: built only where nvcc
+// is found; BNN_CUDA=0 skips it, BNN_CUDA=1 makes a failure fatal. Otherwise a failure is one
+// warning line and never fails the install.
+const cudaBuild = path.join(nativeDir, 'cuda-addon', 'build.mjs');
+if (existsSync(cudaBuild)) {
+  const force = ['1', 'on', 'true', 'yes', 'force'].includes((process.env.BNN_CUDA ?? '').trim().toLowerCase());
+  let ok = false;
+  try {
+    ok = (await import(pathToFileURL(cudaBuild).href)).buildCudaAddon({ gyp }).ok;
+  } catch (err) {
+    console.warn(`bnn: warning: optional CUDA addon step failed (${String(err?.message ?? err).split('\n')[0]})`);
+  }
+  if (!ok && force) process.exit(1);
+}

@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { NativeAddon } from '../native/addon.js';
+import type { CudaAddon } from '../native/cuda.js';
 import { convGeometry, f32, NATIVE_BACKEND } from './native-backend.js';
 import { engineState } from './state.js';
 import { allocF32 } from './buffer-pool.js';
@@ -49,6 +50,72 @@ function cachedPackCols(addon: NativeAddon, dataId: object, values: Float32Array
   return packed;
 }
 
+// ---- GPU dispatch (optional bnn_cuda addon) -------------------------------------------------
+// select.ts calls setBnnGpu() when the native backend is active and a CUDA device is usable
+// (never with BNN_CUDA=0). BnnXnorMatMul then keeps each weight packed on the device under one
+// key per data id, repacked once per engineState.weightVersion, and BnnXnorConv2D runs the CUDA
+// conv. A GPU failure warns once, turns the GPU path off and the call runs on the CPU kernels.
+
+let gpu: { cuda: CudaAddon; warn?: (message: string) => void } | null = null;
+let gpuWeights = new WeakMap<object, { key: number; version: number; k: number; n: number }>();
+let nextGpuKey = 1;
+/** Frees a weight's device copy once tfjs has dropped its data id. */
+const gpuKeyRelease = new FinalizationRegistry<{ cuda: CudaAddon; key: number }>(({ cuda, key }) => {
+  try {
+    cuda.dropWeights(key);
+  } catch {
+    // the device is gone; nothing to free
+  }
+});
+
+/** Routes the XNOR kernels of the native backend to `cuda` (null = CPU kernels, the default). */
+export function setBnnGpu(cuda: CudaAddon | null, warn?: (message: string) => void): void {
+  if (gpu && gpu.cuda !== cuda) {
+    try {
+      gpu.cuda.dropWeights();
+    } catch {
+      // best effort
+    }
+  }
+  gpuWeights = new WeakMap();
+  gpu = cuda ? { cuda, warn } : null;
+}
+
+/** True while the native backend's XNOR kernels run on the GPU. */
+export function bnnGpuActive(): boolean {
+  return gpu !== null;
+}
+
+/** Runs `fn` on the GPU; on failure turns the GPU path off (one warning) and returns false. */
+function onGpu(what: string, fn: (cuda: CudaAddon) => void): boolean {
+  const g = gpu;
+  if (!g) return false;
+  try {
+    fn(g.cuda);
+    return true;
+  } catch (err) {
+    setBnnGpu(null);
+    const first = String((err as Error)?.message ?? err).split('\n')[0];
+    (g.warn ?? console.warn)(`bnn: warning: CUDA ${what} failed (${first}); XNOR kernels fall back to the CPU`);
+    return false;
+  }
+}
+
+function gpuWeightKey(cuda: CudaAddon, dataId: object, values: Float32Array, k: number, n: number): number {
+  let hit = gpuWeights.get(dataId);
+  if (!hit) {
+    hit = { key: nextGpuKey++, version: -1, k: 0, n: 0 };
+    gpuWeights.set(dataId, hit);
+    gpuKeyRelease.register(dataId, { cuda, key: hit.key });
+  }
+  if (hit.version !== engineState.weightVersion || hit.k !== k || hit.n !== n) {
+    hit.version = -1; // stays stale if packing throws
+    cuda.packWeights(hit.key, values, k, n);
+    Object.assign(hit, { version: engineState.weightVersion, k, n });
+  }
+  return hit.key;
+}
+
 export function registerBnnKernels(addon: NativeAddon): void {
   const reg = (kernelName: string, kernelFunc: (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]) =>
     tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND, kernelFunc: kernelFunc as tf.KernelFunc });
@@ -81,11 +148,17 @@ export function registerBnnKernels(addon: NativeAddon): void {
     const { x, w } = inputs as { x: tf.TensorInfo; w: tf.TensorInfo };
     const [m, k] = x.shape;
     const n = w.shape[1];
-    const xp = new Int32Array(m * packedWords(k) * 2);
-    addon.packRows(f32(b, x), m, k, xp);
-    const wp = cachedPackCols(addon, w.dataId, f32(b, w), k, n);
     const out = allocF32(m * n);
-    addon.xnorGemm(xp, wp, m, n, k, out);
+    const done = onGpu('XNOR matmul', (cuda) => {
+      const key = gpuWeightKey(cuda, w.dataId, f32(b, w), k, n);
+      cuda.xnorDenseCached(f32(b, x), m, k, key, n, out);
+    });
+    if (!done) {
+      const xp = new Int32Array(m * packedWords(k) * 2);
+      addon.packRows(f32(b, x), m, k, xp);
+      const wp = cachedPackCols(addon, w.dataId, f32(b, w), k, n);
+      addon.xnorGemm(xp, wp, m, n, k, out);
+    }
     return b.makeTensorInfo([m, n], 'float32', out);
   });
 
@@ -96,7 +169,10 @@ export function registerBnnKernels(addon: NativeAddon): void {
     const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number],
       filter.shape as [number, number, number, number], strides, 1, pad, undefined, false, 'channelsLast');
     const out = allocF32(info.outShape.reduce((p, d) => p * d, 1));
-    addon.binaryConv2d(f32(b, x), f32(b, filter), convGeometry(info), out);
+    const geometry = convGeometry(info);
+    if (!onGpu('XNOR conv2d', (cuda) => cuda.binaryConv2d(f32(b, x), f32(b, filter), geometry, out))) {
+      addon.binaryConv2d(f32(b, x), f32(b, filter), geometry, out);
+    }
     return b.makeTensorInfo(info.outShape, 'float32', out);
   });
 

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { BackendUnavailableError } from './errors.js';
 import { NATIVE_BACKEND, registerNativeBackend } from './native-backend.js';
+import { setBnnGpu } from './bnn-kernels.js';
 import { engineState } from './state.js';
 
 export const BACKENDS = ['auto', 'tensorflow', 'native', 'wasm', 'cpu'] as const;
@@ -25,6 +26,13 @@ export interface EngineInfo {
   fallbacks: string[];
   /** Native kernel variant and ISA, when the native backend runs. */
   kernel?: string;
+  /**
+   * The GPU running the native backend's XNOR kernels (bnn_cuda addon), e.g.
+   * `NVIDIA H100 80GB HBM3 (cc 9.0, mma XNOR GEMM)`; null when they run on the CPU.
+   */
+  gpu: string | null;
+  /** Why `gpu` is null (one line), when the native backend runs. */
+  gpuReason?: string;
 }
 
 const require = createRequire(import.meta.url);
@@ -45,6 +53,21 @@ async function tryTensorflow(): Promise<string | null> {
     }
   }
   return 'neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed';
+}
+
+/**
+ * Routes the native backend's XNOR kernels to the GPU when the bnn_cuda addon finds a usable
+ * device; BNN_CUDA=0 keeps them on the CPU without loading the CUDA addon at all.
+ */
+async function tryCuda(warn?: (message: string) => void): Promise<{ gpu: string | null; gpuReason?: string }> {
+  const { cudaDisabled, usableCuda } = await import('../native/cuda.js');
+  if (cudaDisabled()) {
+    setBnnGpu(null);
+    return { gpu: null, gpuReason: 'disabled by BNN_CUDA=0' };
+  }
+  const found = usableCuda();
+  setBnnGpu(found.cuda, warn);
+  return found.cuda ? { gpu: found.gpu } : { gpu: null, gpuReason: found.reason };
 }
 
 async function tryNative(threads: number): Promise<{ reason: string | null; kernel?: string }> {
@@ -91,7 +114,9 @@ export async function initEngine(opts: EngineOptions): Promise<EngineInfo> {
       engineState.backend = name;
       engineState.threads = threads;
       if (name !== 'native') engineState.addon = null;
-      return { backend: name, threads, fallbacks, kernel };
+      if (name === 'native') return { backend: name, threads, fallbacks, kernel, ...(await tryCuda(opts.warn)) };
+      setBnnGpu(null);
+      return { backend: name, threads, fallbacks, kernel, gpu: null };
     }
     if (opts.backend !== 'auto') {
       throw new BackendUnavailableError(`backend '${name}' is unavailable: ${reason} ` +
