@@ -1,5 +1,6 @@
-import { COMPRESSIONS, accumulateChunk, encodeChunk, maxChunkElements, newPlainMessage, readHeader, HEADER_BYTES } from './codec.js';
+import { accumulateChunk, encodeChunk, maxChunkElements, newPlainMessage, readHeader, HEADER_BYTES } from './codec.js';
 import { CollectiveConfigError, CollectiveFailedError, CollectiveTimeoutError, TransportClosedError } from './errors.js';
+import { ReadyBarrier } from './barrier.js';
 import { planLayout, type ChunkSpec, type StepLayout } from './layout.js';
 import { parseAllReduceGroup, parseAllReduceOptions, type AllReduceGroup, type AllReduceOptions } from './options.js';
 import type { Transport, TransportMessage, TransportSubscription } from './transport.js';
@@ -80,8 +81,6 @@ interface StepState {
 
 /** Future steps whose early messages are kept (a peer is at most one step ahead). */
 const MAX_BUFFERED_STEPS = 2;
-const HELLO_RESEND_MS = 200;
-const HELLO_BYTES = 8;
 
 /**
  * Reduce-scatter then all-gather of a flat Float32Array over a Transport, for one rank of one
@@ -100,9 +99,7 @@ export class AllReduce {
   readonly options: AllReduceOptions;
   private readonly prefix: string;
   private readonly subs: TransportSubscription[];
-  private readonly helloSeen = new Set<number>();
-  private readonly peerLimits = new Map<number, number>();
-  private helloWaiter: (() => void) | null = null;
+  private readonly barrier: ReadyBarrier;
   private isReady = false;
   private chunkElements = 0;
   private current: StepState | null = null;
@@ -125,8 +122,10 @@ export class AllReduce {
       transport.subscribe(`${this.prefix}.rs.*.${rank}.*`),
       transport.subscribe(`${this.prefix}.ag.*.*.*`),
     ];
-    this.helloSeen.add(rank);
-    this.peerLimits.set(rank, this.localMessageLimit());
+    const { compression, op } = this.options;
+    this.barrier = new ReadyBarrier(rank, this.group.worldSize, { messageLimit: this.localMessageLimit(), compression, op }, (msg) => {
+      if (!this.closed && !this.transport.isClosed) this.send(`${this.prefix}.hello`, msg);
+    });
     this.pumps = this.subs.map((s) => this.pump(s));
   }
 
@@ -144,74 +143,23 @@ export class AllReduce {
   }
 
   /**
-   * Barrier: resolves once every rank of the group has subscribed. Each rank announces itself
-   * on `<prefix>.hello` and re-announces whenever it hears a rank it had not seen, so a rank that
-   * subscribed late still hears everyone. Fails with CollectiveTimeoutError naming the missing ranks.
+   * Barrier: resolves once every rank of the group has subscribed (see ReadyBarrier) and agrees
+   * on the chunk size. Fails with CollectiveTimeoutError naming ranks never heard, or
+   * CollectiveConfigError when a rank runs other options.
    */
   async ready(): Promise<void> {
     this.assertUsable();
     if (this.isReady) return;
     await this.transport.flush();
-    this.sayHello();
-    const started = Date.now();
-    const { worldSize } = this.group;
-    const resend = setInterval(() => this.sayHello(), HELLO_RESEND_MS);
-    try {
-      while (this.helloSeen.size < worldSize) {
-        this.assertUsable();
-        const left = this.options.readyTimeoutMs - (Date.now() - started);
-        if (left <= 0) {
-          const missing = [];
-          for (let r = 0; r < worldSize; r++) if (!this.helloSeen.has(r)) missing.push(r);
-          throw new CollectiveTimeoutError('ready', this.options.readyTimeoutMs, { missingRanks: missing, missingShards: [] });
-        }
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, Math.min(left, HELLO_RESEND_MS));
-          this.helloWaiter = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
-        this.helloWaiter = null;
-      }
-    } finally {
-      clearInterval(resend);
-      this.helloWaiter = null;
-    }
-    const limit = Math.min(...this.peerLimits.values());
+    const limit = await this.barrier.wait(this.options.readyTimeoutMs, () => this.assertUsable());
     this.chunkElements = maxChunkElements(this.options.compression, limit);
     this.isReady = true;
   }
 
-  /** hello: u16 rank | u32 message limit | u8 compression | u8 op (all little-endian). */
-  private sayHello(): void {
-    if (this.closed || this.transport.isClosed) return;
-    const msg = new Uint8Array(HELLO_BYTES);
-    const dv = new DataView(msg.buffer);
-    dv.setUint16(0, this.group.rank, true);
-    dv.setUint32(2, this.peerLimits.get(this.group.rank) as number, true);
-    msg[6] = COMPRESSIONS.indexOf(this.options.compression);
-    msg[7] = this.options.op === 'mean' ? 0 : 1;
-    this.send(`${this.prefix}.hello`, msg);
-  }
-
   private onHello(data: Uint8Array): void {
-    if (data.byteLength !== HELLO_BYTES) return this.drop();
-    const dv = new DataView(data.buffer, data.byteOffset, HELLO_BYTES);
-    const rank = dv.getUint16(0, true);
-    if (rank >= this.group.worldSize || rank === this.group.rank) return this.drop();
-    if (this.helloSeen.has(rank)) return;
-    const compression = COMPRESSIONS[data[6] as number] ?? `#${data[6]}`;
-    const op = data[7] === 0 ? 'mean' : 'sum';
-    if (compression !== this.options.compression || op !== this.options.op) {
-      return this.fail(new CollectiveConfigError(
-        `rank ${rank} runs compression '${compression}', op '${op}' but rank ${this.group.rank} runs '${this.options.compression}', '${this.options.op}': every rank of a group must use the same options`,
-      ));
-    }
-    this.helloSeen.add(rank);
-    this.peerLimits.set(rank, dv.getUint32(2, true));
-    this.sayHello();
-    this.helloWaiter?.();
+    const outcome = this.barrier.onHello(data);
+    if (outcome === 'malformed') this.drop();
+    else if (outcome instanceof Error) this.fail(outcome);
   }
 
   /** All-reduces one whole vector; resolves with the result (in `options.out` when given, else a new array). */
@@ -459,7 +407,7 @@ export class AllReduce {
   private fail(err: Error): void {
     if (this.failure) return;
     this.failure = err;
-    this.helloWaiter?.();
+    this.barrier.wake();
     const state = this.current;
     this.current = null;
     this.buffered.clear();

@@ -1,5 +1,6 @@
 import { CollectiveConfigError } from './errors.js';
 import { floatBitsToHalfBits, halfTable } from './fp16.js';
+import { accumulateSigns, encodeSigns } from './sign-ef.js';
 
 /**
  * Wire formats of one all-reduce chunk. Every message is an 8-byte header followed by the body:
@@ -103,7 +104,7 @@ export function encodeChunk(codec: Compression, rank: number, values: Float32Arr
     } else for (let i = 0; i < n; i++) dst[i] = floatBitsToHalfBits(bits[i] as number);
   } else {
     if (!residual || residual.length !== n) throw new CollectiveConfigError('sign-ef encoding needs a residual of the chunk length');
-    const scale = encodeSigns(values, residual, msg, decodedOut);
+    const scale = encodeSigns(values, residual, msg, SIGN_BITS_OFFSET, decodedOut);
     new DataView(msg.buffer).setFloat32(HEADER_BYTES, scale, true);
   }
   return msg;
@@ -156,100 +157,12 @@ export function accumulateChunk(codec: Compression, msg: Uint8Array, count: numb
     else for (let i = 0; i < count; i++) acc[i] = (acc[i] as number) + (t[src[i] as number] as number);
   } else {
     const scale = new DataView(msg.buffer, msg.byteOffset, msg.byteLength).getFloat32(HEADER_BYTES, true);
-    accumulateSigns(msg, count, scale, acc, first);
+    accumulateSigns(msg, SIGN_BITS_OFFSET, count, scale, acc, first);
   }
   if (divisor !== 1) for (let i = 0; i < count; i++) acc[i] = (acc[i] as number) / divisor;
 }
 
 const SIGN_BITS_OFFSET = HEADER_BYTES + 4;
-
-/**
- * Writes sign(values + residual) into the message's bit field (32 elements per little-endian
- * word, so bit k of byte j is element 8j+k) and leaves (values + residual) − decoded in
- * `residual`; returns the scale. −0 counts as +0 (sign(0) = +1).
- */
-function encodeSigns(values: Float32Array, residual: Float32Array, msg: Uint8Array, decodedOut?: Float32Array): number {
-  const n = values.length;
-  let sumAbs = 0;
-  for (let i = 0; i < n; i++) {
-    const u = Math.fround((values[i] as number) + (residual[i] as number)) + 0; // + 0 turns −0 into +0
-    residual[i] = u;
-    sumAbs += Math.abs(u);
-  }
-  const scale = n === 0 ? 0 : Math.fround(sumAbs / n);
-  const pm = new Float32Array([-scale, scale]);
-  const signBits = new Int32Array(residual.buffer, residual.byteOffset, n);
-  const full = n >>> 5;
-  // msg is a fresh buffer, so the bit field (offset 12) is 4-byte aligned
-  const words = new Uint32Array(msg.buffer, msg.byteOffset + SIGN_BITS_OFFSET, full);
-  // pass 2 reads only `residual`, so `decodedOut` may alias `values`
-  if (decodedOut) {
-    for (let w = 0; w < full; w++) {
-      let word = 0;
-      const base = w << 5;
-      for (let k = 0; k < 32; k++) {
-        const i = base + k;
-        const pos = ~(signBits[i] as number) >>> 31;
-        word |= pos << k;
-        const d = pm[pos] as number;
-        residual[i] = (residual[i] as number) - d;
-        decodedOut[i] = d;
-      }
-      words[w] = word;
-    }
-  } else {
-    for (let w = 0; w < full; w++) {
-      let word = 0;
-      const base = w << 5;
-      for (let k = 0; k < 32; k++) {
-        const i = base + k;
-        const pos = ~(signBits[i] as number) >>> 31;
-        word |= pos << k;
-        residual[i] = (residual[i] as number) - (pm[pos] as number);
-      }
-      words[w] = word;
-    }
-  }
-  for (let i = full << 5; i < n; i++) {
-    const pos = ~(signBits[i] as number) >>> 31;
-    const byte = SIGN_BITS_OFFSET + (i >>> 3);
-    msg[byte] = (msg[byte] as number) | (pos << (i & 7));
-    const d = pm[pos] as number;
-    residual[i] = (residual[i] as number) - d;
-    if (decodedOut) decodedOut[i] = d;
-  }
-  return scale;
-}
-
-function accumulateSigns(msg: Uint8Array, n: number, scale: number, acc: Float32Array, first: boolean): void {
-  const pm = new Float32Array([-scale, scale]);
-  const full = n >>> 5;
-  const off = msg.byteOffset + SIGN_BITS_OFFSET;
-  let words: Uint32Array;
-  if (off % 4 === 0) words = new Uint32Array(msg.buffer, off, full);
-  else {
-    const copy = new Uint8Array(full * 4);
-    copy.set(msg.subarray(SIGN_BITS_OFFSET, SIGN_BITS_OFFSET + full * 4));
-    words = new Uint32Array(copy.buffer);
-  }
-  if (first) {
-    for (let w = 0; w < full; w++) {
-      const word = words[w] as number;
-      const base = w << 5;
-      for (let k = 0; k < 32; k++) acc[base + k] = pm[(word >>> k) & 1] as number;
-    }
-  } else {
-    for (let w = 0; w < full; w++) {
-      const word = words[w] as number;
-      const base = w << 5;
-      for (let k = 0; k < 32; k++) acc[base + k] = (acc[base + k] as number) + (pm[(word >>> k) & 1] as number);
-    }
-  }
-  for (let i = full << 5; i < n; i++) {
-    const d = pm[((msg[SIGN_BITS_OFFSET + (i >>> 3)] as number) >>> (i & 7)) & 1] as number;
-    acc[i] = first ? d : (acc[i] as number) + d;
-  }
-}
 
 /** The scale of a sign-ef chunk message. */
 export function signScale(msg: Uint8Array): number {
