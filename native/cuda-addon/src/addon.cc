@@ -154,6 +154,8 @@ std::unique_lock<std::mutex> need_device(Napi::Env env, const char* fn) {
   std::unique_lock<std::mutex> lock(s.mu);
   probe(s);
   if (s.device < 0) throw unavailable(env, fn, s);
+  // The runtime's current device is per host thread (worker_threads may call too).
+  check(env, bnn_cuda_set_device(s.device), fn, "cudaSetDevice");
   return lock;
 }
 
