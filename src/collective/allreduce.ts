@@ -1,7 +1,8 @@
 import { accumulateChunk, encodeChunk, maxChunkElements, newPlainMessage, readHeader, HEADER_BYTES } from './codec.js';
 import { CollectiveConfigError, CollectiveFailedError, CollectiveTimeoutError, TransportClosedError } from './errors.js';
 import { ReadyBarrier } from './barrier.js';
-import { planLayout, type ChunkSpec, type StepLayout } from './layout.js';
+import { planLayout, type ChunkSpec } from './layout.js';
+import { createStepState, missingContributions, type Deferred, type StepState } from './step-state.js';
 import { parseAllReduceGroup, parseAllReduceOptions, type AllReduceGroup, type AllReduceOptions } from './options.js';
 import type { Transport, TransportMessage, TransportSubscription } from './transport.js';
 
@@ -35,48 +36,12 @@ export interface AllReduceStats {
   messagesDropped: number;
 }
 
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve(v: T): void;
-  reject(e: unknown): void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  // a failed step rejects every pending promise; callers may not be awaiting all of them
-  promise.catch(() => undefined);
-  return { promise, resolve, reject };
-}
-
 interface Parsed {
   phase: 'rs' | 'ag';
   step: number;
   shard: number;
   chunk: number;
   data: Uint8Array;
-}
-
-interface StepState {
-  step: number;
-  layout: StepLayout;
-  out: Float32Array;
-  /** Owned chunk index → contributions by rank (encoded messages), count, reduced flag. */
-  contributions: Array<Array<Uint8Array | null>>;
-  contributionCount: number[];
-  reduced: boolean[];
-  /** gathered[s][c] */
-  gathered: boolean[][];
-  bucketSubmitted: boolean[];
-  bucketRemaining: number[];
-  bucketDone: Array<Deferred<Float32Array>>;
-  remaining: number;
-  done: Deferred<Float32Array>;
-  timer: NodeJS.Timeout | null;
 }
 
 /** Future steps whose early messages are kept (a peer is at most one step ahead). */
@@ -194,22 +159,7 @@ export class AllReduce {
       this.workerResidual = new Float32Array(layout.totalLength);
       this.ownerResidual = new Float32Array(layout.totalLength);
     }
-    const owned = layout.chunksByShard[this.group.rank] as ChunkSpec[];
-    const state: StepState = {
-      step: stepNo,
-      layout,
-      out: options.out ?? new Float32Array(layout.totalLength),
-      contributions: owned.map(() => new Array<Uint8Array | null>(worldSize).fill(null)),
-      contributionCount: owned.map(() => 0),
-      reduced: owned.map(() => false),
-      gathered: layout.chunksByShard.map((list) => list.map(() => false)),
-      bucketSubmitted: bucketLengths.map(() => false),
-      bucketRemaining: layout.chunksByBucket.map((list) => list.length),
-      bucketDone: bucketLengths.map(() => deferred<Float32Array>()),
-      remaining: layout.chunksByShard.reduce((n, list) => n + list.length, 0),
-      done: deferred<Float32Array>(),
-      timer: null,
-    };
+    const state = createStepState(stepNo, layout, this.group.rank, worldSize, options.out ?? new Float32Array(layout.totalLength));
     this.current = state;
     this.lastStep = stepNo;
     state.timer = setTimeout(() => this.onDeadline(state), this.options.stepDeadlineMs);
@@ -387,21 +337,8 @@ export class AllReduce {
   private onDeadline(state: StepState): void {
     state.timer = null;
     if (this.current !== state) return;
-    const { rank, worldSize } = this.group;
-    const missingRanks = new Set<number>();
-    state.reduced.forEach((done, c) => {
-      if (done) return;
-      const slots = state.contributions[c] as Array<Uint8Array | null>;
-      for (let r = 0; r < worldSize; r++) if (!slots[r]) missingRanks.add(r);
-    });
-    const missingShards: number[] = [];
-    state.gathered.forEach((list, s) => {
-      if (s !== rank && list.some((g) => !g)) missingShards.push(s);
-    });
-    this.fail(new CollectiveTimeoutError(state.step, this.options.stepDeadlineMs, {
-      missingRanks: [...missingRanks].sort((a, b) => a - b),
-      missingShards,
-    }));
+    const missing = missingContributions(state, this.group.rank, this.group.worldSize);
+    this.fail(new CollectiveTimeoutError(state.step, this.options.stepDeadlineMs, missing));
   }
 
   private fail(err: Error): void {
