@@ -3,19 +3,22 @@ import { packageVersion } from '../config/package-info.js';
 import { registerBench } from './commands/bench.js';
 import { registerBenchAllreduce } from './commands/bench-allreduce.js';
 import { registerCompare } from './commands/compare.js';
+import { registerCoordinator } from './commands/coordinator.js';
 import { registerExport } from './commands/export.js';
+import { registerLaunch } from './commands/launch.js';
 import { registerPredict } from './commands/predict.js';
 import { registerRuns } from './commands/runs.js';
 import { registerShow } from './commands/show.js';
 import { registerSql } from './commands/sql.js';
 import { registerTrain } from './commands/train.js';
+import { registerWorker } from './commands/worker.js';
 import type { CommandContext, CommandRegistration } from './command.js';
 
 /**
  * Every subcommand, in help order. To add one: write src/cli/commands/<name>.ts exporting
  * a CommandRegistration, and list it here.
  */
-export const COMMANDS: readonly CommandRegistration[] = [registerTrain, registerExport, registerPredict, registerBench, registerBenchAllreduce, registerRuns, registerShow, registerCompare, registerSql];
+export const COMMANDS: readonly CommandRegistration[] = [registerTrain, registerLaunch, registerCoordinator, registerWorker, registerExport, registerPredict, registerBench, registerBenchAllreduce, registerRuns, registerShow, registerCompare, registerSql];
 
 /**
  * The `bnn` program. Commander never exits or prints errors itself: usage errors are

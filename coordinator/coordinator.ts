@@ -1,0 +1,293 @@
+// The coordinator's state machine, free of any transport: worker membership from heartbeats,
+// runs PENDING → RUNNING(generation) → COMPLETED | FAILED | CANCELLED, rank assignment, and
+// every write to the experiment database.
+import { randomBytes } from 'node:crypto';
+import { parseRunConfig, type RunConfig } from '../src/config/index.js';
+import { AsyncQueue } from '../src/collective/queue.js';
+import {
+  addEpochMetrics, addEvent, createRun, endGeneration, finishRun, getRun, joinRun, leaveRun, listEpochMetrics, markRunning,
+  recordHardware, touchWorker, upsertWorker, type HardwareInfo, type StoreDb,
+} from '../src/store/index.js';
+import type { Assignment, ClusterEvent, MetricsReport, RegisterReply, RegisterRequest, RunInfo } from '../src/rpc/index.js';
+import { EventBroadcast } from './broadcast.js';
+import { InvalidRequestError, NotAMemberError, UnknownWorkerError } from './errors.js';
+import type { CoordinatorOptions } from './options.js';
+
+export type WorkerState = 'alive' | 'suspect' | 'dead';
+
+interface WorkerEntry {
+  id: string;
+  seq: number;
+  hostname: string;
+  threads: number;
+  backend: string;
+  lastSeenMs: number;
+  state: WorkerState;
+  queue: AsyncQueue<Partial<Assignment>> | null;
+  runId: string | null;
+}
+
+interface ActiveRun {
+  id: string;
+  config: RunConfig;
+  configJson: string;
+  compression: string;
+  worldSize: number;
+  generation: number;
+  status: 'PENDING' | 'RUNNING';
+  /** Worker ids by rank. */
+  members: string[];
+  startedMs: number;
+  bestTestAcc: number | null;
+  finalTestAcc: number | null;
+  samples: number;
+  trainSeconds: number;
+}
+
+export interface CoordinatorDeps {
+  db: StoreDb;
+  options: CoordinatorOptions;
+  log?: (line: string) => void;
+  now?: () => number;
+}
+
+export class Coordinator {
+  private readonly workers = new Map<string, WorkerEntry>();
+  private readonly runs = new Map<string, ActiveRun>();
+  private seq = 0;
+  readonly events = new EventBroadcast();
+  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly log: (line: string) => void;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: CoordinatorDeps) {
+    this.log = deps.log ?? (() => undefined);
+    this.now = deps.now ?? Date.now;
+    this.sweepTimer = setInterval(() => this.sweep(), deps.options.sweepIntervalMs);
+    this.sweepTimer.unref();
+  }
+
+  private get db(): StoreDb {
+    return this.deps.db;
+  }
+
+  register(req: RegisterRequest): RegisterReply {
+    const hostname = req.hostname || 'unknown';
+    const id = `w-${hostname.replace(/[^A-Za-z0-9_-]/g, '_')}-${req.pid}-${randomBytes(2).toString('hex')}`;
+    upsertWorker(this.db, { id, hostname });
+    if (req.hardware_json) {
+      try {
+        recordHardware(this.db, { hardware: JSON.parse(req.hardware_json) as HardwareInfo, workerId: id });
+      } catch (err) {
+        this.log(`worker ${id}: hardware not recorded (${(err as Error).message})`);
+      }
+    }
+    this.workers.set(id, {
+      id, seq: this.seq++, hostname, threads: req.threads, backend: req.backend, lastSeenMs: this.now(), state: 'alive', queue: null, runId: null,
+    });
+    addEvent(this.db, { kind: 'registered', detail: { workerId: id, hostname, threads: req.threads, backend: req.backend } });
+    this.events.publish('worker', '', { workerId: id, state: 'alive', hostname });
+    this.log(`worker ${id} registered (${hostname}, ${req.threads} thread(s), ${req.backend})`);
+    return { worker_id: id, heartbeat_interval_ms: this.deps.options.heartbeatIntervalMs };
+  }
+
+  private worker(id: string): WorkerEntry {
+    const w = this.workers.get(id);
+    if (!w || w.state === 'dead') throw new UnknownWorkerError(id);
+    return w;
+  }
+
+  heartbeat(workerId: string): void {
+    const w = this.worker(workerId);
+    w.lastSeenMs = this.now();
+    touchWorker(this.db, w.id);
+    if (w.state === 'suspect') {
+      w.state = 'alive';
+      this.events.publish('worker', w.runId ?? '', { workerId: w.id, state: 'alive' });
+    }
+  }
+
+  /** The worker's assignment stream; it ends when the worker goes or `stop()` is called. */
+  assignments(workerId: string): AsyncQueue<Partial<Assignment>> {
+    const w = this.worker(workerId);
+    w.queue?.stop();
+    const queue = new AsyncQueue<Partial<Assignment>>();
+    w.queue = queue;
+    queue.onStop(() => {
+      if (w.queue === queue) w.queue = null;
+    });
+    queue.push({ kind: 'KIND_UNSPECIFIED', reason: 'connected' });
+    this.schedule();
+    return queue;
+  }
+
+  submit(configJson: string, workers: number, configPath: string, compression = ''): RunInfo {
+    if (!['', 'none', 'fp16', 'sign-ef'].includes(compression)) throw new InvalidRequestError(`compression: expected none, fp16 or sign-ef, got '${compression}'`);
+    if (!Number.isInteger(workers) || workers < 1) throw new InvalidRequestError(`workers: expected an integer ≥ 1, got ${workers}`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(configJson);
+    } catch (err) {
+      throw new InvalidRequestError(`config_json is not JSON: ${(err as Error).message}`, { cause: err });
+    }
+    const config = parseRunConfig(raw, { source: configPath || 'SubmitRun.config_json' });
+    const row = createRun(this.db, configPath ? { config, configPath } : { config });
+    const run: ActiveRun = {
+      id: row.id, config, configJson: JSON.stringify(config), compression: compression || 'none', worldSize: workers, generation: 0, status: 'PENDING', members: [],
+      startedMs: 0, bestTestAcc: null, finalTestAcc: null, samples: 0, trainSeconds: 0,
+    };
+    this.runs.set(run.id, run);
+    this.events.publish('run', run.id, { status: 'PENDING', workers });
+    this.log(`run ${run.id} submitted (${config.name}, ${workers} worker(s))`);
+    this.schedule();
+    return this.info(run.id);
+  }
+
+  /** Starts pending runs, oldest first, while enough idle workers are connected. */
+  private schedule(): void {
+    for (const run of this.runs.values()) {
+      if (run.status !== 'PENDING') continue;
+      const idle = [...this.workers.values()]
+        .filter((w) => w.state === 'alive' && w.queue !== null && w.runId === null)
+        .sort((a, b) => a.seq - b.seq);
+      if (idle.length < run.worldSize) continue;
+      this.start(run, idle.slice(0, run.worldSize));
+    }
+  }
+
+  private start(run: ActiveRun, members: WorkerEntry[]): void {
+    run.generation = 1;
+    run.status = 'RUNNING';
+    run.members = members.map((w) => w.id);
+    run.startedMs = this.now();
+    markRunning(this.db, run.id, { backend: members[0]!.backend || run.config.engine.backend, threads: members.reduce((s, w) => s + w.threads, 0) });
+    members.forEach((w, rank) => {
+      w.runId = run.id;
+      joinRun(this.db, { runId: run.id, generation: run.generation, workerId: w.id, rank, worldSize: run.worldSize });
+      w.queue!.push({
+        kind: 'ASSIGN', run_id: run.id, config_json: run.configJson, rank, world_size: run.worldSize, generation: run.generation,
+        nats_url: this.deps.options.natsUrl, compression: run.compression,
+      });
+    });
+    this.events.publish('run', run.id, { status: 'RUNNING', generation: run.generation, workers: run.members });
+    this.log(`run ${run.id} RUNNING: generation ${run.generation}, ${run.worldSize} worker(s)`);
+  }
+
+  reportMetrics(r: MetricsReport): void {
+    const run = this.runs.get(r.run_id);
+    const w = this.worker(r.worker_id);
+    if (!run || run.status !== 'RUNNING' || run.generation !== r.generation || run.members[r.rank] !== w.id) {
+      if (!this.runs.has(r.run_id)) return; // a report that arrived after the run ended
+      throw new NotAMemberError(w.id, r.run_id, r.generation, r.rank);
+    }
+    if (r.error) {
+      this.end(run, 'FAILED', `rank ${r.rank} (${w.id}): ${r.error}`);
+      return;
+    }
+    if (r.epoch > 0 && r.rank === 0) {
+      const evaluated = r.test_loss >= 0;
+      addEpochMetrics(this.db, run.id, {
+        epoch: r.epoch, trainLoss: r.train_loss, trainAcc: r.train_acc, testLoss: evaluated ? r.test_loss : null,
+        testAcc: evaluated ? r.test_acc : null, lr: r.lr, samplesPerS: r.samples_per_s, epochTimeS: r.epoch_time_s,
+      });
+      if (evaluated) {
+        run.finalTestAcc = r.test_acc;
+        run.bestTestAcc = Math.max(run.bestTestAcc ?? 0, r.test_acc);
+      }
+      run.samples += r.samples_per_s * r.epoch_time_s;
+      run.trainSeconds += r.epoch_time_s;
+      this.events.publish('epoch', run.id, {
+        epoch: r.epoch, epochs: run.config.train.epochs, trainLoss: r.train_loss, trainAcc: r.train_acc,
+        testLoss: evaluated ? r.test_loss : null, testAcc: evaluated ? r.test_acc : null, samplesPerS: r.samples_per_s,
+        workersAlive: run.members.filter((id) => this.workers.get(id)?.state === 'alive').length, worldSize: run.worldSize,
+      });
+    }
+    if (r.done) {
+      leaveRun(this.db, { runId: run.id, generation: run.generation, workerId: w.id, reason: 'completed' });
+      w.runId = null;
+      if (r.rank === 0) this.end(run, 'COMPLETED');
+    }
+  }
+
+  cancel(runId: string): RunInfo {
+    const row = getRun(this.db, runId);
+    const run = this.runs.get(row.id);
+    if (run) this.end(run, 'CANCELLED', 'cancelled (CancelRun)');
+    return this.info(row.id);
+  }
+
+  private end(run: ActiveRun, status: 'COMPLETED' | 'FAILED' | 'CANCELLED', error?: string): void {
+    this.runs.delete(run.id);
+    const wallTimeS = run.startedMs ? (this.now() - run.startedMs) / 1000 : 0;
+    finishRun(this.db, run.id, status, {
+      finalTestAcc: run.finalTestAcc, bestTestAcc: run.bestTestAcc, wallTimeS,
+      samplesPerS: run.trainSeconds > 0 ? run.samples / run.trainSeconds : null, error: error ?? null,
+    });
+    if (run.generation > 0) endGeneration(this.db, run.id, run.generation, status === 'COMPLETED' ? 'completed' : status.toLowerCase());
+    for (const id of run.members) {
+      const w = this.workers.get(id);
+      if (!w || w.runId !== run.id) continue;
+      w.runId = null;
+      if (status !== 'COMPLETED') w.queue?.push({ kind: 'STOP', run_id: run.id, reason: error ?? status });
+    }
+    this.events.publish('run', run.id, { status, error: error ?? null });
+    this.log(`run ${run.id} ${status}${error ? `: ${error}` : ''}`);
+    this.schedule();
+  }
+
+  /** Ages workers: suspect, then dead (a dead member fails its run). */
+  sweep(): void {
+    const now = this.now();
+    const { suspectAfterMs, deadAfterMs } = this.deps.options;
+    for (const w of this.workers.values()) {
+      if (w.state === 'dead') continue;
+      const silent = now - w.lastSeenMs;
+      if (silent >= deadAfterMs) this.declareDead(w, silent);
+      else if (silent >= suspectAfterMs && w.state === 'alive') {
+        w.state = 'suspect';
+        this.events.publish('worker', w.runId ?? '', { workerId: w.id, state: 'suspect', silentMs: silent });
+        this.log(`worker ${w.id} suspect (silent ${silent} ms)`);
+      }
+    }
+  }
+
+  private declareDead(w: WorkerEntry, silentMs: number): void {
+    w.state = 'dead';
+    w.queue?.stop();
+    this.workers.delete(w.id);
+    this.events.publish('worker', w.runId ?? '', { workerId: w.id, state: 'dead', silentMs });
+    this.log(`worker ${w.id} dead (silent ${silentMs} ms)`);
+    const run = w.runId ? this.runs.get(w.runId) : undefined;
+    if (run) {
+      leaveRun(this.db, { runId: run.id, generation: run.generation, workerId: w.id, reason: 'dead' });
+      this.end(run, 'FAILED', `worker ${w.id} (rank ${run.members.indexOf(w.id)}) stopped heartbeating`);
+    } else {
+      addEvent(this.db, { kind: 'dead', detail: { workerId: w.id, silentMs } });
+    }
+  }
+
+  info(runId: string): RunInfo {
+    const row = getRun(this.db, runId);
+    const run = this.runs.get(row.id);
+    return {
+      run_id: row.id, status: row.status, generation: run?.generation ?? 0, world_size: run?.worldSize ?? 0, error: row.error ?? '',
+      epochs_done: listEpochMetrics(this.db, row.id).length, epochs: row.config.train.epochs,
+    };
+  }
+
+  watch(runId: string): AsyncQueue<ClusterEvent> {
+    return this.events.watch(runId);
+  }
+
+  /** Fails every active run (the coordinator is going away). */
+  failActive(reason: string): void {
+    for (const run of [...this.runs.values()]) this.end(run, 'FAILED', reason);
+  }
+
+  /** Stops the sweep and every stream; runs still active are left as they are in the store. */
+  close(): void {
+    clearInterval(this.sweepTimer);
+    for (const w of this.workers.values()) w.queue?.stop();
+    this.events.close();
+  }
+}

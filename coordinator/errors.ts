@@ -1,0 +1,40 @@
+// Domain errors of the coordinator; server.ts maps each to a gRPC status in one place.
+
+export class CoordinatorError extends Error {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.name = 'CoordinatorError';
+  }
+}
+
+/** A call named a worker id the coordinator does not know (never registered, or declared dead). */
+export class UnknownWorkerError extends CoordinatorError {
+  constructor(readonly workerId: string) {
+    super(`unknown worker '${workerId}' (register first)`);
+    this.name = 'UnknownWorkerError';
+  }
+}
+
+/** A request is malformed (bad config JSON, worker count, ...). */
+export class InvalidRequestError extends CoordinatorError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.name = 'InvalidRequestError';
+  }
+}
+
+/** A report names a run, generation or rank the worker is not a member of. */
+export class NotAMemberError extends CoordinatorError {
+  constructor(workerId: string, runId: string, generation: number, rank: number) {
+    super(`worker '${workerId}' is not rank ${rank} of run ${runId} generation ${generation}`);
+    this.name = 'NotAMemberError';
+  }
+}
+
+/** An RPC declared in the contract that this coordinator does not serve yet. */
+export class NotImplementedError extends CoordinatorError {
+  constructor(what: string) {
+    super(`${what} is not implemented yet`);
+    this.name = 'NotImplementedError';
+  }
+}

@@ -1,0 +1,104 @@
+// `bnn launch --local N`: nats-server, a coordinator and N workers as child processes of this
+// one, on loopback. Every child gets a stdin lifeline (it exits when this process goes) and
+// is terminated by `stop()`.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { startNatsServer, type NatsServerHandle } from '../src/collective/index.js';
+
+export interface LocalClusterOptions {
+  workers: number;
+  threadsPerWorker: number;
+  backend: string;
+  /** Experiment database the coordinator writes. */
+  store: string;
+  natsServerBin?: string;
+  /** Lines from the children's stderr, prefixed with who wrote them. */
+  log(line: string): void;
+  /** Called when a worker exits (code null: killed by a signal). */
+  onWorkerExit?(index: number, code: number | null): void;
+}
+
+export interface LocalCluster {
+  /** `127.0.0.1:<port>` of the coordinator. */
+  coordinator: string;
+  token: string;
+  natsUrl: string;
+  /** Stops workers, coordinator and nats-server; idempotent. */
+  stop(): Promise<void>;
+}
+
+/** How `bnn` re-runs itself: the same node flags (e.g. the tsx loader) and entry script. */
+function bnnCommand(): { cmd: string; args: string[] } {
+  return { cmd: process.execPath, args: [...process.execArgv, process.argv[1]!] };
+}
+
+function forward(child: ChildProcess, name: string, log: (line: string) => void): void {
+  if (child.stderr) createInterface({ input: child.stderr }).on('line', (l) => log(`[${name}] ${l}`));
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
+}
+
+async function terminate(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.stdin?.end();
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited(child);
+  clearTimeout(timer);
+}
+
+export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCluster> {
+  const token = randomBytes(16).toString('hex');
+  const env = { ...process.env, BNN_CLUSTER_TOKEN: token };
+  const { cmd, args } = bnnCommand();
+  const children: ChildProcess[] = [];
+  let nats: NatsServerHandle | null = null;
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      await Promise.all(children.slice(1).map((c) => terminate(c, 5000)));
+      if (children[0]) await terminate(children[0], 5000);
+      await nats?.stop();
+    })();
+    return stopping;
+  };
+  try {
+    nats = await startNatsServer(o.natsServerBin ? { binary: o.natsServerBin } : {});
+    const coord = spawn(cmd, [...args, 'coordinator', '--host', '127.0.0.1', '--port', '0', '--store', o.store, '--nats', nats.url,
+      '--exit-with-stdin'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    children.push(coord);
+    forward(coord, 'coordinator', o.log);
+    const port = await new Promise<number>((resolve, reject) => {
+      const lines = createInterface({ input: coord.stdout! });
+      const timer = setTimeout(() => reject(new Error('the coordinator did not start listening within 30 s')), 30_000);
+      lines.on('line', (l) => {
+        try {
+          const msg = JSON.parse(l) as { listening?: number };
+          if (typeof msg.listening === 'number') {
+            clearTimeout(timer);
+            resolve(msg.listening);
+          }
+        } catch { /* not the announcement */ }
+      });
+      coord.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`the coordinator exited (code ${code}) before listening`));
+      });
+    });
+    const address = `127.0.0.1:${port}`;
+    for (let i = 0; i < o.workers; i++) {
+      const w = spawn(cmd, [...args, 'worker', '--coordinator', address, '--threads', String(o.threadsPerWorker), '--backend', o.backend,
+        '--exit-with-stdin'], { env, stdio: ['pipe', 'ignore', 'pipe'] });
+      children.push(w);
+      forward(w, `worker ${i}`, o.log);
+      w.once('exit', (code) => o.onWorkerExit?.(i, code));
+    }
+    return { coordinator: address, token, natsUrl: nats.url, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

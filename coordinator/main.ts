@@ -1,0 +1,50 @@
+// `bnn coordinator`: opens the store, binds the gRPC port and serves until SIGINT/SIGTERM
+// (or, with `exitWithStdin`, until its parent closes stdin).
+import { openStore } from '../src/store/index.js';
+import { createCoordinatorServer } from './server.js';
+import type { CoordinatorOptions } from './options.js';
+
+export interface RunCoordinatorOptions {
+  host: string;
+  /** 0: a free port (announced on stdout). */
+  port: number;
+  store: string;
+  token: string;
+  coordinator: Partial<CoordinatorOptions>;
+  /** Stop when stdin ends (a launcher's lifeline: no orphan if the launcher dies). */
+  exitWithStdin: boolean;
+  /** People's lines (stderr). */
+  log: (line: string) => void;
+  /** One JSON line `{"listening": port}` once bound (stdout). */
+  announce: (line: string) => void;
+}
+
+export async function runCoordinator(o: RunCoordinatorOptions): Promise<number> {
+  const store = openStore(o.store);
+  const server = createCoordinatorServer({ db: store.db, token: o.token, options: o.coordinator, log: o.log });
+  let port: number;
+  try {
+    port = await server.listen(o.host, o.port);
+  } catch (err) {
+    await server.shutdown(0);
+    store.close();
+    throw err;
+  }
+  o.log(`coordinator listening on ${o.host}:${port} (store ${store.path}, nats ${o.coordinator.natsUrl ?? 'default'})`);
+  o.announce(JSON.stringify({ listening: port }));
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    if (o.exitWithStdin) {
+      process.stdin.on('end', () => resolve('stdin closed'));
+      process.stdin.on('error', () => resolve('stdin closed'));
+      process.stdin.resume();
+    }
+  });
+  o.log(`coordinator stopping (${signal})`);
+  server.coordinator.failActive(`coordinator stopped (${signal})`);
+  await server.shutdown(1000);
+  store.close();
+  if (o.exitWithStdin) process.stdin.pause();
+  return 0;
+}

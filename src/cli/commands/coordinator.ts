@@ -1,0 +1,62 @@
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { action, type CommandContext } from '../command.js';
+import { UserError } from '../../util/errors.js';
+
+interface CoordinatorFlags {
+  host: string;
+  port: string;
+  store: string;
+  nats: string;
+  token?: string;
+  heartbeatMs: string;
+  suspectMs: string;
+  deadMs: string;
+  exitWithStdin?: boolean;
+}
+
+const flagsSchema = z.object({
+  host: z.string().min(1),
+  port: z.coerce.number().int().min(0).max(65535),
+  store: z.string().min(1),
+  nats: z.string().min(1),
+  heartbeatMs: z.coerce.number().int().min(10),
+  suspectMs: z.coerce.number().int().min(1),
+  deadMs: z.coerce.number().int().min(1),
+});
+
+/** The cluster token from `--token` or BNN_CLUSTER_TOKEN; bad usage when neither is set. */
+export function clusterToken(flag: string | undefined): string {
+  const token = flag ?? process.env.BNN_CLUSTER_TOKEN ?? '';
+  if (token === '') throw new UserError('a cluster token is required: pass --token <secret> or set BNN_CLUSTER_TOKEN', { exitCode: 2 });
+  return token;
+}
+
+/** `bnn coordinator`: the gRPC control plane (run lifecycle, membership, ranks) over one experiment database. */
+export function registerCoordinator(program: Command, ctx: CommandContext): void {
+  program
+    .command('coordinator')
+    .description('serve the cluster control plane (gRPC) until SIGINT/SIGTERM')
+    .option('--host <addr>', 'address to bind', '0.0.0.0')
+    .option('--port <n>', 'gRPC port (0: a free one, announced on stdout as {"listening": port})', '50051')
+    .option('--store <file>', 'experiment database', './runs/bnn.db')
+    .option('--nats <url>', 'NATS url handed to workers (the gradient data plane)', 'nats://127.0.0.1:4222')
+    .option('--token <secret>', 'cluster token every call must carry (default: BNN_CLUSTER_TOKEN)')
+    .option('--heartbeat-ms <n>', 'worker heartbeat interval', '1000')
+    .option('--suspect-ms <n>', 'silence after which a worker is suspect', '3000')
+    .option('--dead-ms <n>', 'silence after which a worker is dead (its run fails)', '10000')
+    .option('--exit-with-stdin', 'stop when stdin closes (used by bnn launch)')
+    .action(action(ctx, async (raw: CoordinatorFlags) => {
+      const parsed = flagsSchema.safeParse(raw);
+      if (!parsed.success) throw new UserError(parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '), { exitCode: 2 });
+      const f = parsed.data;
+      const token = clusterToken(raw.token);
+      const { runCoordinator } = await import('../../../coordinator/index.js');
+      return runCoordinator({
+        host: f.host, port: f.port, store: f.store, token, exitWithStdin: raw.exitWithStdin === true,
+        coordinator: { natsUrl: f.nats, heartbeatIntervalMs: f.heartbeatMs, suspectAfterMs: f.suspectMs, deadAfterMs: f.deadMs },
+        log: (line) => ctx.io.stderr.write(`${line}\n`),
+        announce: (line) => ctx.io.stdout.write(`${line}\n`),
+      });
+    }));
+}

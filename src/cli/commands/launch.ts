@@ -1,0 +1,136 @@
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { loadConfig } from '../../config/load.js';
+import { applyOverrides } from '../../config/overrides.js';
+import { action, type CommandContext } from '../command.js';
+import { addConfigOverrideOptions, overridesFromOptions } from '../options.js';
+import { UserError } from '../../util/errors.js';
+
+interface LaunchFlags extends Record<string, unknown> {
+  local?: string;
+  threadsPerWorker: string;
+  compression: string;
+  natsServerBin?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+const flagsSchema = z.object({
+  local: z.coerce.number({ error: () => '--local: expected a worker count' }).int().min(1).max(64),
+  threadsPerWorker: z.coerce.number().int().min(0).max(1024),
+  compression: z.enum(['none', 'fp16', 'sign-ef']),
+});
+
+interface EpochLine {
+  epoch: number;
+  epochs: number;
+  trainLoss: number;
+  trainAcc: number;
+  testLoss: number | null;
+  testAcc: number | null;
+  samplesPerS: number;
+  workersAlive: number;
+  worldSize: number;
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+const EXIT: Record<string, number> = { COMPLETED: 0, FAILED: 1, CANCELLED: 130 };
+
+/** `bnn launch --local N <config>`: nats-server, a coordinator and N workers on this host; one run. */
+export function registerLaunch(program: Command, ctx: CommandContext): void {
+  const cmd = program
+    .command('launch')
+    .description('train one run data-parallel: --local N starts nats-server, a coordinator and N workers on this host')
+    .argument('<config>', 'run config (YAML)')
+    .option('--local <n>', 'workers to start on this host')
+    .option('--threads-per-worker <n>', 'engine threads of each worker', '1')
+    .option('--compression <mode>', 'gradient all-reduce wire format: none, fp16, sign-ef', 'none')
+    .option('--nats-server-bin <path>', 'nats-server executable (default: nats-server on PATH, or NATS_SERVER_BIN)');
+  addConfigOverrideOptions(cmd)
+    .option('--json', 'print the result as one JSON object on stdout (no progress lines)')
+    .option('--quiet', 'no progress lines')
+    .action(action(ctx, async (configPath: string, raw: LaunchFlags) => {
+      if (raw.local === undefined) throw new UserError('bnn launch needs --local <n> (a remote --coordinator is not supported yet)', { exitCode: 2 });
+      const parsed = flagsSchema.safeParse(raw);
+      if (!parsed.success) throw new UserError(parsed.error.issues.map((i) => i.message.startsWith('--') ? i.message : `--${String(i.path[0])}: ${i.message}`).join('; '), { exitCode: 2 });
+      const f = parsed.data;
+      const config = applyOverrides(await loadConfig(configPath), overridesFromOptions(raw));
+      const say = (line: string) => { if (!raw.quiet && !raw.json) ctx.io.stderr.write(`${line}\n`); };
+      const { startLocalCluster } = await import('../../../coordinator/local-cluster.js');
+      const { connectCoordinator } = await import('../../rpc/index.js');
+
+      let runEnded = false;
+      let workerFailure: string | null = null;
+      let interrupted = false;
+      const t0 = performance.now();
+      const cluster = await startLocalCluster({
+        workers: f.local, threadsPerWorker: f.threadsPerWorker, backend: config.engine.backend, store: config.store,
+        ...(raw.natsServerBin ? { natsServerBin: raw.natsServerBin } : {}),
+        log: (line) => { if (!raw.quiet) ctx.io.stderr.write(`${line}\n`); },
+        onWorkerExit: (i, code) => { if (code !== 0 && !runEnded) workerFailure ??= `worker ${i} exited with ${code === null ? 'a signal' : `code ${code}`}`; },
+      });
+      const client = connectCoordinator(cluster.coordinator, { token: cluster.token });
+      const watch = client.watchCluster({ run_id: '' });
+      let runId = '';
+      const onSigint = () => {
+        interrupted = true;
+        if (runId) void client.cancelRun({ run_id: runId }).catch(() => undefined);
+        else watch.cancel();
+      };
+      process.once('SIGINT', onSigint);
+      const epochs: EpochLine[] = [];
+      let status = 'FAILED';
+      let error = '';
+      const failTimer = setInterval(() => {
+        if (workerFailure && runId && !runEnded) {
+          error = workerFailure;
+          void client.cancelRun({ run_id: runId }).catch(() => undefined);
+          workerFailure = null;
+        }
+      }, 500);
+      try {
+        await client.waitForReady(30_000);
+        const info = await client.submitRun({ config_json: JSON.stringify(config), workers: f.local, config_path: configPath, compression: f.compression });
+        runId = info.run_id;
+        say(`bnn: run ${runId} (${config.name}): ${config.model.arch} ${config.model.precision}, ${f.local} local worker(s), ` +
+          `coordinator ${cluster.coordinator}, nats ${cluster.natsUrl}`);
+        for await (const ev of watch) {
+          if (ev.run_id !== runId) continue;
+          const d = JSON.parse(ev.detail_json) as Record<string, unknown>;
+          if (ev.kind === 'epoch') {
+            const e = d as unknown as EpochLine;
+            epochs.push(e);
+            say(`epoch ${e.epoch}/${e.epochs}  train loss ${e.trainLoss.toFixed(4)} acc ${pct(e.trainAcc)}` +
+              (e.testAcc !== null ? `  test acc ${pct(e.testAcc)}` : '') +
+              `  ${Math.round(e.samplesPerS).toLocaleString('en-US')} samples/s  ${e.workersAlive}/${e.worldSize} workers alive`);
+          } else if (ev.kind === 'run' && typeof d.status === 'string' && d.status in EXIT) {
+            status = d.status;
+            if (typeof d.error === 'string' && !error) error = d.error;
+            runEnded = true;
+            break;
+          }
+        }
+        if (!runEnded) {
+          const final = runId ? await client.getRun({ run_id: runId }).catch(() => null) : null;
+          status = final?.status && final.status in EXIT ? final.status : interrupted ? 'CANCELLED' : 'FAILED';
+          error ||= final?.error || 'the coordinator went away';
+        }
+      } finally {
+        runEnded = true;
+        clearInterval(failTimer);
+        process.removeListener('SIGINT', onSigint);
+        watch.cancel();
+        client.close();
+        await cluster.stop();
+      }
+      const wallTimeS = (performance.now() - t0) / 1000;
+      const last = epochs.at(-1);
+      if (raw.json) {
+        ctx.io.stdout.write(`${JSON.stringify({ runId, status, error: error || null, workers: f.local, wallTimeS, finalTestAcc: last?.testAcc ?? null, epochs })}\n`);
+      } else if (!raw.quiet) {
+        ctx.io.stdout.write(`run ${runId} ${status}${error ? ` (${error})` : ''} in ${wallTimeS.toFixed(1)} s` +
+          (last?.testAcc != null ? `; final test accuracy ${pct(last.testAcc)}` : '') + '\n');
+      }
+      return EXIT[status] ?? 1;
+    }));
+}

@@ -1,0 +1,54 @@
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { action, type CommandContext } from '../command.js';
+import { UserError } from '../../util/errors.js';
+import { BACKENDS } from '../../config/schema.js';
+import { clusterToken } from './coordinator.js';
+
+interface WorkerFlags {
+  coordinator: string;
+  nats?: string;
+  token?: string;
+  threads: string;
+  backend: string;
+  connectTimeoutMs: string;
+  stepDeadlineMs: string;
+  exitWithStdin?: boolean;
+}
+
+const flagsSchema = z.object({
+  coordinator: z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port'),
+  threads: z.coerce.number().int().min(0).max(1024),
+  backend: z.enum(BACKENDS),
+  connectTimeoutMs: z.coerce.number().int().min(1),
+  stepDeadlineMs: z.coerce.number().int().min(1),
+});
+
+/** `bnn worker`: joins a coordinator, trains one assigned run data-parallel, then exits. */
+export function registerWorker(program: Command, ctx: CommandContext): void {
+  program
+    .command('worker')
+    .description('register with a coordinator, train the run it assigns (gradients all-reduced over NATS), then exit')
+    .requiredOption('--coordinator <host:port>', 'coordinator address')
+    .option('--nats <url>', "NATS url (default: the one in the assignment)")
+    .option('--token <secret>', 'cluster token (default: BNN_CLUSTER_TOKEN)')
+    .option('--threads <n>', 'threads for the engine (0: all cores)', '1')
+    .option('--backend <name>', `engine backend: ${BACKENDS.join(', ')}`, 'auto')
+    .option('--connect-timeout-ms <n>', 'wait this long for the coordinator', '30000')
+    .option('--step-deadline-ms <n>', 'an all-reduce step slower than this fails the run', '120000')
+    .option('--exit-with-stdin', 'stop when stdin closes (used by bnn launch)')
+    .action(action(ctx, async (raw: WorkerFlags) => {
+      const parsed = flagsSchema.safeParse(raw);
+      if (!parsed.success) throw new UserError(parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '), { exitCode: 2 });
+      const f = parsed.data;
+      const token = clusterToken(raw.token);
+      const { runWorker } = await import('../../../worker/index.js');
+      const dump = process.env.BNN_WORKER_DUMP_WEIGHTS;
+      return runWorker({
+        coordinator: f.coordinator, token, threads: f.threads, backend: f.backend, exitWithStdin: raw.exitWithStdin === true,
+        connectTimeoutMs: f.connectTimeoutMs, stepDeadlineMs: f.stepDeadlineMs,
+        ...(raw.nats ? { natsUrl: raw.nats } : {}), ...(dump ? { dumpWeightsDir: dump } : {}),
+        log: (line) => ctx.io.stderr.write(`${line}\n`),
+      });
+    }));
+}

@@ -1,0 +1,283 @@
+// The one file that imports @grpc/grpc-js: the coordinator service over gRPC (server and
+// client), with the cluster token checked on every call.
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { join } from 'node:path';
+import { packageRoot } from '../config/package-info.js';
+import { RpcCode, RpcError, RpcUnauthenticatedError, RpcUnavailableError, rpcCodeName } from './errors.js';
+import type {
+  Ack, Assignment, AssignmentsRequest, CallContext, CheckpointReport, ClusterEvent, CoordinatorHandlers, HeartbeatReply,
+  HeartbeatRequest, MetricsReport, RegisterReply, RegisterRequest, RunInfo, RunRef, SubmitRunRequest, WatchRequest,
+} from './types.js';
+
+/** Metadata key carrying `Bearer <token>`. */
+export const TOKEN_METADATA_KEY = 'authorization';
+
+export function protoPath(): string {
+  return join(packageRoot(), 'proto', 'bnn', 'v1', 'coordinator.proto');
+}
+
+let serviceCtor: grpc.ServiceClientConstructor | null = null;
+function coordinatorService(): grpc.ServiceClientConstructor {
+  if (!serviceCtor) {
+    const def = protoLoader.loadSync(protoPath(), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
+    const pkg = grpc.loadPackageDefinition(def) as unknown as { bnn: { v1: { Coordinator: grpc.ServiceClientConstructor } } };
+    serviceCtor = pkg.bnn.v1.Coordinator;
+  }
+  return serviceCtor;
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+function tokenOk(metadata: grpc.Metadata, expected: Buffer): 'ok' | 'missing' | 'wrong' {
+  const value = metadata.get(TOKEN_METADATA_KEY)[0];
+  if (typeof value !== 'string' || value === '') return 'missing';
+  const token = value.startsWith('Bearer ') ? value.slice(7) : value;
+  return timingSafeEqual(digest(token), expected) ? 'ok' : 'wrong';
+}
+
+function toServiceError(err: unknown): Partial<grpc.ServiceError> {
+  if (err instanceof RpcError) return { code: err.code as number, details: err.message, message: err.message };
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: grpc.status.INTERNAL, details: message, message };
+}
+
+export interface RpcServerOptions {
+  /** The cluster token every call must carry. */
+  token: string;
+  /** Where rejected calls and handler failures are logged. */
+  log?: (line: string) => void;
+}
+
+/** A built, not yet bound server. */
+export interface RpcServer {
+  /** Binds `host:port` (0: a free port) without TLS and starts serving; resolves with the port. */
+  listen(host: string, port: number): Promise<number>;
+  /** Stops accepting calls, ends open streams after `graceMs`, then forces the rest. Idempotent. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerReadableStream<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
+
+function contextOf(call: AnyCall): { ctx: CallContext; abort: AbortController } {
+  const abort = new AbortController();
+  const events = call as unknown as NodeJS.EventEmitter;
+  events.on('cancelled', () => abort.abort());
+  events.on('close', () => abort.abort());
+  return { ctx: { peer: call.getPeer(), signal: abort.signal }, abort };
+}
+
+/** Wraps `handlers` in a gRPC server that checks the token first (UNAUTHENTICATED otherwise). */
+export function createRpcServer(handlers: CoordinatorHandlers, options: RpcServerOptions): RpcServer {
+  if (options.token === '') throw new RpcError(RpcCode.INVALID_ARGUMENT, 'the cluster token must not be empty');
+  const expected = digest(options.token);
+  const log = options.log ?? (() => undefined);
+  const server = new grpc.Server();
+
+  const authorize = (method: string, call: AnyCall): grpc.ServiceError | null => {
+    const verdict = tokenOk(call.metadata, expected);
+    if (verdict === 'ok') return null;
+    log(`rejected ${method} from ${call.getPeer()}: ${verdict} cluster token`);
+    const details = `${verdict} cluster token`;
+    return Object.assign(new Error(details), { code: grpc.status.UNAUTHENTICATED, details, metadata: new grpc.Metadata() });
+  };
+  const failed = (method: string, err: unknown): Partial<grpc.ServiceError> => {
+    if (!(err instanceof RpcError)) log(`${method} failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    return toServiceError(err);
+  };
+
+  const unary = <Q, R>(method: string, fn: (req: Q, ctx: CallContext) => Promise<R>): grpc.handleUnaryCall<Q, R> =>
+    (call, callback) => {
+      const denied = authorize(method, call);
+      if (denied) return callback(denied);
+      const { ctx } = contextOf(call);
+      fn(call.request, ctx).then((r) => callback(null, r), (err) => callback(failed(method, err)));
+    };
+
+  const serverStream = <Q, R>(method: string, fn: (req: Q, ctx: CallContext) => AsyncIterable<R>): grpc.handleServerStreamingCall<Q, R> =>
+    (call) => {
+      const denied = authorize(method, call);
+      if (denied) {
+        call.emit('error', denied);
+        return;
+      }
+      const { ctx } = contextOf(call);
+      const iterator = fn(call.request, ctx)[Symbol.asyncIterator]();
+      ctx.signal.addEventListener('abort', () => void iterator.return?.(), { once: true });
+      void (async () => {
+        try {
+          for (;;) {
+            const r = await iterator.next();
+            if (r.done || ctx.signal.aborted) break;
+            call.write(r.value);
+          }
+          if (!ctx.signal.aborted) call.end();
+        } catch (err) {
+          if (!ctx.signal.aborted) call.emit('error', failed(method, err));
+        }
+      })();
+    };
+
+  const heartbeat: grpc.handleClientStreamingCall<HeartbeatRequest, HeartbeatReply> = (call, callback) => {
+    const denied = authorize('Heartbeat', call);
+    if (denied) {
+      call.resume();
+      return callback(denied);
+    }
+    const { ctx } = contextOf(call);
+    handlers.heartbeat(call as AsyncIterable<HeartbeatRequest>, ctx).then((r) => callback(null, r), (err) => callback(failed('Heartbeat', err)));
+  };
+
+  server.addService(coordinatorService().service, {
+    Register: unary('Register', handlers.register.bind(handlers)),
+    Heartbeat: heartbeat,
+    Assignments: serverStream('Assignments', handlers.assignments.bind(handlers)),
+    ReportMetrics: unary('ReportMetrics', handlers.reportMetrics.bind(handlers)),
+    ReportCheckpoint: unary('ReportCheckpoint', handlers.reportCheckpoint.bind(handlers)),
+    SubmitRun: unary('SubmitRun', handlers.submitRun.bind(handlers)),
+    ResumeRun: unary('ResumeRun', handlers.resumeRun.bind(handlers)),
+    CancelRun: unary('CancelRun', handlers.cancelRun.bind(handlers)),
+    GetRun: unary('GetRun', handlers.getRun.bind(handlers)),
+    WatchCluster: serverStream('WatchCluster', handlers.watchCluster.bind(handlers)),
+  } as grpc.UntypedServiceImplementation);
+
+  let stopping: Promise<void> | null = null;
+  return {
+    listen(host, port) {
+      return new Promise((resolve, reject) => {
+        server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+          if (err) reject(new RpcUnavailableError(`cannot listen on ${host}:${port}: ${err.message}`, { cause: err }));
+          else resolve(bound);
+        });
+      });
+    },
+    shutdown(graceMs = 1000) {
+      stopping ??= new Promise<void>((resolve) => {
+        const force = setTimeout(() => { server.forceShutdown(); resolve(); }, graceMs);
+        server.tryShutdown(() => { clearTimeout(force); resolve(); });
+      });
+      return stopping;
+    },
+  };
+}
+
+// ---- client ----
+
+/** A server stream on the client side: iterate it; `cancel()` ends it (the iteration then just stops). */
+export interface RpcStream<T> extends AsyncIterable<T> {
+  cancel(): void;
+}
+
+/** The client end of the Heartbeat stream. */
+export interface HeartbeatSender {
+  send(req: HeartbeatRequest): void;
+  /** Closes the stream and resolves with the reply. */
+  end(): Promise<HeartbeatReply>;
+  /** Resolves when the call ends (rejects on a failure, e.g. the coordinator went away). */
+  readonly closed: Promise<HeartbeatReply>;
+}
+
+export interface CoordinatorClient {
+  register(req: Partial<RegisterRequest>): Promise<RegisterReply>;
+  heartbeat(): HeartbeatSender;
+  assignments(req: AssignmentsRequest): RpcStream<Assignment>;
+  reportMetrics(req: Partial<MetricsReport>): Promise<Ack>;
+  reportCheckpoint(req: Partial<CheckpointReport>): Promise<Ack>;
+  submitRun(req: Partial<SubmitRunRequest>): Promise<RunInfo>;
+  resumeRun(req: RunRef): Promise<RunInfo>;
+  cancelRun(req: RunRef): Promise<RunInfo>;
+  getRun(req: RunRef): Promise<RunInfo>;
+  watchCluster(req: Partial<WatchRequest>): RpcStream<ClusterEvent>;
+  /** Resolves once connected; RpcUnavailableError after `timeoutMs`. */
+  waitForReady(timeoutMs: number): Promise<void>;
+  close(): void;
+}
+
+export interface CoordinatorClientOptions {
+  /** The cluster token; empty sends none. */
+  token: string;
+  /** Deadline of unary calls. Default 30 s. */
+  callTimeoutMs?: number;
+}
+
+function fromServiceError(err: grpc.ServiceError, address: string): RpcError {
+  if (err.code === grpc.status.UNAUTHENTICATED) return new RpcUnauthenticatedError(`coordinator ${address}: ${err.details}`);
+  if (err.code === grpc.status.UNAVAILABLE) return new RpcUnavailableError(`coordinator ${address} is unavailable: ${err.details}`, { cause: err });
+  const code = (Object.values(RpcCode) as number[]).includes(err.code) ? (err.code as RpcCode) : RpcCode.UNKNOWN;
+  return new RpcError(code, `${rpcCodeName(code)}: ${err.details}`, { cause: err });
+}
+
+type Callback<R> = (err: grpc.ServiceError | null, res?: R) => void;
+type RawClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+
+/** A client for the coordinator at `host:port` (plaintext). Does not connect until the first call. */
+export function connectCoordinator(address: string, options: CoordinatorClientOptions): CoordinatorClient {
+  const Ctor = coordinatorService();
+  const raw = new Ctor(address, grpc.credentials.createInsecure()) as unknown as RawClient;
+  const metadata = () => {
+    const md = new grpc.Metadata();
+    if (options.token !== '') md.set(TOKEN_METADATA_KEY, `Bearer ${options.token}`);
+    return md;
+  };
+  const callTimeoutMs = options.callTimeoutMs ?? 30_000;
+  const unary = <Q, R>(method: string) => (req: Q): Promise<R> =>
+    new Promise((resolve, reject) => {
+      const cb: Callback<R> = (err, res) => (err ? reject(fromServiceError(err, address)) : resolve(res as R));
+      raw[method]!.call(raw, req, metadata(), { deadline: Date.now() + callTimeoutMs }, cb);
+    });
+  const stream = <Q, R>(method: string) => (req: Q): RpcStream<R> => {
+    const call = raw[method]!.call(raw, req, metadata()) as grpc.ClientReadableStream<R>;
+    let cancelled = false;
+    return {
+      cancel() {
+        cancelled = true;
+        call.cancel();
+      },
+      async *[Symbol.asyncIterator]() {
+        try {
+          for await (const msg of call) yield msg as R;
+        } catch (err) {
+          if (cancelled && (err as grpc.ServiceError).code === grpc.status.CANCELLED) return;
+          throw fromServiceError(err as grpc.ServiceError, address);
+        } finally {
+          if (!cancelled) call.cancel();
+        }
+      },
+    };
+  };
+  return {
+    register: unary('Register'),
+    heartbeat() {
+      let cb!: Callback<HeartbeatReply>;
+      const closed = new Promise<HeartbeatReply>((resolve, reject) => {
+        cb = (err, res) => (err ? reject(fromServiceError(err, address)) : resolve(res ?? {}));
+      });
+      closed.catch(() => undefined);
+      const call = raw.Heartbeat!.call(raw, metadata(), cb) as grpc.ClientWritableStream<HeartbeatRequest>;
+      call.on('error', () => undefined);
+      return {
+        send: (req) => { call.write(req); },
+        end: () => { call.end(); return closed; },
+        closed,
+      };
+    },
+    assignments: stream('Assignments'),
+    reportMetrics: unary('ReportMetrics'),
+    reportCheckpoint: unary('ReportCheckpoint'),
+    submitRun: unary('SubmitRun'),
+    resumeRun: unary('ResumeRun'),
+    cancelRun: unary('CancelRun'),
+    getRun: unary('GetRun'),
+    watchCluster: stream('WatchCluster'),
+    waitForReady(timeoutMs) {
+      return new Promise((resolve, reject) => {
+        raw.waitForReady(Date.now() + timeoutMs, (err) => {
+          if (err) reject(new RpcUnavailableError(`coordinator ${address} did not answer within ${timeoutMs} ms`, { cause: err }));
+          else resolve();
+        });
+      });
+    },
+    close: () => raw.close(),
+  };
+}

@@ -1,0 +1,4 @@
+export { connectCoordinator, createRpcServer, protoPath, TOKEN_METADATA_KEY } from './grpc.js';
+export type { CoordinatorClient, CoordinatorClientOptions, HeartbeatSender, RpcServer, RpcServerOptions, RpcStream } from './grpc.js';
+export { RpcCode, RpcError, RpcUnauthenticatedError, RpcUnavailableError, rpcCodeName } from './errors.js';
+export type * from './types.js';

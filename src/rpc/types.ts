@@ -1,0 +1,79 @@
+// Messages of proto/bnn/v1/coordinator.proto as proto-loader hands them over (keepCase,
+// defaults filled, 64-bit integers as numbers), and the transport-free shape of the service.
+
+export interface RegisterRequest { hostname: string; hardware_json: string; threads: number; backend: string; pid: number }
+export interface RegisterReply { worker_id: string; heartbeat_interval_ms: number }
+export interface HeartbeatRequest { worker_id: string }
+export type HeartbeatReply = Record<string, never>;
+export interface AssignmentsRequest { worker_id: string }
+export type AssignmentKind = 'KIND_UNSPECIFIED' | 'ASSIGN' | 'STOP';
+export interface Assignment {
+  kind: AssignmentKind;
+  run_id: string;
+  config_json: string;
+  rank: number;
+  world_size: number;
+  generation: number;
+  nats_url: string;
+  reason: string;
+  compression: string;
+}
+export interface MetricsReport {
+  worker_id: string;
+  run_id: string;
+  generation: number;
+  rank: number;
+  epoch: number;
+  train_loss: number;
+  train_acc: number;
+  test_loss: number;
+  test_acc: number;
+  lr: number;
+  samples_per_s: number;
+  epoch_time_s: number;
+  done: boolean;
+  error: string;
+  steps: number;
+}
+export interface CheckpointReport { worker_id: string; run_id: string; step: number; path: string }
+export interface SubmitRunRequest { config_json: string; workers: number; config_path: string; compression: string }
+export interface RunRef { run_id: string }
+export interface RunInfo {
+  run_id: string;
+  status: string;
+  generation: number;
+  world_size: number;
+  error: string;
+  epochs_done: number;
+  epochs: number;
+}
+export interface WatchRequest { run_id: string }
+export interface ClusterEvent { kind: string; run_id: string; detail_json: string; at: string }
+export type Ack = Record<string, never>;
+
+/** What a handler knows about its call. */
+export interface CallContext {
+  /** Peer address (`ipv4:127.0.0.1:5123`). */
+  peer: string;
+  /** Aborted when the client cancels or the connection drops (streams end then). */
+  signal: AbortSignal;
+}
+
+/**
+ * The coordinator service without a transport: one method per RPC. Unary handlers resolve
+ * with the reply; server-streaming handlers return an async iterable that the transport drains
+ * until it ends or the call is cancelled (then `return()` is called); the client-streaming
+ * handler consumes the request stream. Throw RpcError (or anything: INTERNAL) to fail a call.
+ */
+export interface CoordinatorHandlers {
+  register(req: RegisterRequest, ctx: CallContext): Promise<RegisterReply>;
+  heartbeat(requests: AsyncIterable<HeartbeatRequest>, ctx: CallContext): Promise<HeartbeatReply>;
+  assignments(req: AssignmentsRequest, ctx: CallContext): AsyncIterable<Partial<Assignment>>;
+  reportMetrics(req: MetricsReport, ctx: CallContext): Promise<Ack>;
+  reportCheckpoint(req: CheckpointReport, ctx: CallContext): Promise<Ack>;
+  submitRun(req: SubmitRunRequest, ctx: CallContext): Promise<RunInfo>;
+  resumeRun(req: RunRef, ctx: CallContext): Promise<RunInfo>;
+  cancelRun(req: RunRef, ctx: CallContext): Promise<RunInfo>;
+  getRun(req: RunRef, ctx: CallContext): Promise<RunInfo>;
+  watchCluster(req: WatchRequest, ctx: CallContext): AsyncIterable<ClusterEvent>;
+}

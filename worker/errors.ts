@@ -1,0 +1,24 @@
+// Errors of the worker; callers branch with instanceof.
+
+export class WorkerError extends Error {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.name = 'WorkerError';
+  }
+}
+
+/** The coordinator told this worker to stop its run (cancelled, or failed on another rank). */
+export class RunStoppedError extends WorkerError {
+  constructor(readonly runId: string, readonly reason: string) {
+    super(`run ${runId} stopped by the coordinator: ${reason}`);
+    this.name = 'RunStoppedError';
+  }
+}
+
+/** The coordinator's assignment stream ended while this worker still needed it. */
+export class CoordinatorLostError extends WorkerError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.name = 'CoordinatorLostError';
+  }
+}

@@ -1,0 +1,138 @@
+// `bnn worker`: registers with the coordinator, heartbeats, waits for one assignment, trains
+// it data-parallel over NATS and exits when the run ends (or is stopped).
+import os from 'node:os';
+import { AllReduce, connectNatsTransport, type Compression, type Transport } from '../src/collective/index.js';
+import { parseRunConfig } from '../src/config/index.js';
+import { initEngine, type BackendChoice } from '../src/engine/select.js';
+import { connectCoordinator, type Assignment, type CoordinatorClient, type MetricsReport } from '../src/rpc/index.js';
+import { snapshotHardware } from '../src/telemetry/hardware.js';
+import { CoordinatorLostError, RunStoppedError } from './errors.js';
+import { trainRank } from './train.js';
+
+export interface RunWorkerOptions {
+  /** `host:port` of the coordinator. */
+  coordinator: string;
+  token: string;
+  /** Overrides the NATS url of the assignment. */
+  natsUrl?: string;
+  threads: number;
+  backend: BackendChoice;
+  /** Stop when stdin ends (a launcher's lifeline). */
+  exitWithStdin: boolean;
+  /** Dump final weights as JSON here (tests). */
+  dumpWeightsDir?: string;
+  /** How long to wait for the coordinator at start. */
+  connectTimeoutMs: number;
+  /** All-reduce step deadline. */
+  stepDeadlineMs: number;
+  log(line: string): void;
+}
+
+/** Returns the exit code: 0 the run completed (or was stopped by the coordinator), 1 it failed here. */
+export async function runWorker(o: RunWorkerOptions): Promise<number> {
+  const client = connectCoordinator(o.coordinator, { token: o.token });
+  let transport: Transport | null = null;
+  let heartbeatTimer: NodeJS.Timeout | undefined;
+  let hb: ReturnType<CoordinatorClient['heartbeat']> | null = null;
+  let stream: ReturnType<CoordinatorClient['assignments']> | null = null;
+  try {
+    await client.waitForReady(o.connectTimeoutMs);
+    const hardware = await snapshotHardware({ gpuTimeoutMs: 2000 });
+    const reg = await client.register({
+      hostname: os.hostname(), hardware_json: JSON.stringify(hardware), threads: o.threads, backend: o.backend, pid: process.pid,
+    });
+    const workerId = reg.worker_id;
+    const tag = `worker ${workerId}`;
+    o.log(`${tag}: registered with ${o.coordinator}`);
+    hb = client.heartbeat();
+    hb.send({ worker_id: workerId });
+    heartbeatTimer = setInterval(() => hb?.send({ worker_id: workerId }), reg.heartbeat_interval_ms);
+
+    let stopReason: string | null = null;
+    let lost: Error | null = null;
+    let assigned!: (a: Assignment) => void;
+    const assignment = new Promise<Assignment>((resolve) => (assigned = resolve));
+    let lostSignal!: (e: Error) => void;
+    const lostPromise = new Promise<never>((_, reject) => (lostSignal = reject));
+    lostPromise.catch(() => undefined);
+    const lifeline = o.exitWithStdin ? watchStdin(() => { stopReason ??= 'launcher went away (stdin closed)'; lostSignal(new CoordinatorLostError('stdin closed')); }) : () => undefined;
+    const assignments = client.assignments({ worker_id: workerId });
+    stream = assignments;
+    let runId = '';
+    void (async () => {
+      try {
+        for await (const a of assignments) {
+          if (a.kind === 'ASSIGN' && runId === '') {
+            runId = a.run_id;
+            assigned(a);
+          } else if (a.kind === 'STOP' && a.run_id === runId) {
+            stopReason = a.reason || 'stopped';
+          }
+        }
+        lost = new CoordinatorLostError(`the coordinator ended the assignment stream`);
+      } catch (err) {
+        lost = new CoordinatorLostError(`lost the coordinator: ${(err as Error).message}`, { cause: err });
+      }
+      lostSignal(lost);
+    })();
+
+    const a = await Promise.race([assignment, lostPromise]);
+    o.log(`${tag}: run ${a.run_id} rank ${a.rank}/${a.world_size} generation ${a.generation}`);
+    const report = async (m: Partial<MetricsReport>) => {
+      await client.reportMetrics({ ...m, worker_id: workerId, run_id: a.run_id, generation: a.generation, rank: a.rank });
+    };
+    try {
+      const config = parseRunConfig(JSON.parse(a.config_json), { source: `run ${a.run_id}` });
+      await initEngine({ backend: o.backend, threads: o.threads, warn: (m) => o.log(`${tag}: ${m}`) });
+      transport = await connectNatsTransport({ servers: o.natsUrl ?? a.nats_url, name: `${workerId}-rank${a.rank}` });
+      const allreduce = new AllReduce(transport, { runId: a.run_id, generation: a.generation, rank: a.rank, worldSize: a.world_size }, {
+        op: 'sum', compression: (a.compression || 'none') as Compression, stepDeadlineMs: o.stepDeadlineMs, readyTimeoutMs: o.stepDeadlineMs,
+      });
+      try {
+        await Promise.race([allreduce.ready(), lostPromise]);
+        const result = await trainRank({ runId: a.run_id, config, rank: a.rank, worldSize: a.world_size, generation: a.generation }, {
+          allreduceSum: (v) => Promise.race([allreduce.allreduce(v), lostPromise]),
+          report,
+          checkStop: () => {
+            if (stopReason !== null) throw new RunStoppedError(a.run_id, stopReason);
+            if (lost) throw lost;
+          },
+          ...(o.dumpWeightsDir ? { dumpWeightsDir: o.dumpWeightsDir } : {}),
+          log: (line) => o.log(`${tag}: ${line}`),
+        });
+        await report({ done: true, steps: result.steps });
+        o.log(`${tag}: run ${a.run_id} done after ${result.steps} steps`);
+        return 0;
+      } finally {
+        await allreduce.close().catch(() => undefined);
+        lifeline();
+      }
+    } catch (err) {
+      if (err instanceof RunStoppedError) {
+        o.log(`${tag}: ${err.message}`);
+        return 0;
+      }
+      o.log(`${tag}: run ${a.run_id} failed: ${(err as Error).stack ?? String(err)}`);
+      if (!(err instanceof CoordinatorLostError)) await report({ error: (err as Error).message }).catch(() => undefined);
+      return 1;
+    }
+  } finally {
+    clearInterval(heartbeatTimer);
+    stream?.cancel();
+    if (hb) await Promise.race([hb.end().catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
+    await transport?.close().catch(() => undefined);
+    client.close();
+  }
+}
+
+function watchStdin(onEnd: () => void): () => void {
+  const end = () => onEnd();
+  process.stdin.on('end', end);
+  process.stdin.on('error', end);
+  process.stdin.resume();
+  return () => {
+    process.stdin.off('end', end);
+    process.stdin.off('error', end);
+    process.stdin.pause();
+  };
+}
