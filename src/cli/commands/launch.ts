@@ -126,7 +126,7 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
       const wallTimeS = (performance.now() - t0) / 1000;
       const last = epochs.at(-1);
       if (raw.json) {
-        ctx.io.stdout.write(`${JSON.stringify({ runId, status, error: error || null, workers: f.local, wallTimeS, finalTestAcc: last?.testAcc ?? null, epochs })}\n`);
+        ctx.io.stdout.write(`${JSON.stringify({ runId, status, error: error || null, workers: f.local, coordinator: cluster.coordinator, wallTimeS, finalTestAcc: last?.testAcc ?? null, epochs })}\n`);
       } else if (!raw.quiet) {
         ctx.io.stdout.write(`run ${runId} ${status}${error ? ` (${error})` : ''} in ${wallTimeS.toFixed(1)} s` +
           (last?.testAcc != null ? `; final test accuracy ${pct(last.testAcc)}` : '') + '\n');

@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createCoordinatorServer } from '../coordinator/index.js';
+import { connectCoordinator, RpcCode, RpcError, RpcUnauthenticatedError, type CoordinatorClient } from '../src/rpc/index.js';
+import { openStore } from '../src/store/index.js';
+
+interface AfterHook {
+  after(fn: () => Promise<void> | void): void;
+}
+
+/** An in-process coordinator on 127.0.0.1 over an in-memory store; stopped when the test ends. */
+async function setup(t: AfterHook, options: Parameters<typeof createCoordinatorServer>[0]['options'] = {}) {
+  const store = openStore(':memory:');
+  const logs: string[] = [];
+  const server = createCoordinatorServer({ db: store.db, token: 's3cret', options, log: (l) => logs.push(l) });
+  const port = await server.listen('127.0.0.1', 0);
+  const clients: CoordinatorClient[] = [];
+  const client = (token: string) => {
+    const c = connectCoordinator(`127.0.0.1:${port}`, { token, callTimeoutMs: 5000 });
+    clients.push(c);
+    return c;
+  };
+  t.after(async () => {
+    for (const c of clients) c.close();
+    await server.shutdown(200);
+    store.close();
+  });
+  return { store, server, logs, client };
+}
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  assert.fail('expected the call to fail');
+}
+
+test('cluster auth - a missing or wrong token is UNAUTHENTICATED on unary, server-stream and client-stream calls, and logged', async (t) => {
+  const { client, logs } = await setup(t);
+  for (const [label, token] of [['missing', ''], ['wrong', 'nope']] as const) {
+    const c = client(token);
+    const unary = await rejection(c.getRun({ run_id: 'r-x' }));
+    assert.ok(unary instanceof RpcUnauthenticatedError, `${label}: ${String(unary)}`);
+    assert.equal((unary as RpcError).code, RpcCode.UNAUTHENTICATED);
+    assert.ok(await rejection(c.register({ hostname: 'h' })) instanceof RpcUnauthenticatedError);
+    const watch = c.watchCluster({ run_id: '' });
+    const streamed = await rejection((async () => { for await (const _ of watch) { /* none */ } })());
+    assert.ok(streamed instanceof RpcUnauthenticatedError, `${label} stream: ${String(streamed)}`);
+    const hb = c.heartbeat();
+    hb.send({ worker_id: 'w' });
+    assert.ok(await rejection(hb.end()) instanceof RpcUnauthenticatedError);
+    assert.ok(logs.some((l) => l.includes(`rejected GetRun`) && l.includes(`${label} cluster token`)), logs.join('\n'));
+  }
+  // The right token passes the check and reaches the handlers.
+  const ok = client('s3cret');
+  const missing = await rejection(ok.getRun({ run_id: 'r-none' }));
+  assert.ok(missing instanceof RpcError && missing.code === RpcCode.NOT_FOUND, String(missing));
+  const unimpl = await rejection(ok.reportCheckpoint({ run_id: 'r-none' }));
+  assert.ok(unimpl instanceof RpcError && unimpl.code === RpcCode.UNIMPLEMENTED, String(unimpl));
+  const bad = await rejection(ok.submitRun({ config_json: '{"model": {"arch": "nope"}}', workers: 1 }));
+  assert.ok(bad instanceof RpcError && bad.code === RpcCode.INVALID_ARGUMENT, String(bad));
+});
+
+test('cluster membership - a silent worker turns suspect, then dead, and is then unknown', async (t) => {
+  const { client, store } = await setup(t, { heartbeatIntervalMs: 50, suspectAfterMs: 150, deadAfterMs: 400, sweepIntervalMs: 25 });
+  const c = client('s3cret');
+  const watch = c.watchCluster({ run_id: '' });
+  const seen: string[] = [];
+  const watching = (async () => {
+    for await (const ev of watch) {
+      const d = JSON.parse(ev.detail_json) as { state?: string };
+      if (ev.kind === 'worker' && d.state) seen.push(d.state);
+      if (d.state === 'dead') break;
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 100));
+  const { worker_id: id } = await c.register({ hostname: 'test-host', threads: 1, backend: 'cpu', pid: 1 });
+  await watching;
+  watch.cancel();
+  assert.deepEqual(seen, ['alive', 'suspect', 'dead']);
+  const hb = c.heartbeat();
+  hb.send({ worker_id: id });
+  const err = await rejection(hb.end());
+  assert.ok(err instanceof RpcError && err.code === RpcCode.NOT_FOUND, String(err));
+  const dead = store.sqlite.prepare("SELECT count(*) AS n FROM events WHERE kind = 'dead'").get() as { n: number };
+  assert.equal(dead.n, 1);
+});
