@@ -55,6 +55,7 @@ export class Coordinator {
   private readonly workers = new Map<string, WorkerEntry>();
   private readonly runs = new Map<string, ActiveRun>();
   private seq = 0;
+  private closing = false;
   readonly events = new EventBroadcast();
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly log: (line: string) => void;
@@ -114,7 +115,11 @@ export class Coordinator {
     const queue = new AsyncQueue<Partial<Assignment>>();
     w.queue = queue;
     queue.onStop(() => {
-      if (w.queue === queue) w.queue = null;
+      if (w.queue !== queue) return;
+      w.queue = null;
+      // A member whose stream closes (its process died, its connection broke) is gone now:
+      // waiting for its heartbeats to stop would only delay the run's failure.
+      if (!this.closing && w.runId !== null && w.state !== 'dead') this.declareDead(w, this.now() - w.lastSeenMs, 'its assignment stream closed');
     });
     queue.push({ kind: 'KIND_UNSPECIFIED', reason: 'connected' });
     this.schedule();
@@ -251,18 +256,18 @@ export class Coordinator {
     }
   }
 
-  private declareDead(w: WorkerEntry, silentMs: number): void {
+  private declareDead(w: WorkerEntry, silentMs: number, why = `silent ${silentMs} ms`): void {
     w.state = 'dead';
     w.queue?.stop();
     this.workers.delete(w.id);
-    this.events.publish('worker', w.runId ?? '', { workerId: w.id, state: 'dead', silentMs });
-    this.log(`worker ${w.id} dead (silent ${silentMs} ms)`);
+    this.events.publish('worker', w.runId ?? '', { workerId: w.id, state: 'dead', silentMs, why });
+    this.log(`worker ${w.id} dead (${why})`);
     const run = w.runId ? this.runs.get(w.runId) : undefined;
     if (run) {
       leaveRun(this.db, { runId: run.id, generation: run.generation, workerId: w.id, reason: 'dead' });
-      this.end(run, 'FAILED', `worker ${w.id} (rank ${run.members.indexOf(w.id)}) stopped heartbeating`);
+      this.end(run, 'FAILED', `worker ${w.id} (rank ${run.members.indexOf(w.id)}) lost: ${why}`);
     } else {
-      addEvent(this.db, { kind: 'dead', detail: { workerId: w.id, silentMs } });
+      addEvent(this.db, { kind: 'dead', detail: { workerId: w.id, silentMs, why } });
     }
   }
 
@@ -286,6 +291,7 @@ export class Coordinator {
 
   /** Stops the sweep and every stream; runs still active are left as they are in the store. */
   close(): void {
+    this.closing = true;
     clearInterval(this.sweepTimer);
     for (const w of this.workers.values()) w.queue?.stop();
     this.events.close();

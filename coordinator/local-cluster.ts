@@ -1,6 +1,7 @@
 // `bnn launch --local N`: nats-server, a coordinator and N workers as child processes of this
 // one, on loopback. Every child gets a stdin lifeline (it exits when this process goes) and
-// is terminated by `stop()`.
+// is terminated by `stop()`. Children run in their own process group so a terminal's Ctrl-C
+// reaches only the launcher, which cancels the run and then stops them in order.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
@@ -68,7 +69,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
   try {
     nats = await startNatsServer(o.natsServerBin ? { binary: o.natsServerBin } : {});
     const coord = spawn(cmd, [...args, 'coordinator', '--host', '127.0.0.1', '--port', '0', '--store', o.store, '--nats', nats.url,
-      '--exit-with-stdin'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      '--exit-with-stdin'], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     children.push(coord);
     forward(coord, 'coordinator', o.log);
     const port = await new Promise<number>((resolve, reject) => {
@@ -91,7 +92,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
     const address = `127.0.0.1:${port}`;
     for (let i = 0; i < o.workers; i++) {
       const w = spawn(cmd, [...args, 'worker', '--coordinator', address, '--threads', String(o.threadsPerWorker), '--backend', o.backend,
-        '--exit-with-stdin'], { env, stdio: ['pipe', 'ignore', 'pipe'] });
+        '--exit-with-stdin'], { env, stdio: ['pipe', 'ignore', 'pipe'], detached: true });
       children.push(w);
       forward(w, `worker ${i}`, o.log);
       w.once('exit', (code) => o.onWorkerExit?.(i, code));

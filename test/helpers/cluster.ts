@@ -1,9 +1,15 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
+import { CLI_ENTRY, REPO_ROOT } from './cli.js';
+
+const TSX = pathToFileURL(createRequire(join(REPO_ROOT, 'package.json')).resolve('tsx')).href;
 
 /** A tiny synthetic run (optionally a scale-sensitive Adam): no BatchNorm, fp32 MLP, 310 samples in batches of 32 (10 steps per epoch, last batch 22). */
-export function writeTinyConfig(dir: string, options: { optimizerEpsilon?: number } = {}): string {
+export function writeTinyConfig(dir: string, options: { optimizerEpsilon?: number; epochs?: number } = {}): string {
   const file = join(dir, 'tiny.yaml');
   writeFileSync(file, `name: tiny
 seed: 3
@@ -12,7 +18,7 @@ dataset:
   synthetic: { trainSize: 310, testSize: 64, shape: [4, 4, 1], numClasses: 3 }
 model: { arch: mlp, hidden: [16], precision: fp32, batchNorm: false }
 train:
-  epochs: 2
+  epochs: ${options.epochs ?? 2}
   batchSize: 32
   schedule: { name: cosine }
   optimizer: { lr: 0.01, epsilon: ${options.optimizerEpsilon ?? 1e-7} }
@@ -58,4 +64,52 @@ export function maxRelativeDiff(a: WeightsDump, b: WeightsDump): number {
 export function processesMentioning(needle: string): string[] {
   const out = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
   return out.split('\n').filter((l) => l.includes(needle) && !l.includes('ps -eo'));
+}
+
+export interface LaunchedCli {
+  child: ChildProcess;
+  /** Resolves with the first stderr line matching `re`. */
+  waitForLine(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolves when the child exited, with its code and output. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+}
+
+/** `bnn <args>` as a child process whose stderr lines can be awaited; killed (SIGKILL) when the test ends. */
+export function spawnCli(args: readonly string[], options: { cwd: string; env?: Record<string, string>; t: { after(fn: () => void): void } }): LaunchedCli {
+  const child = spawn(process.execPath, ['--import', TSX, CLI_ENTRY, ...args], {
+    cwd: options.cwd, env: { ...process.env, NO_COLOR: '1', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so a test can send Ctrl-C to the group as a terminal would.
+    detached: true,
+  });
+  let stdout = '';
+  let stderr = '';
+  const waiters: Array<{ re: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    stderr += `${line}\n`;
+    for (const w of [...waiters]) {
+      const m = line.match(w.re);
+      if (m) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  options.t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return {
+    child,
+    exited,
+    waitForLine(re, timeoutMs = 20_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no stderr line matching ${re} within ${timeoutMs} ms:\n${stderr}`)), timeoutMs);
+        waiters.push({ re, resolve: (m) => { clearTimeout(timer); resolve(m); } });
+        void exited.then(() => { clearTimeout(timer); reject(new Error(`exited before a line matching ${re}:\n${stderr}`)); });
+      });
+    },
+  };
 }

@@ -62,6 +62,7 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
       let runEnded = false;
       let workerFailure: string | null = null;
       let interrupted = false;
+      let failedHere = false;
       const t0 = performance.now();
       const cluster = await startLocalCluster({
         workers: f.local, threadsPerWorker: f.threadsPerWorker, backend: config.engine.backend, store: config.store,
@@ -81,12 +82,18 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
       const epochs: EpochLine[] = [];
       let status = 'FAILED';
       let error = '';
+      // A worker that dies in a running run fails it (the coordinator sees its stream close); one
+      // that dies before the run started would leave it PENDING forever: cancel it then.
       const failTimer = setInterval(() => {
-        if (workerFailure && runId && !runEnded) {
-          error = workerFailure;
-          void client.cancelRun({ run_id: runId }).catch(() => undefined);
-          workerFailure = null;
-        }
+        const why = workerFailure;
+        if (!why || !runId || runEnded) return;
+        workerFailure = null;
+        void client.getRun({ run_id: runId }).then((info) => {
+          if (info.status !== 'PENDING') return;
+          error = why;
+          failedHere = true;
+          return client.cancelRun({ run_id: runId });
+        }).catch(() => undefined);
       }, 500);
       try {
         await client.waitForReady(30_000);
@@ -131,6 +138,6 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
         ctx.io.stdout.write(`run ${runId} ${status}${error ? ` (${error})` : ''} in ${wallTimeS.toFixed(1)} s` +
           (last?.testAcc != null ? `; final test accuracy ${pct(last.testAcc)}` : '') + '\n');
       }
-      return EXIT[status] ?? 1;
+      return failedHere ? 1 : EXIT[status] ?? 1;
     }));
 }
