@@ -55,6 +55,10 @@ export async function runWorker(o: RunWorkerOptions): Promise<number> {
     let lostSignal!: (e: Error) => void;
     const lostPromise = new Promise<never>((_, reject) => (lostSignal = reject));
     lostPromise.catch(() => undefined);
+    // A STOP also abandons an all-reduce in flight: the peers that stopped will never contribute.
+    let stopSignal!: (e: Error) => void;
+    const stopPromise = new Promise<never>((_, reject) => (stopSignal = reject));
+    stopPromise.catch(() => undefined);
     const lifeline = o.exitWithStdin ? watchStdin(() => { stopReason ??= 'launcher went away (stdin closed)'; lostSignal(new CoordinatorLostError('stdin closed')); }) : () => undefined;
     const assignments = client.assignments({ worker_id: workerId });
     stream = assignments;
@@ -67,6 +71,7 @@ export async function runWorker(o: RunWorkerOptions): Promise<number> {
             assigned(a);
           } else if (a.kind === 'STOP' && a.run_id === runId) {
             stopReason = a.reason || 'stopped';
+            stopSignal(new RunStoppedError(runId, stopReason));
           }
         }
         lost = new CoordinatorLostError(`the coordinator ended the assignment stream`);
@@ -89,9 +94,9 @@ export async function runWorker(o: RunWorkerOptions): Promise<number> {
         op: 'sum', compression: (a.compression || 'none') as Compression, stepDeadlineMs: o.stepDeadlineMs, readyTimeoutMs: o.stepDeadlineMs,
       });
       try {
-        await Promise.race([allreduce.ready(), lostPromise]);
+        await Promise.race([allreduce.ready(), lostPromise, stopPromise]);
         const result = await trainRank({ runId: a.run_id, config, rank: a.rank, worldSize: a.world_size, generation: a.generation }, {
-          allreduceSum: (v) => Promise.race([allreduce.allreduce(v), lostPromise]),
+          allreduceSum: (v) => Promise.race([allreduce.allreduce(v), lostPromise, stopPromise]),
           report,
           checkStop: () => {
             if (stopReason !== null) throw new RunStoppedError(a.run_id, stopReason);
