@@ -25,8 +25,11 @@ export interface LocalCluster {
   coordinator: string;
   token: string;
   natsUrl: string;
-  /** Stops workers, coordinator and nats-server; idempotent. */
-  stop(): Promise<void>;
+  /**
+   * Stops workers, coordinator and nats-server; idempotent. Workers get `workerGraceMs` to
+   * exit by themselves first (after a run ends they still report and write their files).
+   */
+  stop(workerGraceMs?: number): Promise<void>;
 }
 
 /** How `bnn` re-runs itself: the same node flags (e.g. the tsx loader) and entry script. */
@@ -58,8 +61,16 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
   const children: ChildProcess[] = [];
   let nats: NatsServerHandle | null = null;
   let stopping: Promise<void> | null = null;
-  const stop = (): Promise<void> => {
+  const stop = (workerGraceMs = 0): Promise<void> => {
     stopping ??= (async () => {
+      if (workerGraceMs > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          Promise.all(children.slice(1).map(exited)),
+          new Promise<void>((r) => { timer = setTimeout(r, workerGraceMs); }),
+        ]);
+        clearTimeout(timer);
+      }
       await Promise.all(children.slice(1).map((c) => terminate(c, 5000)));
       if (children[0]) await terminate(children[0], 5000);
       await nats?.stop();

@@ -128,7 +128,7 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
         process.removeListener('SIGINT', onSigint);
         watch.cancel();
         client.close();
-        await cluster.stop();
+        await cluster.stop(10_000);
       }
       const wallTimeS = (performance.now() - t0) / 1000;
       const last = epochs.at(-1);
