@@ -16,7 +16,7 @@ interface LaunchFlags extends Record<string, unknown> {
 }
 
 const flagsSchema = z.object({
-  local: z.coerce.number({ error: () => '--local: expected a worker count' }).int().min(1).max(64),
+  local: z.coerce.number({ error: () => '--local: expected a worker count from 1 to 64' }).int().min(1).max(64),
   threadsPerWorker: z.coerce.number().int().min(0).max(1024),
   compression: z.enum(['none', 'fp16', 'sign-ef']),
 });
