@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { runCli } from './helpers/cli.js';
 import { tmpDir } from './helpers/tmp.js';
 import { processesMentioning, writeTinyConfig } from './helpers/cluster.js';
-import { listEpochMetrics, listMembers, openStore } from '../src/store/index.js';
+import { listEpochMetrics, listHardware, listMembers, listWorkers, openStore } from '../src/store/index.js';
 
 test('cluster launch - --local 2 completes, records the run COMPLETED with its epoch metrics, and leaves no process behind', async (t) => {
   const dir = await tmpDir({ t });
@@ -24,6 +24,9 @@ test('cluster launch - --local 2 completes, records the run COMPLETED with its e
     const members = listMembers(store.db, out.runId);
     assert.deepEqual(members.map((m) => [m.generation, m.rank, m.worldSize]), [[1, 0, 2], [1, 1, 2]]);
     assert.ok(members.every((m) => m.leftAt !== null));
+    // Each worker registered with its hardware.
+    assert.deepEqual(listWorkers(store.db).map((w) => w.id).sort(), members.map((m) => m.workerId).sort());
+    for (const m of members) assert.equal(listHardware(store.db, { workerId: m.workerId }).length, 1);
   } finally {
     store.close();
   }
@@ -43,4 +46,11 @@ test('cluster launch - without --local is bad usage', async (t) => {
   const r = await runCli(['launch', writeTinyConfig(dir.path)], { cwd: dir.path });
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--local/);
+});
+
+test('cluster launch - fp16 gradient compression also completes', async (t) => {
+  const dir = await tmpDir({ t });
+  const r = await runCli(['launch', '--local', '2', writeTinyConfig(dir.path), '--compression', 'fp16', '--json', '--quiet'], { cwd: dir.path, timeoutMs: 30_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((JSON.parse(r.stdout.trim()) as { status: string }).status, 'COMPLETED');
 });
