@@ -34,7 +34,7 @@ function randomInput(batch: number, seed: number): { x: Float32Array; labels: In
   return { x, labels };
 }
 
-/** Median-free throughput: `warmup` steps, then steps until `minSeconds` have passed. */
+/** Training throughput: `warmup` steps, then steps until `minSeconds` have passed. */
 export function benchTraining(precision: Precision, batch = 256, minSeconds = 3, warmup = 3): ThroughputResult {
   const model = benchModel(precision);
   const opt = new AdamW(model.params(), { lr: 1e-3, binaryLr: 1e-2, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weightDecay: 0, latentClip: 1 });
@@ -44,15 +44,21 @@ export function benchTraining(precision: Precision, batch = 256, minSeconds = 3,
     trainStep(model, opt, xt, labels, 1);
     xt.dispose();
   };
-  for (let i = 0; i < warmup; i++) step();
+  const result = timeLoop(step, batch, { warmup, minSeconds, minSteps: 3 });
+  model.dispose();
+  return result;
+}
+
+/** Runs `fn` `warmup` times, then until `minSeconds` and `minSteps` have both passed. */
+function timeLoop(fn: () => unknown, batch: number, o: { warmup: number; minSeconds: number; minSteps: number }): ThroughputResult {
+  for (let i = 0; i < o.warmup; i++) fn();
   let steps = 0;
   const t0 = performance.now();
-  while ((performance.now() - t0) / 1000 < minSeconds || steps < 3) {
-    step();
+  while ((performance.now() - t0) / 1000 < o.minSeconds || steps < o.minSteps) {
+    fn();
     steps++;
   }
   const seconds = (performance.now() - t0) / 1000;
-  model.dispose();
   return { samplesPerS: (steps * batch) / seconds, steps, seconds };
 }
 
@@ -71,13 +77,5 @@ export function benchInference(addon: NativeAddon, precision: Precision, packed:
   const raw = Uint8Array.from({ length: batch * 784 }, () => rng.int(256));
   const x = Float32Array.from(raw, (v) => (v / 255 - 0.286) / 0.353);
   const once = packed ? () => runner.predictRaw(raw, batch) : () => runner.predict(x, batch);
-  for (let i = 0; i < 3; i++) once();
-  let steps = 0;
-  const t0 = performance.now();
-  while ((performance.now() - t0) / 1000 < minSeconds || steps < 5) {
-    once();
-    steps++;
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  return { samplesPerS: (steps * batch) / seconds, steps, seconds, fileBytes: bytes };
+  return { ...timeLoop(once, batch, { warmup: 3, minSeconds, minSteps: 5 }), fileBytes: bytes };
 }
