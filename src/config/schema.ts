@@ -68,6 +68,11 @@ export const optimizerSchema = z.strictObject({
   lr: z.number().gt(0).default(0.001),
   /** Learning rate of binary layers' latent weights (paper Table 1). */
   binaryLr: z.number().gt(0).default(0.01),
+  /**
+   * Learning-rate group of the first layer's (binary) latent weights. The first layer keeps a
+   * float input, so it can be treated as one of the higher-precision layers (`fp32`).
+   */
+  firstLayerGroup: z.enum(['binary', 'fp32']).default('binary'),
   /** Decoupled weight decay. */
   weightDecay: z.number().gte(0).default(0),
   beta1: z.number().gte(0).lt(1).default(0.9),

@@ -72,7 +72,11 @@ export function scheduleFromConfig(config: RunConfig, stepsPerEpoch: number): Sc
 
 export function optimizerFromConfig(config: RunConfig, model: Model): AdamW {
   const o = config.train.optimizer;
-  return new AdamW(model.params(), {
+  const first = model.layers.find((l) => l.params().length > 0);
+  const firstParams = new Set(first?.params().map((p) => p.name));
+  const params = model.params().map((p) =>
+    o.firstLayerGroup === 'fp32' && firstParams.has(p.name) ? { ...p, group: 'fp32' as const } : p);
+  return new AdamW(params, {
     lr: o.lr, binaryLr: o.binaryLr, beta1: o.beta1, beta2: o.beta2, epsilon: o.epsilon,
     weightDecay: o.weightDecay, latentClip: config.train.latentClip,
   });
