@@ -81,6 +81,12 @@ export function openStore(path: string, options: OpenStoreOptions = {}): Store {
   }
 
   const db = drizzle(sqlite, { schema });
+  // Every transaction here writes: take the write lock at BEGIN (IMMEDIATE), so the busy
+  // timeout applies. A deferred transaction that reads first and then writes fails at once
+  // with "database is locked" when another process wrote in between (two `bnn train` runs
+  // or workers sharing one store).
+  const deferred = db.transaction.bind(db);
+  db.transaction = ((fn, config) => deferred(fn, { behavior: 'immediate', ...config })) as typeof db.transaction;
   try {
     ensureSchema(db, sqlite, file, opts.readonly);
   } catch (err) {
