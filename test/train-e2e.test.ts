@@ -70,3 +70,35 @@ test('train e2e - an unknown run id for export is a clear error with exit 1', as
   assert.equal(r.code, 1);
   assert.match(r.stderr, /r-nope/);
 });
+
+test('train e2e - training is bit-identical whatever --threads is (sgemm tiles fixed by shape)', async (t) => {
+  const dir = await tmpDir({ t });
+  const params: Record<string, Buffer>[] = [];
+  const summaries: { finalTestAcc: number }[] = [];
+  for (const threads of [1, 2]) {
+    const store = dir.join(`t${threads}.db`);
+    // Hidden 1024 > 2 × 256 columns, so every dense sgemm is cut into tiles.
+    const r = await runCli([
+      'train', 'examples/fmnist-mlp-binary.yaml', '--epochs', '1', '--subset', '0.03', '--set', 'model.hidden=[1024, 1024]',
+      '--backend', 'native', '--threads', String(threads), '--store', store, '--checkpoint-dir', dir.join(`ckpt${threads}`), '--json',
+    ], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    summaries.push(summary);
+    const s = openStore(store, { readonly: true });
+    try {
+      const [c] = listCheckpoints(s.db, summary.runId);
+      const f = await readSafetensors(c.path, { expectedSha256: c.sha256 });
+      params.push(Object.fromEntries(Object.entries(f.tensors)
+        .filter(([name]) => name.startsWith('param/') || name.startsWith('optim/'))
+        .map(([name, tensor]) => [name, Buffer.from(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength)])));
+    } finally {
+      s.close();
+    }
+  }
+  assert.ok(Object.keys(params[0]).length > 4);
+  assert.deepEqual(Object.keys(params[1]).sort(), Object.keys(params[0]).sort());
+  for (const name of Object.keys(params[0]))
+    assert.ok(params[0][name].equals(params[1][name]), `${name} differs between 1 and 2 threads`);
+  assert.equal(summaries[1].finalTestAcc, summaries[0].finalTestAcc);
+});

@@ -98,6 +98,10 @@ export async function benchXnorVsSgemm(options: BenchXnorVsSgemmOptions): Promis
 
   const addon = options.addon ?? requireAddon();
   const threadsBefore = addon.info().threads;
+  // The baseline is OpenBLAS threading itself (its fastest), not the deterministic tiling
+  // training uses.
+  const modeBefore = addon.sgemmMode();
+  addon.sgemmMode('openblas');
   const results: GemmBenchResult[] = [];
   try {
     for (const shape of options.shapes) {
@@ -124,6 +128,7 @@ export async function benchXnorVsSgemm(options: BenchXnorVsSgemmOptions): Promis
       }
     }
   } finally {
+    addon.sgemmMode(modeBefore);
     addon.setThreads(threadsBefore);
   }
   return results;

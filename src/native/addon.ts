@@ -105,6 +105,13 @@ export interface NativeAddon {
   binaryConv2d(x: Float32Array, filter: Float32Array | Int32Array, geometry: Conv2DGeometry, out: Float32Array): void;
 
   /**
+   * sgemm's threading: 'tiled' (default) runs single-threaded OpenBLAS calls over tiles of C
+   * fixed by the shape alone, so results are bit-identical whatever the thread count;
+   * 'openblas' makes one call threaded by OpenBLAS (results change with the thread count;
+   * the benchmark's baseline). Returns the mode in effect.
+   */
+  sgemmMode(mode?: 'tiled' | 'openblas'): 'tiled' | 'openblas';
+  /**
    * Row-major OpenBLAS sgemm: C[m][n] = alpha·op(A)·op(B) + beta·C, op(A) [m][k] (A stored
    * [k][m] when transA), op(B) [k][n] (B stored [n][k] when transB). beta = 0 ignores C's contents.
    */
@@ -152,7 +159,7 @@ export type NativeLoad = { addon: NativeAddon; reason: null } | { addon: null; r
 const ADDON_RELATIVE = 'native/build/Release/bnn_native.node';
 
 const REQUIRED_FUNCTIONS: readonly (keyof NativeAddon)[] = [
-  'info', 'setKernel', 'setThreads', 'packRows', 'packCols', 'xnorGemm', 'bitplaneGemm', 'binaryConv2d', 'sgemm',
+  'info', 'setKernel', 'setThreads', 'packRows', 'packCols', 'xnorGemm', 'bitplaneGemm', 'binaryConv2d', 'sgemm', 'sgemmMode',
   'conv2d', 'conv2dBackpropInput', 'conv2dBackpropFilter', 'signInto', 'steGrad', 'adamw', 'batchNormForward',
   'batchNormBackward', 'batchNormApply',
 ];

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { deepEqual, equal, throws } from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import {
@@ -33,6 +34,50 @@ test('sgemm - all four transpose combinations equal a JS loop (alpha, beta, suba
         const plain = want.map((v, i) => (v - beta * c0[i]) / alpha);
         assertClose(c, plain, 1e-5, 1e-5 * Math.sqrt(k), `beta=0 transA=${transA} transB=${transB}`);
       }
+});
+
+test('sgemm - tiled results are bit-identical for every thread count, and equal a JS loop', () => {
+  const addon = requireAddon();
+  const threadsBefore = addon.info().threads;
+  const modeBefore = addon.sgemmMode();
+  let seed = 100;
+  try {
+    equal(addon.sgemmMode('tiled'), 'tiled');
+    // Shapes large enough to be cut into tiles along columns, rows and both, with ragged tails.
+    for (const [m, n, k] of [[37, 1030, 33], [2100, 7, 19], [2050, 600, 9]])
+      for (const transA of [false, true])
+        for (const transB of [false, true]) {
+          const what = `transA=${transA} transB=${transB} ${m}x${n}x${k}`;
+          const a = randomFloats(m * k, seed++);
+          const b = randomFloats(k * n, seed++);
+          const c0 = randomFloats(m * n, seed++);
+          const run = (threads: number) => {
+            addon.setThreads(threads);
+            const c = Float32Array.from(c0);
+            addon.sgemm(transA, transB, m, n, k, 0.5, a, b, 0.75, c);
+            return c;
+          };
+          const one = run(1);
+          for (const threads of [2, 3]) deepEqual(run(threads), one, `${what}: ${threads} threads differ from 1`);
+          const want = new Float64Array(m * n);
+          for (let i = 0; i < m; i++)
+            for (let j = 0; j < n; j++) {
+              let s = 0;
+              for (let p = 0; p < k; p++) s += (transA ? a[p * m + i] : a[i * k + p]) * (transB ? b[j * k + p] : b[p * n + j]);
+              want[i * n + j] = 0.5 * s + 0.75 * c0[i * n + j];
+            }
+          assertClose(one, want, 1e-5, 1e-5 * Math.sqrt(k), what);
+          addon.sgemmMode('openblas');
+          const c = Float32Array.from(c0);
+          addon.sgemm(transA, transB, m, n, k, 0.5, a, b, 0.75, c);
+          assertClose(c, want, 1e-5, 1e-5 * Math.sqrt(k), `openblas mode ${what}`);
+          addon.sgemmMode('tiled');
+        }
+    throws(() => addon.sgemmMode('fast' as never), /'tiled' or 'openblas', got 'fast'/);
+  } finally {
+    addon.sgemmMode(modeBefore);
+    addon.setThreads(threadsBefore);
+  }
 });
 
 const CONV_CASES: { g: Conv2DGeometry; pad: 'same' | 'valid' }[] = [];

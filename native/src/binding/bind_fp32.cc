@@ -75,9 +75,22 @@ Napi::Value conv2d_backprop_filter(const Napi::CallbackInfo& ci) {
   return args.env().Undefined();
 }
 
+// sgemmMode([mode]): 'tiled' (deterministic, the default) or 'openblas'; returns the mode.
+Napi::Value sgemm_mode(const Napi::CallbackInfo& ci) {
+  Args args(ci, "sgemmMode", 0, 1);
+  if (ci.Length() == 1) {
+    const std::string mode = args.string(0, "mode");
+    if (mode != "tiled" && mode != "openblas")
+      args.fail("argument 'mode' must be 'tiled' or 'openblas', got '" + mode + "'");
+    fp32::set_tiled(mode == "tiled");
+  }
+  return Napi::String::New(args.env(), fp32::tiled() ? "tiled" : "openblas");
+}
+
 }  // namespace
 
 void register_fp32(Napi::Env env, Napi::Object exports) {
+  exports.Set("sgemmMode", Napi::Function::New<guarded<sgemm_mode>>(env, "sgemmMode"));
   exports.Set("sgemm", Napi::Function::New<guarded<sgemm>>(env, "sgemm"));
   exports.Set("conv2d", Napi::Function::New<guarded<conv2d>>(env, "conv2d"));
   exports.Set("conv2dBackpropInput", Napi::Function::New<guarded<conv2d_backprop_input>>(env, "conv2dBackpropInput"));

@@ -78,6 +78,28 @@ void col2im(const float* dcols, const conv::Geometry& g, size_t n0, size_t image
 
 }  // namespace
 
+namespace {
+
+// Tiles of C that one single-threaded OpenBLAS call computes. They depend on the shape
+// alone, never on the thread count: OpenBLAS's own threading splits the work by thread
+// count, and its result for an element depends on the blocking around it, so letting it
+// thread would make training numerics (and accuracy) change with --threads.
+constexpr size_t kTileCols = 256;   // C columns per tile when n >= 2 * kTileCols
+constexpr size_t kTileRows = 1024;  // C rows per tile when m >= 2 * kTileRows
+
+size_t tile_span(size_t extent, size_t tile) { return extent >= 2 * tile ? tile : extent; }
+
+// false: one OpenBLAS call threaded by OpenBLAS (the benchmark's baseline).
+bool g_tiled = true;
+
+}  // namespace
+
+void set_tiled(bool tiled) {
+  g_tiled = tiled;
+  openblas_set_num_threads(tiled ? 1 : static_cast<int>(ThreadPool::global().threads()));
+}
+bool tiled() { return g_tiled; }
+
 void sgemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha, const float* a, const float* b,
            float beta, float* c) {
   if (m == 0 || n == 0) return;
@@ -87,9 +109,24 @@ void sgemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha
     return;
   }
   BNN_REQUIRE(a && b, "null input");
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a,
-              static_cast<int>(trans_a ? m : k), b, static_cast<int>(trans_b ? k : n), beta, c, static_cast<int>(n));
+  const size_t lda = trans_a ? m : k, ldb = trans_b ? k : n;
+  if (!g_tiled) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b,
+                static_cast<int>(ldb), beta, c, static_cast<int>(n));
+    return;
+  }
+  const size_t tm = tile_span(m, kTileRows), tn = tile_span(n, kTileCols);
+  const size_t rows = (m + tm - 1) / tm, cols = (n + tn - 1) / tn;
+  ThreadPool::global().parallel_for(rows * cols, [&](size_t t) {
+    const size_t i0 = (t / cols) * tm, j0 = (t % cols) * tn;
+    const size_t mm = std::min(tm, m - i0), nn = std::min(tn, n - j0);
+    const float* at = trans_a ? a + i0 : a + i0 * lda;  // op(A) rows i0..: columns of A when transposed
+    const float* bt = trans_b ? b + j0 * ldb : b + j0;
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                static_cast<int>(mm), static_cast<int>(nn), static_cast<int>(k), alpha, at, static_cast<int>(lda), bt,
+                static_cast<int>(ldb), beta, c + i0 * n + j0, static_cast<int>(n));
+  });
 }
 
 void conv2d(const float* x, const float* w, const conv::Geometry& g, float* out) {
@@ -133,7 +170,8 @@ void conv2d_backprop_filter(const float* x, const float* dy, const conv::Geometr
   }
 }
 
-void set_blas_threads(size_t n) { openblas_set_num_threads(static_cast<int>(std::max<size_t>(1, n))); }
+// Tiled: OpenBLAS runs single-threaded and sgemm threads over its tiles in the kernels' pool.
+void set_blas_threads(size_t n) { openblas_set_num_threads(g_tiled ? 1 : static_cast<int>(std::max<size_t>(1, n))); }
 size_t blas_threads() { return static_cast<size_t>(std::max(1, openblas_get_num_threads())); }
 std::string blas_config() {
   std::string s = openblas_get_config();

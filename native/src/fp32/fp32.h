@@ -17,8 +17,13 @@ void conv2d(const float* x, const float* w, const conv::Geometry& g, float* out)
 void conv2d_backprop_input(const float* dy, const float* w, const conv::Geometry& g, float* dx);
 void conv2d_backprop_filter(const float* x, const float* dy, const conv::Geometry& g, float* dw);
 
-// OpenBLAS threads (openblas_set_num_threads) and its build/core description.
+// OpenBLAS is kept single-threaded (sgemm threads over shape-fixed tiles in the pool, so
+// results do not depend on the thread count); and its build/core description.
 void set_blas_threads(size_t n);
+// Tiled (default): deterministic whatever the thread count. Untiled: one OpenBLAS call
+// threaded by OpenBLAS, whose results change with the thread count (benchmark baseline).
+void set_tiled(bool tiled);
+bool tiled();
 size_t blas_threads();
 std::string blas_config();
 
