@@ -129,9 +129,9 @@ test('cli compare - the grouped table and JSON with Welch t, df, p against the b
     bnnIn('compare', '--metric', 'accuracy'),
   ]);
   const lines = ok(table).stdout.split('\n');
-  assert.match(lines[0]!, /^PRECISION\s+N\s+test_acc MEAN ± STD\s+Δ VS BASELINE\s+t\s+df\s+p\s+SIZE\s+SAMPLES\/S$/);
-  assert.match(lines[1]!, /^fp32\s+5\s+90\.58% ± 0\.19%\s+baseline\s+-\s+-\s+3\.8 MiB\s+5,020$/);
-  assert.match(lines[2]!, /^binary\s+5\s+89\.14% ± 0\.21%\s+-1\.44 pp\s+-11\.384\s+7\.96\s+3\.35e-6\s+127\.0 KiB\s+7,020$/);
+  assert.match(lines[0]!, /^PRECISION\s+N\s+test_acc MEAN ± STD\s+Δ VS BASELINE\s+t\s+df\s+p\s+SIZE\s+SAMPLES\/S\s+J\/SAMPLE$/);
+  assert.match(lines[1]!, /^fp32\s+5\s+90\.58% ± 0\.19%\s+baseline\s+-\s+-\s+3\.8 MiB\s+5,020\s+-$/);
+  assert.match(lines[2]!, /^binary\s+5\s+89\.14% ± 0\.21%\s+-1\.44 pp\s+-11\.384\s+7\.96\s+3\.35e-6\s+127\.0 KiB\s+7,020\s+-$/);
   assert.match(lines[3]!, /^xnor\s+1\s+85\.00% ± -\s+-5\.58 pp\s+- \(n<2\)\s+-\s+-/);
 
   const result = JSON.parse(ok(json).stdout) as { baseline: string; groups: { key: string; t: number | null; df: number | null; p: number | null; noTest: string | null }[] };

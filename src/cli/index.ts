@@ -7,6 +7,7 @@ import { registerCoordinator } from './commands/coordinator.js';
 import { registerExport } from './commands/export.js';
 import { registerLaunch } from './commands/launch.js';
 import { registerPredict } from './commands/predict.js';
+import { registerReport } from './commands/report.js';
 import { registerRuns } from './commands/runs.js';
 import { registerShow } from './commands/show.js';
 import { registerSql } from './commands/sql.js';
@@ -18,7 +19,7 @@ import type { CommandContext, CommandRegistration } from './command.js';
  * Every subcommand, in help order. To add one: write src/cli/commands/<name>.ts exporting
  * a CommandRegistration, and list it here.
  */
-export const COMMANDS: readonly CommandRegistration[] = [registerTrain, registerLaunch, registerCoordinator, registerWorker, registerExport, registerPredict, registerBench, registerBenchAllreduce, registerRuns, registerShow, registerCompare, registerSql];
+export const COMMANDS: readonly CommandRegistration[] = [registerTrain, registerLaunch, registerCoordinator, registerWorker, registerExport, registerPredict, registerBench, registerBenchAllreduce, registerRuns, registerShow, registerCompare, registerSql, registerReport];
 
 /**
  * The `bnn` program. Commander never exits or prints errors itself: usage errors are

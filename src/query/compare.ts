@@ -1,9 +1,10 @@
 import { and, eq } from 'drizzle-orm';
 import type { StoreDb } from '../store/db.js';
 import { runs, type RunRow } from '../store/schema.js';
+import { joulesPerSampleByRun, sourceLabel } from './energy.js';
 import { QueryFlagError } from './errors.js';
 import { parseChoice } from './flags.js';
-import { parseRunFilter, runFilterConditions, type RunFilter, type RunFilterFlags } from './runs.js';
+import { parseRunFilter, parseRunIdList, resolveRunIds, runFilterConditions, type RunFilter, type RunFilterFlags } from './runs.js';
 import { mean, sampleStd, welchTTest, type NoTestReason } from './stats.js';
 
 /** Fields runs can be grouped by, as typed after `--by`. */
@@ -35,22 +36,27 @@ export interface CompareQuery {
   baseline?: string;
   /** Restricts the COMPLETED runs compared. */
   filter: RunFilter;
+  /** Only these runs: ids or unique id prefixes, resolved when the query runs. */
+  runIds?: readonly string[];
 }
 
 export interface CompareFlags extends RunFilterFlags {
   by?: string;
   metric?: string;
   baseline?: string;
+  /** Comma-separated run ids or id prefixes. */
+  runs?: string;
 }
 
 /** Validates compare flags before any I/O (QueryFlagError, exit 2, for a bad value). */
 export function parseCompareQuery(flags: CompareFlags): CompareQuery {
-  const { status: _status, ...filterFlags } = flags;
+  const { status: _status, runs: runList, ...filterFlags } = flags;
   return {
     by: flags.by === undefined ? 'precision' : parseChoice('--by', flags.by, GROUP_FIELDS),
     metric: flags.metric === undefined ? 'test_acc' : parseChoice('--metric', flags.metric, METRIC_NAMES),
     ...(flags.baseline === undefined ? {} : { baseline: flags.baseline }),
     filter: parseRunFilter(filterFlags),
+    ...(runList === undefined ? {} : { runIds: parseRunIdList('--runs', runList) }),
   };
 }
 
@@ -76,6 +82,14 @@ export interface CompareGroup {
   /** Mean over runs of packed size where recorded, else fp32 size. */
   sizeBytes: number | null;
   samplesPerS: number | null;
+  /** Mean over the group's runs with energy of joules per training sample; null when none has energy. */
+  joulesPerSample: number | null;
+  /** Runs that joulesPerSample averages over. */
+  energyRuns: number;
+  /** Energy sources of those runs (`rapl`, `nvml+rapl`, `estimate`, ...); null when none. */
+  energySource: string | null;
+  /** True when any of that energy is an estimate, not a measurement: label it so wherever shown. */
+  energyEstimated: boolean;
 }
 
 export interface CompareResult {
@@ -91,12 +105,15 @@ export interface CompareResult {
  * with Welch's t-test. Groups are sorted by key, the baseline first.
  */
 export function compareRuns(db: StoreDb, query: CompareQuery): CompareResult {
+  const filter = query.runIds === undefined ? query.filter : { ...query.filter, ids: resolveRunIds(db, query.runIds) };
+  const where = [eq(runs.status, 'COMPLETED'), ...runFilterConditions(filter)];
   const selected = db
     .select()
     .from(runs)
-    .where(and(eq(runs.status, 'COMPLETED'), ...runFilterConditions(query.filter)))
+    .where(and(...where))
     .orderBy(runs.createdAt, runs.id)
     .all();
+  const energy = joulesPerSampleByRun(db, where);
 
   const byKey = new Map<string, RunRow[]>();
   for (const run of selected) {
@@ -130,6 +147,7 @@ export function compareRuns(db: StoreDb, query: CompareQuery): CompareResult {
     const tested = typeof test === 'object' ? test : null;
     const sizes = rows.map((r) => r.packedSizeBytes ?? r.modelSizeBytes).filter((v): v is number => v !== null);
     const speeds = rows.map((r) => r.samplesPerS).filter((v): v is number => v !== null);
+    const energies = rows.map((r) => energy.get(r.id)).filter((e) => e !== undefined);
     return {
       key,
       n: xs.length,
@@ -143,6 +161,10 @@ export function compareRuns(db: StoreDb, query: CompareQuery): CompareResult {
       noTest: typeof test === 'string' ? test : null,
       sizeBytes: mean(sizes),
       samplesPerS: mean(speeds),
+      joulesPerSample: mean(energies.map((e) => e.joulesPerSample)),
+      energyRuns: energies.length,
+      energySource: sourceLabel(energies),
+      energyEstimated: energies.some((e) => e.estimated),
     };
   });
   return { by: query.by, metric: query.metric, baseline, groups };

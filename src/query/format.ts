@@ -103,3 +103,10 @@ export function sparkline(values: readonly (number | null)[]): string {
     })
     .join('');
 }
+
+/** Joules per sample with 3 significant digits in J or mJ, and the energy source: `1.23 mJ (rapl)`, `0.456 J (estimate)`. */
+export function joulesPerSample(x: number | null, source: string | null): string {
+  if (x === null) return '-';
+  const value = x !== 0 && Math.abs(x) < 1 ? `${(x * 1000).toPrecision(3)} mJ` : `${x.toPrecision(3)} J`;
+  return source === null ? value : `${value} (${source})`;
+}

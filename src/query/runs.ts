@@ -2,6 +2,8 @@ import { and, asc, desc, eq, gte, inArray, lt, sql, type SQL } from 'drizzle-orm
 import { ARCHS, DATASET_NAMES, PRECISIONS } from '../config/schema.js';
 import type { StoreDb } from '../store/db.js';
 import { RUN_STATUSES, runs, type RunRow, type RunStatus } from '../store/schema.js';
+import { getRun } from '../store/runs.js';
+import { QueryFlagError } from './errors.js';
 import { endExclusive, parseChoice, parseChoices, parseDateBound, parsePositiveInt } from './flags.js';
 
 /** Columns `bnn runs --sort` accepts, by the name the user types. */
@@ -32,6 +34,8 @@ export interface RunFilter {
   createdBefore?: string;
   /** Case-insensitive substring of the run name. */
   nameContains?: string;
+  /** Exactly these run ids (full ids; resolve prefixes with resolveRunIds first). */
+  ids?: readonly string[];
 }
 
 export interface RunsQuery extends RunFilter {
@@ -108,6 +112,10 @@ export function runFilterConditions(filter: RunFilter): SQL[] {
   if (filter.nameContains !== undefined) {
     where.push(sql`${runs.name} LIKE ${`%${escapeLike(filter.nameContains)}%`} ESCAPE '\\'`);
   }
+  if (filter.ids !== undefined) {
+    // json_each keeps one bound parameter however many ids there are (SQLite caps parameters).
+    where.push(sql`${runs.id} IN (SELECT value FROM json_each(${JSON.stringify(filter.ids)}))`);
+  }
   return where;
 }
 
@@ -126,4 +134,19 @@ export function queryRuns(db: StoreDb, query: RunsQuery): RunRow[] {
 
 function escapeLike(s: string): string {
   return s.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+/**
+ * Full run ids for ids or unique id prefixes as typed (`--runs a,b`), in the order given,
+ * without duplicates. RunNotFoundError names the first that matches no run or several.
+ */
+export function resolveRunIds(db: StoreDb, idsOrPrefixes: readonly string[]): string[] {
+  return [...new Set(idsOrPrefixes.map((id) => getRun(db, id).id))];
+}
+
+/** `--runs a,b,c` split into ids or prefixes; QueryFlagError (exit 2) for an empty list. */
+export function parseRunIdList(flag: string, value: string): string[] {
+  const ids = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (ids.length === 0) throw new QueryFlagError(flag, value, 'a comma-separated list of run ids or id prefixes');
+  return ids;
 }
