@@ -20,10 +20,12 @@
       'sources': [
         'src/binding/addon.cc',
         'src/binding/args.cc',
+        'src/binding/bind_codec.cc',
         'src/binding/bind_elementwise.cc',
         'src/binding/bind_fp32.cc',
         'src/binding/bind_xnor.cc',
         'src/binary_conv/binary_conv.cc',
+        'src/codec/codec.cc',
         'src/common/cpu_features.cc',
         'src/common/thread_pool.cc',
         'src/elementwise/elementwise.cc',
@@ -37,7 +39,7 @@
       'cflags': ['<@(openblas_cflags)'],
       'libraries': ['<@(openblas_libs)', '-pthread'],
       'conditions': [
-        ['target_arch=="x64"', {'dependencies': ['xnor_gemm_avx2', 'xnor_gemm_avx512']}],
+        ['target_arch=="x64"', {'dependencies': ['xnor_gemm_avx2', 'xnor_gemm_avx512', 'codec_avx2', 'codec_avx512']}],
       ],
     },
   ],
@@ -56,6 +58,21 @@
           'sources': ['src/xnor_gemm/xnor_gemm_avx512.cc'],
           # GCC 12 warns about its own AVX-512 intrinsic headers (the undefined-vector idiom).
           'cflags': ['-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl', '-mavx512vpopcntdq',
+                     '-Wno-uninitialized', '-Wno-maybe-uninitialized'],
+        },
+        # all-reduce codec kernels (native/src/codec); no FMA contraction, so results stay
+        # bit-identical to the portable and JavaScript paths
+        {
+          'target_name': 'codec_avx2',
+          'type': 'static_library',
+          'sources': ['src/codec/codec_avx2.cc'],
+          'cflags': ['-mavx2', '-mf16c', '-ffp-contract=off'],
+        },
+        {
+          'target_name': 'codec_avx512',
+          'type': 'static_library',
+          'sources': ['src/codec/codec_avx512.cc'],
+          'cflags': ['-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl', '-mf16c', '-ffp-contract=off',
                      '-Wno-uninitialized', '-Wno-maybe-uninitialized'],
         },
       ],

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { accumulateChunk, bodyBytes, encodeChunk, maxChunkElements, messageBytes, readHeader, signScale, HEADER_BYTES } from './codec.js';
 import { halfBitsToFloat } from './fp16.js';
+import { laneMeanAbs } from './sign-ef.js';
 import { randomGradient } from './testing.js';
 
 test('codec - byte counts per format', () => {
@@ -37,7 +38,7 @@ test('codec - sign-ef chunk carries scale = mean |v| and one sign bit per elemen
   const residual = new Float32Array(v.length);
   const msg = encodeChunk('sign-ef', 2, v, residual);
   assert.equal(msg.byteLength, HEADER_BYTES + 4 + 2);
-  const expectScale = Math.fround(v.reduce((s, x) => s + Math.abs(x), 0) / v.length);
+  const expectScale = laneMeanAbs(v);
   assert.equal(signScale(msg), expectScale);
   // bit k of byte j = element 8j+k is non-negative (sign(0) = +1)
   const bits = msg.subarray(HEADER_BYTES + 4);
@@ -57,7 +58,7 @@ test('codec - sign-ef chunk carries scale = mean |v| and one sign bit per elemen
   // the next encode adds the residual first: what it sends is sign(v + e)
   const again = encodeChunk('sign-ef', 2, v, residual);
   const withEf = v.map((x, i) => Math.fround(x + Math.fround(x - (decoded[i] as number))));
-  assert.equal(signScale(again), Math.fround(withEf.reduce((s, x) => s + Math.abs(x), 0) / v.length));
+  assert.equal(signScale(again), laneMeanAbs(withEf));
 });
 
 test('codec - fp16 chunk decodes within half precision and accumulates in float32', () => {
@@ -87,7 +88,7 @@ test('codec - sign-ef over whole 32-bit words and a tail matches the per-element
   const msg = encodeChunk('sign-ef', 1, v, residual);
   assert.equal(msg.byteLength, HEADER_BYTES + 4 + Math.ceil(n / 8));
   const u = v.map((x, i) => Math.fround(x + (before[i] as number)) + 0);
-  const scale = Math.fround(u.reduce((s, x) => s + Math.abs(x), 0) / n);
+  const scale = laneMeanAbs(u);
   assert.equal(signScale(msg), scale);
   for (let i = 0; i < n; i++) {
     const bit = ((msg[HEADER_BYTES + 4 + (i >> 3)] as number) >> (i & 7)) & 1;

@@ -1,6 +1,5 @@
 import { CollectiveConfigError } from './errors.js';
-import { floatBitsToHalfBits, halfTable } from './fp16.js';
-import { accumulateSigns, encodeSigns } from './sign-ef.js';
+import { codecKernels } from './codec-kernels.js';
 
 /**
  * Wire formats of one all-reduce chunk. Every message is an 8-byte header followed by the body:
@@ -10,7 +9,8 @@ import { accumulateSigns, encodeSigns } from './sign-ef.js';
  *   fp16    n × IEEE half LE (round to nearest even) → 2n bytes
  *   sign-ef fp32 LE scale, then ⌈n/8⌉ bytes of signs → 4 + ⌈n/8⌉ bytes
  *           (bit k of byte j is element 8j+k, 1 = non-negative; decoded value ±scale,
- *            scale = mean |v| over the chunk, summed in float64 and rounded to fp32)
+ *            scale = mean |v| over the chunk: 16 float64 lane sums, rounded to fp32;
+ *            see codec-kernels.ts, whose native and JavaScript kernels agree bit for bit)
  *
  * So per element: none 32 bits, fp16 16, sign-ef 1 (+ 96 bits of scale and header per chunk).
  */
@@ -92,37 +92,13 @@ export function encodeChunk(codec: Compression, rank: number, values: Float32Arr
   if (codec === 'none') {
     new Float32Array(msg.buffer, HEADER_BYTES, n).set(values);
   } else if (codec === 'fp16') {
-    const dst = new Uint16Array(msg.buffer, HEADER_BYTES, n);
-    const bits = new Uint32Array(values.buffer, values.byteOffset, n);
-    if (decodedOut) {
-      const t = halfTable();
-      for (let i = 0; i < n; i++) {
-        const h = floatBitsToHalfBits(bits[i] as number);
-        dst[i] = h;
-        decodedOut[i] = t[h] as number;
-      }
-    } else for (let i = 0; i < n; i++) dst[i] = floatBitsToHalfBits(bits[i] as number);
+    codecKernels().halfEncode(values, msg.subarray(HEADER_BYTES), decodedOut ?? null);
   } else {
     if (!residual || residual.length !== n) throw new CollectiveConfigError('sign-ef encoding needs a residual of the chunk length');
-    const scale = encodeSigns(values, residual, msg, SIGN_BITS_OFFSET, decodedOut);
+    const scale = codecKernels().signEncode(values, residual, msg.subarray(SIGN_BITS_OFFSET), decodedOut ?? null);
     new DataView(msg.buffer).setFloat32(HEADER_BYTES, scale, true);
   }
   return msg;
-}
-
-let scratch = new ArrayBuffer(0);
-
-/**
- * The body as a typed array: a view when the body is aligned, else a copy into a module-level
- * scratch buffer (reused: callers consume it before returning). Brokers hand out payloads at
- * arbitrary offsets of their read buffers.
- */
-function alignedBody<T>(msg: Uint8Array, bytes: number, align: number, make: (buf: ArrayBuffer, off: number) => T): T {
-  const off = msg.byteOffset + HEADER_BYTES;
-  if (off % align === 0) return make(msg.buffer as ArrayBuffer, off);
-  if (scratch.byteLength < bytes) scratch = new ArrayBuffer(Math.max(bytes, scratch.byteLength * 2));
-  new Uint8Array(scratch, 0, bytes).set(msg.subarray(HEADER_BYTES, HEADER_BYTES + bytes));
-  return make(scratch, 0);
 }
 
 /** A `none` message whose body the caller fills through `body` (e.g. reduces into it). */
@@ -141,25 +117,10 @@ export function newPlainMessage(rank: number, count: number): { msg: Uint8Array;
 export function accumulateChunk(codec: Compression, msg: Uint8Array, count: number, acc: Float32Array, first: boolean, divisor = 1): void {
   assertLittleEndian();
   if (acc.length !== count) throw new RangeError(`chunk of ${count} elements into ${acc.length}`);
-  if (codec === 'none' && divisor !== 1 && !first) {
-    const src = alignedBody(msg, 4 * count, 4, (b, o) => new Float32Array(b, o, count));
-    for (let i = 0; i < count; i++) acc[i] = Math.fround((acc[i] as number) + (src[i] as number)) / divisor;
-    return;
-  }
-  if (codec === 'none') {
-    const src = alignedBody(msg, 4 * count, 4, (b, o) => new Float32Array(b, o, count));
-    if (first) acc.set(src);
-    else for (let i = 0; i < count; i++) acc[i] = (acc[i] as number) + (src[i] as number);
-  } else if (codec === 'fp16') {
-    const src = alignedBody(msg, 2 * count, 2, (b, o) => new Uint16Array(b, o, count));
-    const t = halfTable();
-    if (first) for (let i = 0; i < count; i++) acc[i] = t[src[i] as number] as number;
-    else for (let i = 0; i < count; i++) acc[i] = (acc[i] as number) + (t[src[i] as number] as number);
-  } else {
-    const scale = new DataView(msg.buffer, msg.byteOffset, msg.byteLength).getFloat32(HEADER_BYTES, true);
-    accumulateSigns(msg, SIGN_BITS_OFFSET, count, scale, acc, first);
-  }
-  if (divisor !== 1) for (let i = 0; i < count; i++) acc[i] = (acc[i] as number) / divisor;
+  const k = codecKernels();
+  if (codec === 'none') k.addF32(msg.subarray(HEADER_BYTES, HEADER_BYTES + 4 * count), acc, first, divisor);
+  else if (codec === 'fp16') k.halfAccumulate(msg.subarray(HEADER_BYTES, HEADER_BYTES + 2 * count), acc, first, divisor);
+  else k.signAccumulate(msg.subarray(SIGN_BITS_OFFSET, SIGN_BITS_OFFSET + Math.ceil(count / 8)), signScale(msg), acc, first, divisor);
 }
 
 const SIGN_BITS_OFFSET = HEADER_BYTES + 4;

@@ -227,3 +227,44 @@ export function loadNative(): NativeLoad {
 export function packedInt32Length(rows: number, k: number): number {
   return rows * Math.ceil(k / 64) * 2;
 }
+
+/**
+ * The all-reduce wire-format kernels (native/src/codec, see src/collective/codec-kernels.ts for
+ * the JavaScript twin they equal bit for bit). Byte buffers may sit at any alignment.
+ */
+export interface NativeCodec {
+  /** acc[i] = first ? src[i] : acc[i] + src[i] (float32; src = 4·acc.length bytes of LE fp32), then acc[i] /= divisor (default 1). */
+  codecAddF32(src: Uint8Array, acc: Float32Array, first: boolean, divisor?: number): void;
+  /**
+   * sign-ef encode with error feedback: u = values + residual (−0 → +0); scale = mean |u| (16
+   * float64 lanes, lane j takes elements i ≡ j mod 16, summed lane 0..15, rounded to fp32);
+   * bits (⌈n/8⌉ bytes) get 1 where u ≥ 0; residual ← u − (±scale); decodedOut (may be `values`)
+   * gets ±scale. Returns the scale.
+   */
+  codecSignEncode(values: Float32Array, residual: Float32Array, bits: Uint8Array, decodedOut?: Float32Array | null): number;
+  /** acc[i] = (first ? 0 : acc[i]) + (bit i ? scale : −scale) (first writes), then /= divisor. */
+  codecSignAccumulate(bits: Uint8Array, scale: number, acc: Float32Array, first: boolean, divisor?: number): void;
+  /** IEEE half, round to nearest even, into dst (2·src.length bytes, LE); decodedOut (may be `src`) gets the rounded values. */
+  codecHalfEncode(src: Float32Array, dst: Uint8Array, decodedOut?: Float32Array | null): void;
+  /** acc[i] = (first ? 0 : acc[i]) + half(src[i]) (first writes), then /= divisor. */
+  codecHalfAccumulate(src: Uint8Array, acc: Float32Array, first: boolean, divisor?: number): void;
+  /** Sets the kernel variant when given (`auto` = best; BNN_CODEC_KERNEL sets the initial one) and returns the one in use. */
+  codecKernel(name?: 'auto' | 'avx512' | 'avx2' | 'portable'): 'avx512' | 'avx2' | 'portable';
+}
+
+const CODEC_FUNCTIONS: readonly (keyof NativeCodec)[] = [
+  'codecAddF32', 'codecSignEncode', 'codecSignAccumulate', 'codecHalfEncode', 'codecHalfAccumulate', 'codecKernel',
+];
+
+/**
+ * The codec kernels of the addon, or why they are unavailable (no addon, or one built before
+ * they existed). Never throws; independent of the engine's REQUIRED_FUNCTIONS.
+ */
+export function loadNativeCodec(): { codec: NativeCodec; reason: null } | { codec: null; reason: string } {
+  const loaded = loadNative();
+  if (!loaded.addon) return { codec: null, reason: loaded.reason };
+  const mod = loaded.addon as unknown as Partial<NativeCodec>;
+  const missing = CODEC_FUNCTIONS.filter((name) => typeof mod[name] !== 'function');
+  if (missing.length > 0) return { codec: null, reason: `${ADDON_RELATIVE} is out of date (missing ${missing.join(', ')}; run npm run build:native)` };
+  return { codec: mod as NativeCodec, reason: null };
+}

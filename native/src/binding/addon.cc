@@ -64,6 +64,9 @@ void register_runtime(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreads", Napi::Function::New<guarded<set_threads>>(env, "setThreads"));
 }
 
+// native/src/binding/bind_codec.cc (all-reduce wire-format kernels).
+void register_codec(Napi::Env env, Napi::Object exports);
+
 }  // namespace bnn::binding
 
 namespace {
@@ -75,6 +78,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   bnn::binding::register_xnor(env, exports);
   bnn::binding::register_fp32(env, exports);
   bnn::binding::register_elementwise(env, exports);
+  bnn::binding::register_codec(env, exports);
   return exports;
 }
 

@@ -1,0 +1,122 @@
+// All-reduce wire-format kernels (native/src/codec): codecAddF32, codecSignEncode,
+// codecSignAccumulate, codecHalfEncode, codecHalfAccumulate, codecKernel.
+#include <cmath>
+#include <string>
+
+#include "args.h"
+#include "../codec/codec.h"
+
+namespace bnn::binding {
+
+namespace {
+
+size_t float_length(const Napi::CallbackInfo& ci, const Args& args, size_t i, const char* name) {
+  const Napi::Value v = ci[i];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    args.floats(i, name, 0, "any");  // throws the standard message
+  return v.As<Napi::TypedArray>().ElementLength();
+}
+
+uint8_t* out_bytes(const Args& args, size_t i, const char* name, size_t length, const char* expr) {
+  return const_cast<uint8_t*>(args.bytes(i, name, length, expr));
+}
+
+float divisor_arg(const Args& args, size_t i) {
+  if (args.is_nullish(i)) return 1.0f;
+  const double d = args.number(i, "divisor");
+  if (!(d > 0) || !std::isfinite(d)) args.fail("argument 'divisor' must be a finite number > 0");
+  return static_cast<float>(d);
+}
+
+// codecAddF32(src: Uint8Array (4n bytes), acc: Float32Array (n), first, divisor = 1)
+Napi::Value add_f32(const Napi::CallbackInfo& ci) {
+  Args args(ci, "codecAddF32", 3, 4);
+  const size_t n = float_length(ci, args, 1, "acc");
+  const uint8_t* src = args.bytes(0, "src", mul(args, n, 4), "4*acc.length");
+  float* acc = args.floats(1, "acc", n, "acc.length");
+  const bool first = args.flag(2, "first");
+  args.require_disjoint(0, "src", 1, "acc");
+  codec::add_f32(src, acc, n, first, divisor_arg(args, 3));
+  return args.env().Undefined();
+}
+
+// codecSignEncode(values, residual, bits: Uint8Array (ceil(n/8)), decodedOut | null) -> scale
+Napi::Value sign_encode(const Napi::CallbackInfo& ci) {
+  Args args(ci, "codecSignEncode", 3, 4);
+  const size_t n = float_length(ci, args, 0, "values");
+  const float* values = args.floats(0, "values", n, "values.length");
+  float* residual = args.floats(1, "residual", n, "values.length");
+  uint8_t* bits = out_bytes(args, 2, "bits", (n + 7) / 8, "ceil(values.length/8)");
+  float* decoded = args.floats_or_null(3, "decodedOut", n, "values.length");
+  args.require_disjoint(0, "values", 1, "residual");
+  args.require_disjoint(1, "residual", 2, "bits");
+  args.require_disjoint(0, "values", 2, "bits");
+  if (decoded) {
+    args.require_disjoint(1, "residual", 3, "decodedOut");
+    args.require_disjoint(2, "bits", 3, "decodedOut");
+    if (decoded != values) args.require_disjoint(0, "values", 3, "decodedOut");
+  }
+  const float scale = codec::sign_encode(values, residual, bits, decoded, n);
+  return Napi::Number::New(args.env(), static_cast<double>(scale));
+}
+
+// codecSignAccumulate(bits: Uint8Array (ceil(n/8)), scale, acc: Float32Array (n), first, divisor = 1)
+Napi::Value sign_accumulate(const Napi::CallbackInfo& ci) {
+  Args args(ci, "codecSignAccumulate", 4, 5);
+  const size_t n = float_length(ci, args, 2, "acc");
+  const uint8_t* bits = args.bytes(0, "bits", (n + 7) / 8, "ceil(acc.length/8)");
+  const float scale = static_cast<float>(args.number(1, "scale"));
+  float* acc = args.floats(2, "acc", n, "acc.length");
+  const bool first = args.flag(3, "first");
+  args.require_disjoint(0, "bits", 2, "acc");
+  codec::sign_accumulate(bits, scale, acc, n, first, divisor_arg(args, 4));
+  return args.env().Undefined();
+}
+
+// codecHalfEncode(src: Float32Array (n), dst: Uint8Array (2n), decodedOut | null)
+Napi::Value half_encode(const Napi::CallbackInfo& ci) {
+  Args args(ci, "codecHalfEncode", 2, 3);
+  const size_t n = float_length(ci, args, 0, "src");
+  const float* src = args.floats(0, "src", n, "src.length");
+  uint8_t* dst = out_bytes(args, 1, "dst", mul(args, n, 2), "2*src.length");
+  float* decoded = args.floats_or_null(2, "decodedOut", n, "src.length");
+  args.require_disjoint(0, "src", 1, "dst");
+  if (decoded) {
+    args.require_disjoint(1, "dst", 2, "decodedOut");
+    if (decoded != src) args.require_disjoint(0, "src", 2, "decodedOut");
+  }
+  codec::half_encode(src, dst, decoded, n);
+  return args.env().Undefined();
+}
+
+// codecHalfAccumulate(src: Uint8Array (2n), acc: Float32Array (n), first, divisor = 1)
+Napi::Value half_accumulate(const Napi::CallbackInfo& ci) {
+  Args args(ci, "codecHalfAccumulate", 3, 4);
+  const size_t n = float_length(ci, args, 1, "acc");
+  const uint8_t* src = args.bytes(0, "src", mul(args, n, 2), "2*acc.length");
+  float* acc = args.floats(1, "acc", n, "acc.length");
+  const bool first = args.flag(2, "first");
+  args.require_disjoint(0, "src", 1, "acc");
+  codec::half_accumulate(src, acc, n, first, divisor_arg(args, 3));
+  return args.env().Undefined();
+}
+
+// codecKernel(name?): sets the variant when given ('auto' = best), returns the one in use.
+Napi::Value kernel(const Napi::CallbackInfo& ci) {
+  Args args(ci, "codecKernel", 0, 1);
+  if (!args.is_nullish(0)) codec::set_variant(args.string(0, "name").c_str());
+  return Napi::String::New(args.env(), codec::active_variant());
+}
+
+}  // namespace
+
+void register_codec(Napi::Env env, Napi::Object exports) {
+  exports.Set("codecAddF32", Napi::Function::New<guarded<add_f32>>(env, "codecAddF32"));
+  exports.Set("codecSignEncode", Napi::Function::New<guarded<sign_encode>>(env, "codecSignEncode"));
+  exports.Set("codecSignAccumulate", Napi::Function::New<guarded<sign_accumulate>>(env, "codecSignAccumulate"));
+  exports.Set("codecHalfEncode", Napi::Function::New<guarded<half_encode>>(env, "codecHalfEncode"));
+  exports.Set("codecHalfAccumulate", Napi::Function::New<guarded<half_accumulate>>(env, "codecHalfAccumulate"));
+  exports.Set("codecKernel", Napi::Function::New<guarded<kernel>>(env, "codecKernel"));
+}
+
+}  // namespace bnn::binding

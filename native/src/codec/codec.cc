@@ -1,0 +1,143 @@
+// Portable codec kernels and the run-time choice of variant (see codec.h).
+#include "codec.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "../common/cpu_features.h"
+#include "kernels.h"
+#include "reference.h"
+
+namespace bnn::codec {
+
+namespace {
+
+void add_f32_portable(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {
+  if (first) {
+    std::memcpy(acc, src, n * 4);
+  } else {
+    for (size_t i = 0; i < n; ++i) acc[i] = acc[i] + ref::load_f32(src + 4 * i);
+  }
+  ref::finish(acc, 0, n, divisor);
+}
+
+float sign_encode_portable(const float* values, float* residual, uint8_t* bits, float* decoded_out, size_t n) {
+  double lanes[ref::kLanes] = {0};
+  const size_t full = n - n % ref::kLanes;
+  for (size_t i = 0; i < full; i += ref::kLanes) {
+    for (int j = 0; j < ref::kLanes; ++j) {
+      const float u = (values[i + j] + residual[i + j]) + 0.0f;
+      residual[i + j] = u;
+      lanes[j] += static_cast<double>(std::fabs(u));
+    }
+  }
+  for (size_t i = full; i < n; ++i) residual[i] = (values[i] + residual[i]) + 0.0f;
+  ref::sum_abs_tail(residual, full, n, lanes);
+  const float scale = ref::scale_from_lanes(lanes, n);
+  ref::sign_pass2(residual, bits, decoded_out, 0, n, scale);
+  return scale;
+}
+
+void sign_accumulate_portable(const uint8_t* bits, float scale, float* acc, size_t n, bool first, float divisor) {
+  for (size_t i = 0; i < n; ++i) {
+    const float d = ((bits[i >> 3] >> (i & 7)) & 1) ? scale : -scale;
+    acc[i] = first ? d : acc[i] + d;
+  }
+  ref::finish(acc, 0, n, divisor);
+}
+
+void half_encode_portable(const float* src, uint8_t* dst, float* decoded_out, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    const uint16_t h = ref::float_to_half_bits(ref::bits_of(src[i]));
+    dst[2 * i] = static_cast<uint8_t>(h & 0xff);
+    dst[2 * i + 1] = static_cast<uint8_t>(h >> 8);
+    if (decoded_out) decoded_out[i] = ref::half_bits_to_float(h);
+  }
+}
+
+void half_accumulate_portable(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {
+  for (size_t i = 0; i < n; ++i) {
+    const float d = ref::half_bits_to_float(static_cast<uint16_t>(src[2 * i] | (src[2 * i + 1] << 8)));
+    acc[i] = first ? d : acc[i] + d;
+  }
+  ref::finish(acc, 0, n, divisor);
+}
+
+bool supports(const std::string& name) {
+  if (name == "portable") return true;
+#if defined(__x86_64__)
+  const CpuFeatures& f = cpu_features();
+  __builtin_cpu_init();
+  const bool f16c = __builtin_cpu_supports("f16c");
+  if (name == "avx2") return f.avx2 && f16c;
+  if (name == "avx512") return f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl && f16c;
+#endif
+  return false;
+}
+
+const Kernels& by_name(const std::string& name) {
+#if defined(__x86_64__)
+  if (name == "avx512") return avx512_kernels();
+  if (name == "avx2") return avx2_kernels();
+#endif
+  return portable_kernels();
+}
+
+const Kernels& best() {
+  for (const char* n : {"avx512", "avx2"})
+    if (supports(n)) return by_name(n);
+  return portable_kernels();
+}
+
+const Kernels* initial() {
+  const char* env = std::getenv("BNN_CODEC_KERNEL");
+  if (env && *env && std::string(env) != "auto" && supports(env)) return &by_name(env);
+  return &best();
+}
+
+const Kernels*& active() {
+  static const Kernels* k = initial();
+  return k;
+}
+
+}  // namespace
+
+const Kernels& portable_kernels() {
+  static const Kernels k{"portable", add_f32_portable, sign_encode_portable, sign_accumulate_portable,
+                         half_encode_portable, half_accumulate_portable};
+  return k;
+}
+
+void add_f32(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {
+  active()->add_f32(src, acc, n, first, divisor);
+}
+float sign_encode(const float* values, float* residual, uint8_t* bits, float* decoded_out, size_t n) {
+  return active()->sign_encode(values, residual, bits, decoded_out, n);
+}
+void sign_accumulate(const uint8_t* bits, float scale, float* acc, size_t n, bool first, float divisor) {
+  active()->sign_accumulate(bits, scale, acc, n, first, divisor);
+}
+void half_encode(const float* src, uint8_t* dst, float* decoded_out, size_t n) {
+  active()->half_encode(src, dst, decoded_out, n);
+}
+void half_accumulate(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {
+  active()->half_accumulate(src, acc, n, first, divisor);
+}
+
+const char* active_variant() { return active()->name; }
+
+void set_variant(const char* name) {
+  const std::string s = name ? name : "";
+  if (s == "auto") {
+    active() = &best();
+    return;
+  }
+  if (s != "portable" && s != "avx2" && s != "avx512")
+    throw std::invalid_argument("codec kernel '" + s + "' is unknown: expected auto, avx512, avx2 or portable");
+  if (!supports(s)) throw std::invalid_argument("codec kernel '" + s + "' is not supported by this CPU");
+  active() = &by_name(s);
+}
+
+}  // namespace bnn::codec

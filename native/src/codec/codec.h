@@ -1,0 +1,42 @@
+// Wire-format kernels of the gradient all-reduce (src/collective/codec.ts): the fp32 sum,
+// sign-ef (1-bit sign + scale, with error feedback) and fp16. Every variant (portable, AVX2,
+// AVX-512, picked at run time) gives results bit-identical to the scalar definitions in
+// reference.h, which are also what the JavaScript fallback computes:
+//   * sums and differences are element-wise float32 operations (no reassociation);
+//   * the sign-ef scale is mean |v + e|: 16 float64 partial sums (lane j takes elements
+//     i ≡ j mod 16, in order), added lane 0..15, divided by n and rounded to float32.
+// Byte buffers (message bodies) may sit at any alignment; float arrays too.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace bnn::codec {
+
+// acc[i] = first ? src[i] : acc[i] + src[i] (float32), then acc[i] /= divisor when divisor != 1.
+// src: n little-endian float32 values.
+void add_f32(const uint8_t* src, float* acc, size_t n, bool first, float divisor);
+
+// sign-ef encode of n values with the residual e (updated in place):
+//   u = (v + e) + 0 (−0 → +0); scale = mean |u|; bit i = (u_i is not negative);
+//   d_i = bit ? scale : −scale; e_i = u_i − d_i; decoded_out[i] = d_i when decoded_out != null.
+// bits: ⌈n/8⌉ bytes, every byte written (bits past n are 0). decoded_out may alias values.
+// Returns the scale.
+float sign_encode(const float* values, float* residual, uint8_t* bits, float* decoded_out, size_t n);
+
+// acc[i] = (first ? 0 : acc[i]) + (bit i ? scale : −scale) (first writes d_i), then /= divisor.
+void sign_accumulate(const uint8_t* bits, float scale, float* acc, size_t n, bool first, float divisor);
+
+// IEEE binary16, round to nearest even (as numpy's npy_floatbits_to_halfbits): dst gets n
+// little-endian halves; decoded_out (may alias src) gets their float32 values when not null.
+void half_encode(const float* src, uint8_t* dst, float* decoded_out, size_t n);
+
+// acc[i] = (first ? 0 : acc[i]) + half(src[i]) (first writes), then /= divisor.
+void half_accumulate(const uint8_t* src, float* acc, size_t n, bool first, float divisor);
+
+// "avx512", "avx2" or "portable": the variant in use (BNN_CODEC_KERNEL=portable|avx2|avx512
+// picks a lower one, e.g. for tests).
+const char* active_variant();
+// Forces a variant ("auto" = best available); throws std::invalid_argument if unsupported.
+void set_variant(const char* name);
+
+}  // namespace bnn::codec

@@ -1,0 +1,149 @@
+// AVX2 + F16C codec kernels (built with -mavx2 -mf16c -ffp-contract=off). Bit-identical to
+// the scalar definitions in reference.h: element-wise float32 arithmetic in the same order,
+// and the sign-ef scale from the same 16 float64 lanes.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels.h"
+#include "reference.h"
+
+namespace bnn::codec {
+
+namespace {
+
+inline __m256 sel_div(__m256 x, float divisor) {
+  return divisor != 1.0f ? _mm256_div_ps(x, _mm256_set1_ps(divisor)) : x;
+}
+
+void add_f32(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {
+  size_t i = 0;
+  const bool div = divisor != 1.0f;
+  const __m256 dv = _mm256_set1_ps(divisor);
+  if (first) {
+    for (; i + 8 <= n; i += 8) {
+      __m256 s = _mm256_loadu_ps(reinterpret_cast<const float*>(src + 4 * i));
+      _mm256_storeu_ps(acc + i, div ? _mm256_div_ps(s, dv) : s);
+    }
+    for (; i < n; ++i) acc[i] = ref::load_f32(src + 4 * i);
+  } else {
+    for (; i + 8 <= n; i += 8) {
+      __m256 s = _mm256_add_ps(_mm256_loadu_ps(acc + i), _mm256_loadu_ps(reinterpret_cast<const float*>(src + 4 * i)));
+      _mm256_storeu_ps(acc + i, div ? _mm256_div_ps(s, dv) : s);
+    }
+    for (; i < n; ++i) acc[i] = acc[i] + ref::load_f32(src + 4 * i);
+  }
+  ref::finish(acc, n - n % 8, n, divisor);
+}
+
+float sign_encode(const float* values, float* residual, uint8_t* bits, float* decoded_out, size_t n) {
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), a2 = _mm256_setzero_pd(), a3 = _mm256_setzero_pd();
+  const size_t full = n - n % ref::kLanes;
+  for (size_t i = 0; i < full; i += 16) {
+    const __m256 u0 = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(values + i), _mm256_loadu_ps(residual + i)), zero);
+    const __m256 u1 = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(values + i + 8), _mm256_loadu_ps(residual + i + 8)), zero);
+    _mm256_storeu_ps(residual + i, u0);
+    _mm256_storeu_ps(residual + i + 8, u1);
+    const __m256 b0 = _mm256_and_ps(u0, abs_mask), b1 = _mm256_and_ps(u1, abs_mask);
+    a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(b0)));
+    a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(b0, 1)));
+    a2 = _mm256_add_pd(a2, _mm256_cvtps_pd(_mm256_castps256_ps128(b1)));
+    a3 = _mm256_add_pd(a3, _mm256_cvtps_pd(_mm256_extractf128_ps(b1, 1)));
+  }
+  double lanes[ref::kLanes];
+  _mm256_storeu_pd(lanes, a0);
+  _mm256_storeu_pd(lanes + 4, a1);
+  _mm256_storeu_pd(lanes + 8, a2);
+  _mm256_storeu_pd(lanes + 12, a3);
+  for (size_t i = full; i < n; ++i) residual[i] = (values[i] + residual[i]) + 0.0f;
+  ref::sum_abs_tail(residual, full, n, lanes);
+  const float scale = ref::scale_from_lanes(lanes, n);
+  const __m256 pos = _mm256_set1_ps(scale), neg = _mm256_set1_ps(-scale);
+  const size_t full8 = n - n % 8;
+  for (size_t i = 0; i < full8; i += 8) {
+    const __m256 u = _mm256_loadu_ps(residual + i);
+    const int negative = _mm256_movemask_ps(u);
+    const __m256 d = _mm256_blendv_ps(pos, neg, u);  // sign bit set -> -scale
+    _mm256_storeu_ps(residual + i, _mm256_sub_ps(u, d));
+    if (decoded_out) _mm256_storeu_ps(decoded_out + i, d);
+    bits[i / 8] = static_cast<uint8_t>(~negative & 0xff);
+  }
+  ref::sign_pass2(residual, bits, decoded_out, full8, n, scale);
+  return scale;
+}
+
+void sign_accumulate(const uint8_t* bits, float scale, float* acc, size_t n, bool first, float divisor) {
+  const __m256 pos = _mm256_set1_ps(scale), neg = _mm256_set1_ps(-scale);
+  const __m256i lane_bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  const size_t full8 = n - n % 8;
+  for (size_t i = 0; i < full8; i += 8) {
+    const __m256i b = _mm256_set1_epi32(bits[i / 8]);
+    const __m256 m = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(b, lane_bit), lane_bit));
+    const __m256 d = _mm256_blendv_ps(neg, pos, m);
+    __m256 r = first ? d : _mm256_add_ps(_mm256_loadu_ps(acc + i), d);
+    _mm256_storeu_ps(acc + i, sel_div(r, divisor));
+  }
+  for (size_t i = full8; i < n; ++i) {
+    const float d = ((bits[i >> 3] >> (i & 7)) & 1) ? scale : -scale;
+    acc[i] = first ? d : acc[i] + d;
+  }
+  ref::finish(acc, full8, n, divisor);
+}
+
+// True when any of the 8 floats is a signaling NaN (F16C would quiet it; the reference keeps the payload).
+inline bool any_snan(__m256i b) {
+  const __m256i x = _mm256_and_si256(b, _mm256_set1_epi32(0x7fffffff));
+  const __m256i gt = _mm256_cmpgt_epi32(x, _mm256_set1_epi32(0x7f800000));
+  const __m256i lt = _mm256_cmpgt_epi32(_mm256_set1_epi32(0x7fc00000), x);
+  return _mm256_movemask_epi8(_mm256_and_si256(gt, lt)) != 0;
+}
+
+void half_encode(const float* src, uint8_t* dst, float* decoded_out, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(src + i);
+    if (any_snan(_mm256_castps_si256(x))) {
+      for (size_t k = i; k < i + 8; ++k) {
+        const uint16_t h = ref::float_to_half_bits(ref::bits_of(src[k]));
+        std::memcpy(dst + 2 * k, &h, 2);
+        if (decoded_out) decoded_out[k] = ref::half_bits_to_float(h);
+      }
+      continue;
+    }
+    const __m128i h = _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 2 * i), h);
+    if (decoded_out) _mm256_storeu_ps(decoded_out + i, _mm256_cvtph_ps(h));
+  }
+  for (; i < n; ++i) {
+    const uint16_t h = ref::float_to_half_bits(ref::bits_of(src[i]));
+    std::memcpy(dst + 2 * i, &h, 2);
+    if (decoded_out) decoded_out[i] = ref::half_bits_to_float(h);
+  }
+}
+
+void half_accumulate(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i)));
+    __m256 r = first ? d : _mm256_add_ps(_mm256_loadu_ps(acc + i), d);
+    _mm256_storeu_ps(acc + i, sel_div(r, divisor));
+  }
+  for (; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, src + 2 * i, 2);
+    const float d = ref::half_bits_to_float(h);
+    acc[i] = first ? d : acc[i] + d;
+  }
+  ref::finish(acc, n - n % 8, n, divisor);
+}
+
+}  // namespace
+
+const Kernels& avx2_kernels() {
+  static const Kernels k{"avx2", add_f32, sign_encode, sign_accumulate, half_encode, half_accumulate};
+  return k;
+}
+
+}  // namespace bnn::codec

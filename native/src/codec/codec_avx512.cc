@@ -1,0 +1,134 @@
+// AVX-512 (F, BW, DQ, VL) + F16C codec kernels (built with those -m flags and
+// -ffp-contract=off). Bit-identical to reference.h: element-wise float32 arithmetic, and the
+// sign-ef scale from the same 16 float64 lanes (two 8-lane accumulators).
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels.h"
+#include "reference.h"
+
+namespace bnn::codec {
+
+namespace {
+
+inline __m512 sel_div(__m512 x, float divisor) {
+  return divisor != 1.0f ? _mm512_div_ps(x, _mm512_set1_ps(divisor)) : x;
+}
+
+inline __mmask16 tail_mask(size_t left) { return static_cast<__mmask16>((1u << left) - 1u); }
+
+void add_f32(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 s = _mm512_loadu_ps(reinterpret_cast<const float*>(src + 4 * i));
+    const __m512 r = first ? s : _mm512_add_ps(_mm512_loadu_ps(acc + i), s);
+    _mm512_storeu_ps(acc + i, sel_div(r, divisor));
+  }
+  if (i < n) {
+    const __mmask16 m = tail_mask(n - i);
+    const __m512 s = _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(src + 4 * i));
+    const __m512 r = first ? s : _mm512_add_ps(_mm512_maskz_loadu_ps(m, acc + i), s);
+    _mm512_mask_storeu_ps(acc + i, m, sel_div(r, divisor));
+  }
+}
+
+float sign_encode(const float* values, float* residual, uint8_t* bits, float* decoded_out, size_t n) {
+  const __m512 zero = _mm512_setzero_ps();
+  __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+  const size_t full = n - n % 16;
+  for (size_t i = 0; i < full; i += 16) {
+    const __m512 u = _mm512_add_ps(_mm512_add_ps(_mm512_loadu_ps(values + i), _mm512_loadu_ps(residual + i)), zero);
+    _mm512_storeu_ps(residual + i, u);
+    const __m512 a = _mm512_abs_ps(u);
+    lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(a)));
+    hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1))));
+  }
+  double lanes[ref::kLanes];
+  _mm512_storeu_pd(lanes, lo);
+  _mm512_storeu_pd(lanes + 8, hi);
+  for (size_t i = full; i < n; ++i) residual[i] = (values[i] + residual[i]) + 0.0f;
+  ref::sum_abs_tail(residual, full, n, lanes);
+  const float scale = ref::scale_from_lanes(lanes, n);
+  const __m512 pos = _mm512_set1_ps(scale), neg = _mm512_set1_ps(-scale);
+  for (size_t i = 0; i < full; i += 16) {
+    const __m512 u = _mm512_loadu_ps(residual + i);
+    const __mmask16 nonneg = static_cast<__mmask16>(~_mm512_movepi32_mask(_mm512_castps_si512(u)));
+    const __m512 d = _mm512_mask_blend_ps(nonneg, neg, pos);
+    _mm512_storeu_ps(residual + i, _mm512_sub_ps(u, d));
+    if (decoded_out) _mm512_storeu_ps(decoded_out + i, d);
+    const uint16_t b = static_cast<uint16_t>(nonneg);
+    std::memcpy(bits + i / 8, &b, 2);
+  }
+  ref::sign_pass2(residual, bits, decoded_out, full, n, scale);
+  return scale;
+}
+
+void sign_accumulate(const uint8_t* bits, float scale, float* acc, size_t n, bool first, float divisor) {
+  const __m512 pos = _mm512_set1_ps(scale), neg = _mm512_set1_ps(-scale);
+  const size_t full = n - n % 16;
+  for (size_t i = 0; i < full; i += 16) {
+    uint16_t b;
+    std::memcpy(&b, bits + i / 8, 2);
+    const __m512 d = _mm512_mask_blend_ps(static_cast<__mmask16>(b), neg, pos);
+    const __m512 r = first ? d : _mm512_add_ps(_mm512_loadu_ps(acc + i), d);
+    _mm512_storeu_ps(acc + i, sel_div(r, divisor));
+  }
+  for (size_t i = full; i < n; ++i) {
+    const float d = ((bits[i >> 3] >> (i & 7)) & 1) ? scale : -scale;
+    acc[i] = first ? d : acc[i] + d;
+  }
+  ref::finish(acc, full, n, divisor);
+}
+
+void half_encode(const float* src, uint8_t* dst, float* decoded_out, size_t n) {
+  size_t i = 0;
+  const __m512i abs = _mm512_set1_epi32(0x7fffffff);
+  const __m512i inf = _mm512_set1_epi32(0x7f800000), qnan = _mm512_set1_epi32(0x7fc00000);
+  for (; i + 16 <= n; i += 16) {
+    const __m512 x = _mm512_loadu_ps(src + i);
+    const __m512i a = _mm512_and_si512(_mm512_castps_si512(x), abs);
+    if (_mm512_cmpgt_epi32_mask(a, inf) & _mm512_cmplt_epi32_mask(a, qnan)) {
+      // a signaling NaN: F16C would quiet it, the reference keeps its payload
+      for (size_t k = i; k < i + 16; ++k) {
+        const uint16_t h = ref::float_to_half_bits(ref::bits_of(src[k]));
+        std::memcpy(dst + 2 * k, &h, 2);
+        if (decoded_out) decoded_out[k] = ref::half_bits_to_float(h);
+      }
+      continue;
+    }
+    const __m256i h = _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 2 * i), h);
+    if (decoded_out) _mm512_storeu_ps(decoded_out + i, _mm512_cvtph_ps(h));
+  }
+  for (; i < n; ++i) {
+    const uint16_t h = ref::float_to_half_bits(ref::bits_of(src[i]));
+    std::memcpy(dst + 2 * i, &h, 2);
+    if (decoded_out) decoded_out[i] = ref::half_bits_to_float(h);
+  }
+}
+
+void half_accumulate(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 2 * i)));
+    const __m512 r = first ? d : _mm512_add_ps(_mm512_loadu_ps(acc + i), d);
+    _mm512_storeu_ps(acc + i, sel_div(r, divisor));
+  }
+  for (; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, src + 2 * i, 2);
+    const float d = ref::half_bits_to_float(h);
+    acc[i] = first ? d : acc[i] + d;
+  }
+  ref::finish(acc, n - n % 16, n, divisor);
+}
+
+}  // namespace
+
+const Kernels& avx512_kernels() {
+  static const Kernels k{"avx512", add_f32, sign_encode, sign_accumulate, half_encode, half_accumulate};
+  return k;
+}
+
+}  // namespace bnn::codec

@@ -1,0 +1,23 @@
+// The codec kernel table each ISA variant provides (codec.cc picks one at run time).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace bnn::codec {
+
+struct Kernels {
+  const char* name;
+  void (*add_f32)(const uint8_t* src, float* acc, size_t n, bool first, float divisor);
+  float (*sign_encode)(const float* values, float* residual, uint8_t* bits, float* decoded_out, size_t n);
+  void (*sign_accumulate)(const uint8_t* bits, float scale, float* acc, size_t n, bool first, float divisor);
+  void (*half_encode)(const float* src, uint8_t* dst, float* decoded_out, size_t n);
+  void (*half_accumulate)(const uint8_t* src, float* acc, size_t n, bool first, float divisor);
+};
+
+const Kernels& portable_kernels();
+#if defined(__x86_64__)
+const Kernels& avx2_kernels();    // codec_avx2.cc (-mavx2 -mf16c)
+const Kernels& avx512_kernels();  // codec_avx512.cc (-mavx512f -mavx512bw -mavx512dq -mavx512vl)
+#endif
+
+}  // namespace bnn::codec

@@ -1,0 +1,154 @@
+/**
+ * The element kernels of the wire formats (codec.ts): the fp32 sum, sign-ef and fp16 encode /
+ * decode-and-accumulate. Two implementations with bit-identical results: the native addon's
+ * (native/src/codec: AVX-512, AVX2+F16C or portable, picked at run time) and this file's
+ * JavaScript, used when the addon is missing or out of date, or when BNN_CODEC_KERNEL=js.
+ *
+ * Definitions both follow (so every rank decodes the same bits whatever kernel it runs):
+ *  - sums, differences and the final division are float32 operations per element, in order;
+ *  - sign-ef: u = (v + e) + 0 (−0 → +0); scale = mean |u| computed as 16 float64 partial sums
+ *    (lane j takes the elements i ≡ j mod 16, in order), added lane 0..15, divided by n and
+ *    rounded to float32; bit i = 1 when u_i is not negative; e ← u − (±scale);
+ *  - fp16: IEEE binary16, round to nearest even (fp16.ts). NaNs stay NaNs, but their payload
+ *    bits may differ between the two implementations.
+ */
+import { loadNativeCodec } from '../native/addon.js';
+import { floatBitsToHalfBits, halfTable } from './fp16.js';
+import { accumulateSigns, encodeSigns } from './sign-ef.js';
+
+export interface CodecKernels {
+  /** `js`, or `native-<variant>` (avx512, avx2, portable). */
+  readonly name: string;
+  /** acc[i] = first ? src[i] : acc[i] + src[i] (src: 4·acc.length bytes of LE fp32, any alignment), then acc[i] /= divisor. */
+  addF32(src: Uint8Array, acc: Float32Array, first: boolean, divisor: number): void;
+  /** sign-ef encode (see above) into `bits` (⌈n/8⌉ bytes, all written); returns the scale. `decodedOut` may be `values`. */
+  signEncode(values: Float32Array, residual: Float32Array, bits: Uint8Array, decodedOut: Float32Array | null): number;
+  /** acc[i] = (first ? 0 : acc[i]) + (bit i ? scale : −scale), then /= divisor. */
+  signAccumulate(bits: Uint8Array, scale: number, acc: Float32Array, first: boolean, divisor: number): void;
+  /** dst (2n bytes) = half(src), LE; decodedOut (may be `src`) = the rounded values. */
+  halfEncode(src: Float32Array, dst: Uint8Array, decodedOut: Float32Array | null): void;
+  /** acc[i] = (first ? 0 : acc[i]) + half(src[i]) (src: 2·acc.length bytes, any alignment), then /= divisor. */
+  halfAccumulate(src: Uint8Array, acc: Float32Array, first: boolean, divisor: number): void;
+}
+
+let scratch = new ArrayBuffer(0);
+
+/** `bytes` as a typed array: a view when aligned, else a copy in a reused scratch buffer (consume before returning). */
+function aligned<T>(bytes: Uint8Array, align: number, make: (buf: ArrayBuffer, off: number) => T): T {
+  if (bytes.byteOffset % align === 0) return make(bytes.buffer as ArrayBuffer, bytes.byteOffset);
+  if (scratch.byteLength < bytes.byteLength) scratch = new ArrayBuffer(Math.max(bytes.byteLength, scratch.byteLength * 2));
+  new Uint8Array(scratch, 0, bytes.byteLength).set(bytes);
+  return make(scratch, 0);
+}
+
+function divide(acc: Float32Array, divisor: number): void {
+  if (divisor !== 1) for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] as number) / divisor;
+}
+
+/** The JavaScript kernels (the reference the native ones are tested against). */
+export const jsKernels: CodecKernels = {
+  name: 'js',
+  addF32(src, acc, first, divisor) {
+    const n = acc.length;
+    const s = aligned(src, 4, (b, o) => new Float32Array(b, o, n));
+    if (first) acc.set(s);
+    else if (divisor !== 1) {
+      for (let i = 0; i < n; i++) acc[i] = Math.fround((acc[i] as number) + (s[i] as number)) / divisor;
+      return;
+    } else for (let i = 0; i < n; i++) acc[i] = (acc[i] as number) + (s[i] as number);
+    divide(acc, divisor);
+  },
+  signEncode(values, residual, bits, decodedOut) {
+    return encodeSigns(values, residual, bits, decodedOut ?? undefined);
+  },
+  signAccumulate(bits, scale, acc, first, divisor) {
+    accumulateSigns(bits, acc.length, scale, acc, first);
+    divide(acc, divisor);
+  },
+  halfEncode(src, dst, decodedOut) {
+    const n = src.length;
+    const bits = new Uint32Array(src.buffer, src.byteOffset, n);
+    const t = halfTable();
+    if (dst.byteOffset % 2 === 0) {
+      const h16 = new Uint16Array(dst.buffer, dst.byteOffset, n);
+      if (decodedOut) {
+        for (let i = 0; i < n; i++) {
+          const h = floatBitsToHalfBits(bits[i] as number);
+          h16[i] = h;
+          decodedOut[i] = t[h] as number;
+        }
+      } else for (let i = 0; i < n; i++) h16[i] = floatBitsToHalfBits(bits[i] as number);
+    } else {
+      for (let i = 0; i < n; i++) {
+        const h = floatBitsToHalfBits(bits[i] as number);
+        dst[2 * i] = h & 0xff;
+        dst[2 * i + 1] = h >>> 8;
+        if (decodedOut) decodedOut[i] = t[h] as number;
+      }
+    }
+  },
+  halfAccumulate(src, acc, first, divisor) {
+    const n = acc.length;
+    const s = aligned(src, 2, (b, o) => new Uint16Array(b, o, n));
+    const t = halfTable();
+    if (first) for (let i = 0; i < n; i++) acc[i] = t[s[i] as number] as number;
+    else for (let i = 0; i < n; i++) acc[i] = (acc[i] as number) + (t[s[i] as number] as number);
+    divide(acc, divisor);
+  },
+};
+
+/** The addon's kernels, or null with the reason. */
+export function nativeKernels(): { kernels: CodecKernels; reason: null } | { kernels: null; reason: string } {
+  const loaded = loadNativeCodec();
+  if (!loaded.codec) return { kernels: null, reason: loaded.reason };
+  const c = loaded.codec;
+  return {
+    kernels: {
+      get name() {
+        return `native-${c.codecKernel()}`;
+      },
+      addF32: (src, acc, first, divisor) => c.codecAddF32(src, acc, first, divisor),
+      signEncode: (values, residual, bits, decodedOut) => c.codecSignEncode(values, residual, bits, decodedOut),
+      signAccumulate: (bits, scale, acc, first, divisor) => c.codecSignAccumulate(bits, scale, acc, first, divisor),
+      halfEncode: (src, dst, decodedOut) => c.codecHalfEncode(src, dst, decodedOut),
+      halfAccumulate: (src, acc, first, divisor) => c.codecHalfAccumulate(src, acc, first, divisor),
+    },
+    reason: null,
+  };
+}
+
+let active: CodecKernels | null = null;
+let fallbackReason: string | null = null;
+
+/**
+ * The kernels in use: the native ones when the addon has them, unless BNN_CODEC_KERNEL=js;
+ * else the JavaScript ones (`codecKernelNote()` says why).
+ */
+export function codecKernels(): CodecKernels {
+  if (active) return active;
+  if (process.env.BNN_CODEC_KERNEL === 'js') {
+    fallbackReason = 'BNN_CODEC_KERNEL=js';
+    active = jsKernels;
+    return active;
+  }
+  const n = nativeKernels();
+  if (n.kernels) active = n.kernels;
+  else {
+    fallbackReason = n.reason;
+    active = jsKernels;
+  }
+  return active;
+}
+
+/** Why the JavaScript kernels are in use (null when native). */
+export function codecKernelNote(): string | null {
+  codecKernels();
+  return fallbackReason;
+}
+
+/** Replaces the kernels in use (tests, benchmarks); returns the previous ones. */
+export function setCodecKernels(k: CodecKernels): CodecKernels {
+  const prev = codecKernels();
+  active = k;
+  return prev;
+}
