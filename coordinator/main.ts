@@ -1,6 +1,8 @@
 // `bnn coordinator`: opens the store, binds the gRPC port and serves until SIGINT/SIGTERM
 // (or, with `exitWithStdin`, until its parent closes stdin).
 import { openStore } from '../src/store/index.js';
+import type { ServerTls } from '../src/rpc/index.js';
+import { redactNatsUrl } from '../src/collective/nats-url.js';
 import { createCoordinatorServer } from './server.js';
 import type { CoordinatorOptions } from './options.js';
 
@@ -10,6 +12,8 @@ export interface RunCoordinatorOptions {
   port: number;
   store: string;
   token: string;
+  /** Serve TLS (mutual TLS when it carries a CA); absent: plaintext. */
+  tls?: ServerTls;
   coordinator: Partial<CoordinatorOptions>;
   /** Stop when stdin ends (a launcher's lifeline: no orphan if the launcher dies). */
   exitWithStdin: boolean;
@@ -21,7 +25,7 @@ export interface RunCoordinatorOptions {
 
 export async function runCoordinator(o: RunCoordinatorOptions): Promise<number> {
   const store = openStore(o.store);
-  const server = createCoordinatorServer({ db: store.db, token: o.token, options: o.coordinator, log: o.log });
+  const server = createCoordinatorServer({ db: store.db, token: o.token, options: o.coordinator, log: o.log, ...(o.tls ? { tls: o.tls } : {}) });
   let port: number;
   try {
     port = await server.listen(o.host, o.port);
@@ -30,7 +34,8 @@ export async function runCoordinator(o: RunCoordinatorOptions): Promise<number> 
     store.close();
     throw err;
   }
-  o.log(`coordinator listening on ${o.host}:${port} (store ${store.path}, nats ${o.coordinator.natsUrl ?? 'default'})`);
+  const security = o.tls ? (o.tls.ca ? 'mutual TLS' : 'TLS') : 'plaintext';
+  o.log(`coordinator listening on ${o.host}:${port} (${security}, store ${store.path}, nats ${redactNatsUrl(o.coordinator.natsUrl ?? 'default')})`);
   o.announce(JSON.stringify({ listening: port }));
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));

@@ -6,7 +6,7 @@ import {
   createRpcServer, RpcCode, RpcError,
   type Ack, type Assignment, type AssignmentsRequest, type CallContext, type CheckpointReport, type ClusterEvent, type CoordinatorHandlers,
   type HeartbeatReply, type HeartbeatRequest, type MetricsReport, type RegisterReply, type RegisterRequest, type RpcServer, type RunInfo,
-  type RunRef, type SubmitRunRequest, type WatchRequest,
+  type RunRef, type ServerTls, type SubmitRunRequest, type WatchRequest,
 } from '../src/rpc/index.js';
 import { Coordinator } from './coordinator.js';
 import { CoordinatorError, InvalidRequestError, NotAMemberError, NotImplementedError, UnknownWorkerError } from './errors.js';
@@ -18,6 +18,8 @@ export interface CoordinatorServerDeps {
   token: string;
   options?: Partial<CoordinatorOptions>;
   log?: (line: string) => void;
+  /** Serve TLS (mutual TLS when it carries a CA); absent: plaintext. */
+  tls?: ServerTls;
 }
 
 export interface CoordinatorServer extends RpcServer {
@@ -74,7 +76,7 @@ function handlersFor(c: Coordinator): CoordinatorHandlers {
 export function createCoordinatorServer(deps: CoordinatorServerDeps): CoordinatorServer {
   const options = parseCoordinatorOptions(deps.options);
   const coordinator = new Coordinator({ db: deps.db, options, ...(deps.log ? { log: deps.log } : {}) });
-  const rpc = createRpcServer(handlersFor(coordinator), { token: deps.token, ...(deps.log ? { log: deps.log } : {}) });
+  const rpc = createRpcServer(handlersFor(coordinator), { token: deps.token, ...(deps.log ? { log: deps.log } : {}), ...(deps.tls ? { tls: deps.tls } : {}) });
   return {
     coordinator,
     listen: (host, port) => rpc.listen(host, port),

@@ -1,10 +1,10 @@
 // `bnn worker`: registers with the coordinator, heartbeats, waits for one assignment, trains
 // it data-parallel over NATS and exits when the run ends (or is stopped).
 import os from 'node:os';
-import { AllReduce, connectNatsTransport, type Compression, type Transport } from '../src/collective/index.js';
+import { AllReduce, connectNatsTransport, type Compression, type NatsAuth, type Transport } from '../src/collective/index.js';
 import { parseRunConfig } from '../src/config/index.js';
 import { initEngine, type BackendChoice } from '../src/engine/select.js';
-import { connectCoordinator, type Assignment, type CoordinatorClient, type MetricsReport } from '../src/rpc/index.js';
+import { connectCoordinator, type Assignment, type ClientTls, type CoordinatorClient, type MetricsReport } from '../src/rpc/index.js';
 import { snapshotHardware } from '../src/telemetry/hardware.js';
 import { CoordinatorLostError, RunStoppedError } from './errors.js';
 import { trainRank } from './train.js';
@@ -15,6 +15,10 @@ export interface RunWorkerOptions {
   token: string;
   /** Overrides the NATS url of the assignment. */
   natsUrl?: string;
+  /** NATS credentials / TLS files; they override credentials carried in the url. */
+  natsAuth?: NatsAuth;
+  /** Talk to the coordinator over TLS (mutual TLS with a client certificate); absent: plaintext. */
+  tls?: ClientTls;
   threads: number;
   backend: BackendChoice;
   /** Stop when stdin ends (a launcher's lifeline). */
@@ -30,7 +34,7 @@ export interface RunWorkerOptions {
 
 /** Returns the exit code: 0 the run completed (or was stopped by the coordinator), 1 it failed here. */
 export async function runWorker(o: RunWorkerOptions): Promise<number> {
-  const client = connectCoordinator(o.coordinator, { token: o.token });
+  const client = connectCoordinator(o.coordinator, { token: o.token, ...(o.tls ? { tls: o.tls } : {}) });
   let transport: Transport | null = null;
   let heartbeatTimer: NodeJS.Timeout | undefined;
   let hb: ReturnType<CoordinatorClient['heartbeat']> | null = null;
@@ -89,7 +93,7 @@ export async function runWorker(o: RunWorkerOptions): Promise<number> {
     try {
       const config = parseRunConfig(JSON.parse(a.config_json), { source: `run ${a.run_id}` });
       await initEngine({ backend: o.backend, threads: o.threads, warn: (m) => o.log(`${tag}: ${m}`) });
-      transport = await connectNatsTransport({ servers: o.natsUrl ?? a.nats_url, name: `${workerId}-rank${a.rank}` });
+      transport = await connectNatsTransport({ servers: o.natsUrl ?? a.nats_url, name: `${workerId}-rank${a.rank}`, ...o.natsAuth });
       const allreduce = new AllReduce(transport, { runId: a.run_id, generation: a.generation, rank: a.rank, worldSize: a.world_size }, {
         op: 'sum', compression: (a.compression || 'none') as Compression, stepDeadlineMs: o.stepDeadlineMs, readyTimeoutMs: o.stepDeadlineMs,
       });

@@ -13,9 +13,13 @@ export interface NatsServerOptions {
   maxPayloadBytes?: number;
   /** Server `max_pending` (per-client outbound buffer) in bytes. Default: the server's (64 MiB). */
   maxPendingBytes?: number;
+  /** Require this user (with `password`) from every client. Written to the config file, not the command line (`ps` shows that). */
   user?: string;
   password?: string;
+  /** Require this token from every client (exclusive with user/password). */
   token?: string;
+  /** Serve TLS with this certificate and key; with `caFile`, also require client certificates it signed (`verify`). */
+  tls?: { certFile: string; keyFile: string; caFile?: string };
   /** Start the HTTP monitoring endpoint (/connz, /subsz) on a free port. */
   monitor?: boolean;
   /** Give up if the server does not accept connections within this long. Default 5000. */
@@ -85,6 +89,7 @@ function killAllOnExit(): void {
 
 /** Starts nats-server on loopback and resolves once it accepts connections. */
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServerHandle> {
+  if (options.token !== undefined && options.user !== undefined) throw new NatsServerStartError('nats-server: give a token or a user/password, not both');
   const binary = options.binary ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
   const port = options.port || (await freePort());
   const monitorPort = options.monitor ? await freePort() : undefined;
@@ -92,13 +97,17 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const conf: string[] = ['write_deadline: "30s"'];
   if (options.maxPayloadBytes !== undefined) conf.push(`max_payload: ${options.maxPayloadBytes}`);
   if (options.maxPendingBytes !== undefined) conf.push(`max_pending: ${options.maxPendingBytes}`);
+  if (options.user !== undefined) conf.push(`authorization { user: ${JSON.stringify(options.user)}, password: ${JSON.stringify(options.password ?? '')} }`);
+  if (options.token !== undefined) conf.push(`authorization { token: ${JSON.stringify(options.token)} }`);
+  if (options.tls) {
+    const t = options.tls;
+    conf.push(`tls { cert_file: ${JSON.stringify(t.certFile)}, key_file: ${JSON.stringify(t.keyFile)}` +
+      (t.caFile !== undefined ? `, ca_file: ${JSON.stringify(t.caFile)}, verify: true` : '') + ' }');
+  }
   const confFile = join(dir, 'nats.conf');
-  await writeFile(confFile, `${conf.join('\n')}\n`);
+  await writeFile(confFile, `${conf.join('\n')}\n`, { mode: 0o600 });
   const args = ['-a', '127.0.0.1', '-p', String(port), '-c', confFile];
   if (monitorPort !== undefined) args.push('-m', String(monitorPort));
-  if (options.user !== undefined) args.push('--user', options.user);
-  if (options.password !== undefined) args.push('--pass', options.password);
-  if (options.token !== undefined) args.push('--auth', options.token);
 
   const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   killAllOnExit();

@@ -2,10 +2,11 @@
 import { connect, type ConnectionOptions, type NatsConnection, type Subscription } from 'nats';
 import { AsyncQueue } from './queue.js';
 import { TransportClosedError } from './errors.js';
+import { mergeNatsAuth, redactNatsUrl, splitNatsUrl, type NatsAuth } from './nats-url.js';
 import type { Transport, TransportMessage, TransportSubscription } from './transport.js';
 
 export interface NatsTransportOptions {
-  /** Server URLs or host:port, e.g. `nats://127.0.0.1:4222`. */
+  /** Server URLs or host:port, e.g. `nats://127.0.0.1:4222`; credentials in a url (`nats://user:pass@host`, `nats://token@host`) are used unless set below. */
   servers: string | string[];
   /** Username for user/password authentication. */
   user?: string;
@@ -23,21 +24,60 @@ export interface NatsTransportOptions {
   echo?: boolean;
 }
 
+/** nats-server refused this client's credentials, or TLS to it failed; the message says which flags to check. */
+export class NatsAuthError extends Error {
+  readonly userFacing = true as const;
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'NatsAuthError';
+  }
+}
+
+function describeAuth(auth: NatsAuth): string {
+  if (auth.user !== undefined) return `the user/password of user '${auth.user}'`;
+  if (auth.token !== undefined) return 'the token';
+  return 'a client without credentials';
+}
+
 /** Connects to NATS and returns a Transport whose `maxPayload` is the server's `max_payload`. */
 export async function connectNatsTransport(options: NatsTransportOptions): Promise<NatsTransport> {
+  const split = (Array.isArray(options.servers) ? options.servers : [options.servers]).map(splitNatsUrl);
+  const fromUrl = split.find((s) => s.auth.user !== undefined || s.auth.token !== undefined)?.auth ?? {};
+  const explicit: NatsAuth = {
+    ...(options.user !== undefined ? { user: options.user, password: options.password ?? '' } : {}),
+    ...(options.token !== undefined ? { token: options.token } : {}),
+    ...(options.tls ? { tls: options.tls } : {}),
+  };
+  const auth = mergeNatsAuth(fromUrl, explicit);
+  const servers = split.map((s) => s.url);
   const opts: ConnectionOptions = {
-    servers: options.servers,
+    servers,
     noEcho: options.echo !== true,
     timeout: options.connectTimeoutMs ?? 5000,
     // collectives detect a lost peer through their deadline; reconnects would hide lost messages
     reconnect: false,
   };
-  if (options.user !== undefined) opts.user = options.user;
-  if (options.password !== undefined) opts.pass = options.password;
-  if (options.token !== undefined) opts.token = options.token;
+  if (auth.user !== undefined) opts.user = auth.user;
+  if (auth.password !== undefined) opts.pass = auth.password;
+  if (auth.token !== undefined) opts.token = auth.token;
   if (options.name !== undefined) opts.name = options.name;
-  if (options.tls) opts.tls = { ...options.tls };
-  const nc = await connect(opts);
+  if (auth.tls) opts.tls = { ...auth.tls };
+  let nc: NatsConnection;
+  try {
+    nc = await connect(opts);
+  } catch (err) {
+    const where = `NATS ${servers.map(redactNatsUrl).join(', ')}`;
+    const code = (err as { code?: string }).code;
+    const message = (err as Error).message;
+    if (code === 'AUTHORIZATION_VIOLATION' || code === 'AUTHENTICATION_EXPIRED') {
+      throw new NatsAuthError(`${where} refused ${describeAuth(auth)} (${message}): check --nats-user/--nats-pass, --nats-token ` +
+        '(or BNN_NATS_USER/BNN_NATS_PASS/BNN_NATS_TOKEN) or the credentials in the --nats url', { cause: err });
+    }
+    if (code === 'TLS' || /\btls\b|certificate|ssl|handshake|ENOENT|EACCES/i.test(message)) {
+      throw new NatsAuthError(`${where}: TLS failed (${message}): check --nats-tls-ca/--nats-tls-cert/--nats-tls-key`, { cause: err });
+    }
+    throw err;
+  }
   return new NatsTransport(nc);
 }
 

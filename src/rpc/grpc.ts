@@ -6,6 +6,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
 import { packageRoot } from '../config/package-info.js';
 import { RpcCode, RpcError, RpcUnauthenticatedError, RpcUnavailableError, rpcCodeName } from './errors.js';
+import { probeTls, type ClientTls, type ServerTls } from './tls.js';
 import type {
   Ack, Assignment, AssignmentsRequest, CallContext, CheckpointReport, ClusterEvent, CoordinatorHandlers, HeartbeatReply,
   HeartbeatRequest, MetricsReport, RegisterReply, RegisterRequest, RunInfo, RunRef, SubmitRunRequest, WatchRequest,
@@ -48,11 +49,13 @@ export interface RpcServerOptions {
   token: string;
   /** Where rejected calls and handler failures are logged. */
   log?: (line: string) => void;
+  /** Serve TLS with this material (from `loadServerTls`); with `ca`, client certificates are required (mutual TLS). */
+  tls?: ServerTls;
 }
 
 /** A built, not yet bound server. */
 export interface RpcServer {
-  /** Binds `host:port` (0: a free port) without TLS and starts serving; resolves with the port. */
+  /** Binds `host:port` (0: a free port), with TLS when the options carry it, and starts serving; resolves with the port. */
   listen(host: string, port: number): Promise<number>;
   /** Stops accepting calls, ends open streams after `graceMs`, then forces the rest. Idempotent. */
   shutdown(graceMs?: number): Promise<void>;
@@ -146,7 +149,10 @@ export function createRpcServer(handlers: CoordinatorHandlers, options: RpcServe
   return {
     listen(host, port) {
       return new Promise((resolve, reject) => {
-        server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+        const credentials = options.tls
+          ? grpc.ServerCredentials.createSsl(options.tls.ca, [{ cert_chain: options.tls.cert, private_key: options.tls.key }], options.tls.ca !== null)
+          : grpc.ServerCredentials.createInsecure();
+        server.bindAsync(`${host}:${port}`, credentials, (err, bound) => {
           if (err) reject(new RpcUnavailableError(`cannot listen on ${host}:${port}: ${err.message}`, { cause: err }));
           else resolve(bound);
         });
@@ -199,11 +205,30 @@ export interface CoordinatorClientOptions {
   token: string;
   /** Deadline of unary calls. Default 30 s. */
   callTimeoutMs?: number;
+  /** Connect over TLS with this material (from `loadClientTls`); absent: plaintext. */
+  tls?: ClientTls;
 }
 
-function fromServiceError(err: grpc.ServiceError, address: string): RpcError {
+/** What a failed TLS connection most likely means (a plaintext client is diagnosed by `probeTls` instead). */
+function tlsHint(details: string): string {
+  if (/certificate required|alert bad certificate|alert unknown ca|peer did not return a certificate/i.test(details)) {
+    return ' (the coordinator requires a client certificate signed by its CA: pass --tls-cert and --tls-key)';
+  }
+  if (/wrong version number|WRONG_VERSION_NUMBER|packet length too long|unknown protocol/i.test(details)) {
+    return ' (the coordinator does not speak TLS: drop the --tls* flags, or start it with --tls-cert/--tls-key)';
+  }
+  if (/self.signed|unable to (verify|get)|certificate|altnames|Hostname\/IP/i.test(details)) {
+    return ' (the coordinator\'s certificate is not trusted: check --tls-ca, or --tls-server-name when the address differs from the certificate\'s names)';
+  }
+  return '';
+}
+
+function fromServiceError(err: grpc.ServiceError, address: string, tls = false): RpcError {
   if (err.code === grpc.status.UNAUTHENTICATED) return new RpcUnauthenticatedError(`coordinator ${address}: ${err.details}`);
-  if (err.code === grpc.status.UNAVAILABLE) return new RpcUnavailableError(`coordinator ${address} is unavailable: ${err.details}`, { cause: err });
+  if (err.code === grpc.status.UNAVAILABLE) {
+    const details = err.details.replace(/\s*Resolution note:\s*$/, '');
+    return new RpcUnavailableError(`coordinator ${address} is unavailable: ${details}${tls ? tlsHint(details) : ''}`, { cause: err });
+  }
   const code = (Object.values(RpcCode) as number[]).includes(err.code) ? (err.code as RpcCode) : RpcCode.UNKNOWN;
   return new RpcError(code, `${rpcCodeName(code)}: ${err.details}`, { cause: err });
 }
@@ -211,10 +236,26 @@ function fromServiceError(err: grpc.ServiceError, address: string): RpcError {
 type Callback<R> = (err: grpc.ServiceError | null, res?: R) => void;
 type RawClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 
-/** A client for the coordinator at `host:port` (plaintext). Does not connect until the first call. */
+function channelCredentials(tls: ClientTls | undefined): { credentials: grpc.ChannelCredentials; channelOptions: grpc.ChannelOptions } {
+  if (!tls) return { credentials: grpc.credentials.createInsecure(), channelOptions: {} };
+  const channelOptions: grpc.ChannelOptions = tls.serverName
+    ? { 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName }
+    : {};
+  return { credentials: grpc.credentials.createSsl(tls.ca, tls.key, tls.cert), channelOptions };
+}
+
+/** A client for the coordinator at `host:port` (TLS when `options.tls` is set). Does not connect until the first call. */
 export function connectCoordinator(address: string, options: CoordinatorClientOptions): CoordinatorClient {
   const Ctor = coordinatorService();
-  const raw = new Ctor(address, grpc.credentials.createInsecure()) as unknown as RawClient;
+  const { credentials, channelOptions } = channelCredentials(options.tls);
+  const raw = new Ctor(address, credentials, channelOptions) as unknown as RawClient;
+  const tls = options.tls !== undefined;
+  // A plaintext client that cannot connect asks whether the server wants TLS, to say so.
+  const diagnosed = async (err: RpcError): Promise<RpcError> => {
+    if (tls || !(err instanceof RpcUnavailableError) || !(await probeTls(address, 1500))) return err;
+    return new RpcUnavailableError(`coordinator ${address} serves TLS but this client connected in plaintext: ` +
+      'pass --tls-ca <ca.pem> (and --tls-cert/--tls-key when it requires client certificates)', { cause: err });
+  };
   const metadata = () => {
     const md = new grpc.Metadata();
     if (options.token !== '') md.set(TOKEN_METADATA_KEY, `Bearer ${options.token}`);
@@ -223,7 +264,7 @@ export function connectCoordinator(address: string, options: CoordinatorClientOp
   const callTimeoutMs = options.callTimeoutMs ?? 30_000;
   const unary = <Q, R>(method: string) => (req: Q): Promise<R> =>
     new Promise((resolve, reject) => {
-      const cb: Callback<R> = (err, res) => (err ? reject(fromServiceError(err, address)) : resolve(res as R));
+      const cb: Callback<R> = (err, res) => (err ? void diagnosed(fromServiceError(err, address, tls)).then(reject) : resolve(res as R));
       raw[method]!.call(raw, req, metadata(), { deadline: Date.now() + callTimeoutMs }, cb);
     });
   const stream = <Q, R>(method: string) => (req: Q): RpcStream<R> => {
@@ -239,7 +280,7 @@ export function connectCoordinator(address: string, options: CoordinatorClientOp
           for await (const msg of call) yield msg as R;
         } catch (err) {
           if (cancelled && (err as grpc.ServiceError).code === grpc.status.CANCELLED) return;
-          throw fromServiceError(err as grpc.ServiceError, address);
+          throw await diagnosed(fromServiceError(err as grpc.ServiceError, address, tls));
         } finally {
           if (!cancelled) call.cancel();
         }
@@ -251,7 +292,7 @@ export function connectCoordinator(address: string, options: CoordinatorClientOp
     heartbeat() {
       let cb!: Callback<HeartbeatReply>;
       const closed = new Promise<HeartbeatReply>((resolve, reject) => {
-        cb = (err, res) => (err ? reject(fromServiceError(err, address)) : resolve(res ?? {}));
+        cb = (err, res) => (err ? void diagnosed(fromServiceError(err, address, tls)).then(reject) : resolve(res ?? {}));
       });
       closed.catch(() => undefined);
       const call = raw.Heartbeat!.call(raw, metadata(), cb) as grpc.ClientWritableStream<HeartbeatRequest>;
@@ -273,8 +314,13 @@ export function connectCoordinator(address: string, options: CoordinatorClientOp
     waitForReady(timeoutMs) {
       return new Promise((resolve, reject) => {
         raw.waitForReady(Date.now() + timeoutMs, (err) => {
-          if (err) reject(new RpcUnavailableError(`coordinator ${address} did not answer within ${timeoutMs} ms`, { cause: err }));
-          else resolve();
+          if (!err) return resolve();
+          // The channel keeps why it failed; one quick call brings it (and its TLS hint) out.
+          raw.GetRun!.call(raw, { run_id: '' }, metadata(), { deadline: Date.now() + 1000 }, (probe: grpc.ServiceError | null) => {
+            const details = probe?.code === grpc.status.UNAVAILABLE ? probe.details.replace(/\s*Resolution note:\s*$/, '') : '';
+            const detail = details ? `: ${details}${tls ? tlsHint(details) : ''}` : '';
+            void diagnosed(new RpcUnavailableError(`coordinator ${address} did not answer within ${timeoutMs} ms${detail}`, { cause: err })).then(reject);
+          });
         });
       });
     },

@@ -2,8 +2,10 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
 import { UserError } from '../../util/errors.js';
+import { natsUrlWithAuth } from '../../collective/nats-url.js';
+import { addNatsAuthOptions, addServerTlsOptions, natsAuthFromOptions, serverTlsFromFlags, type NatsAuthFlags, type ServerTlsFlags } from '../security-options.js';
 
-interface CoordinatorFlags {
+interface CoordinatorFlags extends ServerTlsFlags, NatsAuthFlags {
   host: string;
   port: string;
   store: string;
@@ -34,7 +36,7 @@ export function clusterToken(flag: string | undefined): string {
 
 /** `bnn coordinator`: the gRPC control plane (run lifecycle, membership, ranks) over one experiment database. */
 export function registerCoordinator(program: Command, ctx: CommandContext): void {
-  program
+  const cmd = program
     .command('coordinator')
     .description('serve the cluster control plane (gRPC) until SIGINT/SIGTERM')
     .option('--host <addr>', 'address to bind', '0.0.0.0')
@@ -45,16 +47,21 @@ export function registerCoordinator(program: Command, ctx: CommandContext): void
     .option('--heartbeat-ms <n>', 'worker heartbeat interval', '1000')
     .option('--suspect-ms <n>', 'silence after which a worker is suspect', '3000')
     .option('--dead-ms <n>', 'silence after which a worker is dead (its run fails)', '10000')
-    .option('--exit-with-stdin', 'stop when stdin closes (used by bnn launch)')
+    .option('--exit-with-stdin', 'stop when stdin closes (used by bnn launch)');
+  addServerTlsOptions(cmd);
+  addNatsAuthOptions(cmd, 'coordinator')
     .action(action(ctx, async (raw: CoordinatorFlags) => {
       const parsed = flagsSchema.safeParse(raw);
       if (!parsed.success) throw new UserError(parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '), { exitCode: 2 });
       const f = parsed.data;
       const token = clusterToken(raw.token);
+      const tls = serverTlsFromFlags(raw);
+      // Credentials reach workers inside the assignment's NATS url (over the token-checked gRPC channel); logs redact them.
+      const natsUrl = natsUrlWithAuth(f.nats, natsAuthFromOptions(raw));
       const { runCoordinator } = await import('../../../coordinator/index.js');
       return runCoordinator({
-        host: f.host, port: f.port, store: f.store, token, exitWithStdin: raw.exitWithStdin === true,
-        coordinator: { natsUrl: f.nats, heartbeatIntervalMs: f.heartbeatMs, suspectAfterMs: f.suspectMs, deadAfterMs: f.deadMs },
+        host: f.host, port: f.port, store: f.store, token, exitWithStdin: raw.exitWithStdin === true, ...(tls ? { tls } : {}),
+        coordinator: { natsUrl, heartbeatIntervalMs: f.heartbeatMs, suspectAfterMs: f.suspectMs, deadAfterMs: f.deadMs },
         log: (line) => ctx.io.stderr.write(`${line}\n`),
         announce: (line) => ctx.io.stdout.write(`${line}\n`),
       });

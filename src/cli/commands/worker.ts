@@ -4,8 +4,9 @@ import { action, type CommandContext } from '../command.js';
 import { UserError } from '../../util/errors.js';
 import { BACKENDS } from '../../config/schema.js';
 import { clusterToken } from './coordinator.js';
+import { addClientTlsOptions, addNatsAuthOptions, clientTlsFromFlags, natsAuthFromOptions, type ClientTlsFlags, type NatsAuthFlags } from '../security-options.js';
 
-interface WorkerFlags {
+interface WorkerFlags extends ClientTlsFlags, NatsAuthFlags {
   coordinator: string;
   nats?: string;
   token?: string;
@@ -26,7 +27,7 @@ const flagsSchema = z.object({
 
 /** `bnn worker`: joins a coordinator, trains one assigned run data-parallel, then exits. */
 export function registerWorker(program: Command, ctx: CommandContext): void {
-  program
+  const cmd = program
     .command('worker')
     .description('register with a coordinator, train the run it assigns (gradients all-reduced over NATS), then exit')
     .requiredOption('--coordinator <host:port>', 'coordinator address')
@@ -36,17 +37,21 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
     .option('--backend <name>', `engine backend: ${BACKENDS.join(', ')}`, 'auto')
     .option('--connect-timeout-ms <n>', 'wait this long for the coordinator', '30000')
     .option('--step-deadline-ms <n>', 'an all-reduce step slower than this fails the run', '120000')
-    .option('--exit-with-stdin', 'stop when stdin closes (used by bnn launch)')
+    .option('--exit-with-stdin', 'stop when stdin closes (used by bnn launch)');
+  addClientTlsOptions(cmd);
+  addNatsAuthOptions(cmd, 'worker')
     .action(action(ctx, async (raw: WorkerFlags) => {
       const parsed = flagsSchema.safeParse(raw);
       if (!parsed.success) throw new UserError(parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '), { exitCode: 2 });
       const f = parsed.data;
       const token = clusterToken(raw.token);
+      const tls = clientTlsFromFlags(raw);
+      const natsAuth = natsAuthFromOptions(raw);
       const { runWorker } = await import('../../../worker/index.js');
       const dump = process.env.BNN_WORKER_DUMP_WEIGHTS;
       return runWorker({
         coordinator: f.coordinator, token, threads: f.threads, backend: f.backend, exitWithStdin: raw.exitWithStdin === true,
-        connectTimeoutMs: f.connectTimeoutMs, stepDeadlineMs: f.stepDeadlineMs,
+        connectTimeoutMs: f.connectTimeoutMs, stepDeadlineMs: f.stepDeadlineMs, natsAuth, ...(tls ? { tls } : {}),
         ...(raw.nats ? { natsUrl: raw.nats } : {}), ...(dump ? { dumpWeightsDir: dump } : {}),
         log: (line) => ctx.io.stderr.write(`${line}\n`),
       });
