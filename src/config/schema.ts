@@ -109,6 +109,11 @@ export const trainSchema = z.strictObject({
     })
     .prefault({}),
   evalEveryEpoch: z.boolean().default(true),
+  /**
+   * Wire format of the cluster's gradient all-reduce (`bnn launch`; ignored by single-process
+   * `bnn train`): fp32 `none`, `fp16`, or 1-bit `sign-ef` with error feedback.
+   */
+  compression: z.enum(['none', 'fp16', 'sign-ef']).default('none'),
   /** Checkpoint every N optimizer steps; 0: only at epoch end. */
   checkpointEverySteps: nonNegativeInt().default(0),
 });

@@ -9,7 +9,7 @@ import { UserError } from '../../util/errors.js';
 interface LaunchFlags extends Record<string, unknown> {
   local?: string;
   threadsPerWorker: string;
-  compression: string;
+  compression?: string;
   natsServerBin?: string;
   json?: boolean;
   quiet?: boolean;
@@ -18,7 +18,7 @@ interface LaunchFlags extends Record<string, unknown> {
 const flagsSchema = z.object({
   local: z.coerce.number({ error: () => '--local: expected a worker count from 1 to 64' }).int().min(1).max(64),
   threadsPerWorker: z.coerce.number().int().min(0).max(1024),
-  compression: z.enum(['none', 'fp16', 'sign-ef']),
+  compression: z.enum(['none', 'fp16', 'sign-ef'], { error: () => '--compression: expected none, fp16 or sign-ef' }).optional(),
 });
 
 interface EpochLine {
@@ -44,7 +44,7 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
     .argument('<config>', 'run config (YAML)')
     .option('--local <n>', 'workers to start on this host')
     .option('--threads-per-worker <n>', 'engine threads of each worker', '1')
-    .option('--compression <mode>', 'gradient all-reduce wire format: none, fp16, sign-ef', 'none')
+    .option('--compression <mode>', 'gradient all-reduce wire format: none, fp16, sign-ef (default: the config\'s train.compression)')
     .option('--nats-server-bin <path>', 'nats-server executable (default: nats-server on PATH, or NATS_SERVER_BIN)');
   addConfigOverrideOptions(cmd)
     .option('--json', 'print the result as one JSON object on stdout (no progress lines)')
@@ -54,7 +54,9 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
       const parsed = flagsSchema.safeParse(raw);
       if (!parsed.success) throw new UserError(parsed.error.issues.map((i) => i.message.startsWith('--') ? i.message : `--${String(i.path[0])}: ${i.message}`).join('; '), { exitCode: 2 });
       const f = parsed.data;
-      const config = applyOverrides(await loadConfig(configPath), overridesFromOptions(raw));
+      const loaded = applyOverrides(await loadConfig(configPath), overridesFromOptions(raw));
+      // --compression overrides the config's train.compression (and is recorded with the run's config)
+      const config = f.compression ? { ...loaded, train: { ...loaded.train, compression: f.compression } } : loaded;
       const say = (line: string) => { if (!raw.quiet && !raw.json) ctx.io.stderr.write(`${line}\n`); };
       const { startLocalCluster } = await import('../../../coordinator/local-cluster.js');
       const { connectCoordinator } = await import('../../rpc/index.js');
@@ -97,10 +99,11 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
       }, 500);
       try {
         await client.waitForReady(30_000);
-        const info = await client.submitRun({ config_json: JSON.stringify(config), workers: f.local, config_path: configPath, compression: f.compression });
+        const info = await client.submitRun({ config_json: JSON.stringify(config), workers: f.local, config_path: configPath, compression: config.train.compression });
         runId = info.run_id;
         say(`bnn: run ${runId} (${config.name}): ${config.model.arch} ${config.model.precision}, ${f.local} local worker(s), ` +
           `coordinator ${cluster.coordinator}, nats ${cluster.natsUrl}`);
+        if (cluster.dashboard) say(`bnn: dashboard ${cluster.dashboard} (Prometheus metrics at ${cluster.dashboard}metrics)`);
         for await (const ev of watch) {
           if (ev.run_id !== runId) continue;
           const d = JSON.parse(ev.detail_json) as Record<string, unknown>;
