@@ -25,6 +25,42 @@ interface WorkerEntry {
   state: WorkerState;
   queue: AsyncQueue<Partial<Assignment>> | null;
   runId: string | null;
+  /** The latest progress report (for monitors only). */
+  progress?: { step: number; samplesPerS: number; telemetry: Record<string, unknown> };
+}
+
+/** What monitors (/metrics, the dashboard) see of one worker. */
+export interface WorkerSnapshot {
+  id: string;
+  hostname: string;
+  state: WorkerState;
+  threads: number;
+  backend: string;
+  runId: string | null;
+  rank: number | null;
+  heartbeatAgeS: number;
+  /** From the latest progress report of its current run; null before the first. */
+  step: number | null;
+  samplesPerS: number | null;
+  /** Host utilisation, temperature and power the worker could measure (worker/progress.ts HostTelemetry). */
+  telemetry: Record<string, unknown>;
+}
+
+export interface RunSnapshot {
+  id: string;
+  name: string;
+  status: 'PENDING' | 'RUNNING';
+  generation: number;
+  worldSize: number;
+  /** Worker ids by rank. */
+  members: string[];
+  epochs: number;
+}
+
+export interface ClusterSnapshot {
+  workers: WorkerSnapshot[];
+  /** Active runs (finished ones are in the store). */
+  runs: RunSnapshot[];
 }
 
 interface ActiveRun {
@@ -189,6 +225,7 @@ export class Coordinator {
       this.end(run, 'FAILED', `rank ${r.rank} (${w.id}): ${r.error}`);
       return;
     }
+    if (r.epoch === 0 && !r.done) this.progress(run, w, r);
     if (r.epoch > 0 && r.rank === 0) {
       const evaluated = r.test_loss >= 0;
       addEpochMetrics(this.db, run.id, {
@@ -212,6 +249,20 @@ export class Coordinator {
       w.runId = null;
       if (r.rank === 0) this.end(run, 'COMPLETED');
     }
+  }
+
+  /** A rank's progress report: kept for snapshots, published for monitors; nothing is stored. */
+  private progress(run: ActiveRun, w: WorkerEntry, r: MetricsReport): void {
+    let telemetry: Record<string, unknown> = {};
+    try {
+      const parsed: unknown = r.telemetry_json ? JSON.parse(r.telemetry_json) : {};
+      if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) telemetry = parsed as Record<string, unknown>;
+    } catch { /* monitoring only: unreadable telemetry is unknown */ }
+    w.progress = { step: r.steps, samplesPerS: r.samples_per_s, telemetry };
+    this.events.publish('progress', run.id, {
+      workerId: w.id, rank: r.rank, generation: r.generation, step: r.steps, samplesPerS: r.samples_per_s, stepSeconds: r.step_seconds ?? [],
+      allreduceBytes: r.allreduce_bytes ?? 0, allreduceSeconds: r.allreduce_seconds ?? 0, telemetry,
+    });
   }
 
   cancel(runId: string): RunInfo {
@@ -282,6 +333,24 @@ export class Coordinator {
 
   watch(runId: string): AsyncQueue<ClusterEvent> {
     return this.events.watch(runId);
+  }
+
+  /** Workers and active runs as they are now, for monitors. */
+  snapshot(): ClusterSnapshot {
+    const now = this.now();
+    const workers = [...this.workers.values()].map((w): WorkerSnapshot => {
+      const run = w.runId ? this.runs.get(w.runId) : undefined;
+      const p = run ? w.progress : undefined;
+      return {
+        id: w.id, hostname: w.hostname, state: w.state, threads: w.threads, backend: w.backend, runId: w.runId,
+        rank: run ? run.members.indexOf(w.id) : null, heartbeatAgeS: Math.max(0, now - w.lastSeenMs) / 1000,
+        step: p?.step ?? null, samplesPerS: p?.samplesPerS ?? null, telemetry: p?.telemetry ?? {},
+      };
+    });
+    const runs = [...this.runs.values()].map((r): RunSnapshot => ({
+      id: r.id, name: r.config.name, status: r.status, generation: r.generation, worldSize: r.worldSize, members: [...r.members], epochs: r.config.train.epochs,
+    }));
+    return { workers, runs };
   }
 
   /** Fails every active run (the coordinator is going away). */

@@ -14,6 +14,8 @@ export interface LocalClusterOptions {
   /** Experiment database the coordinator writes. */
   store: string;
   natsServerBin?: string;
+  /** The coordinator's monitor port (dashboard, /metrics) on 127.0.0.1; default 0 (a free one); null: none. */
+  httpPort?: number | null;
   /** Lines from the children's stderr, prefixed with who wrote them. */
   log(line: string): void;
   /** Called when a worker exits (code null: killed by a signal). */
@@ -25,6 +27,8 @@ export interface LocalCluster {
   coordinator: string;
   token: string;
   natsUrl: string;
+  /** `http://127.0.0.1:<port>/` of the coordinator's dashboard; null without a monitor port. */
+  dashboard: string | null;
   /**
    * Stops workers, coordinator and nats-server; idempotent. Workers get `workerGraceMs` to
    * exit by themselves first (after a run ends they still report and write their files).
@@ -80,17 +84,20 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
   try {
     nats = await startNatsServer(o.natsServerBin ? { binary: o.natsServerBin } : {});
     const coord = spawn(cmd, [...args, 'coordinator', '--host', '127.0.0.1', '--port', '0', '--store', o.store, '--nats', nats.url,
-      '--exit-with-stdin'], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+      '--exit-with-stdin', ...(o.httpPort === null ? ['--no-http'] : ['--http-host', '127.0.0.1', '--http-port', String(o.httpPort ?? 0)])],
+    { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     children.push(coord);
     forward(coord, 'coordinator', o.log);
+    let httpPort: number | null = null;
     const port = await new Promise<number>((resolve, reject) => {
       const lines = createInterface({ input: coord.stdout! });
       const timer = setTimeout(() => reject(new Error('the coordinator did not start listening within 30 s')), 30_000);
       lines.on('line', (l) => {
         try {
-          const msg = JSON.parse(l) as { listening?: number };
+          const msg = JSON.parse(l) as { listening?: number; http?: number };
           if (typeof msg.listening === 'number') {
             clearTimeout(timer);
+            if (typeof msg.http === 'number') httpPort = msg.http;
             resolve(msg.listening);
           }
         } catch { /* not the announcement */ }
@@ -108,7 +115,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
       forward(w, `worker ${i}`, o.log);
       w.once('exit', (code) => o.onWorkerExit?.(i, code));
     }
-    return { coordinator: address, token, natsUrl: nats.url, stop };
+    return { coordinator: address, token, natsUrl: nats.url, dashboard: httpPort === null ? null : `http://127.0.0.1:${httpPort}/`, stop };
   } catch (err) {
     await stop();
     throw err;

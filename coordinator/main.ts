@@ -4,6 +4,7 @@ import { openStore } from '../src/store/index.js';
 import type { ServerTls } from '../src/rpc/index.js';
 import { redactNatsUrl } from '../src/collective/nats-url.js';
 import { createCoordinatorServer } from './server.js';
+import { startMonitorHttp, type MonitorHttpOptions, type StartedMonitor } from './http.js';
 import type { CoordinatorOptions } from './options.js';
 
 export interface RunCoordinatorOptions {
@@ -15,11 +16,13 @@ export interface RunCoordinatorOptions {
   /** Serve TLS (mutual TLS when it carries a CA); absent: plaintext. */
   tls?: ServerTls;
   coordinator: Partial<CoordinatorOptions>;
+  /** The monitoring port (dashboard at /, Prometheus at /metrics); absent: none. */
+  http?: MonitorHttpOptions;
   /** Stop when stdin ends (a launcher's lifeline: no orphan if the launcher dies). */
   exitWithStdin: boolean;
   /** People's lines (stderr). */
   log: (line: string) => void;
-  /** One JSON line `{"listening": port}` once bound (stdout). */
+  /** One JSON line `{"listening": port, "http": port}` once bound (stdout; `http` only with a monitor). */
   announce: (line: string) => void;
 }
 
@@ -27,8 +30,10 @@ export async function runCoordinator(o: RunCoordinatorOptions): Promise<number> 
   const store = openStore(o.store);
   const server = createCoordinatorServer({ db: store.db, token: o.token, options: o.coordinator, log: o.log, ...(o.tls ? { tls: o.tls } : {}) });
   let port: number;
+  let monitor: StartedMonitor | null = null;
   try {
     port = await server.listen(o.host, o.port);
+    if (o.http) monitor = await startMonitorHttp({ coordinator: server.coordinator, db: store.db, log: o.log }, o.http);
   } catch (err) {
     await server.shutdown(0);
     store.close();
@@ -36,7 +41,8 @@ export async function runCoordinator(o: RunCoordinatorOptions): Promise<number> 
   }
   const security = o.tls ? (o.tls.ca ? 'mutual TLS' : 'TLS') : 'plaintext';
   o.log(`coordinator listening on ${o.host}:${port} (${security}, store ${store.path}, nats ${redactNatsUrl(o.coordinator.natsUrl ?? 'default')})`);
-  o.announce(JSON.stringify({ listening: port }));
+  if (monitor) o.log(`dashboard ${monitor.url} (Prometheus metrics at ${monitor.url}metrics)`);
+  o.announce(JSON.stringify({ listening: port, ...(monitor ? { http: monitor.port } : {}) }));
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -48,6 +54,7 @@ export async function runCoordinator(o: RunCoordinatorOptions): Promise<number> 
   });
   o.log(`coordinator stopping (${signal})`);
   server.coordinator.failActive(`coordinator stopped (${signal})`);
+  await monitor?.close();
   await server.shutdown(1000);
   store.close();
   if (o.exitWithStdin) process.stdin.pause();

@@ -7,6 +7,7 @@ import { initEngine, type BackendChoice } from '../src/engine/select.js';
 import { connectCoordinator, type Assignment, type ClientTls, type CoordinatorClient, type MetricsReport } from '../src/rpc/index.js';
 import { snapshotHardware } from '../src/telemetry/hardware.js';
 import { CoordinatorLostError, RunStoppedError } from './errors.js';
+import { ProgressReporter } from './progress.js';
 import { trainRank } from './train.js';
 
 export interface RunWorkerOptions {
@@ -97,11 +98,14 @@ export async function runWorker(o: RunWorkerOptions): Promise<number> {
       const allreduce = new AllReduce(transport, { runId: a.run_id, generation: a.generation, rank: a.rank, worldSize: a.world_size }, {
         op: 'sum', compression: (a.compression || 'none') as Compression, stepDeadlineMs: o.stepDeadlineMs, readyTimeoutMs: o.stepDeadlineMs,
       });
+      const progress = new ProgressReporter(report, { gpuCount: hardware.gpuCount ?? 0 });
       try {
         await Promise.race([allreduce.ready(), lostPromise, stopPromise]);
         const result = await trainRank({ runId: a.run_id, config, rank: a.rank, worldSize: a.world_size, generation: a.generation }, {
-          allreduceSum: (v) => Promise.race([allreduce.allreduce(v), lostPromise, stopPromise]),
+          allreduceSum: (v) => progress.allreduce(() => Promise.race([allreduce.allreduce(v), lostPromise, stopPromise]),
+            () => allreduce.stats.bytesSent + allreduce.stats.bytesReceived),
           report,
+          onStep: (seconds, samples, step) => progress.stepDone(seconds, samples, step),
           checkStop: () => {
             if (stopReason !== null) throw new RunStoppedError(a.run_id, stopReason);
             if (lost) throw lost;
@@ -109,10 +113,12 @@ export async function runWorker(o: RunWorkerOptions): Promise<number> {
           ...(o.dumpWeightsDir ? { dumpWeightsDir: o.dumpWeightsDir } : {}),
           log: (line) => o.log(`${tag}: ${line}`),
         });
+        await progress.stop();
         await report({ done: true, steps: result.steps });
         o.log(`${tag}: run ${a.run_id} done after ${result.steps} steps`);
         return 0;
       } finally {
+        progress.close();
         await allreduce.close().catch(() => undefined);
         lifeline();
       }

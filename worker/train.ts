@@ -28,6 +28,8 @@ export interface RankDeps {
   allreduceSum(v: Float32Array): Promise<Float32Array>;
   /** Sends metrics to the coordinator. */
   report(m: Partial<MetricsReport>): Promise<void>;
+  /** After each optimizer step: its wall time, this rank's samples in it, the step number (for the monitor). */
+  onStep?(seconds: number, samples: number, step: number): void;
   /** Throws (e.g. RunStoppedError) when the run must stop; called between steps. */
   checkStop(): void;
   /** Write the final parameters as JSON to `<dir>/weights-rank<r>.json` (tests compare them). */
@@ -63,6 +65,7 @@ export async function trainRank(a: RankAssignment, deps: RankDeps): Promise<Rank
       const e0 = performance.now();
       for (const batch of cursor.remainingInEpoch()) {
         deps.checkStop();
+        const s0 = performance.now();
         const global = batch.indices.length;
         const mine = shardIndices(batch.indices, rank, worldSize);
         vec.fill(0);
@@ -98,6 +101,7 @@ export async function trainRank(a: RankAssignment, deps: RankDeps): Promise<Rank
         lossSum += sum[layout.length]!;
         correct += sum[layout.length + 1]!;
         seen += global;
+        deps.onStep?.((performance.now() - s0) / 1000, mine.length, optimizer.step);
       }
       const epochTimeS = (performance.now() - e0) / 1000;
       if (rank === 0) {

@@ -34,6 +34,10 @@ export interface MetricsReport {
   done: boolean;
   error: string;
   steps: number;
+  step_seconds: number[];
+  allreduce_bytes: number;
+  allreduce_seconds: number;
+  telemetry_json: string;
 }
 export interface CheckpointReport { worker_id: string; run_id: string; step: number; path: string }
 export interface SubmitRunRequest { config_json: string; workers: number; config_path: string; compression: string }

@@ -15,6 +15,10 @@ interface CoordinatorFlags extends ServerTlsFlags, NatsAuthFlags {
   suspectMs: string;
   deadMs: string;
   exitWithStdin?: boolean;
+  httpHost: string;
+  httpPort: string;
+  /** false with --no-http. */
+  http: boolean;
 }
 
 const flagsSchema = z.object({
@@ -25,6 +29,8 @@ const flagsSchema = z.object({
   heartbeatMs: z.coerce.number().int().min(10),
   suspectMs: z.coerce.number().int().min(1),
   deadMs: z.coerce.number().int().min(1),
+  httpHost: z.string().min(1),
+  httpPort: z.coerce.number({ error: () => 'expected a port from 0 to 65535 (0: a free one)' }).int().min(0).max(65535),
 });
 
 /** The cluster token from `--token` or BNN_CLUSTER_TOKEN; bad usage when neither is set. */
@@ -47,12 +53,15 @@ export function registerCoordinator(program: Command, ctx: CommandContext): void
     .option('--heartbeat-ms <n>', 'worker heartbeat interval', '1000')
     .option('--suspect-ms <n>', 'silence after which a worker is suspect', '3000')
     .option('--dead-ms <n>', 'silence after which a worker is dead (its run fails)', '10000')
-    .option('--exit-with-stdin', 'stop when stdin closes (used by bnn launch)');
+    .option('--exit-with-stdin', 'stop when stdin closes (used by bnn launch)')
+    .option('--http-port <n>', 'monitor port: dashboard at /, Prometheus at /metrics (0: a free one, logged)', '9464')
+    .option('--http-host <addr>', 'monitor address to bind (unauthenticated, read-only)', '127.0.0.1')
+    .option('--no-http', 'no monitor port');
   addServerTlsOptions(cmd);
   addNatsAuthOptions(cmd, 'coordinator')
     .action(action(ctx, async (raw: CoordinatorFlags) => {
       const parsed = flagsSchema.safeParse(raw);
-      if (!parsed.success) throw new UserError(parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '), { exitCode: 2 });
+      if (!parsed.success) throw new UserError(parsed.error.issues.map((i) => `--${String(i.path[0]).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ${i.message}`).join('; '), { exitCode: 2 });
       const f = parsed.data;
       const token = clusterToken(raw.token);
       const tls = serverTlsFromFlags(raw);
@@ -61,6 +70,7 @@ export function registerCoordinator(program: Command, ctx: CommandContext): void
       const { runCoordinator } = await import('../../../coordinator/index.js');
       return runCoordinator({
         host: f.host, port: f.port, store: f.store, token, exitWithStdin: raw.exitWithStdin === true, ...(tls ? { tls } : {}),
+        ...(raw.http ? { http: { host: f.httpHost, port: f.httpPort } } : {}),
         coordinator: { natsUrl, heartbeatIntervalMs: f.heartbeatMs, suspectAfterMs: f.suspectMs, deadAfterMs: f.deadMs },
         log: (line) => ctx.io.stderr.write(`${line}\n`),
         announce: (line) => ctx.io.stdout.write(`${line}\n`),

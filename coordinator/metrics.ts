@@ -1,0 +1,180 @@
+// The coordinator's Prometheus exposition (prom-client, its own registry): per-worker gauges read
+// from the coordinator's state at scrape time; step times and all-reduce traffic counted from the
+// `progress` events of the broadcast; runs by status from the experiment database.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { count } from 'drizzle-orm';
+import { RUN_STATUSES, runs, type StoreDb } from '../src/store/index.js';
+import type { ClusterEvent } from '../src/rpc/index.js';
+import type { AsyncQueue } from '../src/collective/queue.js';
+import type { Coordinator, WorkerSnapshot, WorkerState } from './coordinator.js';
+
+export interface CoordinatorMetricsDeps {
+  coordinator: Coordinator;
+  db: StoreDb;
+  /** Node process metrics of the coordinator (`bnn_coordinator_process_*`, `bnn_coordinator_nodejs_*`). */
+  processMetrics?: boolean;
+}
+
+export interface CoordinatorMetrics {
+  readonly registry: Registry;
+  /** The text exposition format, as `/metrics` serves it. */
+  render(): Promise<string>;
+  readonly contentType: string;
+  /** Stops following the event broadcast. */
+  close(): void;
+}
+
+/** Step wall times from ~1 ms (tiny models) to ~2 min (large ones on CPU). */
+export const STEP_SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120];
+const WORKER_STATES: readonly WorkerState[] = ['alive', 'suspect'];
+const WORKER_LABELS = ['worker', 'hostname'] as const;
+
+const finite = (x: unknown): number | undefined => (typeof x === 'number' && Number.isFinite(x) ? x : undefined);
+
+interface GpuReading { index: number; util?: number; tempC?: number; powerW?: number }
+
+/** The parts of a worker's HostTelemetry that are numbers; anything else is unknown. */
+function gpusOf(telemetry: Record<string, unknown>): GpuReading[] {
+  const gpus = telemetry.gpus;
+  if (!Array.isArray(gpus)) return [];
+  return gpus.filter((g): g is Record<string, unknown> => g !== null && typeof g === 'object').map((g, i) => ({
+    index: finite(g.index) ?? i, util: finite(g.util), tempC: finite(g.tempC), powerW: finite(g.powerW),
+  }));
+}
+
+export function createCoordinatorMetrics(deps: CoordinatorMetricsDeps): CoordinatorMetrics {
+  const { coordinator, db } = deps;
+  const registry = new Registry();
+  if (deps.processMetrics !== false) {
+    collectDefaultMetrics({ register: registry, prefix: 'bnn_coordinator_' });
+    // prom-client names these gauges `_total`, which promtool's lint refuses (a suffix for counters only).
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      registry.removeSingleMetric(`bnn_coordinator_${name}`);
+    }
+  }
+  const registers = [registry];
+  const labels = (w: WorkerSnapshot) => ({ worker: w.id, hostname: w.hostname });
+  /** One gauge per worker: `value` undefined leaves the worker out (unknown). */
+  const perWorker = (name: string, help: string, value: (w: WorkerSnapshot) => number | null | undefined) =>
+    new Gauge({
+      name, help, labelNames: WORKER_LABELS, registers,
+      collect() {
+        this.reset();
+        for (const w of coordinator.snapshot().workers) {
+          const v = value(w);
+          if (v !== null && v !== undefined) this.set(labels(w), v);
+        }
+      },
+    });
+
+  new Gauge({
+    name: 'bnn_workers', help: 'Workers connected to the coordinator, by membership state.', labelNames: ['state'], registers,
+    collect() {
+      const snap = coordinator.snapshot().workers;
+      for (const s of WORKER_STATES) this.set({ state: s }, snap.filter((w) => w.state === s).length);
+    },
+  });
+  new Gauge({
+    name: 'bnn_worker_state', help: 'Membership state of each worker: 1 for its current state, 0 for the others.',
+    labelNames: [...WORKER_LABELS, 'state'], registers,
+    collect() {
+      this.reset();
+      for (const w of coordinator.snapshot().workers) for (const s of WORKER_STATES) this.set({ ...labels(w), state: s }, w.state === s ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'bnn_worker_info', help: 'Always 1; labels carry the worker\'s backend, threads, run and rank ("" when idle).',
+    labelNames: [...WORKER_LABELS, 'backend', 'threads', 'run', 'rank'], registers,
+    collect() {
+      this.reset();
+      for (const w of coordinator.snapshot().workers) {
+        this.set({ ...labels(w), backend: w.backend, threads: String(w.threads), run: w.runId ?? '', rank: w.rank === null ? '' : String(w.rank) }, 1);
+      }
+    },
+  });
+  perWorker('bnn_worker_heartbeat_age_seconds', 'Seconds since the worker\'s last heartbeat.', (w) => w.heartbeatAgeS);
+  perWorker('bnn_worker_step', 'Optimizer step the worker last reported in its current run.', (w) => w.step);
+  perWorker('bnn_worker_samples_per_second', 'Training samples per second the worker computed (its shard) over its last progress report.', (w) => w.samplesPerS);
+  perWorker('bnn_worker_cpu_utilization_ratio', 'Busy fraction of all CPUs of the worker\'s host (0-1), where known.', (w) => finite(w.telemetry.cpuUtil));
+  perWorker('bnn_worker_cpu_temperature_celsius', 'CPU package temperature of the worker\'s host, where known.', (w) => finite(w.telemetry.cpuTempC));
+  perWorker('bnn_worker_cpu_power_watts', 'CPU package power of the worker\'s host (RAPL), where known.', (w) => finite(w.telemetry.cpuPowerW));
+  const perGpu = (name: string, help: string, pick: (g: GpuReading) => number | undefined) =>
+    new Gauge({
+      name, help, labelNames: [...WORKER_LABELS, 'gpu'], registers,
+      collect() {
+        this.reset();
+        for (const w of coordinator.snapshot().workers) {
+          for (const g of gpusOf(w.telemetry)) {
+            const v = pick(g);
+            if (v !== undefined) this.set({ ...labels(w), gpu: String(g.index) }, v);
+          }
+        }
+      },
+    });
+  perGpu('bnn_worker_gpu_utilization_ratio', 'GPU utilisation (0-1) on the worker\'s host, per GPU, where known.', (g) => g.util);
+  perGpu('bnn_worker_gpu_temperature_celsius', 'GPU temperature on the worker\'s host, per GPU, where known.', (g) => g.tempC);
+  perGpu('bnn_worker_gpu_power_watts', 'GPU board power on the worker\'s host, per GPU, where known.', (g) => g.powerW);
+
+  new Gauge({
+    name: 'bnn_runs', help: 'Runs in the experiment database, by status.', labelNames: ['status'], registers,
+    collect() {
+      const rows = db.select({ status: runs.status, n: count() }).from(runs).groupBy(runs.status).all();
+      for (const s of RUN_STATUSES) this.set({ status: s }, rows.find((r) => r.status === s)?.n ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'bnn_run_generation', help: 'Current generation of each active run (0 while pending).', labelNames: ['run'], registers,
+    collect() {
+      this.reset();
+      for (const r of coordinator.snapshot().runs) this.set({ run: r.id }, r.generation);
+    },
+  });
+  new Gauge({
+    name: 'bnn_run_world_size', help: 'Workers each active run trains with.', labelNames: ['run'], registers,
+    collect() {
+      this.reset();
+      for (const r of coordinator.snapshot().runs) this.set({ run: r.id }, r.worldSize);
+    },
+  });
+
+  const stepSeconds = new Histogram({
+    name: 'bnn_step_duration_seconds', help: 'Wall time of one training step on one rank, all-reduce included.', labelNames: ['run'],
+    buckets: STEP_SECONDS_BUCKETS, registers,
+  });
+  const allreduceBytes = new Counter({
+    name: 'bnn_allreduce_bytes_total', help: 'Gradient all-reduce bytes a worker sent plus received.', labelNames: ['run', ...WORKER_LABELS], registers,
+  });
+  const allreduceSeconds = new Counter({
+    name: 'bnn_allreduce_seconds_total', help: 'Seconds a worker spent in gradient all-reduce.', labelNames: ['run', ...WORKER_LABELS], registers,
+  });
+  const hostnames = new Map<string, string>();
+  const follow = (ev: ClusterEvent): void => {
+    const d = JSON.parse(ev.detail_json) as Record<string, unknown>;
+    if (ev.kind === 'worker' && typeof d.workerId === 'string' && typeof d.hostname === 'string') hostnames.set(d.workerId, d.hostname);
+    if (ev.kind !== 'progress' || typeof d.workerId !== 'string') return;
+    const l = { run: ev.run_id, worker: d.workerId, hostname: hostnames.get(d.workerId) ?? '' };
+    if (Array.isArray(d.stepSeconds)) for (const s of d.stepSeconds) if (finite(s) !== undefined && s >= 0) stepSeconds.observe({ run: ev.run_id }, s);
+    const bytes = finite(d.allreduceBytes);
+    const seconds = finite(d.allreduceSeconds);
+    if (bytes !== undefined && bytes >= 0) allreduceBytes.inc(l, bytes);
+    if (seconds !== undefined && seconds >= 0) allreduceSeconds.inc(l, seconds);
+  };
+  for (const w of coordinator.snapshot().workers) hostnames.set(w.id, w.hostname);
+  const queue: AsyncQueue<ClusterEvent> = coordinator.events.watch('');
+  void (async () => {
+    for await (const ev of queue) {
+      try {
+        follow(ev);
+      } catch { /* one malformed event: skip it */ }
+    }
+  })();
+
+  return {
+    registry,
+    render: () => registry.metrics(),
+    get contentType() {
+      return registry.contentType;
+    },
+    close: () => queue.stop(),
+  };
+}
