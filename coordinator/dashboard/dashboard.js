@@ -19,7 +19,6 @@ const state = {
 const $ = (sel) => document.querySelector(sel);
 const fmt = (x, digits = 0) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
 const pct = (x) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : `${(100 * x).toFixed(1)}%`);
-const short = (id) => (id && id.length > 14 ? `${id.slice(0, 12)}…` : id || '');
 
 function cell(text, cls) {
   const td = document.createElement('td');
@@ -53,7 +52,7 @@ function renderWorkers() {
     tr.dataset.worker = w.id;
     tr.className = w.state === 'dead' ? 'dead' : '';
     tr.append(
-      cell(w.id), cell(w.hostname), cell(w.state, `state-${w.state}`), cell(short(w.runId) || 'idle'),
+      cell(w.id), cell(w.hostname), cell(w.state, `state-${w.state}`), cell(w.runId || 'idle'),
       cell(w.rank === null || w.rank === undefined ? '–' : String(w.rank), 'num'), cell(fmt(w.step), 'num'),
       cell(fmt(w.samplesPerS), 'num'), cell(pct(t.cpuUtil), 'num'), cell(fmt(t.cpuTempC, 0), 'num'), cell(fmt(t.cpuPowerW, 0), 'num'),
       cell(gpu('util', pct), 'num'), cell(gpu('tempC', (x) => fmt(x, 0)), 'num'), cell(gpu('powerW', (x) => fmt(x, 0)), 'num'),
@@ -142,7 +141,7 @@ function chart(svg, series, opts) {
   svg.replaceChildren();
   const W = svg.clientWidth || 600;
   const H = svg.clientHeight || 260;
-  const m = { l: 48, r: 12, t: 10, b: 30 };
+  const m = { l: 48, r: 12, t: 24, b: 30 };
   const pts = series.flatMap((s) => s.points);
   svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
   svg.dataset.points = String(pts.length);
@@ -156,7 +155,9 @@ function chart(svg, series, opts) {
   const x1 = Math.max(x0 + 1, ...xs);
   let y0 = opts.yMin ?? Math.min(...ys);
   let y1 = opts.yMax ?? Math.max(...ys);
-  if (opts.yMin === undefined) y0 = Math.max(0, y0 - (y1 - y0) * 0.1);
+  const pad = (y1 - y0) * 0.08;
+  if (opts.yMin === undefined) y0 = Math.max(0, y0 - pad);
+  if (opts.yMax === undefined) y1 += pad;
   if (y1 - y0 < 1e-9) y1 = y0 + 1;
   const X = (x) => m.l + ((x - x0) / (x1 - x0)) * (W - m.l - m.r);
   const Y = (y) => H - m.b - ((y - y0) / (y1 - y0)) * (H - m.t - m.b);
@@ -174,9 +175,9 @@ function chart(svg, series, opts) {
     if (s.points.length === 0) return;
     el('path', { class: `series-${s.cls}`, d: s.points.map((p, j) => `${j ? 'L' : 'M'}${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join('') }, svg);
     for (const p of s.points) el('circle', { class: `point series-${s.cls}`, cx: X(p[0]), cy: Y(p[1]), r: 3 }, svg).append(Object.assign(document.createElementNS(SVG, 'title'), { textContent: `${s.name} epoch ${p[0]}: ${opts.format(p[1])}` }));
-    const lx = m.l + 10 + i * 90;
-    el('rect', { x: lx, y: m.t + 2, width: 10, height: 10, class: `legend series-${s.cls}`, style: `fill: var(--${s.cls})` }, svg);
-    el('text', { x: lx + 14, y: m.t + 11 }, svg).textContent = s.name;
+    const lx = W - m.r - (series.length - i) * 64;
+    el('rect', { x: lx, y: 4, width: 10, height: 10, class: `legend series-${s.cls}`, style: `fill: var(--${s.cls})` }, svg);
+    el('text', { x: lx + 14, y: 13 }, svg).textContent = s.name;
   });
 }
 
