@@ -14,6 +14,7 @@ import { datasetSpecFromConfig, modelSpecFromConfig, optimizerFromConfig, schedu
 import { Rng } from '../src/util/rng.js';
 import type { MetricsReport } from '../src/rpc/index.js';
 import { flatLayout, flattenScaled, unflatten } from './flat.js';
+import { gradientVector } from '../src/collective/gradient-buckets.js';
 
 export interface RankAssignment {
   runId: string;
@@ -55,7 +56,8 @@ export async function trainRank(a: RankAssignment, deps: RankDeps): Promise<Rank
     const schedule = scheduleFromConfig(config, cursor.stepsPerEpoch);
     const layout = flatLayout(model.params());
     // Gradient, then this rank's (loss · samples) and correct count, summed along with it.
-    const vec = new Float32Array(layout.length + 2);
+    // bnn:buckets (src/collective/gradient-buckets.ts): reduced one bucket per tensor + 1 per metric
+    const vec = gradientVector(layout.params.map((p) => p.variable.size), 2);
     const per = model.inputShape[0] * model.inputShape[1] * model.inputShape[2];
     let finalTestAcc: number | null = null;
     for (let epoch = 1; epoch <= config.train.epochs; epoch++) {

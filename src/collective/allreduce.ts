@@ -1,6 +1,7 @@
 import { accumulateChunk, encodeChunk, maxChunkElements, newPlainMessage, readHeader, HEADER_BYTES } from './codec.js';
 import { CollectiveConfigError, CollectiveFailedError, CollectiveTimeoutError, TransportClosedError } from './errors.js';
 import { ReadyBarrier } from './barrier.js';
+import { allreduceWithPlan, bucketPlanOf } from './gradient-buckets.js';
 import { planLayout, type ChunkSpec } from './layout.js';
 import { createStepState, missingContributions, type Deferred, type StepState } from './step-state.js';
 import { parseAllReduceGroup, parseAllReduceOptions, type AllReduceGroup, type AllReduceOptions } from './options.js';
@@ -127,8 +128,14 @@ export class AllReduce {
     else if (outcome instanceof Error) this.fail(outcome);
   }
 
-  /** All-reduces one whole vector; resolves with the result (in `options.out` when given, else a new array). */
+  /**
+   * All-reduces one whole vector; resolves with the result (in `options.out` when given, else a
+   * new array). A vector from `gradientVector()` goes bucket by bucket into its plan's buffer.
+   */
   allreduce(gradient: Float32Array, options: StepOptions = {}): Promise<Float32Array> {
+    // a vector made by gradientVector() is reduced in its buckets (gradient-buckets.ts)
+    const plan = bucketPlanOf(gradient);
+    if (plan) return allreduceWithPlan(this, gradient, plan, options);
     const step = this.allreduceBuckets([gradient.length], options);
     return step.reduce(0, gradient).then(() => step.done());
   }

@@ -15,6 +15,8 @@ test('codec - byte counts per format', () => {
   assert.equal(maxChunkElements('fp16', 4096), 2044);
   assert.equal(maxChunkElements('sign-ef', 4096), (4096 - 8 - 4) * 8);
   assert.equal(messageBytes('sign-ef', maxChunkElements('sign-ef', 4096)), 4096);
+  // a sign-ef chunk (one scale) never spans more than 2^18 elements, however large max_payload is
+  assert.equal(maxChunkElements('sign-ef', 2 ** 20), 2 ** 18);
 });
 
 test('codec - none and the header round-trip exactly', () => {

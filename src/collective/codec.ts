@@ -38,10 +38,17 @@ export function messageBytes(codec: Compression, n: number): number {
   return HEADER_BYTES + bodyBytes(codec, n);
 }
 
+/**
+ * Most elements of one sign-ef chunk, whatever the message limit: each chunk has its own scale
+ * (mean |v|), so smaller chunks follow the gradient's magnitude more closely, and a chunk's
+ * two passes (sum |v|, then signs and residual) stay in cache. 2^18 elements = 32 KiB messages.
+ */
+export const SIGN_EF_MAX_CHUNK_ELEMENTS = 1 << 18;
+
 /** Most elements one message of at most `maxMessageBytes` can carry. */
 export function maxChunkElements(codec: Compression, maxMessageBytes: number): number {
   const body = maxMessageBytes - HEADER_BYTES;
-  const n = codec === 'none' ? Math.floor(body / 4) : codec === 'fp16' ? Math.floor(body / 2) : (body - 4) * 8;
+  const n = codec === 'none' ? Math.floor(body / 4) : codec === 'fp16' ? Math.floor(body / 2) : Math.min((body - 4) * 8, SIGN_EF_MAX_CHUNK_ELEMENTS);
   if (n < 1) throw new CollectiveConfigError(`a message limit of ${maxMessageBytes} bytes leaves no room for a ${codec} chunk (header ${HEADER_BYTES} bytes)`);
   return n;
 }

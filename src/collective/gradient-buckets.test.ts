@@ -1,0 +1,94 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AllReduce } from './allreduce.js';
+import type { AllReduceOptions } from './options.js';
+import { LoopbackHub } from './transport.js';
+import { bucketPlanOf, gradientVector } from './gradient-buckets.js';
+import { firstBitDifference, randomGradient, rankOrderReduce } from './testing.js';
+
+async function group(n: number, options: Partial<AllReduceOptions> = {}) {
+  const hub = new LoopbackHub({ maxPayload: 4096, shuffleSeed: 3 + n });
+  const transports = Array.from({ length: n }, () => hub.connect());
+  const ranks = transports.map((t, rank) => new AllReduce(t, { runId: 'gb', generation: 1, rank, worldSize: n }, { headerRoomBytes: 0, stepDeadlineMs: 5000, readyTimeoutMs: 2000, ...options }));
+  await Promise.all(ranks.map((r) => r.ready()));
+  return { ranks, close: async () => { await Promise.all(ranks.map((r) => r.close())); await Promise.all(transports.map((t) => t.close())); } };
+}
+
+const SIZES = [3001, 17, 0, 4500, 5]; // tensors (an empty one is skipped), then 2 metrics
+
+test('gradient buckets - a gradientVector carries its plan: one bucket per tensor, one per metric', () => {
+  const v = gradientVector(SIZES, 2);
+  assert.equal(v.length, 3001 + 17 + 4500 + 5 + 2);
+  const plan = bucketPlanOf(v);
+  assert.deepEqual(plan?.lengths, [3001, 17, 4500, 5, 1, 1]);
+  assert.equal(plan?.out.length, v.length);
+  assert.equal(bucketPlanOf(new Float32Array(v.length)), undefined);
+  assert.throws(() => gradientVector([1.5]), /non-negative integer sizes/);
+});
+
+test('gradient buckets - none: the bucketed all-reduce equals the rank-order float32 sum bit for bit, into one reused buffer', async () => {
+  for (const n of [2, 3]) {
+    const g = await group(n, { op: 'sum' });
+    try {
+      const vecs = g.ranks.map(() => gradientVector(SIZES, 2));
+      let firstOut: Float32Array[] = [];
+      for (let step = 0; step < 3; step++) {
+        const inputs = vecs.map((v, r) => {
+          v.set(randomGradient(v.length, 100 * step + r, 1 + r));
+          return Float32Array.from(v);
+        });
+        const results = await Promise.all(g.ranks.map((ar, r) => ar.allreduce(vecs[r] as Float32Array)));
+        const expected = rankOrderReduce(inputs, 'sum');
+        results.forEach((res, r) => {
+          assert.equal(firstBitDifference(res, expected), -1, `N=${n} step=${step} rank=${r}`);
+          assert.equal(res, bucketPlanOf(vecs[r] as Float32Array)?.out, 'the plan\'s buffer');
+        });
+        if (step === 0) firstOut = results;
+        else results.forEach((res, r) => assert.equal(res, firstOut[r]));
+      }
+    } finally {
+      await g.close();
+    }
+  }
+});
+
+test('gradient buckets - sign-ef: metric buckets are exact and every scale belongs to one tensor', async () => {
+  const g = await group(2, { op: 'sum', compression: 'sign-ef' });
+  try {
+    const sizes = [2000, 2000];
+    const vecs = g.ranks.map(() => gradientVector(sizes, 2));
+    // tensor 0 tiny, tensor 1 large, then (loss · samples) and correct counts
+    vecs.forEach((v, r) => {
+      v.set(randomGradient(2000, 10 + r, 1e-3), 0);
+      v.set(randomGradient(2000, 20 + r, 10), 2000);
+      v[4000] = 2.302585 * (128 + r);
+      v[4001] = 97 + r;
+    });
+    const results = await Promise.all(g.ranks.map((ar, r) => ar.allreduce(vecs[r] as Float32Array)));
+    for (const res of results) {
+      assert.equal(res[4000], Math.fround(Math.fround(2.302585 * 128) + Math.fround(2.302585 * 129)));
+      assert.equal(res[4001], 97 + 98);
+      // decoded values of the tiny tensor stay at its own magnitude (two ±scale terms, each ≤ 1e-3)
+      for (let i = 0; i < 2000; i++) assert.ok(Math.abs(res[i] as number) <= 2e-3, `element ${i}: ${res[i]}`);
+      assert.ok(Math.abs(res[2500] as number) > 1, 'the large tensor keeps its scale');
+    }
+    assert.equal(firstBitDifference(results[0] as Float32Array, results[1] as Float32Array), -1, 'every rank ends with the same bits');
+  } finally {
+    await g.close();
+  }
+});
+
+test('gradient buckets - one rank: the result is a copy of the input and nothing is sent', async () => {
+  const g = await group(1, { compression: 'sign-ef' });
+  try {
+    const v = gradientVector(SIZES, 2);
+    v.set(randomGradient(v.length, 5));
+    const sentBefore = g.ranks[0]!.stats.messagesSent;
+    const res = await g.ranks[0]!.allreduce(v);
+    assert.equal(firstBitDifference(res, v), -1, 'uncompressed, although the group runs sign-ef');
+    assert.notEqual(res, v);
+    assert.equal(g.ranks[0]!.stats.messagesSent, sentBefore);
+  } finally {
+    await g.close();
+  }
+});
