@@ -313,14 +313,29 @@ export function connectCoordinator(address: string, options: CoordinatorClientOp
     watchCluster: stream('WatchCluster'),
     waitForReady(timeoutMs) {
       return new Promise((resolve, reject) => {
-        raw.waitForReady(Date.now() + timeoutMs, (err) => {
-          if (!err) return resolve();
-          // The channel keeps why it failed; one quick call brings it (and its TLS hint) out.
+        let settled = false;
+        const finish = (err?: Error) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(early);
+          if (err) reject(err);
+          else resolve();
+        };
+        // The channel keeps why it failed; one quick call brings it (and its TLS hint) out. A
+        // TLS mismatch or an untrusted certificate will not heal by waiting: those fail at once.
+        const explain = (base: string, cause: unknown, onlyIfPermanent: boolean) => {
           raw.GetRun!.call(raw, { run_id: '' }, metadata(), { deadline: Date.now() + 1000 }, (probe: grpc.ServiceError | null) => {
             const details = probe?.code === grpc.status.UNAVAILABLE ? probe.details.replace(/\s*Resolution note:\s*$/, '') : '';
-            const detail = details ? `: ${details}${tls ? tlsHint(details) : ''}` : '';
-            void diagnosed(new RpcUnavailableError(`coordinator ${address} did not answer within ${timeoutMs} ms${detail}`, { cause: err })).then(reject);
+            const hint = tls && details ? tlsHint(details) : '';
+            void diagnosed(new RpcUnavailableError(`${base}${details ? `: ${details}${hint}` : ''}`, { cause })).then((e) => {
+              if (!onlyIfPermanent || hint !== '' || e.message.includes('serves TLS but')) finish(e);
+            });
           });
+        };
+        const early = setTimeout(() => explain(`coordinator ${address} is unavailable`, null, true), Math.min(2000, timeoutMs / 2));
+        raw.waitForReady(Date.now() + timeoutMs, (err) => {
+          if (!err) return finish();
+          explain(`coordinator ${address} did not answer within ${timeoutMs} ms`, err, false);
         });
       });
     },

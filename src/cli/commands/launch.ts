@@ -5,6 +5,8 @@ import { applyOverrides } from '../../config/overrides.js';
 import { action, type CommandContext } from '../command.js';
 import { addConfigOverrideOptions, overridesFromOptions } from '../options.js';
 import { UserError } from '../../util/errors.js';
+import { addClientTlsOptions } from '../security-options.js';
+import { launchRemote } from './launch-remote.js';
 
 interface LaunchFlags extends Record<string, unknown> {
   local?: string;
@@ -45,12 +47,17 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
     .option('--local <n>', 'workers to start on this host')
     .option('--threads-per-worker <n>', 'engine threads of each worker', '1')
     .option('--compression <mode>', 'gradient all-reduce wire format: none, fp16, sign-ef (default: the config\'s train.compression)')
-    .option('--nats-server-bin <path>', 'nats-server executable (default: nats-server on PATH, or NATS_SERVER_BIN)');
+    .option('--nats-server-bin <path>', 'nats-server executable (default: nats-server on PATH, or NATS_SERVER_BIN)')
+    .option('--coordinator <host:port>', 'submit to a running cluster instead and follow the run (Ctrl-C cancels it)')
+    .option('--workers <n>', 'with --coordinator: how many of its workers train the run')
+    .option('--token <secret>', 'with --coordinator: the cluster token (default: BNN_CLUSTER_TOKEN)');
+  addClientTlsOptions(cmd);
   addConfigOverrideOptions(cmd)
     .option('--json', 'print the result as one JSON object on stdout (no progress lines)')
     .option('--quiet', 'no progress lines')
     .action(action(ctx, async (configPath: string, raw: LaunchFlags) => {
-      if (raw.local === undefined) throw new UserError('bnn launch needs --local <n> (a remote --coordinator is not supported yet)', { exitCode: 2 });
+      if (raw.coordinator !== undefined) return launchRemote(configPath, raw, ctx);
+      if (raw.local === undefined) throw new UserError('bnn launch needs --local <n> (start a cluster here) or --coordinator <host:port> (submit to a running one)', { exitCode: 2 });
       const parsed = flagsSchema.safeParse(raw);
       if (!parsed.success) throw new UserError(parsed.error.issues.map((i) => i.message.startsWith('--') ? i.message : `--${String(i.path[0])}: ${i.message}`).join('; '), { exitCode: 2 });
       const f = parsed.data;
