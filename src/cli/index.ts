@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { packageVersion } from '../config/package-info.js';
 import { registerBench } from './commands/bench.js';
 import { registerBenchAllreduce } from './commands/bench-allreduce.js';
+import { registerBenchScaling } from './commands/bench-scaling.js';
 import { registerCompare } from './commands/compare.js';
 import { registerCoordinator } from './commands/coordinator.js';
 import { registerExport } from './commands/export.js';
@@ -19,7 +20,7 @@ import type { CommandContext, CommandRegistration } from './command.js';
  * Every subcommand, in help order. To add one: write src/cli/commands/<name>.ts exporting
  * a CommandRegistration, and list it here.
  */
-export const COMMANDS: readonly CommandRegistration[] = [registerTrain, registerLaunch, registerCoordinator, registerWorker, registerExport, registerPredict, registerBench, registerBenchAllreduce, registerRuns, registerShow, registerCompare, registerSql, registerReport];
+export const COMMANDS: readonly CommandRegistration[] = [registerTrain, registerLaunch, registerCoordinator, registerWorker, registerExport, registerPredict, registerBench, registerBenchAllreduce, registerBenchScaling, registerRuns, registerShow, registerCompare, registerSql, registerReport];
 
 /**
  * The `bnn` program. Commander never exits or prints errors itself: usage errors are

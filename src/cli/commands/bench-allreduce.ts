@@ -57,8 +57,14 @@ const gbps = (bps: number) => (bps / 1e9).toFixed(2);
 
 /** `bnn bench-allreduce`: the NATS gradient all-reduce against raw pub/sub of the same payload, measured in one run. */
 export function registerBenchAllreduce(program: Command, ctx: CommandContext): void {
-  program
-    .command('bench-allreduce')
+  configureBenchAllreduce(program.command('bench-allreduce'), ctx);
+  // also `bnn bench allreduce`, when `bnn bench` is registered before this command
+  const bench = program.commands.find((c) => c.name() === 'bench');
+  if (bench) configureBenchAllreduce(bench.command('allreduce'), ctx);
+}
+
+function configureBenchAllreduce(cmd: Command, ctx: CommandContext): void {
+  cmd
     .description('measure the NATS gradient all-reduce (time, bus/effective bandwidth, bytes moved) next to raw NATS pub/sub; starts its own nats-server')
     .option('--sizes <MiB,...>', 'gradient sizes in MiB of fp32', '1,4,16,64')
     .option('--workers <N,...>', 'world sizes (ranks run in this process, one NATS connection each)', '2,4')
@@ -67,7 +73,9 @@ export function registerBenchAllreduce(program: Command, ctx: CommandContext): v
     .option('--max-payload <bytes>', 'nats-server max_payload', String(2 ** 20))
     .option('--ranks <where>', "'threads': one worker thread per rank; 'process': all ranks on this event loop", 'threads')
     .option('--json', 'print the report as JSON')
-    .action(action(ctx, async (raw: BenchAllreduceFlags) => {
+    .action(action(ctx, async (given: BenchAllreduceFlags, self: Command) => {
+      // under `bnn bench allreduce`, `bench`'s own --json comes in as a global option
+      const raw: BenchAllreduceFlags = { ...given, json: given.json || self.optsWithGlobals().json === true };
       const parsed = flagsSchema.safeParse(raw);
       if (!parsed.success) throw new UserError(parsed.error.issues.map((i) => i.message).join('; '), { exitCode: 2 });
       const flags = parsed.data;

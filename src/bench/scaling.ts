@@ -1,0 +1,149 @@
+// `bnn bench-scaling`: samples/s of one config trained by `bnn launch --local N` (real
+// nats-server, coordinator and worker processes, one engine thread per worker) for N = 1 and 2
+// and each gradient compression, reported as the ratio N=2 / N=1 measured in one run.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Compression } from '../collective/codec.js';
+import { UserError } from '../util/errors.js';
+
+export interface ScalingOptions {
+  /** Run config (YAML) to train. */
+  configPath: string;
+  compressions: Compression[];
+  /** Worker counts; the first is the baseline of the ratios. */
+  workers: number[];
+  /** Epochs per run; the last epoch's samples/s is reported (the first one warms up). */
+  epochs: number;
+  /** Class-stratified fraction of the training set (keeps a run short). */
+  subset: number;
+  /** Runs per (compression, workers); the median samples/s is reported. */
+  repeats: number;
+  /** Progress lines for people. */
+  progress?: (line: string) => void;
+}
+
+export interface ScalingRun {
+  compression: Compression;
+  workers: number;
+  repeat: number;
+  runId: string;
+  status: string;
+  /** The last epoch's samples/s as rank 0 measured it (epoch wall time, evaluation excluded). */
+  samplesPerS: number;
+  /** samples/s of every epoch. */
+  epochSamplesPerS: number[];
+  wallTimeS: number;
+  /** Launches of this configuration that failed before this one completed (each is retried once). */
+  failedAttempts: string[];
+}
+
+export interface ScalingRow {
+  compression: Compression;
+  workers: number;
+  /** Median over the repeats. */
+  samplesPerS: number;
+  /** samplesPerS / the baseline worker count's samplesPerS of the same compression. */
+  speedup: number;
+}
+
+export interface ScalingReport {
+  config: string;
+  epochs: number;
+  subset: number;
+  threadsPerWorker: 1;
+  cores: number;
+  /** 1-minute load average before the first and after the last run. */
+  loadAverage: { before: number; after: number };
+  runs: ScalingRun[];
+  rows: ScalingRow[];
+}
+
+interface LaunchJson {
+  runId: string;
+  status: string;
+  error: string | null;
+  wallTimeS: number;
+  epochs: Array<{ epoch: number; samplesPerS: number }>;
+}
+
+/** Runs `bnn launch` as a child process (the same node flags and entry as this process) and parses its --json line. */
+function launch(args: string[]): Promise<LaunchJson> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, 'launch', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const line = out.trim().split('\n').at(-1) ?? '';
+      try {
+        const parsed = JSON.parse(line) as LaunchJson;
+        if (code !== 0 || parsed.status !== 'COMPLETED') reject(new Error(`run ${parsed.runId} ${parsed.status}${parsed.error ? ` (${parsed.error})` : ''}`));
+        else resolve(parsed);
+      } catch {
+        reject(new Error(`bnn launch exited with ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`));
+      }
+    });
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+/** Trains the config with every (compression, workers) pair, interleaved so all see the same machine load. */
+export async function benchScaling(o: ScalingOptions): Promise<ScalingReport> {
+  const progress = o.progress ?? (() => undefined);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bnn-bench-scaling-'));
+  const before = os.loadavg()[0] as number;
+  const runs: ScalingRun[] = [];
+  try {
+    for (let repeat = 0; repeat < o.repeats; repeat++) {
+      for (const compression of o.compressions) {
+        for (const workers of o.workers) {
+          progress(`${compression}, ${workers} worker(s)${o.repeats > 1 ? `, repeat ${repeat + 1}/${o.repeats}` : ''} ... (load ${os.loadavg()[0]?.toFixed(2)})`);
+          const args = [
+            o.configPath, '--local', String(workers), '--threads-per-worker', '1', '--compression', compression,
+            '--epochs', String(o.epochs), '--subset', String(o.subset), '--store', path.join(dir, 'bench.db'),
+            '--checkpoint-dir', path.join(dir, 'checkpoints'), '--set', 'train.evalEveryEpoch=false', '--json', '--quiet',
+          ];
+          const failedAttempts: string[] = [];
+          let r: LaunchJson | null = null;
+          while (!r) {
+            try {
+              r = await launch(args);
+            } catch (err) {
+              failedAttempts.push((err as Error).message);
+              progress(`  failed: ${(err as Error).message}`);
+              if (failedAttempts.length > 1) throw new UserError(`bench scaling: ${compression} with ${workers} worker(s) failed twice: ${failedAttempts.join('; ')}`);
+            }
+          }
+          const epochSamplesPerS = r.epochs.map((e) => e.samplesPerS);
+          const last = epochSamplesPerS.at(-1);
+          if (last === undefined) throw new Error(`run ${r.runId} reported no epoch`);
+          runs.push({ compression, workers, repeat, runId: r.runId, status: r.status, samplesPerS: last, epochSamplesPerS, wallTimeS: r.wallTimeS, failedAttempts });
+          progress(`  ${Math.round(last)} samples/s (epochs: ${epochSamplesPerS.map((s) => Math.round(s)).join(', ')})`);
+        }
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const rows: ScalingRow[] = [];
+  for (const compression of o.compressions) {
+    const base = median(runs.filter((r) => r.compression === compression && r.workers === o.workers[0]).map((r) => r.samplesPerS));
+    for (const workers of o.workers) {
+      const samplesPerS = median(runs.filter((r) => r.compression === compression && r.workers === workers).map((r) => r.samplesPerS));
+      rows.push({ compression, workers, samplesPerS, speedup: samplesPerS / base });
+    }
+  }
+  return {
+    config: o.configPath, epochs: o.epochs, subset: o.subset, threadsPerWorker: 1, cores: os.availableParallelism(),
+    loadAverage: { before, after: os.loadavg()[0] as number }, runs, rows,
+  };
+}

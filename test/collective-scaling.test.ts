@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { runCli } from './helpers/cli.js';
+import { tmpDir } from './helpers/tmp.js';
+import { writeTinyConfig } from './helpers/cluster.js';
+
+interface Report {
+  cores: number;
+  threadsPerWorker: number;
+  loadAverage: { before: number; after: number };
+  runs: Array<{ compression: string; workers: number; status: string; samplesPerS: number; epochSamplesPerS: number[] }>;
+  rows: Array<{ compression: string; workers: number; samplesPerS: number; speedup: number }>;
+}
+
+test('bench scaling - bnn bench scaling --json trains with 1 and 2 real local workers and reports the ratio', async (t) => {
+  const dir = await tmpDir({ t });
+  const config = writeTinyConfig(dir.path, { epochs: 1 });
+  const r = await runCli(['bench', 'scaling', config, '--compression', 'sign-ef', '--epochs', '1', '--subset', '1', '--json'], { cwd: dir.path, timeoutMs: 90_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as Report;
+  assert.equal(report.threadsPerWorker, 1);
+  assert.ok(report.cores >= 1 && Number.isFinite(report.loadAverage.before) && Number.isFinite(report.loadAverage.after));
+  assert.deepEqual(report.runs.map((x) => [x.compression, x.workers, x.status, x.epochSamplesPerS.length]), [['sign-ef', 1, 'COMPLETED', 1], ['sign-ef', 2, 'COMPLETED', 1]]);
+  const [one, two] = report.rows;
+  assert.equal(one?.speedup, 1);
+  assert.ok((one?.samplesPerS ?? 0) > 0 && (two?.samplesPerS ?? 0) > 0);
+  assert.equal(two?.speedup, (two?.samplesPerS ?? 0) / (one?.samplesPerS ?? 1));
+});
+
+test('bench scaling - bad flags and a missing config are bad usage', async (t) => {
+  const dir = await tmpDir({ t });
+  const bad = await runCli(['bench-scaling', writeTinyConfig(dir.path), '--compression', 'int4'], { cwd: dir.path });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--compression: 'int4' is not one of none, fp16, sign-ef/);
+  const missing = await runCli(['bench', 'scaling', dir.join('nope.yaml')], { cwd: dir.path });
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /config '.*nope\.yaml' not found/);
+});
