@@ -3,6 +3,10 @@ import { test } from 'node:test';
 import { createCoordinatorServer } from '../coordinator/index.js';
 import { connectCoordinator, RpcCode, RpcError, RpcUnauthenticatedError, type CoordinatorClient } from '../src/rpc/index.js';
 import { openStore } from '../src/store/index.js';
+import { loadConfig } from '../src/config/index.js';
+import { runCli } from './helpers/cli.js';
+import { writeTinyConfig } from './helpers/cluster.js';
+import { tmpDir } from './helpers/tmp.js';
 
 interface AfterHook {
   after(fn: () => Promise<void> | void): void;
@@ -25,7 +29,7 @@ async function setup(t: AfterHook, options: Parameters<typeof createCoordinatorS
     await server.shutdown(200);
     store.close();
   });
-  return { store, server, logs, client };
+  return { store, server, logs, client, port };
 }
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {
@@ -86,4 +90,40 @@ test('cluster membership - a silent worker turns suspect, then dead, and is then
   assert.ok(err instanceof RpcError && err.code === RpcCode.NOT_FOUND, String(err));
   const dead = store.sqlite.prepare("SELECT count(*) AS n FROM events WHERE kind = 'dead'").get() as { n: number };
   assert.equal(dead.n, 1);
+});
+
+test('cluster auth - every RPC refuses a wrong token before its handler runs, and the coordinator logs each refusal; bnn worker is refused too', async (t) => {
+  const { client, logs, store, port } = await setup(t);
+  const dir = await tmpDir({ t });
+  const config = JSON.stringify(await loadConfig(writeTinyConfig(dir.path)));
+  const c = client('wrong-token');
+  const drain = async (s: AsyncIterable<unknown>) => { for await (const _ of s) { /* none */ } };
+  const hb = () => { const h = c.heartbeat(); h.send({ worker_id: 'w' }); return h.end(); };
+  const calls: Record<string, () => Promise<unknown>> = {
+    Register: () => c.register({ hostname: 'h' }),
+    Heartbeat: hb,
+    Assignments: () => drain(c.assignments({ worker_id: 'w' })),
+    ReportMetrics: () => c.reportMetrics({ worker_id: 'w', run_id: 'r' }),
+    ReportCheckpoint: () => c.reportCheckpoint({ run_id: 'r' }),
+    SubmitRun: () => c.submitRun({ config_json: config, workers: 1 }),
+    ResumeRun: () => c.resumeRun({ run_id: 'r' }),
+    CancelRun: () => c.cancelRun({ run_id: 'r' }),
+    GetRun: () => c.getRun({ run_id: 'r' }),
+    WatchCluster: () => drain(c.watchCluster({ run_id: '' })),
+  };
+  for (const [method, call] of Object.entries(calls)) {
+    const err = await rejection(call());
+    assert.ok(err instanceof RpcUnauthenticatedError, `${method}: ${String(err)}`);
+    assert.ok(logs.some((l) => l.startsWith(`rejected ${method} from `) && l.endsWith('wrong cluster token')), `${method} refusal not logged:\n${logs.join('\n')}`);
+  }
+  // Refused before any handler ran: the valid SubmitRun created no run, Register no worker.
+  assert.equal((store.sqlite.prepare('SELECT count(*) AS n FROM runs').get() as { n: number }).n, 0);
+  assert.equal((store.sqlite.prepare('SELECT count(*) AS n FROM workers').get() as { n: number }).n, 0);
+
+  const wrong = await runCli(['worker', '--coordinator', `127.0.0.1:${port}`, '--token', 'wrong-token', '--connect-timeout-ms', '5000'], { timeoutMs: 30_000 });
+  assert.equal(wrong.code, 1, wrong.stderr);
+  assert.match(wrong.stderr, /wrong cluster token/);
+  const none = await runCli(['worker', '--coordinator', `127.0.0.1:${port}`], { env: { BNN_CLUSTER_TOKEN: undefined }, timeoutMs: 30_000 });
+  assert.equal(none.code, 2, none.stderr);
+  assert.match(none.stderr, /a cluster token is required: pass --token <secret> or set BNN_CLUSTER_TOKEN/);
 });
