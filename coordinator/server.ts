@@ -11,6 +11,7 @@ import {
 import { Coordinator } from './coordinator.js';
 import { CoordinatorError, InvalidRequestError, NotAMemberError, NotImplementedError, UnknownWorkerError } from './errors.js';
 import { parseCoordinatorOptions, type CoordinatorOptions } from './options.js';
+import { watchWithSnapshots } from './watch.js';
 
 export interface CoordinatorServerDeps {
   db: StoreDb;
@@ -68,7 +69,7 @@ function handlersFor(c: Coordinator): CoordinatorHandlers {
     resumeRun: (_req: RunRef): Promise<RunInfo> => mapped(() => { throw new NotImplementedError('ResumeRun'); }),
     cancelRun: (req: RunRef): Promise<RunInfo> => mapped(() => c.cancel(req.run_id)),
     getRun: (req: RunRef): Promise<RunInfo> => mapped(() => c.info(req.run_id)),
-    watchCluster: (req: WatchRequest): AsyncIterable<ClusterEvent> => c.watch(req.run_id),
+    watchCluster: (req: WatchRequest): AsyncIterable<ClusterEvent> => watchWithSnapshots(c, req),
   };
 }
 

@@ -1,7 +1,7 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, type SQL } from 'drizzle-orm';
 import type { StoreDb } from '../store/db.js';
 import { runs, type RunRow } from '../store/schema.js';
-import { joulesPerSampleByRun, sourceLabel } from './energy.js';
+import { joulesPerSampleByRun, sourceLabel, type RunJoulesPerSample } from './energy.js';
 import { QueryFlagError } from './errors.js';
 import { parseChoice } from './flags.js';
 import { parseRunFilter, parseRunIdList, resolveRunIds, runFilterConditions, type RunFilter, type RunFilterFlags } from './runs.js';
@@ -38,6 +38,11 @@ export interface CompareQuery {
   filter: RunFilter;
   /** Only these runs: ids or unique id prefixes, resolved when the query runs. */
   runIds?: readonly string[];
+  /**
+   * Compute J/sample (default true). It sums every energy sample and epoch row of the runs
+   * compared, which dominates on very large stores; false leaves it null.
+   */
+  energy?: boolean;
 }
 
 export interface CompareFlags extends RunFilterFlags {
@@ -46,17 +51,20 @@ export interface CompareFlags extends RunFilterFlags {
   baseline?: string;
   /** Comma-separated run ids or id prefixes. */
   runs?: string;
+  /** commander's `--no-energy` sets this false. */
+  energy?: boolean;
 }
 
 /** Validates compare flags before any I/O (QueryFlagError, exit 2, for a bad value). */
 export function parseCompareQuery(flags: CompareFlags): CompareQuery {
-  const { status: _status, runs: runList, ...filterFlags } = flags;
+  const { status: _status, runs: runList, energy, ...filterFlags } = flags;
   return {
     by: flags.by === undefined ? 'precision' : parseChoice('--by', flags.by, GROUP_FIELDS),
     metric: flags.metric === undefined ? 'test_acc' : parseChoice('--metric', flags.metric, METRIC_NAMES),
     ...(flags.baseline === undefined ? {} : { baseline: flags.baseline }),
     filter: parseRunFilter(filterFlags),
     ...(runList === undefined ? {} : { runIds: parseRunIdList('--runs', runList) }),
+    ...(energy === false ? { energy: false } : {}),
   };
 }
 
@@ -100,22 +108,44 @@ export interface CompareResult {
   groups: CompareGroup[];
 }
 
+/** The WHERE conditions of a comparison: COMPLETED runs matching the filter (run ids already resolved). */
+export function compareWhere(query: Pick<CompareQuery, 'filter'>): SQL[] {
+  return [eq(runs.status, 'COMPLETED'), ...runFilterConditions(query.filter)];
+}
+
+/** The statement compareRuns reads runs with (for `toSQL()` and query plans). */
+export function compareStatement(db: StoreDb, where: readonly SQL[]) {
+  // Only the columns compared: never the config JSON, which is most of a run row's bytes.
+  return db.select(COMPARE_COLUMNS).from(runs).where(and(...where)).orderBy(runs.createdAt, runs.id);
+}
+
+const COMPARE_COLUMNS = {
+  id: runs.id,
+  createdAt: runs.createdAt,
+  precision: runs.precision,
+  model: runs.model,
+  dataset: runs.dataset,
+  name: runs.name,
+  finalTestAcc: runs.finalTestAcc,
+  bestTestAcc: runs.bestTestAcc,
+  samplesPerS: runs.samplesPerS,
+  wallTimeS: runs.wallTimeS,
+  modelSizeBytes: runs.modelSizeBytes,
+  packedSizeBytes: runs.packedSizeBytes,
+} as const satisfies Partial<Record<keyof RunRow, unknown>>;
+
+type CompareRow = Pick<RunRow, keyof typeof COMPARE_COLUMNS>;
+
 /**
  * Groups COMPLETED runs by a field and tests each group's metric against the baseline group
  * with Welch's t-test. Groups are sorted by key, the baseline first.
  */
 export function compareRuns(db: StoreDb, query: CompareQuery): CompareResult {
   const filter = query.runIds === undefined ? query.filter : { ...query.filter, ids: resolveRunIds(db, query.runIds) };
-  const where = [eq(runs.status, 'COMPLETED'), ...runFilterConditions(filter)];
-  const selected = db
-    .select()
-    .from(runs)
-    .where(and(...where))
-    .orderBy(runs.createdAt, runs.id)
-    .all();
-  const energy = joulesPerSampleByRun(db, where);
-
-  const byKey = new Map<string, RunRow[]>();
+  const where = compareWhere({ ...query, filter });
+  const selected = compareStatement(db, where).all();
+  const energy = query.energy === false ? new Map<string, RunJoulesPerSample>() : joulesPerSampleByRun(db, where);
+  const byKey = new Map<string, CompareRow[]>();
   for (const run of selected) {
     const key = String(run[query.by]);
     byKey.set(key, [...(byKey.get(key) ?? []), run]);
@@ -134,7 +164,7 @@ export function compareRuns(db: StoreDb, query: CompareQuery): CompareResult {
   }
 
   const column = METRICS[query.metric];
-  const values = (rows: readonly RunRow[]) => rows.filter((r) => r[column] !== null).map((r) => r[column] as number);
+  const values = (rows: readonly CompareRow[]) => rows.filter((r) => r[column] !== null).map((r) => r[column] as number);
   const baseValues = values(byKey.get(baseline)!);
   const baseMean = mean(baseValues);
 

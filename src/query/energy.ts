@@ -26,11 +26,12 @@ export function joulesPerSampleByRun(db: StoreDb, where: readonly SQL[]): Map<st
     .groupBy(energySamples.runId, energySamples.source)
     .all();
   if (energy.length === 0) return new Map();
-  const withEnergy = db.selectDistinct({ id: energySamples.runId }).from(energySamples).where(inArray(energySamples.runId, selected));
+  // Every run of `selected`, not only those with energy: a second IN-subquery over
+  // energy_samples would cost more than the few runs without energy it saves.
   const samples = db
     .select({ runId: epochMetrics.runId, n: sql<number>`sum(round(${epochMetrics.samplesPerS} * ${epochMetrics.epochTimeS}))` })
     .from(epochMetrics)
-    .where(inArray(epochMetrics.runId, withEnergy))
+    .where(inArray(epochMetrics.runId, selected))
     .groupBy(epochMetrics.runId)
     .all();
   const samplesByRun = new Map(samples.map((r) => [r.runId, r.n]));

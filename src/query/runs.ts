@@ -121,15 +121,22 @@ export function runFilterConditions(filter: RunFilter): SQL[] {
 
 /** Runs matching the query's filters, sorted (missing values last in either direction), at most `limit`. */
 export function queryRuns(db: StoreDb, query: RunsQuery): RunRow[] {
+  return runsStatement(db, query).all();
+}
+
+/** The statement queryRuns runs (for `toSQL()` and query plans). */
+export function runsStatement(db: StoreDb, query: RunsQuery) {
   const column = SORT_COLUMNS[query.sort];
   const direction = query.descending ? desc : asc;
+  // `IS NULL` first only for nullable columns: on a NOT NULL column it is always false, and
+  // leaving it out lets SQLite walk an index in order instead of sorting every row.
+  const nullsLast = column.notNull ? [] : [sql`${column} IS NULL`];
   return db
     .select()
     .from(runs)
     .where(and(...runFilterConditions(query)))
-    .orderBy(sql`${column} IS NULL`, direction(column), direction(runs.id))
-    .limit(query.limit)
-    .all();
+    .orderBy(...nullsLast, direction(column), direction(runs.id))
+    .limit(query.limit);
 }
 
 function escapeLike(s: string): string {

@@ -51,7 +51,11 @@ export interface RunInfo {
   epochs_done: number;
   epochs: number;
 }
-export interface WatchRequest { run_id: string }
+export interface WatchRequest {
+  run_id: string;
+  /** > 0: also send `snapshot` events (ClusterSnapshot JSON) at once and then at this interval. */
+  snapshot_interval_ms: number;
+}
 export interface ClusterEvent { kind: string; run_id: string; detail_json: string; at: string }
 export type Ack = Record<string, never>;
 

@@ -51,6 +51,10 @@ export const runs = sqliteTable(
     index('runs_config_hash_idx').on(t.configHash),
     index('runs_name_idx').on(t.name),
     index('runs_compare_idx').on(t.dataset, t.model, t.precision, t.seed),
+    // Schema 3, for research-scale stores (`bnn bench-store`): `bnn runs` newest first without
+    // a sort step, and `bnn compare` reading COMPLETED runs in creation order.
+    index('runs_created_at_id_idx').on(t.createdAt, t.id),
+    index('runs_status_created_at_idx').on(t.status, t.createdAt, t.id),
     check(
       'runs_status_check',
       sql.raw(`status IN (${RUN_STATUSES.map((s) => `'${s}'`).join(', ')})`),
@@ -77,7 +81,11 @@ export const epochMetrics = sqliteTable(
     samplesPerS: real('samples_per_s').notNull(),
     epochTimeS: real('epoch_time_s').notNull(),
   },
-  (t) => [uniqueIndex('epoch_metrics_run_epoch_idx').on(t.runId, t.epoch)],
+  (t) => [
+    uniqueIndex('epoch_metrics_run_epoch_idx').on(t.runId, t.epoch),
+    // Schema 3: covers the samples-per-run sum behind J/sample, so compare reads no table rows.
+    index('epoch_metrics_run_samples_idx').on(t.runId, t.samplesPerS, t.epochTimeS),
+  ],
 );
 
 export const checkpoints = sqliteTable(
@@ -258,6 +266,8 @@ export const energySamples = sqliteTable(
   },
   (t) => [
     index('energy_samples_run_epoch_idx').on(t.runId, t.epoch),
+    // Schema 3: covers joules by run and source (J/sample in compare and report).
+    index('energy_samples_run_source_idx').on(t.runId, t.source, t.joules),
     index('energy_samples_worker_idx').on(t.workerId),
     check('energy_samples_source_check', sql.raw(`source IN (${ENERGY_SOURCES.map((s) => `'${s}'`).join(', ')})`)),
     check('energy_samples_joules_check', sql`joules >= 0`),

@@ -31,7 +31,8 @@ export function registerCompare(program: Command, ctx: CommandContext): void {
     .option('--since <date>', 'only runs created at or after')
     .option('--until <date>', 'only runs created at or before')
     .option('--name <text>', 'only runs whose name contains this text')
-    .option('--runs <ids>', 'only these runs (comma-separated ids or unique id prefixes)');
+    .option('--runs <ids>', 'only these runs (comma-separated ids or unique id prefixes)')
+    .option('--no-energy', 'leave out J/sample (it reads every energy sample and epoch row of the runs compared)');
   addQueryOutputOptions(cmd).action(
     action(ctx, async (flags: CompareFlags & QueryOutputFlags) => {
       const output = parseQueryOutputFlags(flags);

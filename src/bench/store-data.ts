@@ -1,0 +1,113 @@
+import { configHash } from '../config/hash.js';
+import { ARCHS, DATASET_NAMES, defaultRunConfig, PRECISIONS } from '../config/schema.js';
+import type { Store } from '../store/db.js';
+
+export interface StoreScaleOptions {
+  /** Runs to generate. */
+  runs: number;
+  /** Epoch metric rows per run. */
+  epochs: number;
+  /** Energy samples per run (one per epoch for the first this many epochs; 0 for none). */
+  energyEpochs: number;
+}
+
+export function defaultStoreScaleOptions(): StoreScaleOptions {
+  return { runs: 30_000, epochs: 100, energyEpochs: 100 };
+}
+
+export interface GeneratedCounts {
+  runs: number;
+  completed: number;
+  epochRows: number;
+  energyRows: number;
+  eventRows: number;
+}
+
+/** Deterministic pseudo-random numbers (mulberry32), so every generated store is the same. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const BASE_ACC: Record<string, number> = { fp32: 0.905, int8: 0.9, binary: 0.89, 'binary-weights': 0.895, xnor: 0.85, rsign: 0.88 };
+
+/**
+ * Fills an open (migrated) store with `runs` research-like runs, each with `epochs` epoch
+ * metrics, energy samples and lifecycle events, in one transaction through prepared
+ * statements (the ORM's per-row overhead would dominate at millions of rows).
+ * Rows look like `bnn train`'s: full config JSON, ISO times, fractions for accuracies.
+ * `progress(done)` is called every 1,000 runs.
+ */
+export function generateRuns(store: Store, options: StoreScaleOptions, progress: (runsDone: number) => void = () => undefined): GeneratedCounts {
+  const { sqlite } = store;
+  const insertRun = sqlite.prepare(`INSERT INTO runs (id, name, tags, config, config_hash, precision, model, dataset, seed, status, code_version, backend, threads,
+      created_at, started_at, finished_at, final_test_acc, best_test_acc, model_size_bytes, packed_size_bytes, wall_time_s, samples_per_s, error)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  const insertEpoch = sqlite.prepare(`INSERT INTO epoch_metrics (run_id, epoch, train_loss, train_acc, test_loss, test_acc, lr, samples_per_s, epoch_time_s)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  const insertEnergy = sqlite.prepare(`INSERT INTO energy_samples (run_id, worker_id, epoch, at, watts, joules, source, detail) VALUES (?, NULL, ?, ?, ?, ?, ?, '{}')`);
+  const insertEvent = sqlite.prepare(`INSERT INTO events (run_id, at, kind, detail) VALUES (?, ?, ?, '{}')`);
+  const random = rng(42);
+  const counts: GeneratedCounts = { runs: 0, completed: 0, epochRows: 0, energyRows: 0, eventRows: 0 };
+  const start = Date.UTC(2024, 0, 1);
+  const baseConfig = defaultRunConfig();
+
+  sqlite.transaction(() => {
+    for (let i = 0; i < options.runs; i++) {
+      const precision = PRECISIONS[i % PRECISIONS.length]!;
+      const model = ARCHS[Math.floor(i / PRECISIONS.length) % ARCHS.length]!;
+      const dataset = DATASET_NAMES[Math.floor(i / (PRECISIONS.length * ARCHS.length)) % 2]!;
+      const seed = Math.floor(i / (PRECISIONS.length * ARCHS.length * 2)) % 10;
+      const roll = random();
+      const status = roll < 0.9 ? 'COMPLETED' : roll < 0.96 ? 'FAILED' : roll < 0.99 ? 'CANCELLED' : 'RUNNING';
+      const created = new Date(start + i * 60_000);
+      const iso = (ms: number) => new Date(created.getTime() + ms).toISOString();
+      const id = `r-${created.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}-${(i & 0xffff).toString(16).padStart(4, '0')}`;
+      const name = `${dataset}-${model}-${precision}`;
+      const tags = i % 7 === 0 ? ['sweep', `batch-${i % 13}`] : ['sweep'];
+      const config = { ...baseConfig, name, tags, seed, model: { ...baseConfig.model, arch: model, precision }, dataset: { ...baseConfig.dataset, name: dataset } };
+      const epochs = status === 'COMPLETED' ? options.epochs : Math.floor(random() * options.epochs);
+      const samplesPerS = (precision === 'fp32' ? 5000 : 7000) * (0.9 + 0.2 * random());
+      const epochTimeS = 60_000 / samplesPerS;
+      const finalAcc = BASE_ACC[precision]! - 0.01 * ARCHS.indexOf(model) + 0.004 * (random() - 0.5);
+      const accs = Array.from({ length: epochs }, (_, k) => finalAcc - 0.2 * Math.exp(-(k + 1) / 8) + 0.002 * (random() - 0.5));
+      const best = Math.max(...accs);
+      const done = status !== 'RUNNING';
+      const wall = epochs * epochTimeS;
+      insertRun.run(
+        id, name, JSON.stringify(tags), JSON.stringify(config), configHash(config), precision, model, dataset, seed, status, '0.1.0+gbench', 'native', 2,
+        iso(0), iso(1000), done ? iso(1000 + wall * 1000) : null,
+        status === 'COMPLETED' ? finalAcc : null, status === 'COMPLETED' ? best : null,
+        4_000_000, precision === 'fp32' ? null : 130_000,
+        done ? wall : null, epochs > 0 ? samplesPerS : null, status === 'FAILED' ? 'out of memory' : null,
+      );
+      accs.forEach((acc, k) => {
+        const e = k + 1;
+        insertEpoch.run(id, e, 1.5 * Math.exp(-e / 10) + 0.2, acc + 0.02, 1.2 * Math.exp(-e / 10) + 0.25, acc, (0.001 * (1 + Math.cos((Math.PI * e) / options.epochs))) / 2, samplesPerS, epochTimeS);
+        counts.epochRows++;
+        if (e <= options.energyEpochs) {
+          const watts = precision === 'fp32' ? 95 : 80;
+          insertEnergy.run(id, e, iso(1000 + e * epochTimeS * 1000), watts, watts * epochTimeS, i % 3 === 0 ? 'estimate' : 'rapl');
+          counts.energyRows++;
+        }
+      });
+      insertEvent.run(id, iso(0), 'created');
+      insertEvent.run(id, iso(1000), 'started');
+      counts.eventRows += 2;
+      if (done) {
+        insertEvent.run(id, iso(1000 + wall * 1000), status.toLowerCase());
+        counts.eventRows++;
+      }
+      counts.runs++;
+      if (status === 'COMPLETED') counts.completed++;
+      if ((i + 1) % 1000 === 0) progress(i + 1);
+    }
+  })();
+  return counts;
+}

@@ -1,0 +1,135 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compareRuns, compareStatement, compareWhere, parseCompareQuery } from '../query/compare.js';
+import { withQueryStore } from '../query/open.js';
+import { defaultRunsQuery, queryRuns, runsStatement } from '../query/runs.js';
+import { openStore, type StoreDb } from '../store/db.js';
+import { generateRuns, type GeneratedCounts, type StoreScaleOptions } from './store-data.js';
+
+export interface StoreBenchOptions extends StoreScaleOptions {
+  /** Timed repetitions of each query (each opens the file afresh, as a command does). */
+  repeats: number;
+  /** Also time each query as a `bnn` child process (Node start included); needs the CLI entry. */
+  cliEntry?: { execPath: string; args: string[] };
+  /** Keep the generated database instead of deleting it (its path is in the result). */
+  keep: boolean;
+  /** Progress lines for people. */
+  progress?: (line: string) => void;
+}
+
+export interface QueryTiming {
+  /** What was timed, as a command line. */
+  command: string;
+  /** Each repetition: open read-only, query, close (milliseconds). */
+  runsMs: number[];
+  medianMs: number;
+  maxMs: number;
+  /** Rows (runs or groups) the query returned. */
+  rows: number;
+  /** SQLite's plan for the main statement. */
+  plan: string[];
+  /** Wall time of one `bnn` child process doing the same, when measured. */
+  cliMs?: number;
+}
+
+export interface StoreBenchResult {
+  options: { runs: number; epochs: number; energyEpochs: number; repeats: number };
+  generated: GeneratedCounts;
+  generateS: number;
+  dbBytes: number;
+  dbPath: string | null;
+  queries: QueryTiming[];
+}
+
+/**
+ * Generates a research-scale experiment database in a temp folder and times the query
+ * commands' work on it: `bnn runs --limit 50` and `bnn compare --by precision --metric test_acc`.
+ */
+export function benchStore(options: StoreBenchOptions): StoreBenchResult {
+  const log = options.progress ?? (() => undefined);
+  const dir = mkdtempSync(join(tmpdir(), 'bnn-bench-store-'));
+  const file = join(dir, 'bnn.db');
+  try {
+    log(`generating ${options.runs.toLocaleString('en-US')} runs × ${options.epochs} epochs in ${file}`);
+    const t0 = performance.now();
+    const store = openStore(file);
+    let generated: GeneratedCounts;
+    try {
+      generated = generateRuns(store, options, (n) => {
+        if (n % 5000 === 0) log(`  ${n.toLocaleString('en-US')} / ${options.runs.toLocaleString('en-US')} runs`);
+      });
+      store.sqlite.pragma('wal_checkpoint(TRUNCATE)');
+      store.sqlite.exec('ANALYZE');
+    } finally {
+      store.close();
+    }
+    const generateS = (performance.now() - t0) / 1000;
+    log(`  done in ${generateS.toFixed(1)} s (${generated.epochRows.toLocaleString('en-US')} epoch rows, ${generated.energyRows.toLocaleString('en-US')} energy rows)`);
+
+    const runsQuery = { ...defaultRunsQuery(), limit: 50 };
+    const compareQuery = parseCompareQuery({ by: 'precision', metric: 'test_acc' });
+    const queries = [
+      timeQuery(file, options, 'bnn runs --limit 50', ['runs', '--limit', '50'], (db) => queryRuns(db, runsQuery).length, (db) => runsStatement(db, runsQuery).toSQL()),
+      timeQuery(
+        file,
+        options,
+        'bnn compare --by precision --metric test_acc',
+        ['compare', '--by', 'precision', '--metric', 'test_acc'],
+        (db) => compareRuns(db, compareQuery).groups.length,
+        (db) => compareStatement(db, compareWhere(compareQuery)).toSQL(),
+      ),
+      timeQuery(
+        file,
+        options,
+        'bnn compare --by precision --metric test_acc --no-energy',
+        ['compare', '--by', 'precision', '--metric', 'test_acc', '--no-energy'],
+        (db) => compareRuns(db, { ...compareQuery, energy: false }).groups.length,
+        (db) => compareStatement(db, compareWhere(compareQuery)).toSQL(),
+      ),
+    ];
+    for (const q of queries) log(`${q.command}: median ${q.medianMs.toFixed(1)} ms, max ${q.maxMs.toFixed(1)} ms over ${q.runsMs.length}${q.cliMs === undefined ? '' : `; as a bnn process ${q.cliMs.toFixed(0)} ms`}`);
+    return {
+      options: { runs: options.runs, epochs: options.epochs, energyEpochs: options.energyEpochs, repeats: options.repeats },
+      generated,
+      generateS,
+      dbBytes: statSync(file).size,
+      dbPath: options.keep ? file : null,
+      queries,
+    };
+  } finally {
+    if (!options.keep) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function timeQuery(
+  file: string,
+  options: StoreBenchOptions,
+  command: string,
+  cliArgs: string[],
+  run: (db: StoreDb) => number,
+  statement: (db: StoreDb) => { sql: string; params: unknown[] },
+): QueryTiming {
+  const runsMs: number[] = [];
+  let rows = 0;
+  for (let i = 0; i < options.repeats; i++) {
+    const t = performance.now();
+    rows = withQueryStore(file, {}, ({ db }) => run(db));
+    runsMs.push(performance.now() - t);
+  }
+  const plan = withQueryStore(file, {}, ({ db, sqlite }) => {
+    const { sql, params } = statement(db);
+    return (sqlite.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail);
+  });
+  const sorted = [...runsMs].sort((a, b) => a - b);
+  const timing: QueryTiming = { command, runsMs, medianMs: sorted[Math.floor(sorted.length / 2)]!, maxMs: sorted.at(-1)!, rows, plan };
+  if (options.cliEntry !== undefined) {
+    const t = performance.now();
+    const r = spawnSync(options.cliEntry.execPath, [...options.cliEntry.args, ...cliArgs, '--store', file], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+    const ms = performance.now() - t;
+    if (r.status !== 0) throw new Error(`${command} exited ${r.status}: ${r.stderr}`);
+    timing.cliMs = ms;
+  }
+  return timing;
+}

@@ -1,0 +1,73 @@
+import type { Command } from 'commander';
+import { fileURLToPath } from 'node:url';
+import { parsePositiveInt } from '../../query/flags.js';
+import { QueryFlagError } from '../../query/errors.js';
+import { action, type CommandContext } from '../command.js';
+
+interface BenchStoreFlags {
+  runs?: string;
+  epochs?: string;
+  energyEpochs?: string;
+  repeats?: string;
+  cli?: boolean;
+  keep?: boolean;
+  json?: boolean;
+}
+
+/** Each query command must answer within this on the generated store (the issue's scale target). */
+export const STORE_QUERY_TARGET_MS = 1000;
+
+/** `bnn bench-store`: a research-scale experiment database (default 30,000 runs × 100 epochs) and the query times on it. */
+export function registerBenchStore(program: Command, ctx: CommandContext): void {
+  program
+    .command('bench-store')
+    .description('generate a research-scale experiment database in a temp folder and time bnn runs --limit 50 and bnn compare on it')
+    .option('--runs <n>', 'runs to generate (default 30000)')
+    .option('--epochs <n>', 'epoch metric rows per run (default 100)')
+    .option('--energy-epochs <n>', 'energy samples per run, one per epoch (default: as many as --epochs; 0 for none)')
+    .option('--repeats <n>', 'timed repetitions of each query (default 5)')
+    .option('--cli', 'also time each query as a bnn child process (Node start-up included)')
+    .option('--keep', 'keep the generated database and print its path')
+    .option('--json', 'print the figures as JSON')
+    .action(
+      action(ctx, async (flags: BenchStoreFlags) => {
+        const runs = flags.runs === undefined ? 30_000 : parsePositiveInt('--runs', flags.runs);
+        const epochs = flags.epochs === undefined ? 100 : parsePositiveInt('--epochs', flags.epochs);
+        const energyEpochs = flags.energyEpochs === undefined ? epochs : parseCount('--energy-epochs', flags.energyEpochs);
+        const repeats = flags.repeats === undefined ? 5 : parsePositiveInt('--repeats', flags.repeats);
+        const { benchStore } = await import('../../bench/store.js');
+        const result = benchStore({
+          runs,
+          epochs,
+          energyEpochs,
+          repeats,
+          keep: flags.keep === true,
+          ...(flags.cli === true ? { cliEntry: { execPath: process.execPath, args: [fileURLToPath(new URL('../../../bin/bnn.js', import.meta.url))] } } : {}),
+          progress: (line) => ctx.io.stderr.write(`${line}\n`),
+        });
+        const within = result.queries.every((q) => q.maxMs < STORE_QUERY_TARGET_MS);
+        if (flags.json === true) {
+          ctx.io.stdout.write(`${JSON.stringify({ ...result, targetMs: STORE_QUERY_TARGET_MS, withinTarget: within }, null, 2)}\n`);
+        } else {
+          const out = ctx.io.stdout;
+          out.write(`bnn bench-store: ${result.generated.runs.toLocaleString('en-US')} runs (${result.generated.completed.toLocaleString('en-US')} COMPLETED), `);
+          out.write(`${result.generated.epochRows.toLocaleString('en-US')} epoch rows, ${result.generated.energyRows.toLocaleString('en-US')} energy rows, `);
+          out.write(`${(result.dbBytes / 2 ** 20).toFixed(1)} MiB, generated in ${result.generateS.toFixed(1)} s\n`);
+          for (const q of result.queries) {
+            out.write(`${q.command}: median ${q.medianMs.toFixed(1)} ms, max ${q.maxMs.toFixed(1)} ms over ${q.runsMs.length} (open + query + close)`);
+            out.write(`${q.cliMs === undefined ? '' : `; bnn process ${q.cliMs.toFixed(0)} ms`}; ${q.rows} rows\n`);
+            for (const step of q.plan) out.write(`  plan: ${step}\n`);
+          }
+          out.write(`target: each query under ${STORE_QUERY_TARGET_MS} ms: ${within ? 'met' : 'NOT met'}\n`);
+          if (result.dbPath !== null) out.write(`database kept: ${result.dbPath}\n`);
+        }
+        return 0;
+      }),
+    );
+}
+
+function parseCount(flag: string, value: string): number {
+  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n)) throw new QueryFlagError(flag, value, 'a whole number, 0 or more');
+  return n;
+}

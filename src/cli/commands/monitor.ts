@@ -1,0 +1,58 @@
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { UserError } from '../../util/errors.js';
+import { action, type CommandContext } from '../command.js';
+import { addClientTlsOptions, clientTlsFromFlags, type ClientTlsFlags } from '../security-options.js';
+import { clusterToken } from './coordinator.js';
+
+interface MonitorFlags extends ClientTlsFlags {
+  coordinator: string;
+  token?: string;
+  run?: string;
+  refreshMs: string;
+  timeoutMs: string;
+  once?: boolean;
+  json?: boolean;
+}
+
+const flagsSchema = z.object({
+  coordinator: z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port'),
+  refreshMs: z.coerce.number().int().min(100).max(60_000),
+  timeoutMs: z.coerce.number().int().min(1),
+});
+
+/** `bnn monitor`: a live terminal table of a cluster's workers, from the coordinator's WatchCluster stream. */
+export function registerMonitor(program: Command, ctx: CommandContext): void {
+  const cmd = program
+    .command('monitor')
+    .description('live table of a cluster\'s workers (state, rank, run, step, samples/s, CPU/GPU use, temperature, power, heartbeat age); q or Ctrl-C quits')
+    .requiredOption('--coordinator <host:port>', 'coordinator address')
+    .option('--token <secret>', 'cluster token (default: BNN_CLUSTER_TOKEN)')
+    .option('--run <id>', 'only this run\'s events')
+    .option('--refresh-ms <n>', 'how often the coordinator sends a full snapshot (100-60000)', '1000')
+    .option('--timeout-ms <n>', 'give up when the first snapshot has not come within this', '10000')
+    .option('--once', 'print one snapshot as a table and exit')
+    .option('--json', 'print one snapshot as JSON and exit');
+  addClientTlsOptions(cmd).action(
+    action(ctx, async (raw: MonitorFlags) => {
+      const parsed = flagsSchema.safeParse(raw);
+      if (!parsed.success) throw new UserError(parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '), { exitCode: 2 });
+      const f = parsed.data;
+      const token = clusterToken(raw.token);
+      const tls = clientTlsFromFlags(raw);
+      const { connectCoordinator } = await import('../../rpc/index.js');
+      const { runMonitor } = await import('../../monitor/index.js');
+      const client = connectCoordinator(f.coordinator, { token, ...(tls ? { tls } : {}) });
+      try {
+        await client.waitForReady(f.timeoutMs);
+        return await runMonitor(
+          (req) => client.watchCluster(req),
+          { coordinator: f.coordinator, runId: raw.run ?? '', refreshMs: f.refreshMs, once: raw.once === true, json: raw.json === true, firstSnapshotTimeoutMs: f.timeoutMs },
+          { stdout: ctx.io.stdout, stdin: process.stdin },
+        );
+      } finally {
+        client.close();
+      }
+    }),
+  );
+}

@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { generateRuns } from '../src/bench/store-data.js';
+import { runCli } from '../src/cli/run.js';
+import { defaultRunConfig } from '../src/config/schema.js';
+import { compareRuns, parseCompareQuery } from '../src/query/compare.js';
+import { defaultRunsQuery, queryRuns } from '../src/query/runs.js';
+import { addEnergySample, addEpochMetrics, createRun, currentSchemaVersion, energyPerSample, finishRun, markRunning, migrationsFolder, openStore } from '../src/store/index.js';
+import * as schema from '../src/store/schema.js';
+import { tmpDir } from './helpers/tmp.js';
+
+async function bnn(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const sink = (append: (s: string) => void) => new Writable({ write(c: Buffer | string, _e, cb) { append(c.toString()); cb(); } });
+  const code = await runCli(args, { stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) });
+  return { code, stdout, stderr };
+}
+
+const SCALE_INDEXES = ['runs_created_at_id_idx', 'runs_status_created_at_idx', 'epoch_metrics_run_samples_idx', 'energy_samples_run_source_idx'];
+
+const indexNames = (db: Database.Database) =>
+  (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index'").all() as { name: string }[]).map((r) => r.name);
+
+test('store scale - bench-store generates a store, times runs and compare on it through the schema-3 indexes, and removes it', async () => {
+  const r = await bnn('bench-store', '--runs', '240', '--epochs', '6', '--repeats', '2', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const result = JSON.parse(r.stdout) as {
+    generated: { runs: number; completed: number; epochRows: number; energyRows: number };
+    dbPath: string | null;
+    queries: { command: string; runsMs: number[]; medianMs: number; rows: number; plan: string[] }[];
+    targetMs: number;
+    withinTarget: boolean;
+  };
+  assert.equal(result.generated.runs, 240);
+  assert.ok(result.generated.completed > 180 && result.generated.completed < 240, `${result.generated.completed} COMPLETED`);
+  assert.equal(result.generated.energyRows, result.generated.epochRows);
+  assert.deepEqual(result.queries.map((q) => q.command), [
+    'bnn runs --limit 50',
+    'bnn compare --by precision --metric test_acc',
+    'bnn compare --by precision --metric test_acc --no-energy',
+  ]);
+  assert.deepEqual(result.queries.map((q) => q.rows), [50, 6, 6]);
+  for (const q of result.queries) assert.equal(q.runsMs.length, 2);
+  // Newest-first without a sort step, and COMPLETED runs in creation order straight from an index.
+  assert.deepEqual(result.queries[0]!.plan, ['SCAN runs USING INDEX runs_created_at_id_idx']);
+  assert.match(result.queries[1]!.plan.join('\n'), /SEARCH runs USING INDEX runs_status_created_at_idx \(status=\?\)/);
+  assert.doesNotMatch(result.queries[1]!.plan.join('\n'), /TEMP B-TREE/);
+  assert.equal(result.targetMs, 1000);
+  assert.equal(result.dbPath, null);
+  assert.match(r.stderr, /generating 240 runs × 6 epochs in (\S+)/);
+  const generatedIn = /generating 240 runs × 6 epochs in (\S+)/.exec(r.stderr)![1]!;
+  assert.equal(existsSync(generatedIn), false, 'temporary database removed');
+
+  const text = await bnn('bench-store', '--runs', '60', '--epochs', '3', '--repeats', '1');
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /^bnn bench-store: 60 runs \(\d+ COMPLETED\), \d+ epoch rows, \d+ energy rows, [\d.]+ MiB, generated in [\d.]+ s$/m);
+  assert.match(text.stdout, /^bnn runs --limit 50: median [\d.]+ ms, max [\d.]+ ms over 1 \(open \+ query \+ close\); 50 rows$/m);
+  assert.match(text.stdout, /^target: each query under 1000 ms: (met|NOT met)$/m);
+
+  const bad = await bnn('bench-store', '--runs', '0');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--runs: '0' is not valid; expected a positive integer/);
+});
+
+test('store scale - generated runs: compare’s J/sample equals the store’s energyPerSample per run, averaged by group', async (t) => {
+  const dir = await tmpDir({ t });
+  const store = openStore(dir.join('gen.db'));
+  t.after(() => store.close());
+  const counts = generateRuns(store, { runs: 60, epochs: 4, energyEpochs: 4 });
+  assert.equal(counts.runs, 60);
+  const result = compareRuns(store.db, parseCompareQuery({ by: 'precision', metric: 'test_acc' }));
+  assert.equal(result.groups.length, 6);
+  for (const g of result.groups) {
+    const perRun = g.runIds.map((id) => energyPerSample(store.db, id)!.joulesPerSample);
+    const expected = perRun.reduce((a, b) => a + b, 0) / perRun.length;
+    assert.ok(Math.abs(g.joulesPerSample! - expected) <= 1e-12 * expected, `${g.key}: ${g.joulesPerSample} vs ${expected}`);
+    assert.equal(g.energyRuns, g.runIds.length);
+    assert.ok(g.energySource === 'rapl+estimate' || g.energySource === 'rapl' || g.energySource === 'estimate', g.energySource ?? 'null');
+    assert.equal(g.energyEstimated, g.energySource!.includes('estimate'));
+  }
+  assert.deepEqual(compareRuns(store.db, { ...parseCompareQuery({}), energy: false }).groups.map((g) => g.joulesPerSample), [null, null, null, null, null, null]);
+  assert.equal(queryRuns(store.db, defaultRunsQuery()).length, 50);
+});
+
+test('store scale - a schema-2 store upgrades to schema 3: the new indexes exist, runs, metrics and energy are kept', async (t) => {
+  const dir = await tmpDir({ t });
+  // The migrations folder as schema 2 shipped it: 0000 and 0001.
+  const old = dir.join('drizzle-schema2');
+  mkdirSync(join(old, 'meta'), { recursive: true });
+  const journal = JSON.parse(readFileSync(join(migrationsFolder(), 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string }[] };
+  const schema2 = journal.entries.filter((e) => e.tag === '0000_init' || e.tag === '0001_telemetry');
+  assert.equal(schema2.length, 2);
+  for (const e of schema2) copyFileSync(join(migrationsFolder(), `${e.tag}.sql`), join(old, `${e.tag}.sql`));
+  writeFileSync(join(old, 'meta', '_journal.json'), JSON.stringify({ ...journal, entries: schema2 }));
+
+  const file = dir.join('v2.db');
+  const raw = new Database(file);
+  raw.pragma('journal_mode = WAL');
+  raw.pragma('foreign_keys = ON');
+  const db = drizzle(raw, { schema });
+  migrate(db, { migrationsFolder: old });
+  raw.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', '2')").run();
+  for (const name of SCALE_INDEXES) assert.ok(!indexNames(raw).includes(name), `${name} not in schema 2`);
+  const run = createRun(db, { config: { ...defaultRunConfig(), name: 'from-v2' }, codeVersion: '0.1.0' });
+  markRunning(db, run.id, { backend: 'cpu', threads: 1 });
+  addEpochMetrics(db, run.id, { epoch: 1, trainLoss: 0.5, trainAcc: 0.8, testLoss: 0.4, testAcc: 0.85, lr: 0.001, samplesPerS: 1000, epochTimeS: 6 });
+  addEnergySample(db, { runId: run.id, epoch: 1, joules: 600, source: 'rapl' });
+  finishRun(db, run.id, 'COMPLETED', { finalTestAcc: 0.85, bestTestAcc: 0.85, modelSizeBytes: 1000, packedSizeBytes: null, wallTimeS: 6, samplesPerS: 1000 });
+  raw.close();
+
+  assert.throws(() => openStore(file, { readonly: true }), /its schema is 1 migration\(s\) behind/);
+  const store = openStore(file);
+  t.after(() => store.close());
+  assert.equal(currentSchemaVersion(), 3);
+  assert.equal((store.sqlite.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string }).value, '3');
+  for (const name of SCALE_INDEXES) assert.ok(indexNames(store.sqlite).includes(name), name);
+  const result = compareRuns(store.db, parseCompareQuery({}));
+  assert.deepEqual(result.groups.map((g) => [g.key, g.n, g.runIds]), [['binary', 1, [run.id]]]);
+  assert.equal(result.groups[0]!.joulesPerSample, 0.1);
+  assert.equal(result.groups[0]!.energySource, 'rapl');
+});
