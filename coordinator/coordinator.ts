@@ -1,16 +1,20 @@
 // The coordinator's state machine, free of any transport: worker membership from heartbeats,
-// runs PENDING → RUNNING(generation) → COMPLETED | FAILED | CANCELLED, rank assignment, and
-// every write to the experiment database.
+// runs PENDING → RUNNING(generation) → COMPLETED | FAILED | CANCELLED, rank assignment,
+// elastic re-forming (a lost member, a failed collective or a joining worker bumps the
+// generation), checkpoints and resume, and every write to the experiment database.
 import { randomBytes } from 'node:crypto';
 import { parseRunConfig, type RunConfig } from '../src/config/index.js';
 import { AsyncQueue } from '../src/collective/queue.js';
 import {
-  addEpochMetrics, addEvent, createRun, endGeneration, finishRun, getRun, joinRun, leaveRun, listEpochMetrics, markRunning,
-  recordHardware, touchWorker, upsertWorker, type HardwareInfo, type StoreDb,
+  addCheckpoint, addEpochMetrics, addEvent, createRun, endGeneration, finishRun, getRun, joinRun, leaveRun, listEpochMetrics, listEvents,
+  listMembers, markRunning, recordHardware, touchWorker, upsertWorker, type HardwareInfo, type StoreDb,
 } from '../src/store/index.js';
-import type { Assignment, ClusterEvent, MetricsReport, RegisterReply, RegisterRequest, RunInfo } from '../src/rpc/index.js';
+import type {
+  Assignment, CheckpointReport, ClusterEvent, MetricsReport, RegisterReply, RegisterRequest, ResumeRunRequest, RunInfo,
+} from '../src/rpc/index.js';
 import { EventBroadcast } from './broadcast.js';
-import { InvalidRequestError, NotAMemberError, UnknownWorkerError } from './errors.js';
+import { chooseCheckpoint } from './checkpoints.js';
+import { InvalidRequestError, NotAMemberError, NotResumableError, UnknownWorkerError } from './errors.js';
 import type { CoordinatorOptions } from './options.js';
 
 export type WorkerState = 'alive' | 'suspect' | 'dead';
@@ -63,13 +67,25 @@ export interface ClusterSnapshot {
   runs: RunSnapshot[];
 }
 
+/** Where a resumed run continues: a checkpoint verified against its recorded sha256. */
+interface ResumePoint {
+  path: string;
+  sha256: string;
+  step: number;
+}
+
 interface ActiveRun {
   id: string;
   config: RunConfig;
   configJson: string;
   compression: string;
+  /** Members of the current generation. */
   worldSize: number;
+  /** Workers the run was submitted (or resumed) with: a smaller group admits idle workers up to this. */
+  targetWorldSize: number;
+  /** The current generation; before the start, the last generation of an earlier attempt (0 for a new run). */
   generation: number;
+  resumeFrom: ResumePoint | null;
   status: 'PENDING' | 'RUNNING';
   /** Worker ids by rank. */
   members: string[];
@@ -128,6 +144,12 @@ export class Coordinator {
     return { worker_id: id, heartbeat_interval_ms: this.deps.options.heartbeatIntervalMs };
   }
 
+  private idleWorkers(): WorkerEntry[] {
+    return [...this.workers.values()]
+      .filter((w) => w.state === 'alive' && w.queue !== null && w.runId === null)
+      .sort((a, b) => a.seq - b.seq);
+  }
+
   private worker(id: string): WorkerEntry {
     const w = this.workers.get(id);
     if (!w || w.state === 'dead') throw new UnknownWorkerError(id);
@@ -173,9 +195,11 @@ export class Coordinator {
     }
     const config = parseRunConfig(raw, { source: configPath || 'SubmitRun.config_json' });
     const row = createRun(this.db, configPath ? { config, configPath } : { config });
+    // What ResumeRun needs that the config does not say.
+    addEvent(this.db, { runId: row.id, kind: 'submitted', detail: { workers, compression: compression || 'none' } });
     const run: ActiveRun = {
-      id: row.id, config, configJson: JSON.stringify(config), compression: compression || 'none', worldSize: workers, generation: 0, status: 'PENDING', members: [],
-      startedMs: 0, bestTestAcc: null, finalTestAcc: null, samples: 0, trainSeconds: 0,
+      id: row.id, config, configJson: JSON.stringify(config), compression: compression || 'none', worldSize: workers, targetWorldSize: workers,
+      generation: 0, resumeFrom: null, status: 'PENDING', members: [], startedMs: 0, bestTestAcc: null, finalTestAcc: null, samples: 0, trainSeconds: 0,
     };
     this.runs.set(run.id, run);
     this.events.publish('run', run.id, { status: 'PENDING', workers });
@@ -184,20 +208,66 @@ export class Coordinator {
     return this.info(run.id);
   }
 
-  /** Starts pending runs, oldest first, while enough idle workers are connected. */
+  /**
+   * Continues a run that is not active (its cluster died, or it was cancelled or failed) from its
+   * newest checkpoint whose file still has the recorded sha256; newer ones that fail are refused
+   * (named in `warnings` and a `checkpoint-refused` event). No checkpoint: from step 0. The run
+   * waits (PENDING) for `workers` idle workers, by default the world size of its last generation.
+   */
+  async resume(req: Partial<ResumeRunRequest> & { run_id: string }): Promise<RunInfo> {
+    const compression = req.compression ?? '';
+    if (!['', 'none', 'fp16', 'sign-ef'].includes(compression)) throw new InvalidRequestError(`compression: expected none, fp16 or sign-ef, got '${compression}'`);
+    const workers = req.workers ?? 0;
+    if (!Number.isInteger(workers) || workers < 0) throw new InvalidRequestError(`workers: expected an integer ≥ 0 (0: the run's last world size), got ${workers}`);
+    const row = getRun(this.db, req.run_id);
+    if (this.runs.has(row.id)) throw new NotResumableError(row.id, `it is active here (${this.runs.get(row.id)!.status})`);
+    if (row.status === 'COMPLETED') throw new NotResumableError(row.id, 'it has COMPLETED');
+    const config = parseRunConfig(row.config, { source: `run ${row.id}` });
+    const { chosen, refused } = await chooseCheckpoint(this.db, row.id);
+    if (this.runs.has(row.id)) throw new NotResumableError(row.id, 'it was resumed concurrently');
+    const warnings = refused.map((r) => `${r.problem}; refused`);
+    for (const r of refused) {
+      addEvent(this.db, { runId: row.id, kind: 'checkpoint-refused', detail: { path: r.path, step: r.step, problem: r.problem } });
+      this.log(`run ${row.id}: ${r.problem}; refused, trying the previous checkpoint`);
+    }
+    const members = listMembers(this.db, row.id);
+    const lastGeneration = members.reduce((g, m) => Math.max(g, m.generation), 0);
+    const lastWorldSize = members.find((m) => m.generation === lastGeneration)?.worldSize ?? 0;
+    const submitted = listEvents(this.db, row.id).filter((e) => e.kind === 'submitted').at(-1)?.detail as { workers?: number; compression?: string } | undefined;
+    const worldSize = workers || lastWorldSize || submitted?.workers || 1;
+    const epochs = listEpochMetrics(this.db, row.id).filter((e) => chosen === null ? false : e.epoch <= chosen.epoch);
+    const accs = epochs.map((e) => e.testAcc).filter((a): a is number => a !== null);
+    const run: ActiveRun = {
+      id: row.id, config, configJson: JSON.stringify(config), compression: compression || submitted?.compression || config.train.compression || 'none', worldSize,
+      targetWorldSize: worldSize, generation: lastGeneration, status: 'PENDING', members: [], startedMs: 0,
+      resumeFrom: chosen ? { path: chosen.path, sha256: chosen.sha256, step: chosen.step } : null,
+      bestTestAcc: accs.length > 0 ? Math.max(...accs) : null, finalTestAcc: epochs.at(-1)?.testAcc ?? null, samples: 0, trainSeconds: 0,
+    };
+    this.runs.set(run.id, run);
+    const from = chosen ? `${chosen.path} (step ${chosen.step})` : 'the start (no good checkpoint)';
+    this.events.publish('run', run.id, { status: 'PENDING', workers: worldSize, resumedFrom: chosen?.path ?? null, resumedStep: chosen?.step ?? 0, warnings });
+    this.log(`run ${run.id} resuming from ${from} with ${worldSize} worker(s)`);
+    this.schedule();
+    return { ...this.info(run.id), resumed_from: chosen?.path ?? '', resumed_step: chosen?.step ?? 0, warnings };
+  }
+
+  /** Starts pending runs, oldest first, while enough idle workers are connected; tops up shrunken groups. */
   private schedule(): void {
     for (const run of this.runs.values()) {
       if (run.status !== 'PENDING') continue;
-      const idle = [...this.workers.values()]
-        .filter((w) => w.state === 'alive' && w.queue !== null && w.runId === null)
-        .sort((a, b) => a.seq - b.seq);
+      const idle = this.idleWorkers();
       if (idle.length < run.worldSize) continue;
       this.start(run, idle.slice(0, run.worldSize));
+    }
+    for (const run of this.runs.values()) {
+      if (run.status === 'RUNNING' && run.members.length < run.targetWorldSize && this.idleWorkers().length > 0) {
+        this.reform(run, 'worker(s) joined');
+      }
     }
   }
 
   private start(run: ActiveRun, members: WorkerEntry[]): void {
-    run.generation = 1;
+    run.generation += 1;
     run.status = 'RUNNING';
     run.members = members.map((w) => w.id);
     run.startedMs = this.now();
@@ -208,18 +278,93 @@ export class Coordinator {
       w.queue!.push({
         kind: 'ASSIGN', run_id: run.id, config_json: run.configJson, rank, world_size: run.worldSize, generation: run.generation,
         nats_url: this.deps.options.natsUrl, compression: run.compression,
+        ...(run.resumeFrom ? { resume_path: run.resumeFrom.path, resume_sha256: run.resumeFrom.sha256, resume_step: run.resumeFrom.step } : {}),
       });
     });
     this.events.publish('run', run.id, { status: 'RUNNING', generation: run.generation, workers: run.members });
-    this.log(`run ${run.id} RUNNING: generation ${run.generation}, ${run.worldSize} worker(s)`);
+    this.log(`run ${run.id} RUNNING: generation ${run.generation}, ${run.worldSize} worker(s)` +
+      (run.resumeFrom ? `, resumed from step ${run.resumeFrom.step}` : ''));
+  }
+
+  /**
+   * Re-forms a running run's group as the next generation: the members still connected keep
+   * their order (ranks 0..k−1), idle workers join after them up to the target size. Every member
+   * gets a new assignment with `resync`: each abandons the step in flight (no weights changed
+   * in it), takes rank 0's state and redoes it. No member left: the run fails.
+   */
+  private reform(run: ActiveRun, reason: string): void {
+    const survivors = run.members
+      .map((id) => this.workers.get(id))
+      .filter((w): w is WorkerEntry => w !== undefined && w.state !== 'dead' && w.queue !== null && w.runId === run.id);
+    if (survivors.length === 0) {
+      this.end(run, 'FAILED', `${reason}; no worker of the run is left`);
+      return;
+    }
+    const joiners = this.idleWorkers().slice(0, Math.max(0, run.targetWorldSize - survivors.length));
+    const members = [...survivors, ...joiners];
+    const previous = run.generation;
+    endGeneration(this.db, run.id, previous, 'generation-ended');
+    run.generation = previous + 1;
+    run.members = members.map((w) => w.id);
+    run.worldSize = members.length;
+    addEvent(this.db, {
+      runId: run.id, kind: 'generation',
+      detail: { generation: run.generation, previous, worldSize: run.worldSize, members: run.members, joined: joiners.map((w) => w.id), reason },
+    });
+    members.forEach((w, rank) => {
+      w.runId = run.id;
+      joinRun(this.db, { runId: run.id, generation: run.generation, workerId: w.id, rank, worldSize: run.worldSize });
+      w.queue!.push({
+        kind: 'ASSIGN', run_id: run.id, config_json: run.configJson, rank, world_size: run.worldSize, generation: run.generation,
+        nats_url: this.deps.options.natsUrl, compression: run.compression, resync: true,
+      });
+    });
+    this.events.publish('generation', run.id, { generation: run.generation, previous, worldSize: run.worldSize, workers: run.members, reason });
+    this.log(`run ${run.id}: generation ${run.generation}, ${run.worldSize} worker(s) (${reason})`);
+  }
+
+  /**
+   * A rank's collective failed. A report from an older generation is stale (the group has been
+   * re-formed since). Ranks named missing (their contributions never arrived by the deadline)
+   * are evicted as dead; then the group is re-formed and the step redone.
+   */
+  private collectiveFailed(run: ActiveRun, w: WorkerEntry, r: MetricsReport): void {
+    if (r.generation !== run.generation) return;
+    const missing = (r.missing_ranks ?? []).map((rank) => run.members[rank]).filter((id): id is string => id !== undefined && id !== w.id);
+    addEvent(this.db, {
+      runId: run.id, kind: 'collective-failed',
+      detail: { workerId: w.id, rank: r.rank, generation: r.generation, step: r.failed_step, error: r.collective_error, missing },
+    });
+    this.log(`run ${run.id}: collective failed on rank ${r.rank} at step ${r.failed_step}: ${r.collective_error}`);
+    for (const id of missing) {
+      const m = this.workers.get(id);
+      if (m) this.declareDead(m, this.now() - m.lastSeenMs, `missed the all-reduce deadline of step ${r.failed_step} (reported by rank ${r.rank})`, false);
+    }
+    if (this.runs.get(run.id) === run) this.reform(run, `collective failed on rank ${r.rank} at step ${r.failed_step}: ${r.collective_error}`);
+  }
+
+  /** Records a checkpoint a member wrote (also after its run was cancelled: the last step boundary). */
+  reportCheckpoint(r: CheckpointReport): void {
+    const w = this.worker(r.worker_id);
+    const row = getRun(this.db, r.run_id);
+    const run = this.runs.get(row.id);
+    if (run && w.runId !== run.id) throw new NotAMemberError(w.id, row.id, r.generation, r.rank);
+    if (!/^[0-9a-f]{64}$/.test(r.sha256)) throw new InvalidRequestError(`sha256: expected 64 lowercase hex digits, got '${r.sha256}'`);
+    if (!r.path.startsWith('/')) throw new InvalidRequestError(`path: expected an absolute path, got '${r.path}'`);
+    addCheckpoint(this.db, { runId: row.id, epoch: r.epoch, step: r.step, path: r.path, sha256: r.sha256, bytes: r.bytes });
+    this.events.publish('checkpoint', row.id, { step: r.step, epoch: r.epoch, path: r.path, sha256: r.sha256, bytes: r.bytes });
   }
 
   reportMetrics(r: MetricsReport): void {
     const run = this.runs.get(r.run_id);
     const w = this.worker(r.worker_id);
-    if (!run || run.status !== 'RUNNING' || run.generation !== r.generation || run.members[r.rank] !== w.id) {
-      if (!this.runs.has(r.run_id)) return; // a report that arrived after the run ended
-      throw new NotAMemberError(w.id, r.run_id, r.generation, r.rank);
+    if (!run) return; // a report that arrived after the run ended
+    // Reports of an older generation of this member still count (an epoch that ended just
+    // before a re-form); a worker that is no member of the run is refused.
+    if (run.status !== 'RUNNING' || w.runId !== run.id || r.generation > run.generation) throw new NotAMemberError(w.id, r.run_id, r.generation, r.rank);
+    if (r.collective_error) {
+      this.collectiveFailed(run, w, r);
+      return;
     }
     if (r.error) {
       this.end(run, 'FAILED', `rank ${r.rank} (${w.id}): ${r.error}`);
@@ -307,19 +452,24 @@ export class Coordinator {
     }
   }
 
-  private declareDead(w: WorkerEntry, silentMs: number, why = `silent ${silentMs} ms`): void {
+  /** A dead member leaves its run, whose group is re-formed without it (unless `reform` is false: the caller re-forms). */
+  private declareDead(w: WorkerEntry, silentMs: number, why = `silent ${silentMs} ms`, reform = true): void {
     w.state = 'dead';
-    w.queue?.stop();
+    const queue = w.queue;
+    w.queue = null;
     this.workers.delete(w.id);
     this.events.publish('worker', w.runId ?? '', { workerId: w.id, state: 'dead', silentMs, why });
     this.log(`worker ${w.id} dead (${why})`);
     const run = w.runId ? this.runs.get(w.runId) : undefined;
     if (run) {
+      const rank = run.members.indexOf(w.id);
       leaveRun(this.db, { runId: run.id, generation: run.generation, workerId: w.id, reason: 'dead' });
-      this.end(run, 'FAILED', `worker ${w.id} (rank ${run.members.indexOf(w.id)}) lost: ${why}`);
+      run.members = run.members.filter((id) => id !== w.id);
+      if (reform) this.reform(run, `worker ${w.id} (rank ${rank}) lost: ${why}`);
     } else {
       addEvent(this.db, { kind: 'dead', detail: { workerId: w.id, silentMs, why } });
     }
+    queue?.stop();
   }
 
   info(runId: string): RunInfo {
@@ -327,7 +477,7 @@ export class Coordinator {
     const run = this.runs.get(row.id);
     return {
       run_id: row.id, status: row.status, generation: run?.generation ?? 0, world_size: run?.worldSize ?? 0, error: row.error ?? '',
-      epochs_done: listEpochMetrics(this.db, row.id).length, epochs: row.config.train.epochs,
+      epochs_done: listEpochMetrics(this.db, row.id).length, epochs: row.config.train.epochs, resumed_from: '', resumed_step: 0, warnings: [],
     };
   }
 

@@ -31,6 +31,14 @@ export class NotAMemberError extends CoordinatorError {
   }
 }
 
+/** ResumeRun named a run that cannot be resumed (completed, or active). */
+export class NotResumableError extends CoordinatorError {
+  constructor(readonly runId: string, why: string) {
+    super(`run ${runId} cannot be resumed: ${why}`);
+    this.name = 'NotResumableError';
+  }
+}
+
 /** An RPC declared in the contract that this coordinator does not serve yet. */
 export class NotImplementedError extends CoordinatorError {
   constructor(what: string) {

@@ -5,7 +5,7 @@ export interface CoordinatorOptions {
   heartbeatIntervalMs: number;
   /** A worker silent this long is suspect (kept, reported in WatchCluster). */
   suspectAfterMs: number;
-  /** A worker silent this long is dead: it leaves its run, which fails (no elastic re-forming yet). */
+  /** A worker silent this long is dead: it leaves its run, whose group re-forms without it (a new generation). */
   deadAfterMs: number;
   /** How often membership is checked. */
   sweepIntervalMs: number;

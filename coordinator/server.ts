@@ -6,10 +6,10 @@ import {
   createRpcServer, RpcCode, RpcError,
   type Ack, type Assignment, type AssignmentsRequest, type CallContext, type CheckpointReport, type ClusterEvent, type CoordinatorHandlers,
   type HeartbeatReply, type HeartbeatRequest, type MetricsReport, type RegisterReply, type RegisterRequest, type RpcServer, type RunInfo,
-  type RunRef, type ServerTls, type SubmitRunRequest, type WatchRequest,
+  type ResumeRunRequest, type RunRef, type ServerTls, type SubmitRunRequest, type WatchRequest,
 } from '../src/rpc/index.js';
 import { Coordinator } from './coordinator.js';
-import { CoordinatorError, InvalidRequestError, NotAMemberError, NotImplementedError, UnknownWorkerError } from './errors.js';
+import { CoordinatorError, InvalidRequestError, NotAMemberError, NotImplementedError, NotResumableError, UnknownWorkerError } from './errors.js';
 import { parseCoordinatorOptions, type CoordinatorOptions } from './options.js';
 import { watchWithSnapshots } from './watch.js';
 
@@ -33,7 +33,7 @@ export function toRpcError(err: unknown): RpcError {
   const message = err instanceof Error ? err.message : String(err);
   if (err instanceof ConfigError || err instanceof InvalidRequestError) return new RpcError(RpcCode.INVALID_ARGUMENT, message, { cause: err });
   if (err instanceof RunNotFoundError || err instanceof UnknownWorkerError) return new RpcError(RpcCode.NOT_FOUND, message, { cause: err });
-  if (err instanceof RunStateError || err instanceof NotAMemberError) return new RpcError(RpcCode.FAILED_PRECONDITION, message, { cause: err });
+  if (err instanceof RunStateError || err instanceof NotAMemberError || err instanceof NotResumableError) return new RpcError(RpcCode.FAILED_PRECONDITION, message, { cause: err });
   if (err instanceof NotImplementedError) return new RpcError(RpcCode.UNIMPLEMENTED, message, { cause: err });
   if (err instanceof CoordinatorError) return new RpcError(RpcCode.FAILED_PRECONDITION, message, { cause: err });
   return new RpcError(RpcCode.INTERNAL, message, { cause: err });
@@ -64,9 +64,9 @@ function handlersFor(c: Coordinator): CoordinatorHandlers {
       }
     },
     reportMetrics: (req: MetricsReport): Promise<Ack> => mapped(() => { c.reportMetrics(req); return {}; }),
-    reportCheckpoint: (_req: CheckpointReport): Promise<Ack> => mapped(() => { throw new NotImplementedError('ReportCheckpoint'); }),
+    reportCheckpoint: (req: CheckpointReport): Promise<Ack> => mapped(() => { c.reportCheckpoint(req); return {}; }),
     submitRun: (req: SubmitRunRequest): Promise<RunInfo> => mapped(() => c.submit(req.config_json, req.workers, req.config_path, req.compression)),
-    resumeRun: (_req: RunRef): Promise<RunInfo> => mapped(() => { throw new NotImplementedError('ResumeRun'); }),
+    resumeRun: (req: ResumeRunRequest): Promise<RunInfo> => mapped(() => c.resume(req)),
     cancelRun: (req: RunRef): Promise<RunInfo> => mapped(() => c.cancel(req.run_id)),
     getRun: (req: RunRef): Promise<RunInfo> => mapped(() => c.info(req.run_id)),
     watchCluster: (req: WatchRequest): AsyncIterable<ClusterEvent> => watchWithSnapshots(c, req),

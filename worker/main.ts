@@ -1,13 +1,15 @@
 // `bnn worker`: registers with the coordinator, heartbeats, waits for one assignment, trains
-// it data-parallel over NATS and exits when the run ends (or is stopped).
+// it data-parallel over NATS and exits when the run ends (or is stopped). Later assignments of
+// the same run (a higher generation) re-form its group mid-run (see session.ts).
 import os from 'node:os';
-import { AllReduce, connectNatsTransport, type Compression, type NatsAuth, type Transport } from '../src/collective/index.js';
+import type { NatsAuth } from '../src/collective/index.js';
 import { parseRunConfig } from '../src/config/index.js';
 import { initEngine, type BackendChoice } from '../src/engine/select.js';
 import { connectCoordinator, type Assignment, type ClientTls, type CoordinatorClient, type MetricsReport } from '../src/rpc/index.js';
 import { snapshotHardware } from '../src/telemetry/hardware.js';
 import { CoordinatorLostError, RunStoppedError } from './errors.js';
 import { ProgressReporter } from './progress.js';
+import { GroupSession, missingRanksOf } from './session.js';
 import { trainRank } from './train.js';
 
 export interface RunWorkerOptions {
@@ -30,13 +32,15 @@ export interface RunWorkerOptions {
   connectTimeoutMs: number;
   /** All-reduce step deadline. */
   stepDeadlineMs: number;
+  /** Keep trying to reconnect to a NATS server that went away this long (default 60 s). */
+  natsReconnectTimeoutMs?: number;
   log(line: string): void;
 }
 
 /** Returns the exit code: 0 the run completed (or was stopped by the coordinator), 1 it failed here. */
 export async function runWorker(o: RunWorkerOptions): Promise<number> {
   const client = connectCoordinator(o.coordinator, { token: o.token, ...(o.tls ? { tls: o.tls } : {}) });
-  let transport: Transport | null = null;
+  let session: GroupSession | null = null;
   let heartbeatTimer: NodeJS.Timeout | undefined;
   let hb: ReturnType<CoordinatorClient['heartbeat']> | null = null;
   let stream: ReturnType<CoordinatorClient['assignments']> | null = null;
@@ -68,12 +72,17 @@ export async function runWorker(o: RunWorkerOptions): Promise<number> {
     const assignments = client.assignments({ worker_id: workerId });
     stream = assignments;
     let runId = '';
+    const later: Assignment[] = [];
     void (async () => {
       try {
         for await (const a of assignments) {
           if (a.kind === 'ASSIGN' && runId === '') {
             runId = a.run_id;
             assigned(a);
+          } else if (a.kind === 'ASSIGN' && a.run_id === runId) {
+            const live = session as GroupSession | null;
+            if (live) live.offer(a);
+            else later.push(a);
           } else if (a.kind === 'STOP' && a.run_id === runId) {
             stopReason = a.reason || 'stopped';
             stopSignal(new RunStoppedError(runId, stopReason));
@@ -88,23 +97,45 @@ export async function runWorker(o: RunWorkerOptions): Promise<number> {
 
     const a = await Promise.race([assignment, lostPromise]);
     o.log(`${tag}: run ${a.run_id} rank ${a.rank}/${a.world_size} generation ${a.generation}`);
+    const interrupted = Promise.race([lostPromise, stopPromise]);
+    interrupted.catch(() => undefined);
+    const s = new GroupSession(a, {
+      ...(o.natsUrl ? { natsUrl: o.natsUrl } : {}), ...(o.natsAuth ? { nats: o.natsAuth } : {}), name: workerId,
+      stepDeadlineMs: o.stepDeadlineMs, reconnectTimeoutMs: o.natsReconnectTimeoutMs ?? 60_000,
+      regroupTimeoutMs: Math.max(60_000, o.stepDeadlineMs), interrupted,
+      reportFailure: async (err, group, step) => {
+        await client.reportMetrics({
+          worker_id: workerId, run_id: a.run_id, generation: group.generation, rank: group.rank,
+          collective_error: err.message, missing_ranks: missingRanksOf(err), failed_step: Math.max(0, step + 1),
+        });
+      },
+      log: (line) => o.log(`${tag}: ${line}`),
+    });
+    session = s;
+    for (const next of later.splice(0)) s.offer(next);
+    // Reports carry the generation and rank this worker holds when they are sent.
     const report = async (m: Partial<MetricsReport>) => {
-      await client.reportMetrics({ ...m, worker_id: workerId, run_id: a.run_id, generation: a.generation, rank: a.rank });
+      const g = s.group;
+      await client.reportMetrics({ ...m, worker_id: workerId, run_id: a.run_id, generation: g.generation, rank: g.rank });
     };
     try {
       const config = parseRunConfig(JSON.parse(a.config_json), { source: `run ${a.run_id}` });
       await initEngine({ backend: o.backend, threads: o.threads, warn: (m) => o.log(`${tag}: ${m}`) });
-      transport = await connectNatsTransport({ servers: o.natsUrl ?? a.nats_url, name: `${workerId}-rank${a.rank}`, ...o.natsAuth });
-      const allreduce = new AllReduce(transport, { runId: a.run_id, generation: a.generation, rank: a.rank, worldSize: a.world_size }, {
-        op: 'sum', compression: (a.compression || 'none') as Compression, stepDeadlineMs: o.stepDeadlineMs, readyTimeoutMs: o.stepDeadlineMs,
-      });
       const progress = new ProgressReporter(report, { gpuCount: hardware.gpuCount ?? 0 });
       try {
-        await Promise.race([allreduce.ready(), lostPromise, stopPromise]);
-        const result = await trainRank({ runId: a.run_id, config, rank: a.rank, worldSize: a.world_size, generation: a.generation }, {
-          allreduceSum: (v) => progress.allreduce(() => Promise.race([allreduce.allreduce(v), lostPromise, stopPromise]),
-            () => allreduce.stats.bytesSent + allreduce.stats.bytesReceived),
+        const result = await trainRank({
+          runId: a.run_id, config, ...(a.resume_path ? { resume: { path: a.resume_path, sha256: a.resume_sha256 } } : {}),
+        }, {
+          group: () => s.group,
+          join: () => s.join(),
+          allreduceSum: (v, step) => progress.allreduce(() => s.allreduceSum(v, step), () => s.bytes),
+          broadcastFromRank0: (v) => s.broadcastFromRank0(v),
+          regroup: (err) => s.regroup(err),
           report,
+          reportCheckpoint: async (c) => {
+            const g = s.group;
+            await client.reportCheckpoint({ ...c, worker_id: workerId, run_id: a.run_id, generation: g.generation, rank: g.rank });
+          },
           onStep: (seconds, samples, step) => progress.stepDone(seconds, samples, step),
           checkStop: () => {
             if (stopReason !== null) throw new RunStoppedError(a.run_id, stopReason);
@@ -119,7 +150,6 @@ export async function runWorker(o: RunWorkerOptions): Promise<number> {
         return 0;
       } finally {
         progress.close();
-        await allreduce.close().catch(() => undefined);
         lifeline();
       }
     } catch (err) {
@@ -135,7 +165,7 @@ export async function runWorker(o: RunWorkerOptions): Promise<number> {
     clearInterval(heartbeatTimer);
     stream?.cancel();
     if (hb) await Promise.race([hb.end().catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
-    await transport?.close().catch(() => undefined);
+    await session?.close();
     client.close();
   }
 }

@@ -2,13 +2,14 @@ import { Command } from 'commander';
 import { packageVersion } from '../config/package-info.js';
 import { registerBench } from './commands/bench.js';
 import { registerBenchAllreduce } from './commands/bench-allreduce.js';
-import { registerBenchStore } from './commands/bench-store.js';
 import { registerBenchScaling } from './commands/bench-scaling.js';
+import { registerBenchStore } from './commands/bench-store.js';
 import { registerCompare } from './commands/compare.js';
 import { registerCoordinator } from './commands/coordinator.js';
 import { registerExport } from './commands/export.js';
 import { registerLaunch } from './commands/launch.js';
 import { registerMonitor } from './commands/monitor.js';
+import { registerResume } from './commands/resume.js';
 import { registerPredict } from './commands/predict.js';
 import { registerReport } from './commands/report.js';
 import { registerRuns } from './commands/runs.js';
@@ -22,7 +23,7 @@ import type { CommandContext, CommandRegistration } from './command.js';
  * Every subcommand, in help order. To add one: write src/cli/commands/<name>.ts exporting
  * a CommandRegistration, and list it here.
  */
-export const COMMANDS: readonly CommandRegistration[] = [registerTrain, registerLaunch, registerCoordinator, registerWorker, registerExport, registerPredict, registerBench, registerBenchAllreduce, registerBenchScaling, registerRuns, registerShow, registerCompare, registerSql, registerReport, registerMonitor, registerBenchStore];
+export const COMMANDS: readonly CommandRegistration[] = [registerTrain, registerLaunch, registerResume, registerCoordinator, registerWorker, registerExport, registerPredict, registerBench, registerBenchAllreduce, registerBenchScaling, registerRuns, registerShow, registerCompare, registerSql, registerReport, registerMonitor, registerBenchStore];
 
 /**
  * The `bnn` program. Commander never exits or prints errors itself: usage errors are

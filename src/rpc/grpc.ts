@@ -9,7 +9,7 @@ import { RpcCode, RpcError, RpcUnauthenticatedError, RpcUnavailableError, rpcCod
 import { probeTls, type ClientTls, type ServerTls } from './tls.js';
 import type {
   Ack, Assignment, AssignmentsRequest, CallContext, CheckpointReport, ClusterEvent, CoordinatorHandlers, HeartbeatReply,
-  HeartbeatRequest, MetricsReport, RegisterReply, RegisterRequest, RunInfo, RunRef, SubmitRunRequest, WatchRequest,
+  HeartbeatRequest, MetricsReport, RegisterReply, RegisterRequest, ResumeRunRequest, RunInfo, RunRef, SubmitRunRequest, WatchRequest,
 } from './types.js';
 
 /** Metadata key carrying `Bearer <token>`. */
@@ -191,7 +191,7 @@ export interface CoordinatorClient {
   reportMetrics(req: Partial<MetricsReport>): Promise<Ack>;
   reportCheckpoint(req: Partial<CheckpointReport>): Promise<Ack>;
   submitRun(req: Partial<SubmitRunRequest>): Promise<RunInfo>;
-  resumeRun(req: RunRef): Promise<RunInfo>;
+  resumeRun(req: Partial<ResumeRunRequest> & RunRef): Promise<RunInfo>;
   cancelRun(req: RunRef): Promise<RunInfo>;
   getRun(req: RunRef): Promise<RunInfo>;
   watchCluster(req: Partial<WatchRequest>): RpcStream<ClusterEvent>;

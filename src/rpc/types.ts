@@ -17,6 +17,12 @@ export interface Assignment {
   nats_url: string;
   reason: string;
   compression: string;
+  /** The group was re-formed: every rank takes rank 0's training state before the next step. */
+  resync: boolean;
+  /** Load this checkpoint (sha256 checked) before training; empty: none. */
+  resume_path: string;
+  resume_sha256: string;
+  resume_step: number;
 }
 export interface MetricsReport {
   worker_id: string;
@@ -34,14 +40,29 @@ export interface MetricsReport {
   done: boolean;
   error: string;
   steps: number;
+  /** A collective of this rank's generation failed; the coordinator evicts `missing_ranks` and re-forms the group. */
+  collective_error: string;
+  missing_ranks: number[];
+  failed_step: number;
   step_seconds: number[];
   allreduce_bytes: number;
   allreduce_seconds: number;
   telemetry_json: string;
 }
-export interface CheckpointReport { worker_id: string; run_id: string; step: number; path: string }
+export interface CheckpointReport {
+  worker_id: string;
+  run_id: string;
+  step: number;
+  path: string;
+  epoch: number;
+  sha256: string;
+  bytes: number;
+  generation: number;
+  rank: number;
+}
 export interface SubmitRunRequest { config_json: string; workers: number; config_path: string; compression: string }
 export interface RunRef { run_id: string }
+export interface ResumeRunRequest { run_id: string; workers: number; compression: string }
 export interface RunInfo {
   run_id: string;
   status: string;
@@ -50,6 +71,10 @@ export interface RunInfo {
   error: string;
   epochs_done: number;
   epochs: number;
+  /** ResumeRun: the checkpoint the run continues from ('' from the start), its step, and the checkpoints refused. */
+  resumed_from: string;
+  resumed_step: number;
+  warnings: string[];
 }
 export interface WatchRequest {
   run_id: string;
@@ -80,7 +105,7 @@ export interface CoordinatorHandlers {
   reportMetrics(req: MetricsReport, ctx: CallContext): Promise<Ack>;
   reportCheckpoint(req: CheckpointReport, ctx: CallContext): Promise<Ack>;
   submitRun(req: SubmitRunRequest, ctx: CallContext): Promise<RunInfo>;
-  resumeRun(req: RunRef, ctx: CallContext): Promise<RunInfo>;
+  resumeRun(req: ResumeRunRequest, ctx: CallContext): Promise<RunInfo>;
   cancelRun(req: RunRef, ctx: CallContext): Promise<RunInfo>;
   getRun(req: RunRef, ctx: CallContext): Promise<RunInfo>;
   watchCluster(req: WatchRequest, ctx: CallContext): AsyncIterable<ClusterEvent>;

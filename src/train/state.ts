@@ -24,6 +24,18 @@ export interface CheckpointMeta {
   numClasses: number;
   /** Input normalisation of the run (x = raw·scale[c] + offset[c]), so exports need no data set. */
   normalization: { mode: string; scale: number[]; offset: number[] };
+  /** Cluster runs: the membership generation and world size that wrote it. */
+  generation?: number;
+  worldSize?: number;
+  /** Cluster runs: the running sums of the epoch in progress, so a resumed epoch reports whole-epoch metrics. */
+  epochProgress?: EpochProgress;
+}
+
+/** Running sums of an epoch's training metrics. */
+export interface EpochProgress {
+  lossSum: number;
+  correct: number;
+  seen: number;
 }
 
 /** All tensors of a model's state by checkpoint name. */
@@ -86,4 +98,57 @@ export function applyCheckpoint(file: SafetensorsFile, path: string, model: Mode
   }
   bumpWeightVersion();
   return meta;
+}
+
+/** Elements of `stateVector` for this model: parameters, optimizer moments, buffers, then step and epoch sums. */
+export function stateVectorLength(model: Model): number {
+  let n = 0;
+  for (const p of model.params()) n += 3 * p.variable.size;
+  for (const b of model.buffers()) n += b.values.length;
+  return n + 4;
+}
+
+/**
+ * The whole training state as one Float32Array (a cluster rank's state, sent to re-synchronise
+ * a re-formed group): parameters, AdamW m and v, BatchNorm/dropout buffers, the optimizer step
+ * and the epoch's running sums. Exact for steps below 2^24; the sums are metrics only.
+ */
+export function stateVector(model: Model, optimizer: AdamW, progress: EpochProgress): Float32Array {
+  const out = new Float32Array(stateVectorLength(model));
+  const st = optimizer.state();
+  let o = 0;
+  for (const p of model.params()) {
+    out.set(p.variable.dataSync() as Float32Array, o);
+    out.set(st.m[p.name]!, o + p.variable.size);
+    out.set(st.v[p.name]!, o + 2 * p.variable.size);
+    o += 3 * p.variable.size;
+  }
+  for (const b of model.buffers()) {
+    out.set(b.values, o);
+    o += b.values.length;
+  }
+  out.set([st.step, progress.lossSum, progress.correct, progress.seen], o);
+  return out;
+}
+
+/** Loads a `stateVector` into model and optimizer; returns the epoch's running sums. */
+export function applyStateVector(v: Float32Array, model: Model, optimizer: AdamW): EpochProgress {
+  if (v.length !== stateVectorLength(model)) throw new Error(`state vector of ${v.length} elements, expected ${stateVectorLength(model)}`);
+  const m: Record<string, Float32Array> = {};
+  const vv: Record<string, Float32Array> = {};
+  let o = 0;
+  for (const p of model.params()) {
+    const n = p.variable.size;
+    tf.tidy(() => p.variable.assign(tf.tensor(v.slice(o, o + n), p.variable.shape)));
+    m[p.name] = v.subarray(o + n, o + 2 * n);
+    vv[p.name] = v.subarray(o + 2 * n, o + 3 * n);
+    o += 3 * n;
+  }
+  for (const b of model.buffers()) {
+    b.values.set(v.subarray(o, o + b.values.length));
+    o += b.values.length;
+  }
+  optimizer.loadState({ step: v[o]!, m, v: vv });
+  bumpWeightVersion();
+  return { lossSum: v[o + 1]!, correct: v[o + 2]!, seen: v[o + 3]! };
 }

@@ -7,6 +7,7 @@ import { addConfigOverrideOptions, overridesFromOptions } from '../options.js';
 import { UserError } from '../../util/errors.js';
 import { addClientTlsOptions } from '../security-options.js';
 import { launchRemote } from './launch-remote.js';
+import { generationLine } from './resume.js';
 
 interface LaunchFlags extends Record<string, unknown> {
   local?: string;
@@ -120,6 +121,8 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
             say(`epoch ${e.epoch}/${e.epochs}  train loss ${e.trainLoss.toFixed(4)} acc ${pct(e.trainAcc)}` +
               (e.testAcc !== null ? `  test acc ${pct(e.testAcc)}` : '') +
               `  ${Math.round(e.samplesPerS).toLocaleString('en-US')} samples/s  ${e.workersAlive}/${e.worldSize} workers alive`);
+          } else if (ev.kind === 'generation') {
+            say(generationLine(d));
           } else if (ev.kind === 'run' && typeof d.status === 'string' && d.status in EXIT) {
             status = d.status;
             if (typeof d.error === 'string' && !error) error = d.error;

@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
+import { test } from 'node:test';
+import { writeSafetensors } from '../src/checkpoint/index.js';
+import { defaultRunConfig } from '../src/config/index.js';
+import { AsyncQueue } from '../src/collective/queue.js';
+import type { Assignment, MetricsReport } from '../src/rpc/index.js';
+import { addCheckpoint, finishRun, listEvents, listMembers, openStore } from '../src/store/index.js';
+import { Coordinator } from './coordinator.js';
+import { NotResumableError } from './errors.js';
+import { parseCoordinatorOptions } from './options.js';
+
+function setup(t: { after(fn: () => void): void }) {
+  let clock = 1_000_000;
+  const store = openStore(':memory:');
+  const c = new Coordinator({
+    db: store.db, now: () => clock,
+    options: parseCoordinatorOptions({ heartbeatIntervalMs: 100, suspectAfterMs: 300, deadAfterMs: 1000, sweepIntervalMs: 1_000_000 }),
+  });
+  t.after(() => {
+    c.close();
+    store.close();
+  });
+  const queues = new Map<string, AsyncQueue<Partial<Assignment>>>();
+  const join = (n: number): string[] => Array.from({ length: n }, (_, i) => {
+    const { worker_id: id } = c.register({ hostname: `h${i}`, hardware_json: '', threads: 1, backend: 'cpu', pid: 100 + i });
+    queues.set(id, c.assignments(id));
+    return id;
+  });
+  /** Assignments pushed to a worker so far (drained). */
+  const drain = async (id: string): Promise<Array<Partial<Assignment>>> => {
+    const q = queues.get(id)!;
+    const out: Array<Partial<Assignment>> = [];
+    while (q.length > 0) {
+      const r = await q.next();
+      if (!r.done) out.push(r.value);
+    }
+    return out;
+  };
+  const report = (m: Partial<MetricsReport>): MetricsReport => ({
+    worker_id: '', run_id: '', generation: 0, rank: 0, epoch: 0, train_loss: 0, train_acc: 0, test_loss: -1, test_acc: -1, lr: 0, samples_per_s: 0,
+    epoch_time_s: 0, done: false, error: '', steps: 0, collective_error: '', missing_ranks: [], failed_step: 0, step_seconds: [],
+    allreduce_bytes: 0, allreduce_seconds: 0, telemetry_json: '', ...m,
+  });
+  const config = { ...defaultRunConfig(), name: 'unit' };
+  return { c, store, join, drain, report, config, tick: (ms: number) => { clock += ms; } };
+}
+
+const settle = () => new Promise((r) => setImmediate(r));
+
+test('coordinator elastic - a member silent past deadAfterMs is dead; survivors form generation 2 with new ranks and resync', async (t) => {
+  const { c, store, join, drain, config, tick } = setup(t);
+  const ids = join(3);
+  const run = c.submit(JSON.stringify(config), 3, '');
+  await settle();
+  for (const id of ids) assert.equal((await drain(id)).find((a) => a.kind === 'ASSIGN')?.generation, 1);
+  tick(500);
+  c.heartbeat(ids[0]!);
+  c.heartbeat(ids[2]!);
+  c.sweep();
+  tick(600);
+  c.heartbeat(ids[0]!);
+  c.heartbeat(ids[2]!);
+  c.sweep(); // ids[1] silent 1100 ms ≥ deadAfterMs
+  await settle();
+  const a0 = (await drain(ids[0]!)).at(-1)!;
+  const a2 = (await drain(ids[2]!)).at(-1)!;
+  assert.deepEqual([a0.kind, a0.generation, a0.rank, a0.world_size, a0.resync], ['ASSIGN', 2, 0, 2, true]);
+  assert.deepEqual([a2.generation, a2.rank, a2.world_size], [2, 1, 2]);
+  assert.deepEqual([c.info(run.run_id).generation, c.info(run.run_id).world_size, c.info(run.run_id).status], [2, 2, 'RUNNING']);
+  const kinds = listEvents(store.db, run.run_id).map((e) => e.kind);
+  assert.ok(kinds.includes('dead') && kinds.includes('generation'), kinds.join(' '));
+  assert.deepEqual(listMembers(store.db, run.run_id, 2).map((m) => m.workerId), [ids[0], ids[2]]);
+});
+
+test('coordinator elastic - a missed deadline naming a rank evicts it; a stale report is ignored; a failure naming nobody re-forms the same members', async (t) => {
+  const { c, store, join, drain, report, config } = setup(t);
+  const ids = join(3);
+  const { run_id } = c.submit(JSON.stringify(config), 3, '');
+  await settle();
+  for (const id of ids) await drain(id);
+  c.reportMetrics(report({ worker_id: ids[0]!, run_id, generation: 1, rank: 0, collective_error: 'timed out', missing_ranks: [2], failed_step: 7 }));
+  await settle();
+  assert.equal(c.info(run_id).generation, 2);
+  assert.equal(c.info(run_id).world_size, 2);
+  assert.throws(() => c.heartbeat(ids[2]!), /unknown worker/);
+  // the other survivor's report of the same failure is stale now
+  c.reportMetrics(report({ worker_id: ids[1]!, run_id, generation: 1, rank: 1, collective_error: 'timed out', missing_ranks: [2], failed_step: 7 }));
+  assert.equal(c.info(run_id).generation, 2);
+  // a dropped transport names nobody: the same two re-form as generation 3
+  c.reportMetrics(report({ worker_id: ids[1]!, run_id, generation: 2, rank: 1, collective_error: 'NATS connection closed', failed_step: 9 }));
+  await settle();
+  assert.deepEqual([c.info(run_id).generation, c.info(run_id).world_size], [3, 2]);
+  assert.deepEqual((await drain(ids[1]!)).map((a) => [a.generation, a.rank]), [[2, 1], [3, 1]]);
+  const failed = listEvents(store.db, run_id).filter((e) => e.kind === 'collective-failed');
+  assert.equal(failed.length, 2, 'the stale report is not recorded');
+});
+
+test('coordinator elastic - an idle worker connecting while the group is short joins the next generation after the survivors', async (t) => {
+  const { c, join, drain, report, config } = setup(t);
+  const ids = join(2);
+  const { run_id } = c.submit(JSON.stringify(config), 2, '');
+  await settle();
+  for (const id of ids) await drain(id);
+  c.reportMetrics({ ...report({}), worker_id: ids[0]!, run_id, generation: 1, rank: 0, collective_error: 'timed out', missing_ranks: [1], failed_step: 3 });
+  assert.equal(c.info(run_id).world_size, 1);
+  const [joiner] = join(1);
+  await settle();
+  assert.deepEqual([c.info(run_id).generation, c.info(run_id).world_size], [3, 2]);
+  const j = (await drain(joiner!)).find((a) => a.kind === 'ASSIGN')!;
+  assert.deepEqual([j.generation, j.rank, j.world_size, j.resync], [3, 1, 2, true]);
+});
+
+test('coordinator resume - the newest checkpoint failing its sha256 is refused by name and the previous one used; a COMPLETED run is not resumable', async (t) => {
+  const { c, store, join, drain, config } = setup(t);
+  const dir = await mkdtemp(joinPath(tmpdir(), 'bnn-coord-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const { run_id } = c.submit(JSON.stringify(config), 2, '');
+  c.cancel(run_id);
+  const files = [4, 8].map((step) => joinPath(dir, `step-${step}.safetensors`));
+  for (const [i, f] of files.entries()) {
+    const { sha256, bytes } = await writeSafetensors(f, { x: { dtype: 'F32', shape: [1], data: Float32Array.of(i) } });
+    addCheckpoint(store.db, { runId: run_id, epoch: 0, step: (i + 1) * 4, path: f, sha256, bytes });
+  }
+  await writeFile(files[1]!, 'tampered');
+  const info = await c.resume({ run_id, workers: 0, compression: '' });
+  assert.equal(info.resumed_from, files[0]);
+  assert.equal(info.resumed_step, 4);
+  assert.equal(info.warnings.length, 1);
+  assert.match(info.warnings[0]!, new RegExp(`checkpoint ${files[1]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: sha256 mismatch`));
+  assert.ok(listEvents(store.db, run_id).some((e) => e.kind === 'checkpoint-refused' && e.detail?.path === files[1]));
+  const ids = join(2);
+  await settle();
+  const a = (await drain(ids[0]!)).find((x) => x.kind === 'ASSIGN')!;
+  assert.deepEqual([a.resume_path, a.resume_step, a.world_size], [files[0], 4, 2]);
+  await assert.rejects(c.resume({ run_id }), NotResumableError);
+
+  const done = c.submit(JSON.stringify(config), 5, '');
+  c.cancel(done.run_id);
+  store.sqlite.prepare("UPDATE runs SET status = 'RUNNING' WHERE id = ?").run(done.run_id);
+  finishRun(store.db, done.run_id, 'COMPLETED', {});
+  await assert.rejects(c.resume({ run_id: done.run_id }), /cannot be resumed: it has COMPLETED/);
+});
+

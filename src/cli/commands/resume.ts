@@ -1,0 +1,171 @@
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { z } from 'zod';
+import { action, type CommandContext } from '../command.js';
+import { UserError } from '../../util/errors.js';
+import { getRun, listMembers, openStore } from '../../store/index.js';
+import type { CoordinatorClient } from '../../rpc/index.js';
+
+interface ResumeFlags extends Record<string, unknown> {
+  store: string;
+  local?: string;
+  threadsPerWorker: string;
+  compression?: string;
+  natsServerBin?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+const flagsSchema = z.object({
+  local: z.coerce.number({ error: () => '--local: expected a worker count from 1 to 64' }).int().min(1).max(64).optional(),
+  threadsPerWorker: z.coerce.number().int().min(0).max(1024),
+  compression: z.enum(['none', 'fp16', 'sign-ef']).optional(),
+});
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+const EXIT: Record<string, number> = { COMPLETED: 0, FAILED: 1, CANCELLED: 130 };
+
+interface EpochLine {
+  epoch: number;
+  epochs: number;
+  trainLoss: number;
+  trainAcc: number;
+  testAcc: number | null;
+  samplesPerS: number;
+  workersAlive: number;
+  worldSize: number;
+}
+
+/** A generation change as a progress line: `generation 2: 2 worker(s) (why)`. */
+export function generationLine(d: Record<string, unknown>): string {
+  return `generation ${String(d.generation)}: ${String(d.worldSize)} worker(s) (${String(d.reason)})`;
+}
+
+export interface FollowResult {
+  status: string;
+  error: string;
+  epochs: EpochLine[];
+}
+
+/**
+ * Follows one run's WatchCluster events until it ends: epoch lines and generation changes
+ * through `say`. `watch` must have been opened before the run was started or resumed.
+ */
+export async function followRun(client: CoordinatorClient, watch: ReturnType<CoordinatorClient['watchCluster']>, runId: string,
+  say: (line: string) => void, interrupted: () => boolean): Promise<FollowResult> {
+  const epochs: EpochLine[] = [];
+  let status = '';
+  let error = '';
+  for await (const ev of watch) {
+    if (ev.run_id !== runId) continue;
+    const d = JSON.parse(ev.detail_json) as Record<string, unknown>;
+    if (ev.kind === 'epoch') {
+      const e = d as unknown as EpochLine;
+      epochs.push(e);
+      say(`epoch ${e.epoch}/${e.epochs}  train loss ${e.trainLoss.toFixed(4)} acc ${pct(e.trainAcc)}` +
+        (e.testAcc !== null ? `  test acc ${pct(e.testAcc)}` : '') +
+        `  ${Math.round(e.samplesPerS).toLocaleString('en-US')} samples/s  ${e.workersAlive}/${e.worldSize} workers alive`);
+    } else if (ev.kind === 'generation') {
+      say(generationLine(d));
+    } else if (ev.kind === 'run' && typeof d.status === 'string' && d.status in EXIT) {
+      status = d.status;
+      if (typeof d.error === 'string') error = d.error;
+      break;
+    }
+  }
+  if (!status) {
+    const final = await client.getRun({ run_id: runId }).catch(() => null);
+    status = final?.status && final.status in EXIT ? final.status : interrupted() ? 'CANCELLED' : 'FAILED';
+    error ||= final?.error || 'the coordinator went away';
+  }
+  return { status, error, epochs };
+}
+
+/** The world size of the run's last generation (0 when it never ran). */
+function lastWorldSize(storePath: string, runId: string): { id: string; status: string; worldSize: number; backend: string } {
+  const store = openStore(storePath, { readonly: true });
+  try {
+    const row = getRun(store.db, runId);
+    const members = listMembers(store.db, row.id);
+    const last = members.reduce((g, m) => Math.max(g, m.generation), 0);
+    return { id: row.id, status: row.status, worldSize: members.find((m) => m.generation === last)?.worldSize ?? 0, backend: row.config.engine.backend };
+  } finally {
+    store.close();
+  }
+}
+
+/** `bnn resume <run>`: nats-server, a coordinator and N workers on this host continue a run from its last good checkpoint. */
+export function registerResume(program: Command, ctx: CommandContext): void {
+  program
+    .command('resume')
+    .description('continue a run whose cluster died (or that was cancelled) from its newest good checkpoint, on nats-server, a coordinator and N workers started on this host')
+    .argument('<run>', 'run id or a unique prefix of it')
+    .option('--store <file>', 'experiment database holding the run', './runs/bnn.db')
+    .option('--local <n>', 'workers to start (default: the world size of the run\'s last generation)')
+    .option('--threads-per-worker <n>', 'engine threads of each worker', '1')
+    .option('--compression <mode>', 'gradient all-reduce wire format: none, fp16, sign-ef (default: the run\'s)')
+    .option('--nats-server-bin <path>', 'nats-server executable (default: nats-server on PATH, or NATS_SERVER_BIN)')
+    .option('--json', 'print the result as one JSON object on stdout (no progress lines)')
+    .option('--quiet', 'no progress lines')
+    .action(action(ctx, async (id: string, raw: ResumeFlags) => {
+      const parsed = flagsSchema.safeParse(raw);
+      if (!parsed.success) throw new UserError(parsed.error.issues.map((i) => i.message.startsWith('--') ? i.message : `--${String(i.path[0])}: ${i.message}`).join('; '), { exitCode: 2 });
+      const f = parsed.data;
+      if (!existsSync(raw.store)) throw new UserError(`--store: ${raw.store} does not exist (pass the experiment database that holds the run)`, { exitCode: 2 });
+      const run = lastWorldSize(raw.store, id);
+      if (run.status === 'COMPLETED') throw new UserError(`run ${run.id} has COMPLETED: nothing to resume`);
+      const workers = f.local ?? (run.worldSize || 1);
+      const say = (line: string) => { if (!raw.quiet && !raw.json) ctx.io.stderr.write(`${line}\n`); };
+      const warn = (line: string) => { if (!raw.json) ctx.io.stderr.write(`${line}\n`); };
+      const { startLocalCluster } = await import('../../../coordinator/local-cluster.js');
+      const { connectCoordinator } = await import('../../rpc/index.js');
+
+      let interrupted = false;
+      const t0 = performance.now();
+      const cluster = await startLocalCluster({
+        workers, threadsPerWorker: f.threadsPerWorker, backend: run.backend, store: raw.store,
+        ...(raw.natsServerBin ? { natsServerBin: raw.natsServerBin } : {}),
+        log: (line) => { if (!raw.quiet && !raw.json) ctx.io.stderr.write(`${line}\n`); },
+      });
+      const client = connectCoordinator(cluster.coordinator, { token: cluster.token });
+      const watch = client.watchCluster({ run_id: run.id });
+      let started = false;
+      const onSigint = () => {
+        interrupted = true;
+        if (started) void client.cancelRun({ run_id: run.id }).catch(() => undefined);
+        else watch.cancel();
+      };
+      process.once('SIGINT', onSigint);
+      let result: FollowResult = { status: 'FAILED', error: '', epochs: [] };
+      let resumedFrom = '';
+      let resumedStep = 0;
+      let warnings: string[] = [];
+      try {
+        await client.waitForReady(30_000);
+        const info = await client.resumeRun({ run_id: run.id, workers, compression: f.compression ?? '' });
+        started = true;
+        ({ resumed_from: resumedFrom, resumed_step: resumedStep, warnings } = info);
+        for (const w of warnings) warn(`bnn: warning: ${w}`);
+        say(`bnn: resuming run ${run.id} from ${resumedFrom ? `${resumedFrom} (step ${resumedStep})` : 'the start (no good checkpoint)'} ` +
+          `with ${workers} local worker(s), coordinator ${cluster.coordinator}, nats ${cluster.natsUrl}`);
+        result = await followRun(client, watch, run.id, say, () => interrupted);
+      } finally {
+        process.removeListener('SIGINT', onSigint);
+        watch.cancel();
+        client.close();
+        await cluster.stop(10_000);
+      }
+      const wallTimeS = (performance.now() - t0) / 1000;
+      const last = result.epochs.at(-1);
+      if (raw.json) {
+        ctx.io.stdout.write(`${JSON.stringify({
+          runId: run.id, status: result.status, error: result.error || null, workers, resumedFrom: resumedFrom || null, resumedStep, warnings,
+          wallTimeS, finalTestAcc: last?.testAcc ?? null, epochs: result.epochs,
+        })}\n`);
+      } else if (!raw.quiet) {
+        ctx.io.stdout.write(`run ${run.id} ${result.status}${result.error ? ` (${result.error})` : ''} in ${wallTimeS.toFixed(1)} s` +
+          (last?.testAcc != null ? `; final test accuracy ${pct(last.testAcc)}` : '') + '\n');
+      }
+      return EXIT[result.status] ?? 1;
+    }));
+}
