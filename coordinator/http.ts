@@ -174,6 +174,11 @@ export interface MonitorHttpOptions {
   host: string;
   /** 0: a free port. */
   port: number;
+  /**
+   * The port is the default one, not asked for: when it is taken, log a warning and serve no
+   * monitor rather than refuse to start the control plane.
+   */
+  optional?: boolean;
 }
 
 export interface StartedMonitor {
@@ -183,8 +188,11 @@ export interface StartedMonitor {
   close(): Promise<void>;
 }
 
-/** Builds and binds the monitor; a port in use or a bad address is a user error naming --http-port / --http-host. */
-export async function startMonitorHttp(deps: MonitorHttpDeps, o: MonitorHttpOptions): Promise<StartedMonitor> {
+/**
+ * Builds and binds the monitor; a port in use or a bad address is a user error naming --http-port /
+ * --http-host, except that an `optional` port in use gives null (and a logged warning).
+ */
+export async function startMonitorHttp(deps: MonitorHttpDeps, o: MonitorHttpOptions): Promise<StartedMonitor | null> {
   const server = createMonitorHttpServer(deps);
   let port: number;
   try {
@@ -192,6 +200,10 @@ export async function startMonitorHttp(deps: MonitorHttpDeps, o: MonitorHttpOpti
   } catch (err) {
     await server.close();
     const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' && o.optional) {
+      deps.log?.(`warning: no dashboard or /metrics: port ${o.port} is in use on ${o.host} (pass --http-port <n>, 0 for a free one, or --no-http)`);
+      return null;
+    }
     if (code === 'EADDRINUSE') throw new UserError(`--http-port ${o.port}: the port is in use on ${o.host}; pick another (0: a free one) or pass --no-http`, { cause: err });
     if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EACCES') {
       throw new UserError(`--http-host ${o.host} / --http-port ${o.port}: cannot listen there (${code}); e.g. --http-host 127.0.0.1 --http-port 9464`, { cause: err });

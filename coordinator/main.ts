@@ -42,8 +42,8 @@ export async function runCoordinator(o: RunCoordinatorOptions): Promise<number> 
   const security = o.tls ? (o.tls.ca ? 'mutual TLS' : 'TLS') : 'plaintext';
   o.log(`coordinator listening on ${o.host}:${port} (${security}, store ${store.path}, nats ${redactNatsUrl(o.coordinator.natsUrl ?? 'default')})`);
   if (monitor) o.log(`dashboard ${monitor.url} (Prometheus metrics at ${monitor.url}metrics)`);
-  o.announce(JSON.stringify({ listening: port, ...(monitor ? { http: monitor.port } : {}) }));
-  const signal = await new Promise<string>((resolve) => {
+  // Signal handlers before the announcement: a launcher may signal as soon as it reads it.
+  const stopped = new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
     if (o.exitWithStdin) {
@@ -52,6 +52,8 @@ export async function runCoordinator(o: RunCoordinatorOptions): Promise<number> 
       process.stdin.resume();
     }
   });
+  o.announce(JSON.stringify({ listening: port, ...(monitor ? { http: monitor.port } : {}) }));
+  const signal = await stopped;
   o.log(`coordinator stopping (${signal})`);
   server.coordinator.failActive(`coordinator stopped (${signal})`);
   await monitor?.close();

@@ -77,7 +77,7 @@ test('dashboard - /events opens with a snapshot and follows runs; / and /dashboa
   const dir = await tmpDir({ t });
   const store = openStore(dir.join('bnn.db'));
   const server = createCoordinatorServer({ db: store.db, token: 'tok' });
-  const monitor = await startMonitorHttp({ coordinator: server.coordinator, db: store.db, stateIntervalMs: 100 }, { host: '127.0.0.1', port: 0 });
+  const monitor = (await startMonitorHttp({ coordinator: server.coordinator, db: store.db, stateIntervalMs: 100 }, { host: '127.0.0.1', port: 0 }))!;
   t.after(async () => {
     await monitor.close();
     await server.shutdown(0);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { loadConfig } from '../src/config/index.js';
@@ -25,6 +25,17 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
     if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[4]);
   }
   return undefined;
+}
+
+/** Resolves once the coordinator announced itself on stdout (its signal handlers are installed by then). */
+function announced(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer | string) => {
+      out += String(d);
+      if (out.includes('{"listening":')) resolve();
+    });
+  });
 }
 
 async function scrape(url: string): Promise<string> {
@@ -122,7 +133,7 @@ test('metrics - a coordinator training a run on two workers serves /metrics that
   await assert.rejects(fetch(metricsUrl), 'the monitor port is closed with the coordinator');
 });
 
-test('metrics - --http-port in use is a clear error (exit 1); a bad --http-port is bad usage (exit 2); --no-http opens no monitor port', async (t) => {
+test('metrics - --http-port in use is a clear error (exit 1); the default port in use only warns; a bad --http-port is bad usage (exit 2); --no-http opens no monitor port', async (t) => {
   const dir = await tmpDir({ t });
   const busy = createServer();
   await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
@@ -140,8 +151,25 @@ test('metrics - --http-port in use is a clear error (exit 1); a bad --http-port 
   assert.equal(bad.code, 2, bad.stderr);
   assert.match(bad.stderr, /--http-port: expected a port from 0 to 65535 \(0: a free one\)/);
 
+  // The default port (9464) taken, here or by whatever else holds it: the coordinator serves without a monitor.
+  const holder = createServer();
+  const held = await new Promise<boolean>((resolve) => {
+    holder.once('error', () => resolve(false));
+    holder.listen(9464, '127.0.0.1', () => resolve(true));
+  });
+  t.after(() => new Promise<void>((r) => (held ? holder.close(() => r()) : r())));
+  const withDefault = spawnCli(common, { cwd: dir.path, env, t });
+  await Promise.all([
+    withDefault.waitForLine(/warning: no dashboard or \/metrics: port 9464 is in use on 127\.0\.0\.1 \(pass --http-port <n>, 0 for a free one, or --no-http\)/, 30_000),
+    announced(withDefault.child),
+  ]);
+  withDefault.child.kill('SIGTERM');
+  const defaultDone = await withDefault.exited;
+  assert.equal(defaultDone.code, 0, defaultDone.stderr);
+  assert.deepEqual(Object.keys(JSON.parse(defaultDone.stdout.trim()) as object), ['listening']);
+
   const coord = spawnCli([...common, '--no-http'], { cwd: dir.path, env, t });
-  await coord.waitForLine(/coordinator listening on/, 30_000);
+  await announced(coord.child);
   coord.child.kill('SIGTERM');
   const done = await coord.exited;
   assert.equal(done.code, 0, done.stderr);

@@ -59,7 +59,7 @@ export function registerCoordinator(program: Command, ctx: CommandContext): void
     .option('--no-http', 'no monitor port');
   addServerTlsOptions(cmd);
   addNatsAuthOptions(cmd, 'coordinator')
-    .action(action(ctx, async (raw: CoordinatorFlags) => {
+    .action(action(ctx, async (raw: CoordinatorFlags, command: Command) => {
       const parsed = flagsSchema.safeParse(raw);
       if (!parsed.success) throw new UserError(parsed.error.issues.map((i) => `--${String(i.path[0]).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ${i.message}`).join('; '), { exitCode: 2 });
       const f = parsed.data;
@@ -70,7 +70,8 @@ export function registerCoordinator(program: Command, ctx: CommandContext): void
       const { runCoordinator } = await import('../../../coordinator/index.js');
       return runCoordinator({
         host: f.host, port: f.port, store: f.store, token, exitWithStdin: raw.exitWithStdin === true, ...(tls ? { tls } : {}),
-        ...(raw.http ? { http: { host: f.httpHost, port: f.httpPort } } : {}),
+        // The default monitor port may be taken (another coordinator on this host): then it is skipped with a warning.
+        ...(raw.http ? { http: { host: f.httpHost, port: f.httpPort, optional: command.getOptionValueSource('httpPort') === 'default' } } : {}),
         coordinator: { natsUrl, heartbeatIntervalMs: f.heartbeatMs, suspectAfterMs: f.suspectMs, deadAfterMs: f.deadMs },
         log: (line) => ctx.io.stderr.write(`${line}\n`),
         announce: (line) => ctx.io.stdout.write(`${line}\n`),
