@@ -78,7 +78,7 @@ export class HostSampler {
   private readonly tempFile: string | null;
   private rapl: RaplProbe | null = null;
   private gpus: HostTelemetry['gpus'];
-  private gpuQueryAtMs = 0;
+  private gpuQueryAtMs = -Infinity;
   private gpuBusy = false;
   private gpuOff: boolean;
 
