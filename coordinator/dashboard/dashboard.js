@@ -229,6 +229,11 @@ function connect() {
     // A new or finished run changes the run list: take a fresh snapshot of it.
     void fetch('api/state').then((r) => r.json()).then(applySnapshot).catch(() => undefined);
   });
+  on('generation', (e) => {
+    log(`run ${e.runId} generation ${e.generation}: ${e.worldSize} worker(s)${e.reason ? ` (${e.reason})` : ''}`);
+    void fetch('api/state').then((r) => r.json()).then(applySnapshot).catch(() => undefined);
+  });
+  on('checkpoint', (e) => log(`run ${e.runId} checkpoint at step ${e.step}: ${e.path}`));
   on('worker', (e) => {
     log(`worker ${e.workerId} ${e.state}${e.why ? ` (${e.why})` : ''}`);
     if (e.state === 'dead') {
