@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { codecKernels, jsKernels, nativeKernels, type CodecKernels } from './codec-kernels.js';
 import { loadNativeCodec } from '../native/addon.js';
 import { randomGradient } from './testing.js';
-import { laneMeanAbs } from './sign-ef.js';
+import { blockScales } from './sign-ef.js';
 
 const native = loadNativeCodec();
 const skipNative = native.codec ? false : `native codec kernels unavailable: ${native.reason}`;
@@ -101,44 +101,46 @@ test('codec kernels - fp32 sum: native equals JavaScript bit for bit (first, add
   });
 });
 
-test('codec kernels - sign-ef encode: same bits, scale, residual and decoded values as JavaScript', { skip: skipNative }, () => {
+test('codec kernels - sign-ef encode: same scales, bits, residual and decoded values as JavaScript', { skip: skipNative }, () => {
   forEachVariant((k, variant) => {
-    for (const n of SIZES) {
+    for (const n of [...SIZES, 255, 256, 257, 511, 512, 513, 3 * 256 + 17]) {
       const v = awkward(n, 3 * n + 1);
       if (n > 5) v[5] = -0;
+      if (n > 600) v.subarray(256, 512).forEach((x, i, a) => { a[i] = x * 1e4; }); // blocks of different magnitude
       const r0 = randomGradient(n, n + 9, 0.1);
-      const rJs = Float32Array.from(r0);
-      const rNa = Float32Array.from(r0);
-      const bitsJs = new Uint8Array(Math.ceil(n / 8)).fill(0xff);
-      const bitsNa = new Uint8Array(Math.ceil(n / 8)).fill(0x55);
-      const dJs = new Float32Array(n);
-      const dNa = new Float32Array(n);
-      const sJs = jsKernels.signEncode(v, rJs, bitsJs, dJs);
-      const sNa = k.signEncode(v, rNa, bitsNa, dNa);
+      const nb = Math.ceil(n / 256);
       const what = `${variant} n=${n}`;
-      assert.equal(Object.is(sNa, sJs), true, `${what}: scale ${sNa} vs ${sJs}`);
-      assert.equal(sJs, laneMeanAbs(v.map((x, i) => Math.fround(x + (r0[i] as number)))), `${what}: scale definition`);
-      assert.deepEqual(bitsNa, bitsJs, `${what}: bits`);
-      assertSameFloats(rNa, rJs, `${what}: residual`);
+      const run = (kk: CodecKernels, values: Float32Array, decoded: Float32Array | null) => {
+        const residual = Float32Array.from(r0);
+        const scales = new Uint8Array(4 * nb).fill(0xee);
+        const bits = new Uint8Array(Math.ceil(n / 8)).fill(0x55);
+        kk.signEncode(values, residual, scales, bits, decoded);
+        return { residual, scales, bits };
+      };
+      const dJs = new Float32Array(n);
+      const js = run(jsKernels, v, dJs);
+      const dNa = new Float32Array(n);
+      const na = run(k, v, dNa);
+      assert.deepEqual(na.scales, js.scales, `${what}: scales`);
+      assert.deepEqual(new Float32Array(js.scales.buffer), blockScales(v.map((x, i) => Math.fround(x + (r0[i] as number)) + 0)), `${what}: scale definition`);
+      assert.deepEqual(na.bits, js.bits, `${what}: bits`);
+      assertSameFloats(na.residual, js.residual, `${what}: residual`);
       assertSameFloats(dNa, dJs, `${what}: decoded`);
       // decodedOut aliasing values, and no decodedOut at all
       const inPlace = Float32Array.from(v);
-      const rIp = Float32Array.from(r0);
-      const bitsIp = new Uint8Array(Math.ceil(n / 8));
-      assert.ok(Object.is(k.signEncode(inPlace, rIp, bitsIp, inPlace), sJs));
+      const ip = run(k, inPlace, inPlace);
+      assert.deepEqual(ip.bits, js.bits);
       assertSameFloats(inPlace, dJs, `${what}: decoded in place`);
-      const rNo = Float32Array.from(r0);
-      const bitsNo = new Uint8Array(Math.ceil(n / 8));
-      k.signEncode(v, rNo, bitsNo, null);
-      assert.deepEqual(bitsNo, bitsJs);
-      assertSameFloats(rNo, rJs, `${what}: residual without decodedOut`);
-      // decode-and-accumulate, unaligned bits
+      const no = run(k, v, null);
+      assert.deepEqual(no.bits, js.bits);
+      assertSameFloats(no.residual, js.residual, `${what}: residual without decodedOut`);
+      // decode-and-accumulate, scales and bits unaligned
       for (const first of [true, false]) {
         for (const divisor of [1, 3]) {
           const aJs = awkward(n, 5);
           const aNa = Float32Array.from(aJs);
-          jsKernels.signAccumulate(shifted(bitsJs, 1), sJs, aJs, first, divisor);
-          k.signAccumulate(shifted(bitsJs, 1), sJs, aNa, first, divisor);
+          jsKernels.signAccumulate(shifted(js.scales, 1), shifted(js.bits, 3), aJs, first, divisor);
+          k.signAccumulate(shifted(js.scales, 1), shifted(js.bits, 3), aNa, first, divisor);
           assertSameFloats(aNa, aJs, `${what}: accumulate first=${first} divisor=${divisor}`);
         }
       }
@@ -190,8 +192,9 @@ test('codec kernels - wrong arguments name what is wrong', { skip: skipNative },
   const c = native.codec;
   assert.ok(c);
   assert.throws(() => c.codecAddF32(new Uint8Array(7), new Float32Array(2), true), /argument 'src' must be a Uint8Array of length 4\*acc.length = 8/);
-  assert.throws(() => c.codecSignEncode(new Float32Array(9), new Float32Array(9), new Uint8Array(1)), /argument 'bits' must be a Uint8Array of length ceil\(values.length\/8\) = 2/);
+  assert.throws(() => c.codecSignEncode(new Float32Array(9), new Float32Array(9), new Uint8Array(4), new Uint8Array(1)), /argument 'bits' must be a Uint8Array of length ceil\(values.length\/8\) = 2/);
+  assert.throws(() => c.codecSignEncode(new Float32Array(300), new Float32Array(300), new Uint8Array(4), new Uint8Array(38)), /argument 'scales' must be a Uint8Array of length 4\*ceil\(values.length\/256\) = 8/);
   const shared = new Float32Array(16);
-  assert.throws(() => c.codecSignEncode(shared.subarray(0, 8), shared.subarray(4, 12), new Uint8Array(1)), /must not overlap/);
+  assert.throws(() => c.codecSignEncode(shared.subarray(0, 8), shared.subarray(4, 12), new Uint8Array(4), new Uint8Array(1)), /must not overlap/);
   assert.throws(() => c.codecHalfAccumulate(new Uint8Array(4), new Float32Array(2), false, 0), /divisor/);
 });

@@ -6,9 +6,10 @@
  *
  * Definitions both follow (so every rank decodes the same bits whatever kernel it runs):
  *  - sums, differences and the final division are float32 operations per element, in order;
- *  - sign-ef: u = (v + e) + 0 (−0 → +0); scale = mean |u| computed as 16 float64 partial sums
- *    (lane j takes the elements i ≡ j mod 16, in order), added lane 0..15, divided by n and
- *    rounded to float32; bit i = 1 when u_i is not negative; e ← u − (±scale);
+ *  - sign-ef: u = (v + e) + 0 (−0 → +0); one scale per block of 256 elements, s_b = mean |u|
+ *    over the block computed as 16 float64 partial sums (lane j takes the block's elements
+ *    i ≡ j mod 16, in order), added lane 0..15, divided by the block's length and rounded to
+ *    float32; bit i = 1 when u_i is not negative; e ← u − (±s_b);
  *  - fp16: IEEE binary16, round to nearest even (fp16.ts). NaNs stay NaNs, but their payload
  *    bits may differ between the two implementations.
  */
@@ -21,10 +22,10 @@ export interface CodecKernels {
   readonly name: string;
   /** acc[i] = first ? src[i] : acc[i] + src[i] (src: 4·acc.length bytes of LE fp32, any alignment), then acc[i] /= divisor. */
   addF32(src: Uint8Array, acc: Float32Array, first: boolean, divisor: number): void;
-  /** sign-ef encode (see above) into `bits` (⌈n/8⌉ bytes, all written); returns the scale. `decodedOut` may be `values`. */
-  signEncode(values: Float32Array, residual: Float32Array, bits: Uint8Array, decodedOut: Float32Array | null): number;
-  /** acc[i] = (first ? 0 : acc[i]) + (bit i ? scale : −scale), then /= divisor. */
-  signAccumulate(bits: Uint8Array, scale: number, acc: Float32Array, first: boolean, divisor: number): void;
+  /** sign-ef encode (see above) into `scales` (4·⌈n/256⌉ bytes, LE fp32) and `bits` (⌈n/8⌉ bytes), all written. `decodedOut` may be `values`. */
+  signEncode(values: Float32Array, residual: Float32Array, scales: Uint8Array, bits: Uint8Array, decodedOut: Float32Array | null): void;
+  /** acc[i] = (first ? 0 : acc[i]) + (bit i ? s_b : −s_b), then /= divisor (scales and bits at any alignment). */
+  signAccumulate(scales: Uint8Array, bits: Uint8Array, acc: Float32Array, first: boolean, divisor: number): void;
   /** dst (2n bytes) = half(src), LE; decodedOut (may be `src`) = the rounded values. */
   halfEncode(src: Float32Array, dst: Uint8Array, decodedOut: Float32Array | null): void;
   /** acc[i] = (first ? 0 : acc[i]) + half(src[i]) (src: 2·acc.length bytes, any alignment), then /= divisor. */
@@ -58,11 +59,11 @@ export const jsKernels: CodecKernels = {
     } else for (let i = 0; i < n; i++) acc[i] = (acc[i] as number) + (s[i] as number);
     divide(acc, divisor);
   },
-  signEncode(values, residual, bits, decodedOut) {
-    return encodeSigns(values, residual, bits, decodedOut ?? undefined);
+  signEncode(values, residual, scales, bits, decodedOut) {
+    encodeSigns(values, residual, scales, bits, decodedOut ?? undefined);
   },
-  signAccumulate(bits, scale, acc, first, divisor) {
-    accumulateSigns(bits, acc.length, scale, acc, first);
+  signAccumulate(scales, bits, acc, first, divisor) {
+    accumulateSigns(scales, bits, acc.length, acc, first);
     divide(acc, divisor);
   },
   halfEncode(src, dst, decodedOut) {
@@ -108,8 +109,8 @@ export function nativeKernels(): { kernels: CodecKernels; reason: null } | { ker
         return `native-${c.codecKernel()}`;
       },
       addF32: (src, acc, first, divisor) => c.codecAddF32(src, acc, first, divisor),
-      signEncode: (values, residual, bits, decodedOut) => c.codecSignEncode(values, residual, bits, decodedOut),
-      signAccumulate: (bits, scale, acc, first, divisor) => c.codecSignAccumulate(bits, scale, acc, first, divisor),
+      signEncode: (values, residual, scales, bits, decodedOut) => c.codecSignEncode(values, residual, scales, bits, decodedOut),
+      signAccumulate: (scales, bits, acc, first, divisor) => c.codecSignAccumulate(scales, bits, acc, first, divisor),
       halfEncode: (src, dst, decodedOut) => c.codecHalfEncode(src, dst, decodedOut),
       halfAccumulate: (src, acc, first, divisor) => c.codecHalfAccumulate(src, acc, first, divisor),
     },

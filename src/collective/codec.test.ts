@@ -1,19 +1,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { accumulateChunk, bodyBytes, encodeChunk, maxChunkElements, messageBytes, readHeader, signScale, HEADER_BYTES } from './codec.js';
+import { accumulateChunk, bodyBytes, encodeChunk, maxChunkElements, messageBytes, readHeader, signScales, HEADER_BYTES } from './codec.js';
 import { halfBitsToFloat } from './fp16.js';
-import { laneMeanAbs } from './sign-ef.js';
+import { blockScales, laneMeanAbs } from './sign-ef.js';
 import { randomGradient } from './testing.js';
 
 test('codec - byte counts per format', () => {
   assert.equal(bodyBytes('none', 1000), 4000);
   assert.equal(bodyBytes('fp16', 1000), 2000);
-  assert.equal(bodyBytes('sign-ef', 1000), 4 + 125);
-  assert.equal(bodyBytes('sign-ef', 1001), 4 + 126);
+  assert.equal(bodyBytes('sign-ef', 1000), 4 * 4 + 125); // a scale per 256 elements
+  assert.equal(bodyBytes('sign-ef', 1001), 4 * 4 + 126);
+  assert.equal(bodyBytes('sign-ef', 256), 4 + 32);
   assert.equal(messageBytes('none', 3), HEADER_BYTES + 12);
   assert.equal(maxChunkElements('none', 4096), 1022);
   assert.equal(maxChunkElements('fp16', 4096), 2044);
-  assert.equal(maxChunkElements('sign-ef', 4096), (4096 - 8 - 4) * 8);
+  assert.equal(maxChunkElements('sign-ef', 4096), 113 * 256 + 128); // 113 whole blocks (36 bytes each) and 128 elements
   assert.equal(messageBytes('sign-ef', maxChunkElements('sign-ef', 4096)), 4096);
   // a sign-ef chunk (one scale) never spans more than 2^18 elements, however large max_payload is
   assert.equal(maxChunkElements('sign-ef', 2 ** 20), 2 ** 18);
@@ -41,7 +42,7 @@ test('codec - sign-ef chunk carries scale = mean |v| and one sign bit per elemen
   const msg = encodeChunk('sign-ef', 2, v, residual);
   assert.equal(msg.byteLength, HEADER_BYTES + 4 + 2);
   const expectScale = laneMeanAbs(v);
-  assert.equal(signScale(msg), expectScale);
+  assert.deepEqual(signScales(msg, v.length), Float32Array.of(expectScale));
   // bit k of byte j = element 8j+k is non-negative (sign(0) = +1)
   const bits = msg.subarray(HEADER_BYTES + 4);
   let expectBits0 = 0;
@@ -60,7 +61,7 @@ test('codec - sign-ef chunk carries scale = mean |v| and one sign bit per elemen
   // the next encode adds the residual first: what it sends is sign(v + e)
   const again = encodeChunk('sign-ef', 2, v, residual);
   const withEf = v.map((x, i) => Math.fround(x + Math.fround(x - (decoded[i] as number))));
-  assert.equal(signScale(again), laneMeanAbs(withEf));
+  assert.deepEqual(signScales(again, v.length), Float32Array.of(laneMeanAbs(withEf)));
 });
 
 test('codec - fp16 chunk decodes within half precision and accumulates in float32', () => {
@@ -91,7 +92,7 @@ test('codec - sign-ef over whole 32-bit words and a tail matches the per-element
   assert.equal(msg.byteLength, HEADER_BYTES + 4 + Math.ceil(n / 8));
   const u = v.map((x, i) => Math.fround(x + (before[i] as number)) + 0);
   const scale = laneMeanAbs(u);
-  assert.equal(signScale(msg), scale);
+  assert.deepEqual(signScales(msg, n), Float32Array.of(scale));
   for (let i = 0; i < n; i++) {
     const bit = ((msg[HEADER_BYTES + 4 + (i >> 3)] as number) >> (i & 7)) & 1;
     assert.equal(bit, (u[i] as number) >= 0 ? 1 : 0, `bit ${i}`);
@@ -120,4 +121,19 @@ test('codec - decodedOut (even aliasing the input) equals decoding the message',
     assert.deepEqual(inPlace, decoded, codec);
     assert.deepEqual(r2, r1, codec);
   }
+});
+
+test('codec - sign-ef has one scale per block of 256 elements (the last one shorter)', () => {
+  const n = 3 * 256 + 77;
+  const v = randomGradient(n, 21);
+  for (let i = 256; i < 512; i++) v[i] = (v[i] as number) * 1000; // block 1 much larger
+  const residual = new Float32Array(n);
+  const msg = encodeChunk('sign-ef', 0, v, residual);
+  assert.equal(msg.byteLength, HEADER_BYTES + 4 * 4 + Math.ceil(n / 8));
+  const scales = signScales(msg, n);
+  assert.deepEqual(scales, blockScales(v));
+  assert.equal(scales[3], laneMeanAbs(v.subarray(768)));
+  const decoded = new Float32Array(n);
+  accumulateChunk('sign-ef', msg, n, decoded, true);
+  for (let i = 0; i < n; i++) assert.equal(Math.abs(decoded[i] as number), scales[Math.floor(i / 256)], `element ${i}`);
 });

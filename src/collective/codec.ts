@@ -1,5 +1,6 @@
 import { CollectiveConfigError } from './errors.js';
 import { codecKernels } from './codec-kernels.js';
+import { SIGN_BLOCK, signBlocks } from './sign-ef.js';
 
 /**
  * Wire formats of one all-reduce chunk. Every message is an 8-byte header followed by the body:
@@ -7,12 +8,12 @@ import { codecKernels } from './codec-kernels.js';
  *   header  u8 magic 0xB7 | u8 codec (0 none, 1 fp16, 2 sign-ef) | u16 LE sender rank | u32 LE element count
  *   none    n × fp32 LE                              → 4n bytes
  *   fp16    n × IEEE half LE (round to nearest even) → 2n bytes
- *   sign-ef fp32 LE scale, then ⌈n/8⌉ bytes of signs → 4 + ⌈n/8⌉ bytes
- *           (bit k of byte j is element 8j+k, 1 = non-negative; decoded value ±scale,
- *            scale = mean |v| over the chunk: 16 float64 lane sums, rounded to fp32;
+ *   sign-ef ⌈n/256⌉ fp32 LE scales, then ⌈n/8⌉ bytes of signs → 4·⌈n/256⌉ + ⌈n/8⌉ bytes
+ *           (bit k of byte j is element 8j+k, 1 = non-negative; decoded value ±s_b, s_b =
+ *            mean |v| over block b of 256 elements: 16 float64 lane sums, rounded to fp32;
  *            see codec-kernels.ts, whose native and JavaScript kernels agree bit for bit)
  *
- * So per element: none 32 bits, fp16 16, sign-ef 1 (+ 96 bits of scale and header per chunk).
+ * So per element: none 32 bits, fp16 16, sign-ef 1.125 (+ 64 bits of header per chunk).
  */
 export type Compression = 'none' | 'fp16' | 'sign-ef';
 export const COMPRESSIONS: readonly Compression[] = ['none', 'fp16', 'sign-ef'];
@@ -29,7 +30,7 @@ export function bodyBytes(codec: Compression, n: number): number {
   switch (codec) {
     case 'none': return 4 * n;
     case 'fp16': return 2 * n;
-    case 'sign-ef': return 4 + Math.ceil(n / 8);
+    case 'sign-ef': return 4 * signBlocks(n) + Math.ceil(n / 8);
   }
 }
 
@@ -45,10 +46,18 @@ export function messageBytes(codec: Compression, n: number): number {
  */
 export const SIGN_EF_MAX_CHUNK_ELEMENTS = 1 << 18;
 
+/** Most sign-ef elements whose scales and bits fit in `body` bytes. */
+function maxSignElements(body: number): number {
+  const perBlock = 4 + SIGN_BLOCK / 8;
+  const blocks = Math.max(0, Math.floor(body / perBlock));
+  const rem = body - blocks * perBlock;
+  return blocks * SIGN_BLOCK + (rem > 4 ? Math.min(SIGN_BLOCK - 1, (rem - 4) * 8) : 0);
+}
+
 /** Most elements one message of at most `maxMessageBytes` can carry. */
 export function maxChunkElements(codec: Compression, maxMessageBytes: number): number {
   const body = maxMessageBytes - HEADER_BYTES;
-  const n = codec === 'none' ? Math.floor(body / 4) : codec === 'fp16' ? Math.floor(body / 2) : Math.min((body - 4) * 8, SIGN_EF_MAX_CHUNK_ELEMENTS);
+  const n = codec === 'none' ? Math.floor(body / 4) : codec === 'fp16' ? Math.floor(body / 2) : Math.min(maxSignElements(body), SIGN_EF_MAX_CHUNK_ELEMENTS);
   if (n < 1) throw new CollectiveConfigError(`a message limit of ${maxMessageBytes} bytes leaves no room for a ${codec} chunk (header ${HEADER_BYTES} bytes)`);
   return n;
 }
@@ -102,8 +111,8 @@ export function encodeChunk(codec: Compression, rank: number, values: Float32Arr
     codecKernels().halfEncode(values, msg.subarray(HEADER_BYTES), decodedOut ?? null);
   } else {
     if (!residual || residual.length !== n) throw new CollectiveConfigError('sign-ef encoding needs a residual of the chunk length');
-    const scale = codecKernels().signEncode(values, residual, msg.subarray(SIGN_BITS_OFFSET), decodedOut ?? null);
-    new DataView(msg.buffer).setFloat32(HEADER_BYTES, scale, true);
+    const scaleBytes = 4 * signBlocks(n);
+    codecKernels().signEncode(values, residual, msg.subarray(HEADER_BYTES, HEADER_BYTES + scaleBytes), msg.subarray(HEADER_BYTES + scaleBytes), decodedOut ?? null);
   }
   return msg;
 }
@@ -127,12 +136,14 @@ export function accumulateChunk(codec: Compression, msg: Uint8Array, count: numb
   const k = codecKernels();
   if (codec === 'none') k.addF32(msg.subarray(HEADER_BYTES, HEADER_BYTES + 4 * count), acc, first, divisor);
   else if (codec === 'fp16') k.halfAccumulate(msg.subarray(HEADER_BYTES, HEADER_BYTES + 2 * count), acc, first, divisor);
-  else k.signAccumulate(msg.subarray(SIGN_BITS_OFFSET, SIGN_BITS_OFFSET + Math.ceil(count / 8)), signScale(msg), acc, first, divisor);
+  else {
+    const bitsAt = HEADER_BYTES + 4 * signBlocks(count);
+    k.signAccumulate(msg.subarray(HEADER_BYTES, bitsAt), msg.subarray(bitsAt, bitsAt + Math.ceil(count / 8)), acc, first, divisor);
+  }
 }
 
-const SIGN_BITS_OFFSET = HEADER_BYTES + 4;
-
-/** The scale of a sign-ef chunk message. */
-export function signScale(msg: Uint8Array): number {
-  return new DataView(msg.buffer, msg.byteOffset, msg.byteLength).getFloat32(HEADER_BYTES, true);
+/** The block scales of a sign-ef chunk message of `count` elements (a copy). */
+export function signScales(msg: Uint8Array, count: number): Float32Array {
+  const dv = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
+  return Float32Array.from({ length: signBlocks(count) }, (_, b) => dv.getFloat32(HEADER_BYTES + 4 * b, true));
 }

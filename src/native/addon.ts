@@ -236,14 +236,15 @@ export interface NativeCodec {
   /** acc[i] = first ? src[i] : acc[i] + src[i] (float32; src = 4·acc.length bytes of LE fp32), then acc[i] /= divisor (default 1). */
   codecAddF32(src: Uint8Array, acc: Float32Array, first: boolean, divisor?: number): void;
   /**
-   * sign-ef encode with error feedback: u = values + residual (−0 → +0); scale = mean |u| (16
-   * float64 lanes, lane j takes elements i ≡ j mod 16, summed lane 0..15, rounded to fp32);
-   * bits (⌈n/8⌉ bytes) get 1 where u ≥ 0; residual ← u − (±scale); decodedOut (may be `values`)
-   * gets ±scale. Returns the scale.
+   * sign-ef encode with error feedback, one scale per block of 256 elements: u = values +
+   * residual (−0 → +0); s_b = mean |u| over block b (16 float64 lanes, lane j takes the block's
+   * elements i ≡ j mod 16, summed lane 0..15, rounded to fp32) into `scales` (4·⌈n/256⌉ bytes,
+   * LE fp32); bits (⌈n/8⌉ bytes) get 1 where u ≥ 0; residual ← u − (±s_b); decodedOut (may be
+   * `values`) gets ±s_b.
    */
-  codecSignEncode(values: Float32Array, residual: Float32Array, bits: Uint8Array, decodedOut?: Float32Array | null): number;
-  /** acc[i] = (first ? 0 : acc[i]) + (bit i ? scale : −scale) (first writes), then /= divisor. */
-  codecSignAccumulate(bits: Uint8Array, scale: number, acc: Float32Array, first: boolean, divisor?: number): void;
+  codecSignEncode(values: Float32Array, residual: Float32Array, scales: Uint8Array, bits: Uint8Array, decodedOut?: Float32Array | null): void;
+  /** acc[i] = (first ? 0 : acc[i]) + (bit i ? s_b : −s_b) (first writes), then /= divisor. */
+  codecSignAccumulate(scales: Uint8Array, bits: Uint8Array, acc: Float32Array, first: boolean, divisor?: number): void;
   /** IEEE half, round to nearest even, into dst (2·src.length bytes, LE); decodedOut (may be `src`) gets the rounded values. */
   codecHalfEncode(src: Float32Array, dst: Uint8Array, decodedOut?: Float32Array | null): void;
   /** acc[i] = (first ? 0 : acc[i]) + half(src[i]) (first writes), then /= divisor. */

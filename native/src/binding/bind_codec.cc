@@ -40,36 +40,42 @@ Napi::Value add_f32(const Napi::CallbackInfo& ci) {
   return args.env().Undefined();
 }
 
-// codecSignEncode(values, residual, bits: Uint8Array (ceil(n/8)), decodedOut | null) -> scale
+// codecSignEncode(values, residual, scales: Uint8Array (4·ceil(n/256)), bits: Uint8Array (ceil(n/8)), decodedOut | null)
 Napi::Value sign_encode(const Napi::CallbackInfo& ci) {
-  Args args(ci, "codecSignEncode", 3, 4);
+  Args args(ci, "codecSignEncode", 4, 5);
   const size_t n = float_length(ci, args, 0, "values");
   const float* values = args.floats(0, "values", n, "values.length");
   float* residual = args.floats(1, "residual", n, "values.length");
-  uint8_t* bits = out_bytes(args, 2, "bits", (n + 7) / 8, "ceil(values.length/8)");
-  float* decoded = args.floats_or_null(3, "decodedOut", n, "values.length");
+  uint8_t* scales = out_bytes(args, 2, "scales", 4 * codec::sign_blocks(n), "4*ceil(values.length/256)");
+  uint8_t* bits = out_bytes(args, 3, "bits", (n + 7) / 8, "ceil(values.length/8)");
+  float* decoded = args.floats_or_null(4, "decodedOut", n, "values.length");
   args.require_disjoint(0, "values", 1, "residual");
-  args.require_disjoint(1, "residual", 2, "bits");
-  args.require_disjoint(0, "values", 2, "bits");
-  if (decoded) {
-    args.require_disjoint(1, "residual", 3, "decodedOut");
-    args.require_disjoint(2, "bits", 3, "decodedOut");
-    if (decoded != values) args.require_disjoint(0, "values", 3, "decodedOut");
+  args.require_disjoint(2, "scales", 3, "bits");
+  for (size_t i : {2, 3}) {
+    const char* name = i == 2 ? "scales" : "bits";
+    args.require_disjoint(0, "values", i, name);
+    args.require_disjoint(1, "residual", i, name);
+    if (decoded) args.require_disjoint(4, "decodedOut", i, name);
   }
-  const float scale = codec::sign_encode(values, residual, bits, decoded, n);
-  return Napi::Number::New(args.env(), static_cast<double>(scale));
+  if (decoded) {
+    args.require_disjoint(1, "residual", 4, "decodedOut");
+    if (decoded != values) args.require_disjoint(0, "values", 4, "decodedOut");
+  }
+  codec::sign_encode(values, residual, scales, bits, decoded, n);
+  return args.env().Undefined();
 }
 
-// codecSignAccumulate(bits: Uint8Array (ceil(n/8)), scale, acc: Float32Array (n), first, divisor = 1)
+// codecSignAccumulate(scales: Uint8Array (4·ceil(n/256)), bits: Uint8Array (ceil(n/8)), acc: Float32Array (n), first, divisor = 1)
 Napi::Value sign_accumulate(const Napi::CallbackInfo& ci) {
   Args args(ci, "codecSignAccumulate", 4, 5);
   const size_t n = float_length(ci, args, 2, "acc");
-  const uint8_t* bits = args.bytes(0, "bits", (n + 7) / 8, "ceil(acc.length/8)");
-  const float scale = static_cast<float>(args.number(1, "scale"));
+  const uint8_t* scales = args.bytes(0, "scales", 4 * codec::sign_blocks(n), "4*ceil(acc.length/256)");
+  const uint8_t* bits = args.bytes(1, "bits", (n + 7) / 8, "ceil(acc.length/8)");
   float* acc = args.floats(2, "acc", n, "acc.length");
   const bool first = args.flag(3, "first");
-  args.require_disjoint(0, "bits", 2, "acc");
-  codec::sign_accumulate(bits, scale, acc, n, first, divisor_arg(args, 4));
+  args.require_disjoint(0, "scales", 2, "acc");
+  args.require_disjoint(1, "bits", 2, "acc");
+  codec::sign_accumulate(scales, bits, acc, n, first, divisor_arg(args, 4));
   return args.env().Undefined();
 }
 

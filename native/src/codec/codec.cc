@@ -23,27 +23,26 @@ void add_f32_portable(const uint8_t* src, float* acc, size_t n, bool first, floa
   ref::finish(acc, 0, n, divisor);
 }
 
-float sign_encode_portable(const float* values, float* residual, uint8_t* bits, float* decoded_out, size_t n) {
-  double lanes[ref::kLanes] = {0};
-  const size_t full = n - n % ref::kLanes;
-  for (size_t i = 0; i < full; i += ref::kLanes) {
-    for (int j = 0; j < ref::kLanes; ++j) {
-      const float u = (values[i + j] + residual[i + j]) + 0.0f;
-      residual[i + j] = u;
-      lanes[j] += static_cast<double>(std::fabs(u));
-    }
+void sign_encode_portable(const float* values, float* residual, uint8_t* scales, uint8_t* bits, float* decoded_out, size_t n) {
+  for (size_t b0 = 0, blk = 0; b0 < n; b0 += kSignBlock, ++blk) {
+    const size_t end = b0 + kSignBlock < n ? b0 + kSignBlock : n;
+    double lanes[ref::kLanes] = {0};
+    for (size_t i = b0; i < end; ++i) residual[i] = (values[i] + residual[i]) + 0.0f;
+    ref::sum_abs_tail(residual, b0, end, lanes);
+    const float scale = ref::scale_from_lanes(lanes, end - b0);
+    ref::store_f32(scales + 4 * blk, scale);
+    ref::sign_pass2(residual, bits, decoded_out, b0, end, scale);
   }
-  for (size_t i = full; i < n; ++i) residual[i] = (values[i] + residual[i]) + 0.0f;
-  ref::sum_abs_tail(residual, full, n, lanes);
-  const float scale = ref::scale_from_lanes(lanes, n);
-  ref::sign_pass2(residual, bits, decoded_out, 0, n, scale);
-  return scale;
 }
 
-void sign_accumulate_portable(const uint8_t* bits, float scale, float* acc, size_t n, bool first, float divisor) {
-  for (size_t i = 0; i < n; ++i) {
-    const float d = ((bits[i >> 3] >> (i & 7)) & 1) ? scale : -scale;
-    acc[i] = first ? d : acc[i] + d;
+void sign_accumulate_portable(const uint8_t* scales, const uint8_t* bits, float* acc, size_t n, bool first, float divisor) {
+  for (size_t b0 = 0, blk = 0; b0 < n; b0 += kSignBlock, ++blk) {
+    const size_t end = b0 + kSignBlock < n ? b0 + kSignBlock : n;
+    const float scale = ref::load_f32(scales + 4 * blk);
+    for (size_t i = b0; i < end; ++i) {
+      const float d = ((bits[i >> 3] >> (i & 7)) & 1) ? scale : -scale;
+      acc[i] = first ? d : acc[i] + d;
+    }
   }
   ref::finish(acc, 0, n, divisor);
 }
@@ -113,11 +112,11 @@ const Kernels& portable_kernels() {
 void add_f32(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {
   active()->add_f32(src, acc, n, first, divisor);
 }
-float sign_encode(const float* values, float* residual, uint8_t* bits, float* decoded_out, size_t n) {
-  return active()->sign_encode(values, residual, bits, decoded_out, n);
+void sign_encode(const float* values, float* residual, uint8_t* scales, uint8_t* bits, float* decoded_out, size_t n) {
+  active()->sign_encode(values, residual, scales, bits, decoded_out, n);
 }
-void sign_accumulate(const uint8_t* bits, float scale, float* acc, size_t n, bool first, float divisor) {
-  active()->sign_accumulate(bits, scale, acc, n, first, divisor);
+void sign_accumulate(const uint8_t* scales, const uint8_t* bits, float* acc, size_t n, bool first, float divisor) {
+  active()->sign_accumulate(scales, bits, acc, n, first, divisor);
 }
 void half_encode(const float* src, uint8_t* dst, float* decoded_out, size_t n) {
   active()->half_encode(src, dst, decoded_out, n);

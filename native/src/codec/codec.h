@@ -3,12 +3,16 @@
 // AVX-512, picked at run time) gives results bit-identical to the scalar definitions in
 // reference.h, which are also what the JavaScript fallback computes:
 //   * sums and differences are element-wise float32 operations (no reassociation);
-//   * the sign-ef scale is mean |v + e|: 16 float64 partial sums (lane j takes elements
-//     i ≡ j mod 16, in order), added lane 0..15, divided by n and rounded to float32.
+//   * sign-ef has one scale per block of kSignBlock = 256 elements (the last block may be
+//     shorter): mean |v + e| over the block as 16 float64 partial sums (lane j takes the
+//     block's elements i ≡ j mod 16, in order), added lane 0..15, divided by the block's
+//     length and rounded to float32.
 // Byte buffers (message bodies) may sit at any alignment; float arrays too.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+
+#include "reference.h"  // kSignBlock, sign_blocks
 
 namespace bnn::codec {
 
@@ -17,14 +21,14 @@ namespace bnn::codec {
 void add_f32(const uint8_t* src, float* acc, size_t n, bool first, float divisor);
 
 // sign-ef encode of n values with the residual e (updated in place):
-//   u = (v + e) + 0 (−0 → +0); scale = mean |u|; bit i = (u_i is not negative);
-//   d_i = bit ? scale : −scale; e_i = u_i − d_i; decoded_out[i] = d_i when decoded_out != null.
-// bits: ⌈n/8⌉ bytes, every byte written (bits past n are 0). decoded_out may alias values.
-// Returns the scale.
-float sign_encode(const float* values, float* residual, uint8_t* bits, float* decoded_out, size_t n);
+//   u = (v + e) + 0 (−0 → +0); s_b = mean |u| over block b; bit i = (u_i is not negative);
+//   d_i = bit ? s_b : −s_b; e_i = u_i − d_i; decoded_out[i] = d_i when decoded_out != null.
+// scales: sign_blocks(n) little-endian float32; bits: ⌈n/8⌉ bytes, every byte written (bits
+// past n are 0). decoded_out may alias values.
+void sign_encode(const float* values, float* residual, uint8_t* scales, uint8_t* bits, float* decoded_out, size_t n);
 
-// acc[i] = (first ? 0 : acc[i]) + (bit i ? scale : −scale) (first writes d_i), then /= divisor.
-void sign_accumulate(const uint8_t* bits, float scale, float* acc, size_t n, bool first, float divisor);
+// acc[i] = (first ? 0 : acc[i]) + (bit i ? s_b : −s_b) (first writes d_i), then /= divisor.
+void sign_accumulate(const uint8_t* scales, const uint8_t* bits, float* acc, size_t n, bool first, float divisor);
 
 // IEEE binary16, round to nearest even (as numpy's npy_floatbits_to_halfbits): dst gets n
 // little-endian halves; decoded_out (may alias src) gets their float32 values when not null.

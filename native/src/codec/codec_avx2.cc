@@ -1,6 +1,6 @@
 // AVX2 + F16C codec kernels (built with -mavx2 -mf16c -ffp-contract=off). Bit-identical to
 // the scalar definitions in reference.h: element-wise float32 arithmetic in the same order,
-// and the sign-ef scale from the same 16 float64 lanes.
+// and each sign-ef block scale from the same 16 float64 lanes.
 #include <immintrin.h>
 
 #include <cstring>
@@ -36,60 +36,67 @@ void add_f32(const uint8_t* src, float* acc, size_t n, bool first, float divisor
   ref::finish(acc, n - n % 8, n, divisor);
 }
 
-float sign_encode(const float* values, float* residual, uint8_t* bits, float* decoded_out, size_t n) {
+void sign_encode(const float* values, float* residual, uint8_t* scales, uint8_t* bits, float* decoded_out, size_t n) {
   const __m256 zero = _mm256_setzero_ps();
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), a2 = _mm256_setzero_pd(), a3 = _mm256_setzero_pd();
-  const size_t full = n - n % ref::kLanes;
-  for (size_t i = 0; i < full; i += 16) {
-    const __m256 u0 = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(values + i), _mm256_loadu_ps(residual + i)), zero);
-    const __m256 u1 = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(values + i + 8), _mm256_loadu_ps(residual + i + 8)), zero);
-    _mm256_storeu_ps(residual + i, u0);
-    _mm256_storeu_ps(residual + i + 8, u1);
-    const __m256 b0 = _mm256_and_ps(u0, abs_mask), b1 = _mm256_and_ps(u1, abs_mask);
-    a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(b0)));
-    a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(b0, 1)));
-    a2 = _mm256_add_pd(a2, _mm256_cvtps_pd(_mm256_castps256_ps128(b1)));
-    a3 = _mm256_add_pd(a3, _mm256_cvtps_pd(_mm256_extractf128_ps(b1, 1)));
+  for (size_t b0 = 0, blk = 0; b0 < n; b0 += kSignBlock, ++blk) {
+    const size_t end = b0 + kSignBlock < n ? b0 + kSignBlock : n;
+    const size_t full = b0 + (end - b0) / 16 * 16;
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), a2 = _mm256_setzero_pd(), a3 = _mm256_setzero_pd();
+    for (size_t i = b0; i < full; i += 16) {
+      const __m256 u0 = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(values + i), _mm256_loadu_ps(residual + i)), zero);
+      const __m256 u1 = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(values + i + 8), _mm256_loadu_ps(residual + i + 8)), zero);
+      _mm256_storeu_ps(residual + i, u0);
+      _mm256_storeu_ps(residual + i + 8, u1);
+      const __m256 x0 = _mm256_and_ps(u0, abs_mask), x1 = _mm256_and_ps(u1, abs_mask);
+      a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(x0)));
+      a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(x0, 1)));
+      a2 = _mm256_add_pd(a2, _mm256_cvtps_pd(_mm256_castps256_ps128(x1)));
+      a3 = _mm256_add_pd(a3, _mm256_cvtps_pd(_mm256_extractf128_ps(x1, 1)));
+    }
+    double lanes[ref::kLanes];
+    _mm256_storeu_pd(lanes, a0);
+    _mm256_storeu_pd(lanes + 4, a1);
+    _mm256_storeu_pd(lanes + 8, a2);
+    _mm256_storeu_pd(lanes + 12, a3);
+    for (size_t i = full; i < end; ++i) residual[i] = (values[i] + residual[i]) + 0.0f;
+    ref::sum_abs_tail(residual, full, end, lanes);
+    const float scale = ref::scale_from_lanes(lanes, end - b0);
+    ref::store_f32(scales + 4 * blk, scale);
+    const __m256 pos = _mm256_set1_ps(scale), neg = _mm256_set1_ps(-scale);
+    const size_t full8 = b0 + (end - b0) / 8 * 8;
+    for (size_t i = b0; i < full8; i += 8) {
+      const __m256 u = _mm256_loadu_ps(residual + i);
+      const int negative = _mm256_movemask_ps(u);
+      const __m256 d = _mm256_blendv_ps(pos, neg, u);  // sign bit set -> -scale
+      _mm256_storeu_ps(residual + i, _mm256_sub_ps(u, d));
+      if (decoded_out) _mm256_storeu_ps(decoded_out + i, d);
+      bits[i / 8] = static_cast<uint8_t>(~negative & 0xff);
+    }
+    ref::sign_pass2(residual, bits, decoded_out, full8, end, scale);
   }
-  double lanes[ref::kLanes];
-  _mm256_storeu_pd(lanes, a0);
-  _mm256_storeu_pd(lanes + 4, a1);
-  _mm256_storeu_pd(lanes + 8, a2);
-  _mm256_storeu_pd(lanes + 12, a3);
-  for (size_t i = full; i < n; ++i) residual[i] = (values[i] + residual[i]) + 0.0f;
-  ref::sum_abs_tail(residual, full, n, lanes);
-  const float scale = ref::scale_from_lanes(lanes, n);
-  const __m256 pos = _mm256_set1_ps(scale), neg = _mm256_set1_ps(-scale);
-  const size_t full8 = n - n % 8;
-  for (size_t i = 0; i < full8; i += 8) {
-    const __m256 u = _mm256_loadu_ps(residual + i);
-    const int negative = _mm256_movemask_ps(u);
-    const __m256 d = _mm256_blendv_ps(pos, neg, u);  // sign bit set -> -scale
-    _mm256_storeu_ps(residual + i, _mm256_sub_ps(u, d));
-    if (decoded_out) _mm256_storeu_ps(decoded_out + i, d);
-    bits[i / 8] = static_cast<uint8_t>(~negative & 0xff);
-  }
-  ref::sign_pass2(residual, bits, decoded_out, full8, n, scale);
-  return scale;
 }
 
-void sign_accumulate(const uint8_t* bits, float scale, float* acc, size_t n, bool first, float divisor) {
-  const __m256 pos = _mm256_set1_ps(scale), neg = _mm256_set1_ps(-scale);
+void sign_accumulate(const uint8_t* scales, const uint8_t* bits, float* acc, size_t n, bool first, float divisor) {
   const __m256i lane_bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-  const size_t full8 = n - n % 8;
-  for (size_t i = 0; i < full8; i += 8) {
-    const __m256i b = _mm256_set1_epi32(bits[i / 8]);
-    const __m256 m = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(b, lane_bit), lane_bit));
-    const __m256 d = _mm256_blendv_ps(neg, pos, m);
-    __m256 r = first ? d : _mm256_add_ps(_mm256_loadu_ps(acc + i), d);
-    _mm256_storeu_ps(acc + i, sel_div(r, divisor));
+  for (size_t b0 = 0, blk = 0; b0 < n; b0 += kSignBlock, ++blk) {
+    const size_t end = b0 + kSignBlock < n ? b0 + kSignBlock : n;
+    const float scale = ref::load_f32(scales + 4 * blk);
+    const __m256 pos = _mm256_set1_ps(scale), neg = _mm256_set1_ps(-scale);
+    const size_t full8 = b0 + (end - b0) / 8 * 8;
+    for (size_t i = b0; i < full8; i += 8) {
+      const __m256i b = _mm256_set1_epi32(bits[i / 8]);
+      const __m256 m = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(b, lane_bit), lane_bit));
+      const __m256 d = _mm256_blendv_ps(neg, pos, m);
+      const __m256 r = first ? d : _mm256_add_ps(_mm256_loadu_ps(acc + i), d);
+      _mm256_storeu_ps(acc + i, sel_div(r, divisor));
+    }
+    for (size_t i = full8; i < end; ++i) {
+      const float d = ((bits[i >> 3] >> (i & 7)) & 1) ? scale : -scale;
+      acc[i] = first ? d : acc[i] + d;
+    }
+    ref::finish(acc, full8, end, divisor);
   }
-  for (size_t i = full8; i < n; ++i) {
-    const float d = ((bits[i >> 3] >> (i & 7)) & 1) ? scale : -scale;
-    acc[i] = first ? d : acc[i] + d;
-  }
-  ref::finish(acc, full8, n, divisor);
 }
 
 // True when any of the 8 floats is a signaling NaN (F16C would quiet it; the reference keeps the payload).

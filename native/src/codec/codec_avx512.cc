@@ -1,6 +1,6 @@
 // AVX-512 (F, BW, DQ, VL) + F16C codec kernels (built with those -m flags and
-// -ffp-contract=off). Bit-identical to reference.h: element-wise float32 arithmetic, and the
-// sign-ef scale from the same 16 float64 lanes (two 8-lane accumulators).
+// -ffp-contract=off). Bit-identical to reference.h: element-wise float32 arithmetic, and each
+// sign-ef block scale from the same 16 float64 lanes (two 8-lane accumulators).
 #include <immintrin.h>
 
 #include <cstring>
@@ -33,52 +33,59 @@ void add_f32(const uint8_t* src, float* acc, size_t n, bool first, float divisor
   }
 }
 
-float sign_encode(const float* values, float* residual, uint8_t* bits, float* decoded_out, size_t n) {
+void sign_encode(const float* values, float* residual, uint8_t* scales, uint8_t* bits, float* decoded_out, size_t n) {
   const __m512 zero = _mm512_setzero_ps();
-  __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
-  const size_t full = n - n % 16;
-  for (size_t i = 0; i < full; i += 16) {
-    const __m512 u = _mm512_add_ps(_mm512_add_ps(_mm512_loadu_ps(values + i), _mm512_loadu_ps(residual + i)), zero);
-    _mm512_storeu_ps(residual + i, u);
-    const __m512 a = _mm512_abs_ps(u);
-    lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(a)));
-    hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1))));
+  for (size_t b0 = 0, blk = 0; b0 < n; b0 += kSignBlock, ++blk) {
+    const size_t end = b0 + kSignBlock < n ? b0 + kSignBlock : n;
+    const size_t full = b0 + (end - b0) / 16 * 16;
+    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+    for (size_t i = b0; i < full; i += 16) {
+      const __m512 u = _mm512_add_ps(_mm512_add_ps(_mm512_loadu_ps(values + i), _mm512_loadu_ps(residual + i)), zero);
+      _mm512_storeu_ps(residual + i, u);
+      const __m512 a = _mm512_abs_ps(u);
+      lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(a)));
+      hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1))));
+    }
+    double lanes[ref::kLanes];
+    _mm512_storeu_pd(lanes, lo);
+    _mm512_storeu_pd(lanes + 8, hi);
+    for (size_t i = full; i < end; ++i) residual[i] = (values[i] + residual[i]) + 0.0f;
+    ref::sum_abs_tail(residual, full, end, lanes);
+    const float scale = ref::scale_from_lanes(lanes, end - b0);
+    ref::store_f32(scales + 4 * blk, scale);
+    const __m512 pos = _mm512_set1_ps(scale), neg = _mm512_set1_ps(-scale);
+    for (size_t i = b0; i < full; i += 16) {
+      const __m512 u = _mm512_loadu_ps(residual + i);
+      const __mmask16 nonneg = static_cast<__mmask16>(~_mm512_movepi32_mask(_mm512_castps_si512(u)));
+      const __m512 d = _mm512_mask_blend_ps(nonneg, neg, pos);
+      _mm512_storeu_ps(residual + i, _mm512_sub_ps(u, d));
+      if (decoded_out) _mm512_storeu_ps(decoded_out + i, d);
+      const uint16_t bb = static_cast<uint16_t>(nonneg);
+      std::memcpy(bits + i / 8, &bb, 2);
+    }
+    ref::sign_pass2(residual, bits, decoded_out, full, end, scale);
   }
-  double lanes[ref::kLanes];
-  _mm512_storeu_pd(lanes, lo);
-  _mm512_storeu_pd(lanes + 8, hi);
-  for (size_t i = full; i < n; ++i) residual[i] = (values[i] + residual[i]) + 0.0f;
-  ref::sum_abs_tail(residual, full, n, lanes);
-  const float scale = ref::scale_from_lanes(lanes, n);
-  const __m512 pos = _mm512_set1_ps(scale), neg = _mm512_set1_ps(-scale);
-  for (size_t i = 0; i < full; i += 16) {
-    const __m512 u = _mm512_loadu_ps(residual + i);
-    const __mmask16 nonneg = static_cast<__mmask16>(~_mm512_movepi32_mask(_mm512_castps_si512(u)));
-    const __m512 d = _mm512_mask_blend_ps(nonneg, neg, pos);
-    _mm512_storeu_ps(residual + i, _mm512_sub_ps(u, d));
-    if (decoded_out) _mm512_storeu_ps(decoded_out + i, d);
-    const uint16_t b = static_cast<uint16_t>(nonneg);
-    std::memcpy(bits + i / 8, &b, 2);
-  }
-  ref::sign_pass2(residual, bits, decoded_out, full, n, scale);
-  return scale;
 }
 
-void sign_accumulate(const uint8_t* bits, float scale, float* acc, size_t n, bool first, float divisor) {
-  const __m512 pos = _mm512_set1_ps(scale), neg = _mm512_set1_ps(-scale);
-  const size_t full = n - n % 16;
-  for (size_t i = 0; i < full; i += 16) {
-    uint16_t b;
-    std::memcpy(&b, bits + i / 8, 2);
-    const __m512 d = _mm512_mask_blend_ps(static_cast<__mmask16>(b), neg, pos);
-    const __m512 r = first ? d : _mm512_add_ps(_mm512_loadu_ps(acc + i), d);
-    _mm512_storeu_ps(acc + i, sel_div(r, divisor));
+void sign_accumulate(const uint8_t* scales, const uint8_t* bits, float* acc, size_t n, bool first, float divisor) {
+  for (size_t b0 = 0, blk = 0; b0 < n; b0 += kSignBlock, ++blk) {
+    const size_t end = b0 + kSignBlock < n ? b0 + kSignBlock : n;
+    const size_t full = b0 + (end - b0) / 16 * 16;
+    const float scale = ref::load_f32(scales + 4 * blk);
+    const __m512 pos = _mm512_set1_ps(scale), neg = _mm512_set1_ps(-scale);
+    for (size_t i = b0; i < full; i += 16) {
+      uint16_t b;
+      std::memcpy(&b, bits + i / 8, 2);
+      const __m512 d = _mm512_mask_blend_ps(static_cast<__mmask16>(b), neg, pos);
+      const __m512 r = first ? d : _mm512_add_ps(_mm512_loadu_ps(acc + i), d);
+      _mm512_storeu_ps(acc + i, sel_div(r, divisor));
+    }
+    for (size_t i = full; i < end; ++i) {
+      const float d = ((bits[i >> 3] >> (i & 7)) & 1) ? scale : -scale;
+      acc[i] = first ? d : acc[i] + d;
+    }
+    ref::finish(acc, full, end, divisor);
   }
-  for (size_t i = full; i < n; ++i) {
-    const float d = ((bits[i >> 3] >> (i & 7)) & 1) ? scale : -scale;
-    acc[i] = first ? d : acc[i] + d;
-  }
-  ref::finish(acc, full, n, divisor);
 }
 
 void half_encode(const float* src, uint8_t* dst, float* decoded_out, size_t n) {

@@ -8,8 +8,8 @@ namespace bnn::codec {
 struct Kernels {
   const char* name;
   void (*add_f32)(const uint8_t* src, float* acc, size_t n, bool first, float divisor);
-  float (*sign_encode)(const float* values, float* residual, uint8_t* bits, float* decoded_out, size_t n);
-  void (*sign_accumulate)(const uint8_t* bits, float scale, float* acc, size_t n, bool first, float divisor);
+  void (*sign_encode)(const float* values, float* residual, uint8_t* scales, uint8_t* bits, float* decoded_out, size_t n);
+  void (*sign_accumulate)(const uint8_t* scales, const uint8_t* bits, float* acc, size_t n, bool first, float divisor);
   void (*half_encode)(const float* src, uint8_t* dst, float* decoded_out, size_t n);
   void (*half_accumulate)(const uint8_t* src, float* acc, size_t n, bool first, float divisor);
 };

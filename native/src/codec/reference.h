@@ -6,6 +6,14 @@
 #include <cstdint>
 #include <cstring>
 
+namespace bnn::codec {
+
+// Elements per sign-ef scale (a multiple of 16 lanes and of 8 bits).
+constexpr size_t kSignBlock = 256;
+inline size_t sign_blocks(size_t n) { return (n + kSignBlock - 1) / kSignBlock; }
+
+}  // namespace bnn::codec
+
 namespace bnn::codec::ref {
 
 constexpr int kLanes = 16;
@@ -15,6 +23,8 @@ inline float load_f32(const uint8_t* p) {
   std::memcpy(&v, p, 4);
   return v;
 }
+
+inline void store_f32(uint8_t* p, float v) { std::memcpy(p, &v, 4); }
 
 inline uint32_t bits_of(float f) {
   uint32_t u;
