@@ -56,6 +56,7 @@ export class GroupSession {
   private transport: Transport | null = null;
   private allreduce: AllReduce | null = null;
   private lastStep = -1;
+  private pastBytes = 0;
   private closed = false;
 
   constructor(first: Assignment, private readonly o: GroupSessionOptions) {
@@ -70,10 +71,18 @@ export class GroupSession {
     return { rank: this.current.rank, worldSize: this.current.world_size, generation: this.current.generation };
   }
 
-  /** Traffic of the current group's all-reduce (for progress reports). */
+  /** All-reduce bytes sent plus received, over every generation so far (for progress reports). */
   get bytes(): number {
     const s = this.allreduce?.stats;
-    return s ? s.bytesSent + s.bytesReceived : 0;
+    return this.pastBytes + (s ? s.bytesSent + s.bytesReceived : 0);
+  }
+
+  private async dropAllReduce(): Promise<void> {
+    const ar = this.allreduce;
+    this.allreduce = null;
+    if (!ar) return;
+    this.pastBytes += ar.stats.bytesSent + ar.stats.bytesReceived;
+    await ar.close().catch(() => undefined);
   }
 
   /** A newer assignment of the same run arrived: the group is being re-formed. */
@@ -170,8 +179,7 @@ export class GroupSession {
    */
   async regroup(err: Error): Promise<void> {
     const group = this.group;
-    await this.allreduce?.close().catch(() => undefined);
-    this.allreduce = null;
+    await this.dropAllReduce();
     if (err instanceof TransportClosedError || this.transport?.isClosed) {
       await this.transport?.close().catch(() => undefined);
       this.transport = null;
@@ -200,8 +208,7 @@ export class GroupSession {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.allreduce?.close().catch(() => undefined);
-    this.allreduce = null;
+    await this.dropAllReduce();
     await this.transport?.close().catch(() => undefined);
     this.transport = null;
   }

@@ -119,7 +119,9 @@ export async function trainRank(a: RankAssignment, deps: RankDeps): Promise<Rank
       };
       const { sha256, bytes } = await saveCheckpoint(file, model, optimizer, meta);
       lastCheckpointStep = s;
-      await deps.reportCheckpoint({ path: file, step: s, epoch: meta.epoch, sha256, bytes });
+      // Unrecorded, the file is merely unused by a resume; training goes on.
+      await deps.reportCheckpoint({ path: file, step: s, epoch: meta.epoch, sha256, bytes })
+        .catch((err: Error) => deps.log(`checkpoint ${file} not recorded: ${err.message}`));
     };
     const stepStem = (s: number) => `step-${String(s).padStart(8, '0')}`;
 

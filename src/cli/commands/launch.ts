@@ -7,7 +7,7 @@ import { addConfigOverrideOptions, overridesFromOptions } from '../options.js';
 import { UserError } from '../../util/errors.js';
 import { addClientTlsOptions } from '../security-options.js';
 import { launchRemote } from './launch-remote.js';
-import { generationLine } from './resume.js';
+import { generationLine, resumeHint } from './resume.js';
 
 interface LaunchFlags extends Record<string, unknown> {
   local?: string;
@@ -151,6 +151,7 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
         ctx.io.stdout.write(`run ${runId} ${status}${error ? ` (${error})` : ''} in ${wallTimeS.toFixed(1)} s` +
           (last?.testAcc != null ? `; final test accuracy ${pct(last.testAcc)}` : '') + '\n');
       }
+      if (runId && status !== 'COMPLETED' && !raw.json) ctx.io.stderr.write(`${resumeHint(runId, config.store)}\n`);
       return failedHere ? 1 : EXIT[status] ?? 1;
     }));
 }

@@ -41,6 +41,11 @@ export function generationLine(d: Record<string, unknown>): string {
   return `generation ${String(d.generation)}: ${String(d.worldSize)} worker(s) (${String(d.reason)})`;
 }
 
+/** What to type to continue a run that did not complete. */
+export function resumeHint(runId: string, store: string): string {
+  return `bnn: continue it from its last checkpoint with: bnn resume ${runId} --store ${store}`;
+}
+
 export interface FollowResult {
   status: string;
   error: string;
@@ -166,6 +171,7 @@ export function registerResume(program: Command, ctx: CommandContext): void {
         ctx.io.stdout.write(`run ${run.id} ${result.status}${result.error ? ` (${result.error})` : ''} in ${wallTimeS.toFixed(1)} s` +
           (last?.testAcc != null ? `; final test accuracy ${pct(last.testAcc)}` : '') + '\n');
       }
+      if (result.status !== 'COMPLETED' && !raw.json) ctx.io.stderr.write(`${resumeHint(run.id, raw.store)}\n`);
       return EXIT[result.status] ?? 1;
     }));
 }
