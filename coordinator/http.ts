@@ -131,7 +131,8 @@ export function createMonitorHttpServer(deps: MonitorHttpDeps): MonitorHttpServe
     } else if (/^\/api\/runs\/[^/]+\/epochs$/.test(path)) {
       const id = decodeURIComponent(path.split('/')[3]!);
       try {
-        json(res, 200, { runId: getRun(db, id).id, epochs: curve(db, getRun(db, id).id) });
+        const run = getRun(db, id);
+        json(res, 200, { runId: run.id, epochs: curve(db, run.id) });
       } catch (err) {
         if (!(err instanceof RunNotFoundError)) throw err;
         json(res, 404, { error: err.message });
