@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { createCoordinatorServer } from '../coordinator/index.js';
-import { natsUrlWithAuth } from '../src/collective/index.js';
+import { connectNatsTransport, NatsAuthError, natsUrlWithAuth } from '../src/collective/index.js';
 import { loadConfig } from '../src/config/index.js';
 import { connectCoordinator } from '../src/rpc/index.js';
 import { openStore } from '../src/store/index.js';
+import { makeTestCerts } from './helpers/certs.js';
 import { CLI_ENTRY, REPO_ROOT } from './helpers/cli.js';
 import { writeTinyConfig } from './helpers/cluster.js';
 import { startTestNatsServer } from './helpers/nats.js';
@@ -98,4 +99,19 @@ test('nats auth - a token handed out by the coordinator in its nats url reaches 
   assert.match(failed.error, /refused the token/);
   assert.equal(badExit.code, 1, badExit.stderr);
   for (const text of [failed.error, badExit.stderr, c.logs.join('\n')]) assert.ok(!text.includes('tok-abc-789') && !text.includes('not-the-token'), text);
+});
+
+test('nats auth - TLS: a client with the CA and a CA-signed certificate connects to a nats-server that verifies clients; no certificate or an untrusted CA fails naming the TLS flags', async (t) => {
+  const dir = await tmpDir({ t });
+  const c = makeTestCerts(dir.path);
+  const nats = await startTestNatsServer({ t, tls: { certFile: c.serverCert, keyFile: c.serverKey, caFile: c.ca } });
+  const transport = await connectNatsTransport({ servers: nats.url, tls: { caFile: c.ca, certFile: c.clientCert, keyFile: c.clientKey } });
+  await transport.flush();
+  await transport.close();
+  for (const tls of [{ caFile: c.ca }, { caFile: c.otherCa, certFile: c.clientCert, keyFile: c.clientKey }, undefined]) {
+    const err = await connectNatsTransport({ servers: nats.url, connectTimeoutMs: 3000, ...(tls ? { tls } : {}) }).then(
+      (tr) => { void tr.close(); return null; }, (e: unknown) => e);
+    assert.ok(err instanceof NatsAuthError, `${JSON.stringify(tls)}: ${String(err)}`);
+    assert.match(err.message, /TLS failed .*--nats-tls-ca\/--nats-tls-cert\/--nats-tls-key/);
+  }
 });

@@ -6,8 +6,8 @@
 // tell the coordinator, which evicts whoever missed the deadline or re-forms the same members,
 // then join the new generation). Either way the step in flight changed no weights and is redone.
 import {
-  AllReduce, CollectiveFailedError, CollectiveTimeoutError, connectNatsTransport, MembershipChangedError, TransportClosedError,
-  type Compression, type Transport,
+  AllReduce, CollectiveFailedError, CollectiveTimeoutError, connectNatsTransport, MembershipChangedError, NatsAuthError, redactNatsUrl,
+  TransportClosedError, type Compression, type Transport,
 } from '../src/collective/index.js';
 import type { Assignment } from '../src/rpc/index.js';
 import type { NatsTransportOptions } from '../src/collective/nats-transport.js';
@@ -124,9 +124,11 @@ export class GroupSession {
       try {
         return await this.race(connectNatsTransport({ ...this.o.nats, servers: this.url(), name: `${this.o.name}-g${this.current.generation}`, connectTimeoutMs: 2000 }));
       } catch (err) {
-        if (err instanceof MembershipChangedError || this.closed) throw err;
-        if (Date.now() - started > this.o.reconnectTimeoutMs) throw new NatsUnreachableError(this.url(), this.o.reconnectTimeoutMs, { cause: err });
-        if (attempt === 0) this.o.log(`NATS ${this.url()} unreachable (${(err as Error).message}); retrying`);
+        // Refused credentials or a failed TLS handshake do not heal by waiting.
+        if (err instanceof MembershipChangedError || err instanceof NatsAuthError || this.closed) throw err;
+        // The url may carry credentials (handed out by the coordinator): never show them.
+        if (Date.now() - started > this.o.reconnectTimeoutMs) throw new NatsUnreachableError(redactNatsUrl(this.url()), this.o.reconnectTimeoutMs, { cause: err });
+        if (attempt === 0) this.o.log(`NATS ${redactNatsUrl(this.url())} unreachable (${(err as Error).message}); retrying`);
         await this.race(sleep(250));
       }
     }

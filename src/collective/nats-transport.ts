@@ -68,7 +68,7 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
   } catch (err) {
     const where = `NATS ${servers.map(redactNatsUrl).join(', ')}`;
     const code = (err as { code?: string }).code;
-    const message = (err as Error).message;
+    const message = (err as Error).message.replace(/\s+/g, ' ').trim();
     if (code === 'AUTHORIZATION_VIOLATION' || code === 'AUTHENTICATION_EXPIRED') {
       throw new NatsAuthError(`${where} refused ${describeAuth(auth)} (${message}): check --nats-user/--nats-pass, --nats-token ` +
         '(or BNN_NATS_USER/BNN_NATS_PASS/BNN_NATS_TOKEN) or the credentials in the --nats url', { cause: err });
