@@ -15,6 +15,8 @@ export interface StoreBenchOptions extends StoreScaleOptions {
   cliEntry?: { execPath: string; args: string[] };
   /** Keep the generated database instead of deleting it (its path is in the result). */
   keep: boolean;
+  /** Time this existing store (one `--keep` left) instead of generating one; it is not deleted. */
+  existing?: string;
   /** Progress lines for people. */
   progress?: (line: string) => void;
 }
@@ -25,6 +27,13 @@ export interface QueryTiming {
   /** Each repetition: open read-only, query, close (milliseconds). */
   runsMs: number[];
   medianMs: number;
+  /**
+   * CPU time (user + system) of each repetition. On a busy machine wall time includes waiting
+   * for a core; the query is single-threaded and reads cached pages, so CPU time is what it
+   * would take on an idle one.
+   */
+  cpuMs: number[];
+  medianCpuMs: number;
   maxMs: number;
   /** Rows (runs or groups) the query returned. */
   rows: number;
@@ -49,24 +58,30 @@ export interface StoreBenchResult {
  */
 export function benchStore(options: StoreBenchOptions): StoreBenchResult {
   const log = options.progress ?? (() => undefined);
-  const dir = mkdtempSync(join(tmpdir(), 'bnn-bench-store-'));
-  const file = join(dir, 'bnn.db');
+  const dir = options.existing === undefined ? mkdtempSync(join(tmpdir(), 'bnn-bench-store-')) : null;
+  const file = options.existing ?? join(dir!, 'bnn.db');
   try {
-    log(`generating ${options.runs.toLocaleString('en-US')} runs × ${options.epochs} epochs in ${file}`);
-    const t0 = performance.now();
-    const store = openStore(file);
     let generated: GeneratedCounts;
-    try {
-      generated = generateRuns(store, options, (n) => {
-        if (n % 5000 === 0) log(`  ${n.toLocaleString('en-US')} / ${options.runs.toLocaleString('en-US')} runs`);
-      });
-      store.sqlite.pragma('wal_checkpoint(TRUNCATE)');
-      store.sqlite.exec('ANALYZE');
-    } finally {
-      store.close();
+    let generateS = 0;
+    if (options.existing === undefined) {
+      log(`generating ${options.runs.toLocaleString('en-US')} runs × ${options.epochs} epochs in ${file}`);
+      const t0 = performance.now();
+      const store = openStore(file);
+      try {
+        generated = generateRuns(store, options, (n) => {
+          if (n % 5000 === 0) log(`  ${n.toLocaleString('en-US')} / ${options.runs.toLocaleString('en-US')} runs`);
+        });
+        store.sqlite.pragma('wal_checkpoint(TRUNCATE)');
+        store.sqlite.exec('ANALYZE');
+      } finally {
+        store.close();
+      }
+      generateS = (performance.now() - t0) / 1000;
+      log(`  done in ${generateS.toFixed(1)} s (${generated.epochRows.toLocaleString('en-US')} epoch rows, ${generated.energyRows.toLocaleString('en-US')} energy rows)`);
+    } else {
+      generated = withQueryStore(file, {}, ({ sqlite }) => countRows(sqlite));
+      log(`timing ${file}: ${generated.runs.toLocaleString('en-US')} runs`);
     }
-    const generateS = (performance.now() - t0) / 1000;
-    log(`  done in ${generateS.toFixed(1)} s (${generated.epochRows.toLocaleString('en-US')} epoch rows, ${generated.energyRows.toLocaleString('en-US')} energy rows)`);
 
     const runsQuery = { ...defaultRunsQuery(), limit: 50 };
     const compareQuery = parseCompareQuery({ by: 'precision', metric: 'test_acc' });
@@ -89,17 +104,17 @@ export function benchStore(options: StoreBenchOptions): StoreBenchResult {
         (db) => compareStatement(db, compareWhere(compareQuery)).toSQL(),
       ),
     ];
-    for (const q of queries) log(`${q.command}: median ${q.medianMs.toFixed(1)} ms, max ${q.maxMs.toFixed(1)} ms over ${q.runsMs.length}${q.cliMs === undefined ? '' : `; as a bnn process ${q.cliMs.toFixed(0)} ms`}`);
+    for (const q of queries) log(`${q.command}: median ${q.medianMs.toFixed(1)} ms (CPU ${q.medianCpuMs.toFixed(1)} ms), max ${q.maxMs.toFixed(1)} ms over ${q.runsMs.length}${q.cliMs === undefined ? '' : `; as a bnn process ${q.cliMs.toFixed(0)} ms`}`);
     return {
       options: { runs: options.runs, epochs: options.epochs, energyEpochs: options.energyEpochs, repeats: options.repeats },
       generated,
       generateS,
       dbBytes: statSync(file).size,
-      dbPath: options.keep ? file : null,
+      dbPath: options.keep || options.existing !== undefined ? file : null,
       queries,
     };
   } finally {
-    if (!options.keep) rmSync(dir, { recursive: true, force: true });
+    if (!options.keep && dir !== null) rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -112,18 +127,23 @@ function timeQuery(
   statement: (db: StoreDb) => { sql: string; params: unknown[] },
 ): QueryTiming {
   const runsMs: number[] = [];
+  const cpuMs: number[] = [];
   let rows = 0;
   for (let i = 0; i < options.repeats; i++) {
+    const cpu = process.cpuUsage();
     const t = performance.now();
     rows = withQueryStore(file, {}, ({ db }) => run(db));
     runsMs.push(performance.now() - t);
+    const used = process.cpuUsage(cpu);
+    cpuMs.push((used.user + used.system) / 1000);
   }
   const plan = withQueryStore(file, {}, ({ db, sqlite }) => {
     const { sql, params } = statement(db);
     return (sqlite.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail);
   });
   const sorted = [...runsMs].sort((a, b) => a - b);
-  const timing: QueryTiming = { command, runsMs, medianMs: sorted[Math.floor(sorted.length / 2)]!, maxMs: sorted.at(-1)!, rows, plan };
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const timing: QueryTiming = { command, runsMs, medianMs: median(runsMs), maxMs: sorted.at(-1)!, cpuMs, medianCpuMs: median(cpuMs), rows, plan };
   if (options.cliEntry !== undefined) {
     const t = performance.now();
     const r = spawnSync(options.cliEntry.execPath, [...options.cliEntry.args, ...cliArgs, '--store', file], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
@@ -132,4 +152,15 @@ function timeQuery(
     timing.cliMs = ms;
   }
   return timing;
+}
+
+function countRows(sqlite: { prepare(sql: string): { get(): unknown } }): GeneratedCounts {
+  const n = (sql: string) => (sqlite.prepare(sql).get() as { n: number }).n;
+  return {
+    runs: n('SELECT count(*) AS n FROM runs'),
+    completed: n("SELECT count(*) AS n FROM runs WHERE status = 'COMPLETED'"),
+    epochRows: n('SELECT count(*) AS n FROM epoch_metrics'),
+    energyRows: n('SELECT count(*) AS n FROM energy_samples'),
+    eventRows: n('SELECT count(*) AS n FROM events'),
+  };
 }
