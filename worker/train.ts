@@ -23,8 +23,8 @@ import { applyCheckpoint, applyStateVector, saveCheckpoint, stateVector, type Ch
 import { Rng } from '../src/util/rng.js';
 import type { MetricsReport } from '../src/rpc/index.js';
 import { WorkerError, RunStoppedError } from './errors.js';
-import { flatLayout, flattenScaled, unflatten } from './flat.js';
-import { gradientVector } from '../src/collective/gradient-buckets.js';
+import { flatLayout, unflatten } from './flat.js';
+import { fillGradients, gradientVector } from '../src/collective/gradient-buckets.js';
 import { isRegroupable, type GroupView } from './session.js';
 
 export interface RankAssignment {
@@ -169,7 +169,7 @@ export async function trainRank(a: RankAssignment, deps: RankDeps): Promise<Rank
             }
             const g = computeGradients(model, x, labels, config.train.labelSmoothing);
             x.dispose();
-            flattenScaled(layout, g.grads, worldSize === 1 ? 1 : mine.length / global, vec);
+            fillGradients(vec, layout.params, layout.offsets, g.grads, worldSize === 1 ? 1 : mine.length / global); // bnn:buckets (native scaled copy)
             tf.dispose(g.grads);
             vec[layout.length] = g.loss * mine.length;
             vec[layout.length + 1] = g.correct;

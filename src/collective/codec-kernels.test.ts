@@ -188,6 +188,24 @@ test('codec kernels - fp16 encode and accumulate: native equals JavaScript (all 
   });
 });
 
+test('codec kernels - scaled copy: native equals the JavaScript float64 product rounded to float32', { skip: skipNative }, () => {
+  forEachVariant((k, variant) => {
+    for (const n of SIZES) {
+      const src = awkward(n, 40 + n);
+      for (const scale of [0.5, 86 / 256, 1 / 3, 85 / 255, 1e-30, 3e38]) {
+        const a = new Float32Array(n);
+        const b = new Float32Array(n);
+        jsKernels.scaleInto(src, a, scale);
+        k.scaleInto(src, b, scale);
+        assertSameFloats(b, a, `${variant} n=${n} scale=${scale}`);
+        const inPlace = Float32Array.from(src);
+        k.scaleInto(inPlace, inPlace, scale);
+        assertSameFloats(inPlace, a, `${variant} n=${n} scale=${scale} in place`);
+      }
+    }
+  });
+});
+
 test('codec kernels - wrong arguments name what is wrong', { skip: skipNative }, () => {
   const c = native.codec;
   assert.ok(c);

@@ -30,6 +30,8 @@ export interface CodecKernels {
   halfEncode(src: Float32Array, dst: Uint8Array, decodedOut: Float32Array | null): void;
   /** acc[i] = (first ? 0 : acc[i]) + half(src[i]) (src: 2·acc.length bytes, any alignment), then /= divisor. */
   halfAccumulate(src: Uint8Array, acc: Float32Array, first: boolean, divisor: number): void;
+  /** dst[i] = src[i] · scale (the float64 product rounded to float32); dst may be src. */
+  scaleInto(src: Float32Array, dst: Float32Array, scale: number): void;
 }
 
 let scratch = new ArrayBuffer(0);
@@ -96,6 +98,9 @@ export const jsKernels: CodecKernels = {
     else for (let i = 0; i < n; i++) acc[i] = (acc[i] as number) + (t[s[i] as number] as number);
     divide(acc, divisor);
   },
+  scaleInto(src, dst, scale) {
+    for (let i = 0; i < src.length; i++) dst[i] = (src[i] as number) * scale;
+  },
 };
 
 /** The addon's kernels, or null with the reason. */
@@ -113,6 +118,7 @@ export function nativeKernels(): { kernels: CodecKernels; reason: null } | { ker
       signAccumulate: (scales, bits, acc, first, divisor) => c.codecSignAccumulate(scales, bits, acc, first, divisor),
       halfEncode: (src, dst, decodedOut) => c.codecHalfEncode(src, dst, decodedOut),
       halfAccumulate: (src, acc, first, divisor) => c.codecHalfAccumulate(src, acc, first, divisor),
+      scaleInto: (src, dst, scale) => c.codecScaleInto(src, dst, scale),
     },
     reason: null,
   };

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { AllReduce } from './allreduce.js';
 import type { AllReduceOptions } from './options.js';
 import { LoopbackHub } from './transport.js';
-import { bucketPlanOf, gradientVector } from './gradient-buckets.js';
+import { bucketPlanOf, fillGradients, gradientVector } from './gradient-buckets.js';
 import { firstBitDifference, randomGradient, rankOrderReduce } from './testing.js';
 
 async function group(n: number, options: Partial<AllReduceOptions> = {}) {
@@ -91,4 +91,20 @@ test('gradient buckets - one rank: the result is a copy of the input and nothing
   } finally {
     await g.close();
   }
+});
+
+test('gradient buckets - fillGradients writes scale · gradient at each offset (missing gradients are zero)', () => {
+  const params = [{ variable: { name: 'w', size: 300 } }, { variable: { name: 'b', size: 7 } }, { variable: { name: 'g', size: 5 } }];
+  const offsets = [0, 300, 307];
+  const w = randomGradient(300, 1);
+  const b = randomGradient(7, 2);
+  const vec = gradientVector([300, 7, 5], 2).fill(9);
+  for (const scale of [1, 86 / 256]) {
+    fillGradients(vec, params, offsets, { w: { dataSync: () => w }, b: { dataSync: () => Array.from(b) } }, scale);
+    for (let i = 0; i < 300; i++) assert.equal(vec[i], Math.fround((w[i] as number) * scale), `w[${i}] scale ${scale}`);
+    for (let i = 0; i < 7; i++) assert.equal(vec[300 + i], Math.fround((b[i] as number) * scale));
+    assert.deepEqual(Array.from(vec.subarray(307, 312)), [0, 0, 0, 0, 0]);
+    assert.deepEqual(Array.from(vec.subarray(312)), [9, 9], 'metrics untouched');
+  }
+  assert.throws(() => fillGradients(vec, params, offsets, { w: { dataSync: () => new Float32Array(3) } }, 1), /gradient of w: expected 300 elements, got 3/);
 });

@@ -17,6 +17,7 @@
  * the backward pass.
  */
 import type { AllReduce, StepOptions } from './allreduce.js';
+import { codecKernels } from './codec-kernels.js';
 import { CollectiveConfigError } from './errors.js';
 
 export interface BucketPlan {
@@ -73,4 +74,36 @@ export function allreduceWithPlan(ar: AllReduce, gradient: Float32Array, plan: B
     off += len;
   });
   return step.done();
+}
+
+/** What `fillGradients` reads of a parameter and of a gradient (tfjs Variables and Tensors qualify). */
+export interface NamedParam {
+  variable: { name: string; size: number };
+}
+export interface GradientData {
+  dataSync(): ArrayLike<number>;
+}
+
+/**
+ * Writes `scale · gradient` of every parameter at its offset in `vec` (a missing gradient is
+ * zero): the same values as the JavaScript `out[k] = data[k] * scale` (float64 product rounded
+ * to float32), through the native codec kernel when available. `scale === 1` copies.
+ */
+export function fillGradients(vec: Float32Array, params: readonly NamedParam[], offsets: readonly number[], grads: Readonly<Record<string, GradientData | undefined>>, scale: number): void {
+  const k = codecKernels();
+  params.forEach((p, i) => {
+    const off = offsets[i] as number;
+    const n = p.variable.size;
+    const g = grads[p.variable.name];
+    if (!g) {
+      vec.fill(0, off, off + n);
+      return;
+    }
+    const raw = g.dataSync();
+    const data = raw instanceof Float32Array ? raw : Float32Array.from(raw);
+    if (data.length !== n) throw new CollectiveConfigError(`gradient of ${p.variable.name}: expected ${n} elements, got ${data.length}`);
+    const dst = vec.subarray(off, off + n);
+    if (scale === 1) dst.set(data);
+    else k.scaleInto(data, dst, scale);
+  });
 }

@@ -249,12 +249,14 @@ export interface NativeCodec {
   codecHalfEncode(src: Float32Array, dst: Uint8Array, decodedOut?: Float32Array | null): void;
   /** acc[i] = (first ? 0 : acc[i]) + half(src[i]) (first writes), then /= divisor. */
   codecHalfAccumulate(src: Uint8Array, acc: Float32Array, first: boolean, divisor?: number): void;
+  /** dst[i] = float32(float64(src[i]) · scale), as `dst[i] = src[i] * scale` in JavaScript; dst may be src. */
+  codecScaleInto(src: Float32Array, dst: Float32Array, scale: number): void;
   /** Sets the kernel variant when given (`auto` = best; BNN_CODEC_KERNEL sets the initial one) and returns the one in use. */
   codecKernel(name?: 'auto' | 'avx512' | 'avx2' | 'portable'): 'avx512' | 'avx2' | 'portable';
 }
 
 const CODEC_FUNCTIONS: readonly (keyof NativeCodec)[] = [
-  'codecAddF32', 'codecSignEncode', 'codecSignAccumulate', 'codecHalfEncode', 'codecHalfAccumulate', 'codecKernel',
+  'codecAddF32', 'codecSignEncode', 'codecSignAccumulate', 'codecHalfEncode', 'codecHalfAccumulate', 'codecScaleInto', 'codecKernel',
 ];
 
 /**

@@ -1,5 +1,5 @@
 // All-reduce wire-format kernels (native/src/codec): codecAddF32, codecSignEncode,
-// codecSignAccumulate, codecHalfEncode, codecHalfAccumulate, codecKernel.
+// codecSignAccumulate, codecHalfEncode, codecHalfAccumulate, codecScaleInto, codecKernel.
 #include <cmath>
 #include <string>
 
@@ -107,6 +107,18 @@ Napi::Value half_accumulate(const Napi::CallbackInfo& ci) {
   return args.env().Undefined();
 }
 
+// codecScaleInto(src: Float32Array (n), dst: Float32Array (n), scale): dst may be src.
+Napi::Value scale_into(const Napi::CallbackInfo& ci) {
+  Args args(ci, "codecScaleInto", 3, 3);
+  const size_t n = float_length(ci, args, 0, "src");
+  const float* src = args.floats(0, "src", n, "src.length");
+  float* dst = args.floats(1, "dst", n, "src.length");
+  const double scale = args.number(2, "scale");
+  if (dst != src) args.require_disjoint(0, "src", 1, "dst");
+  codec::scale_into(src, dst, n, scale);
+  return args.env().Undefined();
+}
+
 // codecKernel(name?): sets the variant when given ('auto' = best), returns the one in use.
 Napi::Value kernel(const Napi::CallbackInfo& ci) {
   Args args(ci, "codecKernel", 0, 1);
@@ -122,6 +134,7 @@ void register_codec(Napi::Env env, Napi::Object exports) {
   exports.Set("codecSignAccumulate", Napi::Function::New<guarded<sign_accumulate>>(env, "codecSignAccumulate"));
   exports.Set("codecHalfEncode", Napi::Function::New<guarded<half_encode>>(env, "codecHalfEncode"));
   exports.Set("codecHalfAccumulate", Napi::Function::New<guarded<half_accumulate>>(env, "codecHalfAccumulate"));
+  exports.Set("codecScaleInto", Napi::Function::New<guarded<scale_into>>(env, "codecScaleInto"));
   exports.Set("codecKernel", Napi::Function::New<guarded<kernel>>(env, "codecKernel"));
 }
 

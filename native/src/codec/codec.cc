@@ -64,6 +64,10 @@ void half_accumulate_portable(const uint8_t* src, float* acc, size_t n, bool fir
   ref::finish(acc, 0, n, divisor);
 }
 
+void scale_into_portable(const float* src, float* dst, size_t n, double scale) {
+  for (size_t i = 0; i < n; ++i) dst[i] = static_cast<float>(static_cast<double>(src[i]) * scale);
+}
+
 bool supports(const std::string& name) {
   if (name == "portable") return true;
 #if defined(__x86_64__)
@@ -105,7 +109,7 @@ const Kernels*& active() {
 
 const Kernels& portable_kernels() {
   static const Kernels k{"portable", add_f32_portable, sign_encode_portable, sign_accumulate_portable,
-                         half_encode_portable, half_accumulate_portable};
+                         half_encode_portable, half_accumulate_portable, scale_into_portable};
   return k;
 }
 
@@ -123,6 +127,10 @@ void half_encode(const float* src, uint8_t* dst, float* decoded_out, size_t n) {
 }
 void half_accumulate(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {
   active()->half_accumulate(src, acc, n, first, divisor);
+}
+
+void scale_into(const float* src, float* dst, size_t n, double scale) {
+  active()->scale_into(src, dst, n, scale);
 }
 
 const char* active_variant() { return active()->name; }

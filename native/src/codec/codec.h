@@ -20,6 +20,10 @@ namespace bnn::codec {
 // src: n little-endian float32 values.
 void add_f32(const uint8_t* src, float* acc, size_t n, bool first, float divisor);
 
+// dst[i] = float32(double(src[i]) · scale): the product rounded once from float64, exactly what
+// JavaScript's `dst[i] = src[i] * scale` into a Float32Array computes. dst may be src.
+void scale_into(const float* src, float* dst, size_t n, double scale);
+
 // sign-ef encode of n values with the residual e (updated in place):
 //   u = (v + e) + 0 (−0 → +0); s_b = mean |u| over block b; bit i = (u_i is not negative);
 //   d_i = bit ? s_b : −s_b; e_i = u_i − d_i; decoded_out[i] = d_i when decoded_out != null.

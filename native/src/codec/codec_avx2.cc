@@ -146,10 +146,22 @@ void half_accumulate(const uint8_t* src, float* acc, size_t n, bool first, float
   ref::finish(acc, n - n % 8, n, divisor);
 }
 
+void scale_into(const float* src, float* dst, size_t n, double scale) {
+  const __m256d s = _mm256_set1_pd(scale);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(src + i);
+    const __m128 lo = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(x)), s));
+    const __m128 hi = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)), s));
+    _mm256_storeu_ps(dst + i, _mm256_set_m128(hi, lo));
+  }
+  for (; i < n; ++i) dst[i] = static_cast<float>(static_cast<double>(src[i]) * scale);
+}
+
 }  // namespace
 
 const Kernels& avx2_kernels() {
-  static const Kernels k{"avx2", add_f32, sign_encode, sign_accumulate, half_encode, half_accumulate};
+  static const Kernels k{"avx2", add_f32, sign_encode, sign_accumulate, half_encode, half_accumulate, scale_into};
   return k;
 }
 

@@ -131,10 +131,22 @@ void half_accumulate(const uint8_t* src, float* acc, size_t n, bool first, float
   ref::finish(acc, n - n % 16, n, divisor);
 }
 
+void scale_into(const float* src, float* dst, size_t n, double scale) {
+  const __m512d s = _mm512_set1_pd(scale);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 x = _mm512_loadu_ps(src + i);
+    const __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(x)), s));
+    const __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))), s));
+    _mm512_storeu_ps(dst + i, _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1));
+  }
+  for (; i < n; ++i) dst[i] = static_cast<float>(static_cast<double>(src[i]) * scale);
+}
+
 }  // namespace
 
 const Kernels& avx512_kernels() {
-  static const Kernels k{"avx512", add_f32, sign_encode, sign_accumulate, half_encode, half_accumulate};
+  static const Kernels k{"avx512", add_f32, sign_encode, sign_accumulate, half_encode, half_accumulate, scale_into};
   return k;
 }
 

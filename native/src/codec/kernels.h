@@ -12,6 +12,7 @@ struct Kernels {
   void (*sign_accumulate)(const uint8_t* scales, const uint8_t* bits, float* acc, size_t n, bool first, float divisor);
   void (*half_encode)(const float* src, uint8_t* dst, float* decoded_out, size_t n);
   void (*half_accumulate)(const uint8_t* src, float* acc, size_t n, bool first, float divisor);
+  void (*scale_into)(const float* src, float* dst, size_t n, double scale);
 };
 
 const Kernels& portable_kernels();
