@@ -12,6 +12,7 @@ import type { CommandContext } from '../command.js';
 import { overridesFromOptions } from '../options.js';
 import { clientTlsFromFlags, type ClientTlsFlags } from '../security-options.js';
 import { clusterToken } from './coordinator.js';
+import { generationLine } from './resume.js';
 
 export interface RemoteLaunchFlags extends ClientTlsFlags, Record<string, unknown> {
   coordinator?: string;
@@ -82,7 +83,7 @@ export async function followRun(
         epochs.push(e);
         o.say(formatEpochLine(e));
       } else if (ev.kind === 'generation') {
-        o.say(`generation ${String(d.generation)}: ${String(d.worldSize)} worker(s)${d.reason ? ` (${String(d.reason)})` : ''}`);
+        o.say(generationLine(d));
       } else if (ev.kind === 'run' && isTerminal(d.status)) {
         return { status: d.status, error: typeof d.error === 'string' ? d.error : '', epochs };
       }
