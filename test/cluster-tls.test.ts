@@ -116,11 +116,11 @@ test('cluster tls - mutual TLS refuses clients without a certificate, with one f
 
   const plain = await rejection(client(null).getRun({ run_id: 'r' }));
   assert.match(plain.message, /serves TLS but this client connected in plaintext: pass --tls-ca/);
-  const plainWait = await rejection(client(null).waitForReady(1500));
+  const plainWait = await rejection(client(null).waitForReady(5000));
   assert.match(plainWait.message, /serves TLS but this client connected in plaintext/);
 
   // The CLI worker without a client certificate exits 1 with the reason.
-  const r = await runCli(['worker', '--coordinator', `127.0.0.1:${port}`, '--token', 'tok', '--tls-ca', c.ca, '--connect-timeout-ms', '1500'], { timeoutMs: 30_000 });
+  const r = await runCli(['worker', '--coordinator', `127.0.0.1:${port}`, '--token', 'tok', '--tls-ca', c.ca, '--connect-timeout-ms', '5000'], { timeoutMs: 30_000 });
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /requires a client certificate/);
 });

@@ -324,7 +324,7 @@ export function connectCoordinator(address: string, options: CoordinatorClientOp
         // The channel keeps why it failed; one quick call brings it (and its TLS hint) out. A
         // TLS mismatch or an untrusted certificate will not heal by waiting: those fail at once.
         const explain = (base: string, cause: unknown, onlyIfPermanent: boolean) => {
-          raw.GetRun!.call(raw, { run_id: '' }, metadata(), { deadline: Date.now() + 1000 }, (probe: grpc.ServiceError | null) => {
+          raw.GetRun!.call(raw, { run_id: '' }, metadata(), { deadline: Date.now() + 2000 }, (probe: grpc.ServiceError | null) => {
             const details = probe?.code === grpc.status.UNAVAILABLE ? probe.details.replace(/\s*Resolution note:\s*$/, '') : '';
             const hint = tls && details ? tlsHint(details) : '';
             void diagnosed(new RpcUnavailableError(`${base}${details ? `: ${details}${hint}` : ''}`, { cause })).then((e) => {
