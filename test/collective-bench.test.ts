@@ -4,11 +4,14 @@ import { runCli } from './helpers/cli.js';
 
 interface Report {
   setup: string;
+  codecKernels: string;
+  codec: Array<{ kernels: string; signEncodeNs: number; halfEncodeNs: number }>;
+  loadAverage: { before: number; after: number };
   rows: Array<{ workers: number; compression: string; sizeBytes: number; medianMs: number; busBytesPerSecond: number; rawPubSubBytesPerSecond: number; wireReduction: number; exact: boolean | null }>;
 }
 
 test('collective bench - bench-allreduce --json measures every mode next to raw pub/sub, ranks in threads', async () => {
-  const r = await runCli(['bench-allreduce', '--sizes', '0.25', '--workers', '2', '--repeats', '1', '--json'], { timeoutMs: 20_000 });
+  const r = await runCli(['bench-allreduce', '--sizes', '0.25', '--workers', '2', '--repeats', '1', '--codec-elements', '4099', '--json'], { timeoutMs: 20_000 });
   assert.equal(r.code, 0, r.stderr);
   const report = JSON.parse(r.stdout) as Report;
   assert.match(report.setup, /worker thread per rank/);
@@ -19,10 +22,15 @@ test('collective bench - bench-allreduce --json measures every mode next to raw 
   assert.ok((none?.busBytesPerSecond ?? 0) > 0);
   assert.ok(Math.abs((fp16?.wireReduction ?? 0) - 2) < 0.05);
   assert.ok((sign?.wireReduction ?? 0) >= 25, `sign-ef moved ${sign?.wireReduction}× fewer bytes`);
+  // every codec kernel available here is timed, JavaScript last; the ranks used the first
+  assert.equal(report.codec.at(-1)?.kernels, 'js');
+  assert.equal(report.codec[0]?.kernels, report.codecKernels);
+  assert.ok(report.codec.every((c) => c.signEncodeNs > 0 && c.halfEncodeNs > 0));
+  assert.ok(Number.isFinite(report.loadAverage.before));
 });
 
 test('collective bench - in-process ranks and the text table', async () => {
-  const r = await runCli(['bench-allreduce', '--sizes', '0.0625', '--workers', '1,3', '--compression', 'none', '--repeats', '1', '--ranks', 'process'], { timeoutMs: 20_000 });
+  const r = await runCli(['bench', 'allreduce', '--sizes', '0.0625', '--workers', '1,3', '--compression', 'none', '--repeats', '1', '--ranks', 'process', '--codec-elements', '0'], { timeoutMs: 20_000 });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /all ranks on one Node event loop/);
   assert.match(r.stdout, /raw = one publisher/);

@@ -1,4 +1,7 @@
+import os from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { loadNativeCodec } from '../native/addon.js';
+import { codecKernels, jsKernels, nativeKernels, type CodecKernels } from './codec-kernels.js';
 import { AllReduce } from './allreduce.js';
 import type { BenchRankCommand, BenchRankData, BenchRankReply } from './bench-rank.js';
 import { maxChunkElements, messageBytes, type Compression } from './codec.js';
@@ -19,6 +22,8 @@ export interface AllReduceBenchOptions {
   maxPayloadBytes: number;
   /** `process`: every rank on this event loop; `threads`: one worker thread (own event loop and connection) per rank. */
   ranksIn: 'process' | 'threads';
+  /** Elements of the codec kernel timing (0 skips it). Default 4 Mi. */
+  codecElements?: number;
   /** Progress lines for people. */
   progress?: (line: string) => void;
 }
@@ -48,10 +53,75 @@ export interface AllReduceBenchRow {
   exact: boolean | null;
 }
 
+export interface CodecKernelTiming {
+  /** `js` or `native-<variant>`. */
+  kernels: string;
+  /** Nanoseconds per element, median of the repetitions, one thread, over a 4 Mi-element vector. */
+  signEncodeNs: number;
+  signAccumulateNs: number;
+  halfEncodeNs: number;
+  halfAccumulateNs: number;
+  addF32Ns: number;
+}
+
 export interface AllReduceBenchReport {
   server: { maxPayloadBytes: number; maxPendingBytes: number };
   setup: string;
+  /** Which codec kernels the ranks ran, and every available variant's speed. */
+  codecKernels: string;
+  codec: CodecKernelTiming[];
+  /** 1-minute load average before and after the all-reduce measurements. */
+  loadAverage: { before: number; after: number };
   rows: AllReduceBenchRow[];
+}
+
+/** Times the codec kernels (each available native variant, then JavaScript) on one thread. */
+export function benchCodecKernels(elements = 1 << 22, repeats = 5): CodecKernelTiming[] {
+  const v = randomGradient(elements, 5);
+  const residual = new Float32Array(elements);
+  const scales = new Uint8Array(4 * Math.ceil(elements / 256));
+  const bits = new Uint8Array(Math.ceil(elements / 8));
+  const half = new Uint8Array(2 * elements);
+  const acc = new Float32Array(elements);
+  const bytes = new Uint8Array(v.buffer);
+  const time = (f: () => void): number => {
+    f();
+    const ts: number[] = [];
+    for (let r = 0; r < repeats; r++) {
+      const t0 = performance.now();
+      f();
+      ts.push(performance.now() - t0);
+    }
+    return (median(ts) * 1e6) / elements;
+  };
+  const measure = (k: CodecKernels): CodecKernelTiming => ({
+    kernels: k.name,
+    signEncodeNs: time(() => k.signEncode(v, residual, scales, bits, acc)),
+    signAccumulateNs: time(() => k.signAccumulate(scales, bits, acc, false, 1)),
+    halfEncodeNs: time(() => k.halfEncode(v, half, null)),
+    halfAccumulateNs: time(() => k.halfAccumulate(half, acc, false, 1)),
+    addF32Ns: time(() => k.addF32(bytes, acc, false, 1)),
+  });
+  const out: CodecKernelTiming[] = [];
+  const native = loadNativeCodec().codec;
+  const nk = nativeKernels().kernels;
+  if (native && nk) {
+    const prev = native.codecKernel();
+    try {
+      for (const variant of ['avx512', 'avx2', 'portable'] as const) {
+        try {
+          native.codecKernel(variant);
+        } catch {
+          continue; // not supported by this CPU
+        }
+        out.push(measure(nk));
+      }
+    } finally {
+      native.codecKernel(prev);
+    }
+  }
+  out.push(measure(jsKernels));
+  return out;
 }
 
 function median(xs: number[]): number {
@@ -212,6 +282,10 @@ async function threadRanks(url: string, generation: number, n: number, compressi
  */
 export async function benchAllreduce(options: AllReduceBenchOptions): Promise<AllReduceBenchReport> {
   const progress = options.progress ?? (() => undefined);
+  const codecElements = options.codecElements ?? 1 << 22;
+  if (codecElements > 0) progress(`codec kernels over ${codecElements} elements ...`);
+  const codec = codecElements > 0 ? benchCodecKernels(codecElements) : [];
+  const loadBefore = os.loadavg()[0] as number;
   const maxPendingBytes = 1 << 30;
   const server: NatsServerHandle = await startNatsServer({ maxPayloadBytes: options.maxPayloadBytes, maxPendingBytes });
   try {
@@ -254,6 +328,9 @@ export async function benchAllreduce(options: AllReduceBenchOptions): Promise<Al
     }
     return {
       server: { maxPayloadBytes: maxPayload, maxPendingBytes },
+      codecKernels: codecKernels().name,
+      codec,
+      loadAverage: { before: loadBefore, after: os.loadavg()[0] as number },
       setup: options.ranksIn === 'threads'
         ? 'one worker thread per rank (own event loop, own NATS connection) in one Node process; nats-server on 127.0.0.1'
         : 'all ranks on one Node event loop, each rank with its own NATS connection; nats-server on 127.0.0.1',

@@ -10,6 +10,7 @@ interface BenchAllreduceFlags {
   repeats: string;
   maxPayload: string;
   ranks: string;
+  codecElements: string;
   json?: boolean;
 }
 
@@ -50,6 +51,7 @@ const flagsSchema = z.object({
   repeats: z.coerce.number().int().min(1).max(100),
   maxPayload: z.coerce.number().int().min(1024).max(64 * 2 ** 20),
   ranks: z.enum(['process', 'threads'], { error: () => "--ranks: expected 'process' or 'threads'" }),
+  codecElements: z.coerce.number({ error: () => '--codec-elements: expected an integer from 0 to 67108864' }).int().min(0).max(2 ** 26),
 });
 
 const fmtBytes = (b: number) => (b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(b >= 10 * 2 ** 20 ? 0 : 1)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
@@ -72,6 +74,7 @@ function configureBenchAllreduce(cmd: Command, ctx: CommandContext): void {
     .option('--repeats <n>', 'timed repetitions per configuration after one warm-up (median reported)', '5')
     .option('--max-payload <bytes>', 'nats-server max_payload', String(2 ** 20))
     .option('--ranks <where>', "'threads': one worker thread per rank; 'process': all ranks on this event loop", 'threads')
+    .option('--codec-elements <n>', 'vector length of the codec kernel timing (0 skips it)', String(2 ** 22))
     .option('--json', 'print the report as JSON')
     .action(action(ctx, async (given: BenchAllreduceFlags, self: Command) => {
       // under `bnn bench allreduce`, `bench`'s own --json comes in as a global option
@@ -87,6 +90,7 @@ function configureBenchAllreduce(cmd: Command, ctx: CommandContext): void {
         repeats: flags.repeats,
         maxPayloadBytes: flags.maxPayload,
         ranksIn: flags.ranks,
+        codecElements: flags.codecElements,
         progress: raw.json ? undefined : (line) => ctx.io.stderr.write(`${line}\n`),
       });
       if (raw.json) {
@@ -118,6 +122,17 @@ function configureBenchAllreduce(cmd: Command, ctx: CommandContext): void {
       const line = (cells: string[]) => cells.map((c, i) => (i <= 2 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
       out.push(line(header));
       for (const row of rows) out.push(line(row));
+      out.push('');
+      out.push(`load average ${report.loadAverage.before.toFixed(2)} before, ${report.loadAverage.after.toFixed(2)} after; the ranks ran the ${report.codecKernels} codec kernels`);
+      if (report.codec.length > 0) {
+        out.push('codec kernels, ns per element, one thread (sign-ef encode includes the error feedback and the decoded copy):');
+        const ch = ['kernels', 'sign-ef enc', 'sign-ef dec+add', 'fp16 enc', 'fp16 dec+add', 'fp32 add'];
+        const cr = report.codec.map((c) => [c.kernels, ...[c.signEncodeNs, c.signAccumulateNs, c.halfEncodeNs, c.halfAccumulateNs, c.addF32Ns].map((x) => x.toFixed(2))]);
+        const cw = ch.map((h, i) => Math.max(h.length, ...cr.map((r) => (r[i] as string).length)));
+        const cl = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(cw[i] as number) : c.padStart(cw[i] as number))).join('  ');
+        out.push(cl(ch));
+        for (const r of cr) out.push(cl(r));
+      }
       ctx.io.stdout.write(`${out.join('\n')}\n`);
       return report.rows.some((r) => r.exact === false) ? 1 : 0;
     }));
