@@ -2,6 +2,7 @@
 // Every check runs before any socket is opened, and each error names the flag and the file.
 import { readFileSync } from 'node:fs';
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { connect as tlsConnect } from 'node:tls';
 
 /** Certificate files of the server side (`bnn coordinator`). */
 export interface ServerTlsFiles {
@@ -154,7 +155,7 @@ export function probeTls(address: string, timeoutMs = 2000): Promise<boolean> {
   const host = address.slice(0, at).replace(/^\[|\]$/g, '');
   const port = Number(address.slice(at + 1));
   if (at <= 0 || !Number.isInteger(port)) return Promise.resolve(false);
-  return import('node:tls').then((tls) => new Promise<boolean>((resolve) => {
+  return new Promise<boolean>((resolve) => {
     let settled = false;
     const done = (v: boolean) => {
       if (settled) return;
@@ -163,9 +164,9 @@ export function probeTls(address: string, timeoutMs = 2000): Promise<boolean> {
       socket.destroy();
       resolve(v);
     };
-    const socket = tls.connect({ host, port, rejectUnauthorized: false, ALPNProtocols: ['h2'] }, () => done(true));
+    const socket = tlsConnect({ host, port, rejectUnauthorized: false, ALPNProtocols: ['h2'] }, () => done(true));
     // An alert is still TLS talking (e.g. mutual TLS refusing a client without a certificate).
     socket.on('error', (err) => done(/alert|certificate|handshake/i.test(err.message) && !/wrong version number/i.test(err.message)));
     const timer = setTimeout(() => done(false), timeoutMs);
-  }));
+  });
 }
