@@ -13,7 +13,7 @@ function writeTree(root: string, files: Record<string, string>): void {
   }
 }
 
-test('progress - nvidia-smi CSV: utilisation as a fraction, [N/A] fields left out', () => {
+test('worker progress - nvidia-smi CSV: utilisation as a fraction, [N/A] fields left out', () => {
   assert.deepEqual(parseGpuQuery('0, 87, 65, 250.12\n1, [N/A], 40, [N/A]\n'), [
     { index: 0, util: 0.87, tempC: 65, powerW: 250.12 },
     { index: 1, tempC: 40 },
@@ -21,7 +21,7 @@ test('progress - nvidia-smi CSV: utilisation as a fraction, [N/A] fields left ou
   assert.deepEqual(parseGpuQuery(''), []);
 });
 
-test('progress - the CPU temperature comes from a known hwmon driver, else the x86_pkg_temp zone, else nowhere', async (t) => {
+test('worker progress - the CPU temperature comes from a known hwmon driver, else the x86_pkg_temp zone, else nowhere', async (t) => {
   const a = await tmpDir({ t });
   writeTree(a.path, {
     'sys/class/hwmon/hwmon0/name': 'acpitz\n', 'sys/class/hwmon/hwmon0/temp1_input': '30000\n',
@@ -38,7 +38,7 @@ test('progress - the CPU temperature comes from a known hwmon driver, else the x
   assert.equal(findCpuTempFile(c.path), null);
 });
 
-test('progress - host telemetry: CPU busy fraction, temperature from the tree, GPUs from nvidia-smi once it answered; no GPU, no query', async (t) => {
+test('worker progress - host telemetry: CPU busy fraction, temperature from the tree, GPUs from nvidia-smi once it answered; no GPU, no query', async (t) => {
   const dir = await tmpDir({ t });
   writeTree(dir.path, { 'sys/class/hwmon/hwmon0/name': 'coretemp\n', 'sys/class/hwmon/hwmon0/temp1_input': '48500\n' });
   const calls: string[][] = [];
@@ -62,7 +62,7 @@ test('progress - host telemetry: CPU busy fraction, temperature from the tree, G
   assert.equal((await none.sample()).gpus, undefined);
 });
 
-test('progress - steps and all-reduce traffic are batched into one report; stop() sends the rest once; a failed send never throws', async (t) => {
+test('worker progress - steps and all-reduce traffic are batched into one report; stop() sends the rest once; a failed send never throws', async (t) => {
   const dir = await tmpDir({ t });
   const sent: Array<Partial<MetricsReport>> = [];
   let bytes = 0;
@@ -91,7 +91,7 @@ test('progress - steps and all-reduce traffic are batched into one report; stop(
   await failing.stop();
 });
 
-test('progress - the interval sends while steps are taken, one report in flight at most', async (t) => {
+test('worker progress - the interval sends while steps are taken, one report in flight at most', async (t) => {
   const dir = await tmpDir({ t });
   const sent: Array<Partial<MetricsReport>> = [];
   let release!: () => void;
