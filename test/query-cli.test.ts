@@ -76,19 +76,19 @@ test('cli runs - table, JSON and CSV with filters, sort and limit; the default s
   assert.deepEqual((JSON.parse(ok(fromCwd).stdout) as { id: string }[]).map((r) => r.id), [fixture.running.id]);
 });
 
-test('cli runs - a bad filter value exits 2 naming the flag, value and valid values', async () => {
+test('cli runs - a bad filter value exits 1 naming the flag, value and valid values; --json with --csv is a usage error (2)', async () => {
   const [status, since, sort, both] = await Promise.all([
     bnn('runs', '--status', 'done'),
     bnnIn('runs', '--since', 'last-week'),
     bnnIn('runs', '--sort', 'acc', '--json'),
     bnnIn('runs', '--json', '--csv'),
   ]);
-  assert.equal(status.code, 2);
+  assert.equal(status.code, 1);
   assert.equal(status.stdout, '');
   assert.equal(status.stderr, "bnn: error: --status: 'done' is not valid; valid values: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED\n");
-  assert.equal(since.code, 2);
+  assert.equal(since.code, 1);
   assert.match(since.stderr, /^bnn: error: --since: 'last-week' is not valid; expected an ISO-8601 date/);
-  assert.equal(sort.code, 2);
+  assert.equal(sort.code, 1);
   const err = (JSON.parse(sort.stdout) as { error: { type: string; flag: string; valid: string[] } }).error;
   assert.equal(err.type, 'QueryFlagError');
   assert.equal(err.flag, '--sort');
@@ -143,7 +143,7 @@ test('cli compare - the grouped table and JSON with Welch t, df, p against the b
   assert.ok(Math.abs(binary.p! / 3.3472887245170463e-6 - 1) < 1e-6);
   assert.equal(result.groups.find((g) => g.key === 'xnor')!.noTest, 'n<2');
 
-  assert.equal(badMetric.code, 2);
+  assert.equal(badMetric.code, 1);
   assert.match(badMetric.stderr, /--metric: 'accuracy' is not valid; valid values: test_acc, best_test_acc, samples_per_s, wall_time_s, model_size_bytes, packed_size_bytes/);
 });
 

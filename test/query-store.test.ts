@@ -70,7 +70,7 @@ test('query runs - sort by a column either way, missing values last, then limit'
   assert.deepEqual(ids(select({ sort: 'created', limit: '2' })), ids(fixture.runs.slice(0, 2)), '--sort created is oldest first');
 });
 
-test('query runs - a malformed filter names the flag, the value and the valid values (exit 2)', () => {
+test('query runs - a malformed filter names the flag, the value and the valid values (exit 1)', () => {
   const cases: [RunsQueryFlags, string, RegExp][] = [
     [{ status: 'done' }, '--status', /'done'.*PENDING, RUNNING, COMPLETED, FAILED, CANCELLED/],
     [{ precision: 'fp16' }, '--precision', /'fp16'.*fp32, int8, binary/],
@@ -81,6 +81,8 @@ test('query runs - a malformed filter names the flag, the value and the valid va
     [{ sort: 'accuracy' }, '--sort', /'accuracy'.*created, finished, final_test_acc, samples_per_s, wall_time_s, name/],
     [{ limit: '0' }, '--limit', /positive integer/],
     [{ limit: '5x' }, '--limit', /positive integer/],
+    [{ tag: '' }, '--tag', /one tag as recorded in a run config/],
+    [{ tag: 'paper,table2' }, '--tag', /no comma/],
   ];
   for (const [flags, flag, message] of cases) {
     assert.throws(
@@ -88,7 +90,7 @@ test('query runs - a malformed filter names the flag, the value and the valid va
       (err: unknown) => {
         assert.ok(err instanceof QueryFlagError, `${JSON.stringify(flags)}: ${String(err)}`);
         assert.equal(err.flag, flag);
-        assert.equal(err.exitCode, 2);
+        assert.equal(err.exitCode, 1);
         assert.match(err.message, new RegExp(`^${flag}: `));
         assert.match(err.message, message);
         return true;
@@ -129,7 +131,7 @@ test('query compare - default baseline without fp32 is the first group; bad metr
   assert.ok(byName.groups[1]!.t! < 0, 'fp32 is slower than the binary baseline');
 
   assert.throws(() => parseCompareQuery({ metric: 'acc' }), (err: unknown) =>
-    err instanceof QueryFlagError && err.exitCode === 2 && /--metric: 'acc'.*test_acc, best_test_acc, samples_per_s, wall_time_s, model_size_bytes, packed_size_bytes/.test(err.message));
+    err instanceof QueryFlagError && err.exitCode === 1 && /--metric: 'acc'.*test_acc, best_test_acc, samples_per_s, wall_time_s, model_size_bytes, packed_size_bytes/.test(err.message));
   assert.throws(() => parseCompareQuery({ by: 'seed' }), (err: unknown) => err instanceof QueryFlagError && /precision, model, dataset, name/.test(err.message));
   assert.throws(
     () => withQueryStore(file, {}, ({ db }) => compareRuns(db, parseCompareQuery({ baseline: 'int8' }))),

@@ -1,18 +1,14 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { drizzle } from 'drizzle-orm/better-sqlite3';
-import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { generateRuns } from '../src/bench/store-data.js';
 import { runCli } from '../src/cli/run.js';
-import { defaultRunConfig } from '../src/config/schema.js';
 import { compareRuns, parseCompareQuery } from '../src/query/compare.js';
 import { defaultRunsQuery, queryRuns } from '../src/query/runs.js';
-import { addEnergySample, addEpochMetrics, createRun, currentSchemaVersion, energyPerSample, finishRun, markRunning, migrationsFolder, openStore } from '../src/store/index.js';
-import * as schema from '../src/store/schema.js';
+import { currentSchemaVersion, energyPerSample, openStore } from '../src/store/index.js';
+import { insertLegacyEnergy, insertLegacyEpoch, insertLegacyRun, legacyStore } from './store-legacy.js';
 import { tmpDir } from './helpers/tmp.js';
 
 async function bnn(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -28,7 +24,7 @@ const SCALE_INDEXES = ['runs_created_at_id_idx', 'runs_status_created_at_idx', '
 const indexNames = (db: Database.Database) =>
   (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index'").all() as { name: string }[]).map((r) => r.name);
 
-test('store scale - bench-store generates a store, times runs and compare on it through the schema-3 indexes, and removes it', async () => {
+test('store scale - bench-store generates a store, times runs and compare on it through the scale indexes, and removes it', async () => {
   const r = await bnn('bench-store', '--runs', '240', '--epochs', '6', '--repeats', '2', '--json');
   assert.equal(r.code, 0, r.stderr);
   const result = JSON.parse(r.stdout) as {
@@ -65,7 +61,7 @@ test('store scale - bench-store generates a store, times runs and compare on it 
   assert.match(text.stdout, /^target: each query under 1000 ms: (met|NOT met)$/m);
 
   const bad = await bnn('bench-store', '--runs', '0');
-  assert.equal(bad.code, 2);
+  assert.equal(bad.code, 1);
   assert.match(bad.stderr, /--runs: '0' is not valid; expected a positive integer/);
 });
 
@@ -89,40 +85,27 @@ test('store scale - generated runs: compare’s J/sample equals the store’s en
   assert.equal(queryRuns(store.db, defaultRunsQuery()).length, 50);
 });
 
-test('store scale - a schema-2 store upgrades to schema 3: the new indexes exist, runs, metrics and energy are kept', async (t) => {
+test('store scale - a schema-2 store upgrades to the current schema: the scale indexes exist, runs, metrics and energy are kept', async (t) => {
   const dir = await tmpDir({ t });
-  // The migrations folder as schema 2 shipped it: 0000 and 0001.
-  const old = dir.join('drizzle-schema2');
-  mkdirSync(join(old, 'meta'), { recursive: true });
-  const journal = JSON.parse(readFileSync(join(migrationsFolder(), 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string }[] };
-  const schema2 = journal.entries.filter((e) => e.tag === '0000_init' || e.tag === '0001_telemetry');
-  assert.equal(schema2.length, 2);
-  for (const e of schema2) copyFileSync(join(migrationsFolder(), `${e.tag}.sql`), join(old, `${e.tag}.sql`));
-  writeFileSync(join(old, 'meta', '_journal.json'), JSON.stringify({ ...journal, entries: schema2 }));
-
   const file = dir.join('v2.db');
-  const raw = new Database(file);
-  raw.pragma('journal_mode = WAL');
-  raw.pragma('foreign_keys = ON');
-  const db = drizzle(raw, { schema });
-  migrate(db, { migrationsFolder: old });
-  raw.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', '2')").run();
+  const raw = legacyStore(dir.path, file, 2);
   for (const name of SCALE_INDEXES) assert.ok(!indexNames(raw).includes(name), `${name} not in schema 2`);
-  const run = createRun(db, { config: { ...defaultRunConfig(), name: 'from-v2' }, codeVersion: '0.1.0' });
-  markRunning(db, run.id, { backend: 'cpu', threads: 1 });
-  addEpochMetrics(db, run.id, { epoch: 1, trainLoss: 0.5, trainAcc: 0.8, testLoss: 0.4, testAcc: 0.85, lr: 0.001, samplesPerS: 1000, epochTimeS: 6 });
-  addEnergySample(db, { runId: run.id, epoch: 1, joules: 600, source: 'rapl' });
-  finishRun(db, run.id, 'COMPLETED', { finalTestAcc: 0.85, bestTestAcc: 0.85, modelSizeBytes: 1000, packedSizeBytes: null, wallTimeS: 6, samplesPerS: 1000 });
+  assert.ok(indexNames(raw).includes('runs_created_at_idx'));
+  const id = 'r-20250101-000000-0002';
+  insertLegacyRun(raw, { id, name: 'from-v2', precision: 'binary', status: 'COMPLETED', createdAt: '2025-01-01T00:00:00.000Z', finalTestAcc: 0.85, samplesPerS: 1000 });
+  insertLegacyEpoch(raw, id, 1, 1000, 6);
+  insertLegacyEnergy(raw, id, 1, 600, 'rapl');
   raw.close();
 
-  assert.throws(() => openStore(file, { readonly: true }), /its schema is 1 migration\(s\) behind/);
+  assert.throws(() => openStore(file, { readonly: true }), /its schema is 2 migration\(s\) behind \(schema 2, this build writes 4\)/);
   const store = openStore(file);
   t.after(() => store.close());
-  assert.equal(currentSchemaVersion(), 3);
-  assert.equal((store.sqlite.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string }).value, '3');
+  assert.equal(currentSchemaVersion(), 4);
+  assert.equal((store.sqlite.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string }).value, '4');
   for (const name of SCALE_INDEXES) assert.ok(indexNames(store.sqlite).includes(name), name);
+  assert.ok(!indexNames(store.sqlite).includes('runs_created_at_idx'), 'schema 4 drops runs_created_at_idx (runs_created_at_id_idx covers it)');
   const result = compareRuns(store.db, parseCompareQuery({}));
-  assert.deepEqual(result.groups.map((g) => [g.key, g.n, g.runIds]), [['binary', 1, [run.id]]]);
+  assert.deepEqual(result.groups.map((g) => [g.key, g.n, g.runIds]), [['binary', 1, [id]]]);
   assert.equal(result.groups[0]!.joulesPerSample, 0.1);
   assert.equal(result.groups[0]!.energySource, 'rapl');
 });

@@ -1,16 +1,11 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { drizzle } from 'drizzle-orm/better-sqlite3';
-import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { defaultRunConfig } from '../src/config/schema.js';
 import {
-  addEnergySample, createRun, currentSchemaVersion, energyByRun, getRun, listRuns, markRunning, migrationsFolder,
-  openStore, StoreError, StoreSchemaTooNewError,
+  addEnergySample, createRun, currentSchemaVersion, energyByRun, getRun, listRuns, openStore, StoreError, StoreSchemaTooNewError,
 } from '../src/store/index.js';
-import * as schema from '../src/store/schema.js';
+import { insertLegacyRun, legacyStore } from './store-legacy.js';
 import { tmpDir } from './helpers/tmp.js';
 
 const tables = (db: Database.Database): string[] =>
@@ -44,39 +39,32 @@ test('store schema - an empty file migrates to the current schema and records it
 
 test('store schema - a database made with only the first migration is upgraded and keeps its runs', async (t) => {
   const dir = await tmpDir({ t });
-  // A migrations folder as the first release shipped it: 0000 alone.
-  const old = dir.join('drizzle-0000');
-  mkdirSync(join(old, 'meta'), { recursive: true });
-  copyFileSync(join(migrationsFolder(), '0000_init.sql'), join(old, '0000_init.sql'));
-  const journal = JSON.parse(readFileSync(join(migrationsFolder(), 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string }[] };
-  writeFileSync(join(old, 'meta', '_journal.json'), JSON.stringify({ ...journal, entries: journal.entries.filter((e) => e.tag === '0000_init') }));
-
+  // As the first release wrote it: migration 0000 alone, no meta table, rows in that schema's columns.
   const file = dir.join('old.db');
-  const raw = new Database(file);
-  raw.pragma('journal_mode = WAL');
-  const oldDb = drizzle(raw, { schema });
-  migrate(oldDb, { migrationsFolder: old });
+  const raw = legacyStore(dir.path, file, 1);
   assert.deepEqual(tables(raw), ['__drizzle_migrations', 'checkpoints', 'epoch_metrics', 'events', 'runs']);
-  const run = createRun(oldDb, { config: { ...defaultRunConfig(), name: 'from-v1', tags: ['old'] }, codeVersion: '0.0.9' });
-  markRunning(oldDb, run.id, { backend: 'cpu', threads: 1 });
+  const id = 'r-20250101-000000-0001';
+  const config = insertLegacyRun(raw, { id, name: 'from-v1', precision: 'binary', status: 'RUNNING', createdAt: '2025-01-01T00:00:00.000Z', tags: ['old'] });
   raw.close();
 
   // An up-to-date build refuses to read it read-only (it would need writing) ...
-  assert.throws(() => openStore(file, { readonly: true }), new RegExp(`its schema is ${currentSchemaVersion() - 1} migration\\(s\\) behind`));
+  assert.throws(() => openStore(file, { readonly: true }), new RegExp(`its schema is ${currentSchemaVersion() - 1} migration\\(s\\) behind \\(schema 1, this build writes ${currentSchemaVersion()}\\)`));
   // ... and upgrades it on a normal open, keeping the run and its events.
   const store = openStore(file);
   t.after(() => store.close());
   assert.equal(metaVersion(store.sqlite), String(currentSchemaVersion()));
   assert.ok(tables(store.sqlite).includes('energy_samples'));
-  const kept = getRun(store.db, run.id);
+  const kept = getRun(store.db, id);
   assert.equal(kept.name, 'from-v1');
   assert.deepEqual(kept.tags, ['old']);
   assert.equal(kept.status, 'RUNNING');
-  assert.deepEqual(kept.config, run.config);
-  assert.deepEqual(listRuns(store.db).map((r) => r.id), [run.id]);
+  assert.deepEqual(kept.config, config);
+  assert.deepEqual([kept.energyJoules, kept.energySources, kept.trainedSamples], [null, null, null], 'no rows: no totals');
+  assert.deepEqual(listRuns(store.db).map((r) => r.id), [id]);
   // The old run takes new-table rows.
-  addEnergySample(store.db, { runId: run.id, joules: 12.5, source: 'estimate' });
-  assert.equal(energyByRun(store.db, run.id).joules, 12.5);
+  addEnergySample(store.db, { runId: id, joules: 12.5, source: 'estimate' });
+  assert.equal(energyByRun(store.db, id).joules, 12.5);
+  assert.deepEqual([getRun(store.db, id).energyJoules, getRun(store.db, id).energySources], [12.5, 'estimate']);
   store.close();
   // Reopening applies nothing again.
   const again = openStore(file, { readonly: true });

@@ -1,6 +1,7 @@
 import { configHash } from '../config/hash.js';
 import { ARCHS, DATASET_NAMES, defaultRunConfig, PRECISIONS } from '../config/schema.js';
 import type { Store } from '../store/db.js';
+import { BACKFILL_RUN_TOTALS_SQL } from '../store/totals.js';
 
 export interface StoreScaleOptions {
   /** Runs to generate. */
@@ -40,7 +41,8 @@ const BASE_ACC: Record<string, number> = { fp32: 0.905, int8: 0.9, binary: 0.89,
 /**
  * Fills an open (migrated) store with `runs` research-like runs, each with `epochs` epoch
  * metrics, energy samples and lifecycle events, in one transaction through prepared
- * statements (the ORM's per-row overhead would dominate at millions of rows).
+ * statements (the ORM's per-row overhead would dominate at millions of rows), then fills
+ * the runs' totals in that transaction.
  * Rows look like `bnn train`'s: full config JSON, ISO times, fractions for accuracies.
  * `progress(done)` is called every 1,000 runs.
  */
@@ -108,6 +110,9 @@ export function generateRuns(store: Store, options: StoreScaleOptions, progress:
       if (status === 'COMPLETED') counts.completed++;
       if ((i + 1) % 1000 === 0) progress(i + 1);
     }
+    // The rows went in through raw statements, not the store's writers: fill every run's
+    // totals (energy joules and sources, trained samples) as the schema-4 migration does.
+    sqlite.exec(BACKFILL_RUN_TOTALS_SQL);
   })();
   return counts;
 }

@@ -17,7 +17,7 @@ export interface QueryCommandOptions {
   mode: OutputMode;
   /** Database file (not yet checked to exist). */
   storePath: string;
-  store: Required<QueryStoreOptions>;
+  store: QueryStoreOptions & { lockTimeoutMs: number };
 }
 
 /** Adds `--json`, `--csv`, `--store <file>` and `--lock-timeout-ms <ms>` to a query command. */
@@ -29,8 +29,11 @@ export function addQueryOutputOptions(cmd: Command): Command {
     .option('--lock-timeout-ms <ms>', 'how long to wait for another process holding a lock', String(defaultQueryStoreOptions().lockTimeoutMs));
 }
 
-/** Checks the shared flags before any I/O (exit 2 for `--json --csv` or a bad timeout). */
-export function parseQueryOutputFlags(flags: QueryOutputFlags): QueryCommandOptions {
+/**
+ * Checks the shared flags before any I/O (exit 2 for `--json --csv`, 1 for a bad timeout).
+ * `notice` gets the line saying an older store was upgraded on open (print it on stderr).
+ */
+export function parseQueryOutputFlags(flags: QueryOutputFlags, notice?: (line: string) => void): QueryCommandOptions {
   if (flags.json === true && flags.csv === true) {
     throw new UserError('--json and --csv: choose one output format', { exitCode: 2 });
   }
@@ -41,7 +44,7 @@ export function parseQueryOutputFlags(flags: QueryOutputFlags): QueryCommandOpti
   return {
     mode: flags.json === true ? 'json' : flags.csv === true ? 'csv' : 'table',
     storePath: flags.store ?? DEFAULT_STORE_PATH,
-    store: { lockTimeoutMs },
+    store: { lockTimeoutMs, ...(notice === undefined ? {} : { notice }) },
   };
 }
 

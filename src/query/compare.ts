@@ -1,7 +1,7 @@
 import { and, eq, type SQL } from 'drizzle-orm';
 import type { StoreDb } from '../store/db.js';
 import { runs, type RunRow } from '../store/schema.js';
-import { joulesPerSampleByRun, sourceLabel, type RunJoulesPerSample } from './energy.js';
+import { joulesPerSampleOf, RUN_TOTALS_COLUMNS, sourceLabel } from './energy.js';
 import { QueryFlagError } from './errors.js';
 import { parseChoice } from './flags.js';
 import { parseRunFilter, parseRunIdList, resolveRunIds, runFilterConditions, type RunFilter, type RunFilterFlags } from './runs.js';
@@ -38,10 +38,7 @@ export interface CompareQuery {
   filter: RunFilter;
   /** Only these runs: ids or unique id prefixes, resolved when the query runs. */
   runIds?: readonly string[];
-  /**
-   * Compute J/sample (default true). It sums every energy sample and epoch row of the runs
-   * compared, which dominates on very large stores; false leaves it null.
-   */
+  /** Compute J/sample (default true; read from the runs' totals); false leaves it null. */
   energy?: boolean;
 }
 
@@ -55,7 +52,7 @@ export interface CompareFlags extends RunFilterFlags {
   energy?: boolean;
 }
 
-/** Validates compare flags before any I/O (QueryFlagError, exit 2, for a bad value). */
+/** Validates compare flags before any I/O (QueryFlagError, exit 1, for a bad value). */
 export function parseCompareQuery(flags: CompareFlags): CompareQuery {
   const { status: _status, runs: runList, energy, ...filterFlags } = flags;
   return {
@@ -132,6 +129,8 @@ const COMPARE_COLUMNS = {
   wallTimeS: runs.wallTimeS,
   modelSizeBytes: runs.modelSizeBytes,
   packedSizeBytes: runs.packedSizeBytes,
+  // J/sample from the run's totals (schema 4), not from its energy samples and epoch rows.
+  ...RUN_TOTALS_COLUMNS,
 } as const satisfies Partial<Record<keyof RunRow, unknown>>;
 
 type CompareRow = Pick<RunRow, keyof typeof COMPARE_COLUMNS>;
@@ -144,7 +143,6 @@ export function compareRuns(db: StoreDb, query: CompareQuery): CompareResult {
   const filter = query.runIds === undefined ? query.filter : { ...query.filter, ids: resolveRunIds(db, query.runIds) };
   const where = compareWhere({ ...query, filter });
   const selected = compareStatement(db, where).all();
-  const energy = query.energy === false ? new Map<string, RunJoulesPerSample>() : joulesPerSampleByRun(db, where);
   const byKey = new Map<string, CompareRow[]>();
   for (const run of selected) {
     const key = String(run[query.by]);
@@ -177,7 +175,7 @@ export function compareRuns(db: StoreDb, query: CompareQuery): CompareResult {
     const tested = typeof test === 'object' ? test : null;
     const sizes = rows.map((r) => r.packedSizeBytes ?? r.modelSizeBytes).filter((v): v is number => v !== null);
     const speeds = rows.map((r) => r.samplesPerS).filter((v): v is number => v !== null);
-    const energies = rows.map((r) => energy.get(r.id)).filter((e) => e !== undefined);
+    const energies = query.energy === false ? [] : rows.map(joulesPerSampleOf).filter((e) => e !== undefined);
     return {
       key,
       n: xs.length,

@@ -1,6 +1,6 @@
-import { and, inArray, sql, type SQL } from 'drizzle-orm';
+import { and, type SQL } from 'drizzle-orm';
 import type { StoreDb } from '../store/db.js';
-import { ENERGY_SOURCES, energySamples, epochMetrics, runs, type EnergySource } from '../store/schema.js';
+import { ENERGY_SOURCES, runs, type EnergySource, type RunRow } from '../store/schema.js';
 
 /** A run's energy per training sample, as `energyPerSample` in the store computes it. */
 export interface RunJoulesPerSample {
@@ -11,44 +11,39 @@ export interface RunJoulesPerSample {
   estimated: boolean;
 }
 
+/** The run-row totals J/sample is computed from (schema 4, kept by the store's writers). */
+export type RunTotals = Pick<RunRow, 'energyJoules' | 'energySources' | 'trainedSamples'>;
+
+/** The columns of RunTotals, for a select. */
+export const RUN_TOTALS_COLUMNS = {
+  energyJoules: runs.energyJoules,
+  energySources: runs.energySources,
+  trainedSamples: runs.trainedSamples,
+} as const;
+
+/**
+ * Joules per training sample from a run's totals: all its energy over all the samples its
+ * epochs trained on. Undefined for a run without energy samples or without epoch metrics.
+ */
+export function joulesPerSampleOf(totals: RunTotals): RunJoulesPerSample | undefined {
+  const { energyJoules: joules, energySources: label, trainedSamples: n } = totals;
+  if (joules === null || label === null || n === null || !(n > 0)) return undefined;
+  const present = new Set(label.split('+'));
+  const sources = ENERGY_SOURCES.filter((s) => present.has(s));
+  return { joulesPerSample: joules / n, sources, estimated: present.has('estimate') };
+}
+
 /**
  * Joules per training sample of every run matching `where` (conditions on `runs`) that has
- * energy samples and epoch metrics: all its energy over all the samples its epochs trained
- * on (samples_per_s × epoch_time_s, as the store does). Two grouped queries, whatever the
- * number of runs; runs without energy cost nothing.
+ * energy samples and epoch metrics, read from the runs' totals: one row per run, however
+ * many energy samples and epochs they have.
  */
 export function joulesPerSampleByRun(db: StoreDb, where: readonly SQL[]): Map<string, RunJoulesPerSample> {
-  const selected = db.select({ id: runs.id }).from(runs).where(and(...where));
-  // `.values()` skips drizzle's row objects (about a tenth of the time at 30,000 runs, `bnn bench-store`).
-  const energy = db
-    .select({ runId: energySamples.runId, source: energySamples.source, joules: sql<number>`sum(${energySamples.joules})` })
-    .from(energySamples)
-    .where(inArray(energySamples.runId, selected))
-    .groupBy(energySamples.runId, energySamples.source)
-    .values() as unknown as [string, EnergySource, number][];
-  if (energy.length === 0) return new Map();
-  // Every run of `selected`, not only those with energy: a second IN-subquery over
-  // energy_samples would cost more than the few runs without energy it saves.
-  const samples = db
-    .select({ runId: epochMetrics.runId, n: sql<number>`sum(round(${epochMetrics.samplesPerS} * ${epochMetrics.epochTimeS}))` })
-    .from(epochMetrics)
-    .where(inArray(epochMetrics.runId, selected))
-    .groupBy(epochMetrics.runId)
-    .values() as unknown as [string, number][];
-  const samplesByRun = new Map(samples);
-  const joules = new Map<string, { total: number; sources: Set<EnergySource> }>();
-  for (const [runId, source, j] of energy) {
-    const entry = joules.get(runId) ?? { total: 0, sources: new Set<EnergySource>() };
-    entry.total += j;
-    entry.sources.add(source);
-    joules.set(runId, entry);
-  }
+  const rows = db.select({ id: runs.id, ...RUN_TOTALS_COLUMNS }).from(runs).where(and(...where)).all();
   const out = new Map<string, RunJoulesPerSample>();
-  for (const [runId, e] of joules) {
-    const n = samplesByRun.get(runId);
-    if (n === undefined || !(n > 0)) continue;
-    const sources = ENERGY_SOURCES.filter((s) => e.sources.has(s));
-    out.set(runId, { joulesPerSample: e.total / n, sources, estimated: e.sources.has('estimate') });
+  for (const row of rows) {
+    const e = joulesPerSampleOf(row);
+    if (e !== undefined) out.set(row.id, e);
   }
   return out;
 }

@@ -1,6 +1,11 @@
 import { UserError } from '../util/errors.js';
 
-/** A query flag has a value that is not allowed (exit 2): names the flag, the value and what is valid. */
+/**
+ * A query flag has a value that is not allowed: names the flag, the value and what is valid.
+ * Exit 1, as the issue's acceptance asks for a malformed filter or an unknown metric (the
+ * query failed on its input; nothing was read or written). Exit 2 stays for commander's
+ * usage errors: an unknown flag, a missing argument or value, `--json` with `--csv`.
+ */
 export class QueryFlagError extends UserError {
   constructor(
     readonly flag: string,
@@ -10,7 +15,6 @@ export class QueryFlagError extends UserError {
   ) {
     super(
       `${flag}: '${value}' is not valid; ${typeof valid === 'string' ? `expected ${valid}` : `valid values: ${valid.join(', ')}`}`,
-      { exitCode: 2 },
     );
     this.name = 'QueryFlagError';
   }

@@ -2,7 +2,7 @@ import { QueryFlagError } from './errors.js';
 
 /**
  * Parsers for query flag values. Each returns a typed value or throws QueryFlagError
- * (exit 2) naming the flag, the value and what would be valid; none does any I/O.
+ * (exit 1) naming the flag, the value and what would be valid; none does any I/O.
  */
 
 /** One of `valid`, matched case-insensitively, returned in its canonical spelling. */
@@ -18,6 +18,14 @@ export function parseChoices<T extends string>(flag: string, value: string, vali
   const parts = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
   if (parts.length === 0) throw new QueryFlagError(flag, value, valid);
   return [...new Set(parts.map((p) => parseChoice(flag, p, valid)))];
+}
+
+/** A tag to filter by: one tag as written in a run config (non-empty, no surrounding blanks, no comma). */
+export function parseTag(flag: string, value: string): string {
+  if (value.trim() === '' || value !== value.trim() || value.includes(',')) {
+    throw new QueryFlagError(flag, value, 'one tag as recorded in a run config (non-empty, no leading or trailing blanks, no comma; repeat the query per tag)');
+  }
+  return value;
 }
 
 export function parsePositiveInt(flag: string, value: string): number {

@@ -9,10 +9,20 @@ export const DEFAULT_STORE_PATH = './runs/bnn.db';
 export interface QueryStoreOptions {
   /** How long to wait for another process's lock before giving up. */
   lockTimeoutMs?: number;
+  /**
+   * Gets one line (no newline) when the store was a schema behind and was upgraded on open;
+   * the commands print it on stderr.
+   */
+  notice?: (line: string) => void;
 }
 
-export function defaultQueryStoreOptions(): Required<QueryStoreOptions> {
+export function defaultQueryStoreOptions(): Required<Omit<QueryStoreOptions, 'notice'>> {
   return { lockTimeoutMs: 2_000 };
+}
+
+/** The line a query command prints after upgrading an older store on open. */
+export function upgradeNotice(file: string, from: number, to: number): string {
+  return `bnn: upgraded ${file} from schema ${from} to ${to} (one-time; older bnn builds will refuse it now)`;
 }
 
 /**
@@ -29,14 +39,21 @@ export function existingStoreFile(path: string): string {
 }
 
 /**
- * Opens the experiment database read-only for a query. Never creates or migrates the file;
- * a lock held past `lockTimeoutMs`, a corrupt file or a foreign file is a StoreError naming it.
+ * Opens the experiment database read-only for a query. Never creates the file. A store from
+ * an older schema is upgraded first (its migrations applied in one short write transaction,
+ * `notice` told), then read read-only; one from a newer schema is refused. A lock held past
+ * `lockTimeoutMs`, a corrupt file or a foreign file is a StoreError naming it.
  */
 export function openQueryStore(path: string, options: QueryStoreOptions = {}): Store {
   const opts = { ...defaultQueryStoreOptions(), ...options };
   const file = existingStoreFile(path);
   try {
-    return openStore(file, { readonly: true, busyTimeoutMs: opts.lockTimeoutMs });
+    return openStore(file, {
+      readonly: true,
+      busyTimeoutMs: opts.lockTimeoutMs,
+      upgrade: true,
+      onUpgrade: (from, to) => opts.notice?.(upgradeNotice(file, from, to)),
+    });
   } catch (err) {
     throw storeFailure(file, err, opts.lockTimeoutMs);
   }

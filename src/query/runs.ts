@@ -4,7 +4,7 @@ import type { StoreDb } from '../store/db.js';
 import { RUN_STATUSES, runs, type RunRow, type RunStatus } from '../store/schema.js';
 import { getRun } from '../store/runs.js';
 import { QueryFlagError } from './errors.js';
-import { endExclusive, parseChoice, parseChoices, parseDateBound, parsePositiveInt } from './flags.js';
+import { endExclusive, parseChoice, parseChoices, parseDateBound, parsePositiveInt, parseTag } from './flags.js';
 
 /** Columns `bnn runs --sort` accepts, by the name the user types. */
 export const SORT_KEYS = ['created', 'finished', 'final_test_acc', 'samples_per_s', 'wall_time_s', 'name'] as const;
@@ -74,7 +74,7 @@ export interface RunsQueryFlags extends RunFilterFlags {
 
 /**
  * Validates filter flags before any I/O. `--until` with a bare date includes that whole
- * UTC day. Throws QueryFlagError (exit 2) naming the flag, its value and the valid values.
+ * UTC day. Throws QueryFlagError (exit 1) naming the flag, its value and the valid values.
  */
 export function parseRunFilter(flags: RunFilterFlags): RunFilter {
   const filter: RunFilter = {};
@@ -82,7 +82,7 @@ export function parseRunFilter(flags: RunFilterFlags): RunFilter {
   if (flags.model !== undefined) filter.model = parseChoice('--model', flags.model, ARCHS);
   if (flags.precision !== undefined) filter.precision = parseChoice('--precision', flags.precision, PRECISIONS);
   if (flags.dataset !== undefined) filter.dataset = parseChoice('--dataset', flags.dataset, DATASET_NAMES);
-  if (flags.tag !== undefined) filter.tag = flags.tag;
+  if (flags.tag !== undefined) filter.tag = parseTag('--tag', flags.tag);
   if (flags.since !== undefined) filter.createdSince = parseDateBound('--since', flags.since).iso;
   if (flags.until !== undefined) filter.createdBefore = endExclusive(parseDateBound('--until', flags.until));
   if (flags.name !== undefined) filter.nameContains = flags.name;
@@ -151,7 +151,7 @@ export function resolveRunIds(db: StoreDb, idsOrPrefixes: readonly string[]): st
   return [...new Set(idsOrPrefixes.map((id) => getRun(db, id).id))];
 }
 
-/** `--runs a,b,c` split into ids or prefixes; QueryFlagError (exit 2) for an empty list. */
+/** `--runs a,b,c` split into ids or prefixes; QueryFlagError (exit 1) for an empty list. */
 export function parseRunIdList(flag: string, value: string): string[] {
   const ids = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
   if (ids.length === 0) throw new QueryFlagError(flag, value, 'a comma-separated list of run ids or id prefixes');

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
-import { StoreError } from '../store/errors.js';
+import { checkSchemaCurrent } from '../store/db.js';
+import { StoreError, StoreSchemaBehindError } from '../store/errors.js';
 import { SqlError, SqlRefusedError } from './errors.js';
 import { defaultQueryStoreOptions, existingStoreFile, storeFailure, type QueryStoreOptions } from './open.js';
 
@@ -24,6 +25,8 @@ export type SqlValue = string | number | null;
  * missing file is ever written or created. Refused (SqlRefusedError, exit 1): more or less
  * than one statement, anything but SELECT / WITH / VALUES / EXPLAIN / read-only PRAGMA,
  * ATTACH, DETACH, transactions, and any statement SQLite does not report as read-only.
+ * A file of an older or newer schema than this build's is refused too (StoreSchemaBehindError
+ * with how to upgrade it, StoreSchemaTooNewError).
  */
 export function runSql(path: string, text: string, options: QueryStoreOptions = {}): SqlResult {
   const opts = { ...defaultQueryStoreOptions(), ...options };
@@ -39,6 +42,7 @@ export function runSql(path: string, text: string, options: QueryStoreOptions = 
   }
   try {
     db.pragma(`busy_timeout = ${opts.lockTimeoutMs}`);
+    checkSchema(db, file, opts.lockTimeoutMs);
     let stmt: Database.Statement;
     try {
       stmt = db.prepare(text);
@@ -109,6 +113,28 @@ function describe(text: string, keyword: string): string {
   return keyword === 'PRAGMA' || keyword === 'EXPLAIN'
     ? `'${oneLine.length > 60 ? `${oneLine.slice(0, 57)}...` : oneLine}'`
     : `this ${keyword} statement`;
+}
+
+/**
+ * The file must have this build's schema: the tables and columns `bnn sql` users read are
+ * those documented for it. An older one is refused (bnn sql never writes, so it cannot
+ * upgrade it) with how to upgrade; a newer one is refused naming both versions.
+ */
+function checkSchema(db: Database.Database, file: string, lockTimeoutMs: number): void {
+  try {
+    checkSchemaCurrent(db, file);
+  } catch (err) {
+    if (err instanceof StoreSchemaBehindError) {
+      throw new StoreSchemaBehindError(
+        file,
+        err.fileVersion,
+        err.knownVersion,
+        err.pending,
+        `bnn sql never writes, so it does not upgrade it: run bnn runs --store ${file} once (it upgrades the file), then query again`,
+      );
+    }
+    throw sqlFailure(file, err, lockTimeoutMs);
+  }
 }
 
 function sqlFailure(file: string, err: unknown, lockTimeoutMs: number): unknown {

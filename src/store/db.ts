@@ -4,7 +4,7 @@ import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { packageRoot } from '../config/package-info.js';
-import { StoreError, StoreSchemaTooNewError } from './errors.js';
+import { StoreError, StoreSchemaBehindError, StoreSchemaTooNewError } from './errors.js';
 import * as schema from './schema.js';
 
 export type StoreDb = BetterSQLite3Database<typeof schema>;
@@ -14,10 +14,19 @@ export interface OpenStoreOptions {
   readonly?: boolean;
   /** How long a statement waits for another process's lock before failing. */
   busyTimeoutMs?: number;
+  /**
+   * With `readonly`: a store some migrations behind is upgraded first (on a separate
+   * read-write connection, the migrations applied in one write transaction), then opened
+   * read-only. Without it such a store is a StoreSchemaBehindError. A newer schema is
+   * refused either way.
+   */
+  upgrade?: boolean;
+  /** Called after an upgrade on open, with the file's schema version before and after. */
+  onUpgrade?: (from: number, to: number) => void;
 }
 
-export function defaultOpenStoreOptions(): Required<OpenStoreOptions> {
-  return { readonly: false, busyTimeoutMs: 10_000 };
+export function defaultOpenStoreOptions(): Required<Omit<OpenStoreOptions, 'onUpgrade'>> {
+  return { readonly: false, busyTimeoutMs: 10_000, upgrade: false };
 }
 
 export interface Store {
@@ -43,6 +52,29 @@ export function migrationsFolder(): string {
  */
 export function openStore(path: string, options: OpenStoreOptions = {}): Store {
   const opts = { ...defaultOpenStoreOptions(), ...options };
+  if (!opts.readonly || !opts.upgrade) return open(path, opts);
+  try {
+    return open(path, opts);
+  } catch (err) {
+    if (!(err instanceof StoreSchemaBehindError)) throw err;
+    let upgraded: Store;
+    try {
+      upgraded = open(err.file, { ...opts, readonly: false });
+    } catch (cause) {
+      if (cause instanceof StoreSchemaTooNewError) throw cause;
+      throw new StoreError(
+        err.file,
+        `its schema (${err.fileVersion}) is older than this build's (${err.knownVersion}) and upgrading it failed: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
+    upgraded.close();
+    opts.onUpgrade?.(err.fileVersion, err.knownVersion);
+    return open(err.file, { ...opts, upgrade: false });
+  }
+}
+
+function open(path: string, opts: Required<Omit<OpenStoreOptions, 'onUpgrade'>>): Store {
   const memory = path === ':memory:';
   const file = memory ? path : resolve(path);
 
@@ -143,9 +175,7 @@ function ensureSchema(db: StoreDb, sqlite: Database.Database, file: string, read
 
   const count = pending();
   if (count > 0) {
-    if (readonly) {
-      throw new StoreError(file, `its schema is ${count} migration(s) behind; open it once without read-only mode to upgrade`);
-    }
+    if (readonly) throw new StoreSchemaBehindError(file, fileSchema(sqlite).version, known, count);
     try {
       migrate(db, { migrationsFolder: folder });
     } catch (err) {
@@ -163,6 +193,23 @@ function ensureSchema(db: StoreDb, sqlite: Database.Database, file: string, read
       )
       .run(String(known));
   }
+}
+
+/**
+ * Checks, without writing, that a connection's file has exactly this build's schema (for
+ * readers that bypass openStore, such as `bnn sql`): StoreSchemaTooNewError for a newer one,
+ * StoreSchemaBehindError for an older one.
+ */
+export function checkSchemaCurrent(sqlite: Database.Database, file: string): void {
+  const journal = readJournal(migrationsFolder());
+  const known = journal.entries.length;
+  const latestKnown = Math.max(0, ...journal.entries.map((e) => e.when));
+  const found = fileSchema(sqlite);
+  if (found.version > known || found.lastApplied > latestKnown) {
+    throw new StoreSchemaTooNewError(file, Math.max(found.version, known + 1), known);
+  }
+  const count = journal.entries.filter((e) => e.when > found.lastApplied).length;
+  if (count > 0) throw new StoreSchemaBehindError(file, found.version, known, count);
 }
 
 function tableExists(sqlite: Database.Database, name: string): boolean {

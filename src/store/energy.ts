@@ -3,6 +3,7 @@ import type { StoreDb } from './db.js';
 import { missingParentError } from './fk.js';
 import { ENERGY_SOURCES, energySamples, epochMetrics, type EnergySampleRow, type EnergySource } from './schema.js';
 import { isoTime } from './time.js';
+import { refreshEnergyTotals } from './totals.js';
 
 export interface EnergySampleInput {
   runId: string;
@@ -25,7 +26,10 @@ export function addEnergySample(db: StoreDb, input: EnergySampleInput): EnergySa
   return addEnergySamples(db, [input])[0]!;
 }
 
-/** Stores several energy samples in one transaction (all or none). */
+/**
+ * Stores several energy samples in one transaction (all or none), refreshing each run's
+ * energy totals on its `runs` row in that transaction (src/store/totals.ts).
+ */
 export function addEnergySamples(db: StoreDb, inputs: readonly EnergySampleInput[]): EnergySampleRow[] {
   const rows = inputs.map((i) => {
     if (!Number.isFinite(i.joules) || i.joules < 0) throw new RangeError(`energy sample joules must be a finite number >= 0, got ${i.joules}`);
@@ -44,7 +48,11 @@ export function addEnergySamples(db: StoreDb, inputs: readonly EnergySampleInput
     };
   });
   try {
-    return db.transaction((tx) => rows.map((row) => tx.insert(energySamples).values(row).returning().get()));
+    return db.transaction((tx) => {
+      const inserted = rows.map((row) => tx.insert(energySamples).values(row).returning().get());
+      for (const runId of new Set(rows.map((r) => r.runId))) refreshEnergyTotals(tx, runId);
+      return inserted;
+    });
   } catch (err) {
     for (const row of rows) {
       const named = missingParentError(db, err, row.runId, row.workerId);

@@ -37,6 +37,30 @@ export class StoreSchemaTooNewError extends StoreError {
   }
 }
 
+/**
+ * The file's schema is older than this build's and the open was read-only without upgrade,
+ * so nothing was changed. `hint` says how to upgrade it (the default: open it read-write once).
+ */
+export class StoreSchemaBehindError extends StoreError {
+  constructor(
+    file: string,
+    /** The file's schema version. */
+    readonly fileVersion: number,
+    /** The schema version this build writes. */
+    readonly knownVersion: number,
+    /** Migrations not yet applied to it. */
+    readonly pending: number,
+    hint = 'open it once without read-only mode to upgrade',
+  ) {
+    super(file, `its schema is ${pending} migration(s) behind (schema ${fileVersion}, this build writes ${knownVersion}); ${hint}`);
+    this.name = 'StoreSchemaBehindError';
+  }
+
+  override details(): Record<string, unknown> {
+    return { file: this.file, fileVersion: this.fileVersion, knownVersion: this.knownVersion, pending: this.pending };
+  }
+}
+
 /** No run has this id, or the id prefix is ambiguous (`candidates` lists the matches). */
 export class RunNotFoundError extends UserError {
   readonly runId: string;

@@ -1,5 +1,5 @@
-export { currentSchemaVersion, defaultOpenStoreOptions, migrationsFolder, openStore, type OpenStoreOptions, type Store, type StoreDb } from './db.js';
-export { RunNotFoundError, RunStateError, StoreError, StoreSchemaTooNewError, WorkerNotFoundError } from './errors.js';
+export { checkSchemaCurrent, currentSchemaVersion, defaultOpenStoreOptions, migrationsFolder, openStore, type OpenStoreOptions, type Store, type StoreDb } from './db.js';
+export { RunNotFoundError, RunStateError, StoreError, StoreSchemaBehindError, StoreSchemaTooNewError, WorkerNotFoundError } from './errors.js';
 export {
   createRun,
   finishRun,
@@ -29,4 +29,5 @@ export {
   type EnergySampleInput, type EnergyTotal, type EpochEnergy, type RunEnergy, type SampleEnergy,
 } from './energy.js';
 export { isoTime } from './time.js';
+export { BACKFILL_RUN_TOTALS_SQL, refreshEnergyTotals, refreshRunTotals, refreshTrainedSamples } from './totals.js';
 export * from './schema.js';

@@ -44,15 +44,24 @@ export const runs = sqliteTable(
     wallTimeS: real('wall_time_s'),
     samplesPerS: real('samples_per_s'),
     error: text('error'),
+    // Schema 4: per-run totals, kept by the store functions that write energy samples and
+    // epoch metrics (in the same transaction; see src/store/totals.ts), so `bnn compare` and
+    // `bnn report` read J/sample from the run row instead of summing millions of rows.
+    /** Joules of all the run's energy samples (every worker, epoch and source); null when it has none. */
+    energyJoules: real('energy_joules'),
+    /** The sources of those samples, `+`-joined in nvml, rapl, estimate order (`rapl`, `nvml+rapl`, `estimate`); null when none. */
+    energySources: text('energy_sources'),
+    /** Training samples over the run's epoch metrics (Σ round(samples_per_s × epoch_time_s)); null when it has none. */
+    trainedSamples: integer('trained_samples'),
   },
   (t) => [
-    index('runs_created_at_idx').on(t.createdAt),
     index('runs_status_idx').on(t.status),
     index('runs_config_hash_idx').on(t.configHash),
     index('runs_name_idx').on(t.name),
     index('runs_compare_idx').on(t.dataset, t.model, t.precision, t.seed),
     // Schema 3, for research-scale stores (`bnn bench-store`): `bnn runs` newest first without
-    // a sort step, and `bnn compare` reading COMPLETED runs in creation order.
+    // a sort step, and `bnn compare` reading COMPLETED runs in creation order. Schema 4 dropped
+    // runs_created_at_idx (created_at alone): this one serves every query that one did.
     index('runs_created_at_id_idx').on(t.createdAt, t.id),
     index('runs_status_created_at_idx').on(t.status, t.createdAt, t.id),
     check(

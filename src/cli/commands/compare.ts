@@ -32,10 +32,10 @@ export function registerCompare(program: Command, ctx: CommandContext): void {
     .option('--until <date>', 'only runs created at or before')
     .option('--name <text>', 'only runs whose name contains this text')
     .option('--runs <ids>', 'only these runs (comma-separated ids or unique id prefixes)')
-    .option('--no-energy', 'leave out J/sample (it reads every energy sample and epoch row of the runs compared)');
+    .option('--no-energy', 'leave out J/sample');
   addQueryOutputOptions(cmd).action(
     action(ctx, async (flags: CompareFlags & QueryOutputFlags) => {
-      const output = parseQueryOutputFlags(flags);
+      const output = parseQueryOutputFlags(flags, (line) => ctx.io.stderr.write(`${line}\n`));
       const query = parseCompareQuery(flags);
       const result = withQueryStore(output.storePath, output.store, ({ db }) => compareRuns(db, query));
       if (output.mode === 'json') ctx.io.stdout.write(jsonText(result));

@@ -28,7 +28,7 @@ export function registerReport(program: Command, ctx: CommandContext): void {
     .option('--lock-timeout-ms <ms>', 'how long to wait for another process holding a lock', String(defaultQueryStoreOptions().lockTimeoutMs))
     .action(
       action(ctx, async (flags: ReportFlags) => {
-        const output = parseQueryOutputFlags(flags);
+        const output = parseQueryOutputFlags(flags, (line) => ctx.io.stderr.write(`${line}\n`));
         const { out, json: _json, store: _store, lockTimeoutMs: _lock, ...compareFlags } = flags;
         const query = parseCompareQuery(compareFlags);
         // Loaded here: vega and vega-lite are large and only this command needs them.

@@ -53,7 +53,7 @@ export function registerRuns(program: Command, ctx: CommandContext): void {
     .option('--limit <n>', `at most this many runs (default ${DEFAULT_RUNS_LIMIT})`);
   addQueryOutputOptions(cmd).action(
     action(ctx, async (flags: RunsFlags) => {
-      const output = parseQueryOutputFlags(flags);
+      const output = parseQueryOutputFlags(flags, (line) => ctx.io.stderr.write(`${line}\n`));
       const query = parseRunsQuery(flags);
       const rows = withQueryStore(output.storePath, output.store, ({ db }) => queryRuns(db, query));
       if (output.mode === 'json') {

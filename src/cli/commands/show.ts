@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import YAML from 'yaml';
 import { addQueryOutputOptions, jsonText, parseQueryOutputFlags, type QueryOutputFlags } from '../../query/cli.js';
-import { bytes, count, duration, fixed, pct, renderTable, sparkline, toCsv } from '../../query/format.js';
+import { joulesPerSampleOf } from '../../query/energy.js';
+import { bytes, count, duration, fixed, joulesPerSample, pct, renderTable, sparkline, toCsv } from '../../query/format.js';
 import { withQueryStore } from '../../query/open.js';
 import { runDetail, type RunDetail } from '../../query/show.js';
 import type { EpochMetricsRow } from '../../store/schema.js';
@@ -26,7 +27,7 @@ export function registerShow(program: Command, ctx: CommandContext): void {
     .argument('<run>', 'run id or a unique prefix of it');
   addQueryOutputOptions(cmd).action(
     action(ctx, async (id: string, flags: QueryOutputFlags) => {
-      const output = parseQueryOutputFlags(flags);
+      const output = parseQueryOutputFlags(flags, (line) => ctx.io.stderr.write(`${line}\n`));
       const detail = withQueryStore(output.storePath, output.store, ({ db }) => runDetail(db, id));
       if (output.mode === 'json') ctx.io.stdout.write(jsonText(detail));
       else if (output.mode === 'csv') {
@@ -58,6 +59,7 @@ function showText({ run, epochs, checkpoints, events }: RunDetail): string {
     ['model size', `${bytes(run.modelSizeBytes)} fp32, ${bytes(run.packedSizeBytes)} packed`],
     ['wall time', duration(run.wallTimeS)],
     ['samples/s', count(run.samplesPerS)],
+    ['energy', energyText(run)],
   ];
   if (run.error !== null) fields.push(['error', run.error]);
   const labelWidth = Math.max(...fields.map(([k]) => k.length)) + 1;
@@ -125,6 +127,17 @@ function showText({ run, epochs, checkpoints, events }: RunDetail): string {
     );
   }
   return `${parts.join('\n\n')}\n`;
+}
+
+/** The run's energy from its totals: joules, sources (estimates labelled) and J/sample where known. */
+function energyText(run: RunDetail['run']): string {
+  if (run.energyJoules === null || run.energySources === null) return '-';
+  const perSample = joulesPerSampleOf(run);
+  const estimate = run.energySources.split('+').includes('estimate') ? ', estimate: CPU time × assumed watts per core' : '';
+  const joules = `${run.energyJoules.toPrecision(4)} J (${run.energySources}${estimate})`;
+  return perSample === undefined
+    ? `${joules}; J/sample unknown (no epoch metrics)`
+    : `${joules}; ${joulesPerSample(perSample.joulesPerSample, null)}/sample over ${count(run.trainedSamples)} samples`;
 }
 
 function indent(text: string): string {
