@@ -30,7 +30,7 @@ test('store scale - bench-store generates a store, times runs and compare on it 
   const result = JSON.parse(r.stdout) as {
     generated: { runs: number; completed: number; epochRows: number; energyRows: number };
     dbPath: string | null;
-    queries: { command: string; runsMs: number[]; medianMs: number; rows: number; plan: string[] }[];
+    queries: { command: string; reference?: boolean; runsMs: number[]; medianMs: number; rows: number; plan: string[] }[];
     targetMs: number;
     withinTarget: boolean;
   };
@@ -41,8 +41,11 @@ test('store scale - bench-store generates a store, times runs and compare on it 
     'bnn runs --limit 50',
     'bnn compare --by precision --metric test_acc',
     'bnn compare --by precision --metric test_acc --no-energy',
+    'J/sample summed from the rows (schema-3 compare, reference)',
   ]);
-  assert.deepEqual(result.queries.map((q) => q.rows), [50, 6, 6]);
+  assert.deepEqual(result.queries.map((q) => q.reference === true), [false, false, false, true]);
+  // The reference finds a J/sample for every COMPLETED run, as compare does from the totals.
+  assert.deepEqual(result.queries.map((q) => q.rows), [50, 6, 6, result.generated.completed]);
   for (const q of result.queries) assert.equal(q.runsMs.length, 2);
   // Newest-first without a sort step, and COMPLETED runs in creation order straight from an index.
   assert.deepEqual(result.queries[0]!.plan, ['SCAN runs USING INDEX runs_created_at_id_idx']);
@@ -56,9 +59,10 @@ test('store scale - bench-store generates a store, times runs and compare on it 
 
   const text = await bnn('bench-store', '--runs', '60', '--epochs', '3', '--repeats', '1');
   assert.equal(text.code, 0, text.stderr);
-  assert.match(text.stdout, /^bnn bench-store: 60 runs \(\d+ COMPLETED\), \d+ epoch rows, \d+ energy rows, [\d.]+ MiB, generated in [\d.]+ s$/m);
+  assert.match(text.stdout, /^bnn bench-store: 60 runs \(\d+ COMPLETED\), \d+ epoch rows, \d+ energy rows, [\d.]+ MiB, generated in [\d.]+ s/m);
   assert.match(text.stdout, /^bnn runs --limit 50: median [\d.]+ ms \(CPU [\d.]+ ms\), max [\d.]+ ms over 1 \(open \+ query \+ close\); 50 rows$/m);
-  assert.match(text.stdout, /^target: each query under 1000 ms: (met|NOT met)$/m);
+  assert.match(text.stdout, /, generated in [\d.]+ s \(run totals filled in [\d.]+ s: the schema-4 backfill\)$/m);
+  assert.match(text.stdout, /^target: each command under 1000 ms: (met|NOT met)$/m);
 
   const bad = await bnn('bench-store', '--runs', '0');
   assert.equal(bad.code, 1);

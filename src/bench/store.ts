@@ -2,10 +2,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { and, inArray, sql, type SQL } from 'drizzle-orm';
 import { compareRuns, compareStatement, compareWhere, parseCompareQuery } from '../query/compare.js';
 import { withQueryStore } from '../query/open.js';
 import { defaultRunsQuery, queryRuns, runsStatement } from '../query/runs.js';
 import { openStore, type StoreDb } from '../store/db.js';
+import { energySamples, epochMetrics, runs } from '../store/schema.js';
 import { generateRuns, type GeneratedCounts, type StoreScaleOptions } from './store-data.js';
 
 export interface StoreBenchOptions extends StoreScaleOptions {
@@ -24,6 +26,8 @@ export interface StoreBenchOptions extends StoreScaleOptions {
 export interface QueryTiming {
   /** What was timed, as a command line. */
   command: string;
+  /** A side-by-side reference (not a command; not judged against the target). */
+  reference?: boolean;
   /** Each repetition: open read-only, query, close (milliseconds). */
   runsMs: number[];
   medianMs: number;
@@ -35,7 +39,7 @@ export interface QueryTiming {
   cpuMs: number[];
   medianCpuMs: number;
   maxMs: number;
-  /** Rows (runs or groups) the query returned. */
+  /** Rows (runs or groups; runs with a J/sample for the reference) the query returned. */
   rows: number;
   /** SQLite's plan for the main statement. */
   plan: string[];
@@ -84,6 +88,7 @@ export function benchStore(options: StoreBenchOptions): StoreBenchResult {
     }
 
     const runsQuery = { ...defaultRunsQuery(), limit: 50 };
+    const { cliEntry: _cli, ...withoutCli } = options;
     const compareQuery = parseCompareQuery({ by: 'precision', metric: 'test_acc' });
     const queries = [
       timeQuery(file, options, 'bnn runs --limit 50', ['runs', '--limit', '50'], (db) => queryRuns(db, runsQuery).length, (db) => runsStatement(db, runsQuery).toSQL()),
@@ -102,6 +107,17 @@ export function benchStore(options: StoreBenchOptions): StoreBenchResult {
         ['compare', '--by', 'precision', '--metric', 'test_acc', '--no-energy'],
         (db) => compareRuns(db, { ...compareQuery, energy: false }).groups.length,
         (db) => compareStatement(db, compareWhere(compareQuery)).toSQL(),
+      ),
+      // Reference, side by side: J/sample as schema 3's compare computed it, summing every energy
+      // and epoch row of the runs compared (what the per-run totals replaced).
+      timeQuery(
+        file,
+        withoutCli,
+        'J/sample summed from the rows (schema-3 compare, reference)',
+        [],
+        (db) => joulesPerSampleFromRows(db, compareWhere(compareQuery)),
+        (db) => energyRowsStatement(db, compareWhere(compareQuery)).toSQL(),
+        true,
       ),
     ];
     for (const q of queries) log(`${q.command}: median ${q.medianMs.toFixed(1)} ms (CPU ${q.medianCpuMs.toFixed(1)} ms), max ${q.maxMs.toFixed(1)} ms over ${q.runsMs.length}${q.cliMs === undefined ? '' : `; as a bnn process ${q.cliMs.toFixed(0)} ms`}`);
@@ -125,6 +141,7 @@ function timeQuery(
   cliArgs: string[],
   run: (db: StoreDb) => number,
   statement: (db: StoreDb) => { sql: string; params: unknown[] },
+  reference = false,
 ): QueryTiming {
   const runsMs: number[] = [];
   const cpuMs: number[] = [];
@@ -143,7 +160,7 @@ function timeQuery(
   });
   const sorted = [...runsMs].sort((a, b) => a - b);
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const timing: QueryTiming = { command, runsMs, medianMs: median(runsMs), maxMs: sorted.at(-1)!, cpuMs, medianCpuMs: median(cpuMs), rows, plan };
+  const timing: QueryTiming = { command, ...(reference ? { reference } : {}), runsMs, medianMs: median(runsMs), maxMs: sorted.at(-1)!, cpuMs, medianCpuMs: median(cpuMs), rows, plan };
   if (options.cliEntry !== undefined) {
     const t = performance.now();
     const r = spawnSync(options.cliEntry.execPath, [...options.cliEntry.args, ...cliArgs, '--store', file], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
@@ -154,6 +171,34 @@ function timeQuery(
   return timing;
 }
 
+function energyRowsStatement(db: StoreDb, where: readonly SQL[]) {
+  const selected = db.select({ id: runs.id }).from(runs).where(and(...where));
+  return db
+    .select({ runId: energySamples.runId, source: energySamples.source, joules: sql<number>`sum(${energySamples.joules})` })
+    .from(energySamples)
+    .where(inArray(energySamples.runId, selected))
+    .groupBy(energySamples.runId, energySamples.source);
+}
+
+/** Runs with a J/sample, computed from the rows as before schema 4 (two grouped scans). */
+function joulesPerSampleFromRows(db: StoreDb, where: readonly SQL[]): number {
+  const selected = db.select({ id: runs.id }).from(runs).where(and(...where));
+  const energy = energyRowsStatement(db, where).values() as unknown as [string, string, number][];
+  const samples = new Map(
+    db
+      .select({ runId: epochMetrics.runId, n: sql<number>`sum(round(${epochMetrics.samplesPerS} * ${epochMetrics.epochTimeS}))` })
+      .from(epochMetrics)
+      .where(inArray(epochMetrics.runId, selected))
+      .groupBy(epochMetrics.runId)
+      .values() as unknown as [string, number][],
+  );
+  const joules = new Map<string, number>();
+  for (const [runId, , j] of energy) joules.set(runId, (joules.get(runId) ?? 0) + j);
+  let n = 0;
+  for (const [runId, j] of joules) if ((samples.get(runId) ?? 0) > 0 && Number.isFinite(j)) n++;
+  return n;
+}
+
 function countRows(sqlite: { prepare(sql: string): { get(): unknown } }): GeneratedCounts {
   const n = (sql: string) => (sqlite.prepare(sql).get() as { n: number }).n;
   return {
@@ -162,5 +207,6 @@ function countRows(sqlite: { prepare(sql: string): { get(): unknown } }): Genera
     epochRows: n('SELECT count(*) AS n FROM epoch_metrics'),
     energyRows: n('SELECT count(*) AS n FROM energy_samples'),
     eventRows: n('SELECT count(*) AS n FROM events'),
+    totalsMs: 0,
   };
 }

@@ -50,20 +50,21 @@ export function registerBenchStore(program: Command, ctx: CommandContext): void 
           progress: (line) => ctx.io.stderr.write(`${line}\n`),
         });
         // Judged on the median: one slow repetition on a shared machine is not the store's doing.
-        const within = result.queries.every((q) => q.medianMs < STORE_QUERY_TARGET_MS);
+        const within = result.queries.every((q) => q.reference === true || q.medianMs < STORE_QUERY_TARGET_MS);
         if (flags.json === true) {
           ctx.io.stdout.write(`${JSON.stringify({ ...result, targetMs: STORE_QUERY_TARGET_MS, withinTarget: within }, null, 2)}\n`);
         } else {
           const out = ctx.io.stdout;
           out.write(`bnn bench-store: ${result.generated.runs.toLocaleString('en-US')} runs (${result.generated.completed.toLocaleString('en-US')} COMPLETED), `);
           out.write(`${result.generated.epochRows.toLocaleString('en-US')} epoch rows, ${result.generated.energyRows.toLocaleString('en-US')} energy rows, `);
-          out.write(`${(result.dbBytes / 2 ** 20).toFixed(1)} MiB, generated in ${result.generateS.toFixed(1)} s\n`);
+          out.write(`${(result.dbBytes / 2 ** 20).toFixed(1)} MiB, generated in ${result.generateS.toFixed(1)} s`);
+          out.write(result.generated.totalsMs > 0 ? ` (run totals filled in ${(result.generated.totalsMs / 1000).toFixed(1)} s: the schema-4 backfill)\n` : '\n');
           for (const q of result.queries) {
             out.write(`${q.command}: median ${q.medianMs.toFixed(1)} ms (CPU ${q.medianCpuMs.toFixed(1)} ms), max ${q.maxMs.toFixed(1)} ms over ${q.runsMs.length} (open + query + close)`);
             out.write(`${q.cliMs === undefined ? '' : `; bnn process ${q.cliMs.toFixed(0)} ms`}; ${q.rows} rows\n`);
             for (const step of q.plan) out.write(`  plan: ${step}\n`);
           }
-          out.write(`target: each query under ${STORE_QUERY_TARGET_MS} ms: ${within ? 'met' : 'NOT met'}\n`);
+          out.write(`target: each command under ${STORE_QUERY_TARGET_MS} ms: ${within ? 'met' : 'NOT met'}\n`);
           if (result.dbPath !== null) out.write(`database kept: ${result.dbPath}\n`);
         }
         return 0;
