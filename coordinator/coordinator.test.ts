@@ -144,3 +144,16 @@ test('coordinator resume - the newest checkpoint failing its sha256 is refused b
   await assert.rejects(c.resume({ run_id: done.run_id }), /cannot be resumed: it has COMPLETED/);
 });
 
+
+test('coordinator scheduling - a run waiting for workers starts when a suspect worker heartbeats again', async (t) => {
+  const { c, join, drain, config, tick } = setup(t);
+  const [id] = join(1);
+  tick(400);
+  c.sweep(); // suspect: not scheduled
+  const { run_id } = c.submit(JSON.stringify(config), 1, '');
+  assert.equal(c.info(run_id).status, 'PENDING');
+  c.heartbeat(id!);
+  await settle();
+  assert.equal(c.info(run_id).status, 'RUNNING');
+  assert.equal((await drain(id!)).find((a) => a.kind === 'ASSIGN')?.run_id, run_id);
+});

@@ -163,6 +163,8 @@ export class Coordinator {
     if (w.state === 'suspect') {
       w.state = 'alive';
       this.events.publish('worker', w.runId ?? '', { workerId: w.id, state: 'alive' });
+      // only alive workers are scheduled: one that connected while suspect may start a run now
+      if (w.runId === null && w.queue !== null) this.schedule();
     }
   }
 

@@ -9,6 +9,7 @@ import { connectCoordinator, type Assignment, type ClientTls, type CoordinatorCl
 import { snapshotHardware } from '../src/telemetry/hardware.js';
 import { CoordinatorLostError, RunStoppedError } from './errors.js';
 import { ProgressReporter } from './progress.js';
+import { startHeartbeat, type Heartbeat } from './heartbeat.js';
 import { GroupSession, missingRanksOf } from './session.js';
 import { trainRank } from './train.js';
 
@@ -41,8 +42,7 @@ export interface RunWorkerOptions {
 export async function runWorker(o: RunWorkerOptions): Promise<number> {
   const client = connectCoordinator(o.coordinator, { token: o.token, ...(o.tls ? { tls: o.tls } : {}) });
   let session: GroupSession | null = null;
-  let heartbeatTimer: NodeJS.Timeout | undefined;
-  let hb: ReturnType<CoordinatorClient['heartbeat']> | null = null;
+  let heartbeat: Heartbeat | null = null;
   let stream: ReturnType<CoordinatorClient['assignments']> | null = null;
   try {
     await client.waitForReady(o.connectTimeoutMs);
@@ -53,9 +53,9 @@ export async function runWorker(o: RunWorkerOptions): Promise<number> {
     const workerId = reg.worker_id;
     const tag = `worker ${workerId}`;
     o.log(`${tag}: registered with ${o.coordinator}`);
-    hb = client.heartbeat();
-    hb.send({ worker_id: workerId });
-    heartbeatTimer = setInterval(() => hb?.send({ worker_id: workerId }), reg.heartbeat_interval_ms);
+    heartbeat = await startHeartbeat(client, {
+      coordinator: o.coordinator, token: o.token, tls: o.tls ?? null, workerId, intervalMs: reg.heartbeat_interval_ms,
+    }, (line) => o.log(`${tag}: ${line}`));
 
     let stopReason: string | null = null;
     let lost: Error | null = null;
@@ -162,9 +162,8 @@ export async function runWorker(o: RunWorkerOptions): Promise<number> {
       return 1;
     }
   } finally {
-    clearInterval(heartbeatTimer);
     stream?.cancel();
-    if (hb) await Promise.race([hb.end().catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
+    await heartbeat?.stop();
     await session?.close();
     client.close();
   }
