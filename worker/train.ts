@@ -23,8 +23,9 @@ import { applyCheckpoint, applyStateVector, saveCheckpoint, stateVector, type Ch
 import { Rng } from '../src/util/rng.js';
 import type { MetricsReport } from '../src/rpc/index.js';
 import { WorkerError, RunStoppedError } from './errors.js';
-import { flatLayout, unflatten } from './flat.js';
+import { flatLayout } from './flat.js';
 import { fillGradients, gradientVector } from '../src/collective/gradient-buckets.js';
+import { gradientViews } from '../src/collective/gradient-tensors.js';
 import { isRegroupable, type GroupView } from './session.js';
 
 export interface RankAssignment {
@@ -175,7 +176,7 @@ export async function trainRank(a: RankAssignment, deps: RankDeps): Promise<Rank
             vec[layout.length + 1] = g.correct;
           }
           const sum = await deps.allreduceSum(vec, s);
-          const grads = unflatten(layout, sum);
+          const grads = gradientViews(layout.params, layout.offsets, sum); // bnn:buckets (views of the result; disposed below)
           try {
             optimizer.apply(grads, lrFactor(optimizer.step, schedule));
           } finally {
