@@ -19,7 +19,7 @@ async function bnn(...args: string[]): Promise<{ code: number; stdout: string; s
   return { code, stdout, stderr };
 }
 
-const SCALE_INDEXES = ['runs_created_at_id_idx', 'runs_status_created_at_idx', 'epoch_metrics_run_samples_idx', 'energy_samples_run_source_idx'];
+const SCALE_INDEXES = ['runs_created_at_id_idx', 'runs_status_compare_idx', 'epoch_metrics_run_samples_idx', 'energy_samples_run_source_idx'];
 
 const indexNames = (db: Database.Database) =>
   (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index'").all() as { name: string }[]).map((r) => r.name);
@@ -49,7 +49,8 @@ test('store scale - bench-store generates a store, times runs and compare on it 
   for (const q of result.queries) assert.equal(q.runsMs.length, 2);
   // Newest-first without a sort step, and COMPLETED runs in creation order straight from an index.
   assert.deepEqual(result.queries[0]!.plan, ['SCAN runs USING INDEX runs_created_at_id_idx']);
-  assert.match(result.queries[1]!.plan.join('\n'), /SEARCH runs USING INDEX runs_status_created_at_idx \(status=\?\)/);
+  // compare reads the covering index alone: no run row (config JSON) is read.
+  assert.match(result.queries[1]!.plan.join('\n'), /SEARCH runs USING COVERING INDEX runs_status_compare_idx \(status=\?\)/);
   assert.doesNotMatch(result.queries[1]!.plan.join('\n'), /TEMP B-TREE/);
   assert.equal(result.targetMs, 1000);
   assert.equal(result.dbPath, null);
@@ -95,6 +96,7 @@ test('store scale - a schema-2 store upgrades to the current schema: the scale i
   const raw = legacyStore(dir.path, file, 2);
   for (const name of SCALE_INDEXES) assert.ok(!indexNames(raw).includes(name), `${name} not in schema 2`);
   assert.ok(indexNames(raw).includes('runs_created_at_idx'));
+  assert.ok(!indexNames(raw).includes('runs_status_created_at_idx'), 'a schema-3 index');
   const id = 'r-20250101-000000-0002';
   insertLegacyRun(raw, { id, name: 'from-v2', precision: 'binary', status: 'COMPLETED', createdAt: '2025-01-01T00:00:00.000Z', finalTestAcc: 0.85, samplesPerS: 1000 });
   insertLegacyEpoch(raw, id, 1, 1000, 6);
@@ -108,6 +110,7 @@ test('store scale - a schema-2 store upgrades to the current schema: the scale i
   assert.equal((store.sqlite.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string }).value, '4');
   for (const name of SCALE_INDEXES) assert.ok(indexNames(store.sqlite).includes(name), name);
   assert.ok(!indexNames(store.sqlite).includes('runs_created_at_idx'), 'schema 4 drops runs_created_at_idx (runs_created_at_id_idx covers it)');
+  assert.ok(!indexNames(store.sqlite).includes('runs_status_created_at_idx'), 'schema 4 replaces it with runs_status_compare_idx');
   const result = compareRuns(store.db, parseCompareQuery({}));
   assert.deepEqual(result.groups.map((g) => [g.key, g.n, g.runIds]), [['binary', 1, [id]]]);
   assert.equal(result.groups[0]!.joulesPerSample, 0.1);

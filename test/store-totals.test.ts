@@ -99,6 +99,7 @@ test('store totals - the schema-4 migration backfills existing runs with exactly
   const migration = readFileSync(join(migrationsFolder(), '0003_run_totals.sql'), 'utf8');
   assert.ok(migration.includes(`${BACKFILL_RUN_TOTALS_SQL};`), 'the migration backfills with the writers’ statement');
   assert.match(migration, /DROP INDEX `runs_created_at_idx`/);
+  assert.match(migration, /DROP INDEX `runs_status_created_at_idx`/);
 
   const dir = await tmpDir({ t });
   const file = dir.join('v3.db');

@@ -63,7 +63,13 @@ export const runs = sqliteTable(
     // a sort step, and `bnn compare` reading COMPLETED runs in creation order. Schema 4 dropped
     // runs_created_at_idx (created_at alone): this one serves every query that one did.
     index('runs_created_at_id_idx').on(t.createdAt, t.id),
-    index('runs_status_created_at_idx').on(t.status, t.createdAt, t.id),
+    // Schema 4 replaced runs_status_created_at_idx (status, created_at, id) with this one, its
+    // prefix plus every column `bnn compare` reads: compare walks this index alone (a few MB)
+    // instead of every compared run's row with its config JSON (most of a row's bytes).
+    index('runs_status_compare_idx').on(
+      t.status, t.createdAt, t.id, t.precision, t.model, t.dataset, t.name, t.finalTestAcc, t.bestTestAcc, t.samplesPerS,
+      t.wallTimeS, t.modelSizeBytes, t.packedSizeBytes, t.energyJoules, t.energySources, t.trainedSamples,
+    ),
     check(
       'runs_status_check',
       sql.raw(`status IN (${RUN_STATUSES.map((s) => `'${s}'`).join(', ')})`),
