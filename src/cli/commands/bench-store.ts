@@ -57,8 +57,11 @@ export function registerBenchStore(program: Command, ctx: CommandContext): void 
           const out = ctx.io.stdout;
           out.write(`bnn bench-store: ${result.generated.runs.toLocaleString('en-US')} runs (${result.generated.completed.toLocaleString('en-US')} COMPLETED), `);
           out.write(`${result.generated.epochRows.toLocaleString('en-US')} epoch rows, ${result.generated.energyRows.toLocaleString('en-US')} energy rows, `);
-          out.write(`${(result.dbBytes / 2 ** 20).toFixed(1)} MiB, generated in ${result.generateS.toFixed(1)} s`);
-          out.write(result.generated.totalsMs > 0 ? ` (run totals filled in ${(result.generated.totalsMs / 1000).toFixed(1)} s: the schema-4 backfill)\n` : '\n');
+          if (flags.db !== undefined) out.write(`${(result.dbBytes / 2 ** 20).toFixed(1)} MiB, kept from an earlier run\n`);
+          else {
+            out.write(`${(result.dbBytes / 2 ** 20).toFixed(1)} MiB, generated in ${result.generateS.toFixed(1)} s`);
+            out.write(` (run totals filled in ${(result.generated.totalsMs / 1000).toFixed(1)} s: the schema-4 backfill)\n`);
+          }
           for (const q of result.queries) {
             out.write(`${q.command}: median ${q.medianMs.toFixed(1)} ms (CPU ${q.medianCpuMs.toFixed(1)} ms), max ${q.maxMs.toFixed(1)} ms over ${q.runsMs.length} (open + query + close)`);
             out.write(`${q.cliMs === undefined ? '' : `; bnn process ${q.cliMs.toFixed(0)} ms`}; ${q.rows} rows\n`);
