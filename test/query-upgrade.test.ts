@@ -130,6 +130,25 @@ test('query upgrade - show, compare and report upgrade a schema-2 store too, wit
   assert.match(report.stderr, /^wrote .*report\.md: 2 runs in 2 groups/m);
 });
 
+test('query upgrade - an empty or foreign SQLite file is not upgraded: every query command refuses it, unchanged', async () => {
+  const empty = dir.join('empty.db');
+  new Database(empty).close();
+  const foreign = dir.join('foreign.db');
+  const raw = new Database(foreign);
+  raw.exec("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('mine')");
+  raw.close();
+  for (const file of [empty, foreign]) {
+    const hash = sha256(file);
+    for (const args of [['runs'], ['show', FP32], ['compare'], ['sql', 'SELECT 1'], ['report', '--out', dir.join('foreign.html')]]) {
+      const r = await bnn(...args, '--store', file);
+      assert.equal(r.code, 1, `bnn ${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr, `bnn: error: ${file}: not a bnn-cluster experiment database: it has none of its tables (pass the file bnn train or bnn launch records runs in)\n`);
+    }
+    assert.equal(sha256(file), hash, `${file} byte-identical`);
+  }
+});
+
 test('query upgrade - a store from a newer schema is refused by every query command, unchanged', async () => {
   const file = dir.join('future.db');
   await bnn('runs', '--store', copyOfV2('seed.db'));

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { checkSchemaCurrent } from '../store/db.js';
-import { StoreError, StoreSchemaBehindError } from '../store/errors.js';
+import { notAStoreMessage, StoreError, StoreSchemaBehindError } from '../store/errors.js';
 import { SqlError, SqlRefusedError } from './errors.js';
 import { defaultQueryStoreOptions, existingStoreFile, storeFailure, type QueryStoreOptions } from './open.js';
 
@@ -124,6 +124,7 @@ function checkSchema(db: Database.Database, file: string, lockTimeoutMs: number)
   try {
     checkSchemaCurrent(db, file);
   } catch (err) {
+    if (err instanceof StoreSchemaBehindError && err.fileVersion === 0) throw new StoreError(file, notAStoreMessage(), { cause: err });
     if (err instanceof StoreSchemaBehindError) {
       throw new StoreSchemaBehindError(
         file,

@@ -4,7 +4,7 @@ import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { packageRoot } from '../config/package-info.js';
-import { StoreError, StoreSchemaBehindError, StoreSchemaTooNewError } from './errors.js';
+import { notAStoreMessage, StoreError, StoreSchemaBehindError, StoreSchemaTooNewError } from './errors.js';
 import * as schema from './schema.js';
 
 export type StoreDb = BetterSQLite3Database<typeof schema>;
@@ -18,7 +18,7 @@ export interface OpenStoreOptions {
    * With `readonly`: a store some migrations behind is upgraded first (on a separate
    * read-write connection, the migrations applied in one write transaction), then opened
    * read-only. Without it such a store is a StoreSchemaBehindError. A newer schema is
-   * refused either way.
+   * refused either way, and so is a file with no bnn-cluster schema at all (never written).
    */
   upgrade?: boolean;
   /** Called after an upgrade on open, with the file's schema version before and after. */
@@ -57,6 +57,9 @@ export function openStore(path: string, options: OpenStoreOptions = {}): Store {
     return open(path, opts);
   } catch (err) {
     if (!(err instanceof StoreSchemaBehindError)) throw err;
+    // Schema 0: an empty or foreign SQLite file (a wrong --store), not an older store. A
+    // read-only command must not write bnn's tables into it.
+    if (err.fileVersion === 0) throw new StoreError(err.file, notAStoreMessage(), { cause: err });
     let upgraded: Store;
     try {
       upgraded = open(err.file, { ...opts, readonly: false });

@@ -61,6 +61,11 @@ export class StoreSchemaBehindError extends StoreError {
   }
 }
 
+/** The message for an SQLite file that holds no bnn-cluster schema at all (schema 0). */
+export function notAStoreMessage(): string {
+  return 'not a bnn-cluster experiment database: it has none of its tables (pass the file bnn train or bnn launch records runs in)';
+}
+
 /** No run has this id, or the id prefix is ambiguous (`candidates` lists the matches). */
 export class RunNotFoundError extends UserError {
   readonly runId: string;
