@@ -26,6 +26,8 @@ export interface ModelSpec {
   bnEpsilon: number;
   /** Dropout rate on the classifier's input during training (0: none). */
   dropout?: number;
+  /** Dropout rate on the model's input during training (0: none). */
+  inputDropout?: number;
 }
 
 export interface Model {
@@ -98,6 +100,10 @@ class Builder {
       useBias: true,
     })];
   }
+  /** Dropout on the model's input, when asked for (no layer otherwise, so layer names stay put). */
+  inputDrop(): Layer[] {
+    return this.spec.inputDropout ? [new Dropout(this.name('input_dropout'), this.spec.inputDropout, this.seed)] : [];
+  }
   constraint(): 'clip' | null {
     return this.preset.kernel.id === 'identity' || this.preset.kernel.id === 'int8' ? null : 'clip';
   }
@@ -106,6 +112,7 @@ class Builder {
 function buildMlp(spec: ModelSpec, inputShape: [number, number, number], classes: number, rng: Rng, seed: number): Model {
   const b = new Builder(spec, rng, seed);
   b.layers.push(flatten(b.name('flatten')));
+  b.layers.push(...b.inputDrop());
   let inputs = inputShape[0] * inputShape[1] * inputShape[2];
   spec.hidden.forEach((h0, i) => {
     const h = scaled(h0, spec.widthMultiplier);
@@ -123,6 +130,7 @@ function buildMlp(spec: ModelSpec, inputShape: [number, number, number], classes
 /** VGG-small (LQ-Nets / larq zoo): 2×128, 2×256, 2×512 conv3×3 with a pool after each pair. */
 function buildVggSmall(spec: ModelSpec, inputShape: [number, number, number], classes: number, rng: Rng, seed: number): Model {
   const b = new Builder(spec, rng, seed);
+  b.layers.push(...b.inputDrop());
   let channels = inputShape[2];
   let h = inputShape[0];
   let w = inputShape[1];
@@ -198,6 +206,7 @@ class ResidualBlock implements Layer {
 function buildResnet18(spec: ModelSpec, inputShape: [number, number, number], classes: number, rng: Rng, seed: number): Model {
   const b = new Builder(spec, rng, seed);
   const widths = [64, 128, 256, 512].map((c) => scaled(c, spec.widthMultiplier));
+  b.layers.push(...b.inputDrop());
   b.layers.push(new QuantConv2D(b.name('stem'), inputShape[2], widths[0], 3, rng, {
     inputQuantizer: b.inputQuantizer(true), kernelQuantizer: IDENTITY, useBias: !spec.batchNorm,
   }));

@@ -60,6 +60,8 @@ export const modelSchema = z.strictObject({
   bnEpsilon: z.number().gt(0).default(0.001),
   /** Dropout rate on the classifier's input during training; 0 disables. */
   dropout: z.number().gte(0).lt(1).default(0),
+  /** Dropout rate on the model's input (pixels) during training; 0 disables. */
+  inputDropout: z.number().gte(0).lt(1).default(0),
 });
 
 export const optimizerSchema = z.strictObject({

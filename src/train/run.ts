@@ -51,7 +51,7 @@ export function modelSpecFromConfig(config: RunConfig): ModelSpec {
   return {
     arch: m.arch, precision: m.precision, hidden: m.hidden, widthMultiplier: m.widthMultiplier,
     binarizeFirstLayerInput: m.binarizeFirstLayerInput, binarizeLastLayer: m.binarizeLastLayer,
-    batchNorm: m.batchNorm, bnMomentum: m.bnMomentum, bnEpsilon: m.bnEpsilon, dropout: m.dropout,
+    batchNorm: m.batchNorm, bnMomentum: m.bnMomentum, bnEpsilon: m.bnEpsilon, dropout: m.dropout, inputDropout: m.inputDropout,
   };
 }
 
