@@ -431,7 +431,9 @@ export class Coordinator {
       const w = this.workers.get(id);
       if (!w || w.runId !== run.id) continue;
       w.runId = null;
-      if (status !== 'COMPLETED') w.queue?.push({ kind: 'STOP', run_id: run.id, reason: error ?? status });
+      // After COMPLETED only a member that has not finished is still here (one that joined the
+      // last generation too late to train): it is released too.
+      w.queue?.push({ kind: 'STOP', run_id: run.id, reason: error ?? status });
     }
     this.events.publish('run', run.id, { status, error: error ?? null });
     this.log(`run ${run.id} ${status}${error ? `: ${error}` : ''}`);

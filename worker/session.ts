@@ -150,8 +150,12 @@ export class GroupSession {
   }
 
   /** Sums `v` over the group in rank order; `step` is the optimizer step it belongs to (0-based). */
-  allreduceSum(v: Float32Array, step: number): Promise<Float32Array> {
-    if (!this.allreduce) return Promise.reject(new CollectiveFailedError('join() the group first'));
+  async allreduceSum(v: Float32Array, step: number): Promise<Float32Array> {
+    if (!this.allreduce) throw new CollectiveFailedError('join() the group first');
+    // Alone, the all-reduce never waits for the network: yield once so the assignment stream
+    // (a re-formed group, a STOP) and the rest of the I/O still get their turn.
+    if (this.current.world_size === 1) await new Promise<void>((r) => setImmediate(r));
+    if (this.next) throw new MembershipChangedError(this.next.generation);
     this.lastStep = step;
     return this.race(this.allreduce.allreduce(v, { step }));
   }
