@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import { runCli } from './helpers/cli.js';
 import { readWeights, spawnCli } from './helpers/cluster.js';
 import { tmpDir } from './helpers/tmp.js';
-import { listCheckpoints, listEvents, openStore } from '../src/store/index.js';
+import { createRun, joinRun, listCheckpoints, listEvents, markRunning, openStore, touchWorker, upsertWorker } from '../src/store/index.js';
+import { loadConfig } from '../src/config/index.js';
 
 /**
  * A binary MLP with BatchNorm on synthetic data: 310 samples in global batches of 32 (10 steps per
@@ -130,4 +131,23 @@ test('cluster resume - Ctrl-C leaves the run resumable (CANCELLED, a checkpoint 
   assert.deepEqual([out.status, out.resumedFrom, out.resumedStep, out.warnings], ['COMPLETED', last.path, last.step, []]);
   assert.equal(readWeights(dir.join('resumed')).steps, 60);
   assert.equal(runState(db, runId!).status, 'COMPLETED');
+});
+
+test('cluster resume - a RUNNING run whose workers still heartbeat is refused (its cluster is alive)', async (t) => {
+  const dir = await tmpDir({ t });
+  const config = await loadConfig(writeConfig(dir.path));
+  const store = openStore(dir.join('bnn.db'));
+  const run = createRun(store.db, { config });
+  upsertWorker(store.db, { id: 'w-live', hostname: 'h' });
+  joinRun(store.db, { runId: run.id, generation: 1, workerId: 'w-live', rank: 0, worldSize: 1 });
+  markRunning(store.db, run.id, { backend: 'cpu', threads: 1 });
+  // a live coordinator records each heartbeat
+  const beat = setInterval(() => touchWorker(store.db, 'w-live'), 500);
+  t.after(() => {
+    clearInterval(beat);
+    store.close();
+  });
+  const r = await runCli(['resume', run.id, '--store', dir.join('bnn.db')], { cwd: dir.path, timeoutMs: 20_000 });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`run ${run.id} is RUNNING and its worker w-live heartbeated \\d+\\.\\d s ago: its cluster is still alive`));
 });

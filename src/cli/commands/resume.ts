@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
 import { UserError } from '../../util/errors.js';
-import { getRun, listMembers, openStore } from '../../store/index.js';
+import { getRun, getWorker, listMembers, openStore } from '../../store/index.js';
 import type { CoordinatorClient } from '../../rpc/index.js';
 
 interface ResumeFlags extends Record<string, unknown> {
@@ -14,6 +14,7 @@ interface ResumeFlags extends Record<string, unknown> {
   natsServerBin?: string;
   json?: boolean;
   quiet?: boolean;
+  force?: boolean;
 }
 
 const flagsSchema = z.object({
@@ -86,14 +87,27 @@ export async function followRun(client: CoordinatorClient, watch: ReturnType<Coo
   return { status, error, epochs };
 }
 
-/** The world size of the run's last generation (0 when it never ran). */
-function lastWorldSize(storePath: string, runId: string): { id: string; status: string; worldSize: number; backend: string } {
+/** A RUNNING run whose members' heartbeats still reach the store within this window has a live cluster. */
+const ALIVE_WINDOW_MS = 5_000;
+
+/**
+ * The run, the world size of its last generation (0 when it never ran) and, for a RUNNING run,
+ * the most recent heartbeat any member of that generation left in the store.
+ */
+function lastWorldSize(storePath: string, runId: string): { id: string; status: string; worldSize: number; backend: string; lastSeen: { worker: string; ageMs: number } | null } {
   const store = openStore(storePath, { readonly: true });
   try {
     const row = getRun(store.db, runId);
     const members = listMembers(store.db, row.id);
     const last = members.reduce((g, m) => Math.max(g, m.generation), 0);
-    return { id: row.id, status: row.status, worldSize: members.find((m) => m.generation === last)?.worldSize ?? 0, backend: row.config.engine.backend };
+    const current = members.filter((m) => m.generation === last);
+    let lastSeen: { worker: string; ageMs: number } | null = null;
+    for (const m of current) {
+      const w = getWorker(store.db, m.workerId);
+      const ageMs = w ? Date.now() - Date.parse(w.lastSeen) : Infinity;
+      if (!lastSeen || ageMs < lastSeen.ageMs) lastSeen = { worker: m.workerId, ageMs };
+    }
+    return { id: row.id, status: row.status, worldSize: current[0]?.worldSize ?? 0, backend: row.config.engine.backend, lastSeen };
   } finally {
     store.close();
   }
@@ -112,13 +126,25 @@ export function registerResume(program: Command, ctx: CommandContext): void {
     .option('--nats-server-bin <path>', 'nats-server executable (default: nats-server on PATH, or NATS_SERVER_BIN)')
     .option('--json', 'print the result as one JSON object on stdout (no progress lines)')
     .option('--quiet', 'no progress lines')
+    .option('--force', 'resume a RUNNING run even though its workers still heartbeat')
     .action(action(ctx, async (id: string, raw: ResumeFlags) => {
       const parsed = flagsSchema.safeParse(raw);
       if (!parsed.success) throw new UserError(parsed.error.issues.map((i) => i.message.startsWith('--') ? i.message : `--${String(i.path[0])}: ${i.message}`).join('; '), { exitCode: 2 });
       const f = parsed.data;
       if (!existsSync(raw.store)) throw new UserError(`--store: ${raw.store} does not exist (pass the experiment database that holds the run)`, { exitCode: 2 });
-      const run = lastWorldSize(raw.store, id);
+      let run = lastWorldSize(raw.store, id);
       if (run.status === 'COMPLETED') throw new UserError(`run ${run.id} has COMPLETED: nothing to resume`);
+      // A RUNNING run may still have its cluster: its members' heartbeats keep reaching the
+      // store (about once a second). Seen recently: wait out the window and look again.
+      if (run.status === 'RUNNING' && !raw.force && run.lastSeen && run.lastSeen.ageMs < ALIVE_WINDOW_MS) {
+        const before = run.lastSeen.ageMs;
+        await new Promise((r) => setTimeout(r, ALIVE_WINDOW_MS - before + 300));
+        run = lastWorldSize(raw.store, id);
+        if (run.status !== 'RUNNING' || (run.lastSeen && run.lastSeen.ageMs < ALIVE_WINDOW_MS)) {
+          throw new UserError(`run ${run.id} is ${run.status}${run.lastSeen ? ` and its worker ${run.lastSeen.worker} heartbeated ${(run.lastSeen.ageMs / 1000).toFixed(1)} s ago` : ''}: ` +
+            'its cluster is still alive (stop it first, or pass --force if it is gone)');
+        }
+      }
       const workers = f.local ?? (run.worldSize || 1);
       const say = (line: string) => { if (!raw.quiet && !raw.json) ctx.io.stderr.write(`${line}\n`); };
       const warn = (line: string) => { if (!raw.json) ctx.io.stderr.write(`${line}\n`); };
