@@ -1,5 +1,7 @@
 // Scalar definitions of the codec kernels (codec.h), shared by every variant for tails and
-// by the portable variant. Written with memcpy for unaligned little-endian loads.
+// by the portable variant. Written with memcpy for unaligned little-endian loads. Everything
+// here has internal linkage (anonymous namespaces): the AVX2/AVX-512 files include it too,
+// and an inline function they emitted must never stand in for the baseline copy.
 #pragma once
 #include <cmath>
 #include <cstddef>
@@ -7,14 +9,17 @@
 #include <cstring>
 
 namespace bnn::codec {
+namespace {
 
 // Elements per sign-ef scale (a multiple of 16 lanes and of 8 bits).
 constexpr size_t kSignBlock = 256;
 inline size_t sign_blocks(size_t n) { return (n + kSignBlock - 1) / kSignBlock; }
 
+}  // namespace
 }  // namespace bnn::codec
 
 namespace bnn::codec::ref {
+namespace {
 
 constexpr int kLanes = 16;
 
@@ -111,4 +116,5 @@ inline void finish(float* acc, size_t from, size_t to, float divisor) {
     for (size_t i = from; i < to; ++i) acc[i] = acc[i] / divisor;
 }
 
+}  // namespace
 }  // namespace bnn::codec::ref
