@@ -14,7 +14,7 @@ export interface CoordinatorOptions {
 }
 
 export function defaultCoordinatorOptions(): CoordinatorOptions {
-  return { heartbeatIntervalMs: 1000, suspectAfterMs: 3000, deadAfterMs: 10_000, sweepIntervalMs: 250, natsUrl: 'nats://127.0.0.1:4222' };
+  return { heartbeatIntervalMs: 1000, suspectAfterMs: 3000, deadAfterMs: 6000, sweepIntervalMs: 250, natsUrl: 'nats://127.0.0.1:4222' };
 }
 
 const schema = z.strictObject({

@@ -60,17 +60,26 @@ test('BNN_XNOR_KERNEL - picks the initial variant; an unsupported one falls back
   assert.match(note, /BNN_XNOR_KERNEL=sse9 is not available here \(available: .*portable\)/);
 });
 
-test('setThreads - sets the pool and OpenBLAS together; 0 means all cores', () => {
+test('setThreads - sets the pool; OpenBLAS stays at 1 thread while sgemm is tiled, follows the pool otherwise; 0 means all cores', () => {
   const addon = requireAddon();
   const before = addon.info().threads;
+  const mode = addon.sgemmMode();
   try {
+    assert.equal(addon.sgemmMode('tiled'), 'tiled');
     assert.equal(addon.setThreads(3), 3);
     assert.equal(addon.info().threads, 3);
+    assert.equal(addon.info().openblasThreads, 1);
+    addon.sgemmMode('openblas');
     assert.equal(addon.info().openblasThreads, 3);
+    assert.equal(addon.setThreads(2), 2);
+    assert.equal(addon.info().openblasThreads, 2);
+    addon.sgemmMode('tiled');
+    assert.equal(addon.info().openblasThreads, 1);
     assert.ok(addon.setThreads(0) >= 1);
     rejects(() => addon.setThreads(-1), 'n', 'integer >= 0');
     rejects(() => addon.setThreads(1.5), 'n');
   } finally {
+    addon.sgemmMode(mode);
     addon.setThreads(before);
   }
 });

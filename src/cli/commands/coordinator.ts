@@ -52,7 +52,7 @@ export function registerCoordinator(program: Command, ctx: CommandContext): void
     .option('--token <secret>', 'cluster token every call must carry (default: BNN_CLUSTER_TOKEN)')
     .option('--heartbeat-ms <n>', 'worker heartbeat interval', '1000')
     .option('--suspect-ms <n>', 'silence after which a worker is suspect', '3000')
-    .option('--dead-ms <n>', 'silence after which a worker is dead (its run fails)', '10000')
+    .option('--dead-ms <n>', 'silence after which a worker is dead (its run re-forms without it)', '6000')
     .option('--exit-with-stdin', 'stop when stdin closes (used by bnn launch)')
     .option('--http-port <n>', 'monitor port: dashboard at /, Prometheus at /metrics (0: a free one, logged)', '9464')
     .option('--http-host <addr>', 'monitor address to bind (unauthenticated, read-only)', '127.0.0.1')
