@@ -4,6 +4,8 @@ import { parsePositiveInt } from '../../query/flags.js';
 import { QueryFlagError } from '../../query/errors.js';
 import { existingStoreFile } from '../../query/open.js';
 import { action, type CommandContext } from '../command.js';
+import path from 'node:path';
+import { packageRoot } from '../../native/addon.js';
 
 interface BenchStoreFlags {
   runs?: string;
@@ -46,7 +48,7 @@ export function registerBenchStore(program: Command, ctx: CommandContext): void 
           repeats,
           keep: flags.keep === true,
           ...(flags.db === undefined ? {} : { existing: existingStoreFile(flags.db) }),
-          ...(flags.cli === true ? { cliEntry: { execPath: process.execPath, args: [fileURLToPath(new URL('../../../bin/bnn.js', import.meta.url))] } } : {}),
+          ...(flags.cli === true ? { cliEntry: { execPath: process.execPath, args: [path.join(packageRoot(), 'bin', 'bnn.js')] } } : {}),
           progress: (line) => ctx.io.stderr.write(`${line}\n`),
         });
         // Judged on the median: one slow repetition on a shared machine is not the store's doing.
