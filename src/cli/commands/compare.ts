@@ -16,11 +16,9 @@ import { action, type CommandContext } from '../command.js';
 
 const CSV_HEADER = ['group', 'n', 'mean', 'std', 'delta', 't', 'df', 'p', 'no_test', 'size_bytes', 'samples_per_s', 'joules_per_sample', 'energy_source', 'run_ids'];
 
-/** `bnn compare`: COMPLETED runs grouped by a field, each group tested against a baseline (Welch's t). */
-export function registerCompare(program: Command, ctx: CommandContext): void {
-  const cmd = program
-    .command('compare')
-    .description("compare COMPLETED runs grouped by a field: mean ± std of a metric and Welch's t-test against a baseline group")
+/** The grouping, metric, baseline and run-filter options `bnn compare` and `bnn report` share (--runs aside). */
+export function addCompareQueryOptions(cmd: Command): Command {
+  return cmd
     .option('--by <field>', `group by ${GROUP_FIELDS.join(', ')} (default precision)`)
     .option('--metric <name>', `${METRIC_NAMES.join(', ')} (default test_acc)`)
     .option('--baseline <group>', `group the others are tested against (default ${PREFERRED_BASELINE} when present, else the first)`)
@@ -30,7 +28,16 @@ export function registerCompare(program: Command, ctx: CommandContext): void {
     .option('--tag <tag>', 'only runs carrying this tag')
     .option('--since <date>', 'only runs created at or after')
     .option('--until <date>', 'only runs created at or before')
-    .option('--name <text>', 'only runs whose name contains this text')
+    .option('--name <text>', 'only runs whose name contains this text');
+}
+
+/** `bnn compare`: COMPLETED runs grouped by a field, each group tested against a baseline (Welch's t). */
+export function registerCompare(program: Command, ctx: CommandContext): void {
+  const cmd = addCompareQueryOptions(
+    program
+      .command('compare')
+      .description("compare COMPLETED runs grouped by a field: mean ± std of a metric and Welch's t-test against a baseline group"),
+  )
     .option('--runs <ids>', 'only these runs (comma-separated ids or unique id prefixes)')
     .option('--no-energy', 'leave out J/sample');
   addQueryOutputOptions(cmd).action(

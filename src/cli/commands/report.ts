@@ -1,28 +1,21 @@
 import type { Command } from 'commander';
 import { jsonText, parseQueryOutputFlags, type QueryOutputFlags } from '../../query/cli.js';
-import { GROUP_FIELDS, METRIC_NAMES, parseCompareQuery, PREFERRED_BASELINE, type CompareFlags } from '../../query/compare.js';
+import { parseCompareQuery, type CompareFlags } from '../../query/compare.js';
 import { DEFAULT_STORE_PATH, defaultQueryStoreOptions, withQueryStore } from '../../query/open.js';
 import { action, type CommandContext } from '../command.js';
+import { addCompareQueryOptions } from './compare.js';
 
 type ReportFlags = CompareFlags & Omit<QueryOutputFlags, 'csv'> & { out: string };
 
 /** `bnn report`: the comparison tables and charts of COMPLETED runs as one offline HTML or Markdown file. */
 export function registerReport(program: Command, ctx: CommandContext): void {
-  program
-    .command('report')
-    .description('write the comparison tables and charts (accuracy, size, energy, training curves) of COMPLETED runs to an offline HTML or Markdown file')
-    .requiredOption('--out <file>', 'report file: .html (self-contained) or .md (charts as SVG files in <name>-charts/ beside it)')
-    .option('--runs <ids>', 'only these runs (comma-separated ids or unique id prefixes)')
-    .option('--by <field>', `group by ${GROUP_FIELDS.join(', ')} (default precision)`)
-    .option('--metric <name>', `${METRIC_NAMES.join(', ')} (default test_acc)`)
-    .option('--baseline <group>', `group the others are tested against (default ${PREFERRED_BASELINE} when present, else the first)`)
-    .option('--model <arch>', 'only runs of this architecture')
-    .option('--precision <p>', 'only runs of this precision')
-    .option('--dataset <name>', 'only runs on this data set')
-    .option('--tag <tag>', 'only runs carrying this tag')
-    .option('--since <date>', 'only runs created at or after')
-    .option('--until <date>', 'only runs created at or before')
-    .option('--name <text>', 'only runs whose name contains this text')
+  addCompareQueryOptions(
+    program
+      .command('report')
+      .description('write the comparison tables and charts (accuracy, size, energy, training curves) of COMPLETED runs to an offline HTML or Markdown file')
+      .requiredOption('--out <file>', 'report file: .html (self-contained) or .md (charts as SVG files in <name>-charts/ beside it)')
+      .option('--runs <ids>', 'only these runs (comma-separated ids or unique id prefixes)'),
+  )
     .option('--json', 'print what was written as JSON on stdout')
     .option('--store <file>', 'experiment database', DEFAULT_STORE_PATH)
     .option('--lock-timeout-ms <ms>', 'how long to wait for another process holding a lock', String(defaultQueryStoreOptions().lockTimeoutMs))
