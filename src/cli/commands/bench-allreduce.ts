@@ -14,7 +14,18 @@ interface BenchAllreduceFlags {
   json?: boolean;
 }
 
-const COMPRESSION_IDS = ['none', 'fp16', 'sign-ef'] as const;
+export const COMPRESSION_IDS = ['none', 'fp16', 'sign-ef'] as const;
+
+/** `--compression a,b`: a comma-separated list of COMPRESSION_IDS (shared with `bnn bench-scaling`). */
+export const compressionList = z.string().transform((s, ctx) => {
+  const parts = s.split(',').map((p) => p.trim());
+  const bad = parts.find((p) => !(COMPRESSION_IDS as readonly string[]).includes(p));
+  if (bad !== undefined) {
+    ctx.addIssue({ code: 'custom', message: `--compression: '${bad}' is not one of ${COMPRESSION_IDS.join(', ')}` });
+    return z.NEVER;
+  }
+  return parts as Array<(typeof COMPRESSION_IDS)[number]>;
+});
 
 function list(flag: string, item: z.ZodType<number>) {
   return z.string().transform((s, ctx) => {
@@ -39,15 +50,7 @@ function list(flag: string, item: z.ZodType<number>) {
 const flagsSchema = z.object({
   sizes: list('--sizes', z.number().positive().max(1024).refine((mb) => Number.isInteger(mb * 2 ** 18), 'a whole number of fp32 values')),
   workers: list('--workers', z.number().int().min(1).max(64)),
-  compression: z.string().transform((s, ctx) => {
-    const parts = s.split(',').map((p) => p.trim());
-    const bad = parts.find((p) => !(COMPRESSION_IDS as readonly string[]).includes(p));
-    if (bad !== undefined) {
-      ctx.addIssue({ code: 'custom', message: `--compression: '${bad}' is not one of ${COMPRESSION_IDS.join(', ')}` });
-      return z.NEVER;
-    }
-    return parts as Array<(typeof COMPRESSION_IDS)[number]>;
-  }),
+  compression: compressionList,
   repeats: z.coerce.number().int().min(1).max(100),
   maxPayload: z.coerce.number().int().min(1024).max(64 * 2 ** 20),
   ranks: z.enum(['process', 'threads'], { error: () => "--ranks: expected 'process' or 'threads'" }),

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
 import { UserError } from '../../util/errors.js';
+import { COMPRESSION_IDS, compressionList } from './bench-allreduce.js';
 
 interface BenchScalingFlags {
   compression: string;
@@ -12,18 +13,8 @@ interface BenchScalingFlags {
   json?: boolean;
 }
 
-const COMPRESSION_IDS = ['none', 'fp16', 'sign-ef'] as const;
-
 const flagsSchema = z.object({
-  compression: z.string().transform((s, ctx) => {
-    const parts = s.split(',').map((p) => p.trim());
-    const bad = parts.find((p) => !(COMPRESSION_IDS as readonly string[]).includes(p));
-    if (bad !== undefined) {
-      ctx.addIssue({ code: 'custom', message: `--compression: '${bad}' is not one of ${COMPRESSION_IDS.join(', ')}` });
-      return z.NEVER;
-    }
-    return parts as Array<(typeof COMPRESSION_IDS)[number]>;
-  }),
+  compression: compressionList,
   workers: z.string().transform((s, ctx) => {
     const parts = s.split(',').map((p) => Number(p.trim()));
     if (parts.length === 0 || parts.some((n) => !Number.isInteger(n) || n < 1 || n > 16)) {
