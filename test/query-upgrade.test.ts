@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { copyFileSync, readdirSync, readFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import { before, after, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { runCli } from '../src/cli/run.js';
 import { currentSchemaVersion } from '../src/store/index.js';
 import { insertLegacyEnergy, insertLegacyEpoch, insertLegacyRun, legacyStore } from './store-legacy.js';
+import { bnn } from './helpers/in-process-cli.js';
 import { tmpDir, type TmpDir } from './helpers/tmp.js';
 
 /**
@@ -41,14 +40,6 @@ after(() => dir.cleanup());
 
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
-async function bnn(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (s: string) => void) => new Writable({ write(c: Buffer | string, _e, cb) { append(c.toString()); cb(); } });
-  const code = await runCli(args, { stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) });
-  return { code, stdout, stderr };
-}
 
 /** A fresh copy of the schema-2 store. */
 function copyOfV2(name: string): string {

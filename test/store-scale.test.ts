@@ -1,23 +1,14 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { generateRuns } from '../src/bench/store-data.js';
-import { runCli } from '../src/cli/run.js';
 import { compareRuns, parseCompareQuery } from '../src/query/compare.js';
 import { defaultRunsQuery, queryRuns } from '../src/query/runs.js';
 import { currentSchemaVersion, energyPerSample, openStore } from '../src/store/index.js';
 import { insertLegacyEnergy, insertLegacyEpoch, insertLegacyRun, legacyStore } from './store-legacy.js';
+import { bnn } from './helpers/in-process-cli.js';
 import { tmpDir } from './helpers/tmp.js';
-
-async function bnn(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (s: string) => void) => new Writable({ write(c: Buffer | string, _e, cb) { append(c.toString()); cb(); } });
-  const code = await runCli(args, { stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) });
-  return { code, stdout, stderr };
-}
 
 const SCALE_INDEXES = ['runs_created_at_id_idx', 'runs_status_compare_idx', 'epoch_metrics_run_samples_idx', 'energy_samples_run_source_idx'];
 
