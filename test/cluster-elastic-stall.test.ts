@@ -4,12 +4,12 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
-import { createCoordinatorServer, type CoordinatorOptions } from '../coordinator/index.js';
+import type { CoordinatorOptions } from '../coordinator/index.js';
 import { loadConfig } from '../src/config/index.js';
-import { connectCoordinator } from '../src/rpc/index.js';
-import { listEvents, openStore } from '../src/store/index.js';
+import { listEvents } from '../src/store/index.js';
 import { CLI_ENTRY, REPO_ROOT } from './helpers/cli.js';
 import { writeTinyConfig } from './helpers/cluster.js';
+import { startTestCoordinator } from './helpers/coordinator.js';
 import { startTestNatsServer } from './helpers/nats.js';
 import { tmpDir } from './helpers/tmp.js';
 
@@ -24,15 +24,7 @@ async function frozenWorkerRun(t: { after(fn: () => unknown): void }, options: P
   o: { epochs?: number; joinAfterShrink?: boolean } = {}) {
   const dir = await tmpDir({ t });
   const nats = await startTestNatsServer({ t });
-  const store = openStore(dir.join('bnn.db'));
-  const server = createCoordinatorServer({ db: store.db, token: 'tok', options: { natsUrl: nats.url, ...options } });
-  const address = `127.0.0.1:${await server.listen('127.0.0.1', 0)}`;
-  const client = connectCoordinator(address, { token: 'tok' });
-  t.after(async () => {
-    client.close();
-    await server.shutdown(200);
-    store.close();
-  });
+  const { store, address, client } = await startTestCoordinator(t, dir.join('bnn.db'), { natsUrl: nats.url, ...options });
   const startWorker = () => {
     const child = spawn(process.execPath, ['--import', TSX, CLI_ENTRY, 'worker', '--coordinator', address, '--threads', '1', '--backend', 'cpu', ...workerArgs], {
       env: { ...process.env, BNN_CLUSTER_TOKEN: 'tok' }, stdio: ['ignore', 'ignore', 'pipe'],

@@ -4,12 +4,11 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
-import { createCoordinatorServer } from '../coordinator/index.js';
 import { loadConfig } from '../src/config/index.js';
-import { connectCoordinator } from '../src/rpc/index.js';
-import { listEvents, openStore } from '../src/store/index.js';
+import { listEvents } from '../src/store/index.js';
 import { CLI_ENTRY, REPO_ROOT, runCli } from './helpers/cli.js';
 import { readWeights, writeTinyConfig } from './helpers/cluster.js';
+import { startTestCoordinator } from './helpers/coordinator.js';
 import { startTestNatsServer } from './helpers/nats.js';
 import { tmpDir } from './helpers/tmp.js';
 
@@ -25,15 +24,7 @@ test('cluster nats restart - nats-server killed and restarted mid-run: the step 
   let nats = await startTestNatsServer();
   const port = nats.port;
   t.after(() => nats.stop());
-  const store = openStore(dir.join('restart.db'));
-  const server = createCoordinatorServer({ db: store.db, token: 'tok', options: { natsUrl: nats.url } });
-  const address = `127.0.0.1:${await server.listen('127.0.0.1', 0)}`;
-  const client = connectCoordinator(address, { token: 'tok' });
-  t.after(async () => {
-    client.close();
-    await server.shutdown(200);
-    store.close();
-  });
+  const { store, address, client } = await startTestCoordinator(t, dir.join('restart.db'), { natsUrl: nats.url });
   const exits = [0, 1].map(() => {
     const child = spawn(process.execPath, ['--import', TSX, CLI_ENTRY, 'worker', '--coordinator', address, '--threads', '1', '--backend', 'cpu'], {
       env: { ...process.env, BNN_CLUSTER_TOKEN: 'tok', BNN_WORKER_DUMP_WEIGHTS: dir.join('restarted') }, stdio: ['ignore', 'ignore', 'pipe'],
