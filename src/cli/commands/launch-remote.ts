@@ -12,7 +12,7 @@ import type { CommandContext } from '../command.js';
 import { overridesFromOptions } from '../options.js';
 import { clientTlsFromFlags, type ClientTlsFlags } from '../security-options.js';
 import { clusterToken } from './coordinator.js';
-import { generationLine } from './resume.js';
+import { EXIT, isTerminal, onRunEvent, pct, type EpochEvent, type Terminal, type WatchEvent } from './run-events.js';
 
 export interface RemoteLaunchFlags extends ClientTlsFlags, Record<string, unknown> {
   coordinator?: string;
@@ -32,32 +32,6 @@ const flagsSchema = z.object({
   connectTimeoutMs: z.coerce.number().int().min(1).default(30_000),
 });
 
-/** One epoch line as the coordinator publishes it (WatchCluster kind `epoch`). */
-export interface EpochEvent {
-  epoch: number;
-  epochs: number;
-  trainLoss: number;
-  trainAcc: number;
-  testLoss: number | null;
-  testAcc: number | null;
-  samplesPerS: number;
-  workersAlive: number;
-  worldSize: number;
-}
-
-const TERMINAL = ['COMPLETED', 'FAILED', 'CANCELLED'] as const;
-type Terminal = (typeof TERMINAL)[number];
-const EXIT: Record<Terminal, number> = { COMPLETED: 0, FAILED: 1, CANCELLED: 130 };
-const isTerminal = (s: unknown): s is Terminal => typeof s === 'string' && (TERMINAL as readonly string[]).includes(s);
-const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
-
-/** The line `bnn launch` prints per epoch (the same for --local and --coordinator). */
-export function formatEpochLine(e: EpochEvent): string {
-  return `epoch ${e.epoch}/${e.epochs}  train loss ${e.trainLoss.toFixed(4)} acc ${pct(e.trainAcc)}` +
-    (e.testAcc !== null ? `  test acc ${pct(e.testAcc)}` : '') +
-    `  ${Math.round(e.samplesPerS).toLocaleString('en-US')} samples/s  ${e.workersAlive}/${e.worldSize} workers alive`;
-}
-
 export interface FollowResult {
   status: Terminal;
   error: string;
@@ -70,23 +44,14 @@ export interface FollowResult {
  * `lostAfterMs` without an answer.
  */
 export async function followRun(
-  client: CoordinatorClient, runId: string, watch: AsyncIterable<{ run_id: string; kind: string; detail_json: string }> & { cancel(): void },
+  client: CoordinatorClient, runId: string, watch: AsyncIterable<WatchEvent> & { cancel(): void },
   o: { say(line: string): void; stopped(): boolean; lostAfterMs?: number },
 ): Promise<FollowResult> {
   const epochs: EpochEvent[] = [];
   try {
     for await (const ev of watch) {
-      if (ev.run_id !== runId) continue;
-      const d = JSON.parse(ev.detail_json) as Record<string, unknown>;
-      if (ev.kind === 'epoch') {
-        const e = d as unknown as EpochEvent;
-        epochs.push(e);
-        o.say(formatEpochLine(e));
-      } else if (ev.kind === 'generation') {
-        o.say(generationLine(d));
-      } else if (ev.kind === 'run' && isTerminal(d.status)) {
-        return { status: d.status, error: typeof d.error === 'string' ? d.error : '', epochs };
-      }
+      const end = onRunEvent(ev, runId, epochs, o.say);
+      if (end) return { ...end, epochs };
     }
   } catch (err) {
     if (o.stopped()) return { status: 'CANCELLED', error: 'detached', epochs };

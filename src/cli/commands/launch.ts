@@ -7,37 +7,14 @@ import { addConfigOverrideOptions, overridesFromOptions } from '../options.js';
 import { UserError } from '../../util/errors.js';
 import { addClientTlsOptions } from '../security-options.js';
 import { launchRemote } from './launch-remote.js';
-import { generationLine, resumeHint } from './resume.js';
-
-interface LaunchFlags extends Record<string, unknown> {
-  local?: string;
-  threadsPerWorker: string;
-  compression?: string;
-  natsServerBin?: string;
-  json?: boolean;
-  quiet?: boolean;
-}
+import { followRun, resumeHint, type LocalClusterFlags } from './resume.js';
+import { EXIT, pct, type EpochEvent, type Terminal } from './run-events.js';
 
 const flagsSchema = z.object({
   local: z.coerce.number({ error: () => '--local: expected a worker count from 1 to 64' }).int().min(1).max(64),
   threadsPerWorker: z.coerce.number().int().min(0).max(1024),
   compression: z.enum(['none', 'fp16', 'sign-ef'], { error: () => '--compression: expected none, fp16 or sign-ef' }).optional(),
 });
-
-interface EpochLine {
-  epoch: number;
-  epochs: number;
-  trainLoss: number;
-  trainAcc: number;
-  testLoss: number | null;
-  testAcc: number | null;
-  samplesPerS: number;
-  workersAlive: number;
-  worldSize: number;
-}
-
-const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
-const EXIT: Record<string, number> = { COMPLETED: 0, FAILED: 1, CANCELLED: 130 };
 
 /** `bnn launch --local N <config>`: nats-server, a coordinator and N workers on this host; one run. */
 export function registerLaunch(program: Command, ctx: CommandContext): void {
@@ -56,7 +33,7 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
   addConfigOverrideOptions(cmd)
     .option('--json', 'print the result as one JSON object on stdout (no progress lines)')
     .option('--quiet', 'no progress lines')
-    .action(action(ctx, async (configPath: string, raw: LaunchFlags) => {
+    .action(action(ctx, async (configPath: string, raw: LocalClusterFlags) => {
       if (raw.coordinator !== undefined) return launchRemote(configPath, raw, ctx);
       if (raw.local === undefined) throw new UserError('bnn launch needs --local <n> (start a cluster here) or --coordinator <host:port> (submit to a running one)', { exitCode: 2 });
       const parsed = flagsSchema.safeParse(raw);
@@ -89,8 +66,8 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
         else watch.cancel();
       };
       process.once('SIGINT', onSigint);
-      const epochs: EpochLine[] = [];
-      let status = 'FAILED';
+      const epochs: EpochEvent[] = [];
+      let status: Terminal = 'FAILED';
       let error = '';
       // A worker that dies in a running run fails it (the coordinator sees its stream close); one
       // that dies before the run started would leave it PENDING forever: cancel it then.
@@ -112,29 +89,11 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
         say(`bnn: run ${runId} (${config.name}): ${config.model.arch} ${config.model.precision}, ${f.local} local worker(s), ` +
           `coordinator ${cluster.coordinator}, nats ${cluster.natsUrl}`);
         if (cluster.dashboard) say(`bnn: dashboard ${cluster.dashboard} (Prometheus metrics at ${cluster.dashboard}metrics)`);
-        for await (const ev of watch) {
-          if (ev.run_id !== runId) continue;
-          const d = JSON.parse(ev.detail_json) as Record<string, unknown>;
-          if (ev.kind === 'epoch') {
-            const e = d as unknown as EpochLine;
-            epochs.push(e);
-            say(`epoch ${e.epoch}/${e.epochs}  train loss ${e.trainLoss.toFixed(4)} acc ${pct(e.trainAcc)}` +
-              (e.testAcc !== null ? `  test acc ${pct(e.testAcc)}` : '') +
-              `  ${Math.round(e.samplesPerS).toLocaleString('en-US')} samples/s  ${e.workersAlive}/${e.worldSize} workers alive`);
-          } else if (ev.kind === 'generation') {
-            say(generationLine(d));
-          } else if (ev.kind === 'run' && typeof d.status === 'string' && d.status in EXIT) {
-            status = d.status;
-            if (typeof d.error === 'string' && !error) error = d.error;
-            runEnded = true;
-            break;
-          }
-        }
-        if (!runEnded) {
-          const final = runId ? await client.getRun({ run_id: runId }).catch(() => null) : null;
-          status = final?.status && final.status in EXIT ? final.status : interrupted ? 'CANCELLED' : 'FAILED';
-          error ||= final?.error || 'the coordinator went away';
-        }
+        const result = await followRun(client, watch, runId, say, () => interrupted);
+        runEnded = true;
+        status = result.status;
+        error ||= result.error;
+        epochs.push(...result.epochs);
       } finally {
         runEnded = true;
         clearInterval(failTimer);

@@ -5,15 +5,20 @@ import { action, type CommandContext } from '../command.js';
 import { UserError } from '../../util/errors.js';
 import { getRun, getWorker, listMembers, openStore } from '../../store/index.js';
 import type { CoordinatorClient } from '../../rpc/index.js';
+import { EXIT, isTerminal, onRunEvent, pct, type EpochEvent, type Terminal } from './run-events.js';
 
-interface ResumeFlags extends Record<string, unknown> {
-  store: string;
+/** The flags `bnn launch --local` and `bnn resume` share: the local cluster and the output. */
+export interface LocalClusterFlags extends Record<string, unknown> {
   local?: string;
   threadsPerWorker: string;
   compression?: string;
   natsServerBin?: string;
   json?: boolean;
   quiet?: boolean;
+}
+
+interface ResumeFlags extends LocalClusterFlags {
+  store: string;
   force?: boolean;
 }
 
@@ -23,34 +28,15 @@ const flagsSchema = z.object({
   compression: z.enum(['none', 'fp16', 'sign-ef']).optional(),
 });
 
-const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
-const EXIT: Record<string, number> = { COMPLETED: 0, FAILED: 1, CANCELLED: 130 };
-
-interface EpochLine {
-  epoch: number;
-  epochs: number;
-  trainLoss: number;
-  trainAcc: number;
-  testAcc: number | null;
-  samplesPerS: number;
-  workersAlive: number;
-  worldSize: number;
-}
-
-/** A generation change as a progress line: `generation 2: 2 worker(s) (why)`. */
-export function generationLine(d: Record<string, unknown>): string {
-  return `generation ${String(d.generation)}: ${String(d.worldSize)} worker(s) (${String(d.reason)})`;
-}
-
 /** What to type to continue a run that did not complete. */
 export function resumeHint(runId: string, store: string): string {
   return `bnn: continue it from its last checkpoint with: bnn resume ${runId} --store ${store}`;
 }
 
 export interface FollowResult {
-  status: string;
+  status: Terminal;
   error: string;
-  epochs: EpochLine[];
+  epochs: EpochEvent[];
 }
 
 /**
@@ -59,32 +45,14 @@ export interface FollowResult {
  */
 export async function followRun(client: CoordinatorClient, watch: ReturnType<CoordinatorClient['watchCluster']>, runId: string,
   say: (line: string) => void, interrupted: () => boolean): Promise<FollowResult> {
-  const epochs: EpochLine[] = [];
-  let status = '';
-  let error = '';
+  const epochs: EpochEvent[] = [];
   for await (const ev of watch) {
-    if (ev.run_id !== runId) continue;
-    const d = JSON.parse(ev.detail_json) as Record<string, unknown>;
-    if (ev.kind === 'epoch') {
-      const e = d as unknown as EpochLine;
-      epochs.push(e);
-      say(`epoch ${e.epoch}/${e.epochs}  train loss ${e.trainLoss.toFixed(4)} acc ${pct(e.trainAcc)}` +
-        (e.testAcc !== null ? `  test acc ${pct(e.testAcc)}` : '') +
-        `  ${Math.round(e.samplesPerS).toLocaleString('en-US')} samples/s  ${e.workersAlive}/${e.worldSize} workers alive`);
-    } else if (ev.kind === 'generation') {
-      say(generationLine(d));
-    } else if (ev.kind === 'run' && typeof d.status === 'string' && d.status in EXIT) {
-      status = d.status;
-      if (typeof d.error === 'string') error = d.error;
-      break;
-    }
+    const end = onRunEvent(ev, runId, epochs, say);
+    if (end) return { ...end, epochs };
   }
-  if (!status) {
-    const final = await client.getRun({ run_id: runId }).catch(() => null);
-    status = final?.status && final.status in EXIT ? final.status : interrupted() ? 'CANCELLED' : 'FAILED';
-    error ||= final?.error || 'the coordinator went away';
-  }
-  return { status, error, epochs };
+  const final = await client.getRun({ run_id: runId }).catch(() => null);
+  const status = isTerminal(final?.status) ? final.status : interrupted() ? 'CANCELLED' : 'FAILED';
+  return { status, error: final?.error || 'the coordinator went away', epochs };
 }
 
 /** A RUNNING run whose members' heartbeats still reach the store within this window has a live cluster. */
