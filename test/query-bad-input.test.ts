@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { runCli as runInProcess } from '../src/cli/run.js';
 import { buildFixtureStore, type Fixture } from '../src/query/test-fixture.js';
 import { runCli, type CliResult } from './helpers/cli.js';
+import { bnnResult } from './helpers/in-process-cli.js';
 import { tmpDir, type TmpDir } from './helpers/tmp.js';
 
 /**
@@ -33,13 +32,7 @@ after(() => dir.cleanup());
 
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
-async function bnnIn(args: readonly string[]): Promise<CliResult> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (s: string) => void) => new Writable({ write(c: Buffer | string, _e, cb) { append(c.toString()); cb(); } });
-  const code = await runInProcess(args, { stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) });
-  return { code, signal: null, stdout, stderr, timedOut: false };
-}
+const bnnIn = bnnResult;
 
 /** Runs each case, then checks the exit code, the message, empty stdout, and that nothing was written. */
 async function expectRefused(

@@ -2,11 +2,10 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
-import { runCli as runInProcess } from '../src/cli/run.js';
 import { buildFixtureStore, type Fixture } from '../src/query/test-fixture.js';
 import { runCli, type CliResult } from './helpers/cli.js';
+import { bnnResult } from './helpers/in-process-cli.js';
 import { tmpDir, type TmpDir } from './helpers/tmp.js';
 
 let dir: TmpDir;
@@ -31,19 +30,7 @@ const bnn = (...args: string[]) => runCli([...args, '--store', file]);
  */
 const bnnIn = (...args: string[]) => runInProcessAt(args, file);
 
-async function runInProcessAt(args: readonly string[], store: string): Promise<CliResult> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (s: string) => void) =>
-    new Writable({
-      write(chunk: Buffer | string, _encoding, callback) {
-        append(chunk.toString());
-        callback();
-      },
-    });
-  const code = await runInProcess([...args, '--store', store], { stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) });
-  return { code, signal: null, stdout, stderr, timedOut: false };
-}
+const runInProcessAt = (args: readonly string[], store: string): Promise<CliResult> => bnnResult([...args, '--store', store]);
 
 function ok(r: CliResult): CliResult {
   assert.equal(r.timedOut, false, 'child finished in time');

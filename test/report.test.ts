@@ -2,13 +2,12 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { Writable } from 'node:stream';
-import { runCli as runInProcess } from '../src/cli/run.js';
 import { buildFixtureStore, type Fixture } from '../src/query/test-fixture.js';
 import { openStore } from '../src/store/db.js';
 import { addEnergySamples } from '../src/store/energy.js';
 import { addEpochMetrics } from '../src/store/metrics.js';
 import { runCli, type CliResult } from './helpers/cli.js';
+import { bnnResult } from './helpers/in-process-cli.js';
 import { tmpDir, type TmpDir } from './helpers/tmp.js';
 
 let dir: TmpDir;
@@ -43,19 +42,7 @@ after(() => dir.cleanup());
 
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
-async function bnnIn(...args: string[]): Promise<CliResult> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (s: string) => void) =>
-    new Writable({
-      write(chunk: Buffer | string, _encoding, callback) {
-        append(chunk.toString());
-        callback();
-      },
-    });
-  const code = await runInProcess([...args, '--store', file], { stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) });
-  return { code, signal: null, stdout, stderr, timedOut: false };
-}
+const bnnIn = (...args: string[]): Promise<CliResult> => bnnResult([...args, '--store', file]);
 
 /** The cells of each body row of the n-th <table> in an HTML page. */
 function htmlTableRows(html: string, n: number): string[][] {
