@@ -76,10 +76,6 @@ void col2im(const float* dcols, const conv::Geometry& g, size_t n0, size_t image
   });
 }
 
-}  // namespace
-
-namespace {
-
 // Tiles of C that one single-threaded OpenBLAS call computes. They depend on the shape
 // alone, never on the thread count: OpenBLAS's own threading splits the work by thread
 // count, and its result for an element depends on the blocking around it, so letting it
@@ -96,7 +92,7 @@ bool g_tiled = true;
 
 void set_tiled(bool tiled) {
   g_tiled = tiled;
-  openblas_set_num_threads(tiled ? 1 : static_cast<int>(ThreadPool::global().threads()));
+  set_blas_threads(ThreadPool::global().threads());
 }
 bool tiled() { return g_tiled; }
 
@@ -110,22 +106,19 @@ void sgemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha
   }
   BNN_REQUIRE(a && b, "null input");
   const size_t lda = trans_a ? m : k, ldb = trans_b ? k : n;
-  if (!g_tiled) {
+  // C[i0.., j0..] (mm x nn) of the product; op(A) rows are columns of A when transposed.
+  const auto block = [&](size_t i0, size_t j0, size_t mm, size_t nn) {
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b,
-                static_cast<int>(ldb), beta, c, static_cast<int>(n));
-    return;
-  }
-  const size_t tm = tile_span(m, kTileRows), tn = tile_span(n, kTileCols);
-  const size_t rows = (m + tm - 1) / tm, cols = (n + tn - 1) / tn;
-  ThreadPool::global().parallel_for(rows * cols, [&](size_t t) {
-    const size_t i0 = (t / cols) * tm, j0 = (t % cols) * tn;
-    const size_t mm = std::min(tm, m - i0), nn = std::min(tn, n - j0);
-    const float* at = trans_a ? a + i0 : a + i0 * lda;  // op(A) rows i0..: columns of A when transposed
-    const float* bt = trans_b ? b + j0 * ldb : b + j0;
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                static_cast<int>(mm), static_cast<int>(nn), static_cast<int>(k), alpha, at, static_cast<int>(lda), bt,
+                static_cast<int>(mm), static_cast<int>(nn), static_cast<int>(k), alpha,
+                trans_a ? a + i0 : a + i0 * lda, static_cast<int>(lda), trans_b ? b + j0 * ldb : b + j0,
                 static_cast<int>(ldb), beta, c + i0 * n + j0, static_cast<int>(n));
+  };
+  if (!g_tiled) return block(0, 0, m, n);
+  const size_t tm = tile_span(m, kTileRows), tn = tile_span(n, kTileCols);
+  const size_t cols = (n + tn - 1) / tn, tiles = ((m + tm - 1) / tm) * cols;
+  ThreadPool::global().parallel_for(tiles, [&](size_t t) {
+    const size_t i0 = (t / cols) * tm, j0 = (t % cols) * tn;
+    block(i0, j0, std::min(tm, m - i0), std::min(tn, n - j0));
   });
 }
 
