@@ -1,5 +1,3 @@
-import { and, type SQL } from 'drizzle-orm';
-import type { StoreDb } from '../store/db.js';
 import { ENERGY_SOURCES, runs, type EnergySource, type RunRow } from '../store/schema.js';
 
 /** A run's energy per training sample, as `energyPerSample` in the store computes it. */
@@ -31,21 +29,6 @@ export function joulesPerSampleOf(totals: RunTotals): RunJoulesPerSample | undef
   const present = new Set(label.split('+'));
   const sources = ENERGY_SOURCES.filter((s) => present.has(s));
   return { joulesPerSample: joules / n, sources, estimated: present.has('estimate') };
-}
-
-/**
- * Joules per training sample of every run matching `where` (conditions on `runs`) that has
- * energy samples and epoch metrics, read from the runs' totals: one row per run, however
- * many energy samples and epochs they have.
- */
-export function joulesPerSampleByRun(db: StoreDb, where: readonly SQL[]): Map<string, RunJoulesPerSample> {
-  const rows = db.select({ id: runs.id, ...RUN_TOTALS_COLUMNS }).from(runs).where(and(...where)).all();
-  const out = new Map<string, RunJoulesPerSample>();
-  for (const row of rows) {
-    const e = joulesPerSampleOf(row);
-    if (e !== undefined) out.set(row.id, e);
-  }
-  return out;
 }
 
 /** `nvml+rapl`-style label of the sources in a set of runs, in nvml, rapl, estimate order; null when none. */

@@ -3,7 +3,7 @@ import type { StoreDb } from '../store/db.js';
 import { epochMetrics, runs } from '../store/schema.js';
 import { compareRuns, METRICS, type CompareQuery, type CompareResult } from '../query/compare.js';
 import { runFilterConditions } from '../query/runs.js';
-import { joulesPerSampleByRun } from '../query/energy.js';
+import { joulesPerSampleOf } from '../query/energy.js';
 import { ReportError } from './errors.js';
 
 /** Training curves are drawn for at most this many runs (the first by group, then creation). */
@@ -71,10 +71,9 @@ export function gatherReport(db: StoreDb, query: CompareQuery, storePath: string
     .where(and(...where))
     .all()
     .sort((a, b) => order.get(a.id)! - order.get(b.id)!);
-  const energy = joulesPerSampleByRun(db, where);
   const column = METRICS[query.metric];
   const reportRuns = rows.map((r): ReportRun => {
-    const e = energy.get(r.id);
+    const e = joulesPerSampleOf(r);
     return {
       id: r.id,
       name: r.name,
