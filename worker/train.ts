@@ -126,6 +126,12 @@ export async function trainRank(a: RankAssignment, deps: RankDeps): Promise<Rank
     };
     const stepStem = (s: number) => `step-${String(s).padStart(8, '0')}`;
 
+    // BatchNorm running statistics (arrays fixed for the model's life), saved before each step
+    // so a failed step can put back what its forward pass moved.
+    const buffers = model.buffers();
+    const saved = buffers.map((b) => b.values.slice());
+    const restoreBuffers = () => buffers.forEach((b, i) => b.values.set(saved[i]!));
+
     let joined = false;
     let e0 = performance.now();
     // A cancelled run keeps its last step boundary: rank 0 checkpoints it on the way out.
@@ -133,7 +139,7 @@ export async function trainRank(a: RankAssignment, deps: RankDeps): Promise<Rank
       while (optimizer.step < totalSteps) {
         deps.checkStop();
         const s = optimizer.step;
-        const buffers = model.buffers().map((b) => b.values.slice());
+        buffers.forEach((b, i) => saved[i]!.set(b.values));
         try {
           if (!joined) {
             const { resync } = await deps.join();
@@ -187,12 +193,12 @@ export async function trainRank(a: RankAssignment, deps: RankDeps): Promise<Rank
           progress.seen += global;
           deps.onStep?.((performance.now() - s0) / 1000, mine.length, optimizer.step);
         } catch (err) {
+          // The step changed no weights; its forward pass may have moved BatchNorm statistics.
           if (!isRegroupable(err)) {
-            if (err instanceof RunStoppedError) model.buffers().forEach((b, i) => b.values.set(buffers[i]!));
+            if (err instanceof RunStoppedError) restoreBuffers();
             throw err;
           }
-          // The step changed no weights; its forward pass may have moved BatchNorm statistics.
-          model.buffers().forEach((b, i) => b.values.set(buffers[i]!));
+          restoreBuffers();
           deps.log(`step ${s + 1}: ${(err as Error).message}; re-forming the group`);
           await deps.regroup(err);
           joined = false;
