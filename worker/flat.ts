@@ -1,6 +1,6 @@
-// Gradients ↔ one flat Float32Array, in the model's fixed parameter order (the order the
-// all-reduce sums and every rank agrees on).
-import * as tf from '@tensorflow/tfjs-core';
+// Where each parameter sits in the one flat gradient vector, in the model's fixed parameter order
+// (the order the all-reduce sums and every rank agrees on); filled and read by
+// src/collective/gradient-buckets.ts (fillGradients) and gradient-tensors.ts (gradientViews).
 import type { Param } from '../src/bnn/layers.js';
 
 export interface FlatLayout {
@@ -20,29 +20,4 @@ export function flatLayout(params: readonly Param[]): FlatLayout {
     length += p.variable.size;
   }
   return { params, offsets, length };
-}
-
-/** Writes `scale · grad` of every parameter into `out` (a missing gradient is zero). Reads outside tf.tidy. */
-export function flattenScaled(layout: FlatLayout, grads: tf.NamedTensorMap, scale: number, out: Float32Array): void {
-  layout.params.forEach((p, i) => {
-    const off = layout.offsets[i]!;
-    const g = grads[p.variable.name];
-    if (!g) {
-      out.fill(0, off, off + p.variable.size);
-      return;
-    }
-    const data = g.dataSync() as Float32Array;
-    if (scale === 1) out.set(data, off);
-    else for (let k = 0; k < data.length; k++) out[off + k] = data[k]! * scale;
-  });
-}
-
-/** Tensors by variable name over slices of `flat` (copied); the caller disposes them. */
-export function unflatten(layout: FlatLayout, flat: Float32Array): tf.NamedTensorMap {
-  const out: tf.NamedTensorMap = {};
-  layout.params.forEach((p, i) => {
-    const off = layout.offsets[i]!;
-    out[p.variable.name] = tf.tensor(flat.slice(off, off + p.variable.size), p.variable.shape, 'float32');
-  });
-  return out;
 }
