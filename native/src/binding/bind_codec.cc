@@ -28,16 +28,23 @@ float divisor_arg(const Args& args, size_t i) {
   return static_cast<float>(d);
 }
 
-// codecAddF32(src: Uint8Array (4n bytes), acc: Float32Array (n), first, divisor = 1)
-Napi::Value add_f32(const Napi::CallbackInfo& ci) {
-  Args args(ci, "codecAddF32", 3, 4);
+// (src: Uint8Array (width·n bytes), acc: Float32Array (n), first, divisor = 1): the argument
+// checks codecAddF32 (width 4) and codecHalfAccumulate (width 2) share, then the kernel.
+template <void (*Kernel)(const uint8_t*, float*, size_t, bool, float)>
+Napi::Value accumulate_bytes(const Napi::CallbackInfo& ci, const char* fn, size_t width, const char* src_expr) {
+  Args args(ci, fn, 3, 4);
   const size_t n = float_length(ci, args, 1, "acc");
-  const uint8_t* src = args.bytes(0, "src", mul(args, n, 4), "4*acc.length");
+  const uint8_t* src = args.bytes(0, "src", mul(args, n, width), src_expr);
   float* acc = args.floats(1, "acc", n, "acc.length");
   const bool first = args.flag(2, "first");
   args.require_disjoint(0, "src", 1, "acc");
-  codec::add_f32(src, acc, n, first, divisor_arg(args, 3));
+  Kernel(src, acc, n, first, divisor_arg(args, 3));
   return args.env().Undefined();
+}
+
+// codecAddF32(src: Uint8Array (4n bytes), acc: Float32Array (n), first, divisor = 1)
+Napi::Value add_f32(const Napi::CallbackInfo& ci) {
+  return accumulate_bytes<codec::add_f32>(ci, "codecAddF32", 4, "4*acc.length");
 }
 
 // codecSignEncode(values, residual, scales: Uint8Array (4·ceil(n/256)), bits: Uint8Array (ceil(n/8)), decodedOut | null)
@@ -97,14 +104,7 @@ Napi::Value half_encode(const Napi::CallbackInfo& ci) {
 
 // codecHalfAccumulate(src: Uint8Array (2n), acc: Float32Array (n), first, divisor = 1)
 Napi::Value half_accumulate(const Napi::CallbackInfo& ci) {
-  Args args(ci, "codecHalfAccumulate", 3, 4);
-  const size_t n = float_length(ci, args, 1, "acc");
-  const uint8_t* src = args.bytes(0, "src", mul(args, n, 2), "2*acc.length");
-  float* acc = args.floats(1, "acc", n, "acc.length");
-  const bool first = args.flag(2, "first");
-  args.require_disjoint(0, "src", 1, "acc");
-  codec::half_accumulate(src, acc, n, first, divisor_arg(args, 3));
-  return args.env().Undefined();
+  return accumulate_bytes<codec::half_accumulate>(ci, "codecHalfAccumulate", 2, "2*acc.length");
 }
 
 // codecScaleInto(src: Float32Array (n), dst: Float32Array (n), scale): dst may be src.
