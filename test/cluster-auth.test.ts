@@ -1,44 +1,21 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createCoordinatorServer } from '../coordinator/index.js';
-import { connectCoordinator, RpcCode, RpcError, RpcUnauthenticatedError, type CoordinatorClient } from '../src/rpc/index.js';
-import { openStore } from '../src/store/index.js';
+import { RpcCode, RpcError, RpcUnauthenticatedError } from '../src/rpc/index.js';
 import { loadConfig } from '../src/config/index.js';
 import { runCli } from './helpers/cli.js';
 import { writeTinyConfig } from './helpers/cluster.js';
+import { rejection, startLoggedCoordinator } from './helpers/coordinator.js';
 import { tmpDir } from './helpers/tmp.js';
 
 interface AfterHook {
   after(fn: () => Promise<void> | void): void;
 }
 
-/** An in-process coordinator on 127.0.0.1 over an in-memory store; stopped when the test ends. */
+/** A coordinator (token `s3cret`) and `client(token)` to connect to it; stopped when the test ends. */
 async function setup(t: AfterHook, options: Parameters<typeof createCoordinatorServer>[0]['options'] = {}) {
-  const store = openStore(':memory:');
-  const logs: string[] = [];
-  const server = createCoordinatorServer({ db: store.db, token: 's3cret', options, log: (l) => logs.push(l) });
-  const port = await server.listen('127.0.0.1', 0);
-  const clients: CoordinatorClient[] = [];
-  const client = (token: string) => {
-    const c = connectCoordinator(`127.0.0.1:${port}`, { token, callTimeoutMs: 5000 });
-    clients.push(c);
-    return c;
-  };
-  t.after(async () => {
-    for (const c of clients) c.close();
-    await server.shutdown(200);
-    store.close();
-  });
-  return { store, server, logs, client, port };
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  assert.fail('expected the call to fail');
+  const { store, server, logs, port, connect } = await startLoggedCoordinator(t, { token: 's3cret', options });
+  return { store, server, logs, port, client: (token: string) => connect({ token }) };
 }
 
 test('cluster auth - a missing or wrong token is UNAUTHENTICATED on unary, server-stream and client-stream calls, and logged', async (t) => {

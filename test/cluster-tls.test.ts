@@ -4,16 +4,15 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { createCoordinatorServer } from '../coordinator/index.js';
 import { loadConfig } from '../src/config/index.js';
 import {
-  connectCoordinator, loadClientTls, loadServerTls, RpcUnavailableError, TlsConfigError, type ClientTls, type CoordinatorClient,
+  loadClientTls, loadServerTls, RpcUnavailableError, TlsConfigError, type ClientTls, type CoordinatorClient,
   type ServerTls,
 } from '../src/rpc/index.js';
-import { openStore } from '../src/store/index.js';
 import { makeTestCerts, type TestCerts } from './helpers/certs.js';
 import { CLI_ENTRY, REPO_ROOT, runCli } from './helpers/cli.js';
 import { writeTinyConfig } from './helpers/cluster.js';
+import { rejection, startLoggedCoordinator } from './helpers/coordinator.js';
 import { startTestNatsServer } from './helpers/nats.js';
 import { tmpDir } from './helpers/tmp.js';
 
@@ -25,31 +24,9 @@ interface AfterHook {
 
 /** An in-process coordinator on 127.0.0.1 serving `tls` (plaintext when null). */
 async function coordinator(t: AfterHook, tls: ServerTls | null, natsUrl = 'nats://127.0.0.1:4222') {
-  const store = openStore(':memory:');
-  const logs: string[] = [];
-  const server = createCoordinatorServer({ db: store.db, token: 'tok', options: { natsUrl }, log: (l) => logs.push(l), ...(tls ? { tls } : {}) });
-  const port = await server.listen('127.0.0.1', 0);
-  const clients: CoordinatorClient[] = [];
-  const client = (clientTls: ClientTls | null, address = `127.0.0.1:${port}`) => {
-    const c = connectCoordinator(address, { token: 'tok', callTimeoutMs: 5000, ...(clientTls ? { tls: clientTls } : {}) });
-    clients.push(c);
-    return c;
-  };
-  t.after(async () => {
-    for (const c of clients) c.close();
-    await server.shutdown(200);
-    store.close();
-  });
+  const { port, connect, logs } = await startLoggedCoordinator(t, { token: 'tok', options: { natsUrl }, tls });
+  const client = (clientTls: ClientTls | null, address?: string) => connect({ token: 'tok', ...(clientTls ? { tls: clientTls } : {}) }, address);
   return { port, client, logs };
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  assert.fail('expected the call to fail');
 }
 
 async function untilEnded(c: CoordinatorClient, runId: string, timeoutMs: number): Promise<string> {
