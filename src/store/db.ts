@@ -164,17 +164,7 @@ function ensureSchema(db: StoreDb, sqlite: Database.Database, file: string, read
   const folder = migrationsFolder();
   const journal = readJournal(folder);
   const known = journal.entries.length;
-  const latestKnown = Math.max(0, ...journal.entries.map((e) => e.when));
-
-  const pending = (): number => {
-    const found = fileSchema(sqlite);
-    // A migration this build has never seen (timestamp past our newest) is a newer schema
-    // even where an older build of that newer version did not write `meta`.
-    if (found.version > known || found.lastApplied > latestKnown) {
-      throw new StoreSchemaTooNewError(file, Math.max(found.version, known + 1), known);
-    }
-    return journal.entries.filter((e) => e.when > found.lastApplied).length;
-  };
+  const pending = (): number => pendingMigrations(sqlite, file, journal);
 
   const count = pending();
   if (count > 0) {
@@ -205,14 +195,21 @@ function ensureSchema(db: StoreDb, sqlite: Database.Database, file: string, read
  */
 export function checkSchemaCurrent(sqlite: Database.Database, file: string): void {
   const journal = readJournal(migrationsFolder());
+  const count = pendingMigrations(sqlite, file, journal);
+  if (count > 0) throw new StoreSchemaBehindError(file, fileSchema(sqlite).version, journal.entries.length, count);
+}
+
+/** How many of this build's migrations the file lacks; StoreSchemaTooNewError when it has one this build lacks. */
+function pendingMigrations(sqlite: Database.Database, file: string, journal: Journal): number {
   const known = journal.entries.length;
   const latestKnown = Math.max(0, ...journal.entries.map((e) => e.when));
   const found = fileSchema(sqlite);
+  // A migration this build has never seen (timestamp past our newest) is a newer schema
+  // even where an older build of that newer version did not write `meta`.
   if (found.version > known || found.lastApplied > latestKnown) {
     throw new StoreSchemaTooNewError(file, Math.max(found.version, known + 1), known);
   }
-  const count = journal.entries.filter((e) => e.when > found.lastApplied).length;
-  if (count > 0) throw new StoreSchemaBehindError(file, found.version, known, count);
+  return journal.entries.filter((e) => e.when > found.lastApplied).length;
 }
 
 function tableExists(sqlite: Database.Database, name: string): boolean {
