@@ -48,12 +48,7 @@ void sign_accumulate_portable(const uint8_t* scales, const uint8_t* bits, float*
 }
 
 void half_encode_portable(const float* src, uint8_t* dst, float* decoded_out, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    const uint16_t h = ref::float_to_half_bits(ref::bits_of(src[i]));
-    dst[2 * i] = static_cast<uint8_t>(h & 0xff);
-    dst[2 * i + 1] = static_cast<uint8_t>(h >> 8);
-    if (decoded_out) decoded_out[i] = ref::half_bits_to_float(h);
-  }
+  ref::half_encode_range(src, dst, decoded_out, 0, n);
 }
 
 void half_accumulate_portable(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {

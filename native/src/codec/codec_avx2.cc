@@ -112,22 +112,14 @@ void half_encode(const float* src, uint8_t* dst, float* decoded_out, size_t n) {
   for (; i + 8 <= n; i += 8) {
     const __m256 x = _mm256_loadu_ps(src + i);
     if (any_snan(_mm256_castps_si256(x))) {
-      for (size_t k = i; k < i + 8; ++k) {
-        const uint16_t h = ref::float_to_half_bits(ref::bits_of(src[k]));
-        std::memcpy(dst + 2 * k, &h, 2);
-        if (decoded_out) decoded_out[k] = ref::half_bits_to_float(h);
-      }
+      ref::half_encode_range(src, dst, decoded_out, i, i + 8);
       continue;
     }
     const __m128i h = _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 2 * i), h);
     if (decoded_out) _mm256_storeu_ps(decoded_out + i, _mm256_cvtph_ps(h));
   }
-  for (; i < n; ++i) {
-    const uint16_t h = ref::float_to_half_bits(ref::bits_of(src[i]));
-    std::memcpy(dst + 2 * i, &h, 2);
-    if (decoded_out) decoded_out[i] = ref::half_bits_to_float(h);
-  }
+  ref::half_encode_range(src, dst, decoded_out, i, n);
 }
 
 void half_accumulate(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {

@@ -97,22 +97,14 @@ void half_encode(const float* src, uint8_t* dst, float* decoded_out, size_t n) {
     const __m512i a = _mm512_and_si512(_mm512_castps_si512(x), abs);
     if (_mm512_cmpgt_epi32_mask(a, inf) & _mm512_cmplt_epi32_mask(a, qnan)) {
       // a signaling NaN: F16C would quiet it, the reference keeps its payload
-      for (size_t k = i; k < i + 16; ++k) {
-        const uint16_t h = ref::float_to_half_bits(ref::bits_of(src[k]));
-        std::memcpy(dst + 2 * k, &h, 2);
-        if (decoded_out) decoded_out[k] = ref::half_bits_to_float(h);
-      }
+      ref::half_encode_range(src, dst, decoded_out, i, i + 16);
       continue;
     }
     const __m256i h = _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 2 * i), h);
     if (decoded_out) _mm512_storeu_ps(decoded_out + i, _mm512_cvtph_ps(h));
   }
-  for (; i < n; ++i) {
-    const uint16_t h = ref::float_to_half_bits(ref::bits_of(src[i]));
-    std::memcpy(dst + 2 * i, &h, 2);
-    if (decoded_out) decoded_out[i] = ref::half_bits_to_float(h);
-  }
+  ref::half_encode_range(src, dst, decoded_out, i, n);
 }
 
 void half_accumulate(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {

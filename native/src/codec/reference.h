@@ -111,6 +111,15 @@ inline void sign_pass2(float* residual, uint8_t* bits, float* decoded_out, size_
   }
 }
 
+// fp16 encode of [from, to): dst gets little-endian halves, decoded_out (when not null) their values.
+inline void half_encode_range(const float* src, uint8_t* dst, float* decoded_out, size_t from, size_t to) {
+  for (size_t i = from; i < to; ++i) {
+    const uint16_t h = float_to_half_bits(bits_of(src[i]));
+    std::memcpy(dst + 2 * i, &h, 2);
+    if (decoded_out) decoded_out[i] = half_bits_to_float(h);
+  }
+}
+
 inline void finish(float* acc, size_t from, size_t to, float divisor) {
   if (divisor != 1.0f)
     for (size_t i = from; i < to; ++i) acc[i] = acc[i] / divisor;
