@@ -1,8 +1,7 @@
-import { and, asc, eq, inArray, isNotNull } from 'drizzle-orm';
+import { and, asc, inArray, isNotNull } from 'drizzle-orm';
 import type { StoreDb } from '../store/db.js';
 import { epochMetrics, runs } from '../store/schema.js';
-import { compareRuns, METRICS, type CompareQuery, type CompareResult } from '../query/compare.js';
-import { runFilterConditions } from '../query/runs.js';
+import { compareRuns, compareWhere, METRICS, type CompareQuery, type CompareResult } from '../query/compare.js';
 import { joulesPerSampleOf } from '../query/energy.js';
 import { ReportError } from './errors.js';
 
@@ -64,7 +63,7 @@ export function gatherReport(db: StoreDb, query: CompareQuery, storePath: string
   }
   const groupOf = new Map(compare.groups.flatMap((g) => g.runIds.map((id) => [id, g.key] as const)));
   const order = new Map(ids.map((id, i) => [id, i]));
-  const where = [eq(runs.status, 'COMPLETED'), ...runFilterConditions({ ids })];
+  const where = compareWhere({ filter: { ids } });
   const rows = db
     .select()
     .from(runs)
