@@ -1,6 +1,7 @@
 // Checks every kernel variant this CPU supports against the scalar references
 // (reference.h files): bit-exact for packing, XNOR GEMM and binary conv, with explicit
 // tolerances for the FP32 and element-wise kernels. Exit status 1 on any mismatch.
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -334,6 +335,26 @@ void check_elementwise(Tally& t) {
     }
 }
 
+// The pool resized between jobs, as setThreads does from JavaScript: every job must run
+// each task exactly once and return (a pool that loses track of its workers hangs here).
+// Nested calls from inside a task, and from the one-thread inline path, run inline.
+void check_thread_pool(Tally& t) {
+  ThreadPool& pool = ThreadPool::global();
+  const size_t sizes[] = {1, 2, 3, 4, 2, 3, 1, 3};
+  bool ok = true;
+  for (int round = 0; round < 20000 && ok; ++round) {
+    pool.set_threads(sizes[round % 8]);
+    const size_t tasks = 1 + size_t(round % 37);
+    std::vector<std::atomic<int>> hits(tasks);
+    pool.parallel_for(tasks, [&](size_t task) {
+      hits[task].fetch_add(1);
+      if (task == 0) pool.parallel_for(3, [](size_t) {});  // nested: inline
+    });
+    for (auto& h : hits) ok = ok && h.load() == 1;
+  }
+  t.expect(ok, "thread_pool: resize between jobs, every task once");
+}
+
 }  // namespace
 
 int main() {
@@ -341,6 +362,7 @@ int main() {
   std::printf("kernel_check: cpu variants: ");
   for (const auto& name : xnor::available_kernels()) std::printf("%s ", name.c_str());
   std::printf("\n");
+  check_thread_pool(t);
   const size_t hw = ThreadPool::default_threads();
   for (size_t threads : {size_t{1}, std::max<size_t>(2, hw)}) {
     ThreadPool::global().set_threads(threads);

@@ -30,10 +30,22 @@ void ThreadPool::set_threads(size_t n) {
   start_workers(n);
 }
 
+// Called with no job running (constructor, or set_threads under run_mutex_). Each new
+// worker starts from the current generation, passed by value: reading generation_ in the
+// new thread could see a later job's generation and miss that job (its caller would then
+// wait forever), and starting from 0 would run a stale job and decrement busy_workers_
+// once too often.
 void ThreadPool::start_workers(size_t n) {
-  threads_ = std::max<size_t>(1, n);
-  stopping_ = false;
-  for (size_t i = 1; i < threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  unsigned long generation;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    threads_ = std::max<size_t>(1, n);
+    stopping_ = false;
+    generation = generation_;
+  }
+  for (size_t i = 1; i < threads_; ++i) {
+    workers_.emplace_back([this, i, generation] { worker_loop(i, generation); });
+  }
 }
 
 void ThreadPool::stop_workers() {
@@ -61,8 +73,7 @@ void ThreadPool::work_on_current_job() {
   in_task = false;
 }
 
-void ThreadPool::worker_loop(size_t index) {
-  unsigned long seen = 0;
+void ThreadPool::worker_loop(size_t index, unsigned long seen) {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mutex_);
@@ -79,14 +90,27 @@ void ThreadPool::worker_loop(size_t index) {
 
 void ThreadPool::run(size_t tasks, size_t max_threads, Trampoline call, void* fn) {
   if (tasks == 0) return;
-  size_t use = threads_;
-  if (max_threads != 0) use = std::min(use, max_threads);
-  use = std::min(use, tasks);
-  if (in_task || use <= 1) {
+  if (in_task) {  // a nested call runs inline
     for (size_t t = 0; t < tasks; ++t) call(fn, t);
     return;
   }
+  // threads_ is read under run_mutex_ so a concurrent set_threads cannot change the
+  // worker count between choosing `use` and waiting for that many workers.
   std::lock_guard<std::mutex> run_lock(run_mutex_);
+  size_t use = threads_;
+  if (max_threads != 0) use = std::min(use, max_threads);
+  use = std::min(use, tasks);
+  if (use <= 1) {  // inline, marked as a task so nested calls do not take run_mutex_ again
+    in_task = true;
+    try {
+      for (size_t t = 0; t < tasks; ++t) call(fn, t);
+    } catch (...) {
+      in_task = false;
+      throw;
+    }
+    in_task = false;
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     call_ = call;

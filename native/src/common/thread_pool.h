@@ -44,7 +44,7 @@ class ThreadPool {
   void run(size_t tasks, size_t max_threads, Trampoline call, void* fn);
   void start_workers(size_t n);
   void stop_workers();
-  void worker_loop(size_t index);
+  void worker_loop(size_t index, unsigned long seen);
   void work_on_current_job();
 
   size_t threads_ = 1;
