@@ -1,7 +1,7 @@
 // Layers: one quantized base parametrised by its op, plus BatchNorm, activations and pooling.
 // With identity quantizers and no constraint a quantized layer equals its float twin exactly.
 import * as tf from '@tensorflow/tfjs-core';
-import { batchNormTrain, conv2d, relu as reluOp, xnorConv2d, xnorMatMul, type ConvSpec } from '../engine/ops.js';
+import { batchNormTrain, conv2d, mulConstant, relu as reluOp, xnorConv2d, xnorMatMul, type ConvSpec } from '../engine/ops.js';
 import { Rng } from '../util/rng.js';
 import { ownedVariable, paramName } from './variables.js';
 import { getQuantizer, type Quantizer, type QuantizerConfig } from './quantizers.js';
@@ -208,9 +208,8 @@ export class Dropout implements Layer {
     if (!training || this.rate === 0) return x;
     const rng = Rng.derive(this.seed, this.name, this.count[0]++);
     const keep = 1 - this.rate;
-    const mask = new Float32Array(x.size);
-    for (let i = 0; i < mask.length; i++) mask[i] = rng.nextFloat() < keep ? 1 / keep : 0;
-    return tf.tidy(() => tf.mul(x, tf.tensor(mask, x.shape)));
+    // Each element kept where rng.nextFloat() < keep, in order (fillBernoulli is that loop, faster).
+    return mulConstant(x, rng.fillBernoulli(new Float32Array(x.size), keep, 1 / keep));
   }
 }
 

@@ -126,6 +126,24 @@ export function relu(x: tf.Tensor): tf.Tensor {
   return f(x);
 }
 
+/**
+ * x · mask for a constant mask of x's size (dropout), with gradient dy · mask. On the native
+ * backend both are one loop over the backend's arrays (tfjs' cpu Mul and its gradient cost
+ * about 20 ms per 256×2048 step); the products are the same float32 values either way.
+ */
+export function mulConstant(x: tf.Tensor, mask: Float32Array): tf.Tensor {
+  if (mask.length !== x.size) throw new Error(`mulConstant: mask has ${mask.length} values, x has ${x.size}`);
+  if (!nativeActive()) return tf.tidy(() => tf.mul(x, tf.tensor(mask, x.shape)));
+  const times = (t: tf.Tensor): tf.Tensor => {
+    const v = t.dataSync() as Float32Array;
+    const out = new Float32Array(v.length);
+    for (let i = 0; i < v.length; i++) out[i] = v[i]! * mask[i]!;
+    return tf.tensor(out, t.shape, 'float32');
+  };
+  const f = customOp((xx: tf.Tensor) => ({ value: times(xx), gradFunc: (dy: tf.Tensor) => times(dy) }));
+  return f(x);
+}
+
 /** Batch statistics of one BatchNorm forward, read back for the running averages. */
 export interface BatchStats {
   mean: Float32Array;

@@ -120,3 +120,18 @@ test('rng - deriveSeed is deterministic and separates streams', () => {
   assert.deepEqual(draw(Rng.derive(42, 'layer', 1), 5), draw(new Rng(deriveSeed(42, 'layer', 1)), 5));
   assert.throws(() => deriveSeed(42, 1.5), /stream id must be a safe integer/);
 });
+
+test('rng - fillBernoulli gives the nextFloat() < p loop exactly and leaves the same state', () => {
+  for (const p of [0, 0.3, 0.7, 1]) {
+    const a = Rng.derive(7, 'dropout', String(p));
+    const b = Rng.derive(7, 'dropout', String(p));
+    const want = new Float32Array(1001);
+    for (let i = 0; i < want.length; i++) want[i] = a.nextFloat() < p ? 1 / p : 0;
+    const got = b.fillBernoulli(new Float32Array(1001), p, 1 / p);
+    assert.deepEqual(got, want);
+    assert.deepEqual(b.getState(), a.getState());
+    assert.equal(b.nextU32(), a.nextU32());
+  }
+  const kept = Rng.derive(1, 'x').fillBernoulli(new Float32Array(100_000), 0.7, 1).reduce((s, v) => s + v, 0);
+  assert.ok(Math.abs(kept / 100_000 - 0.7) < 0.01, `kept fraction ${kept / 100_000}`);
+});

@@ -116,6 +116,35 @@ export class Rng {
     return (hi * 67108864 + lo) / TWO_POW_53;
   }
 
+  /**
+   * Fills `out[i]` with `value` where `nextFloat() < p` and 0 elsewhere, for every i in order:
+   * the same draws and result as that loop, with the generator state kept in locals (about 5×
+   * faster). Dropout masks use it.
+   */
+  fillBernoulli(out: Float32Array, p: number, value: number): Float32Array {
+    let s0 = this.s0;
+    let s1 = this.s1;
+    let s2 = this.s2;
+    let s3 = this.s3;
+    for (let i = 0; i < out.length; i++) {
+      // two nextU32() draws, inlined
+      let x = Math.imul(s1, 5);
+      const hi = (Math.imul((x << 7) | (x >>> 25), 9) >>> 0) >>> 5;
+      let t = s1 << 9;
+      s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+      x = Math.imul(s1, 5);
+      const lo = (Math.imul((x << 7) | (x >>> 25), 9) >>> 0) >>> 6;
+      t = s1 << 9;
+      s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+      out[i] = (hi * 67108864 + lo) / TWO_POW_53 < p ? value : 0;
+    }
+    this.s0 = s0;
+    this.s1 = s1;
+    this.s2 = s2;
+    this.s3 = s3;
+    return out;
+  }
+
   /** Standard normal sample (Box–Muller; one value per call, the sine twin is discarded so state stays four words). */
   normal(mean = 0, std = 1): number {
     const u1 = 1 - this.nextFloat(); // (0, 1]: log is finite
