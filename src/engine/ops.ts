@@ -8,6 +8,7 @@ import {
   BNN_BATCHNORM_GRAD, BNN_BATCHNORM_TRAIN, BNN_RELU, BNN_RELU_GRAD, BNN_SIGN, BNN_STE_GRAD, BNN_XNOR_CONV2D, BNN_XNOR_MATMUL,
 } from './bnn-kernels.js';
 import { engineState, nativeActive } from './state.js';
+import { allocF32 } from './buffer-pool.js';
 
 /** Forward value and gradient defined together; tfjs' typing of the variadic callback is too narrow. */
 export type GradFn = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
@@ -136,7 +137,7 @@ export function mulConstant(x: tf.Tensor, mask: Float32Array): tf.Tensor {
   if (!nativeActive()) return tf.tidy(() => tf.mul(x, tf.tensor(mask, x.shape)));
   const times = (t: tf.Tensor): tf.Tensor => {
     const v = t.dataSync() as Float32Array;
-    const out = new Float32Array(v.length);
+    const out = allocF32(v.length); // recycled when tfjs releases the tensor
     for (let i = 0; i < v.length; i++) out[i] = v[i]! * mask[i]!;
     return tf.tensor(out, t.shape, 'float32');
   };
