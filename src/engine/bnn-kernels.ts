@@ -51,7 +51,8 @@ function cachedSign(b: Backend, addon: NativeAddon, dataId: object, values: Floa
 function cachedPackCols(addon: NativeAddon, dataId: object, values: Float32Array, k: number, n: number): Int32Array {
   const hit = packColsCache.get(dataId);
   if (hit && hit.version === engineState.weightVersion && hit.k === k && hit.n === n) return hit.packed;
-  const packed = new Int32Array(n * packedWords(k) * 2);
+  // only ever read inside kernels, never tensor data: a new version repacks in place
+  const packed = hit && hit.packed.length === n * packedWords(k) * 2 ? hit.packed : new Int32Array(n * packedWords(k) * 2);
   addon.packCols(values, k, n, packed);
   packColsCache.set(dataId, { version: engineState.weightVersion, k, n, packed });
   return packed;

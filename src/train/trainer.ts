@@ -1,6 +1,7 @@
 // The training loop shared by `bnn train` and (later) cluster workers: forward, loss,
 // straight-through backward, AdamW step, evaluation. No I/O: callers persist results.
 import * as tf from '@tensorflow/tfjs-core';
+import { allocF32 } from '../engine/buffer-pool.js';
 import { fillBatch, type Normalization, type Split } from '../data/index.js';
 import type { Model } from '../bnn/models.js';
 import type { AdamW } from '../optim/adamw.js';
@@ -71,8 +72,9 @@ export function makeBatch(split: Split, indices: ArrayLike<number>, norm: Normal
   shape: [number, number, number], augment?: Augment): { x: tf.Tensor4D; labels: Int32Array } {
   const n = indices.length;
   const per = shape[0] * shape[1] * shape[2];
-  // A fresh buffer per batch: the cpu-family backends keep a reference to it.
-  const values = new Float32Array(n * per);
+  // A buffer per batch (the cpu-family backends keep a reference to it), from the native
+  // backend's pool: it comes back when the tensor is disposed. fillBatch writes every value.
+  const values = allocF32(n * per);
   const labels = new Int32Array(n);
   fillBatch(split, indices, norm, values, labels);
   if (augment?.hflip) hflipInPlace(values, n, shape, augment.rng);
