@@ -128,7 +128,10 @@ export async function runWorker(o: RunWorkerOptions): Promise<number> {
         }, {
           group: () => s.group,
           join: () => s.join(),
-          allreduceSum: (v, step) => progress.allreduce(() => s.allreduceSum(v, step), () => s.bytes),
+          beginAllreduceSum: (v, step) => {
+            const h = s.beginAllreduceSum(v, step);
+            return { submit: (b) => h.submit(b), finish: () => progress.allreduce(() => h.finish(), () => s.bytes) };
+          },
           broadcastFromRank0: (v) => s.broadcastFromRank0(v),
           regroup: (err) => s.regroup(err),
           report,

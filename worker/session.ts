@@ -6,7 +6,7 @@
 // tell the coordinator, which evicts whoever missed the deadline or re-forms the same members,
 // then join the new generation). Either way the step in flight changed no weights and is redone.
 import {
-  AllReduce, CollectiveFailedError, CollectiveTimeoutError, connectNatsTransport, MembershipChangedError, NatsAuthError, redactNatsUrl,
+  AllReduce, bucketPlanOf, startBucketedStep, type BucketedStep, CollectiveFailedError, CollectiveTimeoutError, connectNatsTransport, MembershipChangedError, NatsAuthError, redactNatsUrl,
   TransportClosedError, type Compression, type Transport,
 } from '../src/collective/index.js';
 import type { Assignment } from '../src/rpc/index.js';
@@ -149,11 +149,35 @@ export class GroupSession {
     return { resync: a.resync };
   }
 
+  /**
+   * Starts summing `v` (a `gradientVector`) over the group in rank order; `step` is the optimizer
+   * step it belongs to (0-based). `submit(b)` sends bucket b as soon as the caller has written it
+   * (from inside the backward pass); `finish()` sends the rest and resolves with the sum.
+   */
+  beginAllreduceSum(v: Float32Array, step: number): BucketedStep {
+    const ar = this.allreduce;
+    if (!ar) throw new CollectiveFailedError('join() the group first');
+    if (this.next) throw new MembershipChangedError(this.next.generation);
+    const plan = bucketPlanOf(v);
+    if (!plan) throw new CollectiveFailedError('beginAllreduceSum: expected a vector made by gradientVector()');
+    this.lastStep = step;
+    const inner = startBucketedStep(ar, v, plan, { step });
+    return {
+      submit: (b) => inner.submit(b),
+      finish: async () => {
+        // Alone, the all-reduce never waits for the network: yield once so the assignment stream
+        // (a re-formed group, a STOP) and the rest of the I/O still get their turn.
+        if (this.current.world_size === 1) await new Promise<void>((r) => setImmediate(r));
+        if (this.next) throw new MembershipChangedError(this.next.generation);
+        return this.race(inner.finish());
+      },
+    };
+  }
+
   /** Sums `v` over the group in rank order; `step` is the optimizer step it belongs to (0-based). */
   async allreduceSum(v: Float32Array, step: number): Promise<Float32Array> {
     if (!this.allreduce) throw new CollectiveFailedError('join() the group first');
-    // Alone, the all-reduce never waits for the network: yield once so the assignment stream
-    // (a re-formed group, a STOP) and the rest of the I/O still get their turn.
+    if (bucketPlanOf(v)) return this.beginAllreduceSum(v, step).finish();
     if (this.current.world_size === 1) await new Promise<void>((r) => setImmediate(r));
     if (this.next) throw new MembershipChangedError(this.next.generation);
     this.lastStep = step;

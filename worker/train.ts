@@ -16,6 +16,7 @@ import { configHash } from '../src/config/index.js';
 import { readSafetensors } from '../src/checkpoint/index.js';
 import { BatchCursor, computeNormalization, loadDataset, shardIndices, shardRange, stratifiedSubset } from '../src/data/index.js';
 import { buildModel } from '../src/bnn/models.js';
+import { withGradientHook } from '../src/bnn/layers.js';
 import { lrFactor } from '../src/optim/schedule.js';
 import { computeGradients, evaluate, makeBatch } from '../src/train/trainer.js';
 import { datasetSpecFromConfig, modelSpecFromConfig, optimizerFromConfig, scheduleFromConfig } from '../src/train/run.js';
@@ -24,7 +25,7 @@ import { Rng } from '../src/util/rng.js';
 import type { MetricsReport } from '../src/rpc/index.js';
 import { WorkerError, RunStoppedError } from './errors.js';
 import { flatLayout } from './flat.js';
-import { fillGradients, gradientVector } from '../src/collective/gradient-buckets.js';
+import { fillGradients, gradientVector, type BucketedStep } from '../src/collective/gradient-buckets.js';
 import { gradientViews } from '../src/collective/gradient-tensors.js';
 import { isRegroupable, type GroupView } from './session.js';
 
@@ -49,8 +50,12 @@ export interface RankDeps {
   group(): GroupView;
   /** Joins the current generation's group; `resync`: take rank 0's state before the next step. */
   join(): Promise<{ resync: boolean }>;
-  /** Sums `v` over the group in rank order (every rank gets the same result); `step` is the 0-based optimizer step. */
-  allreduceSum(v: Float32Array, step: number): Promise<Float32Array>;
+  /**
+   * Starts summing `v` (a gradientVector) over the group in rank order (every rank gets the same
+   * result); `step` is the 0-based optimizer step. `submit(b)` sends bucket b as soon as it is
+   * written (from the backward pass's gradient hook); `finish()` sends the rest and resolves with the sum.
+   */
+  beginAllreduceSum(v: Float32Array, step: number): BucketedStep;
   /** Every rank gets rank 0's `v` exactly. */
   broadcastFromRank0(v: Float32Array): Promise<Float32Array>;
   /** After MembershipChangedError or CollectiveFailedError: waits until the next generation is assigned. */
@@ -93,6 +98,9 @@ export async function trainRank(a: RankAssignment, deps: RankDeps): Promise<Rank
     // Gradient, then this rank's (loss · samples) and correct count, summed along with it.
     // bnn:buckets (src/collective/gradient-buckets.ts): reduced one bucket per tensor + 1 per metric
     const vec = gradientVector(layout.params.map((p) => p.variable.size), 2);
+    // bucket i of vec is parameter i (every parameter has at least one element)
+    if (layout.params.some((p) => p.variable.size === 0)) throw new WorkerError('a parameter has no elements');
+    const paramIndex = new Map(layout.params.map((p, i) => [p.variable.name, i]));
     const per = model.inputShape[0] * model.inputShape[1] * model.inputShape[2];
     let progress: EpochProgress = { lossSum: 0, correct: 0, seen: 0 };
     let finalTestAcc: number | null = null;
@@ -158,7 +166,8 @@ export async function trainRank(a: RankAssignment, deps: RankDeps): Promise<Rank
           const s0 = performance.now();
           const global = batch.indices.length;
           const mine = shardIndices(batch.indices, rank, worldSize);
-          vec.fill(0);
+          const scale = worldSize === 1 ? 1 : mine.length / global;
+          const reduce = deps.beginAllreduceSum(vec, s);
           if (mine.length > 0) {
             const aug = config.train.augment;
             let x: tf.Tensor4D;
@@ -174,14 +183,27 @@ export async function trainRank(a: RankAssignment, deps: RankDeps): Promise<Rank
             } else {
               ({ x, labels } = makeBatch(train, mine, norm, model.inputShape));
             }
-            const g = computeGradients(model, x, labels, config.train.labelSmoothing);
+            // bnn:buckets: each kernel's gradient is written and sent from inside the backward
+            // pass, as soon as it is complete; the rest (BatchNorm, biases, metrics) at the end.
+            const hooked = new Array<boolean>(layout.params.length).fill(false);
+            const g = withGradientHook((name, grad) => {
+              const i = paramIndex.get(name);
+              if (i === undefined) return;
+              if (hooked[i]) throw new WorkerError(`${name}: its gradient arrived twice in one backward pass (a kernel used twice is not supported)`);
+              hooked[i] = true;
+              fillGradients(vec, [layout.params[i]!], [layout.offsets[i]!], { [name]: grad }, scale);
+              reduce.submit(i);
+            }, () => computeGradients(model, x, labels, config.train.labelSmoothing));
             x.dispose();
-            fillGradients(vec, layout.params, layout.offsets, g.grads, worldSize === 1 ? 1 : mine.length / global); // bnn:buckets (native scaled copy)
+            const rest = layout.params.map((_, i) => i).filter((i) => !hooked[i]);
+            fillGradients(vec, rest.map((i) => layout.params[i]!), rest.map((i) => layout.offsets[i]!), g.grads, scale); // native scaled copy
             tf.dispose(g.grads);
             vec[layout.length] = g.loss * mine.length;
             vec[layout.length + 1] = g.correct;
+          } else {
+            vec.fill(0);
           }
-          const sum = await deps.allreduceSum(vec, s);
+          const sum = await reduce.finish();
           const grads = gradientViews(layout.params, layout.offsets, sum); // bnn:buckets (views of the result; disposed below)
           try {
             optimizer.apply(grads, lrFactor(optimizer.step, schedule));

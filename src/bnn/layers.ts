@@ -1,8 +1,9 @@
 // Layers: one quantized base parametrised by its op, plus BatchNorm, activations and pooling.
 // With identity quantizers and no constraint a quantized layer equals its float twin exactly.
 import * as tf from '@tensorflow/tfjs-core';
-import { batchNormTrain, conv2d, mulConstant, relu as reluOp, xnorConv2d, xnorMatMul, type ConvSpec } from '../engine/ops.js';
+import { batchNormTrain, conv2d, customOp, mulConstant, relu as reluOp, xnorConv2d, xnorMatMul, type ConvSpec } from '../engine/ops.js';
 import { Rng } from '../util/rng.js';
+import { allocF32 } from '../engine/buffer-pool.js';
 import { ownedVariable, paramName } from './variables.js';
 import { getQuantizer, type Quantizer, type QuantizerConfig } from './quantizers.js';
 
@@ -39,6 +40,45 @@ export function glorotUniform(shape: number[], fanIn: number, fanOut: number, rn
   const v = new Float32Array(n);
   for (let i = 0; i < n; i++) v[i] = (rng.nextFloat() * 2 - 1) * limit;
   return v;
+}
+
+/**
+ * Receives a quantized layer's kernel gradient during the backward pass, as soon as it is
+ * complete (the rest of the backward pass has not run yet): data-parallel training starts
+ * reducing it while the earlier layers' gradients are still being computed, as DDP's
+ * bucket hooks do. Runs synchronously inside tfjs' backprop; `grad` is only valid during the call.
+ */
+export type GradientHook = (variableName: string, grad: tf.Tensor) => void;
+let gradientHook: GradientHook | null = null;
+
+/** Runs `f` (a forward and backward pass) with `hook` called for every quantized kernel's gradient. */
+export function withGradientHook<T>(hook: GradientHook, f: () => T): T {
+  const previous = gradientHook;
+  gradientHook = hook;
+  try {
+    return f();
+  } finally {
+    gradientHook = previous;
+  }
+}
+
+/**
+ * The kernel as the layer's op sees it: the variable itself, or under a gradient hook an
+ * identity op whose gradient reports to the hook. tf.clone shares the variable's data id, so
+ * the native backend's per-weight caches (signs, packed bits) still apply.
+ */
+function hookedKernel(w: tf.Variable): tf.Tensor {
+  const hook = gradientHook;
+  if (!hook) return w;
+  const name = w.name;
+  const f = customOp((ww: tf.Tensor) => ({
+    value: tf.clone(ww),
+    gradFunc: (dy: tf.Tensor) => {
+      hook(name, dy);
+      return dy;
+    },
+  }));
+  return f(w);
 }
 
 export interface QuantLayerOptions {
@@ -97,9 +137,10 @@ abstract class QuantLayer implements Layer {
 
   apply(x: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {
+      const kernel = hookedKernel(this.kernel);
       const y = this.fusedXnor
-        ? this.fused(x, this.kernel)
-        : this.op(this.inputQuantizer.apply(x, 'input'), this.kernelQuantizer.apply(this.kernel, 'kernel'));
+        ? this.fused(x, kernel)
+        : this.op(this.inputQuantizer.apply(x, 'input'), this.kernelQuantizer.apply(kernel, 'kernel'));
       return this.bias ? tf.add(y, this.bias) : y;
     });
   }
@@ -209,7 +250,7 @@ export class Dropout implements Layer {
     const rng = Rng.derive(this.seed, this.name, this.count[0]++);
     const keep = 1 - this.rate;
     // Each element kept where rng.nextFloat() < keep, in order (fillBernoulli is that loop, faster).
-    return mulConstant(x, rng.fillBernoulli(new Float32Array(x.size), keep, 1 / keep));
+    return mulConstant(x, rng.fillBernoulli(allocF32(x.size), keep, 1 / keep), true);
   }
 }
 

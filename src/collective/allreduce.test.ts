@@ -20,17 +20,18 @@ async function loopbackGroup(n: number, options: Partial<AllReduceOptions> = {},
   return { hub, transports, ranks, close };
 }
 
-test('allreduce loopback - mean and sum equal the rank-order float32 sum bit for bit, any arrival order', async () => {
-  for (const n of [1, 2, 3, 4]) {
+test('allreduce loopback - mean and sum equal the rank-order float32 sum bit for bit, any arrival order, both algorithms', async () => {
+  for (const algorithm of ['reduce-scatter', 'allgather'] as const) for (const n of [1, 2, 3, 4]) {
     for (const seed of [1, 2, 3]) {
-      const g = await loopbackGroup(n, {}, { shuffleSeed: seed * 97 + n });
+      const g = await loopbackGroup(n, { algorithm }, { shuffleSeed: seed * 97 + n });
+      assert.equal(g.ranks[0]!.algorithm, algorithm);
       try {
         const len = 5003; // not a multiple of the 1022-element chunk, nor of N
         for (let step = 0; step < 2; step++) {
           const inputs = Array.from({ length: n }, (_, r) => randomGradient(len, 1000 * seed + 10 * r + step, 1 + r));
           const results = await Promise.all(g.ranks.map((ar, r) => ar.allreduce(inputs[r] as Float32Array)));
           const expected = rankOrderReduce(inputs, 'mean');
-          for (const res of results) assert.equal(firstBitDifference(res, expected), -1, `N=${n} seed=${seed} step=${step}`);
+          for (const res of results) assert.equal(firstBitDifference(res, expected), -1, `${algorithm} N=${n} seed=${seed} step=${step}`);
         }
       } finally {
         await g.close();
@@ -107,10 +108,14 @@ test('allreduce loopback - fp16 result is within half precision of the mean, ide
   }
 });
 
-test('allreduce loopback - sign-ef: error feedback makes the running average converge to the true mean', async () => {
+test('allreduce loopback - sign-ef: error feedback makes the running average converge to the true mean, both algorithms', async () => {
+  for (const algorithm of ['reduce-scatter', 'allgather'] as const) await signEfConverges(algorithm);
+});
+
+async function signEfConverges(algorithm: 'reduce-scatter' | 'allgather'): Promise<void> {
   const n = 3;
   const len = 2000;
-  const g = await loopbackGroup(n, { compression: 'sign-ef', maxMessageBytes: 8 + 4 + 64 }, { shuffleSeed: 9 }); // 512-element chunks
+  const g = await loopbackGroup(n, { compression: 'sign-ef', maxMessageBytes: 8 + 4 + 64, algorithm }, { shuffleSeed: 9 }); // 512-element chunks
   try {
     const inputs = Array.from({ length: n }, (_, r) => randomGradient(len, 900 + r));
     const truth = rankOrderReduce(inputs);
@@ -132,12 +137,12 @@ test('allreduce loopback - sign-ef: error feedback makes the running average con
     const lastErr = errAt(steps);
     // without error feedback every step would decode the same values, so the average would keep
     // the first step's error; with it, Σ decoded = T·mean − residuals, and the error shrinks
-    assert.ok(firstErr > 0.1, `first-step mean error ${firstErr}`);
-    assert.ok(lastErr < firstErr / 20, `mean error after ${steps} steps ${lastErr} vs first ${firstErr}`);
+    assert.ok(firstErr > 0.1, `${algorithm}: first-step mean error ${firstErr}`);
+    assert.ok(lastErr < firstErr / 20, `${algorithm}: mean error after ${steps} steps ${lastErr} vs first ${firstErr}`);
   } finally {
     await g.close();
   }
-});
+}
 
 test('allreduce loopback - a rank that never contributes gives CollectiveTimeoutError naming it', async () => {
   const g = await loopbackGroup(3, { stepDeadlineMs: 300 });
@@ -176,9 +181,13 @@ test('allreduce loopback - ready() times out naming ranks that never joined', as
   assert.equal(hub.subscriptionCount, 0);
 });
 
-test('allreduce loopback - stale generations and stale steps are ignored', async () => {
+test('allreduce loopback - stale generations and stale steps are ignored, both algorithms', async () => {
+  for (const algorithm of ['reduce-scatter', 'allgather'] as const) await staleIgnored(algorithm);
+});
+
+async function staleIgnored(algorithm: 'reduce-scatter' | 'allgather'): Promise<void> {
   const n = 2;
-  const g = await loopbackGroup(n, {}, {}, 5);
+  const g = await loopbackGroup(n, { algorithm }, {}, 5);
   const intruder = g.hub.connect();
   try {
     const len = 100;
@@ -188,13 +197,15 @@ test('allreduce loopback - stale generations and stale steps are ignored', async
     for (const gen of [4, 6]) {
       intruder.publish(`bnn.r1.${gen}.rs.0.0.0`, garbage);
       intruder.publish(`bnn.r1.${gen}.ag.0.1.0`, encodeChunk('none', 1, new Float32Array(len / 2).fill(1e6), null));
+      intruder.publish(`bnn.r1.${gen}.ga.0.1.0`, encodeChunk('none', 1, new Float32Array(len).fill(1e6), null));
     }
     await intruder.flush();
     const r0 = await Promise.all(g.ranks.map((ar, r) => ar.allreduce(inputs[r] as Float32Array)));
     for (const res of r0) assert.equal(firstBitDifference(res, rankOrderReduce(inputs)), -1);
     // a late duplicate of step 0 arriving during step 1 is dropped
     const dropped = (g.ranks[0] as AllReduce).stats.messagesDropped;
-    intruder.publish('bnn.r1.5.rs.0.0.0', garbage);
+    if (algorithm === 'allgather') intruder.publish('bnn.r1.5.ga.0.1.0', encodeChunk('none', 1, new Float32Array(len).fill(1e6), null));
+    else intruder.publish('bnn.r1.5.rs.0.0.0', garbage);
     await intruder.flush();
     const r1 = await Promise.all(g.ranks.map((ar, r) => ar.allreduce(inputs[1 - r] as Float32Array)));
     for (const res of r1) assert.equal(firstBitDifference(res, rankOrderReduce([inputs[1] as Float32Array, inputs[0] as Float32Array])), -1);
@@ -203,7 +214,7 @@ test('allreduce loopback - stale generations and stale steps are ignored', async
     await intruder.close();
     await g.close();
   }
-});
+}
 
 test('allreduce - invalid group and options are named before any I/O', () => {
   const hub = new LoopbackHub();
@@ -229,6 +240,24 @@ test('allreduce loopback - ranks with different compression fail ready() naming 
   } finally {
     await Promise.all([a.close(), b.close(), ...ts.map((t) => t.close())]);
   }
+});
+
+test('allreduce loopback - ranks with different algorithms fail ready() naming both', async () => {
+  const hub = new LoopbackHub();
+  const ts = [hub.connect(), hub.connect()];
+  const a = new AllReduce(ts[0] as LoopbackTransport, { runId: 'm', generation: 0, rank: 0, worldSize: 2 }, { readyTimeoutMs: 2000 });
+  const b = new AllReduce(ts[1] as LoopbackTransport, { runId: 'm', generation: 0, rank: 1, worldSize: 2 }, { algorithm: 'reduce-scatter', readyTimeoutMs: 2000 });
+  try {
+    assert.equal(a.algorithm, 'allgather', 'auto is allgather for two ranks');
+    const [ra, rb] = await Promise.allSettled([a.ready(), b.ready()]);
+    for (const r of [ra, rb]) {
+      assert.equal(r?.status, 'rejected');
+      assert.match(String((r as PromiseRejectedResult).reason), /algorithm 'allgather'.*'reduce-scatter'|algorithm 'reduce-scatter'.*'allgather'/);
+    }
+  } finally {
+    await Promise.all([a.close(), b.close(), ...ts.map((t) => t.close())]);
+  }
+  assert.throws(() => new AllReduce(hub.connect(), { runId: 'm', generation: 0, rank: 0, worldSize: 1 }, { algorithm: 'ring' as never }), /algorithm: expected one of auto, reduce-scatter, allgather/);
 });
 
 test('allreduce loopback - a transport closed mid-step fails that rank at once with TransportClosedError', async () => {

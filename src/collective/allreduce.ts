@@ -4,7 +4,7 @@ import { ReadyBarrier } from './barrier.js';
 import { allreduceWithPlan, bucketPlanOf } from './gradient-buckets.js';
 import { planLayout, type ChunkSpec } from './layout.js';
 import { createStepState, missingContributions, type Deferred, type StepState } from './step-state.js';
-import { parseAllReduceGroup, parseAllReduceOptions, type AllReduceGroup, type AllReduceOptions } from './options.js';
+import { parseAllReduceGroup, parseAllReduceOptions, resolveAlgorithm, type AllReduceAlgorithm, type AllReduceGroup, type AllReduceOptions } from './options.js';
 import type { Transport, TransportMessage, TransportSubscription } from './transport.js';
 
 /** One step of a bucketed all-reduce (see `AllReduce.allreduceBuckets`). */
@@ -38,7 +38,7 @@ export interface AllReduceStats {
 }
 
 interface Parsed {
-  phase: 'rs' | 'ag';
+  phase: 'rs' | 'ag' | 'ga';
   step: number;
   shard: number;
   chunk: number;
@@ -63,6 +63,8 @@ const MAX_BUFFERED_STEPS = 2;
 export class AllReduce {
   readonly group: AllReduceGroup;
   readonly options: AllReduceOptions;
+  /** What `options.algorithm` resolved to for this group's size. */
+  readonly algorithm: AllReduceAlgorithm;
   private readonly prefix: string;
   private readonly subs: TransportSubscription[];
   private readonly barrier: ReadyBarrier;
@@ -83,13 +85,16 @@ export class AllReduce {
     this.options = parseAllReduceOptions(options);
     this.prefix = `bnn.${this.group.runId}.${this.group.generation}`;
     const { rank } = this.group;
+    this.algorithm = resolveAlgorithm(this.options.algorithm, this.group.worldSize);
     this.subs = [
       transport.subscribe(`${this.prefix}.hello`),
-      transport.subscribe(`${this.prefix}.rs.*.${rank}.*`),
-      transport.subscribe(`${this.prefix}.ag.*.*.*`),
+      ...(this.algorithm === 'allgather'
+        ? [transport.subscribe(`${this.prefix}.ga.*.*.*`)]
+        : [transport.subscribe(`${this.prefix}.rs.*.${rank}.*`), transport.subscribe(`${this.prefix}.ag.*.*.*`)]),
     ];
     const { compression, op } = this.options;
-    this.barrier = new ReadyBarrier(rank, this.group.worldSize, { messageLimit: this.localMessageLimit(), compression, op }, (msg) => {
+    const { algorithm } = this;
+    this.barrier = new ReadyBarrier(rank, this.group.worldSize, { messageLimit: this.localMessageLimit(), compression, op, algorithm }, (msg) => {
       if (!this.closed && !this.transport.isClosed) this.send(`${this.prefix}.hello`, msg);
     });
     this.pumps = this.subs.map((s) => this.pump(s));
@@ -158,15 +163,17 @@ export class AllReduce {
     const stepNo = options.step ?? this.lastStep + 1;
     if (!Number.isInteger(stepNo) || stepNo <= this.lastStep) throw new CollectiveConfigError(`step: expected an integer above the previous step ${this.lastStep}, got ${stepNo}`);
     const { worldSize } = this.group;
-    const layout = planLayout(bucketLengths, worldSize, this.chunkElements);
+    const allgather = this.algorithm === 'allgather';
+    // allgather: one shard of every chunk, reduced by every rank
+    const layout = planLayout(bucketLengths, allgather ? 1 : worldSize, this.chunkElements);
     if (options.out && options.out.length !== layout.totalLength) {
       throw new CollectiveConfigError(`out: expected ${layout.totalLength} elements, got ${options.out.length}`);
     }
     if (this.options.compression === 'sign-ef' && this.workerResidual?.length !== layout.totalLength) {
       this.workerResidual = new Float32Array(layout.totalLength);
-      this.ownerResidual = new Float32Array(layout.totalLength);
+      this.ownerResidual = allgather ? null : new Float32Array(layout.totalLength);
     }
-    const state = createStepState(stepNo, layout, this.group.rank, worldSize, options.out ?? new Float32Array(layout.totalLength));
+    const state = createStepState(stepNo, layout, allgather ? 0 : this.group.rank, worldSize, options.out ?? new Float32Array(layout.totalLength));
     this.current = state;
     this.lastStep = stepNo;
     state.timer = setTimeout(() => this.onDeadline(state), this.options.stepDeadlineMs);
@@ -209,9 +216,13 @@ export class AllReduce {
         const values = gradient.subarray(spec.offset - base, spec.offset - base + spec.length);
         const residual = this.workerResidual ? this.workerResidual.subarray(spec.offset, spec.offset + spec.length) : null;
         const msg = encodeChunk(codec, rank, values, residual);
-        if (spec.shard === rank) this.addContribution(state, spec.index, rank, msg);
+        if (this.algorithm === 'allgather') {
+          this.send(`${this.prefix}.ga.${state.step}.${rank}.${spec.index}`, msg);
+          this.addContribution(state, spec.index, rank, msg);
+        } else if (spec.shard === rank) this.addContribution(state, spec.index, rank, msg);
         else this.send(`${this.prefix}.rs.${state.step}.${spec.shard}.${spec.index}`, msg);
       }
+      this.transport.flushNow?.();
     } catch (err) {
       this.fail(err instanceof CollectiveFailedError ? err : new CollectiveFailedError(`step ${state.step}: could not publish`, { cause: err }));
     }
@@ -248,7 +259,7 @@ export class AllReduce {
     const step = Number(t[4]);
     const shard = Number(t[5]);
     const chunk = Number(t[6]);
-    if ((phase !== 'rs' && phase !== 'ag') || !Number.isInteger(step) || !Number.isInteger(shard) || !Number.isInteger(chunk)) return this.drop();
+    if ((phase !== 'rs' && phase !== 'ag' && phase !== 'ga') || !Number.isInteger(step) || !Number.isInteger(shard) || !Number.isInteger(chunk)) return this.drop();
     const parsed: Parsed = { phase, step, shard, chunk, data: m.data };
     const cur = this.current;
     if (cur && step === cur.step) return this.route(parsed);
@@ -266,10 +277,16 @@ export class AllReduce {
     const state = this.current;
     if (!state || state.step !== m.step) return this.drop();
     const h = readHeader(m.data);
-    const list = state.layout.chunksByShard[m.shard];
+    const allgather = this.algorithm === 'allgather';
+    // a ga subject's shard token is the sender; its chunks are those of the one shard
+    const list = state.layout.chunksByShard[m.phase === 'ga' ? 0 : m.shard];
     const spec = list?.[m.chunk];
     if (!h || !spec || h.codec !== this.options.compression || h.count !== spec.length || h.rank >= this.group.worldSize) return this.drop();
-    if (m.phase === 'rs') {
+    if (allgather !== (m.phase === 'ga')) return this.drop();
+    if (m.phase === 'ga') {
+      if (h.rank !== m.shard || h.rank === this.group.rank) return this.drop();
+      this.addContribution(state, m.chunk, h.rank, m.data);
+    } else if (m.phase === 'rs') {
       if (m.shard !== this.group.rank || h.rank === this.group.rank) return this.drop();
       this.addContribution(state, m.chunk, h.rank, m.data);
     } else {
@@ -290,14 +307,26 @@ export class AllReduce {
     if (count === this.group.worldSize) this.reduceChunk(state, chunk);
   }
 
-  /** Sums the N contributions of an owned chunk in rank order, then publishes the result. */
+  /**
+   * Sums the N contributions of an owned chunk in rank order, then publishes the result
+   * (reduce-scatter); with allgather every rank does this for every chunk and publishes nothing.
+   */
   private reduceChunk(state: StepState, chunk: number): void {
     const { rank, worldSize } = this.group;
-    const spec = (state.layout.chunksByShard[rank] as ChunkSpec[])[chunk] as ChunkSpec;
+    const spec = (state.layout.chunksByShard[state.ownedShard] as ChunkSpec[])[chunk] as ChunkSpec;
     const slots = state.contributions[chunk] as Array<Uint8Array | null>;
     const codec = this.options.compression;
     const divisor = this.options.op === 'mean' ? worldSize : 1;
     const out = state.out.subarray(spec.offset, spec.offset + spec.length);
+    if (this.algorithm === 'allgather') {
+      for (let r = 0; r < worldSize; r++) {
+        accumulateChunk(codec, slots[r] as Uint8Array, spec.length, out, r === 0, r === worldSize - 1 ? divisor : 1);
+      }
+      slots.fill(null);
+      state.reduced[chunk] = true;
+      this.markGathered(state, spec);
+      return;
+    }
     // `none` reduces straight into the outgoing message; the others reduce, then encode
     let msg: Uint8Array;
     let acc: Float32Array;

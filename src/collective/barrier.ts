@@ -1,5 +1,6 @@
 import { COMPRESSIONS, type Compression } from './codec.js';
 import { CollectiveConfigError, CollectiveTimeoutError } from './errors.js';
+import type { AllReduceAlgorithm } from './options.js';
 
 /** What a rank announces: the options every rank must share, and its message size limit. */
 export interface HelloInfo {
@@ -7,9 +8,13 @@ export interface HelloInfo {
   messageLimit: number;
   compression: Compression;
   op: 'mean' | 'sum';
+  algorithm: AllReduceAlgorithm;
 }
 
-/** hello: u16 rank | u32 message limit | u8 compression index | u8 op (0 mean, 1 sum), little-endian. */
+/**
+ * hello: u16 rank | u32 message limit | u8 compression index | u8 flags (bit 0: op sum, else mean;
+ * bit 1: algorithm allgather, else reduce-scatter), little-endian.
+ */
 const HELLO_BYTES = 8;
 const RESEND_MS = 200;
 
@@ -19,7 +24,7 @@ export type HelloOutcome = 'new' | 'known' | 'malformed' | CollectiveConfigError
  * The ready barrier of a group. Each rank subscribes first, then announces itself and
  * re-announces whenever it hears a rank it had not seen; a rank that subscribed late therefore
  * still hears everyone (the one that heard it answers after it subscribed). A periodic resend
- * covers lost announcements. Ranks with different compression or op fail at once.
+ * covers lost announcements. Ranks with different compression, op or algorithm fail at once.
  */
 export class ReadyBarrier {
   private readonly seen = new Map<number, HelloInfo>();
@@ -40,7 +45,7 @@ export class ReadyBarrier {
     dv.setUint16(0, this.rank, true);
     dv.setUint32(2, this.local.messageLimit, true);
     msg[6] = COMPRESSIONS.indexOf(this.local.compression);
-    msg[7] = this.local.op === 'mean' ? 0 : 1;
+    msg[7] = (this.local.op === 'mean' ? 0 : 1) | (this.local.algorithm === 'allgather' ? 2 : 0);
     this.announce(msg);
   }
 
@@ -51,13 +56,16 @@ export class ReadyBarrier {
     if (rank >= this.worldSize || rank === this.rank) return 'malformed';
     if (this.seen.has(rank)) return 'known';
     const compression = COMPRESSIONS[data[6] as number];
-    const op = data[7] === 0 ? 'mean' : 'sum';
-    if (compression !== this.local.compression || op !== this.local.op) {
+    const flags = data[7] as number;
+    const op = flags & 1 ? 'sum' : 'mean';
+    const algorithm: AllReduceAlgorithm = flags & 2 ? 'allgather' : 'reduce-scatter';
+    if (compression !== this.local.compression || op !== this.local.op || algorithm !== this.local.algorithm || flags > 3) {
       return new CollectiveConfigError(
-        `rank ${rank} runs compression '${compression ?? `#${data[6]}`}', op '${op}' but rank ${this.rank} runs '${this.local.compression}', '${this.local.op}': every rank of a group must use the same options`,
+        `rank ${rank} runs compression '${compression ?? `#${data[6]}`}', op '${op}', algorithm '${algorithm}' but rank ${this.rank} runs ` +
+        `'${this.local.compression}', '${this.local.op}', '${this.local.algorithm}': every rank of a group must use the same options`,
       );
     }
-    this.seen.set(rank, { messageLimit: dv.getUint32(2, true), compression, op });
+    this.seen.set(rank, { messageLimit: dv.getUint32(2, true), compression, op, algorithm });
     this.announceSelf();
     this.wake();
     return 'new';

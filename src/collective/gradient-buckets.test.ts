@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { AllReduce } from './allreduce.js';
 import type { AllReduceOptions } from './options.js';
 import { LoopbackHub } from './transport.js';
-import { bucketPlanOf, fillGradients, gradientVector } from './gradient-buckets.js';
+import { bucketPlanOf, fillGradients, gradientVector, startBucketedStep } from './gradient-buckets.js';
 import { firstBitDifference, randomGradient, rankOrderReduce } from './testing.js';
 
 async function group(n: number, options: Partial<AllReduceOptions> = {}) {
@@ -52,8 +52,12 @@ test('gradient buckets - none: the bucketed all-reduce equals the rank-order flo
   }
 });
 
-test('gradient buckets - sign-ef: metric buckets are exact and every scale belongs to one tensor', async () => {
-  const g = await group(2, { op: 'sum', compression: 'sign-ef' });
+test('gradient buckets - sign-ef: metric buckets are exact and every scale belongs to one tensor, both algorithms', async () => {
+  for (const algorithm of ['reduce-scatter', 'allgather'] as const) await metricsExact(algorithm);
+});
+
+async function metricsExact(algorithm: 'reduce-scatter' | 'allgather'): Promise<void> {
+  const g = await group(2, { op: 'sum', compression: 'sign-ef', algorithm });
   try {
     const sizes = [2000, 2000];
     const vecs = g.ranks.map(() => gradientVector(sizes, 2));
@@ -70,13 +74,15 @@ test('gradient buckets - sign-ef: metric buckets are exact and every scale belon
       assert.equal(res[4001], 97 + 98);
       // decoded values of the tiny tensor stay at its own magnitude (two ±scale terms, each ≤ 1e-3)
       for (let i = 0; i < 2000; i++) assert.ok(Math.abs(res[i] as number) <= 2e-3, `element ${i}: ${res[i]}`);
-      assert.ok(Math.abs(res[2500] as number) > 1, 'the large tensor keeps its scale');
+      let meanAbs = 0;
+      for (let i = 2000; i < 4000; i++) meanAbs += Math.abs(res[i] as number) / 2000;
+      assert.ok(meanAbs > 1, `${algorithm}: the large tensor keeps its scale (mean |x| ${meanAbs})`);
     }
     assert.equal(firstBitDifference(results[0] as Float32Array, results[1] as Float32Array), -1, 'every rank ends with the same bits');
   } finally {
     await g.close();
   }
-});
+}
 
 test('gradient buckets - one rank: the result is a copy of the input and nothing is sent', async () => {
   const g = await group(1, { compression: 'sign-ef' });
@@ -107,4 +113,31 @@ test('gradient buckets - fillGradients writes scale · gradient at each offset (
     assert.deepEqual(Array.from(vec.subarray(312)), [9, 9], 'metrics untouched');
   }
   assert.throws(() => fillGradients(vec, params, offsets, { w: { dataSync: () => new Float32Array(3) } }, 1), /gradient of w: expected 300 elements, got 3/);
+});
+
+test('gradient buckets - buckets submitted one by one, in any order, give the whole-vector result', async () => {
+  for (const algorithm of ['reduce-scatter', 'allgather'] as const) {
+    const g = await group(2, { op: 'sum', algorithm });
+    try {
+      const vecs = g.ranks.map((_, r) => {
+        const v = gradientVector(SIZES, 2);
+        v.set(randomGradient(v.length, 40 + r));
+        return v;
+      });
+      const whole = await Promise.all(g.ranks.map((ar, r) => ar.allreduce(vecs[r]!)));
+      const expected = whole.map((w) => Float32Array.from(w));
+      const steps = g.ranks.map((ar, r) => startBucketedStep(ar, vecs[r]!, bucketPlanOf(vecs[r]!)!));
+      const buckets = bucketPlanOf(vecs[0]!)!.lengths.length;
+      steps[0]!.submit(buckets - 1); // rank 0 backwards, rank 1 only some: finish() sends the rest
+      for (let b = buckets - 2; b >= 0; b--) steps[0]!.submit(b);
+      steps[1]!.submit(1);
+      steps[1]!.submit(1); // twice: ignored
+      const results = await Promise.all(steps.map((st) => st.finish()));
+      for (const [r, res] of results.entries()) assert.equal(firstBitDifference(res, expected[r]!), -1, `${algorithm} rank ${r}`);
+      assert.equal(firstBitDifference(expected[0]!, rankOrderReduce(vecs, 'sum')), -1);
+      assert.throws(() => steps[0]!.submit(buckets), /bucket \d+: the plan has buckets/);
+    } finally {
+      await g.close();
+    }
+  }
 });

@@ -16,7 +16,7 @@
  * engine thread, so buckets overlap encoding, transfer and reduction with each other, not with
  * the backward pass.
  */
-import type { AllReduce, StepOptions } from './allreduce.js';
+import type { AllReduce, AllReduceStep, StepOptions } from './allreduce.js';
 import { codecKernels } from './codec-kernels.js';
 import { CollectiveConfigError } from './errors.js';
 
@@ -50,30 +50,69 @@ export function bucketPlanOf(v: Float32Array): BucketPlan | undefined {
 }
 
 /**
+ * One step of a bucketed all-reduce whose buckets are handed over as they become ready:
+ * `submit(b)` encodes and publishes bucket `b` of the vector now (the caller has written it);
+ * `finish()` submits every bucket not yet submitted and resolves with the result. The
+ * underlying step starts at the first submit (its deadline runs from there).
+ */
+export interface BucketedStep {
+  submit(bucket: number): void;
+  finish(): Promise<Float32Array>;
+}
+
+/** Starts a bucketed step of `gradient` per `plan`; one rank: `finish` copies the input. */
+export function startBucketedStep(ar: AllReduce, gradient: Float32Array, plan: BucketPlan, options: StepOptions = {}): BucketedStep {
+  const out = options.out ?? plan.out;
+  if (out.length !== gradient.length) throw new CollectiveConfigError(`out: expected ${gradient.length} elements, got ${out.length}`);
+  const offsets: number[] = [];
+  plan.lengths.reduce((off, len) => (offsets.push(off), off + len), 0);
+  const submitted = new Array<boolean>(plan.lengths.length).fill(false);
+  let step: AllReduceStep | null = null;
+  let failure: unknown = null;
+  const submit = (b: number): void => {
+    const len = plan.lengths[b];
+    if (len === undefined) throw new CollectiveConfigError(`bucket ${b}: the plan has buckets 0..${plan.lengths.length - 1}`);
+    if (submitted[b] || failure) return;
+    submitted[b] = true;
+    if (ar.group.worldSize === 1) return;
+    try {
+      step ??= ar.allreduceBuckets(plan.lengths, { ...options, out });
+      // a failure rejects done() too; the per-bucket promises are observed there
+      step.reduce(b, gradient.subarray(offsets[b] as number, (offsets[b] as number) + len)).catch(() => undefined);
+    } catch (err) {
+      failure = err;
+    }
+  };
+  return {
+    submit,
+    finish: () => {
+      if (ar.group.worldSize === 1) {
+        out.set(gradient);
+        return Promise.resolve(out);
+      }
+      plan.lengths.forEach((_, b) => submit(b));
+      if (failure) return Promise.reject(failure);
+      try {
+        step ??= ar.allreduceBuckets(plan.lengths, { ...options, out }); // no buckets: its error
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return step.done();
+    },
+  };
+}
+
+/**
  * Reduces `gradient` bucket by bucket per `plan` (every bucket submitted in order at once, each
  * encoded and published as it is submitted); resolves with the result in `options.out` or the
  * plan's buffer. One rank: copies the input.
  */
 export function allreduceWithPlan(ar: AllReduce, gradient: Float32Array, plan: BucketPlan, options: StepOptions = {}): Promise<Float32Array> {
-  const out = options.out ?? plan.out;
-  if (out.length !== gradient.length) return Promise.reject(new CollectiveConfigError(`out: expected ${gradient.length} elements, got ${out.length}`));
-  if (ar.group.worldSize === 1) {
-    out.set(gradient);
-    return Promise.resolve(out);
-  }
-  let step;
   try {
-    step = ar.allreduceBuckets(plan.lengths, { ...options, out });
+    return startBucketedStep(ar, gradient, plan, options).finish();
   } catch (err) {
     return Promise.reject(err);
   }
-  let off = 0;
-  plan.lengths.forEach((len, b) => {
-    // a failure rejects done() too; the per-bucket promises are observed there
-    step.reduce(b, gradient.subarray(off, off + len)).catch(() => undefined);
-    off += len;
-  });
-  return step.done();
 }
 
 /** What `fillGradients` reads of a parameter and of a gradient (tfjs Variables and Tensors qualify). */

@@ -14,3 +14,4 @@ export { AsyncQueue } from './queue.js';
 export { connectNatsTransport, NatsAuthError, type NatsTransportOptions } from './nats-transport.js';
 export { mergeNatsAuth, natsAuthFromFlags, NatsAuthConfigError, natsUrlWithAuth, redactNatsUrl, splitNatsUrl, type NatsAuth } from './nats-url.js';
 export { startNatsServer, NatsServerMissingError, type NatsServerHandle, type NatsServerOptions } from './nats-server.js';
+export { bucketPlanOf, fillGradients, gradientVector, startBucketedStep, type BucketedStep, type BucketPlan } from './gradient-buckets.js';

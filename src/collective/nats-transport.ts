@@ -127,6 +127,13 @@ export class NatsTransport implements Transport {
     };
   }
 
+  flushNow(): void {
+    if (this.nc.isClosed()) return;
+    // nats.js buffers publications until a microtask or 32 KiB; its protocol handler's
+    // flushPending() writes the buffer to the socket at once (libuv tries the write synchronously).
+    (this.nc as unknown as { protocol?: { flushPending?: () => void } }).protocol?.flushPending?.();
+  }
+
   async flush(): Promise<void> {
     if (this.nc.isClosed()) throw new TransportClosedError();
     await this.nc.flush();

@@ -12,7 +12,25 @@ export interface AllReduceGroup {
   worldSize: number;
 }
 
+/**
+ * `reduce-scatter`: each rank sends each shard to its owner, the owner sums and sends the result
+ * back (two hops; per rank 2(N−1)/N of the vector received). `allgather`: each rank publishes
+ * its whole contribution once (the server fans it out) and every rank sums all N itself (one
+ * hop; (N−1)× the vector received; with sign-ef only one compression). For N = 2 both move the
+ * same bytes, so `auto` takes allgather there and reduce-scatter above.
+ */
+export type AllReduceAlgorithm = 'reduce-scatter' | 'allgather';
+export const ALLREDUCE_ALGORITHMS = ['auto', 'reduce-scatter', 'allgather'] as const;
+
+/** The algorithm `auto` stands for in a group of `worldSize`. */
+export function resolveAlgorithm(algorithm: (typeof ALLREDUCE_ALGORITHMS)[number], worldSize: number): AllReduceAlgorithm {
+  if (algorithm !== 'auto') return algorithm;
+  return worldSize <= 2 ? 'allgather' : 'reduce-scatter';
+}
+
 export interface AllReduceOptions {
+  /** See AllReduceAlgorithm; `auto` (default) picks by world size. */
+  algorithm: (typeof ALLREDUCE_ALGORITHMS)[number];
   /** Wire format of both phases (see codec.ts for byte counts). */
   compression: Compression;
   /** `mean` divides the rank-order sum by worldSize before the all-gather; `sum` does not. */
@@ -30,6 +48,7 @@ export interface AllReduceOptions {
 export function defaultAllReduceOptions(): AllReduceOptions {
   return {
     compression: 'none',
+    algorithm: 'auto',
     op: 'mean',
     stepDeadlineMs: 30_000,
     readyTimeoutMs: 30_000,
@@ -62,6 +81,7 @@ export function parseAllReduceGroup(group: AllReduceGroup): AllReduceGroup {
 export function parseAllReduceOptions(partial: Partial<AllReduceOptions> = {}): AllReduceOptions {
   const o = { ...defaultAllReduceOptions(), ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) } as AllReduceOptions;
   if (!COMPRESSIONS.includes(o.compression)) throw new CollectiveConfigError(`compression: expected one of ${COMPRESSIONS.join(', ')}, got '${String(o.compression)}'`);
+  if (!ALLREDUCE_ALGORITHMS.includes(o.algorithm)) throw new CollectiveConfigError(`algorithm: expected one of ${ALLREDUCE_ALGORITHMS.join(', ')}, got '${String(o.algorithm)}'`);
   if (o.op !== 'mean' && o.op !== 'sum') throw new CollectiveConfigError(`op: expected 'mean' or 'sum', got '${String(o.op)}'`);
   for (const k of ['stepDeadlineMs', 'readyTimeoutMs', 'headerRoomBytes', 'maxMessageBytes'] as const) nonNegInt(k, o[k]);
   if (o.stepDeadlineMs < 1) throw new CollectiveConfigError('stepDeadlineMs: expected at least 1');

@@ -22,6 +22,8 @@ export function deferred<T>(): Deferred<T> {
 /** Book-keeping of one all-reduce step on one rank. */
 export interface StepState {
   step: number;
+  /** The shard whose chunks this rank reduces: its rank (reduce-scatter), or 0, the only shard (allgather). */
+  ownedShard: number;
   layout: StepLayout;
   out: Float32Array;
   /** Per owned chunk: the encoded contribution of each rank (null until it arrives). */
@@ -41,10 +43,11 @@ export interface StepState {
   timer: NodeJS.Timeout | null;
 }
 
-export function createStepState(step: number, layout: StepLayout, rank: number, worldSize: number, out: Float32Array): StepState {
-  const owned = layout.chunksByShard[rank] as ChunkSpec[];
+export function createStepState(step: number, layout: StepLayout, ownedShard: number, worldSize: number, out: Float32Array): StepState {
+  const owned = layout.chunksByShard[ownedShard] as ChunkSpec[];
   return {
     step,
+    ownedShard,
     layout,
     out,
     contributions: owned.map(() => new Array<Uint8Array | null>(worldSize).fill(null)),
@@ -70,7 +73,7 @@ export function missingContributions(state: StepState, rank: number, worldSize: 
   });
   const missingShards: number[] = [];
   state.gathered.forEach((list, s) => {
-    if (s !== rank && list.some((g) => !g)) missingShards.push(s);
+    if (s !== rank && s !== state.ownedShard && list.some((g) => !g)) missingShards.push(s);
   });
   return { missingRanks: [...missingRanks].sort((a, b) => a - b), missingShards };
 }

@@ -33,6 +33,12 @@ export interface Transport {
   subscribe(subject: string): TransportSubscription;
   /** Resolves once the broker has processed everything sent so far (subscriptions included). */
   flush(): Promise<void>;
+  /**
+   * Hands publications buffered by the client to the operating system now, synchronously, so
+   * they travel while this thread goes on computing (a gradient bucket published from inside
+   * the backward pass). Optional: without it they leave when the event loop next runs.
+   */
+  flushNow?(): void;
   /** Stops every subscription and closes the connection; idempotent. */
   close(): Promise<void>;
 }
