@@ -8,8 +8,9 @@ interface Report {
   cores: number;
   threadsPerWorker: number;
   loadAverage: { before: number; after: number };
-  runs: Array<{ compression: string; workers: number; status: string; samplesPerS: number; epochSamplesPerS: number[] }>;
-  rows: Array<{ compression: string; workers: number; samplesPerS: number; speedup: number }>;
+  batchSize: number;
+  runs: Array<{ compression: string; batchMode: string | null; batchSize: number; workers: number; status: string; samplesPerS: number; epochSamplesPerS: number[] }>;
+  rows: Array<{ compression: string; batchMode: string; workers: number; perWorkerBatch: number; samplesPerS: number; speedup: number }>;
 }
 
 test('bench scaling - bnn bench scaling --json trains with 1 and 2 real local workers and reports the ratio', async (t) => {
@@ -20,11 +21,17 @@ test('bench scaling - bnn bench scaling --json trains with 1 and 2 real local wo
   const report = JSON.parse(r.stdout) as Report;
   assert.equal(report.threadsPerWorker, 1);
   assert.ok(report.cores >= 1 && Number.isFinite(report.loadAverage.before) && Number.isFinite(report.loadAverage.after));
-  assert.deepEqual(report.runs.map((x) => [x.compression, x.workers, x.status, x.epochSamplesPerS.length]), [['sign-ef', 1, 'COMPLETED', 1], ['sign-ef', 2, 'COMPLETED', 1]]);
-  const [one, two] = report.rows;
-  assert.equal(one?.speedup, 1);
-  assert.ok((one?.samplesPerS ?? 0) > 0 && (two?.samplesPerS ?? 0) > 0);
-  assert.equal(two?.speedup, (two?.samplesPerS ?? 0) / (one?.samplesPerS ?? 1));
+  const b = report.batchSize;
+  // one 1-worker run serves both modes; 2 workers split the batch (global) or each take it (per-worker)
+  assert.deepEqual(report.runs.map((x) => [x.compression, x.workers, x.batchMode, x.batchSize, x.status, x.epochSamplesPerS.length]),
+    [['sign-ef', 1, null, b, 'COMPLETED', 1], ['sign-ef', 2, 'global', b, 'COMPLETED', 1], ['sign-ef', 2, 'per-worker', 2 * b, 'COMPLETED', 1]]);
+  assert.deepEqual(report.rows.map((x) => [x.batchMode, x.workers, x.perWorkerBatch]), [['global', 1, b], ['global', 2, b / 2], ['per-worker', 1, b], ['per-worker', 2, b]]);
+  for (const mode of ['global', 'per-worker']) {
+    const [one, two] = report.rows.filter((x) => x.batchMode === mode);
+    assert.equal(one?.speedup, 1);
+    assert.ok((one?.samplesPerS ?? 0) > 0 && (two?.samplesPerS ?? 0) > 0);
+    assert.equal(two?.speedup, (two?.samplesPerS ?? 0) / (one?.samplesPerS ?? 1));
+  }
 });
 
 test('bench scaling - bad flags and a missing config are bad usage', async (t) => {
@@ -32,6 +39,9 @@ test('bench scaling - bad flags and a missing config are bad usage', async (t) =
   const bad = await runCli(['bench-scaling', writeTinyConfig(dir.path), '--compression', 'int4'], { cwd: dir.path });
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--compression: 'int4' is not one of none, fp16, sign-ef/);
+  const badBatch = await runCli(['bench-scaling', writeTinyConfig(dir.path), '--batch', 'local'], { cwd: dir.path });
+  assert.equal(badBatch.code, 2);
+  assert.match(badBatch.stderr, /--batch: expected a comma-separated list of global, per-worker, got 'local'/);
   const missing = await runCli(['bench', 'scaling', dir.join('nope.yaml')], { cwd: dir.path });
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /config '.*nope\.yaml' not found/);

@@ -1,6 +1,10 @@
 // `bnn bench-scaling`: samples/s of one config trained by `bnn launch --local N` (real
 // nats-server, coordinator and worker processes, one engine thread per worker) for N = 1 and 2
 // and each gradient compression, reported as the ratio N=2 / N=1 measured in one run.
+// Two ways to give N workers a batch: `global` keeps the config's batch size B and splits it
+// (each worker computes B/N per step: strong scaling, the data-parallel invariant's setting);
+// `per-worker` gives each worker B, i.e. a global batch of N·B (weak scaling: the per-process
+// batch size of PyTorch DDP or Horovod). One worker is the same run in both.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -8,9 +12,16 @@ import path from 'node:path';
 import type { Compression } from '../collective/codec.js';
 import { UserError } from '../util/errors.js';
 
+import type { BatchMode } from './scaling-modes.js';
+export { BATCH_MODES, type BatchMode } from './scaling-modes.js';
+
 export interface ScalingOptions {
   /** Run config (YAML) to train. */
   configPath: string;
+  /** The config's train.batchSize (B). */
+  batchSize: number;
+  /** How N workers share a step (see the file comment); both by default. */
+  batchModes: BatchMode[];
   compressions: Compression[];
   /** Worker counts; the first is the baseline of the ratios. */
   workers: number[];
@@ -26,6 +37,10 @@ export interface ScalingOptions {
 
 export interface ScalingRun {
   compression: Compression;
+  /** Absent for the baseline worker count's run, which serves every mode. */
+  batchMode: BatchMode | null;
+  /** Global batch size of the run. */
+  batchSize: number;
   workers: number;
   repeat: number;
   runId: string;
@@ -41,7 +56,10 @@ export interface ScalingRun {
 
 export interface ScalingRow {
   compression: Compression;
+  batchMode: BatchMode;
   workers: number;
+  /** Samples each worker computes per step. */
+  perWorkerBatch: number;
   /** Median over the repeats. */
   samplesPerS: number;
   /** samplesPerS / the baseline worker count's samplesPerS of the same compression. */
@@ -50,6 +68,7 @@ export interface ScalingRow {
 
 export interface ScalingReport {
   config: string;
+  batchSize: number;
   epochs: number;
   subset: number;
   threadsPerWorker: 1;
@@ -105,11 +124,19 @@ export async function benchScaling(o: ScalingOptions): Promise<ScalingReport> {
   try {
     for (let repeat = 0; repeat < o.repeats; repeat++) {
       for (const compression of o.compressions) {
+        // the baseline worker count once per mode when it is above 1; once for all modes at 1
+        const plan: Array<{ workers: number; batchMode: BatchMode | null }> = [];
         for (const workers of o.workers) {
-          progress(`${compression}, ${workers} worker(s)${o.repeats > 1 ? `, repeat ${repeat + 1}/${o.repeats}` : ''} ... (load ${os.loadavg()[0]?.toFixed(2)})`);
+          if (workers === 1) plan.push({ workers, batchMode: null });
+          else for (const batchMode of o.batchModes) plan.push({ workers, batchMode });
+        }
+        for (const { workers, batchMode } of plan) {
+          const batchSize = batchMode === 'per-worker' ? o.batchSize * workers : o.batchSize;
+          const label = `${compression}, ${workers} worker(s), global batch ${batchSize}${batchMode ? ` (${batchMode})` : ''}`;
+          progress(`${label}${o.repeats > 1 ? `, repeat ${repeat + 1}/${o.repeats}` : ''} ... (load ${os.loadavg()[0]?.toFixed(2)})`);
           const args = [
             o.configPath, '--local', String(workers), '--threads-per-worker', '1', '--compression', compression,
-            '--epochs', String(o.epochs), '--subset', String(o.subset), '--store', path.join(dir, 'bench.db'),
+            '--epochs', String(o.epochs), '--subset', String(o.subset), '--batch-size', String(batchSize), '--store', path.join(dir, 'bench.db'),
             '--checkpoint-dir', path.join(dir, 'checkpoints'), '--set', 'train.evalEveryEpoch=false', '--json', '--quiet',
           ];
           const failedAttempts: string[] = [];
@@ -120,13 +147,13 @@ export async function benchScaling(o: ScalingOptions): Promise<ScalingReport> {
             } catch (err) {
               failedAttempts.push((err as Error).message);
               progress(`  failed: ${(err as Error).message}`);
-              if (failedAttempts.length > 1) throw new UserError(`bench scaling: ${compression} with ${workers} worker(s) failed twice: ${failedAttempts.join('; ')}`);
+              if (failedAttempts.length > 1) throw new UserError(`bench scaling: ${label} failed twice: ${failedAttempts.join('; ')}`);
             }
           }
           const epochSamplesPerS = r.epochs.map((e) => e.samplesPerS);
           const last = epochSamplesPerS.at(-1);
           if (last === undefined) throw new Error(`run ${r.runId} reported no epoch`);
-          runs.push({ compression, workers, repeat, runId: r.runId, status: r.status, samplesPerS: last, epochSamplesPerS, wallTimeS: r.wallTimeS, failedAttempts });
+          runs.push({ compression, batchMode: workers === 1 ? null : batchMode, batchSize, workers, repeat, runId: r.runId, status: r.status, samplesPerS: last, epochSamplesPerS, wallTimeS: r.wallTimeS, failedAttempts });
           progress(`  ${Math.round(last)} samples/s (epochs: ${epochSamplesPerS.map((s) => Math.round(s)).join(', ')})`);
         }
       }
@@ -135,15 +162,19 @@ export async function benchScaling(o: ScalingOptions): Promise<ScalingReport> {
     rmSync(dir, { recursive: true, force: true });
   }
   const rows: ScalingRow[] = [];
-  for (const compression of o.compressions) {
-    const base = median(runs.filter((r) => r.compression === compression && r.workers === o.workers[0]).map((r) => r.samplesPerS));
-    for (const workers of o.workers) {
-      const samplesPerS = median(runs.filter((r) => r.compression === compression && r.workers === workers).map((r) => r.samplesPerS));
-      rows.push({ compression, workers, samplesPerS, speedup: samplesPerS / base });
+  const of = (compression: Compression, workers: number, mode: BatchMode) =>
+    median(runs.filter((r) => r.compression === compression && r.workers === workers && (r.batchMode === null || r.batchMode === mode)).map((r) => r.samplesPerS));
+  for (const batchMode of o.batchModes) {
+    for (const compression of o.compressions) {
+      const baseline = of(compression, o.workers[0] as number, batchMode);
+      for (const workers of o.workers) {
+        const samplesPerS = of(compression, workers, batchMode);
+        rows.push({ compression, batchMode, workers, perWorkerBatch: batchMode === 'per-worker' ? o.batchSize : o.batchSize / workers, samplesPerS, speedup: samplesPerS / baseline });
+      }
     }
   }
   return {
-    config: o.configPath, epochs: o.epochs, subset: o.subset, threadsPerWorker: 1, cores: os.availableParallelism(),
+    config: o.configPath, batchSize: o.batchSize, epochs: o.epochs, subset: o.subset, threadsPerWorker: 1, cores: os.availableParallelism(),
     loadAverage: { before, after: os.loadavg()[0] as number }, runs, rows,
   };
 }
