@@ -4,6 +4,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { AllReduce } from './allreduce.js';
 import type { Compression } from './codec.js';
+import type { AllReduceOptions } from './options.js';
+
+type AlgorithmChoice = AllReduceOptions['algorithm'];
 import { connectNatsTransport } from './nats-transport.js';
 import { randomGradient } from './testing.js';
 
@@ -13,6 +16,7 @@ export interface BenchRankData {
   rank: number;
   worldSize: number;
   compression: Compression;
+  algorithm: AlgorithmChoice;
   length: number;
   seed: number;
 }
@@ -28,7 +32,7 @@ async function main(): Promise<void> {
   if (!port) return;
   const d = workerData as BenchRankData;
   const transport = await connectNatsTransport({ servers: d.url, name: `bench-rank-${d.rank}` });
-  const ar = new AllReduce(transport, { runId: 'bench', generation: d.generation, rank: d.rank, worldSize: d.worldSize }, { compression: d.compression, stepDeadlineMs: 120_000 });
+  const ar = new AllReduce(transport, { runId: 'bench', generation: d.generation, rank: d.rank, worldSize: d.worldSize }, { compression: d.compression, algorithm: d.algorithm, stepDeadlineMs: 120_000 });
   const input = randomGradient(d.length, d.seed + d.rank);
   const out = new Float32Array(d.length); // reused, as a trainer would
   try {

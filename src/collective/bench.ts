@@ -7,7 +7,7 @@ import type { BenchRankCommand, BenchRankData, BenchRankReply } from './bench-ra
 import { maxChunkElements, messageBytes, type Compression } from './codec.js';
 import { connectNatsTransport, type NatsTransport } from './nats-transport.js';
 import { startNatsServer, type NatsServerHandle } from './nats-server.js';
-import { defaultAllReduceOptions } from './options.js';
+import { defaultAllReduceOptions, resolveAlgorithm, type AllReduceAlgorithm, type AllReduceOptions } from './options.js';
 import { firstBitDifference, randomGradient, rankOrderReduce } from './testing.js';
 
 export interface AllReduceBenchOptions {
@@ -16,6 +16,8 @@ export interface AllReduceBenchOptions {
   /** World sizes to measure. */
   workers: number[];
   compressions: Compression[];
+  /** All-reduce algorithms to measure (`auto` resolves per world size). Default ['auto']. */
+  algorithms?: Array<AllReduceOptions['algorithm']>;
   /** Timed repetitions per configuration (after one warm-up); the median is reported. */
   repeats: number;
   /** nats-server max_payload. */
@@ -31,6 +33,8 @@ export interface AllReduceBenchOptions {
 export interface AllReduceBenchRow {
   workers: number;
   compression: Compression;
+  /** The algorithm the ranks ran (what `auto` resolved to). */
+  algorithm: AllReduceAlgorithm;
   sizeBytes: number;
   medianMs: number;
   minMs: number;
@@ -166,10 +170,10 @@ async function openRawPubSub(url: string, size: number, msgBytes: number) {
 /** One all-reduce step on every rank; resolves with its wall time, bytes published, and whether results were exact (when checked). */
 type StepRunner = (check: boolean) => Promise<{ ms: number; wire: number; exact: boolean | null }>;
 
-async function inProcessRanks(url: string, generation: number, n: number, compression: Compression, len: number, seed: number) {
+async function inProcessRanks(url: string, generation: number, n: number, compression: Compression, algorithm: AllReduceOptions['algorithm'], len: number, seed: number) {
   const transports: NatsTransport[] = [];
   for (let r = 0; r < n; r++) transports.push(await connectNatsTransport({ servers: url, name: `bench-rank-${r}` }));
-  const ranks = transports.map((t, rank) => new AllReduce(t, { runId: 'bench', generation, rank, worldSize: n }, { compression, stepDeadlineMs: 120_000 }));
+  const ranks = transports.map((t, rank) => new AllReduce(t, { runId: 'bench', generation, rank, worldSize: n }, { compression, algorithm, stepDeadlineMs: 120_000 }));
   const close = async () => {
     await Promise.all(ranks.map((r) => r.close()));
     await Promise.all(transports.map((t) => t.close()));
@@ -243,8 +247,8 @@ async function nextReply(t: RankThread): Promise<BenchRankReply> {
   return r;
 }
 
-async function threadRanks(url: string, generation: number, n: number, compression: Compression, len: number, seed: number) {
-  const ranks = Array.from({ length: n }, (_, rank) => startRankThread({ url, generation, rank, worldSize: n, compression, length: len, seed }));
+async function threadRanks(url: string, generation: number, n: number, compression: Compression, algorithm: AllReduceOptions['algorithm'], len: number, seed: number) {
+  const ranks = Array.from({ length: n }, (_, rank) => startRankThread({ url, generation, rank, worldSize: n, compression, algorithm, length: len, seed }));
   const close = async () => {
     for (const t of ranks) t.worker.postMessage({ type: 'stop' } satisfies BenchRankCommand);
     const timer = setTimeout(() => {
@@ -298,10 +302,11 @@ export async function benchAllreduce(options: AllReduceBenchOptions): Promise<Al
     const seed = 17;
     for (const size of options.sizesBytes) {
       for (const n of options.workers) {
-        for (const compression of options.compressions) {
-          progress(`${(size / 2 ** 20).toString()} MiB, N=${n}, ${compression} ...`);
+        const algorithms = [...new Set((options.algorithms ?? ['auto']).map((a) => resolveAlgorithm(a, n)))];
+        for (const compression of options.compressions) for (const algorithm of algorithms) {
+          progress(`${(size / 2 ** 20).toString()} MiB, N=${n}, ${compression}, ${algorithm} ...`);
           const open = options.ranksIn === 'threads' ? threadRanks : inProcessRanks;
-          const ranks = await open(server.url, ++generation, n, compression, size / 4, seed);
+          const ranks = await open(server.url, ++generation, n, compression, algorithm, size / 4, seed);
           const raw = await openRawPubSub(server.url, size, rawMsgBytes);
           try {
             const times: number[] = [];
@@ -318,7 +323,7 @@ export async function benchAllreduce(options: AllReduceBenchOptions): Promise<Al
                 rawTimes.push(rawMs);
               }
             }
-            rows.push(row(n, compression, size, times, wire, rawTimes, rawMsgBytes, exact));
+            rows.push(row(n, compression, algorithm, size, times, wire, rawTimes, rawMsgBytes, exact));
           } finally {
             await raw.close();
             await ranks.close();
@@ -341,17 +346,19 @@ export async function benchAllreduce(options: AllReduceBenchOptions): Promise<Al
   }
 }
 
-function row(n: number, compression: Compression, size: number, times: number[], wire: number, rawTimes: number[], rawMessageBytes: number, exact: boolean | null): AllReduceBenchRow {
+function row(n: number, compression: Compression, algorithm: AllReduceAlgorithm, size: number, times: number[], wire: number, rawTimes: number[], rawMessageBytes: number, exact: boolean | null): AllReduceBenchRow {
   const medianMs = median(times);
   const seconds = medianMs / 1000;
   const rawMedianMs = median(rawTimes);
   const rawPubSubBytesPerSecond = size / (rawMedianMs / 1000);
-  // fp32 publishes (N−1)/N of the vector per rank in reduce-scatter and each shard once in all-gather
+  // fp32 publishes (N−1)/N of the vector per rank in reduce-scatter and each shard once in
+  // all-gather, or (allgather) each rank its whole vector once: N × size either way
   const fp32Wire = n === 1 ? 0 : n * size;
   const busBytesPerSecond = (size * 2 * (n - 1)) / n / seconds;
   return {
     workers: n,
     compression,
+    algorithm,
     sizeBytes: size,
     medianMs,
     minMs: Math.min(...times),

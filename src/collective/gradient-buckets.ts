@@ -12,9 +12,9 @@
  * rank the all-reduce is the identity (nothing to send, nothing to compress): the result is a
  * copy of the input.
  *
- * The backward pass itself (tfjs `variableGrads`) produces every gradient at once on the one
- * engine thread, so buckets overlap encoding, transfer and reduction with each other, not with
- * the backward pass.
+ * `startBucketedStep` hands buckets over one at a time: the worker submits each kernel's
+ * bucket from the backward pass's gradient hook (`withGradientHook`), so encoding and transfer
+ * overlap the rest of the backward pass, as DDP's bucket hooks do.
  */
 import type { AllReduce, AllReduceStep, StepOptions } from './allreduce.js';
 import { codecKernels } from './codec-kernels.js';

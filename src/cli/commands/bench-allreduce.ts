@@ -2,11 +2,13 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
 import { UserError } from '../../util/errors.js';
+import { ALLREDUCE_ALGORITHMS } from '../../collective/options.js';
 
 interface BenchAllreduceFlags {
   sizes: string;
   workers: string;
   compression: string;
+  algorithm: string;
   repeats: string;
   maxPayload: string;
   ranks: string;
@@ -51,6 +53,14 @@ const flagsSchema = z.object({
   sizes: list('--sizes', z.number().positive().max(1024).refine((mb) => Number.isInteger(mb * 2 ** 18), 'a whole number of fp32 values')),
   workers: list('--workers', z.number().int().min(1).max(64)),
   compression: compressionList,
+  algorithm: z.string().transform((s, ctx) => {
+    const parts = [...new Set(s.split(',').map((p) => p.trim()))];
+    if (parts.length === 0 || parts.some((p) => !(ALLREDUCE_ALGORITHMS as readonly string[]).includes(p))) {
+      ctx.addIssue({ code: 'custom', message: `--algorithm: expected a comma-separated list of ${ALLREDUCE_ALGORITHMS.join(', ')}, got '${s}'` });
+      return z.NEVER;
+    }
+    return parts as Array<(typeof ALLREDUCE_ALGORITHMS)[number]>;
+  }),
   repeats: z.coerce.number().int().min(1).max(100),
   maxPayload: z.coerce.number().int().min(1024).max(64 * 2 ** 20),
   ranks: z.enum(['process', 'threads'], { error: () => "--ranks: expected 'process' or 'threads'" }),
@@ -74,6 +84,7 @@ function configureBenchAllreduce(cmd: Command, ctx: CommandContext): void {
     .option('--sizes <MiB,...>', 'gradient sizes in MiB of fp32', '1,4,16,64')
     .option('--workers <N,...>', 'world sizes (ranks run in this process, one NATS connection each)', '2,4')
     .option('--compression <modes>', `comma-separated: ${COMPRESSION_IDS.join(', ')}`, COMPRESSION_IDS.join(','))
+    .option('--algorithm <names>', `comma-separated: ${ALLREDUCE_ALGORITHMS.join(', ')} (auto: allgather for N <= 2, reduce-scatter above)`, 'auto')
     .option('--repeats <n>', 'timed repetitions per configuration after one warm-up (median reported)', '5')
     .option('--max-payload <bytes>', 'nats-server max_payload', String(2 ** 20))
     .option('--ranks <where>', "'threads': one worker thread per rank; 'process': all ranks on this event loop", 'threads')
@@ -90,6 +101,7 @@ function configureBenchAllreduce(cmd: Command, ctx: CommandContext): void {
         sizesBytes: flags.sizes.map((mb) => Math.round(mb * 2 ** 20)),
         workers: flags.workers,
         compressions: flags.compression,
+        algorithms: flags.algorithm,
         repeats: flags.repeats,
         maxPayloadBytes: flags.maxPayload,
         ranksIn: flags.ranks,
@@ -106,11 +118,12 @@ function configureBenchAllreduce(cmd: Command, ctx: CommandContext): void {
       out.push('bus bw = size × 2(N−1)/N / time; effective = fp32 size / time; wire = bytes all ranks published per step');
       out.push(`raw = one publisher sending the same payload to one subscriber in ${report.rows[0]?.rawMessageBytes ?? '-'}-byte messages, timed in alternation with the all-reduce`);
       out.push('');
-      const header = ['size', 'N', 'compression', 'median ms', 'bus GB/s', 'raw ms', 'raw GB/s', 'bus/raw', 'eff GB/s', 'wire/step', 'fewer bytes', 'exact'];
+      const header = ['size', 'N', 'compression', 'algorithm', 'median ms', 'bus GB/s', 'raw ms', 'raw GB/s', 'bus/raw', 'eff GB/s', 'wire/step', 'fewer bytes', 'exact'];
       const rows = report.rows.map((r) => [
         fmtBytes(r.sizeBytes),
         String(r.workers),
         r.compression,
+        r.algorithm,
         r.medianMs.toFixed(1),
         gbps(r.busBytesPerSecond),
         r.rawMedianMs.toFixed(1),
@@ -122,7 +135,7 @@ function configureBenchAllreduce(cmd: Command, ctx: CommandContext): void {
         r.exact === null ? '-' : r.exact ? 'yes' : 'NO',
       ]);
       const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
-      const line = (cells: string[]) => cells.map((c, i) => (i <= 2 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
+      const line = (cells: string[]) => cells.map((c, i) => (i <= 3 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
       out.push(line(header));
       for (const row of rows) out.push(line(row));
       out.push('');
