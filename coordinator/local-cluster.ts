@@ -82,7 +82,8 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
     return stopping;
   };
   try {
-    nats = await startNatsServer(o.natsServerBin ? { binary: o.natsServerBin } : {});
+    // one Go scheduler thread: the server shares these cores with the workers (see goMaxProcs)
+    nats = await startNatsServer({ ...(o.natsServerBin ? { binary: o.natsServerBin } : {}), goMaxProcs: 1 });
     const coord = spawn(cmd, [...args, 'coordinator', '--host', '127.0.0.1', '--port', '0', '--store', o.store, '--nats', nats.url,
       '--exit-with-stdin', ...(o.httpPort === null ? ['--no-http'] : ['--http-host', '127.0.0.1', '--http-port', String(o.httpPort ?? 0)])],
     { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });

@@ -108,7 +108,7 @@ test('collective nats - connections, subscriptions and the server process are re
     const baseline = await server.subscriptions(); // the server's own system subscriptions
     const g = await natsGroup(server, 2);
     assert.equal(await server.connections(), 2);
-    assert.equal(await server.subscriptions(), baseline + 4); // hello and ga per rank (two ranks: allgather)
+    assert.equal(await server.subscriptions(), baseline + 6); // hello, rs, ag per rank (fp32: reduce-scatter)
     await Promise.all(g.ranks.map((ar, r) => ar.allreduce(randomGradient(100, r))));
     await Promise.all(g.ranks.map((r) => r.close()));
     assert.deepEqual(g.ranks.map((r) => r.openSubscriptions), [0, 0]);

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { resolveAlgorithm } from './options.js';
 import { AllReduce } from './allreduce.js';
 import { CollectiveFailedError, CollectiveTimeoutError, CollectiveConfigError, TransportClosedError } from './errors.js';
 import type { AllReduceOptions } from './options.js';
@@ -245,10 +246,13 @@ test('allreduce loopback - ranks with different compression fail ready() naming 
 test('allreduce loopback - ranks with different algorithms fail ready() naming both', async () => {
   const hub = new LoopbackHub();
   const ts = [hub.connect(), hub.connect()];
-  const a = new AllReduce(ts[0] as LoopbackTransport, { runId: 'm', generation: 0, rank: 0, worldSize: 2 }, { readyTimeoutMs: 2000 });
-  const b = new AllReduce(ts[1] as LoopbackTransport, { runId: 'm', generation: 0, rank: 1, worldSize: 2 }, { algorithm: 'reduce-scatter', readyTimeoutMs: 2000 });
+  const a = new AllReduce(ts[0] as LoopbackTransport, { runId: 'm', generation: 0, rank: 0, worldSize: 2 }, { compression: 'sign-ef', readyTimeoutMs: 2000 });
+  const b = new AllReduce(ts[1] as LoopbackTransport, { runId: 'm', generation: 0, rank: 1, worldSize: 2 }, { compression: 'sign-ef', algorithm: 'reduce-scatter', readyTimeoutMs: 2000 });
   try {
-    assert.equal(a.algorithm, 'allgather', 'auto is allgather for two ranks');
+    assert.equal(a.algorithm, 'allgather', 'auto is allgather for two ranks with compression');
+    for (const [n, compression, want] of [[2, 'none', 'reduce-scatter'], [2, 'fp16', 'allgather'], [3, 'sign-ef', 'reduce-scatter'], [1, 'sign-ef', 'allgather']] as const) {
+      assert.equal(resolveAlgorithm('auto', n, compression), want, `auto for N=${n} ${compression}`);
+    }
     const [ra, rb] = await Promise.allSettled([a.ready(), b.ready()]);
     for (const r of [ra, rb]) {
       assert.equal(r?.status, 'rejected');

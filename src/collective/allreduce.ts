@@ -85,7 +85,7 @@ export class AllReduce {
     this.options = parseAllReduceOptions(options);
     this.prefix = `bnn.${this.group.runId}.${this.group.generation}`;
     const { rank } = this.group;
-    this.algorithm = resolveAlgorithm(this.options.algorithm, this.group.worldSize);
+    this.algorithm = resolveAlgorithm(this.options.algorithm, this.group.worldSize, this.options.compression);
     this.subs = [
       transport.subscribe(`${this.prefix}.hello`),
       ...(this.algorithm === 'allgather'

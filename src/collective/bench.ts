@@ -302,8 +302,7 @@ export async function benchAllreduce(options: AllReduceBenchOptions): Promise<Al
     const seed = 17;
     for (const size of options.sizesBytes) {
       for (const n of options.workers) {
-        const algorithms = [...new Set((options.algorithms ?? ['auto']).map((a) => resolveAlgorithm(a, n)))];
-        for (const compression of options.compressions) for (const algorithm of algorithms) {
+        for (const compression of options.compressions) for (const algorithm of [...new Set((options.algorithms ?? ['auto']).map((a) => resolveAlgorithm(a, n, compression)))]) {
           progress(`${(size / 2 ** 20).toString()} MiB, N=${n}, ${compression}, ${algorithm} ...`);
           const open = options.ranksIn === 'threads' ? threadRanks : inProcessRanks;
           const ranks = await open(server.url, ++generation, n, compression, algorithm, size / 4, seed);
