@@ -14,10 +14,12 @@ test('codec - byte counts per format', () => {
   assert.equal(messageBytes('none', 3), HEADER_BYTES + 12);
   assert.equal(maxChunkElements('none', 4096), 1022);
   assert.equal(maxChunkElements('fp16', 4096), 2044);
-  assert.equal(maxChunkElements('sign-ef', 4096), 113 * 256 + 128); // 113 whole blocks (36 bytes each) and 128 elements
-  assert.equal(messageBytes('sign-ef', maxChunkElements('sign-ef', 4096)), 4096);
-  // a sign-ef chunk (one scale) never spans more than 2^18 elements, however large max_payload is
-  assert.equal(maxChunkElements('sign-ef', 2 ** 20), 2 ** 18);
+  assert.equal(maxChunkElements('sign-ef', 4096), 113 * 256); // whole blocks (36 bytes each) only, so chunks keep the bucket's block grid
+  assert.ok(messageBytes('sign-ef', maxChunkElements('sign-ef', 4096)) <= 4096);
+  assert.equal(maxChunkElements('sign-ef', 40), 8 * (40 - HEADER_BYTES - 4)); // less than one block: the bits that fit
+  // a sign-ef chunk never spans more than 2^21 elements, however large max_payload is
+  assert.equal(maxChunkElements('sign-ef', 200_000), Math.floor((200_000 - HEADER_BYTES) / 36) * 256);
+  assert.equal(maxChunkElements('sign-ef', 2 ** 20), 2 ** 21);
 });
 
 test('codec - none and the header round-trip exactly', () => {
