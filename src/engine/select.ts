@@ -6,6 +6,7 @@ import { BackendUnavailableError } from './errors.js';
 import { NATIVE_BACKEND, registerNativeBackend } from './native-backend.js';
 import { setBnnGpu } from './bnn-kernels.js';
 import { engineState } from './state.js';
+import { tuneGcForTraining } from './gc.js';
 
 export const BACKENDS = ['auto', 'tensorflow', 'native', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
@@ -98,6 +99,7 @@ function quietCpuBackend(): void {
 
 /** Picks and activates the tfjs backend. A backend asked for by name that cannot run is an error. */
 export async function initEngine(opts: EngineOptions): Promise<EngineInfo> {
+  tuneGcForTraining();
   const threads = opts.threads > 0 ? opts.threads : os.availableParallelism();
   const fallbacks: string[] = [];
   const order: Exclude<BackendChoice, 'auto'>[] =
