@@ -73,7 +73,11 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
       throw new NatsAuthError(`${where} refused ${describeAuth(auth)} (${message}): check --nats-user/--nats-pass, --nats-token ` +
         '(or BNN_NATS_USER/BNN_NATS_PASS/BNN_NATS_TOKEN) or the credentials in the --nats url', { cause: err });
     }
-    if (code === 'TLS' || /\btls\b|certificate|ssl|handshake|ENOENT|EACCES/i.test(message)) {
+    // A server that verifies client certificates may just reset a connection it refused (TLS 1.3
+    // reports a missing or untrusted client certificate after the handshake): with TLS in use,
+    // a reset while connecting is a TLS failure too.
+    const tlsReset = auth.tls !== undefined && /ECONNRESET|EPIPE|socket hang up/i.test(`${code ?? ''} ${message}`);
+    if (code === 'TLS' || tlsReset || /\btls\b|certificate|ssl|handshake|ENOENT|EACCES/i.test(message)) {
       throw new NatsAuthError(`${where}: TLS failed (${message}): check --nats-tls-ca/--nats-tls-cert/--nats-tls-key`, { cause: err });
     }
     throw err;
