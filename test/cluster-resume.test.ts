@@ -13,7 +13,7 @@ import { loadConfig } from '../src/config/index.js';
  * A binary MLP with BatchNorm on synthetic data: 310 samples in global batches of 32 (10 steps per
  * epoch, the last batch 22), 6 epochs, a checkpoint every 4 steps and at each epoch end.
  */
-function writeConfig(dir: string): string {
+function writeConfig(dir: string, compression: 'none' | 'sign-ef' = 'none'): string {
   const file = join(dir, 'bn.yaml');
   writeFileSync(file, `name: resume-bn
 seed: 5
@@ -25,6 +25,7 @@ train:
   epochs: 6
   batchSize: 32
   checkpointEverySteps: 4
+  compression: ${compression}
   schedule: { name: cosine }
 engine: { backend: cpu, threads: 1 }
 store: ${join(dir, 'bnn.db')}
@@ -111,6 +112,43 @@ test('cluster resume - kill -9 of the whole cluster mid-run, a corrupted newest 
   assert.equal(r.steps, 60);
   assert.deepEqual(r.params, a.params, 'resumed weights differ from the uninterrupted run');
   assert.deepEqual(readWeights(dir.join('resumed'), 1).params, r.params);
+});
+
+test('cluster resume - sign-ef: every rank\'s error-feedback residuals are checkpointed, so the resumed run is bit-identical too', async (t) => {
+  const dir = await tmpDir({ t });
+  const config = writeConfig(dir.path, 'sign-ef');
+  const db = dir.join('bnn.db');
+  const full = await runCli(['launch', '--local', '2', config, '--quiet'], { cwd: dir.path, timeoutMs: 40_000, env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('full') } });
+  assert.equal(full.code, 0, full.stderr);
+
+  const launch = spawnCli(['launch', '--local', '2', config], { cwd: dir.path, t, env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('killed') } });
+  const [, runId] = await launch.waitForLine(/^bnn: run (\S+) /, 30_000);
+  await launch.waitForLine(/^epoch 3\/6 /, 40_000);
+  const victims = [...childrenOf(launch.child.pid!), launch.child.pid!];
+  for (const pid of victims) process.kill(pid, 'SIGKILL');
+  await launch.exited;
+  const deadline = Date.now() + 10_000;
+  while (victims.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+
+  const before = runState(db, runId!);
+  const newest = before.checkpoints.at(-1)!;
+  // the checkpoint holds both ranks' residuals (the worker residual; allgather has no owner one)
+  const { readSafetensors } = await import('../src/checkpoint/index.js');
+  const file = await readSafetensors(newest.path, { expectedSha256: newest.sha256 });
+  const meta = JSON.parse(file.metadata.meta!) as { errorFeedback?: { worldSize: number; length: number; hasOwner: boolean } };
+  assert.deepEqual(meta.errorFeedback && [meta.errorFeedback.worldSize, meta.errorFeedback.hasOwner], [2, false]);
+  for (const r of [0, 1]) {
+    const t0 = file.tensors[`ef/rank${r}`]!;
+    assert.equal(t0.data.length, meta.errorFeedback!.length);
+    assert.ok((t0.data as Float32Array).some((x) => x !== 0), `rank ${r}'s residual is all zero`);
+  }
+
+  const resumed = await runCli(['resume', runId!, '--store', db, '--json'], { cwd: dir.path, timeoutMs: 40_000, env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('resumed') } });
+  assert.equal(resumed.code, 0, resumed.stderr);
+  const a = readWeights(dir.join('full'));
+  const r = readWeights(dir.join('resumed'));
+  assert.equal(r.steps, 60);
+  assert.deepEqual(r.params, a.params, 'resumed sign-ef weights differ from the uninterrupted run');
 });
 
 test('cluster resume - Ctrl-C leaves the run resumable (CANCELLED, a checkpoint at the step it stopped) and bnn resume completes it', async (t) => {

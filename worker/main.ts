@@ -133,6 +133,9 @@ export async function runWorker(o: RunWorkerOptions): Promise<number> {
             return { submit: (b) => h.submit(b), finish: () => progress.allreduce(() => h.finish(), () => s.bytes) };
           },
           broadcastFromRank0: (v) => s.broadcastFromRank0(v),
+          gatherFromEveryRank: (mine) => s.gatherFromEveryRank(mine),
+          errorFeedback: () => s.errorFeedback(),
+          restoreErrorFeedback: (worker, owner) => s.restoreErrorFeedback(worker, owner),
           regroup: (err) => s.regroup(err),
           report,
           reportCheckpoint: async (c) => {

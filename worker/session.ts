@@ -189,6 +189,34 @@ export class GroupSession {
    * add −0 (x + −0 = x for every x, +0 and NaN included). Its own group (subjects `<run>-sync`).
    */
   async broadcastFromRank0(v: Float32Array): Promise<Float32Array> {
+    return this.exactSum(this.current.rank === 0 ? v : new Float32Array(v.length).fill(-0));
+  }
+
+  /**
+   * Every rank's `mine` (all of the same length), exactly, on every rank: index r is rank r's.
+   * The same uncompressed sum with −0 in every slot but one's own.
+   */
+  async gatherFromEveryRank(mine: Float32Array): Promise<Float32Array[]> {
+    const { rank, world_size: n } = this.current;
+    const v = new Float32Array(n * mine.length).fill(-0);
+    v.set(mine, rank * mine.length);
+    const sum = await this.exactSum(v);
+    return Array.from({ length: n }, (_, r) => sum.subarray(r * mine.length, (r + 1) * mine.length));
+  }
+
+  /** This rank's sign-ef error-feedback state in the current generation (see AllReduce.errorFeedback). */
+  errorFeedback(): { worker: Float32Array; owner: Float32Array | null } | null {
+    return this.allreduce?.errorFeedback() ?? null;
+  }
+
+  /** Restores a checkpoint's sign-ef state into the current generation's all-reduce (after join). */
+  restoreErrorFeedback(worker: Float32Array, owner: Float32Array | null): void {
+    if (!this.allreduce) throw new CollectiveFailedError('join() the group first');
+    this.allreduce.restoreErrorFeedback(worker, owner);
+  }
+
+  /** An uncompressed rank-order sum of `v` in the run's sync group (not the gradient group). */
+  private async exactSum(v: Float32Array): Promise<Float32Array> {
     if (!this.transport) throw new CollectiveFailedError('join() the group first');
     const a = this.current;
     const sync = new AllReduce(this.transport, { runId: `${a.run_id}-sync`, generation: a.generation, rank: a.rank, worldSize: a.world_size }, {
@@ -196,7 +224,7 @@ export class GroupSession {
     });
     try {
       await this.race(sync.ready());
-      return await this.race(sync.allreduce(a.rank === 0 ? v : new Float32Array(v.length).fill(-0)));
+      return await this.race(sync.allreduce(v));
     } finally {
       await sync.close().catch(() => undefined);
     }

@@ -20,7 +20,8 @@ import { withGradientHook } from '../src/bnn/layers.js';
 import { lrFactor } from '../src/optim/schedule.js';
 import { computeGradients, evaluate, makeBatch } from '../src/train/trainer.js';
 import { datasetSpecFromConfig, modelSpecFromConfig, optimizerFromConfig, scheduleFromConfig } from '../src/train/run.js';
-import { applyCheckpoint, applyStateVector, saveCheckpoint, stateVector, type CheckpointMeta, type EpochProgress } from '../src/train/state.js';
+import { applyCheckpoint, applyStateVector, checkpointErrorFeedback, saveCheckpoint, stateVector, type CheckpointMeta, type EpochProgress } from '../src/train/state.js';
+import type { SafetensorsFile, Tensor } from '../src/checkpoint/index.js';
 import { Rng } from '../src/util/rng.js';
 import type { MetricsReport } from '../src/rpc/index.js';
 import { WorkerError, RunStoppedError } from './errors.js';
@@ -58,6 +59,12 @@ export interface RankDeps {
   beginAllreduceSum(v: Float32Array, step: number): BucketedStep;
   /** Every rank gets rank 0's `v` exactly. */
   broadcastFromRank0(v: Float32Array): Promise<Float32Array>;
+  /** Every rank's `mine` (same length everywhere), exactly, on every rank: index r is rank r's. */
+  gatherFromEveryRank(mine: Float32Array): Promise<Float32Array[]>;
+  /** This rank's sign-ef error-feedback residuals in the current generation; null without sign-ef or before its first step. */
+  errorFeedback(): { worker: Float32Array; owner: Float32Array | null } | null;
+  /** Restores a checkpoint's residuals into the current generation (after join, before a step). */
+  restoreErrorFeedback(worker: Float32Array, owner: Float32Array | null): void;
   /** After MembershipChangedError or CollectiveFailedError: waits until the next generation is assigned. */
   regroup(err: Error): Promise<void>;
   /** Sends metrics to the coordinator. */
@@ -106,16 +113,34 @@ export async function trainRank(a: RankAssignment, deps: RankDeps): Promise<Rank
     let finalTestAcc: number | null = null;
     let lastCheckpointStep = -1;
 
+    // sign-ef residuals of the checkpoint resumed from, restored after the first join
+    let resumeEf: { file: SafetensorsFile; meta: CheckpointMeta; path: string } | null = null;
     if (a.resume) {
       const file = await readSafetensors(a.resume.path, { expectedSha256: a.resume.sha256 });
       const meta = applyCheckpoint(file, a.resume.path, model, optimizer);
+      resumeEf = { file, meta, path: a.resume.path };
       if (meta.configHash !== hash) throw new WorkerError(`${a.resume.path}: written by a different config (hash ${meta.configHash}, this run's is ${hash})`);
       if (meta.step % spe !== 0 && meta.epochProgress) progress = { ...meta.epochProgress };
       lastCheckpointStep = meta.step;
       deps.log(`resumed from ${a.resume.path} at step ${meta.step} (epoch ${Math.floor(meta.step / spe) + 1}, batch ${meta.step % spe})`);
     }
 
-    const writeCheckpoint = async (stem: string): Promise<void> => {
+    // The sign-ef residuals of every rank (gathered by all ranks at a checkpoint step), so a resumed
+    // run with the same world size continues bit-identically; null without sign-ef.
+    const gatherErrorFeedback = async (): Promise<{ extra: Record<string, Tensor>; meta: CheckpointMeta['errorFeedback'] } | null> => {
+      const ef = deps.errorFeedback();
+      if (!ef || deps.group().worldSize < 2) return null;
+      const n = ef.worker.length;
+      const mine = new Float32Array(ef.owner ? 2 * n : n);
+      mine.set(ef.worker);
+      if (ef.owner) mine.set(ef.owner, n);
+      const all = await deps.gatherFromEveryRank(mine);
+      const extra: Record<string, Tensor> = {};
+      all.forEach((v, r) => (extra[`ef/rank${r}`] = { dtype: 'F32', shape: [v.length], data: v }));
+      return { extra, meta: { worldSize: all.length, length: n, hasOwner: ef.owner !== null } };
+    };
+
+    const writeCheckpoint = async (stem: string, ef: Awaited<ReturnType<typeof gatherErrorFeedback>> = null): Promise<void> => {
       const s = optimizer.step;
       const file = path.join(ckptDir, `${stem}.safetensors`);
       mkdirSync(ckptDir, { recursive: true });
@@ -125,8 +150,9 @@ export async function trainRank(a: RankAssignment, deps: RankDeps): Promise<Rank
         arch: config.model.arch, precision: config.model.precision, inputShape: model.inputShape, numClasses: model.numClasses,
         normalization: { mode: norm.mode, scale: [...norm.scale], offset: [...norm.offset] },
         generation: g.generation, worldSize: g.worldSize, ...(s % spe !== 0 ? { epochProgress: { ...progress } } : {}),
+        ...(ef ? { errorFeedback: ef.meta } : {}),
       };
-      const { sha256, bytes } = await saveCheckpoint(file, model, optimizer, meta);
+      const { sha256, bytes } = await saveCheckpoint(file, model, optimizer, meta, ef?.extra ?? {});
       lastCheckpointStep = s;
       // Unrecorded, the file is merely unused by a resume; training goes on.
       await deps.reportCheckpoint({ path: file, step: s, epoch: meta.epoch, sha256, bytes })
@@ -157,6 +183,13 @@ export async function trainRank(a: RankAssignment, deps: RankDeps): Promise<Rank
               if (optimizer.step !== s) deps.log(`took rank 0's state at step ${optimizer.step} (was at ${s})`);
             }
             joined = true;
+            if (resumeEf) {
+              const { rank, worldSize } = deps.group();
+              const ef = checkpointErrorFeedback(resumeEf.file, resumeEf.meta, rank, worldSize);
+              if (ef) deps.restoreErrorFeedback(ef.worker, ef.owner);
+              else if (resumeEf.meta.errorFeedback) deps.log(`${resumeEf.path}: sign-ef residuals saved by ${resumeEf.meta.errorFeedback.worldSize} rank(s), this group has ${worldSize}: starting from zero`);
+              resumeEf = null;
+            }
             continue; // from the top: the state (and so the step) may be rank 0's now
           }
           const { rank, worldSize } = deps.group();
@@ -228,6 +261,13 @@ export async function trainRank(a: RankAssignment, deps: RankDeps): Promise<Rank
         }
         const done = optimizer.step;
         const epochEnd = done % spe === 0;
+        const checkpointHere = epochEnd || (everyK > 0 && done % everyK === 0);
+        // every rank takes part in gathering the sign-ef residuals at a checkpoint step; a failure
+        // here leaves the checkpoint without them (a resume then starts them from zero)
+        const ef = checkpointHere ? await gatherErrorFeedback().catch((err: Error) => {
+          deps.log(`step ${done}: sign-ef residuals not gathered for the checkpoint (${err.message})`);
+          return null;
+        }) : null;
         if (deps.group().rank !== 0) {
           if (epochEnd) progress = { lossSum: 0, correct: 0, seen: 0 };
           continue;
@@ -237,7 +277,7 @@ export async function trainRank(a: RankAssignment, deps: RankDeps): Promise<Rank
           const epochTimeS = (performance.now() - e0) / 1000;
           const test = config.train.evalEveryEpoch || epoch === config.train.epochs ? evaluate(model, ds.test, norm) : null;
           if (test) finalTestAcc = test.accuracy;
-          await writeCheckpoint(`epoch-${String(epoch).padStart(4, '0')}`);
+          await writeCheckpoint(`epoch-${String(epoch).padStart(4, '0')}`, ef);
           const p = progress;
           await deps.report({
             epoch, train_loss: p.lossSum / p.seen, train_acc: p.correct / p.seen, test_loss: test ? test.loss : -1, test_acc: test ? test.accuracy : -1,
@@ -247,7 +287,7 @@ export async function trainRank(a: RankAssignment, deps: RankDeps): Promise<Rank
             (test ? ` test acc ${test.accuracy.toFixed(4)}` : ''));
           progress = { lossSum: 0, correct: 0, seen: 0 };
         } else if (everyK > 0 && done % everyK === 0) {
-          await writeCheckpoint(stepStem(done));
+          await writeCheckpoint(stepStem(done), ef);
         }
       }
     } catch (err) {

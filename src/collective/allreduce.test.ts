@@ -276,3 +276,37 @@ test('allreduce loopback - a transport closed mid-step fails that rank at once w
     await g.close();
   }
 });
+
+test('allreduce loopback - sign-ef residuals restored into a new group continue bit-identically, both algorithms', async () => {
+  for (const algorithm of ['reduce-scatter', 'allgather'] as const) {
+    const n = 2;
+    const len = 3001;
+    const inputs = (step: number) => Array.from({ length: n }, (_, r) => randomGradient(len, 70 + 10 * step + r));
+    const a = await loopbackGroup(n, { compression: 'sign-ef', algorithm, maxMessageBytes: 8 + 4 * 4 + 128 }, { shuffleSeed: 3 });
+    const b = await loopbackGroup(n, { compression: 'sign-ef', algorithm, maxMessageBytes: 8 + 4 * 4 + 128 }, { shuffleSeed: 4 }, 2);
+    try {
+      assert.equal(a.ranks[0]!.errorFeedback(), null, 'no state before the first step');
+      await Promise.all(a.ranks.map((ar, r) => ar.allreduce(inputs(0)[r]!)));
+      const saved = a.ranks.map((ar) => {
+        const ef = ar.errorFeedback()!;
+        return { worker: Float32Array.from(ef.worker), owner: ef.owner ? Float32Array.from(ef.owner) : null };
+      });
+      assert.equal(saved[0]!.owner === null, algorithm === 'allgather', 'an owner residual exactly with reduce-scatter');
+      b.ranks.forEach((ar, r) => ar.restoreErrorFeedback(saved[r]!.worker, saved[r]!.owner));
+      for (const step of [1, 2]) {
+        const ra = await Promise.all(a.ranks.map((ar, r) => ar.allreduce(inputs(step)[r]!)));
+        const rb = await Promise.all(b.ranks.map((ar, r) => ar.allreduce(inputs(step)[r]!)));
+        for (let r = 0; r < n; r++) assert.equal(firstBitDifference(rb[r]!, ra[r]!), -1, `${algorithm} step ${step} rank ${r}`);
+      }
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  }
+  const plain = await loopbackGroup(1, {});
+  try {
+    assert.throws(() => plain.ranks[0]!.restoreErrorFeedback(new Float32Array(4), null), /the group runs 'none', not sign-ef/);
+  } finally {
+    await plain.close();
+  }
+});

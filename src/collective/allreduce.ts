@@ -409,6 +409,28 @@ export class AllReduce {
     await Promise.all(this.pumps);
   }
 
+  /**
+   * This rank's sign-ef error-feedback state: the worker residual over the whole vector and, for
+   * reduce-scatter, the owner residual (zero outside its shards). Null before the first step and
+   * for other compressions. The arrays are live: copy them to keep them.
+   */
+  errorFeedback(): { worker: Float32Array; owner: Float32Array | null } | null {
+    return this.workerResidual ? { worker: this.workerResidual, owner: this.ownerResidual } : null;
+  }
+
+  /**
+   * Restores a saved error-feedback state (a checkpoint's) before the next step, whose vector
+   * must have the same length. `owner` is used by reduce-scatter only (absent: zeros).
+   */
+  restoreErrorFeedback(worker: Float32Array, owner: Float32Array | null): void {
+    this.assertUsable();
+    if (this.options.compression !== 'sign-ef') throw new CollectiveConfigError(`error feedback: the group runs '${this.options.compression}', not sign-ef`);
+    if (this.current) throw new CollectiveConfigError('error feedback: restore between steps');
+    if (owner && owner.length !== worker.length) throw new CollectiveConfigError(`error feedback: owner residual of ${owner.length} elements, worker residual of ${worker.length}`);
+    this.workerResidual = Float32Array.from(worker);
+    this.ownerResidual = this.algorithm === 'allgather' ? null : owner ? Float32Array.from(owner) : new Float32Array(worker.length);
+  }
+
   /** Subscriptions of this instance still open (0 after `close`). */
   get openSubscriptions(): number {
     return this.subs.filter((s) => !s.stopped).length;

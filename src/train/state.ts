@@ -29,6 +29,23 @@ export interface CheckpointMeta {
   worldSize?: number;
   /** Cluster runs: the running sums of the epoch in progress, so a resumed epoch reports whole-epoch metrics. */
   epochProgress?: EpochProgress;
+  /**
+   * sign-ef cluster runs: every rank's error-feedback residuals, tensors `ef/rank<r>` (the worker
+   * residual of `length` elements, then, with `hasOwner`, the reduce-scatter owner residual).
+   */
+  errorFeedback?: { worldSize: number; length: number; hasOwner: boolean };
+}
+
+/** The error-feedback state of rank `rank` in a checkpoint, when it has one for a group of `worldSize`. */
+export function checkpointErrorFeedback(file: SafetensorsFile, meta: CheckpointMeta, rank: number, worldSize: number):
+  { worker: Float32Array; owner: Float32Array | null } | null {
+  const ef = meta.errorFeedback;
+  if (!ef || ef.worldSize !== worldSize) return null;
+  const t = file.tensors[`ef/rank${rank}`];
+  const want = ef.hasOwner ? 2 * ef.length : ef.length;
+  if (!t || t.dtype !== 'F32' || t.data.length !== want) throw new CheckpointError(`tensor 'ef/rank${rank}' is missing or not F32[${want}]`);
+  const v = t.data as Float32Array;
+  return { worker: v.subarray(0, ef.length), owner: ef.hasOwner ? v.subarray(ef.length) : null };
 }
 
 /** Running sums of an epoch's training metrics. */
@@ -48,8 +65,8 @@ export function modelTensors(model: Model): Record<string, Tensor> {
   return out;
 }
 
-export async function saveCheckpoint(path: string, model: Model, optimizer: AdamW, meta: CheckpointMeta) {
-  const tensors = modelTensors(model);
+export async function saveCheckpoint(path: string, model: Model, optimizer: AdamW, meta: CheckpointMeta, extra: Record<string, Tensor> = {}) {
+  const tensors = { ...modelTensors(model), ...extra };
   const st = optimizer.state();
   for (const p of model.params()) {
     tensors[`optim/m/${p.name}`] = { dtype: 'F32', shape: p.variable.shape, data: st.m[p.name] };
