@@ -261,6 +261,7 @@ export async function trainRank(a: RankAssignment, deps: RankDeps): Promise<Rank
         }
         const done = optimizer.step;
         const epochEnd = done % spe === 0;
+        const stepEndMs = performance.now(); // an epoch's time ends here, before checkpoint work
         const checkpointHere = epochEnd || (everyK > 0 && done % everyK === 0);
         // every rank takes part in gathering the sign-ef residuals at a checkpoint step; a failure
         // here leaves the checkpoint without them (a resume then starts them from zero)
@@ -274,7 +275,7 @@ export async function trainRank(a: RankAssignment, deps: RankDeps): Promise<Rank
         }
         if (epochEnd) {
           const epoch = done / spe;
-          const epochTimeS = (performance.now() - e0) / 1000;
+          const epochTimeS = (stepEndMs - e0) / 1000;
           const test = config.train.evalEveryEpoch || epoch === config.train.epochs ? evaluate(model, ds.test, norm) : null;
           if (test) finalTestAcc = test.accuracy;
           await writeCheckpoint(`epoch-${String(epoch).padStart(4, '0')}`, ef);
