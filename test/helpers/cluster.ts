@@ -83,14 +83,21 @@ export function spawnCli(args: readonly string[], options: { cwd: string; env?: 
   });
   let stdout = '';
   let stderr = '';
+  // Lines are kept so a wait for a line that already arrived (two lines in one chunk: readline
+  // emits both before the test registers its next wait) still sees it; each wait looks at the
+  // lines after the last one a wait matched.
+  const lines: string[] = [];
+  let next = 0;
   const waiters: Array<{ re: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
   child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
   createInterface({ input: child.stderr! }).on('line', (line) => {
     stderr += `${line}\n`;
+    lines.push(line);
     for (const w of [...waiters]) {
       const m = line.match(w.re);
       if (m) {
         waiters.splice(waiters.indexOf(w), 1);
+        next = lines.length;
         w.resolve(m);
       }
     }
@@ -105,6 +112,13 @@ export function spawnCli(args: readonly string[], options: { cwd: string; env?: 
     child,
     exited,
     waitForLine(re, timeoutMs = 20_000) {
+      for (let i = next; i < lines.length; i++) {
+        const m = (lines[i] as string).match(re);
+        if (m) {
+          next = i + 1;
+          return Promise.resolve(m);
+        }
+      }
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no stderr line matching ${re} within ${timeoutMs} ms:\n${stderr}`)), timeoutMs);
         waiters.push({ re, resolve: (m) => { clearTimeout(timer); resolve(m); } });
