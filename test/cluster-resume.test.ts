@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { openSync, readFileSync, readSync, closeSync, writeSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { runCli } from './helpers/cli.js';
 import { readWeights, spawnCli } from './helpers/cluster.js';
 import { tmpDir } from './helpers/tmp.js';
@@ -59,9 +59,13 @@ function runState(db: string, runId: string) {
   }
 }
 
-test('cluster resume - kill -9 of the whole cluster mid-run, a corrupted newest checkpoint refused, bnn resume ends bit-identical to an uninterrupted run', async (t) => {
+/**
+ * An uninterrupted run of the config (weights dumped to `full/`), then the same config launched
+ * again and the whole cluster killed with SIGKILL once epoch 3 of 6 is done.
+ */
+async function fullRunThenKilledRun(t: TestContext, compression: 'none' | 'sign-ef') {
   const dir = await tmpDir({ t });
-  const config = writeConfig(dir.path);
+  const config = writeConfig(dir.path, compression);
   const db = dir.join('bnn.db');
 
   const full = await runCli(['launch', '--local', '2', config, '--quiet'], { cwd: dir.path, timeoutMs: 40_000, env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('full') } });
@@ -78,8 +82,13 @@ test('cluster resume - kill -9 of the whole cluster mid-run, a corrupted newest 
   const deadline = Date.now() + 10_000;
   while (victims.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   for (const pid of victims) assert.ok(!alive(pid), `process ${pid} survived 10 s after SIGKILL`);
+  return { dir, db, runId: runId! };
+}
 
-  const before = runState(db, runId!);
+test('cluster resume - kill -9 of the whole cluster mid-run, a corrupted newest checkpoint refused, bnn resume ends bit-identical to an uninterrupted run', async (t) => {
+  const { dir, db, runId } = await fullRunThenKilledRun(t, 'none');
+
+  const before = runState(db, runId);
   assert.equal(before.status, 'RUNNING', 'the coordinator died with the run in flight');
   const steps = before.checkpoints.map((c) => c.step);
   assert.ok(steps.includes(30) && steps.includes(28), `checkpoints every 4 steps and at epoch ends: ${steps.join(' ')}`);
@@ -93,7 +102,7 @@ test('cluster resume - kill -9 of the whole cluster mid-run, a corrupted newest 
   writeSync(fd, Buffer.from([b[0]! ^ 0xff]), 0, 1, at);
   closeSync(fd);
 
-  const resumed = await runCli(['resume', runId!, '--store', db, '--json'], { cwd: dir.path, timeoutMs: 40_000, env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('resumed') } });
+  const resumed = await runCli(['resume', runId, '--store', db, '--json'], { cwd: dir.path, timeoutMs: 40_000, env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('resumed') } });
   assert.equal(resumed.code, 0, resumed.stderr);
   const out = JSON.parse(resumed.stdout.trim().split('\n').at(-1)!) as { status: string; resumedFrom: string; resumedStep: number; warnings: string[] };
   assert.equal(out.status, 'COMPLETED');
@@ -102,7 +111,7 @@ test('cluster resume - kill -9 of the whole cluster mid-run, a corrupted newest 
   assert.equal(out.warnings.length, 1);
   assert.ok(out.warnings[0]!.includes(newest.path) && /sha256 mismatch/.test(out.warnings[0]!), out.warnings[0]);
 
-  const after = runState(db, runId!);
+  const after = runState(db, runId);
   assert.equal(after.status, 'COMPLETED');
   const kinds = after.events.map((e) => e.kind);
   assert.ok(kinds.includes('resumed') && kinds.includes('checkpoint-refused'), kinds.join(' '));
@@ -115,22 +124,9 @@ test('cluster resume - kill -9 of the whole cluster mid-run, a corrupted newest 
 });
 
 test('cluster resume - sign-ef: every rank\'s error-feedback residuals are checkpointed, so the resumed run is bit-identical too', async (t) => {
-  const dir = await tmpDir({ t });
-  const config = writeConfig(dir.path, 'sign-ef');
-  const db = dir.join('bnn.db');
-  const full = await runCli(['launch', '--local', '2', config, '--quiet'], { cwd: dir.path, timeoutMs: 40_000, env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('full') } });
-  assert.equal(full.code, 0, full.stderr);
+  const { dir, db, runId } = await fullRunThenKilledRun(t, 'sign-ef');
 
-  const launch = spawnCli(['launch', '--local', '2', config], { cwd: dir.path, t, env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('killed') } });
-  const [, runId] = await launch.waitForLine(/^bnn: run (\S+) /, 30_000);
-  await launch.waitForLine(/^epoch 3\/6 /, 40_000);
-  const victims = [...childrenOf(launch.child.pid!), launch.child.pid!];
-  for (const pid of victims) process.kill(pid, 'SIGKILL');
-  await launch.exited;
-  const deadline = Date.now() + 10_000;
-  while (victims.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-
-  const before = runState(db, runId!);
+  const before = runState(db, runId);
   const newest = before.checkpoints.at(-1)!;
   // the checkpoint holds both ranks' residuals (the worker residual; allgather has no owner one)
   const { readSafetensors } = await import('../src/checkpoint/index.js');
@@ -143,7 +139,7 @@ test('cluster resume - sign-ef: every rank\'s error-feedback residuals are check
     assert.ok((t0.data as Float32Array).some((x) => x !== 0), `rank ${r}'s residual is all zero`);
   }
 
-  const resumed = await runCli(['resume', runId!, '--store', db, '--json'], { cwd: dir.path, timeoutMs: 40_000, env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('resumed') } });
+  const resumed = await runCli(['resume', runId, '--store', db, '--json'], { cwd: dir.path, timeoutMs: 40_000, env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('resumed') } });
   assert.equal(resumed.code, 0, resumed.stderr);
   const a = readWeights(dir.join('full'));
   const r = readWeights(dir.join('resumed'));

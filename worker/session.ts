@@ -174,16 +174,6 @@ export class GroupSession {
     };
   }
 
-  /** Sums `v` over the group in rank order; `step` is the optimizer step it belongs to (0-based). */
-  async allreduceSum(v: Float32Array, step: number): Promise<Float32Array> {
-    if (!this.allreduce) throw new CollectiveFailedError('join() the group first');
-    if (bucketPlanOf(v)) return this.beginAllreduceSum(v, step).finish();
-    if (this.current.world_size === 1) await new Promise<void>((r) => setImmediate(r));
-    if (this.next) throw new MembershipChangedError(this.next.generation);
-    this.lastStep = step;
-    return this.race(this.allreduce.allreduce(v, { step }));
-  }
-
   /**
    * Every rank ends with rank 0's `v`, bit for bit: an uncompressed sum to which the other ranks
    * add −0 (x + −0 = x for every x, +0 and NaN included). Its own group (subjects `<run>-sync`).

@@ -287,7 +287,7 @@ export async function trainRank(a: RankAssignment, deps: RankDeps): Promise<Rank
           deps.log(`epoch ${epoch}/${config.train.epochs} loss ${(p.lossSum / p.seen).toFixed(4)} acc ${(p.correct / p.seen).toFixed(4)}` +
             (test ? ` test acc ${test.accuracy.toFixed(4)}` : ''));
           progress = { lossSum: 0, correct: 0, seen: 0 };
-        } else if (everyK > 0 && done % everyK === 0) {
+        } else if (checkpointHere) {
           await writeCheckpoint(stepStem(done), ef);
         }
       }

@@ -302,30 +302,33 @@ export async function benchAllreduce(options: AllReduceBenchOptions): Promise<Al
     const seed = 17;
     for (const size of options.sizesBytes) {
       for (const n of options.workers) {
-        for (const compression of options.compressions) for (const algorithm of [...new Set((options.algorithms ?? ['auto']).map((a) => resolveAlgorithm(a, n, compression)))]) {
-          progress(`${(size / 2 ** 20).toString()} MiB, N=${n}, ${compression}, ${algorithm} ...`);
-          const open = options.ranksIn === 'threads' ? threadRanks : inProcessRanks;
-          const ranks = await open(server.url, ++generation, n, compression, algorithm, size / 4, seed);
-          const raw = await openRawPubSub(server.url, size, rawMsgBytes);
-          try {
-            const times: number[] = [];
-            const rawTimes: number[] = [];
-            let exact: boolean | null = null;
-            let wire = 0;
-            for (let rep = 0; rep <= options.repeats; rep++) {
-              const rawMs = await raw.once();
-              const r = await ranks.step(rep === 0 && compression === 'none');
-              wire = r.wire;
-              if (rep === 0) exact = r.exact;
-              else {
-                times.push(r.ms);
-                rawTimes.push(rawMs);
+        for (const compression of options.compressions) {
+          const algorithms = new Set((options.algorithms ?? ['auto']).map((a) => resolveAlgorithm(a, n, compression)));
+          for (const algorithm of algorithms) {
+            progress(`${(size / 2 ** 20).toString()} MiB, N=${n}, ${compression}, ${algorithm} ...`);
+            const open = options.ranksIn === 'threads' ? threadRanks : inProcessRanks;
+            const ranks = await open(server.url, ++generation, n, compression, algorithm, size / 4, seed);
+            const raw = await openRawPubSub(server.url, size, rawMsgBytes);
+            try {
+              const times: number[] = [];
+              const rawTimes: number[] = [];
+              let exact: boolean | null = null;
+              let wire = 0;
+              for (let rep = 0; rep <= options.repeats; rep++) {
+                const rawMs = await raw.once();
+                const r = await ranks.step(rep === 0 && compression === 'none');
+                wire = r.wire;
+                if (rep === 0) exact = r.exact;
+                else {
+                  times.push(r.ms);
+                  rawTimes.push(rawMs);
+                }
               }
+              rows.push(row(n, compression, algorithm, size, times, wire, rawTimes, rawMsgBytes, exact));
+            } finally {
+              await raw.close();
+              await ranks.close();
             }
-            rows.push(row(n, compression, algorithm, size, times, wire, rawTimes, rawMsgBytes, exact));
-          } finally {
-            await raw.close();
-            await ranks.close();
           }
         }
       }
