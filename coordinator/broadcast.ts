@@ -1,4 +1,4 @@
-import { AsyncQueue } from '../src/collective/queue.js';
+import { AsyncQueue } from '../src/util/queue.js';
 import type { ClusterEvent } from '../src/rpc/index.js';
 
 /** Fans cluster events out to every watcher (one queue each, dropped when the watcher goes). */

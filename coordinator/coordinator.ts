@@ -4,7 +4,7 @@
 // generation), checkpoints and resume, and every write to the experiment database.
 import { randomBytes } from 'node:crypto';
 import { parseRunConfig, type RunConfig } from '../src/config/index.js';
-import { AsyncQueue } from '../src/collective/queue.js';
+import { AsyncQueue } from '../src/util/queue.js';
 import {
   addCheckpoint, addEpochMetrics, addEvent, createRun, endGeneration, finishRun, getRun, joinRun, leaveRun, listEpochMetrics, listEvents,
   listMembers, markRunning, recordHardware, touchWorker, upsertWorker, type HardwareInfo, type StoreDb,

@@ -5,7 +5,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { count } from 'drizzle-orm';
 import { RUN_STATUSES, runs, type StoreDb } from '../src/store/index.js';
 import type { ClusterEvent } from '../src/rpc/index.js';
-import type { AsyncQueue } from '../src/collective/queue.js';
+import type { AsyncQueue } from '../src/util/queue.js';
 import type { Coordinator, WorkerSnapshot, WorkerState } from './coordinator.js';
 
 export interface CoordinatorMetricsDeps {

@@ -1,4 +1,4 @@
-import type { AsyncQueue } from '../src/collective/queue.js';
+import type { AsyncQueue } from '../src/util/queue.js';
 import type { ClusterEvent, WatchRequest } from '../src/rpc/index.js';
 import type { ClusterSnapshot } from './coordinator.js';
 

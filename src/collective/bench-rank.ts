@@ -61,7 +61,7 @@ async function main(): Promise<void> {
 }
 
 async function* commands(port: NonNullable<typeof parentPort>): AsyncGenerator<BenchRankCommand> {
-  const { AsyncQueue } = await import('./queue.js');
+  const { AsyncQueue } = await import('../util/queue.js');
   const q = new AsyncQueue<BenchRankCommand>();
   port.on('message', (m: BenchRankCommand) => q.push(m));
   try {

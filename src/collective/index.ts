@@ -10,7 +10,6 @@ export {
   type MissingContributions,
 } from './errors.js';
 export { LoopbackHub, LoopbackTransport, subjectMatches, type Transport, type TransportMessage, type TransportSubscription } from './transport.js';
-export { AsyncQueue } from './queue.js';
 export { connectNatsTransport, NatsAuthError, type NatsTransportOptions } from './nats-transport.js';
 export { mergeNatsAuth, natsAuthFromFlags, NatsAuthConfigError, natsUrlWithAuth, redactNatsUrl, splitNatsUrl, type NatsAuth } from './nats-url.js';
 export { startNatsServer, NatsServerMissingError, type NatsServerHandle, type NatsServerOptions } from './nats-server.js';

@@ -1,6 +1,6 @@
 // The only file that imports the NATS client.
 import { connect, type ConnectionOptions, type NatsConnection, type Subscription } from 'nats';
-import { AsyncQueue } from './queue.js';
+import { AsyncQueue } from '../util/queue.js';
 import { TransportClosedError } from './errors.js';
 import { mergeNatsAuth, redactNatsUrl, splitNatsUrl, type NatsAuth } from './nats-url.js';
 import type { Transport, TransportMessage, TransportSubscription } from './transport.js';

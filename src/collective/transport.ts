@@ -1,4 +1,4 @@
-import { AsyncQueue } from './queue.js';
+import { AsyncQueue } from '../util/queue.js';
 import { TransportClosedError } from './errors.js';
 
 /** One message as delivered to a subscriber. `data` is owned by the receiver. */
