@@ -12,5 +12,4 @@ export {
 export { LoopbackHub, LoopbackTransport, subjectMatches, type Transport, type TransportMessage, type TransportSubscription } from './transport.js';
 export { connectNatsTransport, NatsAuthError, type NatsTransportOptions } from './nats-transport.js';
 export { mergeNatsAuth, natsAuthFromFlags, NatsAuthConfigError, natsUrlWithAuth, redactNatsUrl, splitNatsUrl, type NatsAuth } from './nats-url.js';
-export { startNatsServer, NatsServerMissingError, type NatsServerHandle, type NatsServerOptions } from './nats-server.js';
 export { bucketPlanOf, fillGradients, gradientVector, startBucketedStep, type BucketedStep, type BucketPlan } from './gradient-buckets.js';

@@ -1,4 +1,4 @@
-import { startNatsServer, type NatsServerHandle, type NatsServerOptions } from '../../src/collective/nats-server.js';
+import { startNatsServer, type NatsServerHandle, type NatsServerOptions } from '../../src/launch/nats-server.js';
 
 /** Something with node:test's `after` hook. */
 interface AfterHook {

@@ -96,7 +96,7 @@ function configureBenchAllreduce(cmd: Command, ctx: CommandContext): void {
       const parsed = flagsSchema.safeParse(raw);
       if (!parsed.success) throw new UserError(parsed.error.issues.map((i) => i.message).join('; '), { exitCode: 2 });
       const flags = parsed.data;
-      const { benchAllreduce } = await import('../../collective/bench.js');
+      const { benchAllreduce } = await import('../../bench/allreduce.js');
       const report = await benchAllreduce({
         sizesBytes: flags.sizes.map((mb) => Math.round(mb * 2 ** 20)),
         workers: flags.workers,

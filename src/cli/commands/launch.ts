@@ -43,7 +43,7 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
       // --compression overrides the config's train.compression (and is recorded with the run's config)
       const config = f.compression ? { ...loaded, train: { ...loaded.train, compression: f.compression } } : loaded;
       const say = (line: string) => { if (!raw.quiet && !raw.json) ctx.io.stderr.write(`${line}\n`); };
-      const { startLocalCluster } = await import('../../../coordinator/local-cluster.js');
+      const { startLocalCluster } = await import('../../launch/local-cluster.js');
       const { connectCoordinator } = await import('../../rpc/index.js');
 
       let runEnded = false;

@@ -116,7 +116,7 @@ export function registerResume(program: Command, ctx: CommandContext): void {
       const workers = f.local ?? (run.worldSize || 1);
       const say = (line: string) => { if (!raw.quiet && !raw.json) ctx.io.stderr.write(`${line}\n`); };
       const warn = (line: string) => { if (!raw.json) ctx.io.stderr.write(`${line}\n`); };
-      const { startLocalCluster } = await import('../../../coordinator/local-cluster.js');
+      const { startLocalCluster } = await import('../../launch/local-cluster.js');
       const { connectCoordinator } = await import('../../rpc/index.js');
 
       let interrupted = false;

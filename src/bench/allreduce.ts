@@ -1,14 +1,14 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { loadNativeCodec } from '../native/addon.js';
-import { codecKernels, jsKernels, nativeKernels, type CodecKernels } from './codec-kernels.js';
-import { AllReduce } from './allreduce.js';
-import type { BenchRankCommand, BenchRankData, BenchRankReply } from './bench-rank.js';
-import { maxChunkElements, messageBytes, type Compression } from './codec.js';
-import { connectNatsTransport, type NatsTransport } from './nats-transport.js';
-import { startNatsServer, type NatsServerHandle } from './nats-server.js';
-import { defaultAllReduceOptions, resolveAlgorithm, type AllReduceAlgorithm, type AllReduceOptions } from './options.js';
-import { firstBitDifference, randomGradient, rankOrderReduce } from './testing.js';
+import { codecKernels, jsKernels, nativeKernels, type CodecKernels } from '../collective/codec-kernels.js';
+import { AllReduce } from '../collective/allreduce.js';
+import type { BenchRankCommand, BenchRankData, BenchRankReply } from './allreduce-rank.js';
+import { maxChunkElements, messageBytes, type Compression } from '../collective/codec.js';
+import { connectNatsTransport, type NatsTransport } from '../collective/nats-transport.js';
+import { startNatsServer, type NatsServerHandle } from '../launch/nats-server.js';
+import { defaultAllReduceOptions, resolveAlgorithm, type AllReduceAlgorithm, type AllReduceOptions } from '../collective/options.js';
+import { firstBitDifference, randomGradient, rankOrderReduce } from '../collective/testing.js';
 
 export interface AllReduceBenchOptions {
   /** Gradient sizes in bytes of fp32 (each a multiple of 4). */
@@ -211,7 +211,7 @@ interface RankThread {
 
 function startRankThread(data: BenchRankData): RankThread {
   const ts = import.meta.url.endsWith('.ts');
-  const file = new URL(`./bench-rank.${ts ? 'ts' : 'js'}`, import.meta.url).href;
+  const file = new URL(`./allreduce-rank.${ts ? 'ts' : 'js'}`, import.meta.url).href;
   // from a source checkout (run through tsx) the worker registers tsx before loading TypeScript
   const worker = ts
     ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(file)}); });`, { eval: true, workerData: data })

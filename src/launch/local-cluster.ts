@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
-import { startNatsServer, type NatsServerHandle } from '../src/collective/index.js';
+import { startNatsServer, type NatsServerHandle } from './nats-server.js';
 
 export interface LocalClusterOptions {
   workers: number;

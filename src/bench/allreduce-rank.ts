@@ -2,13 +2,13 @@
 // own event loop and NATS connection. Protocol with the parent: it posts {type:'ready'}, then for
 // every {type:'go'} runs one step and posts {type:'done', ms, bytesSent, result?}.
 import { parentPort, workerData } from 'node:worker_threads';
-import { AllReduce } from './allreduce.js';
-import type { Compression } from './codec.js';
-import type { AllReduceOptions } from './options.js';
+import { AllReduce } from '../collective/allreduce.js';
+import type { Compression } from '../collective/codec.js';
+import type { AllReduceOptions } from '../collective/options.js';
 
 type AlgorithmChoice = AllReduceOptions['algorithm'];
-import { connectNatsTransport } from './nats-transport.js';
-import { randomGradient } from './testing.js';
+import { connectNatsTransport } from '../collective/nats-transport.js';
+import { randomGradient } from '../collective/testing.js';
 
 export interface BenchRankData {
   url: string;
