@@ -1,13 +1,13 @@
 {
   # bnn_cuda: the optional CUDA addon (native/cuda-addon/build/Release/bnn_cuda.node), built by
-  # build.mjs only where nvcc is found. The kernels come precompiled from native/cuda (libbnn_cuda.a,
+  # build.mjs only where nvcc is found. The kernels come precompiled from native/tools/cuda (libbnn_cuda.a,
   # sm_80 + sm_90 machine code and sm_90 PTX, -fPIC); this target only compiles its part of the
   # binding layer both addons share (native/src/binding: cuda_addon.cc, bind_cuda.cc, cuda_device.cc
   # and the shared args.cc) and links the CUDA runtime statically, so loading the addon never needs
   # libcudart.so (only the driver, libcuda.so.1, which is dlopened at first use).
   'variables': {
     'cuda_libdir%': '<!(sh ./cuda-libdir.sh)',
-    'bnn_cuda_lib%': '<!(node -p "require(\'path\').resolve(\'../cuda/build/addon/libbnn_cuda.a\')")',
+    'bnn_cuda_lib%': '<!(node -p "require(\'path\').resolve(\'../tools/cuda/build/addon/libbnn_cuda.a\')")',
   },
   'targets': [
     {

@@ -5,7 +5,7 @@
 #pragma once
 #include <cstdint>
 
-#include "../src/cuda/bnn_cuda.h"
+#include "cuda/bnn_cuda.h"
 #include "test_util.h"
 
 namespace bnn::cuda_test {

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "check_util.h"
+#include "../check_util.h"
 #include "common/thread_pool.h"
 #include "fp32/fp32.h"
 #include "xnor_gemm/xnor_gemm.h"

@@ -8,10 +8,10 @@
 #include <random>
 #include <vector>
 
-#include "../src/cuda/bnn_cuda.h"
-#include "../src/cuda/conv_index.cuh"
-#include "../src/cuda/mma_b1_tile.cuh"
-#include "../src/xnor_gemm/reference.h"
+#include "cuda/bnn_cuda.h"
+#include "cuda/conv_index.cuh"
+#include "cuda/mma_b1_tile.cuh"
+#include "xnor_gemm/reference.h"
 #include "conv_reference.h"
 #include "mma_emulation.h"
 #include "test_util.h"

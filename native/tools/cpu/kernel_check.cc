@@ -8,9 +8,9 @@
 #include <cstring>
 #include <limits>
 
+#include "../check_util.h"
 #include "binary_conv/binary_conv.h"
 #include "binary_conv/reference.h"
-#include "check_util.h"
 #include "common/thread_pool.h"
 #include "elementwise/elementwise.h"
 #include "fp32/fp32.h"

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "../src/cuda/bnn_cuda.h"
-#include "../src/xnor_gemm/reference.h"
+#include "cuda/bnn_cuda.h"
+#include "xnor_gemm/reference.h"
 #include "conv_reference.h"
 #include "cpu_checks.h"
 #include "test_util.h"
