@@ -8,11 +8,12 @@
 #include <random>
 #include <vector>
 
+#include "binary_conv/reference.h"
 #include "cuda/bnn_cuda.h"
 #include "cuda/conv_index.cuh"
+#include "cuda/conv_params.h"
 #include "cuda/mma_b1_tile.cuh"
 #include "xnor_gemm/reference.h"
-#include "conv_reference.h"
 #include "mma_emulation.h"
 #include "test_util.h"
 
@@ -238,7 +239,7 @@ inline void check_conv(Checks& ck, std::mt19937_64& rng) {
     const std::vector<float> x = random_floats(rng, size_t(p.batch * p.in_h * p.in_w * p.in_c));
     const std::vector<float> w = random_floats(rng, size_t(p.k_h * p.k_w * p.in_c * p.out_c));
     std::vector<float> y(size_t(p.batch * p.out_h * p.out_w * p.out_c));
-    binary_conv2d_ref(x.data(), w.data(), y.data(), p);
+    ref::binary_conv2d(x.data(), w.data(), cuda::to_geometry(p), y.data());
     ck.expect(conv_packed_mirror(x, w, p) == y, "packed conv algorithm != float conv (in_c %lld, k %lldx%lld)",
               (long long)p.in_c, (long long)p.k_h, (long long)p.k_w);
   }
@@ -246,7 +247,7 @@ inline void check_conv(Checks& ck, std::mt19937_64& rng) {
   // lowers y by 2 for every tap of an output that reads that pixel.
   const bnn_cuda_conv2d_params p{1, 4, 5, 3, 3, 3, 2, 1, 1, 1, 1, 4, 5};
   std::vector<float> x(size_t(4 * 5 * 3), 1.0f), w(size_t(3 * 3 * 3 * 2), -1.0f), y(size_t(4 * 5 * 2));
-  binary_conv2d_ref(x.data(), w.data(), y.data(), p);
+  ref::binary_conv2d(x.data(), w.data(), cuda::to_geometry(p), y.data());
   bool good = true;
   for (int oh = 0; oh < 4; ++oh)
     for (int ow = 0; ow < 5; ++ow) {
@@ -259,7 +260,7 @@ inline void check_conv(Checks& ck, std::mt19937_64& rng) {
   ck.expect(conv_packed_mirror(x, w, p) == y, "packed conv algorithm: all +1 input, all -1 filter");
   std::fill(w.begin(), w.end(), 1.0f);
   x[size_t((2 * 5 + 3) * 3 + 1)] = -1.0f;  // pixel (2, 3), channel 1
-  binary_conv2d_ref(x.data(), w.data(), y.data(), p);
+  ref::binary_conv2d(x.data(), w.data(), cuda::to_geometry(p), y.data());
   good = true;
   for (int oh = 0; oh < 4; ++oh)
     for (int ow = 0; ow < 5; ++ow) {

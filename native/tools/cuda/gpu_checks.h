@@ -6,9 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "binary_conv/reference.h"
 #include "cuda/bnn_cuda.h"
+#include "cuda/conv_params.h"
 #include "xnor_gemm/reference.h"
-#include "conv_reference.h"
 #include "cpu_checks.h"
 #include "test_util.h"
 
@@ -164,7 +165,7 @@ inline void check_gpu_conv(Checks& ck, std::mt19937_64& rng, int variant, bool q
     const std::vector<float> x = random_floats(rng, size_t(p.batch * p.in_h * p.in_w * p.in_c));
     const std::vector<float> w = random_floats(rng, size_t(p.k_h * p.k_w * p.in_c * p.out_c));
     std::vector<float> want(size_t(p.batch * p.out_h * p.out_w * p.out_c));
-    binary_conv2d_ref(x.data(), w.data(), want.data(), p);
+    ref::binary_conv2d(x.data(), w.data(), cuda::to_geometry(p), want.data());
     size_t ws_bytes = 0;
     bnn_cuda_conv2d_workspace_bytes(&p, &ws_bytes);
     DeviceBuffer dx(x.size() * 4), dw(w.size() * 4), dy(want.size() * 4), dws(ws_bytes);
