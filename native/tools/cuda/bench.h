@@ -19,7 +19,6 @@
 #include "cuda/bnn_cuda.h"
 #include "xnor_gemm/reference.h"
 #include "gpu_checks.h"
-#include "test_util.h"
 
 namespace bnn::cuda_test {
 

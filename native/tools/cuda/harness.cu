@@ -19,7 +19,6 @@
 #include "bench.h"
 #include "cpu_checks.h"
 #include "gpu_checks.h"
-#include "test_util.h"
 
 namespace {
 
