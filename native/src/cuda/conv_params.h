@@ -11,22 +11,15 @@
 
 namespace bnn::cuda {
 
-// Calls f(params field, geometry field) for every field: the one statement of which is which.
+// Calls f(params field, geometry field) for every field: the one statement of which is which,
+// one line per row of bnn_cuda_conv2d_params.
 template <class P, class G, class F>
 void for_each_conv_field(P& p, G& g, F f) {
-  f(p.batch, g.batch);
-  f(p.in_h, g.in_h);
-  f(p.in_w, g.in_w);
-  f(p.in_c, g.in_c);
-  f(p.k_h, g.filter_h);
-  f(p.k_w, g.filter_w);
-  f(p.out_c, g.out_c);
-  f(p.stride_h, g.stride_h);
-  f(p.stride_w, g.stride_w);
-  f(p.pad_top, g.pad_top);
-  f(p.pad_left, g.pad_left);
-  f(p.out_h, g.out_h);
-  f(p.out_w, g.out_w);
+  f(p.batch, g.batch), f(p.in_h, g.in_h), f(p.in_w, g.in_w), f(p.in_c, g.in_c);
+  f(p.k_h, g.filter_h), f(p.k_w, g.filter_w), f(p.out_c, g.out_c);
+  f(p.stride_h, g.stride_h), f(p.stride_w, g.stride_w);
+  f(p.pad_top, g.pad_top), f(p.pad_left, g.pad_left);
+  f(p.out_h, g.out_h), f(p.out_w, g.out_w);
 }
 
 inline bnn_cuda_conv2d_params to_conv2d_params(const conv::Geometry& g) {
