@@ -14,4 +14,4 @@ if ! command -v "$NVCC" >/dev/null 2>&1; then
   exit 0
 fi
 export NVCC
-exec bash "$root/native/cuda/compile-check.sh" --run-cpu-checks
+exec bash "$root/native/tools/cuda/compile-check.sh" --run-cpu-checks

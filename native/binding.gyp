@@ -3,7 +3,9 @@
   # ISA kernel files are static libraries with their own -m flags (gyp has no per-file
   # flags); everything else is built for the x86-64 baseline, so the addon loads and runs
   # on CPUs without AVX2/AVX-512 and select.cc picks the best variant at run time.
-  # native/tools/Makefile mirrors these flags for the standalone checker.
+  # native/tools/cpu/Makefile mirrors these flags for the standalone checker.
+  # The binding layer (src/binding) is shared with the CUDA addon, whose own files there
+  # (cuda_addon.cc, bind_cuda.cc, cuda_device.cc) cuda-addon/binding.gyp compiles.
   'variables': {
     'openblas_cflags': '<!(pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu)',
     'openblas_libs': '<!(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)',

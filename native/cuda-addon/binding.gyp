@@ -1,18 +1,24 @@
 {
   # bnn_cuda: the optional CUDA addon (native/cuda-addon/build/Release/bnn_cuda.node), built by
-  # build.mjs only where nvcc is found. The kernels come precompiled from native/cuda (libbnn_cuda.a,
-  # sm_80 + sm_90 machine code and sm_90 PTX, -fPIC); this target only compiles the N-API glue
-  # (plus the CPU addon's argument checks) and links the CUDA runtime statically, so loading the
-  # addon never needs libcudart.so (only the driver, libcuda.so.1, which is dlopened at first use).
+  # build.mjs only where nvcc is found. The kernels come precompiled from native/tools/cuda (libbnn_cuda.a,
+  # sm_80 + sm_90 machine code and sm_90 PTX, -fPIC); this target only compiles its part of the
+  # binding layer both addons share (native/src/binding: cuda_addon.cc, bind_cuda.cc, cuda_device.cc
+  # and the shared args.cc) and links the CUDA runtime statically, so loading the addon never needs
+  # libcudart.so (only the driver, libcuda.so.1, which is dlopened at first use).
   'variables': {
     'cuda_libdir%': '<!(sh ./cuda-libdir.sh)',
-    'bnn_cuda_lib%': '<!(node -p "require(\'path\').resolve(\'../cuda/build/addon/libbnn_cuda.a\')")',
+    'bnn_cuda_lib%': '<!(node -p "require(\'path\').resolve(\'../tools/cuda/build/addon/libbnn_cuda.a\')")',
   },
   'targets': [
     {
       'target_name': 'bnn_cuda',
-      'sources': ['src/addon.cc', '../src/binding/args.cc'],
-      'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")", '../src/binding', '../src/cuda'],
+      'sources': [
+        '../src/binding/cuda_addon.cc',
+        '../src/binding/args.cc',
+        '../src/binding/bind_cuda.cc',
+        '../src/binding/cuda_device.cc',
+      ],
+      'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
       'defines': ['NAPI_VERSION=8', 'NAPI_CPP_EXCEPTIONS', 'NODE_ADDON_API_DISABLE_DEPRECATED'],
       'cflags': ['-O2', '-fPIC', '-Wall', '-Wextra', '-Wno-unused-parameter', '-pthread'],
       'cflags_cc': ['-std=c++17'],

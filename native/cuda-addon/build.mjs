@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds the optional CUDA addon native/cuda-addon/build/Release/bnn_cuda.node:
-//   1. make -C native/cuda lib  (kernels -> libbnn_cuda.a in native/cuda/build/addon, -fPIC,
+//   1. make -C native/tools/cuda lib  (kernels -> libbnn_cuda.a in native/tools/cuda/build/addon, -fPIC,
 //      sm_80 + sm_90 machine code and sm_90 PTX; incremental, so a rebuild only relinks)
 //   2. node-gyp rebuild in native/cuda-addon (N-API glue, static CUDA runtime)
 // BNN_CUDA: unset/auto = build when nvcc is found, a failure is one warning line;
@@ -70,8 +70,8 @@ export function buildCudaAddon({ gyp, env = process.env } = {}) {
   const log = [];
   const jobs = /^\d+$/.test(env.JOBS ?? '') ? env.JOBS : String(Math.min(2, os.availableParallelism()));
   let reason = gyp ? null : 'node-gyp not found';
-  if (!reason) reason = run('make -C native/cuda lib', 'make', ['-C', path.join(nativeDir, 'cuda'), 'lib', 'BUILD=build/addon',
-    'NVCCFLAGS=-std=c++17 -O3 -Xcompiler -fPIC,-Wall,-Wextra', `NVCC=${nvcc}`, `-j${jobs}`], { env }, log);
+  if (!reason) reason = run('make -C native/tools/cuda lib', 'make', ['-C', path.join(nativeDir, 'tools', 'cuda'), 'lib',
+    'BUILD=build/addon', 'NVCCFLAGS=-std=c++17 -O3 -Xcompiler -fPIC,-Wall,-Wextra', `NVCC=${nvcc}`, `-j${jobs}`], { env }, log);
   if (!reason) {
     // Outside npm (no npm_config_nodedir) use the running node's own headers when it has them,
     // instead of node-gyp downloading them.

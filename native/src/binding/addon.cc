@@ -1,4 +1,4 @@
-// Module entry and runtime controls: info(), setKernel(), setThreads().
+// bnn_native's module entry and runtime controls: info(), setKernel(), setThreads().
 #include "args.h"
 #include "../common/cpu_features.h"
 #include "../common/thread_pool.h"
@@ -50,7 +50,7 @@ Napi::Value set_kernel(const Napi::CallbackInfo& ci) {
 Napi::Value set_threads(const Napi::CallbackInfo& ci) {
   Args args(ci, "setThreads", 1, 1);
   const size_t n = args.dim(0, "n", 0);
-  if (n > 1024) args.fail("argument 'n' must be at most 1024, got " + std::to_string(n));
+  args.require_at_most(n, "n", 1024, "1024");
   ThreadPool::global().set_threads(n);
   fp32::set_blas_threads(ThreadPool::global().threads());
   return Napi::Number::New(args.env(), static_cast<double>(ThreadPool::global().threads()));
@@ -58,14 +58,13 @@ Napi::Value set_threads(const Napi::CallbackInfo& ci) {
 
 }  // namespace
 
-void register_runtime(Napi::Env env, Napi::Object exports) {
-  exports.Set("info", Napi::Function::New<guarded<info>>(env, "info"));
-  exports.Set("setKernel", Napi::Function::New<guarded<set_kernel>>(env, "setKernel"));
-  exports.Set("setThreads", Napi::Function::New<guarded<set_threads>>(env, "setThreads"));
-}
+const char* addon_name() { return "bnn_native"; }
 
-// native/src/binding/bind_codec.cc (all-reduce wire-format kernels).
-void register_codec(Napi::Env env, Napi::Object exports);
+void register_runtime(Napi::Env env, Napi::Object exports) {
+  export_function<info>(env, exports, "info");
+  export_function<set_kernel>(env, exports, "setKernel");
+  export_function<set_threads>(env, exports, "setThreads");
+}
 
 }  // namespace bnn::binding
 

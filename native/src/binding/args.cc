@@ -21,6 +21,13 @@ const char* typed_array_name(napi_typedarray_type t) {
     default: return "TypedArray";
   }
 }
+
+// A JS number with no fraction, >= min and <= 2^53 - 1.
+bool is_dim(const Napi::Value& v, size_t min) {
+  if (!v.IsNumber()) return false;
+  const double d = v.As<Napi::Number>().DoubleValue();
+  return d >= double(min) && d <= kMaxSafe && std::floor(d) == d;
+}
 }  // namespace
 
 Args::Args(const Napi::CallbackInfo& info, const char* fn, size_t min_count, size_t max_count)
@@ -35,8 +42,11 @@ Args::Args(const Napi::CallbackInfo& info, const char* fn, size_t min_count, siz
 void Args::fail(const std::string& message) const { throw Napi::TypeError::New(info_.Env(), fn_ + ": " + message); }
 
 void Args::fail_arg(size_t i, const char* name, const std::string& expected) const {
-  const Napi::Value v = i < count() ? info_[i] : info_.Env().Undefined();
-  fail(std::string("argument '") + name + "' must be " + expected + ", got " + describe(v));
+  fail_value(name, i < count() ? info_[i] : info_.Env().Undefined(), expected);
+}
+
+void Args::fail_value(const std::string& where, const Napi::Value& v, const std::string& expected) const {
+  fail("argument '" + where + "' must be " + expected + ", got " + describe(v));
 }
 
 std::string Args::describe(const Napi::Value& v) const {
@@ -61,11 +71,8 @@ std::string Args::describe(const Napi::Value& v) const {
 
 size_t Args::dim(size_t i, const char* name, size_t min) const {
   const Napi::Value v = i < count() ? info_[i] : info_.Env().Undefined();
-  const std::string expected = "an integer >= " + std::to_string(min);
-  if (!v.IsNumber()) fail_arg(i, name, expected);
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= double(min)) || d > kMaxSafe || std::floor(d) != d) fail_arg(i, name, expected);
-  return static_cast<size_t>(d);
+  if (!is_dim(v, min)) fail_arg(i, name, "an integer >= " + std::to_string(min));
+  return static_cast<size_t>(v.As<Napi::Number>().DoubleValue());
 }
 
 double Args::number(size_t i, const char* name) const {
@@ -128,20 +135,15 @@ uint64_t* Args::words(size_t i, const char* name, size_t words, const char* word
 
 size_t Args::dim_field(size_t i, const char* name, const char* field, size_t min) const {
   const Napi::Value v = info_[i].As<Napi::Object>().Get(field);
-  const std::string where = std::string(name) + "." + field;
-  const std::string expected = "an integer >= " + std::to_string(min);
-  if (!v.IsNumber()) fail(std::string("argument '") + where + "' must be " + expected + ", got " + describe(v));
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= double(min)) || d > kMaxSafe || std::floor(d) != d)
-    fail(std::string("argument '") + where + "' must be " + expected + ", got " + describe(v));
-  return static_cast<size_t>(d);
+  if (!is_dim(v, min)) fail_value(std::string(name) + "." + field, v, "an integer >= " + std::to_string(min));
+  return static_cast<size_t>(v.As<Napi::Number>().DoubleValue());
 }
 
 double Args::number_field(size_t i, const char* name, const char* field, const double* fallback) const {
   const Napi::Value v = info_[i].As<Napi::Object>().Get(field);
   if (fallback && v.IsUndefined()) return *fallback;
   if (!v.IsNumber() || !std::isfinite(v.As<Napi::Number>().DoubleValue()))
-    fail(std::string("argument '") + name + "." + field + "' must be a finite number, got " + describe(v));
+    fail_value(std::string(name) + "." + field, v, "a finite number");
   return v.As<Napi::Number>().DoubleValue();
 }
 
@@ -176,10 +178,23 @@ void Args::require_disjoint(size_t a, const char* a_name, size_t b, const char* 
     fail(std::string("arguments '") + a_name + "' and '" + b_name + "' must not overlap in memory");
 }
 
+void Args::require_at_most(size_t value, const char* name, size_t max, const std::string& max_text) const {
+  if (value > max)
+    fail(std::string("argument '") + name + "' must be at most " + max_text + ", got " + std::to_string(value));
+}
+
 size_t mul(const Args& args, size_t a, size_t b) {
   size_t r;
   if (__builtin_mul_overflow(a, b, &r) || r > (size_t{1} << 53)) args.fail("buffer size overflows");
   return r;
+}
+
+void require_exact_k(const Args& args, size_t k) {
+  if (k >= kMaxExactK) args.fail("argument 'k' must be below 2^24 (exact float results), got " + std::to_string(k));
+}
+
+void require_exact_patch(const Args& args, const conv::Geometry& g) {
+  if (g.patch() >= kMaxExactK) args.fail("kH*kW*inC must be below 2^24");
 }
 
 }  // namespace bnn::binding

@@ -129,13 +129,13 @@ Napi::Value kernel(const Napi::CallbackInfo& ci) {
 }  // namespace
 
 void register_codec(Napi::Env env, Napi::Object exports) {
-  exports.Set("codecAddF32", Napi::Function::New<guarded<add_f32>>(env, "codecAddF32"));
-  exports.Set("codecSignEncode", Napi::Function::New<guarded<sign_encode>>(env, "codecSignEncode"));
-  exports.Set("codecSignAccumulate", Napi::Function::New<guarded<sign_accumulate>>(env, "codecSignAccumulate"));
-  exports.Set("codecHalfEncode", Napi::Function::New<guarded<half_encode>>(env, "codecHalfEncode"));
-  exports.Set("codecHalfAccumulate", Napi::Function::New<guarded<half_accumulate>>(env, "codecHalfAccumulate"));
-  exports.Set("codecScaleInto", Napi::Function::New<guarded<scale_into>>(env, "codecScaleInto"));
-  exports.Set("codecKernel", Napi::Function::New<guarded<kernel>>(env, "codecKernel"));
+  export_function<add_f32>(env, exports, "codecAddF32");
+  export_function<sign_encode>(env, exports, "codecSignEncode");
+  export_function<sign_accumulate>(env, exports, "codecSignAccumulate");
+  export_function<half_encode>(env, exports, "codecHalfEncode");
+  export_function<half_accumulate>(env, exports, "codecHalfAccumulate");
+  export_function<scale_into>(env, exports, "codecScaleInto");
+  export_function<kernel>(env, exports, "codecKernel");
 }
 
 }  // namespace bnn::binding

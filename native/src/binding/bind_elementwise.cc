@@ -124,12 +124,12 @@ Napi::Value batch_norm_apply(const Napi::CallbackInfo& ci) {
 }  // namespace
 
 void register_elementwise(Napi::Env env, Napi::Object exports) {
-  exports.Set("signInto", Napi::Function::New<guarded<sign_into>>(env, "signInto"));
-  exports.Set("steGrad", Napi::Function::New<guarded<ste_grad>>(env, "steGrad"));
-  exports.Set("adamw", Napi::Function::New<guarded<adamw>>(env, "adamw"));
-  exports.Set("batchNormForward", Napi::Function::New<guarded<batch_norm_forward>>(env, "batchNormForward"));
-  exports.Set("batchNormBackward", Napi::Function::New<guarded<batch_norm_backward>>(env, "batchNormBackward"));
-  exports.Set("batchNormApply", Napi::Function::New<guarded<batch_norm_apply>>(env, "batchNormApply"));
+  export_function<sign_into>(env, exports, "signInto");
+  export_function<ste_grad>(env, exports, "steGrad");
+  export_function<adamw>(env, exports, "adamw");
+  export_function<batch_norm_forward>(env, exports, "batchNormForward");
+  export_function<batch_norm_backward>(env, exports, "batchNormBackward");
+  export_function<batch_norm_apply>(env, exports, "batchNormApply");
 }
 
 }  // namespace bnn::binding

@@ -90,12 +90,11 @@ Napi::Value sgemm_mode(const Napi::CallbackInfo& ci) {
 }  // namespace
 
 void register_fp32(Napi::Env env, Napi::Object exports) {
-  exports.Set("sgemmMode", Napi::Function::New<guarded<sgemm_mode>>(env, "sgemmMode"));
-  exports.Set("sgemm", Napi::Function::New<guarded<sgemm>>(env, "sgemm"));
-  exports.Set("conv2d", Napi::Function::New<guarded<conv2d>>(env, "conv2d"));
-  exports.Set("conv2dBackpropInput", Napi::Function::New<guarded<conv2d_backprop_input>>(env, "conv2dBackpropInput"));
-  exports.Set("conv2dBackpropFilter",
-              Napi::Function::New<guarded<conv2d_backprop_filter>>(env, "conv2dBackpropFilter"));
+  export_function<sgemm_mode>(env, exports, "sgemmMode");
+  export_function<sgemm>(env, exports, "sgemm");
+  export_function<conv2d>(env, exports, "conv2d");
+  export_function<conv2d_backprop_input>(env, exports, "conv2dBackpropInput");
+  export_function<conv2d_backprop_filter>(env, exports, "conv2dBackpropFilter");
 }
 
 }  // namespace bnn::binding

@@ -36,7 +36,7 @@ Napi::Value pack_cols(const Napi::CallbackInfo& ci) {
 Napi::Value xnor_gemm(const Napi::CallbackInfo& ci) {
   Args args(ci, "xnorGemm", 6, 6);
   const size_t m = args.dim(2, "m"), n = args.dim(3, "n"), k = args.dim(4, "k", 1);
-  if (k >= (size_t{1} << 24)) args.fail("argument 'k' must be below 2^24 (exact float results), got " + std::to_string(k));
+  require_exact_k(args, k);
   const size_t kw = ref::packed_words(k);
   const uint64_t* a = args.words(0, "a", mul(args, m, kw), "m*ceil(k/64)");
   const uint64_t* b = args.words(1, "b", mul(args, n, kw), "n*ceil(k/64)");
@@ -68,7 +68,7 @@ Napi::Value bitplane_gemm(const Napi::CallbackInfo& ci) {
 Napi::Value binary_conv2d(const Napi::CallbackInfo& ci) {
   Args args(ci, "binaryConv2d", 4, 4);
   const conv::Geometry g = args.geometry(2, "geometry");
-  if (g.patch() >= (size_t{1} << 24)) args.fail("kH*kW*inC must be below 2^24");
+  require_exact_patch(args, g);
   const float* x = args.floats(0, "x", g.input_size(), "batch*inH*inW*inC");
   float* out = args.floats(3, "out", g.output_size(), "batch*outH*outW*outC");
   args.require_disjoint(3, "out", 0, "x");
@@ -95,11 +95,11 @@ Napi::Value binary_conv2d(const Napi::CallbackInfo& ci) {
 }  // namespace
 
 void register_xnor(Napi::Env env, Napi::Object exports) {
-  exports.Set("packRows", Napi::Function::New<guarded<pack_rows>>(env, "packRows"));
-  exports.Set("packCols", Napi::Function::New<guarded<pack_cols>>(env, "packCols"));
-  exports.Set("xnorGemm", Napi::Function::New<guarded<xnor_gemm>>(env, "xnorGemm"));
-  exports.Set("bitplaneGemm", Napi::Function::New<guarded<bitplane_gemm>>(env, "bitplaneGemm"));
-  exports.Set("binaryConv2d", Napi::Function::New<guarded<binary_conv2d>>(env, "binaryConv2d"));
+  export_function<pack_rows>(env, exports, "packRows");
+  export_function<pack_cols>(env, exports, "packCols");
+  export_function<xnor_gemm>(env, exports, "xnorGemm");
+  export_function<bitplane_gemm>(env, exports, "bitplaneGemm");
+  export_function<binary_conv2d>(env, exports, "binaryConv2d");
 }
 
 }  // namespace bnn::binding

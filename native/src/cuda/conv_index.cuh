@@ -1,5 +1,5 @@
 // Geometry of the packed binary conv2d, shared by the kernels (binary_conv.cu) and the CPU mirror
-// in native/cuda/harness.cu.
+// in native/tools/cuda/harness.cu.
 //
 // Packed layout: each input pixel's in_c channels pack to cw = ceil(in_c/64) words (xp, NHWC order).
 // An im2col row (one output position) is taps = k_h*k_w groups of cw words, tap t = kh*k_w + kw;

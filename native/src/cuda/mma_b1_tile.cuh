@@ -1,5 +1,5 @@
 // Tile geometry and index maps of the b1 tensor-core XNOR GEMM (xnor_gemm_mma.cu).
-// Host+device so native/cuda/harness.cu can run the kernel's data movement on the CPU against a
+// Host+device so native/tools/cuda/harness.cu can run the kernel's data movement on the CPU against a
 // model of mma.m16n8k256 written from the PTX ISA fragment tables.
 //
 // Fragment choice: the PTX layout gives lane (g = lane/4, t = lane%4) register a0 = row g, hardware

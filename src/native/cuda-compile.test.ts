@@ -1,12 +1,12 @@
-// CUDA kernels: every .cu compiles for sm_80, sm_90 and sm_90a, and the harness's CPU-side checks
-// pass (no GPU needed). Skipped, with the reason, where nvcc is absent.
+// CUDA kernels: every .cu compiles for sm_80, sm_90 and sm_90a, and the CUDA harness's CPU-side
+// checks pass (native/tools/cuda/compile-check.sh; no GPU needed). Skipped, with the reason, where
+// nvcc is absent. kernel-check.test.ts is its CPU counterpart.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from './addon.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const nvcc = process.env.NVCC ?? 'nvcc';
 const hasNvcc = spawnSync(nvcc, ['--version'], { stdio: 'ignore' }).status === 0;
 
@@ -14,7 +14,8 @@ test(
   'cuda - kernels compile for sm_80/sm_90/sm_90a and the harness CPU checks pass',
   { skip: hasNvcc ? false : `nvcc not found (${nvcc}): CUDA compile check not run`, timeout: 10 * 60_000 },
   () => {
-    const r = spawnSync('bash', [path.join(here, 'compile-check.sh'), '--run-cpu-checks'], {
+    const script = path.join(packageRoot(), 'native', 'tools', 'cuda', 'compile-check.sh');
+    const r = spawnSync('bash', [script, '--run-cpu-checks'], {
       encoding: 'utf8',
       env: { ...process.env, NVCC: nvcc, JOBS: process.env.JOBS ?? '2' },
       maxBuffer: 16 * 1024 * 1024,

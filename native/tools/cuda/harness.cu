@@ -15,11 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "../src/cuda/bnn_cuda.h"
+#include "cuda/bnn_cuda.h"
 #include "bench.h"
 #include "cpu_checks.h"
 #include "gpu_checks.h"
-#include "test_util.h"
 
 namespace {
 

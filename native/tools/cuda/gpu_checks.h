@@ -6,11 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "../src/cuda/bnn_cuda.h"
-#include "../src/xnor_gemm/reference.h"
-#include "conv_reference.h"
+#include "binary_conv/reference.h"
+#include "cuda/bnn_cuda.h"
+#include "cuda/conv_params.h"
+#include "xnor_gemm/reference.h"
 #include "cpu_checks.h"
-#include "test_util.h"
 
 namespace bnn::cuda_test {
 
@@ -54,7 +54,7 @@ inline void check_gpu_pack(Checks& ck, std::mt19937_64& rng, bool quick) {
     for (int bits : {64, 32}) {
       const size_t rows = 37, ld = k + 3;
       const size_t kw64 = ref::packed_words(k), words = bnn_cuda_packed_words(k, bits);
-      const std::vector<float> x = random_floats(rng, rows * ld);
+      const std::vector<float> x = random_floats(rows * ld, rng);
       std::vector<uint64_t> want(rows * kw64);
       ref::pack_rows(x.data(), rows, k, ld, want.data());
       DeviceBuffer dx(x.size() * 4), dp(rows * words * bits / 8);
@@ -116,7 +116,7 @@ inline bool gemm_case(Checks& ck, const std::vector<uint64_t>& pa, const std::ve
 }
 
 inline std::vector<uint64_t> random_packed(std::mt19937_64& rng, size_t rows, size_t k) {
-  const std::vector<float> x = random_floats(rng, rows * k);
+  const std::vector<float> x = random_floats(rows * k, rng);
   std::vector<uint64_t> p(rows * ref::packed_words(k));
   ref::pack_rows(x.data(), rows, k, k, p.data());
   return p;
@@ -161,10 +161,10 @@ inline void check_gpu_conv(Checks& ck, std::mt19937_64& rng, int variant, bool q
   if (!quick) cases.push_back({2, 15, 13, 200, 3, 3, 33, 2, 2, 1, 1, 8, 7});
   for (size_t i = 0; i < cases.size(); ++i) {
     const bnn_cuda_conv2d_params& p = cases[i];
-    const std::vector<float> x = random_floats(rng, size_t(p.batch * p.in_h * p.in_w * p.in_c));
-    const std::vector<float> w = random_floats(rng, size_t(p.k_h * p.k_w * p.in_c * p.out_c));
+    const std::vector<float> x = random_floats(size_t(p.batch * p.in_h * p.in_w * p.in_c), rng);
+    const std::vector<float> w = random_floats(size_t(p.k_h * p.k_w * p.in_c * p.out_c), rng);
     std::vector<float> want(size_t(p.batch * p.out_h * p.out_w * p.out_c));
-    binary_conv2d_ref(x.data(), w.data(), want.data(), p);
+    ref::binary_conv2d(x.data(), w.data(), cuda::to_geometry(p), want.data());
     size_t ws_bytes = 0;
     bnn_cuda_conv2d_workspace_bytes(&p, &ws_bytes);
     DeviceBuffer dx(x.size() * 4), dw(w.size() * 4), dy(want.size() * 4), dws(ws_bytes);

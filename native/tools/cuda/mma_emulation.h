@@ -10,7 +10,7 @@
 #include <cstring>
 #include <vector>
 
-#include "../src/cuda/mma_b1_tile.cuh"
+#include "cuda/mma_b1_tile.cuh"
 
 namespace bnn::cuda_test {
 

@@ -16,10 +16,9 @@
 #include <cublas_v2.h>
 #endif
 
-#include "../src/cuda/bnn_cuda.h"
-#include "../src/xnor_gemm/reference.h"
+#include "cuda/bnn_cuda.h"
+#include "xnor_gemm/reference.h"
 #include "gpu_checks.h"
-#include "test_util.h"
 
 namespace bnn::cuda_test {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "check_util.h"
+#include "../check_util.h"
 #include "common/thread_pool.h"
 #include "fp32/fp32.h"
 #include "xnor_gemm/xnor_gemm.h"
@@ -36,6 +36,18 @@ double median_seconds(F&& f, double min_total_s = 0.3, int min_reps = 5) {
   return t[t.size() / 2];
 }
 
+// Runs f(threads) with the pool and OpenBLAS at 1 thread, then at all hardware threads.
+template <class F>
+void at_each_thread_count(F&& f) {
+  std::vector<size_t> counts = {1};
+  if (const size_t hw = ThreadPool::default_threads(); hw > 1) counts.push_back(hw);
+  for (size_t threads : counts) {
+    ThreadPool::global().set_threads(threads);
+    fp32::set_blas_threads(threads);
+    f(threads);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -58,7 +70,6 @@ int main(int argc, char** argv) {
     size_t m, k, n;
   };
   std::mt19937_64 rng(7);
-  const size_t hw = ThreadPool::default_threads();
   for (Shape s : {Shape{256, 4096, 4096}, Shape{256, 2048, 2048}, Shape{1024, 4096, 4096}}) {
     if (only_bitplane) break;
     const auto a = tools::random_floats(s.m * s.k, rng), w = tools::random_floats(s.k * s.n, rng);
@@ -66,11 +77,7 @@ int main(int argc, char** argv) {
     std::vector<uint64_t> pa(s.m * kw), pw(s.n * kw);
     std::vector<float> c(s.m * s.n);
     xnor::pack_cols(w.data(), s.k, s.n, pw.data());
-    std::vector<size_t> thread_counts = {1};
-    if (hw > 1) thread_counts.push_back(hw);
-    for (size_t threads : thread_counts) {
-      ThreadPool::global().set_threads(threads);
-      fp32::set_blas_threads(threads);
+    at_each_thread_count([&](size_t threads) {
       const double t_sgemm = median_seconds(
           [&] { fp32::sgemm(false, false, s.m, s.n, s.k, 1.0f, a.data(), w.data(), 0.0f, c.data()); });
       const double t_pack = median_seconds([&] { xnor::pack_rows(a.data(), s.m, s.k, pa.data()); });
@@ -79,7 +86,7 @@ int main(int argc, char** argv) {
       std::printf("%5zu %5zu %5zu %3zu | %9.3f %8.1f | %9.3f %9.1f %8.3f | %5.1fx\n", s.m, s.k, s.n, threads,
                   t_sgemm * 1e3, flops / t_sgemm * 1e-9, t_xnor * 1e3, flops / t_xnor * 1e-9, t_pack * 1e3,
                   t_sgemm / t_xnor);
-    }
+    });
   }
 
   // First layer of a packed model: 8-bit pixels times +-1 weights. sgemm on the pixels as
@@ -98,11 +105,7 @@ int main(int argc, char** argv) {
     std::vector<uint64_t> pw(s.n * ((s.k + 63) / 64));
     xnor::pack_cols(w.data(), s.k, s.n, pw.data());
     std::vector<float> c(s.m * s.n), c2(s.m * s.n);
-    std::vector<size_t> thread_counts = {1};
-    if (hw > 1) thread_counts.push_back(hw);
-    for (size_t threads : thread_counts) {
-      ThreadPool::global().set_threads(threads);
-      fp32::set_blas_threads(threads);
+    at_each_thread_count([&](size_t threads) {
       const double t_sgemm = median_seconds(
           [&] { fp32::sgemm(false, false, s.m, s.n, s.k, 1.0f, rawf.data(), w.data(), 0.0f, c.data()); });
       const double t_bp = median_seconds([&] { xnor::bitplane_gemm(raw.data(), pw.data(), c2.data(), s.m, s.n, s.k); });
@@ -110,7 +113,7 @@ int main(int argc, char** argv) {
       const double flops = 2.0 * s.m * s.n * s.k;
       std::printf("%5zu %5zu %5zu %3zu | %9.3f %8.1f | %11.3f %9.1f | %5.1fx\n", s.m, s.k, s.n, threads,
                   t_sgemm * 1e3, flops / t_sgemm * 1e-9, t_bp * 1e3, flops / t_bp * 1e-9, t_sgemm / t_bp);
-    }
+    });
   }
   return 0;
 }

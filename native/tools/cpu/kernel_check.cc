@@ -8,9 +8,9 @@
 #include <cstring>
 #include <limits>
 
+#include "../check_util.h"
 #include "binary_conv/binary_conv.h"
 #include "binary_conv/reference.h"
-#include "check_util.h"
 #include "common/thread_pool.h"
 #include "elementwise/elementwise.h"
 #include "fp32/fp32.h"
@@ -19,7 +19,7 @@
 #include "xnor_gemm/xnor_gemm.h"
 
 using namespace bnn;
-using tools::Tally;
+using tools::Checks;
 
 namespace {
 
@@ -53,7 +53,7 @@ bool close(const std::vector<float>& got, const std::vector<float>& want, double
   return ok;
 }
 
-void check_packing(Tally& t, const xnor::Kernels& kern) {
+void check_packing(Checks& t, const xnor::Kernels& kern) {
   for (size_t rows : {size_t{1}, size_t{3}, size_t{17}, size_t{70}})
     for (size_t k : kRagged) {
       auto src = tools::random_floats(rows * k, rng);
@@ -76,7 +76,7 @@ void check_packing(Tally& t, const xnor::Kernels& kern) {
     }
 }
 
-void gemm_case(Tally& t, const xnor::Kernels& kern, size_t m, size_t n, size_t k) {
+void gemm_case(Checks& t, const xnor::Kernels& kern, size_t m, size_t n, size_t k) {
   const auto a = tools::random_floats(m * k, rng), b = tools::random_floats(n * k, rng);
   const size_t kw = ref::packed_words(k);
   std::vector<uint64_t> pa(m * kw), pb(n * kw);
@@ -88,7 +88,7 @@ void gemm_case(Tally& t, const xnor::Kernels& kern, size_t m, size_t n, size_t k
   t.expect(got == want, dims("xnor_gemm", kern.name, m, n, k));
 }
 
-void check_gemm(Tally& t, const xnor::Kernels& kern) {
+void check_gemm(Checks& t, const xnor::Kernels& kern) {
   for (size_t m : kRagged)
     for (size_t n : kRagged)
       for (size_t k : kRagged) gemm_case(t, kern, m, n, k);
@@ -101,7 +101,7 @@ void check_gemm(Tally& t, const xnor::Kernels& kern) {
 // Inputs whose answers follow by hand: all +1 rows give K; one negative element in A's
 // row i (and nowhere in B) gives K - 2 in row i; the same element negated in B too gives
 // K again (they agree); an all-negative A row against all-positive B gives -K.
-void check_one_hot(Tally& t, const xnor::Kernels& kern) {
+void check_one_hot(Checks& t, const xnor::Kernels& kern) {
   for (size_t k : {size_t{1}, size_t{63}, size_t{64}, size_t{65}, size_t{200}}) {
     const size_t m = 5, n = 7, kw = ref::packed_words(k);
     for (size_t pos : {size_t{0}, k / 2, k - 1}) {
@@ -142,7 +142,7 @@ std::vector<uint8_t> random_bytes(size_t n) {
   return v;
 }
 
-void bitplane_case(Tally& t, const xnor::Kernels& kern, size_t m, size_t n, size_t k, int fill = -1) {
+void bitplane_case(Checks& t, const xnor::Kernels& kern, size_t m, size_t n, size_t k, int fill = -1) {
   std::vector<uint8_t> raw = random_bytes(m * k);
   if (fill >= 0) std::fill(raw.begin(), raw.end(), static_cast<uint8_t>(fill));
   const auto w = tools::random_floats(k * n, rng);  // [k][n]
@@ -163,7 +163,7 @@ void bitplane_case(Tally& t, const xnor::Kernels& kern, size_t m, size_t n, size
            dims("bitplane_gemm", kern.name, m, n, k) + (fill >= 0 ? " fill=" + std::to_string(fill) : ""));
 }
 
-void check_bitplane(Tally& t, const xnor::Kernels& kern) {
+void check_bitplane(Checks& t, const xnor::Kernels& kern) {
   for (size_t m : kRagged)
     for (size_t n : kRagged)
       for (size_t k : kRagged) bitplane_case(t, kern, m, n, k);
@@ -225,7 +225,7 @@ std::vector<conv::Geometry> conv_cases() {
   return out;
 }
 
-void check_binary_conv(Tally& t, const xnor::Kernels& kern) {
+void check_binary_conv(Checks& t, const xnor::Kernels& kern) {
   for (const auto& g : conv_cases()) {
     const auto x = tools::random_floats(g.input_size(), rng), w = tools::random_floats(g.filter_size(), rng);
     std::vector<uint64_t> wb(g.out_c * ref::packed_words(g.patch()));
@@ -247,7 +247,7 @@ void check_binary_conv(Tally& t, const xnor::Kernels& kern) {
   t.expect(got == want, std::string("binary_conv2d [") + kern.name + "] all-ones 3x3 same");
 }
 
-void check_sgemm(Tally& t) {
+void check_sgemm(Checks& t) {
   for (bool ta : {false, true})
     for (bool tb : {false, true})
       for (size_t m : {size_t{1}, size_t{17}, size_t{65}})
@@ -265,7 +265,7 @@ void check_sgemm(Tally& t) {
           }
 }
 
-void check_fp32_conv(Tally& t) {
+void check_fp32_conv(Checks& t) {
   for (const auto& g : conv_cases()) {
     const auto x = tools::random_floats(g.input_size(), rng), w = tools::random_floats(g.filter_size(), rng);
     const auto dy = tools::random_floats(g.output_size(), rng);
@@ -285,7 +285,7 @@ void check_fp32_conv(Tally& t) {
   }
 }
 
-void check_elementwise(Tally& t) {
+void check_elementwise(Checks& t) {
   for (size_t n : {size_t{1}, size_t{17}, size_t{100000}}) {
     auto x = tools::random_floats(n, rng);
     for (size_t i = 0; i < n; i += 7) x[i] *= 3.0f;  // some |x| > 1 for the STE
@@ -338,7 +338,7 @@ void check_elementwise(Tally& t) {
 // The pool resized between jobs, as setThreads does from JavaScript: every job must run
 // each task exactly once and return (a pool that loses track of its workers hangs here).
 // Nested calls from inside a task, and from the one-thread inline path, run inline.
-void check_thread_pool(Tally& t) {
+void check_thread_pool(Checks& t) {
   ThreadPool& pool = ThreadPool::global();
   const size_t sizes[] = {1, 2, 3, 4, 2, 3, 1, 3};
   bool ok = true;
@@ -358,7 +358,7 @@ void check_thread_pool(Tally& t) {
 }  // namespace
 
 int main() {
-  Tally t;
+  Checks t;
   std::printf("kernel_check: cpu variants: ");
   for (const auto& name : xnor::available_kernels()) std::printf("%s ", name.c_str());
   std::printf("\n");

@@ -8,15 +8,20 @@
 #include <random>
 #include <vector>
 
-#include "../src/cuda/bnn_cuda.h"
-#include "../src/cuda/conv_index.cuh"
-#include "../src/cuda/mma_b1_tile.cuh"
-#include "../src/xnor_gemm/reference.h"
-#include "conv_reference.h"
+#include "../check_util.h"
+#include "binary_conv/reference.h"
+#include "cuda/bnn_cuda.h"
+#include "cuda/conv_index.cuh"
+#include "cuda/conv_params.h"
+#include "cuda/mma_b1_tile.cuh"
+#include "xnor_gemm/reference.h"
 #include "mma_emulation.h"
-#include "test_util.h"
 
 namespace bnn::cuda_test {
+
+using tools::Checks;
+using tools::random_floats;
+using tools::sign_of;
 
 inline const size_t kRagged[] = {1, 2, 3, 17, 63, 64, 65, 127, 128, 129, 255, 257};
 
@@ -39,7 +44,7 @@ inline void check_reference_pack(Checks& ck, std::mt19937_64& rng) {
   ck.mark(mark);
   for (size_t k : kRagged) {
     const size_t rows = 3, ld = k + 5, kw = ref::packed_words(k);
-    const std::vector<float> x = random_floats(rng, rows * ld);
+    const std::vector<float> x = random_floats(rows * ld, rng);
     std::vector<uint64_t> p(rows * kw, ~uint64_t{0});
     ref::pack_rows(x.data(), rows, k, ld, p.data());
     bool good = true;
@@ -67,7 +72,7 @@ inline void check_reference_gemm(Checks& ck, std::mt19937_64& rng) {
   for (const auto& s : mn) {
     for (size_t k : kRagged) {
       const size_t m = s[0], n = s[1], kw = ref::packed_words(k);
-      const std::vector<float> a = random_floats(rng, m * k), bt = random_floats(rng, n * k);
+      const std::vector<float> a = random_floats(m * k, rng), bt = random_floats(n * k, rng);
       std::vector<uint64_t> pa(m * kw), pb(n * kw);
       ref::pack_rows(a.data(), m, k, k, pa.data());
       ref::pack_rows(bt.data(), n, k, k, pb.data());
@@ -152,7 +157,7 @@ inline void check_mma_tile_maps(Checks& ck, std::mt19937_64& rng) {
   const int cases[][3] = {{1, 1, 1}, {17, 3, 65}, {16, 8, 256}, {130, 129, 600}, {3, 140, 1025}, {128, 128, 512}, {65, 63, 2049}};
   for (const auto& cs : cases) {
     const int m = cs[0], n = cs[1], k = cs[2], kw = int(ref::packed_words(k));
-    const std::vector<float> a = random_floats(rng, size_t(m) * k), bt = random_floats(rng, size_t(n) * k);
+    const std::vector<float> a = random_floats(size_t(m) * k, rng), bt = random_floats(size_t(n) * k, rng);
     std::vector<uint64_t> pa(size_t(m) * kw), pb(size_t(n) * kw);
     ref::pack_rows(a.data(), m, k, k, pa.data());
     ref::pack_rows(bt.data(), n, k, k, pb.data());
@@ -235,10 +240,10 @@ inline void check_conv(Checks& ck, std::mt19937_64& rng) {
   int mark[2];
   ck.mark(mark);
   for (const bnn_cuda_conv2d_params& p : conv_cases()) {
-    const std::vector<float> x = random_floats(rng, size_t(p.batch * p.in_h * p.in_w * p.in_c));
-    const std::vector<float> w = random_floats(rng, size_t(p.k_h * p.k_w * p.in_c * p.out_c));
+    const std::vector<float> x = random_floats(size_t(p.batch * p.in_h * p.in_w * p.in_c), rng);
+    const std::vector<float> w = random_floats(size_t(p.k_h * p.k_w * p.in_c * p.out_c), rng);
     std::vector<float> y(size_t(p.batch * p.out_h * p.out_w * p.out_c));
-    binary_conv2d_ref(x.data(), w.data(), y.data(), p);
+    ref::binary_conv2d(x.data(), w.data(), cuda::to_geometry(p), y.data());
     ck.expect(conv_packed_mirror(x, w, p) == y, "packed conv algorithm != float conv (in_c %lld, k %lldx%lld)",
               (long long)p.in_c, (long long)p.k_h, (long long)p.k_w);
   }
@@ -246,7 +251,7 @@ inline void check_conv(Checks& ck, std::mt19937_64& rng) {
   // lowers y by 2 for every tap of an output that reads that pixel.
   const bnn_cuda_conv2d_params p{1, 4, 5, 3, 3, 3, 2, 1, 1, 1, 1, 4, 5};
   std::vector<float> x(size_t(4 * 5 * 3), 1.0f), w(size_t(3 * 3 * 3 * 2), -1.0f), y(size_t(4 * 5 * 2));
-  binary_conv2d_ref(x.data(), w.data(), y.data(), p);
+  ref::binary_conv2d(x.data(), w.data(), cuda::to_geometry(p), y.data());
   bool good = true;
   for (int oh = 0; oh < 4; ++oh)
     for (int ow = 0; ow < 5; ++ow) {
@@ -259,7 +264,7 @@ inline void check_conv(Checks& ck, std::mt19937_64& rng) {
   ck.expect(conv_packed_mirror(x, w, p) == y, "packed conv algorithm: all +1 input, all -1 filter");
   std::fill(w.begin(), w.end(), 1.0f);
   x[size_t((2 * 5 + 3) * 3 + 1)] = -1.0f;  // pixel (2, 3), channel 1
-  binary_conv2d_ref(x.data(), w.data(), y.data(), p);
+  ref::binary_conv2d(x.data(), w.data(), cuda::to_geometry(p), y.data());
   good = true;
   for (int oh = 0; oh < 4; ++oh)
     for (int ow = 0; ow < 5; ++ow) {

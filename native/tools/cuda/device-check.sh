@@ -2,7 +2,7 @@
 # One-shot GPU check of the CUDA kernels, for a machine with an NVIDIA GPU, nvcc and cuBLAS (no Node,
 # no network). From the repo root:
 #
-#   bash native/cuda/device-check.sh
+#   bash native/tools/cuda/device-check.sh
 #
 # 1. builds the harness for the GPU's architecture (with the cuBLAS baselines when cuBLAS is found);
 # 2. runs a subset of the checks under compute-sanitizer memcheck and racecheck (when installed;
@@ -95,7 +95,7 @@ fi
 say "building the harness for sm_${archs// /, sm_}"
 t0=$(date +%s)
 rm -f "$build/harness" "$build/harness.o"  # cuBLAS flags may differ from a previous build
-if ! make -C "$here" -j"$(nproc 2>/dev/null || echo 4)" BUILD="$build" HARNESS="$build/harness" ARCHS="$archs" \
+if ! make -C "$here" -j"$(nproc 2>/dev/null || echo 4)" BUILD="$build" ARCHS="$archs" \
   CUBLAS="$cublas" CUBLAS_CFLAGS="$cublas_cflags" CUBLAS_LDFLAGS="$cublas_ldflags" "$build/harness" >>"$log" 2>&1; then
   tail -40 "$log"
   say "BUILD FAILED"

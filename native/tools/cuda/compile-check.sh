@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Compiles every CUDA source (native/src/**/*.cu, native/cuda/*.cu) for sm_80, sm_90 and sm_90a with
+# Compiles every CUDA source (native/src/**/*.cu, native/tools/cuda/*.cu) for sm_80, sm_90 and sm_90a with
 # -c only: no GPU needed. Warnings are errors (CUDA_WERROR=0 relaxes that). Exits non-zero when any
 # file fails and prints what it compiled.
 #
-#   bash native/cuda/compile-check.sh [--run-cpu-checks]
+#   bash native/tools/cuda/compile-check.sh [--run-cpu-checks]
 #
 # --run-cpu-checks: also links the harness from the objects just built and runs its CPU-side checks
 # (`harness --cpu-only`). Env: NVCC, JOBS (parallel compiles, default 2), CUBLAS_CFLAGS/CUBLAS_LDFLAGS.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
+root="$(cd "$here/../../.." && pwd)"
 NVCC="${NVCC:-nvcc}"
 JOBS="${JOBS:-2}"
 run_cpu_checks=0
@@ -34,17 +34,18 @@ for a in "${archs[@]}"; do gencode+=(-gencode "arch=compute_$a,code=sm_$a"); don
 flags=(-std=c++17 -O3 -lineinfo -Xcompiler -Wall,-Wextra)
 if [ "${CUDA_WERROR:-1}" != 0 ]; then flags+=(-Werror all-warnings -Xcompiler -Werror); fi
 
-# The harness's cuBLAS baselines are compiled when the header is there.
-harness_defs=()
+# The harness includes kernel headers from native/src (as its Makefile does); its cuBLAS
+# baselines are compiled when the header is there.
+harness_defs=(-Inative/src)
 cublas_cflags=(${CUBLAS_CFLAGS:-})
 if echo '#include <cublas_v2.h>' | "$NVCC" "${cublas_cflags[@]}" -x cu -E - -o /dev/null >/dev/null 2>&1; then
-  harness_defs=(-DBNN_HAVE_CUBLAS "${cublas_cflags[@]}")
+  harness_defs+=(-DBNN_HAVE_CUBLAS "${cublas_cflags[@]}")
 fi
 
 out="$here/build/compile-check"
 rm -rf "$out"
 mkdir -p "$out"
-mapfile -t files < <(cd "$root" && find native/src native/cuda -name '*.cu' -not -path 'native/cuda/build/*' | sort)
+mapfile -t files < <(cd "$root" && find native/src native/tools/cuda -name '*.cu' -not -path 'native/tools/cuda/build/*' | sort)
 if [ "${#files[@]}" -eq 0 ]; then
   echo "compile-check: no .cu files found" >&2
   exit 1
@@ -88,7 +89,7 @@ fi
 
 if [ "$run_cpu_checks" = 1 ]; then
   libs=()
-  if [ "${#harness_defs[@]}" -gt 0 ]; then libs=(${CUBLAS_LDFLAGS:--lcublas}); fi
+  if [[ " ${harness_defs[*]} " == *" -DBNN_HAVE_CUBLAS "* ]]; then libs=(${CUBLAS_LDFLAGS:--lcublas}); fi
   "$NVCC" "${gencode[@]}" -o "$out/harness" "$out"/*.o "${libs[@]}"
   "$out/harness" --cpu-only
 fi
