@@ -18,7 +18,7 @@ export { addCheckpoint, latestCheckpoint, listCheckpoints, type CheckpointInput 
 export { addEvent, listEvents, type EventInput } from './events.js';
 export { getWorker, listWorkers, touchWorker, upsertWorker, type WorkerInput } from './workers.js';
 export {
-  latestHardware, listHardware, recordHardware, type HardwareFilter, type HardwareInfo, type RecordHardwareInput,
+  latestHardware, listHardware, recordHardware, type HardwareColumns, type HardwareFilter, type RecordHardwareInput,
 } from './hardware.js';
 export {
   currentMembers, endGeneration, joinRun, leaveRun, listMembers, type JoinInput, type LeaveInput,

@@ -2,10 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { packageRoot, packageVersion } from '../config/package-info.js';
-import type { HardwareInfo } from '../store/hardware.js';
 import { runCommand, type CommandRunner } from './exec.js';
-
-export type { HardwareInfo };
+import type { HardwareInfo } from './types.js';
 
 export interface HardwareOptions {
   /** Filesystem root holding `proc/cpuinfo` (tests point it at a fake tree). */
