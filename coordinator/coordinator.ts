@@ -47,7 +47,7 @@ export interface WorkerSnapshot {
   /** From the latest progress report of its current run; null before the first. */
   step: number | null;
   samplesPerS: number | null;
-  /** Host utilisation, temperature and power the worker could measure (worker/progress.ts HostTelemetry). */
+  /** Host utilisation, temperature and power the worker could measure (HostTelemetry, src/telemetry/types.ts). */
   telemetry: Record<string, unknown>;
 }
 

@@ -66,6 +66,29 @@ export interface HardwareInfo {
   packageVersions: Record<string, string>;
 }
 
+/** One GPU's live figures (nvidia-smi); `util` is 0–1. */
+export interface GpuTelemetry {
+  index: number;
+  util?: number;
+  tempC?: number;
+  powerW?: number;
+}
+
+/**
+ * What a host could measure between two samples (src/telemetry/host.ts), as workers send it
+ * in `MetricsReport.telemetry_json`; absent fields are unknown.
+ */
+export interface HostTelemetry {
+  /** Busy fraction of all this host's CPUs since the previous sample, 0–1. */
+  cpuUtil?: number;
+  /** CPU package temperature, °C (hwmon k10temp/coretemp/zenpower, or thermal zone x86_pkg_temp). */
+  cpuTempC?: number;
+  /** CPU package power, W (RAPL, summed over packages). */
+  cpuPowerW?: number;
+  /** One entry per NVIDIA GPU. */
+  gpus?: GpuTelemetry[];
+}
+
 // Compile-time agreement with the store, which takes its own types (src/store/ imports nothing
 // of telemetry). A failure here names the type that drifted.
 type Check<T extends true> = T;
