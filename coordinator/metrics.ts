@@ -2,8 +2,7 @@
 // from the coordinator's state at scrape time; step times and all-reduce traffic counted from the
 // `progress` events of the broadcast; runs by status from the experiment database.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { count } from 'drizzle-orm';
-import { RUN_STATUSES, runs, type StoreDb } from '../src/store/index.js';
+import { countRunsByStatus, RUN_STATUSES, type StoreDb } from '../src/store/index.js';
 import type { ClusterEvent } from '../src/rpc/index.js';
 import type { AsyncQueue } from '../src/util/queue.js';
 import type { GpuTelemetry } from '../src/telemetry/types.js';
@@ -117,8 +116,8 @@ export function createCoordinatorMetrics(deps: CoordinatorMetricsDeps): Coordina
   new Gauge({
     name: 'bnn_runs', help: 'Runs in the experiment database, by status.', labelNames: ['status'], registers,
     collect() {
-      const rows = db.select({ status: runs.status, n: count() }).from(runs).groupBy(runs.status).all();
-      for (const s of RUN_STATUSES) this.set({ status: s }, rows.find((r) => r.status === s)?.n ?? 0);
+      const counts = countRunsByStatus(db);
+      for (const s of RUN_STATUSES) this.set({ status: s }, counts[s]);
     },
   });
   new Gauge({
