@@ -7,11 +7,12 @@ import { parseRunConfig, type RunConfig } from '../src/config/index.js';
 import { AsyncQueue } from '../src/util/queue.js';
 import {
   addCheckpoint, addEpochMetrics, addEvent, createRun, endGeneration, finishRun, getRun, joinRun, leaveRun, listEpochMetrics, listEvents,
-  listMembers, markRunning, recordHardware, touchWorker, upsertWorker, type HardwareInfo, type StoreDb,
+  listMembers, markRunning, recordHardware, touchWorker, upsertWorker, type StoreDb,
 } from '../src/store/index.js';
 import type {
   Assignment, CheckpointReport, ClusterEvent, MetricsReport, RegisterReply, RegisterRequest, ResumeRunRequest, RunInfo,
 } from '../src/rpc/index.js';
+import type { HardwareInfo } from '../src/telemetry/index.js';
 import { EventBroadcast } from './broadcast.js';
 import { chooseCheckpoint } from './checkpoints.js';
 import { InvalidRequestError, NotAMemberError, NotResumableError, UnknownWorkerError } from './errors.js';
@@ -46,7 +47,7 @@ export interface WorkerSnapshot {
   /** From the latest progress report of its current run; null before the first. */
   step: number | null;
   samplesPerS: number | null;
-  /** Host utilisation, temperature and power the worker could measure (worker/progress.ts HostTelemetry). */
+  /** Host utilisation, temperature and power the worker could measure (HostTelemetry, src/telemetry/types.ts). */
   telemetry: Record<string, unknown>;
 }
 

@@ -2,10 +2,10 @@
 // from the coordinator's state at scrape time; step times and all-reduce traffic counted from the
 // `progress` events of the broadcast; runs by status from the experiment database.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { count } from 'drizzle-orm';
-import { RUN_STATUSES, runs, type StoreDb } from '../src/store/index.js';
+import { countRunsByStatus, RUN_STATUSES, type StoreDb } from '../src/store/index.js';
 import type { ClusterEvent } from '../src/rpc/index.js';
 import type { AsyncQueue } from '../src/util/queue.js';
+import type { GpuTelemetry } from '../src/telemetry/types.js';
 import type { Coordinator, WorkerSnapshot, WorkerState } from './coordinator.js';
 
 export interface CoordinatorMetricsDeps {
@@ -31,10 +31,8 @@ const WORKER_LABELS = ['worker', 'hostname'] as const;
 
 const finite = (x: unknown): number | undefined => (typeof x === 'number' && Number.isFinite(x) ? x : undefined);
 
-interface GpuReading { index: number; util?: number; tempC?: number; powerW?: number }
-
 /** The parts of a worker's HostTelemetry that are numbers; anything else is unknown. */
-function gpusOf(telemetry: Record<string, unknown>): GpuReading[] {
+function gpusOf(telemetry: Record<string, unknown>): GpuTelemetry[] {
   const gpus = telemetry.gpus;
   if (!Array.isArray(gpus)) return [];
   return gpus.filter((g): g is Record<string, unknown> => g !== null && typeof g === 'object').map((g, i) => ({
@@ -98,7 +96,7 @@ export function createCoordinatorMetrics(deps: CoordinatorMetricsDeps): Coordina
   perWorker('bnn_worker_cpu_utilization_ratio', 'Busy fraction of all CPUs of the worker\'s host (0-1), where known.', (w) => finite(w.telemetry.cpuUtil));
   perWorker('bnn_worker_cpu_temperature_celsius', 'CPU package temperature of the worker\'s host, where known.', (w) => finite(w.telemetry.cpuTempC));
   perWorker('bnn_worker_cpu_power_watts', 'CPU package power of the worker\'s host (RAPL), where known.', (w) => finite(w.telemetry.cpuPowerW));
-  const perGpu = (name: string, help: string, pick: (g: GpuReading) => number | undefined) =>
+  const perGpu = (name: string, help: string, pick: (g: GpuTelemetry) => number | undefined) =>
     new Gauge({
       name, help, labelNames: [...WORKER_LABELS, 'gpu'], registers,
       collect() {
@@ -118,8 +116,8 @@ export function createCoordinatorMetrics(deps: CoordinatorMetricsDeps): Coordina
   new Gauge({
     name: 'bnn_runs', help: 'Runs in the experiment database, by status.', labelNames: ['status'], registers,
     collect() {
-      const rows = db.select({ status: runs.status, n: count() }).from(runs).groupBy(runs.status).all();
-      for (const s of RUN_STATUSES) this.set({ status: s }, rows.find((r) => r.status === s)?.n ?? 0);
+      const counts = countRunsByStatus(db);
+      for (const s of RUN_STATUSES) this.set({ status: s }, counts[s]);
     },
   });
   new Gauge({

@@ -5,7 +5,7 @@ import {
   addEnergySample, addEnergySamples, addEpochMetrics, addStepMetrics, createRun, currentMembers, endGeneration,
   energyByRun, energyPerEpoch, energyPerSample, joinRun, latestHardware, leaveRun, listEnergySamples, listEvents,
   listHardware, listMembers, listStepMetrics, listWorkers, openStore, recordHardware, RunNotFoundError, touchWorker,
-  upsertWorker, WorkerNotFoundError, type HardwareInfo, type StoreDb,
+  upsertWorker, WorkerNotFoundError, type HardwareColumns, type StoreDb,
 } from '../src/store/index.js';
 import { tmpDir } from './helpers/tmp.js';
 
@@ -89,7 +89,7 @@ test('store energy - bad samples are refused before writing; unknown run or work
   assert.deepEqual(listEnergySamples(db, run.id), []);
 });
 
-const HW: HardwareInfo = {
+const HW: HardwareColumns = {
   cpuModel: 'Intel(R) Xeon(R) Platinum 8480+', cpuCores: 56, cpuThreads: 112,
   isaFlags: { avx2: true, avx512f: true, avx512_vpopcntdq: true }, memoryBytes: 512 * 2 ** 30,
   gpuModel: 'NVIDIA H100 80GB HBM3', gpuDriver: '550.54.15', gpuMemoryBytes: 81559 * 2 ** 20, gpuCount: 8,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { test } from 'node:test';
-import { parseCpuinfo, parseGpuCsv, snapshotHardware, type CommandRunner } from '../src/telemetry/index.js';
+import { parseCpuinfo, snapshotHardware, type CommandRunner } from '../src/telemetry/index.js';
 import { tmpDir } from './helpers/tmp.js';
 
 const CPUINFO = `processor\t: 0
@@ -34,14 +34,6 @@ test('telemetry hardware - /proc/cpuinfo: model, flags, logical and physical cor
   const arm = parseCpuinfo('processor\t: 0\nFeatures\t: fp asimd asimddp sve\n');
   assert.ok(arm.flags.has('sve') && arm.flags.has('asimd'));
   assert.deepEqual(parseCpuinfo(''), { model: undefined, flags: new Set(), processors: 0, physicalCores: 0 });
-});
-
-test('telemetry hardware - nvidia-smi CSV: first GPU, count, memory in bytes', () => {
-  assert.deepEqual(parseGpuCsv('NVIDIA H100 80GB HBM3, 550.54.15, 81559 MiB\nNVIDIA H100 80GB HBM3, 550.54.15, 81559 MiB\n'), {
-    gpuModel: 'NVIDIA H100 80GB HBM3', gpuDriver: '550.54.15', gpuMemoryBytes: 81559 * 2 ** 20, gpuCount: 2,
-  });
-  assert.deepEqual(parseGpuCsv(''), { gpuModel: null, gpuDriver: null, gpuMemoryBytes: null, gpuCount: 0 });
-  assert.equal(parseGpuCsv('T4, 535.1, [N/A]').gpuMemoryBytes, null);
 });
 
 test('telemetry hardware - snapshot from a fake /proc and nvidia-smi; fast; nothing missing is fatal', async (t) => {

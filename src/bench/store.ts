@@ -2,12 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { and, inArray, sql, type SQL } from 'drizzle-orm';
-import { compareRuns, compareStatement, compareWhere, parseCompareQuery } from '../query/compare.js';
+import { compareRuns, parseCompareQuery } from '../query/compare.js';
 import { withQueryStore } from '../query/open.js';
 import { defaultRunsQuery, queryRuns, runsStatement } from '../query/runs.js';
+import { compareStatement, energyRowsStatement, joulesPerSampleFromRows } from '../store/compare.js';
 import { openStore, type StoreDb } from '../store/db.js';
-import { energySamples, epochMetrics, runs } from '../store/schema.js';
 import { generateRuns, type GeneratedCounts, type StoreScaleOptions } from './store-data.js';
 
 export interface StoreBenchOptions extends StoreScaleOptions {
@@ -98,7 +97,7 @@ export function benchStore(options: StoreBenchOptions): StoreBenchResult {
         'bnn compare --by precision --metric test_acc',
         ['compare', '--by', 'precision', '--metric', 'test_acc'],
         (db) => compareRuns(db, compareQuery).groups.length,
-        (db) => compareStatement(db, compareWhere(compareQuery)).toSQL(),
+        (db) => compareStatement(db, compareQuery.filter).toSQL(),
       ),
       timeQuery(
         file,
@@ -106,7 +105,7 @@ export function benchStore(options: StoreBenchOptions): StoreBenchResult {
         'bnn compare --by precision --metric test_acc --no-energy',
         ['compare', '--by', 'precision', '--metric', 'test_acc', '--no-energy'],
         (db) => compareRuns(db, { ...compareQuery, energy: false }).groups.length,
-        (db) => compareStatement(db, compareWhere(compareQuery)).toSQL(),
+        (db) => compareStatement(db, compareQuery.filter).toSQL(),
       ),
       // Reference, side by side: J/sample as schema 3's compare computed it, summing every energy
       // and epoch row of the runs compared (what the per-run totals replaced).
@@ -115,8 +114,8 @@ export function benchStore(options: StoreBenchOptions): StoreBenchResult {
         withoutCli,
         'J/sample summed from the rows (schema-3 compare, reference)',
         [],
-        (db) => joulesPerSampleFromRows(db, compareWhere(compareQuery)),
-        (db) => energyRowsStatement(db, compareWhere(compareQuery)).toSQL(),
+        (db) => joulesPerSampleFromRows(db, compareQuery.filter),
+        (db) => energyRowsStatement(db, compareQuery.filter).toSQL(),
         true,
       ),
     ];
@@ -169,34 +168,6 @@ function timeQuery(
     timing.cliMs = ms;
   }
   return timing;
-}
-
-function energyRowsStatement(db: StoreDb, where: readonly SQL[]) {
-  const selected = db.select({ id: runs.id }).from(runs).where(and(...where));
-  return db
-    .select({ runId: energySamples.runId, source: energySamples.source, joules: sql<number>`sum(${energySamples.joules})` })
-    .from(energySamples)
-    .where(inArray(energySamples.runId, selected))
-    .groupBy(energySamples.runId, energySamples.source);
-}
-
-/** Runs with a J/sample, computed from the rows as before schema 4 (two grouped scans). */
-function joulesPerSampleFromRows(db: StoreDb, where: readonly SQL[]): number {
-  const selected = db.select({ id: runs.id }).from(runs).where(and(...where));
-  const energy = energyRowsStatement(db, where).values() as unknown as [string, string, number][];
-  const samples = new Map(
-    db
-      .select({ runId: epochMetrics.runId, n: sql<number>`sum(round(${epochMetrics.samplesPerS} * ${epochMetrics.epochTimeS}))` })
-      .from(epochMetrics)
-      .where(inArray(epochMetrics.runId, selected))
-      .groupBy(epochMetrics.runId)
-      .values() as unknown as [string, number][],
-  );
-  const joules = new Map<string, number>();
-  for (const [runId, , j] of energy) joules.set(runId, (joules.get(runId) ?? 0) + j);
-  let n = 0;
-  for (const [runId, j] of joules) if ((samples.get(runId) ?? 0) > 0 && Number.isFinite(j)) n++;
-  return n;
 }
 
 function countRows(sqlite: { prepare(sql: string): { get(): unknown } }): GeneratedCounts {

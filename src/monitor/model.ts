@@ -1,4 +1,5 @@
 import type { ClusterEvent } from '../rpc/index.js';
+import type { GpuTelemetry, HostTelemetry } from '../telemetry/types.js';
 
 /**
  * What `bnn monitor` shows, folded from the coordinator's WatchCluster events. Snapshots
@@ -6,21 +7,8 @@ import type { ClusterEvent } from '../rpc/index.js';
  * between (`worker`, `progress`, `run`, `generation`) update it until the next one.
  */
 
-/** One GPU's live figures (utilisation 0–1). */
-export interface GpuTelemetry {
-  index: number;
-  util?: number;
-  tempC?: number;
-  powerW?: number;
-}
-
-/** A host's live figures as workers report them (worker/progress.ts HostTelemetry); every field optional. */
-export interface HostTelemetry {
-  cpuUtil?: number;
-  cpuTempC?: number;
-  cpuPowerW?: number;
-  gpus?: GpuTelemetry[];
-}
+// A host's live figures as workers report them; every field optional.
+export type { GpuTelemetry, HostTelemetry };
 
 export interface MonitorWorker {
   id: string;

@@ -1,10 +1,10 @@
-import { and, eq, type SQL } from 'drizzle-orm';
+import { compareRows, type CompareRow } from '../store/compare.js';
 import type { StoreDb } from '../store/db.js';
-import { runs, type RunRow } from '../store/schema.js';
-import { joulesPerSampleOf, RUN_TOTALS_COLUMNS, sourceLabel } from './energy.js';
+import type { RunRow } from '../store/schema.js';
+import { joulesPerSampleOf, sourceLabel } from './energy.js';
 import { QueryFlagError } from './errors.js';
 import { parseChoice } from './flags.js';
-import { parseRunFilter, parseRunIdList, resolveRunIds, runFilterConditions, type RunFilter, type RunFilterFlags } from './runs.js';
+import { parseRunFilter, parseRunIdList, resolveRunIds, type RunFilter, type RunFilterFlags } from './runs.js';
 import { mean, sampleStd, welchTTest, type NoTestReason } from './stats.js';
 
 /** Fields runs can be grouped by, as typed after `--by`. */
@@ -105,59 +105,13 @@ export interface CompareResult {
   groups: CompareGroup[];
 }
 
-/** The WHERE conditions of a comparison: COMPLETED runs matching the filter (run ids already resolved). */
-export function compareWhere(query: Pick<CompareQuery, 'filter'>): SQL[] {
-  return [eq(runs.status, 'COMPLETED'), ...runFilterConditions(query.filter)];
-}
-
-/** The statement compareRuns reads runs with (for `toSQL()` and query plans). */
-export function compareStatement(db: StoreDb, where: readonly SQL[]) {
-  // Only the columns compared: never the config JSON, which is most of a run row's bytes.
-  return db.select(COMPARE_COLUMNS).from(runs).where(and(...where)).orderBy(runs.createdAt, runs.id);
-}
-
-const COMPARE_COLUMNS = {
-  id: runs.id,
-  createdAt: runs.createdAt,
-  precision: runs.precision,
-  model: runs.model,
-  dataset: runs.dataset,
-  name: runs.name,
-  finalTestAcc: runs.finalTestAcc,
-  bestTestAcc: runs.bestTestAcc,
-  samplesPerS: runs.samplesPerS,
-  wallTimeS: runs.wallTimeS,
-  modelSizeBytes: runs.modelSizeBytes,
-  packedSizeBytes: runs.packedSizeBytes,
-  // J/sample from the run's totals (schema 4), not from its energy samples and epoch rows.
-  ...RUN_TOTALS_COLUMNS,
-} as const satisfies Partial<Record<keyof RunRow, unknown>>;
-
-type CompareRow = Pick<RunRow, keyof typeof COMPARE_COLUMNS>;
-const COMPARE_KEYS = Object.keys(COMPARE_COLUMNS) as (keyof typeof COMPARE_COLUMNS)[];
-
-/**
- * The compared runs' rows. Read as arrays (`.values()`) and made into objects here: every
- * column is a plain number or text, so drizzle's per-column decoding only costs time (about
- * half the query's at 27,000 runs, `bnn bench-store`).
- */
-function compareRows(db: StoreDb, where: readonly SQL[]): CompareRow[] {
-  const arrays = compareStatement(db, where).values() as unknown as unknown[][];
-  return arrays.map((values) => {
-    const row: Record<string, unknown> = {};
-    for (let i = 0; i < COMPARE_KEYS.length; i++) row[COMPARE_KEYS[i]!] = values[i];
-    return row as CompareRow;
-  });
-}
-
 /**
  * Groups COMPLETED runs by a field and tests each group's metric against the baseline group
  * with Welch's t-test. Groups are sorted by key, the baseline first.
  */
 export function compareRuns(db: StoreDb, query: CompareQuery): CompareResult {
   const filter = query.runIds === undefined ? query.filter : { ...query.filter, ids: resolveRunIds(db, query.runIds) };
-  const where = compareWhere({ ...query, filter });
-  const selected = compareRows(db, where);
+  const selected = compareRows(db, filter);
   const byKey = new Map<string, CompareRow[]>();
   for (const run of selected) {
     const key = String(run[query.by]);

@@ -1,4 +1,4 @@
-import { ENERGY_SOURCES, runs, type EnergySource, type RunRow } from '../store/schema.js';
+import { ENERGY_SOURCES, type EnergySource, type RunRow } from '../store/schema.js';
 
 /** A run's energy per training sample, as `energyPerSample` in the store computes it. */
 export interface RunJoulesPerSample {
@@ -11,13 +11,6 @@ export interface RunJoulesPerSample {
 
 /** The run-row totals J/sample is computed from (schema 4, kept by the store's writers). */
 export type RunTotals = Pick<RunRow, 'energyJoules' | 'energySources' | 'trainedSamples'>;
-
-/** The columns of RunTotals, for a select. */
-export const RUN_TOTALS_COLUMNS = {
-  energyJoules: runs.energyJoules,
-  energySources: runs.energySources,
-  trainedSamples: runs.trainedSamples,
-} as const;
 
 /**
  * Joules per training sample from a run's totals: all its energy over all the samples its

@@ -1,7 +1,7 @@
-import { and, asc, inArray, isNotNull } from 'drizzle-orm';
 import type { StoreDb } from '../store/db.js';
-import { epochMetrics, runs } from '../store/schema.js';
-import { compareRuns, compareWhere, METRICS, type CompareQuery, type CompareResult } from '../query/compare.js';
+import { runsWithTestAccuracy, testAccuracyCurves } from '../store/metrics.js';
+import { listCompletedRuns } from '../store/run-queries.js';
+import { compareRuns, METRICS, type CompareQuery, type CompareResult } from '../query/compare.js';
 import { joulesPerSampleOf } from '../query/energy.js';
 import { ReportError } from './errors.js';
 
@@ -63,13 +63,7 @@ export function gatherReport(db: StoreDb, query: CompareQuery, storePath: string
   }
   const groupOf = new Map(compare.groups.flatMap((g) => g.runIds.map((id) => [id, g.key] as const)));
   const order = new Map(ids.map((id, i) => [id, i]));
-  const where = compareWhere({ filter: { ids } });
-  const rows = db
-    .select()
-    .from(runs)
-    .where(and(...where))
-    .all()
-    .sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+  const rows = listCompletedRuns(db, { ids }).sort((a, b) => order.get(a.id)! - order.get(b.id)!);
   const column = METRICS[query.metric];
   const reportRuns = rows.map((r): ReportRun => {
     const e = joulesPerSampleOf(r);
@@ -88,23 +82,11 @@ export function gatherReport(db: StoreDb, query: CompareQuery, storePath: string
     };
   });
 
-  const withCurves = db
-    .selectDistinct({ runId: epochMetrics.runId })
-    .from(epochMetrics)
-    .where(and(inArray(epochMetrics.runId, db.select({ id: runs.id }).from(runs).where(and(...where))), isNotNull(epochMetrics.testAcc)))
-    .all()
-    .map((r) => r.runId)
-    .sort((a, b) => order.get(a)! - order.get(b)!);
+  const withCurves = runsWithTestAccuracy(db, { ids }).sort((a, b) => order.get(a)! - order.get(b)!);
   const drawn = withCurves.slice(0, MAX_CURVE_RUNS);
   const curves = drawn.length === 0
     ? []
-    : db
-        .select({ runId: epochMetrics.runId, epoch: epochMetrics.epoch, testAcc: epochMetrics.testAcc })
-        .from(epochMetrics)
-        .where(and(inArray(epochMetrics.runId, drawn), isNotNull(epochMetrics.testAcc)))
-        .orderBy(asc(epochMetrics.runId), asc(epochMetrics.epoch))
-        .all()
-        .map((p) => ({ runId: p.runId, group: groupOf.get(p.runId)!, epoch: p.epoch, testAcc: p.testAcc! }));
+    : testAccuracyCurves(db, drawn).map((p) => ({ runId: p.runId, group: groupOf.get(p.runId)!, epoch: p.epoch, testAcc: p.testAcc }));
 
   return {
     generatedAt: now.toISOString(),

@@ -5,10 +5,10 @@ import { hardwareSnapshots, type HardwareSnapshotRow, type NewHardwareSnapshotRo
 import { isoTime } from './time.js';
 
 /** What a host looks like: the columns of `hardware_snapshots` that describe it. */
-export type HardwareInfo = Omit<NewHardwareSnapshotRow, 'id' | 'workerId' | 'runId' | 'at'>;
+export type HardwareColumns = Omit<NewHardwareSnapshotRow, 'id' | 'workerId' | 'runId' | 'at'>;
 
 export interface RecordHardwareInput {
-  hardware: HardwareInfo;
+  hardware: HardwareColumns;
   /** Omit for the embedded trainer. */
   workerId?: string | null;
   /** Omit for a snapshot not tied to a run (taken at worker registration). */

@@ -1,6 +1,7 @@
 export { checkSchemaCurrent, currentSchemaVersion, defaultOpenStoreOptions, migrationsFolder, openStore, type OpenStoreOptions, type Store, type StoreDb } from './db.js';
 export { RunNotFoundError, RunStateError, StoreError, StoreSchemaBehindError, StoreSchemaTooNewError, WorkerNotFoundError } from './errors.js';
 export {
+  countRunsByStatus,
   createRun,
   finishRun,
   getRun,
@@ -13,12 +14,18 @@ export {
   type RunResults,
   type StartRunInput,
 } from './runs.js';
-export { addEpochMetrics, listEpochMetrics, type EpochMetricsInput } from './metrics.js';
+export { addEpochMetrics, listEpochMetrics, runsWithTestAccuracy, testAccuracyCurves, type EpochMetricsInput } from './metrics.js';
+export {
+  listCompletedRuns, queryRuns, RUN_SORT_KEYS, runsStatement, type RunFilter, type RunSortKey, type RunsQuery,
+} from './run-queries.js';
+export {
+  compareRows, compareStatement, energyRowsStatement, joulesPerSampleFromRows, type CompareRow,
+} from './compare.js';
 export { addCheckpoint, latestCheckpoint, listCheckpoints, type CheckpointInput } from './checkpoints.js';
 export { addEvent, listEvents, type EventInput } from './events.js';
 export { getWorker, listWorkers, touchWorker, upsertWorker, type WorkerInput } from './workers.js';
 export {
-  latestHardware, listHardware, recordHardware, type HardwareFilter, type HardwareInfo, type RecordHardwareInput,
+  latestHardware, listHardware, recordHardware, type HardwareColumns, type HardwareFilter, type RecordHardwareInput,
 } from './hardware.js';
 export {
   currentMembers, endGeneration, joinRun, leaveRun, listMembers, type JoinInput, type LeaveInput,

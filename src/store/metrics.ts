@@ -1,8 +1,9 @@
-import { asc, eq } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNotNull } from 'drizzle-orm';
 import type { StoreDb } from './db.js';
 import { isForeignKeyViolation, RunNotFoundError } from './errors.js';
+import { completedRunConditions, type RunFilter } from './run-queries.js';
 import { refreshTrainedSamples } from './totals.js';
-import { epochMetrics, type EpochMetricsRow, type NewEpochMetricsRow } from './schema.js';
+import { epochMetrics, runs, type EpochMetricsRow, type NewEpochMetricsRow } from './schema.js';
 
 export type EpochMetricsInput = Omit<NewEpochMetricsRow, 'id' | 'runId'>;
 
@@ -33,4 +34,26 @@ export function addEpochMetrics(db: StoreDb, runId: string, metrics: EpochMetric
 /** A run's epoch metrics in epoch order. */
 export function listEpochMetrics(db: StoreDb, runId: string): EpochMetricsRow[] {
   return db.select().from(epochMetrics).where(eq(epochMetrics.runId, runId)).orderBy(asc(epochMetrics.epoch)).all();
+}
+
+/** Ids of the COMPLETED runs matching the filter that have a test accuracy in some epoch, in no particular order. */
+export function runsWithTestAccuracy(db: StoreDb, filter: RunFilter): string[] {
+  const where = completedRunConditions(filter);
+  return db
+    .selectDistinct({ runId: epochMetrics.runId })
+    .from(epochMetrics)
+    .where(and(inArray(epochMetrics.runId, db.select({ id: runs.id }).from(runs).where(and(...where))), isNotNull(epochMetrics.testAcc)))
+    .all()
+    .map((r) => r.runId);
+}
+
+/** Test accuracy per evaluated epoch of these runs, by run id then epoch. */
+export function testAccuracyCurves(db: StoreDb, runIds: readonly string[]): { runId: string; epoch: number; testAcc: number }[] {
+  return db
+    .select({ runId: epochMetrics.runId, epoch: epochMetrics.epoch, testAcc: epochMetrics.testAcc })
+    .from(epochMetrics)
+    .where(and(inArray(epochMetrics.runId, runIds), isNotNull(epochMetrics.testAcc)))
+    .orderBy(asc(epochMetrics.runId), asc(epochMetrics.epoch))
+    .all()
+    .map((p) => ({ runId: p.runId, epoch: p.epoch, testAcc: p.testAcc! }));
 }

@@ -1,11 +1,11 @@
-import { and, desc, eq, gte, inArray, lt, sql, type SQL } from 'drizzle-orm';
+import { and, count, desc, eq, gte, inArray, lt, sql, type SQL } from 'drizzle-orm';
 import { randomBytes } from 'node:crypto';
 import { configHash } from '../config/hash.js';
 import { codeVersion as currentCodeVersion } from '../config/package-info.js';
 import type { RunConfig } from '../config/schema.js';
 import type { StoreDb } from './db.js';
 import { AMBIGUOUS_LIST_LIMIT, RunNotFoundError, RunStateError } from './errors.js';
-import { events, runs, type RunRow, type RunStatus } from './schema.js';
+import { events, RUN_STATUSES, runs, type RunRow, type RunStatus } from './schema.js';
 import { isoTime } from './time.js';
 
 /** `r-<yyyymmdd>-<hhmmss>-<4 hex>` in UTC: sortable by creation time, short to type. */
@@ -222,4 +222,10 @@ export function listRuns(db: StoreDb, filter: ListRunsFilter = {}): RunRow[] {
     .limit(filter.limit ?? 100)
     .offset(filter.offset ?? 0)
     .all();
+}
+
+/** How many runs have each status (0 where none has it). */
+export function countRunsByStatus(db: StoreDb): Record<RunStatus, number> {
+  const rows = db.select({ status: runs.status, n: count() }).from(runs).groupBy(runs.status).all();
+  return Object.fromEntries(RUN_STATUSES.map((s) => [s, rows.find((r) => r.status === s)?.n ?? 0])) as Record<RunStatus, number>;
 }

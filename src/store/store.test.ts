@@ -11,7 +11,7 @@ import { currentSchemaVersion, openStore, type Store } from './db.js';
 import { RunNotFoundError, RunStateError, StoreError } from './errors.js';
 import { addEvent, listEvents } from './events.js';
 import { addEpochMetrics, listEpochMetrics } from './metrics.js';
-import { createRun, finishRun, getRun, listRuns, markRunning, newRunId } from './runs.js';
+import { countRunsByStatus, createRun, finishRun, getRun, listRuns, markRunning, newRunId } from './runs.js';
 
 async function freshStore(t: TestContext): Promise<Store & { file: string }> {
   const dir = await tmpDir({ t });
@@ -168,6 +168,16 @@ test('store - listRuns filters and orders newest first', async (t) => {
   assert.deepEqual(listRuns(db, { tag: 'a' }).map((r) => r.id), [r1.id]);
   assert.deepEqual(listRuns(db, { limit: 1 }).map((r) => r.id), [r2.id]);
   assert.match(newRunId(at('2025-12-31T23:59:59Z')), /^r-20251231-235959-[0-9a-f]{4}$/);
+});
+
+test('store - countRunsByStatus counts every status, 0 where no run has it', async (t) => {
+  const { db } = await freshStore(t);
+  const base = defaultRunConfig();
+  assert.deepEqual(countRunsByStatus(db), { PENDING: 0, RUNNING: 0, COMPLETED: 0, FAILED: 0, CANCELLED: 0 });
+  createRun(db, { config: base, codeVersion: 'x' });
+  createRun(db, { config: { ...base, seed: 2 }, codeVersion: 'x' });
+  markRunning(db, createRun(db, { config: { ...base, seed: 3 }, codeVersion: 'x' }).id, { backend: 'cpu', threads: 1 });
+  assert.deepEqual(countRunsByStatus(db), { PENDING: 2, RUNNING: 1, COMPLETED: 0, FAILED: 0, CANCELLED: 0 });
 });
 
 test('store - a file that is not SQLite is a StoreError naming it, and is left alone', async (t) => {

@@ -2,10 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { packageRoot, packageVersion } from '../config/package-info.js';
-import type { HardwareInfo } from '../store/hardware.js';
-import { runCommand, type CommandRunner } from './exec.js';
-
-export type { HardwareInfo };
+import type { CommandRunner } from './exec.js';
+import { NO_GPU, readGpuInfo, type GpuColumns } from './nvidia-smi.js';
+import type { HardwareInfo } from './types.js';
 
 export interface HardwareOptions {
   /** Filesystem root holding `proc/cpuinfo` (tests point it at a fake tree). */
@@ -98,39 +97,13 @@ function isaFlags(present: ReadonlySet<string>): Record<string, boolean> {
   return Object.fromEntries(names.map((n) => [n, present.has(n)]));
 }
 
-type GpuColumns = Pick<HardwareInfo, 'gpuModel' | 'gpuDriver' | 'gpuMemoryBytes' | 'gpuCount'>;
-
-const NO_GPU: GpuColumns = { gpuModel: null, gpuDriver: null, gpuMemoryBytes: null, gpuCount: 0 };
-
-/** First GPU's name, driver and memory, and how many GPUs, from nvidia-smi. */
+/** GPU columns from nvidia-smi; none when it is missing, fails or times out. */
 async function readGpus(options: HardwareOptions): Promise<GpuColumns> {
   try {
-    const out = await (options.exec ?? runCommand)(
-      options.nvidiaSmi ?? 'nvidia-smi',
-      ['--query-gpu=name,driver_version,memory.total', '--format=csv,noheader'],
-      options.gpuTimeoutMs ?? 2000,
-    );
-    return parseGpuCsv(out);
+    return await readGpuInfo({ command: options.nvidiaSmi, timeoutMs: options.gpuTimeoutMs, exec: options.exec });
   } catch {
     return NO_GPU;
   }
-}
-
-/** `NVIDIA H100 80GB HBM3, 550.54.15, 81559 MiB` per line. */
-export function parseGpuCsv(out: string): GpuColumns {
-  const rows = out.split('\n').map((l) => l.trim()).filter((l) => l !== '').map((l) => l.split(',').map((c) => c.trim()));
-  const first = rows[0];
-  if (!first || first.length < 3) return NO_GPU;
-  return { gpuModel: first[0] || null, gpuDriver: first[1] || null, gpuMemoryBytes: memoryBytes(first[2]!), gpuCount: rows.length };
-}
-
-const UNITS: Record<string, number> = { b: 1, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, kb: 1e3, mb: 1e6, gb: 1e9 };
-
-function memoryBytes(text: string): number | null {
-  const m = /^([\d.]+)\s*([a-z]+)?$/i.exec(text);
-  if (!m) return null;
-  const unit = UNITS[(m[2] ?? 'mib').toLowerCase()];
-  return unit === undefined ? null : Math.round(Number(m[1]) * unit);
 }
 
 function packageVersions(): Record<string, string> {

@@ -1,34 +1,11 @@
-import { commandFailure, runCommand, type CommandRunner } from './exec.js';
+import { commandFailure } from './exec.js';
+import { readGpuWatts, type NvidiaSmiOptions } from './nvidia-smi.js';
 import type { EnergyProbe, EnergyReading } from './types.js';
-
-export interface NvmlOptions {
-  /** nvidia-smi, by name on PATH or by path. */
-  command?: string;
-  /** Longest one query may take before the GPU counts as unavailable. */
-  timeoutMs?: number;
-  /** Runs the command; tests inject canned output. */
-  exec?: CommandRunner;
-}
-
-export const POWER_QUERY = ['--query-gpu=power.draw', '--format=csv,noheader,nounits'] as const;
-
-/** Board power of every GPU in watts, in nvidia-smi's order; throws when any reading is missing. */
-export async function readGpuWatts(options: NvmlOptions = {}): Promise<number[]> {
-  const command = options.command ?? 'nvidia-smi';
-  const out = await (options.exec ?? runCommand)(command, POWER_QUERY, options.timeoutMs ?? 2000);
-  const lines = out.split('\n').map((l) => l.trim()).filter((l) => l !== '');
-  if (lines.length === 0) throw new Error(`${command} listed no GPUs`);
-  return lines.map((l) => {
-    const w = Number(l);
-    if (!Number.isFinite(w) || l === '') throw new Error(`${command} gave no power reading ("${l}")`);
-    return w;
-  });
-}
 
 export type NvmlDiscovery = { available: true; probe: NvmlProbe } | { available: false; reason: string };
 
 /** A GPU power probe when nvidia-smi answers with a power reading for every GPU. */
-export async function findNvml(options: NvmlOptions = {}): Promise<NvmlDiscovery> {
+export async function findNvml(options: NvidiaSmiOptions = {}): Promise<NvmlDiscovery> {
   const command = options.command ?? 'nvidia-smi';
   try {
     const watts = await readGpuWatts(options);
@@ -56,7 +33,7 @@ export class NvmlProbe implements EnergyProbe {
   private failures = 0;
 
   constructor(
-    private readonly options: NvmlOptions,
+    private readonly options: NvidiaSmiOptions,
     readonly gpus: number,
   ) {}
 

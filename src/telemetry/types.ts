@@ -1,6 +1,18 @@
-import type { EnergySource } from '../store/schema.js';
+import type { HardwareColumns } from '../store/hardware.js';
+import { ENERGY_SOURCES as STORED_ENERGY_SOURCES, type EnergySource as StoredEnergySource } from '../store/schema.js';
 
-export type { EnergySource };
+/**
+ * Where an energy figure comes from. nvml: GPU board power (nvidia-smi); rapl: CPU package
+ * counters; estimate: this process's CPU time × watts per core.
+ */
+export type EnergySource = 'nvml' | 'rapl' | 'estimate';
+
+/**
+ * Every source, best first (the order of `+`-joined labels such as `nvml+rapl`). One list:
+ * it is the array the store builds its CHECK constraint on `energy_samples.source` from, so
+ * a source telemetry measures is always one the store accepts.
+ */
+export const ENERGY_SOURCES: readonly [EnergySource, ...EnergySource[]] = STORED_ENERGY_SOURCES;
 
 /** Energy one source measured (or estimated) over one interval. */
 export interface EnergyReading {
@@ -31,3 +43,59 @@ export interface EnergyProbe {
   poll(nowMs: number): Promise<void>;
   take(nowMs: number): Promise<EnergyReading>;
 }
+
+/** What a host looks like: CPU, memory, GPUs, OS and the versions that shape results. */
+export interface HardwareInfo {
+  cpuModel: string;
+  /** Physical cores (from /proc/cpuinfo core ids; logical CPUs where unknown). */
+  cpuCores: number;
+  /** Logical CPUs (hardware threads). */
+  cpuThreads: number;
+  /** ISA features by flag name, e.g. `{"avx2": true, "avx512f": true, "avx512_vpopcntdq": false}`. */
+  isaFlags: Record<string, boolean>;
+  memoryBytes: number;
+  /** First GPU's name; null when no NVIDIA GPU was found. */
+  gpuModel: string | null;
+  gpuDriver: string | null;
+  gpuMemoryBytes: number | null;
+  gpuCount: number;
+  /** `platform release arch`, e.g. `linux 6.8.0 x64`. */
+  os: string;
+  nodeVersion: string;
+  /** Versions of the packages that shape results, by package name (bnn-cluster, @tensorflow/tfjs, ...). */
+  packageVersions: Record<string, string>;
+}
+
+/** One GPU's live figures (nvidia-smi); `util` is 0–1. */
+export interface GpuTelemetry {
+  index: number;
+  util?: number;
+  tempC?: number;
+  powerW?: number;
+}
+
+/**
+ * What a host could measure between two samples (src/telemetry/host.ts), as workers send it
+ * in `MetricsReport.telemetry_json`; absent fields are unknown.
+ */
+export interface HostTelemetry {
+  /** Busy fraction of all this host's CPUs since the previous sample, 0–1. */
+  cpuUtil?: number;
+  /** CPU package temperature, °C (hwmon k10temp/coretemp/zenpower, or thermal zone x86_pkg_temp). */
+  cpuTempC?: number;
+  /** CPU package power, W (RAPL, summed over packages). */
+  cpuPowerW?: number;
+  /** One entry per NVIDIA GPU. */
+  gpus?: GpuTelemetry[];
+}
+
+// Compile-time agreement with the store, which takes its own types (src/store/ imports nothing
+// of telemetry). A failure here names the type that drifted.
+type Check<T extends true> = T;
+/** True when A and B are the same type (each assignable to the other). */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+/** True when a T is a Row with no field the Row lacks (which the store would drop). */
+type Fits<T, Row> = [T] extends [Row] ? ([Exclude<keyof T, keyof Row>] extends [never] ? true : false) : false;
+// A new energy source needs src/store/schema.ts's list (and a migration for its CHECK) too.
+type _EnergySourcesAreStored = Check<Same<EnergySource, StoredEnergySource>>;
+type _HardwareInfoIsStored = Check<Fits<HardwareInfo, HardwareColumns>>;
