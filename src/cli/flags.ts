@@ -159,6 +159,9 @@ export function textFlag<T>(expected: string, parse: (text: string) => T | undef
     .describe(expected);
 }
 
+/** A file or folder path: any text but none. */
+export const fileFlag = z.string().min(1).describe('a path');
+
 const HOST_PORT = /^[^:\s[\]]+:\d+$|^\[[^\]\s]+\]:\d+$/;
 
 /** `host:port` (or `[v6 address]:port`) of a coordinator. */
