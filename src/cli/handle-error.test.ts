@@ -23,7 +23,7 @@ function capture(): CliIO & { out: () => string; err: () => string } {
 test('handle-error - user errors print one bnn: error line each, no stack', () => {
   const cases: [Error, number, string][] = [
     [new ConfigError([{ path: 'train.epochs', message: 'must be an integer >= 1, got 0', source: 'a.yaml', line: 3 }]), 1, 'a.yaml:3: train.epochs: must be'],
-    [new ConfigError([{ path: 'seed', message: 'bad', source: '--seed' }], { exitCode: 2 }), 2, '--seed: seed: bad'],
+    [new ConfigError([{ path: 'seed', message: 'expected seed to be an integer >= 0', source: '--seed', value: '-1' }], { exitCode: 2 }), 2, "--seed: '-1' is not valid; expected seed to be"],
     [new StoreError('/x/bnn.db', 'not an SQLite database'), 1, '/x/bnn.db: not an SQLite database'],
     [new RunNotFoundError('r-1'), 1, 'no run with id or id prefix "r-1"'],
     [CheckpointError.at('/c.safetensors', 'truncated'), 1, 'checkpoint /c.safetensors: truncated'],
