@@ -25,9 +25,11 @@ import { badFlagValue, UserError } from '../util/errors.js';
  * the schema cannot, and `.describe(text)` on a field overrides both.
  *
  * The builders below read flag text (always a string from commander): numberFlag,
- * choiceFlag, listFlag, textFlag, hostPortFlag. Checks across flags (`--json` with `--csv`)
- * come after parseFlags as a UserError with exitCode 2; a well-formed value that names
- * nothing (a run id not in the store) is a failure at run time, exit 1.
+ * choiceFlag, listFlag, textFlag, fileFlag, hostPortFlag. Checks across flags (`--json` with
+ * `--csv`) come after parseFlags as a UserError with exitCode 2; a well-formed value that
+ * names nothing (a run id not in the store) is a failure at run time, exit 1. The run-config
+ * override flags (`--epochs`, `--set`) are checked by applyOverrides (src/config/overrides.ts)
+ * against the config schema, in the same wording.
  */
 
 /** One bad flag value. */
@@ -52,7 +54,7 @@ export class FlagError extends UserError {
   }
 }
 
-export function formatFlagIssue(issue: FlagIssue): string {
+function formatFlagIssue(issue: FlagIssue): string {
   const why = `expected ${issue.expected}`;
   return issue.value === undefined ? `${issue.flag}: no value given; ${why}` : badFlagValue(issue.flag, issue.value, why);
 }
