@@ -38,11 +38,3 @@ export class NotResumableError extends CoordinatorError {
     this.name = 'NotResumableError';
   }
 }
-
-/** An RPC declared in the contract that this coordinator does not serve yet. */
-export class NotImplementedError extends CoordinatorError {
-  constructor(what: string) {
-    super(`${what} is not implemented yet`);
-    this.name = 'NotImplementedError';
-  }
-}

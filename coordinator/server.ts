@@ -9,7 +9,7 @@ import {
   type ResumeRunRequest, type RunRef, type ServerTls, type SubmitRunRequest, type WatchRequest,
 } from '../src/rpc/index.js';
 import { Coordinator } from './coordinator.js';
-import { CoordinatorError, InvalidRequestError, NotAMemberError, NotImplementedError, NotResumableError, UnknownWorkerError } from './errors.js';
+import { CoordinatorError, InvalidRequestError, NotAMemberError, NotResumableError, UnknownWorkerError } from './errors.js';
 import { parseCoordinatorOptions, type CoordinatorOptions } from './options.js';
 import { watchWithSnapshots } from './watch.js';
 
@@ -34,7 +34,6 @@ export function toRpcError(err: unknown): RpcError {
   if (err instanceof ConfigError || err instanceof InvalidRequestError) return new RpcError(RpcCode.INVALID_ARGUMENT, message, { cause: err });
   if (err instanceof RunNotFoundError || err instanceof UnknownWorkerError) return new RpcError(RpcCode.NOT_FOUND, message, { cause: err });
   if (err instanceof RunStateError || err instanceof NotAMemberError || err instanceof NotResumableError) return new RpcError(RpcCode.FAILED_PRECONDITION, message, { cause: err });
-  if (err instanceof NotImplementedError) return new RpcError(RpcCode.UNIMPLEMENTED, message, { cause: err });
   if (err instanceof CoordinatorError) return new RpcError(RpcCode.FAILED_PRECONDITION, message, { cause: err });
   return new RpcError(RpcCode.INTERNAL, message, { cause: err });
 }

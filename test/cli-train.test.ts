@@ -39,8 +39,8 @@ test('cli train - invalid override values are usage errors (exit 2) naming the f
   await writeFile(config, 'seed: 1\n');
   const r = await runCli(['train', config, '--epochs', 'ten', '--set', 'train.optimzer.lr=1'], { cwd: dir.path });
   assert.equal(r.code, 2, r.stderr);
-  assert.match(r.stderr, /^bnn: error: --set train\.optimzer\.lr=1: train\.optimzer\.lr: unknown key "optimzer"/m);
-  assert.match(r.stderr, /^bnn: error: --epochs: train\.epochs: must be an integer >= 1, got "ten"$/m);
+  assert.match(r.stderr, /^bnn: error: --set: 'train\.optimzer\.lr=1' is not valid; unknown key "optimzer"/m);
+  assert.match(r.stderr, /^bnn: error: --epochs: 'ten' is not valid; expected train\.epochs to be an integer >= 1$/m);
   assert.deepEqual(readdirSync(dir.path), ['ok.yaml']);
 });
 

@@ -149,7 +149,7 @@ test('metrics - --http-port in use is a clear error (exit 1); the default port i
 
   const bad = await runCli([...common, '--http-port', 'lots'], { cwd: dir.path, env });
   assert.equal(bad.code, 2, bad.stderr);
-  assert.match(bad.stderr, /--http-port: expected a port from 0 to 65535 \(0: a free one\)/);
+  assert.match(bad.stderr, /--http-port: 'lots' is not valid; expected a port from 0 to 65535 \(0: a free one\)/);
 
   // The default port (9464) taken, here or by whatever else holds it: the coordinator serves without a monitor.
   const holder = createServer();

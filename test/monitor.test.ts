@@ -130,7 +130,7 @@ test('monitor - bad input: wrong token, nothing listening, malformed address; cl
   assert.equal(nobody.code, 1, nobody.stderr);
   assert.match(nobody.stderr, /^bnn: error: coordinator 127\.0\.0\.1:\d+ (is unavailable|did not answer within 1500 ms)/);
   assert.equal(malformed.code, 2);
-  assert.match(malformed.stderr, /--coordinator: expected host:port/);
+  assert.match(malformed.stderr, /^bnn: error: --coordinator: 'localhost' is not valid; expected host:port$/m);
   assert.equal(noToken.code, 2);
   assert.match(noToken.stderr, /a cluster token is required/);
   for (const r of [wrongToken, nobody, malformed, noToken]) assert.doesNotMatch(r.stderr, /internal error|\n\s+at /);

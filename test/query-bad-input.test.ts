@@ -13,6 +13,8 @@ import { tmpDir, type TmpDir } from './helpers/tmp.js';
  * id, a malformed filter, an unknown metric, a locked and a corrupt database. Each must exit
  * with a clear one-line error naming the problem, print nothing on stdout, and write
  * nothing: the database is byte-identical (sha256) and its folder lists the same files.
+ * Bad usage (a malformed flag value, an unknown flag, a missing argument) exits 2; a
+ * well-formed value naming nothing in the store, bad SQL or a bad database exits 1.
  */
 
 let dir: TmpDir;
@@ -76,22 +78,29 @@ test('query bad input - unknown run id: show, compare --runs and report --runs e
   ]);
 });
 
-test('query bad input - malformed filters and unknown metrics name the flag, the value and what is valid (exit 1)', async () => {
+test('query bad input - malformed filters and unknown metrics are bad usage (exit 2) naming the flag, the value and what is valid', async () => {
   await expectRefused(file, [
-    { args: ['runs', '--since', '2025-02-30'], code: 1, message: /^bnn: error: --since: '2025-02-30' is not valid; expected an ISO-8601 date/m },
-    { args: ['runs', '--status', 'done,completed'], code: 1, message: /--status: 'done' is not valid; valid values: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED$/m },
-    { args: ['runs', '--tag', 'paper,table2'], code: 1, message: /--tag: 'paper,table2' is not valid; expected one tag as recorded in a run config \(non-empty, no leading or trailing blanks, no comma/m },
-    { args: ['runs', '--tag', ' '], code: 1, message: /--tag: ' ' is not valid/m },
-    { args: ['runs', '--limit', '-3'], code: 1, message: /--limit: '-3' is not valid; expected a positive integer$/m },
-    { args: ['runs', '--lock-timeout-ms', 'soon'], code: 1, message: /--lock-timeout-ms: 'soon' is not valid; expected a whole number of milliseconds/m },
-    { args: ['show', fixture.detailed.id, '--lock-timeout-ms', '-1'], code: 1, message: /--lock-timeout-ms: '-1' is not valid/m },
-    { args: ['compare', '--until', 'yesterday'], code: 1, message: /--until: 'yesterday' is not valid/m },
-    { args: ['compare', '--by', 'color'], code: 1, message: /--by: 'color' is not valid; valid values: precision, model, dataset, name$/m },
-    { args: ['compare', '--metric', 'f1'], code: 1, message: /--metric: 'f1' is not valid; valid values: test_acc, best_test_acc, samples_per_s/m },
-    { args: ['compare', '--baseline', 'fp8'], code: 1, message: /--baseline: 'fp8' is not valid; valid values: binary, fp32, xnor$/m },
-    { args: ['compare', '--runs', ' , '], code: 1, message: /--runs: ' , ' is not valid; expected a comma-separated list of run ids/m },
-    { args: ['report', '--out', dir.join('r.html'), '--metric', 'f1'], code: 1, message: /--metric: 'f1' is not valid/m },
-    { args: ['report', '--out', dir.join('r.html'), '--precision', 'fp8'], code: 1, message: /--precision: 'fp8' is not valid; valid values: fp32, int8, binary/m },
+    { args: ['runs', '--limit', 'abc'], code: 2, message: /^bnn: error: --limit: 'abc' is not valid; expected an integer >= 1$/m },
+    { args: ['runs', '--since', '2025-02-30'], code: 2, message: /^bnn: error: --since: '2025-02-30' is not valid; expected an ISO-8601 date/m },
+    { args: ['runs', '--status', 'done,completed'], code: 2, message: /--status: 'done' is not valid; expected one of PENDING, RUNNING, COMPLETED, FAILED, CANCELLED$/m },
+    { args: ['runs', '--tag', 'paper,table2'], code: 2, message: /--tag: 'paper,table2' is not valid; expected one tag as recorded in a run config \(non-empty, no leading or trailing blanks, no comma/m },
+    { args: ['runs', '--tag', ' '], code: 2, message: /--tag: ' ' is not valid/m },
+    { args: ['runs', '--limit', '-3'], code: 2, message: /--limit: '-3' is not valid; expected an integer >= 1$/m },
+    { args: ['runs', '--lock-timeout-ms', 'soon'], code: 2, message: /--lock-timeout-ms: 'soon' is not valid; expected an integer >= 0$/m },
+    { args: ['show', fixture.detailed.id, '--lock-timeout-ms', '-1'], code: 2, message: /--lock-timeout-ms: '-1' is not valid/m },
+    { args: ['compare', '--until', 'yesterday'], code: 2, message: /--until: 'yesterday' is not valid/m },
+    { args: ['compare', '--by', 'color'], code: 2, message: /--by: 'color' is not valid; expected one of precision, model, dataset, name$/m },
+    { args: ['compare', '--metric', 'f1'], code: 2, message: /--metric: 'f1' is not valid; expected one of test_acc, best_test_acc, samples_per_s/m },
+    { args: ['compare', '--runs', ' , '], code: 2, message: /--runs: ' , ' is not valid; expected a comma-separated list of run ids/m },
+    { args: ['report', '--out', dir.join('r.html'), '--metric', 'f1'], code: 2, message: /--metric: 'f1' is not valid/m },
+    { args: ['report', '--out', dir.join('r.html'), '--precision', 'fp8'], code: 2, message: /--precision: 'fp8' is not valid; expected one of fp32, int8, binary/m },
+    { args: ['report', '--out', dir.join('r.pdf')], code: 2, message: /--out: '.*r\.pdf' is not valid; expected a file name ending in \.html, \.htm or \.md$/m },
+  ]);
+});
+
+test('query bad input - a well-formed value naming nothing in the store, and SQL that SQLite refuses, fail at run time (exit 1)', async () => {
+  await expectRefused(file, [
+    { args: ['compare', '--baseline', 'fp8'], code: 1, message: /^bnn: error: --baseline: 'fp8' is not valid; expected one of binary, fp32, xnor$/m },
     { args: ['sql', 'SELECT nope FROM runs'], code: 1, message: /no such column: nope/m },
   ]);
 });

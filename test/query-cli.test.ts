@@ -63,24 +63,36 @@ test('cli runs - table, JSON and CSV with filters, sort and limit; the default s
   assert.deepEqual((JSON.parse(ok(fromCwd).stdout) as { id: string }[]).map((r) => r.id), [fixture.running.id]);
 });
 
-test('cli runs - a bad filter value exits 1 naming the flag, value and valid values; --json with --csv is a usage error (2)', async () => {
-  const [status, since, sort, both] = await Promise.all([
+test('cli runs - bad flag values are bad usage (2) naming each flag, its value and what is valid; so is --json with --csv', async () => {
+  const [status, since, sort, limit, several, both] = await Promise.all([
     bnn('runs', '--status', 'done'),
     bnnIn('runs', '--since', 'last-week'),
     bnnIn('runs', '--sort', 'acc', '--json'),
+    bnn('runs', '--limit', 'abc'),
+    bnnIn('runs', '--limit', '0', '--model', 'vgg', '--lock-timeout-ms', 'soon'),
     bnnIn('runs', '--json', '--csv'),
   ]);
-  assert.equal(status.code, 1);
+  assert.equal(status.code, 2);
   assert.equal(status.stdout, '');
-  assert.equal(status.stderr, "bnn: error: --status: 'done' is not valid; valid values: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED\n");
-  assert.equal(since.code, 1);
+  assert.equal(status.stderr, "bnn: error: --status: 'done' is not valid; expected one of PENDING, RUNNING, COMPLETED, FAILED, CANCELLED\n");
+  assert.equal(since.code, 2);
   assert.match(since.stderr, /^bnn: error: --since: 'last-week' is not valid; expected an ISO-8601 date/);
-  assert.equal(sort.code, 1);
-  const err = (JSON.parse(sort.stdout) as { error: { type: string; flag: string; valid: string[] } }).error;
-  assert.equal(err.type, 'QueryFlagError');
-  assert.equal(err.flag, '--sort');
-  assert.ok(err.valid.includes('final_test_acc'));
+  assert.equal(sort.code, 2);
+  const err = (JSON.parse(sort.stdout) as { error: { type: string; exitCode: number; issues: { flag: string; value: string; expected: string }[] } }).error;
+  assert.equal(err.type, 'FlagError');
+  assert.equal(err.exitCode, 2);
+  assert.deepEqual(err.issues, [{ flag: '--sort', value: 'acc', expected: 'one of created, finished, final_test_acc, samples_per_s, wall_time_s, name' }]);
+  assert.equal(limit.code, 2);
+  assert.equal(limit.stdout, '');
+  assert.equal(limit.stderr, "bnn: error: --limit: 'abc' is not valid; expected an integer >= 1\n");
+  assert.equal(several.code, 2);
+  assert.deepEqual(several.stderr.trimEnd().split('\n'), [
+    "bnn: error: --model: 'vgg' is not valid; expected one of mlp, vgg-small, resnet18",
+    "bnn: error: --limit: '0' is not valid; expected an integer >= 1",
+    "bnn: error: --lock-timeout-ms: 'soon' is not valid; expected an integer >= 0",
+  ]);
   assert.equal(both.code, 2);
+  assert.equal((JSON.parse(both.stdout) as { error: { message: string } }).error.message, '--json and --csv: choose one output format');
 });
 
 test('cli show - run fields, config, epochs with a test-accuracy sparkline, checkpoints, events; unknown id exits 1', async () => {
@@ -130,8 +142,8 @@ test('cli compare - the grouped table and JSON with Welch t, df, p against the b
   assert.ok(Math.abs(binary.p! / 3.3472887245170463e-6 - 1) < 1e-6);
   assert.equal(result.groups.find((g) => g.key === 'xnor')!.noTest, 'n<2');
 
-  assert.equal(badMetric.code, 1);
-  assert.match(badMetric.stderr, /--metric: 'accuracy' is not valid; valid values: test_acc, best_test_acc, samples_per_s, wall_time_s, model_size_bytes, packed_size_bytes/);
+  assert.equal(badMetric.code, 2);
+  assert.match(badMetric.stderr, /--metric: 'accuracy' is not valid; expected one of test_acc, best_test_acc, samples_per_s, wall_time_s, model_size_bytes, packed_size_bytes/);
 });
 
 test('cli sql - SELECT as table, JSON and CSV; writes, pragma writes and multi-statements exit 1 with the file unchanged', async () => {

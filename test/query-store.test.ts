@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
+import { FlagError } from '../src/cli/flags.js';
 import { compareRuns, parseCompareQuery } from '../src/query/compare.js';
 import { QueryFlagError, SqlError, SqlRefusedError } from '../src/query/errors.js';
 import { withQueryStore } from '../src/query/open.js';
@@ -70,7 +71,7 @@ test('query runs - sort by a column either way, missing values last, then limit'
   assert.deepEqual(ids(select({ sort: 'created', limit: '2' })), ids(fixture.runs.slice(0, 2)), '--sort created is oldest first');
 });
 
-test('query runs - a malformed filter names the flag, the value and the valid values (exit 1)', () => {
+test('query runs - a malformed filter names the flag, the value and the valid values (exit 2)', () => {
   const cases: [RunsQueryFlags, string, RegExp][] = [
     [{ status: 'done' }, '--status', /'done'.*PENDING, RUNNING, COMPLETED, FAILED, CANCELLED/],
     [{ precision: 'fp16' }, '--precision', /'fp16'.*fp32, int8, binary/],
@@ -79,8 +80,8 @@ test('query runs - a malformed filter names the flag, the value and the valid va
     [{ until: 'yesterday' }, '--until', /'yesterday'.*ISO-8601/],
     [{ since: '2025-01-10T25:00:00Z' }, '--since', /ISO-8601/],
     [{ sort: 'accuracy' }, '--sort', /'accuracy'.*created, finished, final_test_acc, samples_per_s, wall_time_s, name/],
-    [{ limit: '0' }, '--limit', /positive integer/],
-    [{ limit: '5x' }, '--limit', /positive integer/],
+    [{ limit: '0' }, '--limit', /an integer >= 1/],
+    [{ limit: '5x' }, '--limit', /an integer >= 1/],
     [{ tag: '' }, '--tag', /one tag as recorded in a run config/],
     [{ tag: 'paper,table2' }, '--tag', /no comma/],
   ];
@@ -88,9 +89,9 @@ test('query runs - a malformed filter names the flag, the value and the valid va
     assert.throws(
       () => parseRunsQuery(flags),
       (err: unknown) => {
-        assert.ok(err instanceof QueryFlagError, `${JSON.stringify(flags)}: ${String(err)}`);
-        assert.equal(err.flag, flag);
-        assert.equal(err.exitCode, 1);
+        assert.ok(err instanceof FlagError, `${JSON.stringify(flags)}: ${String(err)}`);
+        assert.equal(err.issues[0]?.flag, flag);
+        assert.equal(err.exitCode, 2);
         assert.match(err.message, new RegExp(`^${flag}: `));
         assert.match(err.message, message);
         return true;
@@ -124,18 +125,18 @@ test('query compare - COMPLETED runs by precision: n, mean, std, Δ and Welch ag
   assert.deepEqual([xnor.t, xnor.df, xnor.p, xnor.noTest], [null, null, null, 'n<2']);
 });
 
-test('query compare - default baseline without fp32 is the first group; bad metric and baseline are flag errors', () => {
+test('query compare - default baseline without fp32 is the first group; a bad metric is a flag error (2), a baseline no group has fails the query (1)', () => {
   const byName = withQueryStore(file, {}, ({ db }) => compareRuns(db, parseCompareQuery({ by: 'name', tag: 'paper', metric: 'samples_per_s' })));
   assert.equal(byName.baseline, 'fmnist-binary');
   assert.deepEqual(byName.groups.map((g) => g.key), ['fmnist-binary', 'fmnist-fp32', 'fmnist-xnor']);
   assert.ok(byName.groups[1]!.t! < 0, 'fp32 is slower than the binary baseline');
 
   assert.throws(() => parseCompareQuery({ metric: 'acc' }), (err: unknown) =>
-    err instanceof QueryFlagError && err.exitCode === 1 && /--metric: 'acc'.*test_acc, best_test_acc, samples_per_s, wall_time_s, model_size_bytes, packed_size_bytes/.test(err.message));
-  assert.throws(() => parseCompareQuery({ by: 'seed' }), (err: unknown) => err instanceof QueryFlagError && /precision, model, dataset, name/.test(err.message));
+    err instanceof FlagError && err.exitCode === 2 && /^--metric: 'acc'.*test_acc, best_test_acc, samples_per_s, wall_time_s, model_size_bytes, packed_size_bytes$/.test(err.message));
+  assert.throws(() => parseCompareQuery({ by: 'seed' }), (err: unknown) => err instanceof FlagError && /precision, model, dataset, name/.test(err.message));
   assert.throws(
     () => withQueryStore(file, {}, ({ db }) => compareRuns(db, parseCompareQuery({ baseline: 'int8' }))),
-    (err: unknown) => err instanceof QueryFlagError && /--baseline: 'int8'.*binary, fp32, xnor/.test(err.message),
+    (err: unknown) => err instanceof QueryFlagError && err.exitCode === 1 && /^--baseline: 'int8' is not valid; expected one of binary, fp32, xnor$/.test(err.message),
   );
   const none = withQueryStore(file, {}, ({ db }) => compareRuns(db, parseCompareQuery({ dataset: 'cifar10' })));
   assert.deepEqual(none.groups, []);

@@ -159,11 +159,11 @@ test('report - bad input: no runs match, unknown run id, unwritable or blocked p
   assert.doesNotMatch(underFile.stderr, /internal error|\n\s+at /);
   assert.equal(dirInWay.code, 1);
   assert.match(dirInWay.stderr, /taken\.html: cannot write the report: a folder of that name is in the way/);
-  // A bad flag value fails the command (exit 1) throughout the query commands; a missing
-  // required option is commander's usage error (exit 2).
-  assert.equal(pdf.code, 1);
-  const err = (JSON.parse(pdf.stdout) as { error: { type: string; flag: string; valid: string } }).error;
-  assert.deepEqual([err.type, err.flag, err.valid], ['QueryFlagError', '--out', 'a file name ending in .html, .htm or .md']);
+  // A malformed flag value and a missing required option are both bad usage (exit 2).
+  assert.equal(pdf.code, 2);
+  const err = (JSON.parse(pdf.stdout) as { error: { type: string; issues: unknown[] } }).error;
+  assert.equal(err.type, 'FlagError');
+  assert.deepEqual(err.issues, [{ flag: '--out', value: dir.join('report.pdf'), expected: 'a file name ending in .html, .htm or .md' }]);
   assert.equal(noOut.code, 2);
   assert.match(noOut.stderr, /required option '--out <file>' not specified/);
   assert.deepEqual(listing(), was, 'no report, chart folder or temporary file written');

@@ -12,7 +12,7 @@ export interface HandleErrorOptions {
  * The one place errors become output and exit codes.
  * - commander usage errors (unknown command or option, missing argument): exit 2;
  *   help and version requests: exit 0.
- * - user errors (UserError and its subclasses ConfigError, StoreError, RunNotFoundError,
+ * - user errors (UserError and its subclasses FlagError, ConfigError, StoreError, RunNotFoundError,
  *   CheckpointError, ..., or any error with `userFacing = true`): `bnn: error: <message>`,
  *   exit with the error's exitCode (1, or 2 for bad usage such as invalid flag values).
  * - anything else is our bug: message and stack, exit 1.

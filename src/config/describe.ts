@@ -21,6 +21,8 @@ export interface JsonSchemaNode {
   minLength?: number;
   minItems?: number;
   maxItems?: number;
+  /** From zod's `.describe()`: a field's own wording of what it accepts. */
+  description?: string;
 }
 
 export type PathSegment = string | number;

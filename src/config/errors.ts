@@ -1,4 +1,4 @@
-import { UserError } from '../util/errors.js';
+import { badFlagValue, UserError } from '../util/errors.js';
 
 /** One problem in a config, with enough context to fix it without reading code. */
 export interface ConfigIssue {
@@ -10,9 +10,16 @@ export interface ConfigIssue {
   source: string;
   /** 1-based line in the file, when the value came from a file. */
   line?: number;
+  /**
+   * The text given after the flag, when the value came from one: the issue then reads as
+   * every bad flag value does (`--epochs: 'ten' is not valid; expected ...`) and `message`
+   * names the field itself.
+   */
+  value?: string;
 }
 
 export function formatConfigIssue(issue: ConfigIssue): string {
+  if (issue.value !== undefined) return badFlagValue(issue.source, issue.value, issue.message);
   const where = issue.line === undefined ? issue.source : `${issue.source}:${issue.line}`;
   return issue.path === '' ? `${where}: ${issue.message}` : `${where}: ${issue.path}: ${issue.message}`;
 }

@@ -16,6 +16,8 @@ export interface IssueContext {
   sourceOf: (path: readonly PathSegment[]) => string;
   /** 1-based line of a path in the source file, when there is one. */
   lineOf?: (path: readonly PathSegment[]) => number | undefined;
+  /** The text typed after the flag a path's value came from; undefined for a file. */
+  flagTextOf?: (path: readonly PathSegment[]) => string | undefined;
 }
 
 /**
@@ -31,10 +33,11 @@ export function toConfigIssues(issues: readonly z.core.$ZodIssue[], ctx: IssueCo
       const where = path.length === 0 ? 'the top level' : formatPath(path);
       for (const key of issue.keys) {
         const keyPath = [...path, key];
+        const flagged = ctx.flagTextOf?.(keyPath) !== undefined;
         out.push(
           make(
             keyPath,
-            `unknown key${keys ? didYouMean(key, keys) : ''}; allowed keys in ${where}: ${keys?.join(', ') ?? '(none)'}`,
+            `unknown key${flagged ? ` "${formatPath(keyPath)}"` : ''}${keys ? didYouMean(key, keys) : ''}; allowed keys in ${where}: ${keys?.join(', ') ?? '(none)'}`,
             ctx,
           ),
         );
@@ -52,6 +55,10 @@ export function toConfigIssues(issues: readonly z.core.$ZodIssue[], ctx: IssueCo
     if (issue.code === 'invalid_value' && typeof input === 'string') {
       hint = didYouMean(input, issue.values.map(String));
     }
+    if (ctx.flagTextOf?.(path) !== undefined) {
+      out.push(make(path, `expected ${path.length === 0 ? 'the config' : formatPath(path)} to be ${allowed}${hint}`, ctx));
+      continue;
+    }
     const subject = path.length === 0 ? 'the config must be' : 'must be';
     out.push(make(path, `${subject} ${allowed}, got ${formatValue(input)}${hint}`, ctx));
   }
@@ -68,5 +75,7 @@ function make(path: readonly PathSegment[], message: string, ctx: IssueContext):
   const issue: ConfigIssue = { path: formatPath(path), message, source: ctx.sourceOf(path) };
   const line = ctx.lineOf?.(path);
   if (line !== undefined) issue.line = line;
+  const value = ctx.flagTextOf?.(path);
+  if (value !== undefined) issue.value = value;
   return issue;
 }

@@ -79,7 +79,9 @@ test('overrides - unknown --set path lists the valid keys at that level', () => 
   assert.equal(err.exitCode, 2);
   assert.equal(err.issues.length, 1);
   const issue = err.issues[0]!;
-  assert.equal(issue.source, '--set train.optimzer.lr=0.1');
+  assert.equal(issue.source, '--set');
+  assert.equal(issue.value, 'train.optimzer.lr=0.1');
+  assert.match(err.message, /^--set: 'train\.optimzer\.lr=0\.1' is not valid; unknown key "optimzer"/);
   assert.match(issue.message, /unknown key "optimzer" \(did you mean "optimizer"\?\)/);
   assert.match(issue.message, /valid keys in train: epochs, batchSize, optimizer, schedule, latentClip/);
 
@@ -89,17 +91,18 @@ test('overrides - unknown --set path lists the valid keys at that level', () => 
   assert.match(leaf.message, /seed is an integer >= 0 and has no field "value"/);
 });
 
-test('overrides - bad values name the flag, the field and the allowed values; all reported', () => {
+test('overrides - bad values name the flag, its text, the field and the allowed values, worded as every bad flag value; all reported', () => {
   const err = overrideError({ epochs: 'abc', precision: 'binari', set: ['model.bnMomentum=1', 'nonsense'] });
   const lines = err.message.split('\n');
   assert.equal(lines.length, 4, err.message);
-  assert.ok(lines.includes('--set nonsense: expected path=value, e.g. train.optimizer.lr=0.01'), err.message);
-  assert.ok(lines.includes('--epochs: train.epochs: must be an integer >= 1, got "abc"'), err.message);
-  assert.ok(lines.some((l) => l.startsWith('--precision: model.precision: must be one of fp32, int8, binary,')), err.message);
-  assert.ok(lines.includes('--set model.bnMomentum=1: model.bnMomentum: must be a number in [0, 1), got 1'), err.message);
+  assert.ok(lines.includes("--set: 'nonsense' is not valid; expected path=value, e.g. train.optimizer.lr=0.01"), err.message);
+  assert.ok(lines.includes("--epochs: 'abc' is not valid; expected train.epochs to be an integer >= 1"), err.message);
+  assert.ok(lines.includes(`--precision: 'binari' is not valid; expected model.precision to be one of fp32, int8, binary, binary-weights, xnor, rsign (did you mean "binary"?)`), err.message);
+  assert.ok(lines.includes("--set: 'model.bnMomentum=1' is not valid; expected model.bnMomentum to be a number in [0, 1)"), err.message);
+  assert.deepEqual(err.issues.find((i) => i.source === '--epochs'), { path: 'train.epochs', message: 'expected train.epochs to be an integer >= 1', source: '--epochs', value: 'abc' });
 });
 
 test('overrides - a field set by both a named flag and --set is an error', () => {
   const err = overrideError({ epochs: '3', set: ['train.epochs=4'] });
-  assert.match(err.message, /^--set train\.epochs=4: train\.epochs: also set by --epochs/);
+  assert.match(err.message, /^--set: 'train\.epochs=4' is not valid; train\.epochs is also set by --epochs; give it once$/);
 });

@@ -69,13 +69,18 @@ export const NAMED_OVERRIDES: readonly NamedOverride[] = [
 interface Assignment {
   path: PathSegment[];
   value: unknown;
-  source: string;
+  /** The flag that set it: `--epochs`, `--set`. */
+  flag: string;
+  /** The text given after the flag: `ten`, `train.epochs=ten`. */
+  text: string;
 }
 
 /**
  * Returns a copy of `config` with the overrides applied and the result re-validated.
- * Throws ConfigError (exit code 2: bad usage) naming the flag, the field and what is
- * allowed, for every bad path or value at once. The input config is not modified.
+ * Throws ConfigError (exit code 2: bad usage) naming, for every bad path or value at once,
+ * the flag and its text as given, the field and what is allowed, in the wording of every
+ * bad flag value: `--epochs: 'ten' is not valid; expected train.epochs to be an integer >= 1`.
+ * The input config is not modified.
  */
 export function applyOverrides(config: RunConfig, overrides: ConfigOverrides): RunConfig {
   const issues: ConfigIssue[] = [];
@@ -88,62 +93,62 @@ export function applyOverrides(config: RunConfig, overrides: ConfigOverrides): R
     const path = [...named.path];
     const node = resolvePath(path);
     if (!node.ok) throw new Error(`named override ${named.flag} points at a missing field: ${node.message}`);
-    assignments.push({ path, value: coerce(raw, node.node), source: named.flag });
+    assignments.push({ path, value: coerce(raw, node.node), flag: named.flag, text: String(raw) });
     namedPaths.set(formatPath(path), named.flag);
   }
 
   for (const text of overrides.set ?? []) {
-    const source = `--set ${text}`;
+    const bad = (path: string, message: string) => issues.push({ path, message, source: '--set', value: text });
     const eq = text.indexOf('=');
     if (eq <= 0) {
-      issues.push({ path: '', message: 'expected path=value, e.g. train.optimizer.lr=0.01', source });
+      bad('', 'expected path=value, e.g. train.optimizer.lr=0.01');
       continue;
     }
     const pathText = text.slice(0, eq).trim();
     const path: PathSegment[] = pathText.split('.');
     if (path.some((s) => s === '')) {
-      issues.push({ path: pathText, message: 'empty segment in field path', source });
+      bad(pathText, `empty segment in field path ${pathText}`);
       continue;
     }
     const node = resolvePath(path);
     if (!node.ok) {
-      issues.push({ path: pathText, message: node.message, source });
+      bad(pathText, node.message);
       continue;
     }
     const flag = namedPaths.get(formatPath(path));
     if (flag !== undefined) {
-      issues.push({ path: pathText, message: `also set by ${flag}; give it once`, source });
+      bad(pathText, `${pathText} is also set by ${flag}; give it once`);
       continue;
     }
     let value: unknown;
     try {
       value = coerce(text.slice(eq + 1), node.node);
     } catch (err) {
-      issues.push({ path: pathText, message: `value is not valid YAML: ${(err as Error).message.split('\n')[0]}`, source });
+      bad(pathText, `the value is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
       continue;
     }
-    assignments.push({ path, value, source });
+    assignments.push({ path, value, flag: '--set', text });
   }
 
   const merged = structuredClone(config) as unknown as Record<string, unknown>;
   for (const a of assignments) {
     const problem = setAt(merged, a.path, a.value);
-    if (problem) issues.push({ path: formatPath(a.path), message: problem, source: a.source });
+    if (problem) issues.push({ path: formatPath(a.path), message: problem, source: a.flag, value: a.text });
   }
   // Validate what could be applied, so one run reports bad paths and bad values together.
   const result = runConfigSchema.safeParse(merged, { reportInput: true });
   if (result.success && issues.length === 0) return result.data;
   if (!result.success) {
-    const sourceOf = (path: readonly PathSegment[]): string => {
+    // Later assignments win, so the last one covering the path is the one to blame.
+    const blame = (path: readonly PathSegment[]): Assignment | undefined => {
       const p = formatPath(path);
-      // Later assignments win, so the last one covering the path is the one to blame.
       for (let i = assignments.length - 1; i >= 0; i--) {
         const a = formatPath(assignments[i]!.path);
-        if (p === a || p.startsWith(`${a}.`) || a.startsWith(`${p}.`) || p === '') return assignments[i]!.source;
+        if (p === a || p.startsWith(`${a}.`) || a.startsWith(`${p}.`) || p === '') return assignments[i];
       }
-      return 'config';
+      return undefined;
     };
-    issues.push(...toConfigIssues(result.error.issues, { sourceOf }));
+    issues.push(...toConfigIssues(result.error.issues, { sourceOf: (path) => blame(path)?.flag ?? 'config', flagTextOf: (path) => blame(path)?.text }));
   }
   throw new ConfigError(issues, { exitCode: 2 });
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
+import { z } from 'zod';
+import { fileFlag, numberFlag, parseFlags } from '../cli/flags.js';
 import { UserError } from '../util/errors.js';
-import { parseMilliseconds } from './flags.js';
 import { DEFAULT_STORE_PATH, defaultQueryStoreOptions, type QueryStoreOptions } from './open.js';
 
 /** The output and store flags every query command takes. */
@@ -29,23 +30,32 @@ export function addQueryOutputOptions(cmd: Command): Command {
     .option('--lock-timeout-ms <ms>', 'how long to wait for another process holding a lock', String(defaultQueryStoreOptions().lockTimeoutMs));
 }
 
+/** The shared flags' schema (for parseFlags, src/cli/flags.ts); a command extends it with its own. */
+export const queryOutputFlags = z.object({
+  json: z.boolean().optional(),
+  csv: z.boolean().optional(),
+  store: fileFlag.default(DEFAULT_STORE_PATH),
+  lockTimeoutMs: numberFlag(z.number().int().min(0)).default(defaultQueryStoreOptions().lockTimeoutMs),
+});
+
 /**
- * Checks the shared flags before any I/O (exit 2 for `--json --csv`, 1 for a bad timeout).
- * `notice` gets the line saying an older store was upgraded on open (print it on stderr).
+ * The output options of checked flags; `--json` with `--csv` is bad usage (exit 2). `notice`
+ * gets the line saying an older store was upgraded on open (print it on stderr).
  */
-export function parseQueryOutputFlags(flags: QueryOutputFlags, notice?: (line: string) => void): QueryCommandOptions {
+export function queryOutputOf(flags: z.output<typeof queryOutputFlags>, notice?: (line: string) => void): QueryCommandOptions {
   if (flags.json === true && flags.csv === true) {
     throw new UserError('--json and --csv: choose one output format', { exitCode: 2 });
   }
-  const lockTimeoutMs =
-    flags.lockTimeoutMs === undefined
-      ? defaultQueryStoreOptions().lockTimeoutMs
-      : parseMilliseconds('--lock-timeout-ms', flags.lockTimeoutMs);
   return {
     mode: flags.json === true ? 'json' : flags.csv === true ? 'csv' : 'table',
-    storePath: flags.store ?? DEFAULT_STORE_PATH,
-    store: { lockTimeoutMs, ...(notice === undefined ? {} : { notice }) },
+    storePath: flags.store,
+    store: { lockTimeoutMs: flags.lockTimeoutMs, ...(notice === undefined ? {} : { notice }) },
   };
+}
+
+/** Checks the flags of a command that has only the shared ones (`show`, `sql`), before any I/O. */
+export function parseQueryOutputFlags(flags: QueryOutputFlags, notice?: (line: string) => void): QueryCommandOptions {
+  return queryOutputOf(parseFlags(queryOutputFlags, flags), notice);
 }
 
 /** JSON for `--json`: one value, pretty-printed, newline-terminated. */

@@ -1,10 +1,12 @@
+import { z } from 'zod';
+import { choiceFlag, parseFlags } from '../cli/flags.js';
 import { compareRows, type CompareRow } from '../store/compare.js';
 import type { StoreDb } from '../store/db.js';
 import type { RunRow } from '../store/schema.js';
 import { joulesPerSampleOf, sourceLabel } from './energy.js';
 import { QueryFlagError } from './errors.js';
-import { parseChoice } from './flags.js';
-import { parseRunFilter, parseRunIdList, resolveRunIds, type RunFilter, type RunFilterFlags } from './runs.js';
+import { runIdListFlag } from './flags.js';
+import { resolveRunIds, runFilterFlags, runFilterOf, type RunFilter, type RunFilterFlags } from './runs.js';
 import { mean, sampleStd, welchTTest, type NoTestReason } from './stats.js';
 
 /** Fields runs can be grouped by, as typed after `--by`. */
@@ -52,17 +54,29 @@ export interface CompareFlags extends RunFilterFlags {
   energy?: boolean;
 }
 
-/** Validates compare flags before any I/O (QueryFlagError, exit 1, for a bad value). */
-export function parseCompareQuery(flags: CompareFlags): CompareQuery {
-  const { status: _status, runs: runList, energy, ...filterFlags } = flags;
+/** The schema of the flags that make a CompareQuery (`bnn compare`, `bnn report`); COMPLETED runs only, so no --status. */
+export const compareQueryFlags = runFilterFlags.omit({ status: true }).extend({
+  by: choiceFlag(GROUP_FIELDS).default('precision'),
+  metric: choiceFlag(METRIC_NAMES).default('test_acc'),
+  baseline: z.string().optional(),
+  runs: runIdListFlag.optional(),
+  energy: z.boolean().optional(),
+});
+
+export function compareQueryOf(flags: z.output<typeof compareQueryFlags>): CompareQuery {
   return {
-    by: flags.by === undefined ? 'precision' : parseChoice('--by', flags.by, GROUP_FIELDS),
-    metric: flags.metric === undefined ? 'test_acc' : parseChoice('--metric', flags.metric, METRIC_NAMES),
+    by: flags.by,
+    metric: flags.metric,
     ...(flags.baseline === undefined ? {} : { baseline: flags.baseline }),
-    filter: parseRunFilter(filterFlags),
-    ...(runList === undefined ? {} : { runIds: parseRunIdList('--runs', runList) }),
-    ...(energy === false ? { energy: false } : {}),
+    filter: runFilterOf(flags),
+    ...(flags.runs === undefined ? {} : { runIds: flags.runs }),
+    ...(flags.energy === false ? { energy: false } : {}),
   };
+}
+
+/** Checks compare flags before any I/O: FlagError (exit 2) naming each bad flag, its value and what is valid. */
+export function parseCompareQuery(flags: CompareFlags): CompareQuery {
+  return compareQueryOf(parseFlags(compareQueryFlags, flags));
 }
 
 export interface CompareGroup {

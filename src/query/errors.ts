@@ -1,10 +1,9 @@
-import { UserError } from '../util/errors.js';
+import { badFlagValue, UserError } from '../util/errors.js';
 
 /**
- * A query flag has a value that is not allowed: names the flag, the value and what is valid.
- * Exit 1, as the issue's acceptance asks for a malformed filter or an unknown metric (the
- * query failed on its input; nothing was read or written). Exit 2 stays for commander's
- * usage errors: an unknown flag, a missing argument or value, `--json` with `--csv`.
+ * A well-formed flag value that names nothing in the store (a `--baseline` group no matching
+ * run is in): exit 1, the query ran and found nothing to match. A malformed flag value is a
+ * FlagError (src/cli/flags.ts) instead: bad usage, exit 2, before any I/O.
  */
 export class QueryFlagError extends UserError {
   constructor(
@@ -13,9 +12,7 @@ export class QueryFlagError extends UserError {
     /** The valid values, or a description of the valid form. */
     readonly valid: readonly string[] | string,
   ) {
-    super(
-      `${flag}: '${value}' is not valid; ${typeof valid === 'string' ? `expected ${valid}` : `valid values: ${valid.join(', ')}`}`,
-    );
+    super(badFlagValue(flag, value, `expected ${typeof valid === 'string' ? valid : `one of ${valid.join(', ')}`}`));
     this.name = 'QueryFlagError';
   }
 

@@ -1,44 +1,11 @@
-import { QueryFlagError } from './errors.js';
+import { z } from 'zod';
+import { listFlag, textFlag } from '../cli/flags.js';
 
 /**
- * Parsers for query flag values. Each returns a typed value or throws QueryFlagError
- * (exit 1) naming the flag, the value and what would be valid; none does any I/O.
+ * Schemas of the query flag values that are more than a number or a choice (src/cli/flags.ts
+ * has those): dates, tags, run id lists. Checked by parseFlags, which names the flag, the
+ * value and what is valid in any error; none does any I/O.
  */
-
-/** One of `valid`, matched case-insensitively, returned in its canonical spelling. */
-export function parseChoice<T extends string>(flag: string, value: string, valid: readonly T[]): T {
-  const wanted = value.trim().toLowerCase();
-  const found = valid.find((v) => v.toLowerCase() === wanted);
-  if (found === undefined) throw new QueryFlagError(flag, value, valid);
-  return found;
-}
-
-/** A comma-separated list of choices (`completed,failed`), at least one. */
-export function parseChoices<T extends string>(flag: string, value: string, valid: readonly T[]): T[] {
-  const parts = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (parts.length === 0) throw new QueryFlagError(flag, value, valid);
-  return [...new Set(parts.map((p) => parseChoice(flag, p, valid)))];
-}
-
-/** A tag to filter by: one tag as written in a run config (non-empty, no surrounding blanks, no comma). */
-export function parseTag(flag: string, value: string): string {
-  if (value.trim() === '' || value !== value.trim() || value.includes(',')) {
-    throw new QueryFlagError(flag, value, 'one tag as recorded in a run config (non-empty, no leading or trailing blanks, no comma; repeat the query per tag)');
-  }
-  return value;
-}
-
-export function parsePositiveInt(flag: string, value: string): number {
-  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n < 1) throw new QueryFlagError(flag, value, 'a positive integer');
-  return n;
-}
-
-export function parseMilliseconds(flag: string, value: string): number {
-  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n)) throw new QueryFlagError(flag, value, 'a whole number of milliseconds, 0 or more');
-  return n;
-}
 
 const DATE_FORMS = 'an ISO-8601 date (2025-01-31) or UTC/offset date-time (2025-01-31T12:00:00Z)';
 const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
@@ -53,13 +20,10 @@ export interface DateBound {
 }
 
 /** `2025-01-31` (a UTC day) or a date-time with `Z` or an offset; a date that does not exist is refused. */
-export function parseDateBound(flag: string, value: string): DateBound {
+export const dateBoundFlag = textFlag(DATE_FORMS, (value): DateBound | undefined => {
   const v = value.trim();
   const day = DATE_ONLY.exec(v);
-  if (day) {
-    if (!isCalendarDay(day[1]!, day[2]!, day[3]!)) throw new QueryFlagError(flag, value, DATE_FORMS);
-    return { iso: `${v}T00:00:00.000Z`, wholeDay: true };
-  }
+  if (day) return isCalendarDay(day[1]!, day[2]!, day[3]!) ? { iso: `${v}T00:00:00.000Z`, wholeDay: true } : undefined;
   const dt = DATE_TIME.exec(v);
   if (dt) {
     const [, y, mo, d, h, mi, s] = dt;
@@ -67,8 +31,17 @@ export function parseDateBound(flag: string, value: string): DateBound {
     const fieldsOk = Number(mo) >= 1 && Number(mo) <= 12 && Number(h) <= 23 && Number(mi) <= 59 && Number(s ?? 0) <= 59;
     if (fieldsOk && isCalendarDay(y!, mo!, d!) && !Number.isNaN(date.getTime())) return { iso: date.toISOString(), wholeDay: false };
   }
-  throw new QueryFlagError(flag, value, DATE_FORMS);
-}
+  return undefined;
+});
+
+/** A tag to filter by: one tag as written in a run config (non-empty, no surrounding blanks, no comma). */
+export const tagFlag = textFlag(
+  'one tag as recorded in a run config (non-empty, no leading or trailing blanks, no comma; repeat the query per tag)',
+  (value) => (value.trim() === '' || value !== value.trim() || value.includes(',') ? undefined : value),
+);
+
+/** `--runs a,b,c`: run ids or unique id prefixes, at least one. */
+export const runIdListFlag = listFlag(z.string()).describe('a comma-separated list of run ids or id prefixes');
 
 function isCalendarDay(y: string, m: string, d: string): boolean {
   const date = new Date(Date.UTC(Number(y), Number(m) - 1, Number(d)));

@@ -1,10 +1,11 @@
+import { z } from 'zod';
+import { choiceFlag, listFlag, numberFlag, parseFlags } from '../cli/flags.js';
 import { ARCHS, DATASET_NAMES, PRECISIONS } from '../config/schema.js';
 import type { StoreDb } from '../store/db.js';
 import { RUN_SORT_KEYS as SORT_KEYS, type RunFilter, type RunsQuery, type RunSortKey as SortKey } from '../store/run-queries.js';
 import { RUN_STATUSES } from '../store/schema.js';
 import { getRun } from '../store/runs.js';
-import { QueryFlagError } from './errors.js';
-import { endExclusive, parseChoice, parseChoices, parseDateBound, parsePositiveInt, parseTag } from './flags.js';
+import { dateBoundFlag, endExclusive, tagFlag } from './flags.js';
 
 // The queries themselves live in the store (src/store/run-queries.ts); this module parses flags into them.
 export { queryRuns, runsStatement } from '../store/run-queries.js';
@@ -35,29 +36,48 @@ export interface RunsQueryFlags extends RunFilterFlags {
   limit?: string;
 }
 
-/**
- * Validates filter flags before any I/O. `--until` with a bare date includes that whole
- * UTC day. Throws QueryFlagError (exit 1) naming the flag, its value and the valid values.
- */
-export function parseRunFilter(flags: RunFilterFlags): RunFilter {
+/** The filter flags' schema (for parseFlags, src/cli/flags.ts), shared by `runs`, `compare` and `report`. */
+export const runFilterFlags = z.object({
+  status: listFlag(choiceFlag(RUN_STATUSES), { unique: true }).optional(),
+  model: choiceFlag(ARCHS).optional(),
+  precision: choiceFlag(PRECISIONS).optional(),
+  dataset: choiceFlag(DATASET_NAMES).optional(),
+  tag: tagFlag.optional(),
+  since: dateBoundFlag.optional(),
+  until: dateBoundFlag.optional(),
+  name: z.string().optional(),
+});
+
+/** The filter the checked flags select; `--until` with a bare date includes that whole UTC day. */
+export function runFilterOf(flags: z.output<typeof runFilterFlags>): RunFilter {
   const filter: RunFilter = {};
-  if (flags.status !== undefined) filter.statuses = parseChoices('--status', flags.status, RUN_STATUSES);
-  if (flags.model !== undefined) filter.model = parseChoice('--model', flags.model, ARCHS);
-  if (flags.precision !== undefined) filter.precision = parseChoice('--precision', flags.precision, PRECISIONS);
-  if (flags.dataset !== undefined) filter.dataset = parseChoice('--dataset', flags.dataset, DATASET_NAMES);
-  if (flags.tag !== undefined) filter.tag = parseTag('--tag', flags.tag);
-  if (flags.since !== undefined) filter.createdSince = parseDateBound('--since', flags.since).iso;
-  if (flags.until !== undefined) filter.createdBefore = endExclusive(parseDateBound('--until', flags.until));
+  if (flags.status !== undefined) filter.statuses = flags.status;
+  if (flags.model !== undefined) filter.model = flags.model;
+  if (flags.precision !== undefined) filter.precision = flags.precision;
+  if (flags.dataset !== undefined) filter.dataset = flags.dataset;
+  if (flags.tag !== undefined) filter.tag = flags.tag;
+  if (flags.since !== undefined) filter.createdSince = flags.since.iso;
+  if (flags.until !== undefined) filter.createdBefore = endExclusive(flags.until);
   if (flags.name !== undefined) filter.nameContains = flags.name;
   return filter;
 }
 
-export function parseRunsQuery(flags: RunsQueryFlags): RunsQuery {
-  const filter = parseRunFilter(flags);
-  const sort = flags.sort === undefined ? 'created' : parseChoice('--sort', flags.sort, SORT_KEYS);
+/** `bnn runs`' query flags' schema: the filter, the sort and the limit. */
+export const runsQueryFlags = runFilterFlags.extend({
+  sort: choiceFlag(SORT_KEYS).optional(),
+  desc: z.boolean().optional(),
+  asc: z.boolean().optional(),
+  limit: numberFlag(z.number().int().min(1)).default(DEFAULT_RUNS_LIMIT),
+});
+
+export function runsQueryOf(flags: z.output<typeof runsQueryFlags>): RunsQuery {
   const descending = flags.desc === true || (flags.sort === undefined && flags.asc !== true);
-  const limit = flags.limit === undefined ? DEFAULT_RUNS_LIMIT : parsePositiveInt('--limit', flags.limit);
-  return { ...filter, sort, descending, limit };
+  return { ...runFilterOf(flags), sort: flags.sort ?? 'created', descending, limit: flags.limit };
+}
+
+/** Checks `bnn runs` flags before any I/O: FlagError (exit 2) naming each bad flag, its value and what is valid. */
+export function parseRunsQuery(flags: RunsQueryFlags): RunsQuery {
+  return runsQueryOf(parseFlags(runsQueryFlags, flags));
 }
 
 /**
@@ -66,11 +86,4 @@ export function parseRunsQuery(flags: RunsQueryFlags): RunsQuery {
  */
 export function resolveRunIds(db: StoreDb, idsOrPrefixes: readonly string[]): string[] {
   return [...new Set(idsOrPrefixes.map((id) => getRun(db, id).id))];
-}
-
-/** `--runs a,b,c` split into ids or prefixes; QueryFlagError (exit 1) for an empty list. */
-export function parseRunIdList(flag: string, value: string): string[] {
-  const ids = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (ids.length === 0) throw new QueryFlagError(flag, value, 'a comma-separated list of run ids or id prefixes');
-  return ids;
 }

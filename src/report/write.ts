@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { QueryFlagError } from '../query/errors.js';
 import type { Chart } from './charts.js';
 import { ReportError } from './errors.js';
 
@@ -16,14 +15,12 @@ export interface ReportTarget {
   chartsDir?: string;
 }
 
-/** The `--out` path's format from its extension; QueryFlagError (exit 2) for any other. No I/O. */
-export function parseOutPath(value: string): ReportTarget {
+/** The `--out` path's format from its extension; undefined for any other. No I/O. */
+export function parseOutPath(value: string): ReportTarget | undefined {
   const file = resolve(value);
   const ext = extname(file).toLowerCase();
   const format = (REPORT_FORMATS as Record<string, ReportFormat>)[ext];
-  if (value.trim() === '' || format === undefined) {
-    throw new QueryFlagError('--out', value, 'a file name ending in .html, .htm or .md');
-  }
+  if (value.trim() === '' || format === undefined) return undefined;
   return format === 'md' ? { file, format, chartsDir: join(dirname(file), `${basename(file, extname(file))}-charts`) } : { file, format };
 }
 

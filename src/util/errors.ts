@@ -25,3 +25,11 @@ export class UserError extends Error {
 export function isUserFacing(err: unknown): err is Error & { userFacing: true; exitCode?: number } {
   return err instanceof Error && (err as { userFacing?: unknown }).userFacing === true;
 }
+
+/**
+ * The one wording of a bad flag value, shared by FlagError (src/cli/flags.ts) and config
+ * overrides: `--limit: 'abc' is not valid; expected an integer >= 1`.
+ */
+export function badFlagValue(flag: string, value: string, why: string): string {
+  return `${flag}: '${value}' is not valid; ${why}`;
+}

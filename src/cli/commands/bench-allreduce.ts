@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
-import { UserError } from '../../util/errors.js';
+import { choiceFlag, listFlag, numberFlag, parseFlags } from '../flags.js';
 import { ALLREDUCE_ALGORITHMS } from '../../collective/options.js';
 
 interface BenchAllreduceFlags {
@@ -19,52 +19,17 @@ interface BenchAllreduceFlags {
 export const COMPRESSION_IDS = ['none', 'fp16', 'sign-ef'] as const;
 
 /** `--compression a,b`: a comma-separated list of COMPRESSION_IDS (shared with `bnn bench-scaling`). */
-export const compressionList = z.string().transform((s, ctx) => {
-  const parts = s.split(',').map((p) => p.trim());
-  const bad = parts.find((p) => !(COMPRESSION_IDS as readonly string[]).includes(p));
-  if (bad !== undefined) {
-    ctx.addIssue({ code: 'custom', message: `--compression: '${bad}' is not one of ${COMPRESSION_IDS.join(', ')}` });
-    return z.NEVER;
-  }
-  return parts as Array<(typeof COMPRESSION_IDS)[number]>;
-});
-
-function list(flag: string, item: z.ZodType<number>) {
-  return z.string().transform((s, ctx) => {
-    const parts = s.split(',').map((p) => p.trim()).filter((p) => p !== '');
-    const out: number[] = [];
-    for (const p of parts) {
-      const r = item.safeParse(Number(p));
-      if (!r.success) {
-        ctx.addIssue({ code: 'custom', message: `${flag}: '${p}' is not valid (${r.error.issues[0]?.message ?? 'invalid'})` });
-        return z.NEVER;
-      }
-      out.push(r.data);
-    }
-    if (out.length === 0) {
-      ctx.addIssue({ code: 'custom', message: `${flag}: expected a comma-separated list` });
-      return z.NEVER;
-    }
-    return out;
-  });
-}
+export const compressionList = listFlag(choiceFlag(COMPRESSION_IDS));
 
 const flagsSchema = z.object({
-  sizes: list('--sizes', z.number().positive().max(1024).refine((mb) => Number.isInteger(mb * 2 ** 18), 'a whole number of fp32 values')),
-  workers: list('--workers', z.number().int().min(1).max(64)),
+  sizes: listFlag(numberFlag(z.number().positive().max(1024).refine((mb) => Number.isInteger(mb * 2 ** 18), 'a number of MiB holding whole fp32 values (a multiple of 4 bytes)'))),
+  workers: listFlag(numberFlag(z.number().int().min(1).max(64))),
   compression: compressionList,
-  algorithm: z.string().transform((s, ctx) => {
-    const parts = [...new Set(s.split(',').map((p) => p.trim()))];
-    if (parts.length === 0 || parts.some((p) => !(ALLREDUCE_ALGORITHMS as readonly string[]).includes(p))) {
-      ctx.addIssue({ code: 'custom', message: `--algorithm: expected a comma-separated list of ${ALLREDUCE_ALGORITHMS.join(', ')}, got '${s}'` });
-      return z.NEVER;
-    }
-    return parts as Array<(typeof ALLREDUCE_ALGORITHMS)[number]>;
-  }),
-  repeats: z.coerce.number().int().min(1).max(100),
-  maxPayload: z.coerce.number().int().min(1024).max(64 * 2 ** 20),
-  ranks: z.enum(['process', 'threads'], { error: () => "--ranks: expected 'process' or 'threads'" }),
-  codecElements: z.coerce.number({ error: () => '--codec-elements: expected an integer from 0 to 67108864' }).int().min(0).max(2 ** 26),
+  algorithm: listFlag(choiceFlag(ALLREDUCE_ALGORITHMS), { unique: true }),
+  repeats: numberFlag(z.number().int().min(1).max(100)),
+  maxPayload: numberFlag(z.number().int().min(1024).max(64 * 2 ** 20)),
+  ranks: choiceFlag(['process', 'threads']),
+  codecElements: numberFlag(z.number().int().min(0).max(2 ** 26)),
 });
 
 const fmtBytes = (b: number) => (b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(b >= 10 * 2 ** 20 ? 0 : 1)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
@@ -93,9 +58,7 @@ function configureBenchAllreduce(cmd: Command, ctx: CommandContext): void {
     .action(action(ctx, async (given: BenchAllreduceFlags, self: Command) => {
       // under `bnn bench allreduce`, `bench`'s own --json comes in as a global option
       const raw: BenchAllreduceFlags = { ...given, json: given.json || self.optsWithGlobals().json === true };
-      const parsed = flagsSchema.safeParse(raw);
-      if (!parsed.success) throw new UserError(parsed.error.issues.map((i) => i.message).join('; '), { exitCode: 2 });
-      const flags = parsed.data;
+      const flags = parseFlags(flagsSchema, raw);
       const { benchAllreduce } = await import('../../bench/allreduce.js');
       const report = await benchAllreduce({
         sizesBytes: flags.sizes.map((mb) => Math.round(mb * 2 ** 20)),

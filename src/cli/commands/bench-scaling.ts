@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
+import { choiceFlag, listFlag, numberFlag, parseFlags } from '../flags.js';
 import { UserError } from '../../util/errors.js';
 import { COMPRESSION_IDS, compressionList } from './bench-allreduce.js';
-import { BATCH_MODES, type BatchMode } from '../../bench/scaling-modes.js';
+import { BATCH_MODES } from '../../bench/scaling-modes.js';
 
 interface BenchScalingFlags {
   compression: string;
@@ -17,25 +18,11 @@ interface BenchScalingFlags {
 
 const flagsSchema = z.object({
   compression: compressionList,
-  batch: z.string().transform((s, ctx) => {
-    const parts = [...new Set(s.split(',').map((p) => p.trim()))];
-    if (parts.length === 0 || parts.some((p) => !(BATCH_MODES as readonly string[]).includes(p))) {
-      ctx.addIssue({ code: 'custom', message: `--batch: expected a comma-separated list of ${BATCH_MODES.join(', ')}, got '${s}'` });
-      return z.NEVER;
-    }
-    return parts as BatchMode[];
-  }),
-  workers: z.string().transform((s, ctx) => {
-    const parts = s.split(',').map((p) => Number(p.trim()));
-    if (parts.length === 0 || parts.some((n) => !Number.isInteger(n) || n < 1 || n > 16)) {
-      ctx.addIssue({ code: 'custom', message: `--workers: expected a comma-separated list of worker counts 1..16, got '${s}'` });
-      return z.NEVER;
-    }
-    return parts;
-  }),
-  epochs: z.coerce.number({ error: () => '--epochs: expected an integer from 1 to 100' }).int().min(1).max(100),
-  subset: z.coerce.number({ error: () => '--subset: expected a fraction in (0, 1]' }).gt(0).lte(1),
-  repeats: z.coerce.number({ error: () => '--repeats: expected an integer from 1 to 20' }).int().min(1).max(20),
+  batch: listFlag(choiceFlag(BATCH_MODES), { unique: true }),
+  workers: listFlag(numberFlag(z.number().int().min(1).max(16))),
+  epochs: numberFlag(z.number().int().min(1).max(100)),
+  subset: numberFlag(z.number().gt(0).lte(1)),
+  repeats: numberFlag(z.number().int().min(1).max(20)),
 });
 
 /** `bnn bench-scaling` (also `bnn bench scaling`): samples/s with 1 and 2 local workers per compression, as a ratio. */
@@ -53,11 +40,9 @@ export function registerBenchScaling(program: Command, ctx: CommandContext): voi
     .action(action(ctx, async (configPath: string, flags: BenchScalingFlags, self: Command) => {
       // under `bnn bench scaling`, `bench`'s own --json comes in as a global option
       const raw: BenchScalingFlags = { ...flags, json: flags.json || self.optsWithGlobals().json === true };
-      const parsed = flagsSchema.safeParse(raw);
-      if (!parsed.success) throw new UserError(parsed.error.issues.map((i) => i.message).join('; '), { exitCode: 2 });
-      const f = parsed.data;
+      const f = parseFlags(flagsSchema, raw);
       const { existsSync } = await import('node:fs');
-      if (!existsSync(configPath)) throw new UserError(`config '${configPath}' not found (give a run config YAML, e.g. examples/fmnist-mlp-binary.yaml)`, { exitCode: 2 });
+      if (!existsSync(configPath)) throw new UserError(`config '${configPath}' not found (give a run config YAML, e.g. examples/fmnist-mlp-binary.yaml)`);
       const { benchScaling } = await import('../../bench/scaling.js');
       const { loadConfig } = await import('../../config/index.js');
       const config = await loadConfig(configPath);

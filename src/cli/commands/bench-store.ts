@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
-import { parsePositiveInt } from '../../query/flags.js';
-import { QueryFlagError } from '../../query/errors.js';
+import { z } from 'zod';
 import { existingStoreFile } from '../../query/open.js';
 import { action, type CommandContext } from '../command.js';
+import { fileFlag, numberFlag, parseFlags } from '../flags.js';
 import path from 'node:path';
 import { packageRoot } from '../../native/addon.js';
 
@@ -17,6 +17,14 @@ interface BenchStoreFlags {
   db?: string;
   json?: boolean;
 }
+
+const flagsSchema = z.object({
+  runs: numberFlag(z.number().int().min(1)).default(30_000),
+  epochs: numberFlag(z.number().int().min(1)).default(100),
+  energyEpochs: numberFlag(z.number().int().min(0)).optional(),
+  repeats: numberFlag(z.number().int().min(1)).default(5),
+  db: fileFlag.optional(),
+});
 
 /** Each query command must answer within this on the generated store (the issue's scale target). */
 export const STORE_QUERY_TARGET_MS = 1000;
@@ -36,10 +44,7 @@ export function registerBenchStore(program: Command, ctx: CommandContext): void 
     .option('--json', 'print the figures as JSON')
     .action(
       action(ctx, async (flags: BenchStoreFlags) => {
-        const runs = flags.runs === undefined ? 30_000 : parsePositiveInt('--runs', flags.runs);
-        const epochs = flags.epochs === undefined ? 100 : parsePositiveInt('--epochs', flags.epochs);
-        const energyEpochs = flags.energyEpochs === undefined ? epochs : parseCount('--energy-epochs', flags.energyEpochs);
-        const repeats = flags.repeats === undefined ? 5 : parsePositiveInt('--repeats', flags.repeats);
+        const { runs, epochs, energyEpochs = epochs, repeats, db } = parseFlags(flagsSchema, flags);
         const { benchStore } = await import('../../bench/store.js');
         const result = benchStore({
           runs,
@@ -47,7 +52,7 @@ export function registerBenchStore(program: Command, ctx: CommandContext): void 
           energyEpochs,
           repeats,
           keep: flags.keep === true,
-          ...(flags.db === undefined ? {} : { existing: existingStoreFile(flags.db) }),
+          ...(db === undefined ? {} : { existing: existingStoreFile(db) }),
           ...(flags.cli === true ? { cliEntry: { execPath: process.execPath, args: [path.join(packageRoot(), 'bin', 'bnn.js')] } } : {}),
           progress: (line) => ctx.io.stderr.write(`${line}\n`),
         });
@@ -75,10 +80,4 @@ export function registerBenchStore(program: Command, ctx: CommandContext): void 
         return 0;
       }),
     );
-}
-
-function parseCount(flag: string, value: string): number {
-  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n)) throw new QueryFlagError(flag, value, 'a whole number, 0 or more');
-  return n;
 }

@@ -1,7 +1,9 @@
 import os from 'node:os';
 import { spawnSync } from 'node:child_process';
 import type { Command } from 'commander';
+import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
+import { numberFlag, parseFlags } from '../flags.js';
 import { UserError } from '../../util/errors.js';
 
 const OPENBLAS_VARS = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE'] as const;
@@ -12,6 +14,10 @@ interface BenchFlags {
   quick?: boolean;
   threads?: string;
 }
+
+const flagsSchema = z.object({
+  threads: numberFlag(z.number().int().min(1)).optional(),
+});
 
 /**
  * OpenBLAS reads its tuning variables when it loads, and a forced `Haswell` core type halves
@@ -36,10 +42,10 @@ export function registerBench(program: Command, ctx: CommandContext): void {
     .option('--quick', 'shorter timing windows (noisier)')
     .option('--threads <n>', 'the "all threads" setting (default: all cores)')
     .action(action(ctx, async (flags: BenchFlags) => {
+      const f = parseFlags(flagsSchema, flags);
       const rerun = rerunWithoutOpenblasEnv();
       if (rerun !== null) return rerun;
-      const all = flags.threads === undefined ? os.availableParallelism() : Number(flags.threads);
-      if (!Number.isInteger(all) || all < 1) throw new UserError(`--threads: expected a positive integer, got '${flags.threads}'`, { exitCode: 2 });
+      const all = f.threads ?? os.availableParallelism();
       const { initEngine } = await import('../../engine/select.js');
       const { loadNative } = await import('../../native/addon.js');
       const { benchXnorVsSgemm } = await import('../../bench/gemm.js');

@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
-import { addQueryOutputOptions, jsonText, parseQueryOutputFlags, type QueryOutputFlags } from '../../query/cli.js';
+import { addQueryOutputOptions, jsonText, queryOutputFlags, queryOutputOf, type QueryOutputFlags } from '../../query/cli.js';
 import {
+  compareQueryFlags,
+  compareQueryOf,
   compareRuns,
   GROUP_FIELDS,
   METRIC_NAMES,
-  parseCompareQuery,
   PREFERRED_BASELINE,
   type CompareFlags,
   type CompareResult,
@@ -13,6 +14,9 @@ import { compareNotes, compareTable } from '../../query/compare-format.js';
 import { renderTable, toCsv } from '../../query/format.js';
 import { withQueryStore } from '../../query/open.js';
 import { action, type CommandContext } from '../command.js';
+import { parseFlags } from '../flags.js';
+
+const flagsSchema = compareQueryFlags.extend(queryOutputFlags.shape);
 
 const CSV_HEADER = ['group', 'n', 'mean', 'std', 'delta', 't', 'df', 'p', 'no_test', 'size_bytes', 'samples_per_s', 'joules_per_sample', 'energy_source', 'run_ids'];
 
@@ -41,9 +45,10 @@ export function registerCompare(program: Command, ctx: CommandContext): void {
     .option('--runs <ids>', 'only these runs (comma-separated ids or unique id prefixes)')
     .option('--no-energy', 'leave out J/sample');
   addQueryOutputOptions(cmd).action(
-    action(ctx, async (flags: CompareFlags & QueryOutputFlags) => {
-      const output = parseQueryOutputFlags(flags, (line) => ctx.io.stderr.write(`${line}\n`));
-      const query = parseCompareQuery(flags);
+    action(ctx, async (raw: CompareFlags & QueryOutputFlags) => {
+      const flags = parseFlags(flagsSchema, raw);
+      const output = queryOutputOf(flags, (line) => ctx.io.stderr.write(`${line}\n`));
+      const query = compareQueryOf(flags);
       const result = withQueryStore(output.storePath, output.store, ({ db }) => compareRuns(db, query));
       if (output.mode === 'json') ctx.io.stdout.write(jsonText(result));
       else if (output.mode === 'csv') {

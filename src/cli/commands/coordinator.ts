@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
+import { fileFlag, numberFlag, parseFlags } from '../flags.js';
 import { UserError } from '../../util/errors.js';
 import { natsUrlWithAuth } from '../../collective/nats-url.js';
 import { addNatsAuthOptions, addServerTlsOptions, natsAuthFromOptions, serverTlsFromFlags, type NatsAuthFlags, type ServerTlsFlags } from '../security-options.js';
@@ -21,16 +22,18 @@ interface CoordinatorFlags extends ServerTlsFlags, NatsAuthFlags {
   http: boolean;
 }
 
+const portFlag = numberFlag(z.number().int().min(0).max(65535)).describe('a port from 0 to 65535 (0: a free one)');
+
 const flagsSchema = z.object({
   host: z.string().min(1),
-  port: z.coerce.number().int().min(0).max(65535),
-  store: z.string().min(1),
+  port: portFlag,
+  store: fileFlag,
   nats: z.string().min(1),
-  heartbeatMs: z.coerce.number().int().min(10),
-  suspectMs: z.coerce.number().int().min(1),
-  deadMs: z.coerce.number().int().min(1),
+  heartbeatMs: numberFlag(z.number().int().min(10)),
+  suspectMs: numberFlag(z.number().int().min(1)),
+  deadMs: numberFlag(z.number().int().min(1)),
   httpHost: z.string().min(1),
-  httpPort: z.coerce.number({ error: () => 'expected a port from 0 to 65535 (0: a free one)' }).int().min(0).max(65535),
+  httpPort: portFlag,
 });
 
 /** The cluster token from `--token` or BNN_CLUSTER_TOKEN; bad usage when neither is set. */
@@ -60,9 +63,7 @@ export function registerCoordinator(program: Command, ctx: CommandContext): void
   addServerTlsOptions(cmd);
   addNatsAuthOptions(cmd, 'coordinator')
     .action(action(ctx, async (raw: CoordinatorFlags, command: Command) => {
-      const parsed = flagsSchema.safeParse(raw);
-      if (!parsed.success) throw new UserError(parsed.error.issues.map((i) => `--${String(i.path[0]).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ${i.message}`).join('; '), { exitCode: 2 });
-      const f = parsed.data;
+      const f = parseFlags(flagsSchema, raw);
       const token = clusterToken(raw.token);
       const tls = serverTlsFromFlags(raw);
       // Credentials reach workers inside the assignment's NATS url (over the token-checked gRPC channel); logs redact them.

@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { rmSync } from 'node:fs';
 import type { Command } from 'commander';
+import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
+import { fileFlag, parseFlags } from '../flags.js';
 
 interface ExportFlags {
   store: string;
@@ -9,6 +11,12 @@ interface ExportFlags {
   fp32Out?: string;
   json?: boolean;
 }
+
+const flagsSchema = z.object({
+  store: fileFlag,
+  out: fileFlag.optional(),
+  fp32Out: fileFlag.optional(),
+});
 
 /** `bnn export <run>`: the run's model with binary weights packed 1 bit each. */
 export function registerExport(program: Command, ctx: CommandContext): void {
@@ -20,7 +28,8 @@ export function registerExport(program: Command, ctx: CommandContext): void {
     .option('--out <file>', 'packed model file (default: runs/models/<run>.bnnpack)')
     .option('--fp32-out <file>', 'also keep the FP32 version of the same model here')
     .option('--json', 'print the result as JSON')
-    .action(action(ctx, async (runId: string, flags: ExportFlags) => {
+    .action(action(ctx, async (runId: string, raw: ExportFlags) => {
+      const flags = { ...raw, ...parseFlags(flagsSchema, raw) };
       const { initEngine } = await import('../../engine/select.js');
       const { openStore } = await import('../../store/index.js');
       const { restoreModelFromRun } = await import('../../export/from-run.js');

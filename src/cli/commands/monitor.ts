@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { UserError } from '../../util/errors.js';
 import { action, type CommandContext } from '../command.js';
+import { hostPortFlag, numberFlag, parseFlags } from '../flags.js';
 import { addClientTlsOptions, clientTlsFromFlags, type ClientTlsFlags } from '../security-options.js';
 import { clusterToken } from './coordinator.js';
 
@@ -16,9 +16,9 @@ interface MonitorFlags extends ClientTlsFlags {
 }
 
 const flagsSchema = z.object({
-  coordinator: z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port'),
-  refreshMs: z.coerce.number().int().min(100).max(60_000),
-  timeoutMs: z.coerce.number().int().min(1),
+  coordinator: hostPortFlag,
+  refreshMs: numberFlag(z.number().int().min(100).max(60_000)),
+  timeoutMs: numberFlag(z.number().int().min(1)),
 });
 
 /** `bnn monitor`: a live terminal table of a cluster's workers, from the coordinator's WatchCluster stream. */
@@ -35,9 +35,7 @@ export function registerMonitor(program: Command, ctx: CommandContext): void {
     .option('--json', 'print one snapshot as JSON and exit');
   addClientTlsOptions(cmd).action(
     action(ctx, async (raw: MonitorFlags) => {
-      const parsed = flagsSchema.safeParse(raw);
-      if (!parsed.success) throw new UserError(parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '), { exitCode: 2 });
-      const f = parsed.data;
+      const f = parseFlags(flagsSchema, raw);
       const token = clusterToken(raw.token);
       const tls = clientTlsFromFlags(raw);
       const { connectCoordinator } = await import('../../rpc/index.js');

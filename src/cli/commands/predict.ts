@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
+import { z } from 'zod';
+import { DATASET_NAMES } from '../../config/schema.js';
 import { action, type CommandContext } from '../command.js';
+import { choiceFlag, numberFlag, parseFlags } from '../flags.js';
 import { UserError } from '../../util/errors.js';
 
 interface PredictFlags {
@@ -11,11 +14,13 @@ interface PredictFlags {
   json?: boolean;
 }
 
-function positiveInt(flag: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag}: expected a positive integer, got '${value}'`, { exitCode: 2 });
-  return n;
-}
+const flagsSchema = z.object({
+  dataset: choiceFlag(DATASET_NAMES),
+  split: choiceFlag(['test', 'train']),
+  limit: numberFlag(z.number().int().min(1)).optional(),
+  batchSize: numberFlag(z.number().int().min(1)),
+  threads: numberFlag(z.number().int().min(0).max(1024)),
+});
 
 /** `bnn predict <model>`: runs a packed model with the XNOR kernels over a data set split. */
 export function registerPredict(program: Command, ctx: CommandContext): void {
@@ -30,29 +35,21 @@ export function registerPredict(program: Command, ctx: CommandContext): void {
     .option('--threads <n>', 'native threads (0 = all cores)', '0')
     .option('--json', 'print the result as JSON')
     .action(action(ctx, async (file: string, flags: PredictFlags) => {
-      if (flags.split !== 'test' && flags.split !== 'train') {
-        throw new UserError(`--split: expected 'train' or 'test', got '${flags.split}'`, { exitCode: 2 });
-      }
-      const batchSize = positiveInt('--batch-size', flags.batchSize);
-      const limit = flags.limit === undefined ? undefined : positiveInt('--limit', flags.limit);
-      const threads = Number(flags.threads);
+      const { dataset, split: splitName, limit, batchSize, threads } = parseFlags(flagsSchema, flags);
       const { loadNative } = await import('../../native/addon.js');
       const { loadPackedModel } = await import('../../export/runtime.js');
-      const { loadDataset, DATASET_NAMES } = await import('../../data/index.js');
-      if (!(DATASET_NAMES as readonly string[]).includes(flags.dataset)) {
-        throw new UserError(`--dataset: unknown data set '${flags.dataset}' (valid: ${DATASET_NAMES.join(', ')})`, { exitCode: 2 });
-      }
+      const { loadDataset } = await import('../../data/index.js');
       const native = loadNative();
       if (!native.addon) throw new UserError(`bnn predict needs the native addon: ${native.reason}`);
       if (threads > 0) native.addon.setThreads(threads);
       const model = await loadPackedModel(file, native.addon);
-      const ds = await loadDataset({ name: flags.dataset } as Parameters<typeof loadDataset>[0]);
-      const split = flags.split === 'test' ? ds.test : ds.train;
+      const ds = await loadDataset({ name: dataset } as Parameters<typeof loadDataset>[0]);
+      const split = splitName === 'test' ? ds.test : ds.train;
       const n = Math.min(split.n, limit ?? split.n);
       const per = ds.shape[0] * ds.shape[1] * ds.shape[2];
       const expected = model.layout.inputShape[0] * model.layout.inputShape[1] * model.layout.inputShape[2];
       if (per !== expected) {
-        throw new UserError(`${file}: model expects ${model.layout.inputShape.join('x')} inputs, ${flags.dataset} has ${ds.shape.join('x')}`);
+        throw new UserError(`${file}: model expects ${model.layout.inputShape.join('x')} inputs, ${dataset} has ${ds.shape.join('x')}`);
       }
       let correct = 0;
       let seconds = 0;
@@ -69,7 +66,7 @@ export function registerPredict(program: Command, ctx: CommandContext): void {
           if (best === split.labels[start + i]) correct++;
         }
       }
-      const result = { model: file, dataset: flags.dataset, split: flags.split, samples: n, accuracy: correct / n,
+      const result = { model: file, dataset, split: splitName, samples: n, accuracy: correct / n,
         samplesPerS: n / seconds, batchSize, kernel: native.addon.info().kernel };
       if (flags.json) ctx.io.stdout.write(`${JSON.stringify(result)}\n`);
       else ctx.io.stdout.write(`${n} samples, accuracy ${(100 * result.accuracy).toFixed(2)}%, ` +

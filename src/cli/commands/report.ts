@@ -1,11 +1,20 @@
 import type { Command } from 'commander';
-import { jsonText, parseQueryOutputFlags, type QueryOutputFlags } from '../../query/cli.js';
-import { parseCompareQuery, type CompareFlags } from '../../query/compare.js';
+import { z } from 'zod';
+import { jsonText, queryOutputFlags, queryOutputOf, type QueryOutputFlags } from '../../query/cli.js';
+import { compareQueryFlags, compareQueryOf, type CompareFlags } from '../../query/compare.js';
 import { DEFAULT_STORE_PATH, defaultQueryStoreOptions, withQueryStore } from '../../query/open.js';
+import { parseOutPath } from '../../report/write.js';
 import { action, type CommandContext } from '../command.js';
+import { parseFlags, textFlag } from '../flags.js';
 import { addCompareQueryOptions } from './compare.js';
 
 type ReportFlags = CompareFlags & Omit<QueryOutputFlags, 'csv'> & { out: string };
+
+const flagsSchema = z.object({
+  out: textFlag('a file name ending in .html, .htm or .md', parseOutPath),
+  ...compareQueryFlags.shape,
+  ...queryOutputFlags.shape,
+});
 
 /** `bnn report`: the comparison tables and charts of COMPLETED runs as one offline HTML or Markdown file. */
 export function registerReport(program: Command, ctx: CommandContext): void {
@@ -20,13 +29,13 @@ export function registerReport(program: Command, ctx: CommandContext): void {
     .option('--store <file>', 'experiment database', DEFAULT_STORE_PATH)
     .option('--lock-timeout-ms <ms>', 'how long to wait for another process holding a lock', String(defaultQueryStoreOptions().lockTimeoutMs))
     .action(
-      action(ctx, async (flags: ReportFlags) => {
-        const output = parseQueryOutputFlags(flags, (line) => ctx.io.stderr.write(`${line}\n`));
-        const { out, json: _json, store: _store, lockTimeoutMs: _lock, ...compareFlags } = flags;
-        const query = parseCompareQuery(compareFlags);
+      action(ctx, async (raw: ReportFlags) => {
+        const flags = parseFlags(flagsSchema, raw);
+        const output = queryOutputOf(flags, (line) => ctx.io.stderr.write(`${line}\n`));
+        const query = compareQueryOf(flags);
+        const target = flags.out;
         // Loaded here: vega and vega-lite are large and only this command needs them.
         const report = await import('../../report/index.js');
-        const target = report.parseOutPath(out);
         report.checkWritable(target);
         const data = withQueryStore(output.storePath, output.store, ({ db, path }) => report.gatherReport(db, query, path));
         const charts = await report.renderCharts(data);

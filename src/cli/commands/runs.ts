@@ -1,12 +1,15 @@
 import type { Command } from 'commander';
-import { addQueryOutputOptions, jsonText, parseQueryOutputFlags, type QueryOutputFlags } from '../../query/cli.js';
+import { addQueryOutputOptions, jsonText, queryOutputFlags, queryOutputOf, type QueryOutputFlags } from '../../query/cli.js';
 import { count, duration, pct, renderTable, toCsv } from '../../query/format.js';
 import { withQueryStore } from '../../query/open.js';
-import { DEFAULT_RUNS_LIMIT, parseRunsQuery, queryRuns, SORT_KEYS, type RunsQueryFlags } from '../../query/runs.js';
+import { DEFAULT_RUNS_LIMIT, queryRuns, runsQueryFlags, runsQueryOf, SORT_KEYS, type RunsQueryFlags } from '../../query/runs.js';
 import type { RunRow } from '../../store/schema.js';
 import { action, type CommandContext } from '../command.js';
+import { parseFlags } from '../flags.js';
 
 type RunsFlags = RunsQueryFlags & QueryOutputFlags;
+
+const flagsSchema = runsQueryFlags.extend(queryOutputFlags.shape);
 
 /** Columns of `bnn runs --csv`, named as in the database. */
 const CSV_COLUMNS: readonly [string, (r: RunRow) => unknown][] = [
@@ -52,9 +55,10 @@ export function registerRuns(program: Command, ctx: CommandContext): void {
     .option('--asc', 'sort ascending')
     .option('--limit <n>', `at most this many runs (default ${DEFAULT_RUNS_LIMIT})`);
   addQueryOutputOptions(cmd).action(
-    action(ctx, async (flags: RunsFlags) => {
-      const output = parseQueryOutputFlags(flags, (line) => ctx.io.stderr.write(`${line}\n`));
-      const query = parseRunsQuery(flags);
+    action(ctx, async (raw: RunsFlags) => {
+      const flags = parseFlags(flagsSchema, raw);
+      const output = queryOutputOf(flags, (line) => ctx.io.stderr.write(`${line}\n`));
+      const query = runsQueryOf(flags);
       const rows = withQueryStore(output.storePath, output.store, ({ db }) => queryRuns(db, query));
       if (output.mode === 'json') {
         ctx.io.stdout.write(jsonText(rows));

@@ -23,28 +23,10 @@ export function registerTrain(program: Command, ctx: CommandContext): void {
         // Validate everything before any I/O beyond reading the file: a bad config must
         // leave the store untouched.
         const config = applyOverrides(await loadConfig(configPath), overridesFromOptions(flags));
-        const { runTraining } = await importTrainer();
+        // Loaded here, so `bnn --help` and config errors never pay for the engine.
+        const { runTraining } = await import('../../train/run.js');
         const result = await runTraining(config, { json: flags.json === true, quiet: flags.quiet === true, configPath });
         return result.exitCode;
       }),
     );
-}
-
-/**
- * Loaded lazily so `bnn --help` and config errors never pay for the engine.
- * Expected contract (written by the training issue, src/train/run.ts):
- *   runTraining(config: RunConfig, opts: { json: boolean; quiet: boolean; configPath?: string }):
- *     Promise<{ exitCode: number }>
- */
-async function importTrainer() {
-  try {
-    return await import('../../train/run.js');
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    // Only when run.ts itself is missing, not one of its own imports.
-    if (code === 'ERR_MODULE_NOT_FOUND' && /Cannot find module '[^']*train\/run\.[jt]s'/.test(String((err as Error).message))) {
-      throw new Error('the training engine (src/train/run) is not part of this build', { cause: err });
-    }
-    throw err;
-  }
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
-import { UserError } from '../../util/errors.js';
+import { choiceFlag, hostPortFlag, numberFlag, parseFlags } from '../flags.js';
 import { BACKENDS } from '../../config/schema.js';
 import { clusterToken } from './coordinator.js';
 import { addClientTlsOptions, addNatsAuthOptions, clientTlsFromFlags, natsAuthFromOptions, type ClientTlsFlags, type NatsAuthFlags } from '../security-options.js';
@@ -18,11 +18,11 @@ interface WorkerFlags extends ClientTlsFlags, NatsAuthFlags {
 }
 
 const flagsSchema = z.object({
-  coordinator: z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port'),
-  threads: z.coerce.number().int().min(0).max(1024),
-  backend: z.enum(BACKENDS),
-  connectTimeoutMs: z.coerce.number().int().min(1),
-  stepDeadlineMs: z.coerce.number().int().min(1),
+  coordinator: hostPortFlag,
+  threads: numberFlag(z.number().int().min(0).max(1024)),
+  backend: choiceFlag(BACKENDS),
+  connectTimeoutMs: numberFlag(z.number().int().min(1)),
+  stepDeadlineMs: numberFlag(z.number().int().min(1)),
 });
 
 /** `bnn worker`: joins a coordinator, trains one assigned run data-parallel, then exits. */
@@ -41,9 +41,7 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
   addClientTlsOptions(cmd);
   addNatsAuthOptions(cmd, 'worker')
     .action(action(ctx, async (raw: WorkerFlags) => {
-      const parsed = flagsSchema.safeParse(raw);
-      if (!parsed.success) throw new UserError(parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '), { exitCode: 2 });
-      const f = parsed.data;
+      const f = parseFlags(flagsSchema, raw);
       const token = clusterToken(raw.token);
       const tls = clientTlsFromFlags(raw);
       const natsAuth = natsAuthFromOptions(raw);
