@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { FlagError } from '../src/cli/flags.js';
+import { FlagError } from '../src/config/flags.js';
 import { compareRuns, parseCompareQuery } from '../src/query/compare.js';
 import { QueryFlagError, SqlError, SqlRefusedError } from '../src/query/errors.js';
 import { withQueryStore } from '../src/query/open.js';

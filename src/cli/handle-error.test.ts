@@ -7,7 +7,7 @@ import { ConfigError } from '../config/errors.js';
 import { RunNotFoundError, StoreError } from '../store/errors.js';
 import { UserError } from '../util/errors.js';
 import type { CliIO } from './command.js';
-import { FlagError } from './flags.js';
+import { FlagError } from '../config/flags.js';
 import { handleError, wantsJson } from './handle-error.js';
 
 function capture(): CliIO & { out: () => string; err: () => string } {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { fileFlag, numberFlag, parseFlags } from '../cli/flags.js';
+import { fileFlag, numberFlag, parseFlags } from '../config/flags.js';
 import { UserError } from '../util/errors.js';
 import { DEFAULT_STORE_PATH, defaultQueryStoreOptions, type QueryStoreOptions } from './open.js';
 
@@ -30,7 +30,7 @@ export function addQueryOutputOptions(cmd: Command): Command {
     .option('--lock-timeout-ms <ms>', 'how long to wait for another process holding a lock', String(defaultQueryStoreOptions().lockTimeoutMs));
 }
 
-/** The shared flags' schema (for parseFlags, src/cli/flags.ts); a command extends it with its own. */
+/** The shared flags' schema (for parseFlags, src/config/flags.ts); a command extends it with its own. */
 export const queryOutputFlags = z.object({
   json: z.boolean().optional(),
   csv: z.boolean().optional(),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { choiceFlag, parseFlags } from '../cli/flags.js';
+import { choiceFlag, parseFlags } from '../config/flags.js';
 import { compareRows, type CompareRow } from '../store/compare.js';
 import type { StoreDb } from '../store/db.js';
 import type { RunRow } from '../store/schema.js';

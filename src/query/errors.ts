@@ -3,7 +3,7 @@ import { badFlagValue, UserError } from '../util/errors.js';
 /**
  * A well-formed flag value that names nothing in the store (a `--baseline` group no matching
  * run is in): exit 1, the query ran and found nothing to match. A malformed flag value is a
- * FlagError (src/cli/flags.ts) instead: bad usage, exit 2, before any I/O.
+ * FlagError (src/config/flags.ts) instead: bad usage, exit 2, before any I/O.
  */
 export class QueryFlagError extends UserError {
   constructor(

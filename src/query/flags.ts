@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { listFlag, textFlag } from '../cli/flags.js';
+import { listFlag, textFlag } from '../config/flags.js';
 
 /**
- * Schemas of the query flag values that are more than a number or a choice (src/cli/flags.ts
+ * Schemas of the query flag values that are more than a number or a choice (src/config/flags.ts
  * has those): dates, tags, run id lists. Checked by parseFlags, which names the flag, the
  * value and what is valid in any error; none does any I/O.
  */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { choiceFlag, listFlag, numberFlag, parseFlags } from '../cli/flags.js';
+import { choiceFlag, listFlag, numberFlag, parseFlags } from '../config/flags.js';
 import { ARCHS, DATASET_NAMES, PRECISIONS } from '../config/schema.js';
 import type { StoreDb } from '../store/db.js';
 import { RUN_SORT_KEYS as SORT_KEYS, type RunFilter, type RunsQuery, type RunSortKey as SortKey } from '../store/run-queries.js';
@@ -36,7 +36,7 @@ export interface RunsQueryFlags extends RunFilterFlags {
   limit?: string;
 }
 
-/** The filter flags' schema (for parseFlags, src/cli/flags.ts), shared by `runs`, `compare` and `report`. */
+/** The filter flags' schema (for parseFlags, src/config/flags.ts), shared by `runs`, `compare` and `report`. */
 export const runFilterFlags = z.object({
   status: listFlag(choiceFlag(RUN_STATUSES), { unique: true }).optional(),
   model: choiceFlag(ARCHS).optional(),

@@ -27,7 +27,7 @@ export function isUserFacing(err: unknown): err is Error & { userFacing: true; e
 }
 
 /**
- * The one wording of a bad flag value, shared by FlagError (src/cli/flags.ts) and config
+ * The one wording of a bad flag value, shared by FlagError (src/config/flags.ts) and config
  * overrides: `--limit: 'abc' is not valid; expected an integer >= 1`.
  */
 export function badFlagValue(flag: string, value: string, why: string): string {

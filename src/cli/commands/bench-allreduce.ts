@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
-import { choiceFlag, listFlag, numberFlag, parseFlags } from '../flags.js';
+import { choiceFlag, listFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { ALLREDUCE_ALGORITHMS } from '../../collective/options.js';
 
 interface BenchAllreduceFlags {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
-import { choiceFlag, listFlag, numberFlag, parseFlags } from '../flags.js';
+import { choiceFlag, listFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { UserError } from '../../util/errors.js';
 import { COMPRESSION_IDS, compressionList } from './bench-allreduce.js';
 import { BATCH_MODES } from '../../bench/scaling-modes.js';

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { existingStoreFile } from '../../query/open.js';
 import { action, type CommandContext } from '../command.js';
-import { fileFlag, numberFlag, parseFlags } from '../flags.js';
+import { fileFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import path from 'node:path';
 import { packageRoot } from '../../native/addon.js';
 

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
-import { numberFlag, parseFlags } from '../flags.js';
+import { numberFlag, parseFlags } from '../../config/flags.js';
 import { UserError } from '../../util/errors.js';
 
 const OPENBLAS_VARS = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE'] as const;

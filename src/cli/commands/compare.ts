@@ -14,7 +14,7 @@ import { compareNotes, compareTable } from '../../query/compare-format.js';
 import { renderTable, toCsv } from '../../query/format.js';
 import { withQueryStore } from '../../query/open.js';
 import { action, type CommandContext } from '../command.js';
-import { parseFlags } from '../flags.js';
+import { parseFlags } from '../../config/flags.js';
 
 const flagsSchema = compareQueryFlags.extend(queryOutputFlags.shape);
 

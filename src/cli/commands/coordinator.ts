@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
-import { fileFlag, numberFlag, parseFlags } from '../flags.js';
+import { fileFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { UserError } from '../../util/errors.js';
 import { natsUrlWithAuth } from '../../collective/nats-url.js';
 import { addNatsAuthOptions, addServerTlsOptions, natsAuthFromOptions, serverTlsFromFlags, type NatsAuthFlags, type ServerTlsFlags } from '../security-options.js';

@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
-import { fileFlag, parseFlags } from '../flags.js';
+import { fileFlag, parseFlags } from '../../config/flags.js';
 
 interface ExportFlags {
   store: string;

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
-import { hostPortFlag, numberFlag, parseFlags } from '../flags.js';
+import { hostPortFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { addClientTlsOptions, clientTlsFromFlags, type ClientTlsFlags } from '../security-options.js';
 import { clusterToken } from './coordinator.js';
 

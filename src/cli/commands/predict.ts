@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { DATASET_NAMES } from '../../config/schema.js';
 import { action, type CommandContext } from '../command.js';
-import { choiceFlag, numberFlag, parseFlags } from '../flags.js';
+import { choiceFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { UserError } from '../../util/errors.js';
 
 interface PredictFlags {

@@ -5,7 +5,7 @@ import { compareQueryFlags, compareQueryOf, type CompareFlags } from '../../quer
 import { DEFAULT_STORE_PATH, defaultQueryStoreOptions, withQueryStore } from '../../query/open.js';
 import { parseOutPath } from '../../report/write.js';
 import { action, type CommandContext } from '../command.js';
-import { parseFlags, textFlag } from '../flags.js';
+import { parseFlags, textFlag } from '../../config/flags.js';
 import { addCompareQueryOptions } from './compare.js';
 
 type ReportFlags = CompareFlags & Omit<QueryOutputFlags, 'csv'> & { out: string };

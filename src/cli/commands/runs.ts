@@ -5,7 +5,7 @@ import { withQueryStore } from '../../query/open.js';
 import { DEFAULT_RUNS_LIMIT, queryRuns, runsQueryFlags, runsQueryOf, SORT_KEYS, type RunsQueryFlags } from '../../query/runs.js';
 import type { RunRow } from '../../store/schema.js';
 import { action, type CommandContext } from '../command.js';
-import { parseFlags } from '../flags.js';
+import { parseFlags } from '../../config/flags.js';
 
 type RunsFlags = RunsQueryFlags & QueryOutputFlags;
 

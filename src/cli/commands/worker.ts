@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
-import { choiceFlag, hostPortFlag, numberFlag, parseFlags } from '../flags.js';
+import { choiceFlag, hostPortFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { BACKENDS } from '../../config/schema.js';
 import { clusterToken } from './coordinator.js';
 import { addClientTlsOptions, addNatsAuthOptions, clientTlsFromFlags, natsAuthFromOptions, type ClientTlsFlags, type NatsAuthFlags } from '../security-options.js';

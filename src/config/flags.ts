@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { describeAllowed, didYouMean, type JsonSchemaNode } from '../config/describe.js';
+import { describeAllowed, didYouMean, type JsonSchemaNode } from './describe.js';
 import { badFlagValue, UserError } from '../util/errors.js';
 
 /**

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Command } from 'commander';
 import { z } from 'zod';
 import { choiceFlag, FlagError, flagName, hostPortFlag, listFlag, numberFlag, parseFlags, textFlag } from './flags.js';
-import { buildProgram } from './index.js';
 
 function flagError(schema: z.ZodType, raw: object): FlagError {
   try {
@@ -82,18 +80,4 @@ test('flags - textFlag and .describe() give the wording where the schema cannot'
 test('flags - defaults and optional flags come back typed; unknown keys are dropped', () => {
   const schema = z.object({ repeats: numberFlag(z.number().int().min(1)).default(5), name: z.string().optional() });
   assert.deepEqual(parseFlags(schema, { json: true }), { repeats: 5 });
-});
-
-test('flags - flagName is the flag as typed, for every option of every command', () => {
-  const seen: string[] = [];
-  const visit = (cmd: Command) => {
-    for (const option of cmd.options) {
-      if (option.long === undefined) continue;
-      assert.equal(flagName(option.attributeName()), option.long.replace(/^--no-/, '--'), `${cmd.name()} ${option.long}`);
-      seen.push(option.long);
-    }
-    cmd.commands.forEach(visit);
-  };
-  visit(buildProgram({ io: { stdout: process.stdout, stderr: process.stderr }, exitCode: 0 }));
-  assert.ok(seen.includes('--threads-per-worker') && seen.includes('--lock-timeout-ms'), 'the commands were visited');
 });
