@@ -3,11 +3,12 @@
 // elastic re-forming (a lost member, a failed collective or a joining worker bumps the
 // generation), checkpoints and resume, and every write to the experiment database.
 import { randomBytes } from 'node:crypto';
+import { COMPRESSIONS, isCompression } from '../src/collective/compression.js';
 import { parseRunConfig, type RunConfig } from '../src/config/index.js';
 import { AsyncQueue } from '../src/util/queue.js';
 import {
-  addCheckpoint, addEpochMetrics, addEvent, createRun, endGeneration, finishRun, getRun, joinRun, leaveRun, listEpochMetrics, listEvents,
-  listMembers, markRunning, recordHardware, touchWorker, upsertWorker, type StoreDb,
+  addCheckpoint, addEpochMetrics, addEvent, createRun, endGeneration, finishRun, getRun, joinRun, lastGeneration, leaveRun, listEpochMetrics,
+  markRunning, recordHardware, resumeWorldSize, touchWorker, upsertWorker, type StoreDb,
 } from '../src/store/index.js';
 import type {
   Assignment, CheckpointReport, ClusterEvent, MetricsReport, RegisterReply, RegisterRequest, ResumeRunRequest, RunInfo,
@@ -77,9 +78,9 @@ interface ResumePoint {
 
 interface ActiveRun {
   id: string;
+  /** The config the run trains with (a resume's overrides applied); the assignments carry it. */
   config: RunConfig;
   configJson: string;
-  compression: string;
   /** Members of the current generation. */
   worldSize: number;
   /** Workers the run was submitted (or resumed) with: a smaller group admits idle workers up to this. */
@@ -187,8 +188,7 @@ export class Coordinator {
     return queue;
   }
 
-  submit(configJson: string, workers: number, configPath: string, compression = ''): RunInfo {
-    if (!['', 'none', 'fp16', 'sign-ef'].includes(compression)) throw new InvalidRequestError(`compression: expected none, fp16 or sign-ef, got '${compression}'`);
+  submit(configJson: string, workers: number, configPath: string): RunInfo {
     if (!Number.isInteger(workers) || workers < 1) throw new InvalidRequestError(`workers: expected an integer ≥ 1, got ${workers}`);
     let raw: unknown;
     try {
@@ -198,10 +198,10 @@ export class Coordinator {
     }
     const config = parseRunConfig(raw, { source: configPath || 'SubmitRun.config_json' });
     const row = createRun(this.db, configPath ? { config, configPath } : { config });
-    // What ResumeRun needs that the config does not say.
-    addEvent(this.db, { runId: row.id, kind: 'submitted', detail: { workers, compression: compression || 'none' } });
+    // What ResumeRun needs that the config does not say (resumeWorldSize reads it).
+    addEvent(this.db, { runId: row.id, kind: 'submitted', detail: { workers } });
     const run: ActiveRun = {
-      id: row.id, config, configJson: JSON.stringify(config), compression: compression || 'none', worldSize: workers, targetWorldSize: workers,
+      id: row.id, config, configJson: JSON.stringify(config), worldSize: workers, targetWorldSize: workers,
       generation: 0, resumeFrom: null, status: 'PENDING', members: [], startedMs: 0, bestTestAcc: null, finalTestAcc: null, samples: 0, trainSeconds: 0,
     };
     this.runs.set(run.id, run);
@@ -219,13 +219,15 @@ export class Coordinator {
    */
   async resume(req: Partial<ResumeRunRequest> & { run_id: string }): Promise<RunInfo> {
     const compression = req.compression ?? '';
-    if (!['', 'none', 'fp16', 'sign-ef'].includes(compression)) throw new InvalidRequestError(`compression: expected none, fp16 or sign-ef, got '${compression}'`);
+    if (compression !== '' && !isCompression(compression)) throw new InvalidRequestError(`compression: expected one of ${COMPRESSIONS.join(', ')} (or empty: the run's), got '${compression}'`);
     const workers = req.workers ?? 0;
     if (!Number.isInteger(workers) || workers < 0) throw new InvalidRequestError(`workers: expected an integer ≥ 0 (0: the run's last world size), got ${workers}`);
     const row = getRun(this.db, req.run_id);
     if (this.runs.has(row.id)) throw new NotResumableError(row.id, `it is active here (${this.runs.get(row.id)!.status})`);
     if (row.status === 'COMPLETED') throw new NotResumableError(row.id, 'it has COMPLETED');
-    const config = parseRunConfig(row.config, { source: `run ${row.id}` });
+    const stored = parseRunConfig(row.config, { source: `run ${row.id}` });
+    // the run's config, with the wire format the resume asks for
+    const config = compression === '' ? stored : { ...stored, train: { ...stored.train, compression } };
     const { chosen, refused } = await chooseCheckpoint(this.db, row.id);
     if (this.runs.has(row.id)) throw new NotResumableError(row.id, 'it was resumed concurrently');
     const warnings = refused.map((r) => `${r.problem}; refused`);
@@ -233,20 +235,20 @@ export class Coordinator {
       addEvent(this.db, { runId: row.id, kind: 'checkpoint-refused', detail: { path: r.path, step: r.step, problem: r.problem } });
       this.log(`run ${row.id}: ${r.problem}; refused, trying the previous checkpoint`);
     }
-    const members = listMembers(this.db, row.id);
-    const lastGeneration = members.reduce((g, m) => Math.max(g, m.generation), 0);
-    const lastWorldSize = members.find((m) => m.generation === lastGeneration)?.worldSize ?? 0;
-    const submitted = listEvents(this.db, row.id).filter((e) => e.kind === 'submitted').at(-1)?.detail as { workers?: number; compression?: string } | undefined;
-    const worldSize = workers || lastWorldSize || submitted?.workers || 1;
+    const worldSize = workers || resumeWorldSize(this.db, row.id);
     const epochs = listEpochMetrics(this.db, row.id).filter((e) => chosen === null ? false : e.epoch <= chosen.epoch);
     const accs = epochs.map((e) => e.testAcc).filter((a): a is number => a !== null);
     const run: ActiveRun = {
-      id: row.id, config, configJson: JSON.stringify(config), compression: compression || submitted?.compression || config.train.compression || 'none', worldSize,
-      targetWorldSize: worldSize, generation: lastGeneration, status: 'PENDING', members: [], startedMs: 0,
+      id: row.id, config, configJson: JSON.stringify(config), worldSize,
+      targetWorldSize: worldSize, generation: lastGeneration(this.db, row.id).generation, status: 'PENDING', members: [], startedMs: 0,
       resumeFrom: chosen ? { path: chosen.path, sha256: chosen.sha256, step: chosen.step } : null,
       bestTestAcc: accs.length > 0 ? Math.max(...accs) : null, finalTestAcc: epochs.at(-1)?.testAcc ?? null, samples: 0, trainSeconds: 0,
     };
     this.runs.set(run.id, run);
+    addEvent(this.db, {
+      runId: run.id, kind: 'resume-requested',
+      detail: { path: chosen?.path ?? null, step: chosen?.step ?? 0, workers: worldSize, ...(compression !== '' ? { compression } : {}) },
+    });
     const from = chosen ? `${chosen.path} (step ${chosen.step})` : 'the start (no good checkpoint)';
     this.events.publish('run', run.id, { status: 'PENDING', workers: worldSize, resumedFrom: chosen?.path ?? null, resumedStep: chosen?.step ?? 0, warnings });
     this.log(`run ${run.id} resuming from ${from} with ${worldSize} worker(s)`);
@@ -274,19 +276,30 @@ export class Coordinator {
     run.status = 'RUNNING';
     run.members = members.map((w) => w.id);
     run.startedMs = this.now();
-    markRunning(this.db, run.id, { backend: members[0]!.backend || run.config.engine.backend, threads: members.reduce((s, w) => s + w.threads, 0) });
+    const threads = members.reduce((sum, w) => sum + (run.config.engine.threads || w.threads), 0);
+    markRunning(this.db, run.id, { backend: members[0]!.backend || run.config.engine.backend, threads });
+    this.assign(run, members, false);
+    this.events.publish('run', run.id, { status: 'RUNNING', generation: run.generation, workers: run.members });
+    this.log(`run ${run.id} RUNNING: generation ${run.generation}, ${run.worldSize} worker(s)` +
+      (run.resumeFrom ? `, resumed from step ${run.resumeFrom.step}` : ''));
+  }
+
+  /**
+   * Makes `members` (by rank) the run's current generation and sends each its assignment: the
+   * one place an ASSIGN is built. A first generation of a resumed run carries the checkpoint to
+   * load; `resync` (a re-formed group) makes every rank take rank 0's state instead.
+   */
+  private assign(run: ActiveRun, members: WorkerEntry[], resync: boolean): void {
+    const resume = !resync && run.resumeFrom
+      ? { resume_path: run.resumeFrom.path, resume_sha256: run.resumeFrom.sha256, resume_step: run.resumeFrom.step } : {};
     members.forEach((w, rank) => {
       w.runId = run.id;
       joinRun(this.db, { runId: run.id, generation: run.generation, workerId: w.id, rank, worldSize: run.worldSize });
       w.queue!.push({
         kind: 'ASSIGN', run_id: run.id, config_json: run.configJson, rank, world_size: run.worldSize, generation: run.generation,
-        nats_url: this.deps.options.natsUrl, compression: run.compression,
-        ...(run.resumeFrom ? { resume_path: run.resumeFrom.path, resume_sha256: run.resumeFrom.sha256, resume_step: run.resumeFrom.step } : {}),
+        nats_url: this.deps.options.natsUrl, resync, ...resume,
       });
     });
-    this.events.publish('run', run.id, { status: 'RUNNING', generation: run.generation, workers: run.members });
-    this.log(`run ${run.id} RUNNING: generation ${run.generation}, ${run.worldSize} worker(s)` +
-      (run.resumeFrom ? `, resumed from step ${run.resumeFrom.step}` : ''));
   }
 
   /**
@@ -314,14 +327,7 @@ export class Coordinator {
       runId: run.id, kind: 'generation',
       detail: { generation: run.generation, previous, worldSize: run.worldSize, members: run.members, joined: joiners.map((w) => w.id), reason },
     });
-    members.forEach((w, rank) => {
-      w.runId = run.id;
-      joinRun(this.db, { runId: run.id, generation: run.generation, workerId: w.id, rank, worldSize: run.worldSize });
-      w.queue!.push({
-        kind: 'ASSIGN', run_id: run.id, config_json: run.configJson, rank, world_size: run.worldSize, generation: run.generation,
-        nats_url: this.deps.options.natsUrl, compression: run.compression, resync: true,
-      });
-    });
+    this.assign(run, members, true);
     this.events.publish('generation', run.id, { generation: run.generation, previous, worldSize: run.worldSize, workers: run.members, reason });
     this.log(`run ${run.id}: generation ${run.generation}, ${run.worldSize} worker(s) (${reason})`);
   }

@@ -64,7 +64,7 @@ function handlersFor(c: Coordinator): CoordinatorHandlers {
     },
     reportMetrics: (req: MetricsReport): Promise<Ack> => mapped(() => { c.reportMetrics(req); return {}; }),
     reportCheckpoint: (req: CheckpointReport): Promise<Ack> => mapped(() => { c.reportCheckpoint(req); return {}; }),
-    submitRun: (req: SubmitRunRequest): Promise<RunInfo> => mapped(() => c.submit(req.config_json, req.workers, req.config_path, req.compression)),
+    submitRun: (req: SubmitRunRequest): Promise<RunInfo> => mapped(() => c.submit(req.config_json, req.workers, req.config_path)),
     resumeRun: (req: ResumeRunRequest): Promise<RunInfo> => mapped(() => c.resume(req)),
     cancelRun: (req: RunRef): Promise<RunInfo> => mapped(() => c.cancel(req.run_id)),
     getRun: (req: RunRef): Promise<RunInfo> => mapped(() => c.info(req.run_id)),

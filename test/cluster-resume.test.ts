@@ -162,12 +162,15 @@ test('cluster resume - Ctrl-C leaves the run resumable (CANCELLED, a checkpoint 
   const last = stopped.checkpoints.at(-1)!;
   assert.ok(last.step >= 10, `checkpoints: ${stopped.checkpoints.map((c) => c.step).join(' ')}`);
 
-  const resumed = await runCli(['resume', runId!, '--store', db, '--json'], { cwd: dir.path, timeoutMs: 40_000, env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('resumed') } });
+  // another wire format for the rest of the run: the checkpoint (written under `none`) is still the run's
+  const resumed = await runCli(['resume', runId!, '--store', db, '--json', '--compression', 'fp16'], { cwd: dir.path, timeoutMs: 40_000, env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('resumed') } });
   assert.equal(resumed.code, 0, resumed.stderr);
   const out = JSON.parse(resumed.stdout.trim().split('\n').at(-1)!) as { status: string; resumedFrom: string; resumedStep: number; warnings: string[] };
   assert.deepEqual([out.status, out.resumedFrom, out.resumedStep, out.warnings], ['COMPLETED', last.path, last.step, []]);
   assert.equal(readWeights(dir.join('resumed')).steps, 60);
-  assert.equal(runState(db, runId!).status, 'COMPLETED');
+  const done = runState(db, runId!);
+  assert.equal(done.status, 'COMPLETED');
+  assert.deepEqual(done.events.filter((e) => e.kind === 'resume-requested').map((e) => e.detail), [{ path: last.path, step: last.step, workers: 2, compression: 'fp16' }]);
 });
 
 test('cluster resume - a RUNNING run whose workers still heartbeat is refused (its cluster is alive)', async (t) => {

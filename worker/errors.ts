@@ -1,4 +1,5 @@
 // Errors of the worker; callers branch with instanceof.
+import { TrainingStoppedError } from '../src/train/errors.js';
 
 export class WorkerError extends Error {
   constructor(message: string, options: { cause?: unknown } = {}) {
@@ -7,10 +8,10 @@ export class WorkerError extends Error {
   }
 }
 
-/** The coordinator told this worker to stop its run (cancelled, or failed on another rank). */
-export class RunStoppedError extends WorkerError {
-  constructor(readonly runId: string, readonly reason: string) {
-    super(`run ${runId} stopped by the coordinator: ${reason}`);
+/** The coordinator told this worker to stop its run (cancelled, or failed on another rank): a stop, not a failure. */
+export class RunStoppedError extends TrainingStoppedError {
+  constructor(readonly runId: string, reason: string) {
+    super(reason, `run ${runId} stopped by the coordinator: ${reason}`);
     this.name = 'RunStoppedError';
   }
 }

@@ -1,17 +1,24 @@
-// `bnn worker`: registers with the coordinator, heartbeats, waits for one assignment, trains
-// it data-parallel over NATS and exits when the run ends (or is stopped). Later assignments of
-// the same run (a higher generation) re-form its group mid-run (see session.ts).
+// `bnn worker`: registers with the coordinator, heartbeats, waits for one assignment, trains it
+// data-parallel over NATS with the one training loop (src/train/loop.ts) and exits when the
+// run ends (or is stopped). Later assignments of the same run (a higher generation) re-form its
+// group mid-run (src/collective/elastic-group.ts).
 import os from 'node:os';
-import type { NatsAuth } from '../src/collective/index.js';
-import { parseRunConfig } from '../src/config/index.js';
+import path from 'node:path';
+import { connectNatsTransport, ElasticGroup, missingRanksOf, NatsAuthError, redactNatsUrl, type GroupAssignment, type NatsAuth } from '../src/collective/index.js';
+import { parseRunConfig, type RunConfig } from '../src/config/index.js';
 import { initEngine, type BackendChoice } from '../src/engine/select.js';
-import { connectCoordinator, type Assignment, type ClientTls, type CoordinatorClient, type MetricsReport } from '../src/rpc/index.js';
+import { connectCoordinator, type Assignment, type ClientTls, type CoordinatorClient } from '../src/rpc/index.js';
 import { snapshotHardware } from '../src/telemetry/hardware.js';
-import { CoordinatorLostError, RunStoppedError } from './errors.js';
-import { ProgressReporter } from './progress.js';
+import { groupCollective } from '../src/train/group-collective.js';
+import { flatLayout } from '../src/train/gradients.js';
+import { runTrainingLoop } from '../src/train/loop.js';
+import { prepareTraining } from '../src/train/setup.js';
+import { TrainingStoppedError } from '../src/train/errors.js';
+import { AssignmentFeed } from './assignments.js';
+import { CoordinatorLostError } from './errors.js';
 import { startHeartbeat, type Heartbeat } from './heartbeat.js';
-import { GroupSession, missingRanksOf } from './session.js';
-import { trainRank } from './train.js';
+import { ProgressReporter } from './progress.js';
+import { reporter, reportSink } from './report-sink.js';
 
 export interface RunWorkerOptions {
   /** `host:port` of the coordinator. */
@@ -23,6 +30,7 @@ export interface RunWorkerOptions {
   natsAuth?: NatsAuth;
   /** Talk to the coordinator over TLS (mutual TLS with a client certificate); absent: plaintext. */
   tls?: ClientTls;
+  /** Engine threads; a run whose config sets `engine.threads` above 0 uses that instead. */
   threads: number;
   backend: BackendChoice;
   /** Stop when stdin ends (a launcher's lifeline). */
@@ -38,12 +46,16 @@ export interface RunWorkerOptions {
   log(line: string): void;
 }
 
+/** Engine threads of a worker for a run: the run's `engine.threads` when set (> 0), else the worker's own. */
+export function runThreads(config: RunConfig, workerThreads: number): number {
+  return config.engine.threads > 0 ? config.engine.threads : workerThreads;
+}
+
 /** Returns the exit code: 0 the run completed (or was stopped by the coordinator), 1 it failed here. */
 export async function runWorker(o: RunWorkerOptions): Promise<number> {
   const client = connectCoordinator(o.coordinator, { token: o.token, ...(o.tls ? { tls: o.tls } : {}) });
-  let session: GroupSession | null = null;
   let heartbeat: Heartbeat | null = null;
-  let stream: ReturnType<CoordinatorClient['assignments']> | null = null;
+  let feed: AssignmentFeed | null = null;
   try {
     await client.waitForReady(o.connectTimeoutMs);
     const hardware = await snapshotHardware({ gpuTimeoutMs: 2000 });
@@ -51,128 +63,108 @@ export async function runWorker(o: RunWorkerOptions): Promise<number> {
       hostname: os.hostname(), hardware_json: JSON.stringify(hardware), threads: o.threads, backend: o.backend, pid: process.pid,
     });
     const workerId = reg.worker_id;
-    const tag = `worker ${workerId}`;
-    o.log(`${tag}: registered with ${o.coordinator}`);
+    const log = (line: string) => o.log(`worker ${workerId}: ${line}`);
+    log(`registered with ${o.coordinator}`);
     heartbeat = await startHeartbeat(client, {
       coordinator: o.coordinator, token: o.token, tls: o.tls ?? null, workerId, intervalMs: reg.heartbeat_interval_ms,
-    }, (line) => o.log(`${tag}: ${line}`));
-
-    let stopReason: string | null = null;
-    let lost: Error | null = null;
-    let assigned!: (a: Assignment) => void;
-    const assignment = new Promise<Assignment>((resolve) => (assigned = resolve));
-    let lostSignal!: (e: Error) => void;
-    const lostPromise = new Promise<never>((_, reject) => (lostSignal = reject));
-    lostPromise.catch(() => undefined);
-    // A STOP also abandons an all-reduce in flight: the peers that stopped will never contribute.
-    let stopSignal!: (e: Error) => void;
-    const stopPromise = new Promise<never>((_, reject) => (stopSignal = reject));
-    stopPromise.catch(() => undefined);
-    const lifeline = o.exitWithStdin ? watchStdin(() => { stopReason ??= 'launcher went away (stdin closed)'; lostSignal(new CoordinatorLostError('stdin closed')); }) : () => undefined;
-    const assignments = client.assignments({ worker_id: workerId });
-    stream = assignments;
-    let runId = '';
-    const later: Assignment[] = [];
-    void (async () => {
-      try {
-        for await (const a of assignments) {
-          if (a.kind === 'ASSIGN' && runId === '') {
-            runId = a.run_id;
-            assigned(a);
-          } else if (a.kind === 'ASSIGN' && a.run_id === runId) {
-            const live = session as GroupSession | null;
-            if (live) live.offer(a);
-            else later.push(a);
-          } else if (a.kind === 'STOP' && a.run_id === runId) {
-            stopReason = a.reason || 'stopped';
-            stopSignal(new RunStoppedError(runId, stopReason));
-          }
-        }
-        lost = new CoordinatorLostError(`the coordinator ended the assignment stream`);
-      } catch (err) {
-        lost = new CoordinatorLostError(`lost the coordinator: ${(err as Error).message}`, { cause: err });
-      }
-      lostSignal(lost);
-    })();
-
-    const a = await Promise.race([assignment, lostPromise]);
-    o.log(`${tag}: run ${a.run_id} rank ${a.rank}/${a.world_size} generation ${a.generation}`);
-    const interrupted = Promise.race([lostPromise, stopPromise]);
-    interrupted.catch(() => undefined);
-    const s = new GroupSession(a, {
-      ...(o.natsUrl ? { natsUrl: o.natsUrl } : {}), ...(o.natsAuth ? { nats: o.natsAuth } : {}), name: workerId,
-      stepDeadlineMs: o.stepDeadlineMs, reconnectTimeoutMs: o.natsReconnectTimeoutMs ?? 60_000,
-      regroupTimeoutMs: Math.max(60_000, o.stepDeadlineMs), interrupted,
-      reportFailure: async (err, group, step) => {
-        await client.reportMetrics({
-          worker_id: workerId, run_id: a.run_id, generation: group.generation, rank: group.rank,
-          collective_error: err.message, missing_ranks: missingRanksOf(err), failed_step: Math.max(0, step + 1),
-        });
-      },
-      log: (line) => o.log(`${tag}: ${line}`),
-    });
-    session = s;
-    for (const next of later.splice(0)) s.offer(next);
-    // Reports carry the generation and rank this worker holds when they are sent.
-    const report = async (m: Partial<MetricsReport>) => {
-      const g = s.group;
-      await client.reportMetrics({ ...m, worker_id: workerId, run_id: a.run_id, generation: g.generation, rank: g.rank });
-    };
+    }, log);
+    feed = new AssignmentFeed(client, workerId);
+    const f = feed;
+    const lifeline = o.exitWithStdin ? watchStdin(() => f.loseCoordinator(new CoordinatorLostError('stdin closed'), 'launcher went away (stdin closed)')) : () => undefined;
     try {
-      const config = parseRunConfig(JSON.parse(a.config_json), { source: `run ${a.run_id}` });
-      await initEngine({ backend: o.backend, threads: o.threads, warn: (m) => o.log(`${tag}: ${m}`) });
-      const progress = new ProgressReporter(report, { gpuCount: hardware.gpuCount ?? 0 });
-      try {
-        const result = await trainRank({
-          runId: a.run_id, config, ...(a.resume_path ? { resume: { path: a.resume_path, sha256: a.resume_sha256 } } : {}),
-        }, {
-          group: () => s.group,
-          join: () => s.join(),
-          beginAllreduceSum: (v, step) => {
-            const h = s.beginAllreduceSum(v, step);
-            return { submit: (b) => h.submit(b), finish: () => progress.allreduce(() => h.finish(), () => s.bytes) };
-          },
-          broadcastFromRank0: (v) => s.broadcastFromRank0(v),
-          gatherFromEveryRank: (mine) => s.gatherFromEveryRank(mine),
-          errorFeedback: () => s.errorFeedback(),
-          restoreErrorFeedback: (worker, owner) => s.restoreErrorFeedback(worker, owner),
-          regroup: (err) => s.regroup(err),
-          report,
-          reportCheckpoint: async (c) => {
-            const g = s.group;
-            await client.reportCheckpoint({ ...c, worker_id: workerId, run_id: a.run_id, generation: g.generation, rank: g.rank });
-          },
-          onStep: (seconds, samples, step) => progress.stepDone(seconds, samples, step),
-          checkStop: () => {
-            if (stopReason !== null) throw new RunStoppedError(a.run_id, stopReason);
-            if (lost) throw lost;
-          },
-          ...(o.dumpWeightsDir ? { dumpWeightsDir: o.dumpWeightsDir } : {}),
-          log: (line) => o.log(`${tag}: ${line}`),
-        });
-        await progress.stop();
-        await report({ done: true, steps: result.steps });
-        o.log(`${tag}: run ${a.run_id} done after ${result.steps} steps`);
-        return 0;
-      } finally {
-        progress.close();
-        lifeline();
-      }
-    } catch (err) {
-      if (err instanceof RunStoppedError) {
-        o.log(`${tag}: ${err.message}`);
-        return 0;
-      }
-      o.log(`${tag}: run ${a.run_id} failed: ${(err as Error).stack ?? String(err)}`);
-      if (!(err instanceof CoordinatorLostError)) await report({ error: (err as Error).message }).catch(() => undefined);
-      return 1;
+      const a = await feed.first;
+      log(`run ${a.run_id} rank ${a.rank}/${a.world_size} generation ${a.generation}`);
+      return await serveRun(client, { workerId, gpuCount: hardware.gpuCount ?? 0, feed, first: a, log }, o);
+    } finally {
+      lifeline();
     }
   } finally {
-    stream?.cancel();
+    feed?.cancel();
     await heartbeat?.stop();
-    await session?.close();
     client.close();
   }
+}
+
+interface RunContext {
+  workerId: string;
+  gpuCount: number;
+  feed: AssignmentFeed;
+  first: Assignment;
+  log(line: string): void;
+}
+
+/** Trains the assigned run to its end here; returns the exit code. */
+async function serveRun(client: CoordinatorClient, c: RunContext, o: RunWorkerOptions): Promise<number> {
+  const a = c.first;
+  const group = { current: null as ElasticGroup | null };
+  const report = reporter({ client, workerId: c.workerId, runId: a.run_id, group: () => group.current?.assignment ?? groupOf(a, o) });
+  try {
+    const config = parseRunConfig(JSON.parse(a.config_json), { source: `run ${a.run_id}` });
+    await initEngine({ backend: o.backend, threads: runThreads(config, o.threads), warn: c.log });
+    group.current = elasticGroup(client, c, config, o);
+    c.feed.forwardTo((next) => group.current!.offer(groupOf(next, o)));
+    const steps = await trainAssigned(client, config, group.current, c, o);
+    await report({ done: true, steps });
+    c.log(`run ${a.run_id} done after ${steps} steps`);
+    return 0;
+  } catch (err) {
+    if (err instanceof TrainingStoppedError) {
+      c.log(err.message);
+      return 0;
+    }
+    c.log(`run ${a.run_id} failed: ${(err as Error).stack ?? String(err)}`);
+    if (!(err instanceof CoordinatorLostError)) await report({ error: (err as Error).message }).catch(() => undefined);
+    return 1;
+  } finally {
+    await group.current?.close();
+  }
+}
+
+/** The data, model and loop of the run, with this worker's group as the collective and the coordinator as the sink. */
+async function trainAssigned(client: CoordinatorClient, config: RunConfig, group: ElasticGroup, c: RunContext, o: RunWorkerOptions): Promise<number> {
+  const a = c.first;
+  const setup = await prepareTraining(config);
+  const progress = new ProgressReporter(reporter({ client, workerId: c.workerId, runId: a.run_id, group: () => group.assignment }), { gpuCount: c.gpuCount });
+  try {
+    const collective = groupCollective(group, flatLayout(setup.model.params()), {
+      timeReduce: (wait) => progress.allreduce(wait, () => group.bytes),
+    });
+    const sink = reportSink({ client, workerId: c.workerId, runId: a.run_id, group: () => group.assignment, progress, log: c.log });
+    const result = await runTrainingLoop(setup, collective, sink, {
+      runId: a.run_id, checkpointDir: path.resolve(config.checkpointDir, a.run_id), checkStop: () => c.feed.checkStop(),
+      ...(a.resume_path ? { resume: { path: a.resume_path, sha256: a.resume_sha256 } } : {}),
+      ...(o.dumpWeightsDir ? { dumpWeightsDir: o.dumpWeightsDir } : {}),
+    });
+    await progress.stop();
+    return result.steps;
+  } finally {
+    progress.close();
+    setup.model.dispose();
+  }
+}
+
+/** This worker's place in the generation an assignment describes (a `--nats` flag overrides its url). */
+function groupOf(a: Assignment, o: RunWorkerOptions): GroupAssignment {
+  return { runId: a.run_id, rank: a.rank, worldSize: a.world_size, generation: a.generation, url: o.natsUrl ?? a.nats_url, resync: a.resync };
+}
+
+function elasticGroup(client: CoordinatorClient, c: RunContext, config: RunConfig, o: RunWorkerOptions): ElasticGroup {
+  return new ElasticGroup(groupOf(c.first, o), {
+    compression: config.train.compression,
+    connect: (servers, name) => connectNatsTransport({ ...o.natsAuth, servers, name, connectTimeoutMs: 2000 }),
+    // refused credentials or a failed TLS handshake do not heal by waiting
+    isFatal: (err) => err instanceof NatsAuthError,
+    redact: (url) => `NATS ${redactNatsUrl(url)}`,
+    name: c.workerId, stepDeadlineMs: o.stepDeadlineMs, reconnectTimeoutMs: o.natsReconnectTimeoutMs ?? 60_000,
+    regroupTimeoutMs: Math.max(60_000, o.stepDeadlineMs), interrupted: c.feed.interrupted,
+    reportFailure: async (err, g, step) => {
+      await client.reportMetrics({
+        worker_id: c.workerId, run_id: g.runId, generation: g.generation, rank: g.rank,
+        collective_error: err.message, missing_ranks: missingRanksOf(err), failed_step: Math.max(0, step + 1),
+      });
+    },
+    log: c.log,
+  });
 }
 
 function watchStdin(onEnd: () => void): () => void {

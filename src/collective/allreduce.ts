@@ -1,7 +1,6 @@
 import { accumulateChunk, encodeChunk, maxChunkElements, newPlainMessage, readHeader, HEADER_BYTES } from './codec.js';
 import { CollectiveConfigError, CollectiveFailedError, CollectiveTimeoutError, TransportClosedError } from './errors.js';
 import { ReadyBarrier } from './barrier.js';
-import { allreduceWithPlan, bucketPlanOf } from './gradient-buckets.js';
 import { planLayout, type ChunkSpec } from './layout.js';
 import { createStepState, missingContributions, type Deferred, type StepState } from './step-state.js';
 import { parseAllReduceGroup, parseAllReduceOptions, resolveAlgorithm, type AllReduceAlgorithm, type AllReduceGroup, type AllReduceOptions } from './options.js';
@@ -134,13 +133,10 @@ export class AllReduce {
   }
 
   /**
-   * All-reduces one whole vector; resolves with the result (in `options.out` when given, else a
-   * new array). A vector from `gradientVector()` goes bucket by bucket into its plan's buffer.
+   * All-reduces one whole vector as one bucket; resolves with the result (in `options.out` when
+   * given, else a new array). For a vector of buckets see `startBucketedStep` (gradient-buckets.ts).
    */
   allreduce(gradient: Float32Array, options: StepOptions = {}): Promise<Float32Array> {
-    // a vector made by gradientVector() is reduced in its buckets (gradient-buckets.ts)
-    const plan = bucketPlanOf(gradient);
-    if (plan) return allreduceWithPlan(this, gradient, plan, options);
     const step = this.allreduceBuckets([gradient.length], options);
     return step.reduce(0, gradient).then(() => step.done());
   }

@@ -1,4 +1,4 @@
-import { COMPRESSIONS, type Compression } from './codec.js';
+import { COMPRESSIONS, type Compression } from './compression.js';
 import { CollectiveConfigError, CollectiveTimeoutError } from './errors.js';
 import type { AllReduceAlgorithm } from './options.js';
 

@@ -1,3 +1,4 @@
+import { COMPRESSIONS, type Compression } from './compression.js';
 import { CollectiveConfigError } from './errors.js';
 import { codecKernels } from './codec-kernels.js';
 import { SIGN_BLOCK, signBlocks } from './sign-ef.js';
@@ -5,7 +6,7 @@ import { SIGN_BLOCK, signBlocks } from './sign-ef.js';
 /**
  * Wire formats of one all-reduce chunk. Every message is an 8-byte header followed by the body:
  *
- *   header  u8 magic 0xB7 | u8 codec (0 none, 1 fp16, 2 sign-ef) | u16 LE sender rank | u32 LE element count
+ *   header  u8 magic 0xB7 | u8 codec (its index in COMPRESSIONS) | u16 LE sender rank | u32 LE element count
  *   none    n × fp32 LE                              → 4n bytes
  *   fp16    n × IEEE half LE (round to nearest even) → 2n bytes
  *   sign-ef ⌈n/256⌉ fp32 LE scales, then ⌈n/8⌉ bytes of signs → 4·⌈n/256⌉ + ⌈n/8⌉ bytes
@@ -15,13 +16,10 @@ import { SIGN_BLOCK, signBlocks } from './sign-ef.js';
  *
  * So per element: none 32 bits, fp16 16, sign-ef 1.125 (+ 64 bits of header per chunk).
  */
-export type Compression = 'none' | 'fp16' | 'sign-ef';
-export const COMPRESSIONS: readonly Compression[] = ['none', 'fp16', 'sign-ef'];
+export { COMPRESSIONS, type Compression };
 
 export const HEADER_BYTES = 8;
 const MAGIC = 0xb7;
-const CODEC_ID: Record<Compression, number> = { none: 0, fp16: 1, 'sign-ef': 2 };
-const CODEC_BY_ID: readonly Compression[] = ['none', 'fp16', 'sign-ef'];
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -76,7 +74,7 @@ export interface ChunkHeader {
 /** Parses a header; null when the message is not a well-formed chunk. */
 export function readHeader(msg: Uint8Array): ChunkHeader | null {
   if (msg.byteLength < HEADER_BYTES || msg[0] !== MAGIC) return null;
-  const codec = CODEC_BY_ID[msg[1] as number];
+  const codec = COMPRESSIONS[msg[1] as number];
   if (!codec) return null;
   const rank = (msg[2] as number) | ((msg[3] as number) << 8);
   const count = ((msg[4] as number) | ((msg[5] as number) << 8) | ((msg[6] as number) << 16) | ((msg[7] as number) << 24)) >>> 0;
@@ -86,7 +84,7 @@ export function readHeader(msg: Uint8Array): ChunkHeader | null {
 
 function writeHeader(msg: Uint8Array, codec: Compression, rank: number, count: number): void {
   msg[0] = MAGIC;
-  msg[1] = CODEC_ID[codec];
+  msg[1] = COMPRESSIONS.indexOf(codec);
   msg[2] = rank & 0xff;
   msg[3] = (rank >>> 8) & 0xff;
   msg[4] = count & 0xff;

@@ -72,3 +72,19 @@ export class CollectiveConfigError extends Error {
     this.name = 'CollectiveConfigError';
   }
 }
+
+/** The transport could not be reached again within the reconnect window (a server that stayed down). */
+export class TransportUnreachableError extends Error {
+  constructor(readonly url: string, readonly ms: number, options: { cause?: unknown } = {}) {
+    super(`${url} unreachable for ${ms} ms`, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TransportUnreachableError';
+  }
+}
+
+/** After a failure, no newer generation of the group was assigned in time. */
+export class RegroupTimeoutError extends Error {
+  constructor(readonly ms: number, after: Error) {
+    super(`the coordinator did not re-form the group within ${ms} ms after: ${after.message}`, { cause: after });
+    this.name = 'RegroupTimeoutError';
+  }
+}

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { AllReduce } from './allreduce.js';
 import type { AllReduceOptions } from './options.js';
 import { LoopbackHub } from './transport.js';
-import { bucketPlanOf, fillGradients, gradientVector, startBucketedStep } from './gradient-buckets.js';
+import { allreduceBucketed, gradientVector, startBucketedStep } from './gradient-buckets.js';
 import { firstBitDifference, randomGradient, rankOrderReduce } from './testing.js';
 
 async function group(n: number, options: Partial<AllReduceOptions> = {}) {
@@ -16,13 +16,13 @@ async function group(n: number, options: Partial<AllReduceOptions> = {}) {
 
 const SIZES = [3001, 17, 0, 4500, 5]; // tensors (an empty one is skipped), then 2 metrics
 
-test('gradient buckets - a gradientVector carries its plan: one bucket per tensor, one per metric', () => {
+test('gradient buckets - a gradientVector has one bucket per non-empty tensor, one per metric, and a result buffer', () => {
   const v = gradientVector(SIZES, 2);
-  assert.equal(v.length, 3001 + 17 + 4500 + 5 + 2);
-  const plan = bucketPlanOf(v);
-  assert.deepEqual(plan?.lengths, [3001, 17, 4500, 5, 1, 1]);
-  assert.equal(plan?.out.length, v.length);
-  assert.equal(bucketPlanOf(new Float32Array(v.length)), undefined);
+  assert.equal(v.data.length, 3001 + 17 + 4500 + 5 + 2);
+  assert.deepEqual(v.lengths, [3001, 17, 4500, 5, 1, 1]);
+  assert.deepEqual(v.offsets, [0, 3001, 3018, 7518, 7523, 7524]);
+  assert.equal(v.out.length, v.data.length);
+  assert.notEqual(v.out, v.data);
   assert.throws(() => gradientVector([1.5]), /non-negative integer sizes/);
 });
 
@@ -34,14 +34,14 @@ test('gradient buckets - none: the bucketed all-reduce equals the rank-order flo
       let firstOut: Float32Array[] = [];
       for (let step = 0; step < 3; step++) {
         const inputs = vecs.map((v, r) => {
-          v.set(randomGradient(v.length, 100 * step + r, 1 + r));
-          return Float32Array.from(v);
+          v.data.set(randomGradient(v.data.length, 100 * step + r, 1 + r));
+          return Float32Array.from(v.data);
         });
-        const results = await Promise.all(g.ranks.map((ar, r) => ar.allreduce(vecs[r] as Float32Array)));
+        const results = await Promise.all(g.ranks.map((ar, r) => allreduceBucketed(ar, vecs[r]!)));
         const expected = rankOrderReduce(inputs, 'sum');
         results.forEach((res, r) => {
           assert.equal(firstBitDifference(res, expected), -1, `N=${n} step=${step} rank=${r}`);
-          assert.equal(res, bucketPlanOf(vecs[r] as Float32Array)?.out, 'the plan\'s buffer');
+          assert.equal(res, vecs[r]!.out, 'the vector\'s result buffer');
         });
         if (step === 0) firstOut = results;
         else results.forEach((res, r) => assert.equal(res, firstOut[r]));
@@ -62,13 +62,13 @@ async function metricsExact(algorithm: 'reduce-scatter' | 'allgather'): Promise<
     const sizes = [2000, 2000];
     const vecs = g.ranks.map(() => gradientVector(sizes, 2));
     // tensor 0 tiny, tensor 1 large, then (loss · samples) and correct counts
-    vecs.forEach((v, r) => {
+    vecs.forEach(({ data: v }, r) => {
       v.set(randomGradient(2000, 10 + r, 1e-3), 0);
       v.set(randomGradient(2000, 20 + r, 10), 2000);
       v[4000] = 2.302585 * (128 + r);
       v[4001] = 97 + r;
     });
-    const results = await Promise.all(g.ranks.map((ar, r) => ar.allreduce(vecs[r] as Float32Array)));
+    const results = await Promise.all(g.ranks.map((ar, r) => allreduceBucketed(ar, vecs[r]!)));
     for (const res of results) {
       assert.equal(res[4000], Math.fround(Math.fround(2.302585 * 128) + Math.fround(2.302585 * 129)));
       assert.equal(res[4001], 97 + 98);
@@ -88,31 +88,15 @@ test('gradient buckets - one rank: the result is a copy of the input and nothing
   const g = await group(1, { compression: 'sign-ef' });
   try {
     const v = gradientVector(SIZES, 2);
-    v.set(randomGradient(v.length, 5));
+    v.data.set(randomGradient(v.data.length, 5));
     const sentBefore = g.ranks[0]!.stats.messagesSent;
-    const res = await g.ranks[0]!.allreduce(v);
-    assert.equal(firstBitDifference(res, v), -1, 'uncompressed, although the group runs sign-ef');
-    assert.notEqual(res, v);
+    const res = await allreduceBucketed(g.ranks[0]!, v);
+    assert.equal(firstBitDifference(res, v.data), -1, 'uncompressed, although the group runs sign-ef');
+    assert.notEqual(res, v.data);
     assert.equal(g.ranks[0]!.stats.messagesSent, sentBefore);
   } finally {
     await g.close();
   }
-});
-
-test('gradient buckets - fillGradients writes scale · gradient at each offset (missing gradients are zero)', () => {
-  const params = [{ variable: { name: 'w', size: 300 } }, { variable: { name: 'b', size: 7 } }, { variable: { name: 'g', size: 5 } }];
-  const offsets = [0, 300, 307];
-  const w = randomGradient(300, 1);
-  const b = randomGradient(7, 2);
-  const vec = gradientVector([300, 7, 5], 2).fill(9);
-  for (const scale of [1, 86 / 256]) {
-    fillGradients(vec, params, offsets, { w: { dataSync: () => w }, b: { dataSync: () => Array.from(b) } }, scale);
-    for (let i = 0; i < 300; i++) assert.equal(vec[i], Math.fround((w[i] as number) * scale), `w[${i}] scale ${scale}`);
-    for (let i = 0; i < 7; i++) assert.equal(vec[300 + i], Math.fround((b[i] as number) * scale));
-    assert.deepEqual(Array.from(vec.subarray(307, 312)), [0, 0, 0, 0, 0]);
-    assert.deepEqual(Array.from(vec.subarray(312)), [9, 9], 'metrics untouched');
-  }
-  assert.throws(() => fillGradients(vec, params, offsets, { w: { dataSync: () => new Float32Array(3) } }, 1), /gradient of w: expected 300 elements, got 3/);
 });
 
 test('gradient buckets - buckets submitted one by one, in any order, give the whole-vector result', async () => {
@@ -121,21 +105,21 @@ test('gradient buckets - buckets submitted one by one, in any order, give the wh
     try {
       const vecs = g.ranks.map((_, r) => {
         const v = gradientVector(SIZES, 2);
-        v.set(randomGradient(v.length, 40 + r));
+        v.data.set(randomGradient(v.data.length, 40 + r));
         return v;
       });
-      const whole = await Promise.all(g.ranks.map((ar, r) => ar.allreduce(vecs[r]!)));
+      const whole = await Promise.all(g.ranks.map((ar, r) => allreduceBucketed(ar, vecs[r]!)));
       const expected = whole.map((w) => Float32Array.from(w));
-      const steps = g.ranks.map((ar, r) => startBucketedStep(ar, vecs[r]!, bucketPlanOf(vecs[r]!)!));
-      const buckets = bucketPlanOf(vecs[0]!)!.lengths.length;
+      const steps = g.ranks.map((ar, r) => startBucketedStep(ar, vecs[r]!));
+      const buckets = vecs[0]!.lengths.length;
       steps[0]!.submit(buckets - 1); // rank 0 backwards, rank 1 only some: finish() sends the rest
       for (let b = buckets - 2; b >= 0; b--) steps[0]!.submit(b);
       steps[1]!.submit(1);
       steps[1]!.submit(1); // twice: ignored
       const results = await Promise.all(steps.map((st) => st.finish()));
       for (const [r, res] of results.entries()) assert.equal(firstBitDifference(res, expected[r]!), -1, `${algorithm} rank ${r}`);
-      assert.equal(firstBitDifference(expected[0]!, rankOrderReduce(vecs, 'sum')), -1);
-      assert.throws(() => steps[0]!.submit(buckets), /bucket \d+: the plan has buckets/);
+      assert.equal(firstBitDifference(expected[0]!, rankOrderReduce(vecs.map((v) => v.data), 'sum')), -1);
+      assert.throws(() => steps[0]!.submit(buckets), /bucket \d+: the vector has buckets/);
     } finally {
       await g.close();
     }

@@ -1,52 +1,47 @@
 /**
- * Gradient buckets, as PyTorch DDP's: the trainer's flat gradient vector is reduced as one
- * bucket per parameter tensor (plus one single-element bucket per trailing metric), so
+ * Gradient buckets, as PyTorch DDP's: a flat vector reduced as one bucket per parameter tensor
+ * (plus one single-element bucket per trailing metric), so
  *  - each bucket is cut into its own shards and chunks, and a bucket's chunks are encoded,
  *    published and reduced while the next bucket is still being encoded (pipelining);
  *  - with `sign-ef`, every chunk (and so every scale) belongs to one tensor, never mixing a
  *    BatchNorm's gradient with a weight matrix's, and a one-element bucket is exact (its scale
  *    is |v|), so loss and accuracy sums survive 1-bit compression;
  *  - the result lands in a buffer kept across steps (no 23 MB allocation per step).
- * A vector made by `gradientVector` carries its plan: `AllReduce.allreduce(vec)` sees it (so
- * callers that only pass a Float32Array, like the worker's session, need no change). With one
- * rank the all-reduce is the identity (nothing to send, nothing to compress): the result is a
- * copy of the input.
+ * With one rank the all-reduce is the identity (nothing to send, nothing to compress): the
+ * result is a copy of the input.
  *
- * `startBucketedStep` hands buckets over one at a time: the worker submits each kernel's
- * bucket from the backward pass's gradient hook (`withGradientHook`), so encoding and transfer
- * overlap the rest of the backward pass, as DDP's bucket hooks do.
+ * `startBucketedStep` hands buckets over one at a time: the trainer submits each kernel's
+ * bucket from the backward pass's gradient hook, so encoding and transfer overlap the rest of
+ * the backward pass, as DDP's bucket hooks do. Only bytes here: filling the vector from
+ * tensors is the training side's business (src/train/gradients.ts).
  */
 import type { AllReduce, AllReduceStep, StepOptions } from './allreduce.js';
-import { codecKernels } from './codec-kernels.js';
 import { CollectiveConfigError } from './errors.js';
 
-export interface BucketPlan {
-  /** Bucket lengths, in vector order; they add up to the vector's length. */
+/** A flat vector made of consecutive buckets, and the buffer its all-reduce results land in. */
+export interface BucketedVector {
+  /** The contribution: the caller writes bucket b at `offsets[b]` before submitting it. */
+  readonly data: Float32Array;
+  /** Bucket lengths, in vector order (all > 0); they add up to `data.length`. */
   readonly lengths: readonly number[];
+  /** Start of each bucket in `data`. */
+  readonly offsets: readonly number[];
   /** Where results land (reused every step); the caller consumes a result before the next step. */
   readonly out: Float32Array;
 }
 
-const plans = new WeakMap<Float32Array, BucketPlan>();
-
 /**
- * A zeroed gradient vector of `tensorSizes` (one bucket each, in order) followed by `metrics`
- * single-element buckets, registered with its bucket plan and a persistent result buffer.
+ * A zeroed vector of `tensorSizes` (one bucket each, in order; empty tensors get none) followed
+ * by `metrics` single-element buckets, with a persistent result buffer.
  */
-export function gradientVector(tensorSizes: readonly number[], metrics = 0): Float32Array {
+export function gradientVector(tensorSizes: readonly number[], metrics = 0): BucketedVector {
   if (tensorSizes.some((n) => !Number.isInteger(n) || n < 0) || !Number.isInteger(metrics) || metrics < 0) {
     throw new CollectiveConfigError(`gradientVector: expected non-negative integer sizes, got [${tensorSizes.join(', ')}] and ${metrics} metric(s)`);
   }
   const lengths = [...tensorSizes.filter((n) => n > 0), ...new Array<number>(metrics).fill(1)];
-  const total = lengths.reduce((a, b) => a + b, 0);
-  const vec = new Float32Array(total);
-  plans.set(vec, { lengths, out: new Float32Array(total) });
-  return vec;
-}
-
-/** The plan of a vector made by `gradientVector` (undefined for any other array). */
-export function bucketPlanOf(v: Float32Array): BucketPlan | undefined {
-  return plans.get(v);
+  const offsets: number[] = [];
+  const total = lengths.reduce((off, len) => (offsets.push(off), off + len), 0);
+  return { data: new Float32Array(total), lengths, offsets, out: new Float32Array(total) };
 }
 
 /**
@@ -60,25 +55,25 @@ export interface BucketedStep {
   finish(): Promise<Float32Array>;
 }
 
-/** Starts a bucketed step of `gradient` per `plan`; one rank: `finish` copies the input. */
-export function startBucketedStep(ar: AllReduce, gradient: Float32Array, plan: BucketPlan, options: StepOptions = {}): BucketedStep {
-  const out = options.out ?? plan.out;
-  if (out.length !== gradient.length) throw new CollectiveConfigError(`out: expected ${gradient.length} elements, got ${out.length}`);
-  const offsets: number[] = [];
-  plan.lengths.reduce((off, len) => (offsets.push(off), off + len), 0);
-  const submitted = new Array<boolean>(plan.lengths.length).fill(false);
+/** Starts a bucketed step of `vec`; one rank: `finish` copies the input. */
+export function startBucketedStep(ar: AllReduce, vec: BucketedVector, options: StepOptions = {}): BucketedStep {
+  const out = options.out ?? vec.out;
+  const { data, lengths, offsets } = vec;
+  if (out.length !== data.length) throw new CollectiveConfigError(`out: expected ${data.length} elements, got ${out.length}`);
+  const submitted = new Array<boolean>(lengths.length).fill(false);
   let step: AllReduceStep | null = null;
   let failure: unknown = null;
   const submit = (b: number): void => {
-    const len = plan.lengths[b];
-    if (len === undefined) throw new CollectiveConfigError(`bucket ${b}: the plan has buckets 0..${plan.lengths.length - 1}`);
+    const len = lengths[b];
+    if (len === undefined) throw new CollectiveConfigError(`bucket ${b}: the vector has buckets 0..${lengths.length - 1}`);
     if (submitted[b] || failure) return;
     submitted[b] = true;
     if (ar.group.worldSize === 1) return;
     try {
-      step ??= ar.allreduceBuckets(plan.lengths, { ...options, out });
+      step ??= ar.allreduceBuckets(lengths, { ...options, out });
       // a failure rejects done() too; the per-bucket promises are observed there
-      step.reduce(b, gradient.subarray(offsets[b] as number, (offsets[b] as number) + len)).catch(() => undefined);
+      const off = offsets[b] as number;
+      step.reduce(b, data.subarray(off, off + len)).catch(() => undefined);
     } catch (err) {
       failure = err;
     }
@@ -87,13 +82,13 @@ export function startBucketedStep(ar: AllReduce, gradient: Float32Array, plan: B
     submit,
     finish: () => {
       if (ar.group.worldSize === 1) {
-        out.set(gradient);
+        out.set(data);
         return Promise.resolve(out);
       }
-      plan.lengths.forEach((_, b) => submit(b));
+      lengths.forEach((_, b) => submit(b));
       if (failure) return Promise.reject(failure);
       try {
-        step ??= ar.allreduceBuckets(plan.lengths, { ...options, out }); // no buckets: its error
+        step ??= ar.allreduceBuckets(lengths, { ...options, out }); // no buckets: its error
       } catch (err) {
         return Promise.reject(err);
       }
@@ -103,46 +98,14 @@ export function startBucketedStep(ar: AllReduce, gradient: Float32Array, plan: B
 }
 
 /**
- * Reduces `gradient` bucket by bucket per `plan` (every bucket submitted in order at once, each
- * encoded and published as it is submitted); resolves with the result in `options.out` or the
- * plan's buffer. One rank: copies the input.
+ * Reduces `vec` bucket by bucket (every bucket submitted in order at once, each encoded and
+ * published as it is submitted); resolves with the result in `options.out` or `vec.out`.
+ * One rank: copies the input.
  */
-export function allreduceWithPlan(ar: AllReduce, gradient: Float32Array, plan: BucketPlan, options: StepOptions = {}): Promise<Float32Array> {
+export function allreduceBucketed(ar: AllReduce, vec: BucketedVector, options: StepOptions = {}): Promise<Float32Array> {
   try {
-    return startBucketedStep(ar, gradient, plan, options).finish();
+    return startBucketedStep(ar, vec, options).finish();
   } catch (err) {
     return Promise.reject(err);
   }
-}
-
-/** What `fillGradients` reads of a parameter and of a gradient (tfjs Variables and Tensors qualify). */
-export interface NamedParam {
-  variable: { name: string; size: number };
-}
-export interface GradientData {
-  dataSync(): ArrayLike<number>;
-}
-
-/**
- * Writes `scale · gradient` of every parameter at its offset in `vec` (a missing gradient is
- * zero): the same values as the JavaScript `out[k] = data[k] * scale` (float64 product rounded
- * to float32), through the native codec kernel when available. `scale === 1` copies.
- */
-export function fillGradients(vec: Float32Array, params: readonly NamedParam[], offsets: readonly number[], grads: Readonly<Record<string, GradientData | undefined>>, scale: number): void {
-  const k = codecKernels();
-  params.forEach((p, i) => {
-    const off = offsets[i] as number;
-    const n = p.variable.size;
-    const g = grads[p.variable.name];
-    if (!g) {
-      vec.fill(0, off, off + n);
-      return;
-    }
-    const raw = g.dataSync();
-    const data = raw instanceof Float32Array ? raw : Float32Array.from(raw);
-    if (data.length !== n) throw new CollectiveConfigError(`gradient of ${p.variable.name}: expected ${n} elements, got ${data.length}`);
-    const dst = vec.subarray(off, off + n);
-    if (scale === 1) dst.set(data);
-    else k.scaleInto(data, dst, scale);
-  });
 }

@@ -1,4 +1,4 @@
-import { COMPRESSIONS, type Compression } from './codec.js';
+import { COMPRESSIONS, type Compression } from './compression.js';
 import { CollectiveConfigError } from './errors.js';
 
 /** Who this all-reduce instance is: one rank of one generation of one run. */

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { COMPRESSIONS } from '../collective/compression.js';
 import type { RunConfig } from './schema.js';
 
 /**
@@ -25,4 +26,13 @@ export function stableStringify(value: unknown): string {
 /** sha256 (hex) of the config's stable JSON: the identity of an experiment setting. */
 export function configHash(config: RunConfig): string {
   return createHash('sha256').update(stableStringify(config)).digest('hex');
+}
+
+/**
+ * Whether a checkpoint written under config hash `hash` belongs to the experiment `config`
+ * describes: the same config but for `train.compression`, the all-reduce's wire format, which a
+ * resume may change (`bnn resume --compression`) without changing what a checkpoint holds.
+ */
+export function sameExperiment(hash: string, config: RunConfig): boolean {
+  return COMPRESSIONS.some((compression) => configHash({ ...config, train: { ...config.train, compression } }) === hash);
 }

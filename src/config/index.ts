@@ -26,5 +26,5 @@ export {
   type NamedOverrideKey,
   type OverrideValue,
 } from './overrides.js';
-export { configHash, stableStringify } from './hash.js';
+export { configHash, sameExperiment, stableStringify } from './hash.js';
 export { codeVersion, packageRoot, packageVersion } from './package-info.js';

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { tmpDir } from '../../test/helpers/tmp.js';
 import { ConfigError } from './errors.js';
-import { configHash, stableStringify } from './hash.js';
+import { configHash, sameExperiment, stableStringify } from './hash.js';
 import { loadConfig, parseConfigText } from './load.js';
 import { defaultRunConfig, PRECISIONS } from './schema.js';
 
@@ -137,4 +137,15 @@ test('config - hash is stable under key order and changes with any value', () =>
   b.train.optimizer.epsilon = 1e-8;
   assert.notEqual(configHash(a), configHash(b));
   assert.equal(stableStringify({ b: 1, a: [2, { d: 3, c: undefined }] }), '{"a":[2,{"d":3}],"b":1}');
+});
+
+test('config - sameExperiment: a checkpoint hash matches its config whatever the wire format, and nothing else', () => {
+  const a = defaultRunConfig();
+  const signEf = { ...a, train: { ...a.train, compression: 'sign-ef' as const } };
+  assert.ok(sameExperiment(configHash(a), a));
+  assert.ok(sameExperiment(configHash(a), signEf), 'a resume may change train.compression');
+  assert.ok(sameExperiment(configHash(signEf), a));
+  const other = { ...a, seed: a.seed + 1 };
+  assert.ok(!sameExperiment(configHash(a), other));
+  assert.ok(!sameExperiment('0'.repeat(64), a));
 });

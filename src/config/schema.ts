@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { COMPRESSIONS } from '../collective/compression.js';
 
 /**
  * The run config: one YAML file per experiment, every field optional (defaults below).
@@ -113,9 +114,9 @@ export const trainSchema = z.strictObject({
   evalEveryEpoch: z.boolean().default(true),
   /**
    * Wire format of the cluster's gradient all-reduce (`bnn launch`; ignored by single-process
-   * `bnn train`): fp32 `none`, `fp16`, or 1-bit `sign-ef` with error feedback.
+   * `bnn train`): fp32 `none`, half precision, or 1-bit signs with error feedback.
    */
-  compression: z.enum(['none', 'fp16', 'sign-ef']).default('none'),
+  compression: z.enum(COMPRESSIONS).default('none'),
   /** Checkpoint every N optimizer steps; 0: only at epoch end. */
   checkpointEverySteps: nonNegativeInt().default(0),
 });

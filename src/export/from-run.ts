@@ -3,8 +3,8 @@ import { buildModel, type Model } from '../bnn/models.js';
 import { readSafetensors, CheckpointError } from '../checkpoint/index.js';
 import type { Normalization } from '../data/index.js';
 import { getRun, listCheckpoints, type StoreDb } from '../store/index.js';
-import { modelSpecFromConfig } from '../train/run.js';
-import { applyCheckpoint, type CheckpointMeta } from '../train/state.js';
+import { modelSpecFromConfig } from '../train/spec.js';
+import { applyCheckpoint, type CheckpointMeta } from '../train/checkpoint.js';
 import { UserError } from '../util/errors.js';
 
 export class NoCheckpointError extends UserError {

@@ -16,7 +16,6 @@ export interface Assignment {
   generation: number;
   nats_url: string;
   reason: string;
-  compression: string;
   /** The group was re-formed: every rank takes rank 0's training state before the next step. */
   resync: boolean;
   /** Load this checkpoint (sha256 checked) before training; empty: none. */
@@ -60,7 +59,7 @@ export interface CheckpointReport {
   generation: number;
   rank: number;
 }
-export interface SubmitRunRequest { config_json: string; workers: number; config_path: string; compression: string }
+export interface SubmitRunRequest { config_json: string; workers: number; config_path: string }
 export interface RunRef { run_id: string }
 export interface ResumeRunRequest { run_id: string; workers: number; compression: string }
 export interface RunInfo {

@@ -28,7 +28,7 @@ export {
   latestHardware, listHardware, recordHardware, type HardwareColumns, type HardwareFilter, type RecordHardwareInput,
 } from './hardware.js';
 export {
-  currentMembers, endGeneration, joinRun, leaveRun, listMembers, type JoinInput, type LeaveInput,
+  currentMembers, endGeneration, joinRun, lastGeneration, leaveRun, listMembers, resumeWorldSize, type JoinInput, type LeaveInput,
 } from './members.js';
 export { addStepMetrics, listStepMetrics, type StepMetricsInput, type StepRange } from './steps.js';
 export {

@@ -1,4 +1,4 @@
-import { and, asc, eq, isNull, max } from 'drizzle-orm';
+import { and, asc, desc, eq, isNull, max } from 'drizzle-orm';
 import type { StoreDb } from './db.js';
 import { missingParentError } from './fk.js';
 import { events, runMembers, type RunMemberRow } from './schema.js';
@@ -125,4 +125,25 @@ export function currentMembers(db: StoreDb, runId: string): RunMemberRow[] {
     .get()?.generation;
   if (latest === null || latest === undefined) return [];
   return listMembers(db, runId, latest).filter((m) => m.leftAt === null);
+}
+
+/** The last generation of a run (0 before its first) and that generation's world size (0 then). */
+export function lastGeneration(db: StoreDb, runId: string): { generation: number; worldSize: number } {
+  const members = listMembers(db, runId);
+  const generation = members.reduce((g, m) => Math.max(g, m.generation), 0);
+  return { generation, worldSize: members.find((m) => m.generation === generation)?.worldSize ?? 0 };
+}
+
+/**
+ * How many workers a resumed run trains with unless told: the world size of its last
+ * generation, else the worker count it was submitted with, else 1 (a `bnn train` run).
+ * The one rule, used by `bnn resume` (how many local workers to start) and ResumeRun.
+ */
+export function resumeWorldSize(db: StoreDb, runId: string): number {
+  const { worldSize } = lastGeneration(db, runId);
+  if (worldSize > 0) return worldSize;
+  const submitted = db.select({ detail: events.detail }).from(events)
+    .where(and(eq(events.runId, runId), eq(events.kind, 'submitted'))).orderBy(desc(events.id)).limit(1).get();
+  const workers = (submitted?.detail as { workers?: unknown } | null | undefined)?.workers;
+  return typeof workers === 'number' && Number.isInteger(workers) && workers > 0 ? workers : 1;
 }

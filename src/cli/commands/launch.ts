@@ -1,30 +1,52 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
+import { COMPRESSIONS } from '../../collective/compression.js';
+import type { RunConfig } from '../../config/index.js';
+import { choiceFlag, hostPortFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { loadConfig } from '../../config/load.js';
 import { applyOverrides } from '../../config/overrides.js';
+import { UserError } from '../../util/errors.js';
+import { runClusterSession, type SessionStart, type SessionTarget } from '../cluster-session.js';
 import { action, type CommandContext } from '../command.js';
 import { addConfigOverrideOptions, overridesFromOptions } from '../options.js';
-import { UserError } from '../../util/errors.js';
-import { addClientTlsOptions } from '../security-options.js';
-import { launchRemote } from './launch-remote.js';
-import { followRun, resumeHint, type LocalClusterFlags } from './resume.js';
-import { EXIT, pct, type EpochEvent, type Terminal } from './run-events.js';
+import { addClientTlsOptions, clientTlsFromFlags, type ClientTlsFlags } from '../security-options.js';
+import { clusterToken } from './coordinator.js';
 
-const flagsSchema = z.object({
-  local: z.coerce.number({ error: () => '--local: expected a worker count from 1 to 64' }).int().min(1).max(64),
-  threadsPerWorker: z.coerce.number().int().min(0).max(1024),
-  compression: z.enum(['none', 'fp16', 'sign-ef'], { error: () => '--compression: expected none, fp16 or sign-ef' }).optional(),
+interface LaunchFlags extends ClientTlsFlags, Record<string, unknown> {
+  local?: string;
+  threadsPerWorker?: string;
+  compression?: string;
+  natsServerBin?: string;
+  coordinator?: string;
+  workers?: string;
+  token?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+const compressionFlag = choiceFlag(COMPRESSIONS).optional();
+
+const localFlags = z.object({
+  local: numberFlag(z.number().int().min(1).max(64)),
+  threadsPerWorker: numberFlag(z.number().int().min(0).max(1024)).optional(),
+  compression: compressionFlag,
 });
 
-/** `bnn launch --local N <config>`: nats-server, a coordinator and N workers on this host; one run. */
+const remoteFlags = z.object({
+  coordinator: hostPortFlag,
+  workers: numberFlag(z.number().int().min(1).max(1024)),
+  compression: compressionFlag,
+});
+
+/** `bnn launch --local N <config>` (a cluster on this host) or `--coordinator host:port --workers N` (a running one): one run. */
 export function registerLaunch(program: Command, ctx: CommandContext): void {
   const cmd = program
     .command('launch')
     .description('train one run data-parallel: --local N starts nats-server, a coordinator and N workers on this host')
     .argument('<config>', 'run config (YAML)')
     .option('--local <n>', 'workers to start on this host')
-    .option('--threads-per-worker <n>', 'engine threads of each worker', '1')
-    .option('--compression <mode>', 'gradient all-reduce wire format: none, fp16, sign-ef (default: the config\'s train.compression)')
+    .option('--threads-per-worker <n>', 'engine threads of each local worker when the config leaves engine.threads at 0 (default: 1)')
+    .option('--compression <mode>', `gradient all-reduce wire format: ${COMPRESSIONS.join(', ')} (sets train.compression)`)
     .option('--nats-server-bin <path>', 'nats-server executable (default: nats-server on PATH, or NATS_SERVER_BIN)')
     .option('--coordinator <host:port>', 'submit to a running cluster instead and follow the run (Ctrl-C cancels it)')
     .option('--workers <n>', 'with --coordinator: how many of its workers train the run')
@@ -33,84 +55,50 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
   addConfigOverrideOptions(cmd)
     .option('--json', 'print the result as one JSON object on stdout (no progress lines)')
     .option('--quiet', 'no progress lines')
-    .action(action(ctx, async (configPath: string, raw: LocalClusterFlags) => {
-      if (raw.coordinator !== undefined) return launchRemote(configPath, raw, ctx);
-      if (raw.local === undefined) throw new UserError('bnn launch needs --local <n> (start a cluster here) or --coordinator <host:port> (submit to a running one)', { exitCode: 2 });
-      const parsed = flagsSchema.safeParse(raw);
-      if (!parsed.success) throw new UserError(parsed.error.issues.map((i) => i.message.startsWith('--') ? i.message : `--${String(i.path[0])}: ${i.message}`).join('; '), { exitCode: 2 });
-      const f = parsed.data;
+    .action(action(ctx, async (configPath: string, raw: LaunchFlags) => {
+      const { target, workers, compression } = launchTarget(raw);
       const loaded = applyOverrides(await loadConfig(configPath), overridesFromOptions(raw));
-      // --compression overrides the config's train.compression (and is recorded with the run's config)
-      const config = f.compression ? { ...loaded, train: { ...loaded.train, compression: f.compression } } : loaded;
-      const say = (line: string) => { if (!raw.quiet && !raw.json) ctx.io.stderr.write(`${line}\n`); };
-      const { startLocalCluster } = await import('../../launch/local-cluster.js');
-      const { connectCoordinator } = await import('../../rpc/index.js');
-
-      let runEnded = false;
-      let workerFailure: string | null = null;
-      let interrupted = false;
-      let failedHere = false;
-      const t0 = performance.now();
-      const cluster = await startLocalCluster({
-        workers: f.local, threadsPerWorker: f.threadsPerWorker, backend: config.engine.backend, store: config.store,
-        ...(raw.natsServerBin ? { natsServerBin: raw.natsServerBin } : {}),
-        log: (line) => { if (!raw.quiet) ctx.io.stderr.write(`${line}\n`); },
-        onWorkerExit: (i, code) => { if (code !== 0 && !runEnded) workerFailure ??= `worker ${i} exited with ${code === null ? 'a signal' : `code ${code}`}`; },
+      // --compression is the config's train.compression (recorded with the run's config)
+      const config: RunConfig = compression ? { ...loaded, train: { ...loaded.train, compression } } : loaded;
+      const local = target.kind === 'local' ? { ...target, backend: config.engine.backend, store: config.store } : target;
+      return runClusterSession(local, submission(config, configPath, workers, local), {
+        io: ctx.io, json: raw.json === true, quiet: raw.quiet === true, ...(local.kind === 'local' ? { store: config.store } : {}),
       });
-      const client = connectCoordinator(cluster.coordinator, { token: cluster.token });
-      const watch = client.watchCluster({ run_id: '' });
-      let runId = '';
-      const onSigint = () => {
-        interrupted = true;
-        if (runId) void client.cancelRun({ run_id: runId }).catch(() => undefined);
-        else watch.cancel();
-      };
-      process.once('SIGINT', onSigint);
-      const epochs: EpochEvent[] = [];
-      let status: Terminal = 'FAILED';
-      let error = '';
-      // A worker that dies in a running run fails it (the coordinator sees its stream close); one
-      // that dies before the run started would leave it PENDING forever: cancel it then.
-      const failTimer = setInterval(() => {
-        const why = workerFailure;
-        if (!why || !runId || runEnded) return;
-        workerFailure = null;
-        void client.getRun({ run_id: runId }).then((info) => {
-          if (info.status !== 'PENDING') return;
-          error = why;
-          failedHere = true;
-          return client.cancelRun({ run_id: runId });
-        }).catch(() => undefined);
-      }, 500);
-      try {
-        await client.waitForReady(30_000);
-        const info = await client.submitRun({ config_json: JSON.stringify(config), workers: f.local, config_path: configPath, compression: config.train.compression });
-        runId = info.run_id;
-        say(`bnn: run ${runId} (${config.name}): ${config.model.arch} ${config.model.precision}, ${f.local} local worker(s), ` +
-          `coordinator ${cluster.coordinator}, nats ${cluster.natsUrl}`);
-        if (cluster.dashboard) say(`bnn: dashboard ${cluster.dashboard} (Prometheus metrics at ${cluster.dashboard}metrics)`);
-        const result = await followRun(client, watch, runId, say, () => interrupted);
-        runEnded = true;
-        status = result.status;
-        error ||= result.error;
-        epochs.push(...result.epochs);
-      } finally {
-        runEnded = true;
-        clearInterval(failTimer);
-        process.removeListener('SIGINT', onSigint);
-        watch.cancel();
-        client.close();
-        await cluster.stop(10_000);
-      }
-      const wallTimeS = (performance.now() - t0) / 1000;
-      const last = epochs.at(-1);
-      if (raw.json) {
-        ctx.io.stdout.write(`${JSON.stringify({ runId, status, error: error || null, workers: f.local, coordinator: cluster.coordinator, wallTimeS, finalTestAcc: last?.testAcc ?? null, epochs })}\n`);
-      } else if (!raw.quiet) {
-        ctx.io.stdout.write(`run ${runId} ${status}${error ? ` (${error})` : ''} in ${wallTimeS.toFixed(1)} s` +
-          (last?.testAcc != null ? `; final test accuracy ${pct(last.testAcc)}` : '') + '\n');
-      }
-      if (runId && status !== 'COMPLETED' && !raw.json) ctx.io.stderr.write(`${resumeHint(runId, config.store)}\n`);
-      return failedHere ? 1 : EXIT[status] ?? 1;
     }));
+}
+
+/** Where to launch, from the flags (checked before any I/O). */
+function launchTarget(raw: LaunchFlags): { target: SessionTarget; workers: number; compression?: RunConfig['train']['compression'] } {
+  if (raw.coordinator !== undefined) {
+    if (raw.local !== undefined) throw new UserError('give either --local <n> (start a cluster here) or --coordinator <host:port> (use a running one), not both', { exitCode: 2 });
+    if (raw.workers === undefined) throw new UserError('bnn launch --coordinator needs --workers <n>: how many of the cluster\'s workers train the run', { exitCode: 2 });
+    const f = parseFlags(remoteFlags, raw);
+    const target: SessionTarget = { kind: 'remote', address: f.coordinator, token: clusterToken(raw.token), tls: clientTlsFromFlags(raw), connectTimeoutMs: 30_000 };
+    return { target, workers: f.workers, ...(f.compression ? { compression: f.compression } : {}) };
+  }
+  if (raw.local === undefined) throw new UserError('bnn launch needs --local <n> (start a cluster here) or --coordinator <host:port> (submit to a running one)', { exitCode: 2 });
+  const f = parseFlags(localFlags, raw);
+  const target: SessionTarget = {
+    kind: 'local', workers: f.local, threadsPerWorker: f.threadsPerWorker ?? 1, backend: 'auto', store: '',
+    ...(raw.natsServerBin ? { natsServerBin: raw.natsServerBin } : {}),
+  };
+  return { target, workers: f.local, ...(f.compression ? { compression: f.compression } : {}) };
+}
+
+function submission(config: RunConfig, configPath: string, workers: number, target: SessionTarget): SessionStart {
+  return {
+    workers,
+    start: async (client) => {
+      const info = await client.submitRun({ config_json: JSON.stringify(config), workers, config_path: configPath });
+      return { runId: info.run_id };
+    },
+    header: (runId, where) => {
+      const what = `bnn: run ${runId} (${config.name}): ${config.model.arch} ${config.model.precision}`;
+      if (target.kind === 'remote') return [`${what}, ${workers} worker(s) of the cluster at ${target.address}${target.tls ? ' (TLS)' : ''}`];
+      return [
+        `${what}, ${workers} local worker(s), coordinator ${where.coordinator}, nats ${where.natsUrl}`,
+        ...(where.dashboard ? [`bnn: dashboard ${where.dashboard} (Prometheus metrics at ${where.dashboard}metrics)`] : []),
+      ];
+    },
+  };
 }

@@ -24,9 +24,8 @@ export function registerTrain(program: Command, ctx: CommandContext): void {
         // leave the store untouched.
         const config = applyOverrides(await loadConfig(configPath), overridesFromOptions(flags));
         // Loaded here, so `bnn --help` and config errors never pay for the engine.
-        const { runTraining } = await import('../../train/run.js');
-        const result = await runTraining(config, { json: flags.json === true, quiet: flags.quiet === true, configPath });
-        return result.exitCode;
+        const { trainHere } = await import('../train-here.js');
+        return trainHere(config, { json: flags.json === true, quiet: flags.quiet === true, configPath }, ctx.io);
       }),
     );
 }

@@ -6,6 +6,7 @@ import type { Model } from '../bnn/models.js';
 import type { AdamW } from '../optim/adamw.js';
 import { bumpWeightVersion } from '../engine/state.js';
 import type { CursorState } from '../data/index.js';
+import type { EpochProgress } from './elastic-state.js';
 
 export const CHECKPOINT_FORMAT = 'bnn-checkpoint/1';
 
@@ -34,25 +35,6 @@ export interface CheckpointMeta {
    * residual of `length` elements, then, with `hasOwner`, the reduce-scatter owner residual).
    */
   errorFeedback?: { worldSize: number; length: number; hasOwner: boolean };
-}
-
-/** The error-feedback state of rank `rank` in a checkpoint, when it has one for a group of `worldSize`. */
-export function checkpointErrorFeedback(file: SafetensorsFile, meta: CheckpointMeta, rank: number, worldSize: number):
-  { worker: Float32Array; owner: Float32Array | null } | null {
-  const ef = meta.errorFeedback;
-  if (!ef || ef.worldSize !== worldSize) return null;
-  const t = file.tensors[`ef/rank${rank}`];
-  const want = ef.hasOwner ? 2 * ef.length : ef.length;
-  if (!t || t.dtype !== 'F32' || t.data.length !== want) throw new CheckpointError(`tensor 'ef/rank${rank}' is missing or not F32[${want}]`);
-  const v = t.data as Float32Array;
-  return { worker: v.subarray(0, ef.length), owner: ef.hasOwner ? v.subarray(ef.length) : null };
-}
-
-/** Running sums of an epoch's training metrics. */
-export interface EpochProgress {
-  lossSum: number;
-  correct: number;
-  seen: number;
 }
 
 /** All tensors of a model's state by checkpoint name. */
@@ -115,57 +97,4 @@ export function applyCheckpoint(file: SafetensorsFile, path: string, model: Mode
   }
   bumpWeightVersion();
   return meta;
-}
-
-/** Elements of `stateVector` for this model: parameters, optimizer moments, buffers, then step and epoch sums. */
-export function stateVectorLength(model: Model): number {
-  let n = 0;
-  for (const p of model.params()) n += 3 * p.variable.size;
-  for (const b of model.buffers()) n += b.values.length;
-  return n + 4;
-}
-
-/**
- * The whole training state as one Float32Array (a cluster rank's state, sent to re-synchronise
- * a re-formed group): parameters, AdamW m and v, BatchNorm/dropout buffers, the optimizer step
- * and the epoch's running sums. Exact for steps below 2^24; the sums are metrics only.
- */
-export function stateVector(model: Model, optimizer: AdamW, progress: EpochProgress): Float32Array {
-  const out = new Float32Array(stateVectorLength(model));
-  const st = optimizer.state();
-  let o = 0;
-  for (const p of model.params()) {
-    out.set(p.variable.dataSync() as Float32Array, o);
-    out.set(st.m[p.name]!, o + p.variable.size);
-    out.set(st.v[p.name]!, o + 2 * p.variable.size);
-    o += 3 * p.variable.size;
-  }
-  for (const b of model.buffers()) {
-    out.set(b.values, o);
-    o += b.values.length;
-  }
-  out.set([st.step, progress.lossSum, progress.correct, progress.seen], o);
-  return out;
-}
-
-/** Loads a `stateVector` into model and optimizer; returns the epoch's running sums. */
-export function applyStateVector(v: Float32Array, model: Model, optimizer: AdamW): EpochProgress {
-  if (v.length !== stateVectorLength(model)) throw new Error(`state vector of ${v.length} elements, expected ${stateVectorLength(model)}`);
-  const m: Record<string, Float32Array> = {};
-  const vv: Record<string, Float32Array> = {};
-  let o = 0;
-  for (const p of model.params()) {
-    const n = p.variable.size;
-    tf.tidy(() => p.variable.assign(tf.tensor(v.slice(o, o + n), p.variable.shape)));
-    m[p.name] = v.subarray(o + n, o + 2 * n);
-    vv[p.name] = v.subarray(o + 2 * n, o + 3 * n);
-    o += 3 * n;
-  }
-  for (const b of model.buffers()) {
-    b.values.set(v.subarray(o, o + b.values.length));
-    o += b.values.length;
-  }
-  optimizer.loadState({ step: v[o]!, m, v: vv });
-  bumpWeightVersion();
-  return { lossSum: v[o + 1]!, correct: v[o + 2]!, seen: v[o + 3]! };
 }

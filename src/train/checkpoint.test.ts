@@ -8,7 +8,7 @@ import { initEngine } from '../engine/select.js';
 import { buildModel, type ModelSpec } from '../bnn/models.js';
 import { AdamW } from '../optim/adamw.js';
 import { trainStep } from './trainer.js';
-import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './state.js';
+import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
 import { CheckpointError } from '../checkpoint/index.js';
 import { Rng } from '../util/rng.js';
 

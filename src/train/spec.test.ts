@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { initEngine } from '../engine/select.js';
 import { defaultRunConfig } from '../config/index.js';
 import { buildModel } from '../bnn/models.js';
-import { modelSpecFromConfig, optimizerFromConfig } from './run.js';
+import { modelSpecFromConfig, optimizerFromConfig } from './spec.js';
 import * as tf from '@tensorflow/tfjs-core';
 
 await initEngine({ backend: 'cpu', threads: 1 });

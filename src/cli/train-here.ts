@@ -1,0 +1,136 @@
+// `bnn train`: the embedded driver of the training loop. One process, no broker: the solo
+// collective, the store sink (the run recorded in the experiment database) and progress on
+// stderr; Ctrl-C stops at the next step boundary, checkpointed, as CANCELLED.
+import path from 'node:path';
+import { mkdirSync } from 'node:fs';
+import type { RunConfig } from '../config/index.js';
+import { fp32SizeBytes } from '../bnn/models.js';
+import { initEngine } from '../engine/select.js';
+import { packedSizeBytes } from '../export/packed.js';
+import { soloCollective } from '../train/collective.js';
+import { TrainingStoppedError } from '../train/errors.js';
+import { runTrainingLoop } from '../train/loop.js';
+import { prepareTraining, type TrainingSetup } from '../train/setup.js';
+import { teeSink, type TrainingSink } from '../train/sink.js';
+import { StoreRun } from '../train/store-sink.js';
+import type { CliIO } from './command.js';
+import { createEpochProgress, type EpochProgress } from './progress.js';
+
+export interface TrainOptions {
+  json: boolean;
+  quiet: boolean;
+  configPath?: string;
+}
+
+export interface TrainSummary {
+  runId: string;
+  name: string;
+  precision: string;
+  arch: string;
+  seed: number;
+  backend: string;
+  threads: number;
+  epochs: number;
+  finalTestAcc: number | null;
+  bestTestAcc: number | null;
+  samplesPerS: number;
+  wallTimeS: number;
+  modelSizeBytes: number;
+  packedSizeBytes: number | null;
+  status: 'COMPLETED' | 'CANCELLED';
+  /** Energy of the run in joules (null if it could not be measured or estimated). */
+  energyJ: number | null;
+  /** Where energyJ came from: `rapl`, `nvml+rapl`, ... or `estimate` (CPU time × assumed watts per core). */
+  energySource: string | null;
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+/** Trains `config` in this process and records the run. Returns the exit code: 0 completed, 130 cancelled (Ctrl-C); failures throw. */
+export async function trainHere(config: RunConfig, opts: TrainOptions, io: CliIO): Promise<number> {
+  const warn = (m: string) => io.stderr.write(`${m}\n`);
+  const engine = await initEngine({ backend: config.engine.backend, threads: config.engine.threads, warn });
+  const setup = await prepareTraining(config);
+  try {
+    const run = await StoreRun.open(config, { ...(opts.configPath ? { configPath: opts.configPath } : {}), backend: engine.backend, threads: engine.threads, warn });
+    const checkpointDir = path.resolve(config.checkpointDir, run.runId);
+    const display = progressSink(config, !opts.quiet && !opts.json, io);
+    display.log(`bnn: run ${run.runId} (${config.name}): ${config.model.arch} ${config.model.precision} on ${setup.dataset.name} ` +
+      `(${setup.train.n} train / ${setup.dataset.test.n} test), backend ${engine.backend}${engine.kernel ? ` [${engine.kernel}]` : ''}, ` +
+      `${engine.threads} thread(s), seed ${config.seed}`);
+    let stop: string | null = null;
+    const onSigint = () => { stop = 'interrupted (SIGINT)'; };
+    process.once('SIGINT', onSigint);
+    const t0 = performance.now();
+    let status: TrainSummary['status'] = 'COMPLETED';
+    try {
+      mkdirSync(checkpointDir, { recursive: true });
+      await runTrainingLoop(setup, soloCollective(), teeSink(run, display), {
+        runId: run.runId, checkpointDir,
+        checkStop: () => { if (stop !== null) throw new TrainingStoppedError(stop); },
+      });
+    } catch (err) {
+      if (!(err instanceof TrainingStoppedError)) {
+        await run.fail(err);
+        throw err;
+      }
+      status = 'CANCELLED';
+    } finally {
+      process.removeListener('SIGINT', onSigint);
+      display.close();
+    }
+    const summary = await finish(run, setup, { status, wallTimeS: (performance.now() - t0) / 1000, backend: engine.backend, threads: engine.threads, reason: stop });
+    printSummary(summary, opts, io);
+    return status === 'COMPLETED' ? 0 : 130;
+  } finally {
+    setup.model.dispose();
+  }
+}
+
+async function finish(run: StoreRun, setup: TrainingSetup, o: { status: TrainSummary['status']; wallTimeS: number; backend: string; threads: number; reason: string | null }): Promise<TrainSummary> {
+  const { config, model } = setup;
+  const sizes = { modelSizeBytes: fp32SizeBytes(model), packedSizeBytes: packedSizeBytes(model) };
+  const energy = await run.finish({ status: o.status, wallTimeS: o.wallTimeS, ...sizes, ...(o.reason ? { reason: o.reason } : {}) });
+  return {
+    runId: run.runId, name: config.name, precision: config.model.precision, arch: config.model.arch, seed: config.seed,
+    backend: o.backend, threads: o.threads, epochs: config.train.epochs, finalTestAcc: run.finalTestAcc, bestTestAcc: run.bestTestAcc,
+    samplesPerS: run.samplesPerS, wallTimeS: o.wallTimeS, ...sizes, status: o.status, energyJ: energy.joules, energySource: energy.source,
+  };
+}
+
+function printSummary(s: TrainSummary, opts: TrainOptions, io: CliIO): void {
+  if (opts.json) io.stdout.write(`${JSON.stringify(s)}\n`);
+  else if (!opts.quiet) {
+    const acc = s.finalTestAcc === null ? 'n/a' : pct(s.finalTestAcc);
+    io.stdout.write(s.status === 'COMPLETED'
+      ? `final test accuracy: ${acc} (run ${s.runId}, ${s.precision}, seed ${s.seed}, ${Math.round(s.samplesPerS).toLocaleString('en-US')} samples/s, ${s.wallTimeS.toFixed(1)} s)\n`
+      : `run ${s.runId} cancelled after ${s.wallTimeS.toFixed(1)} s; final test accuracy: ${acc}\n`);
+  }
+}
+
+/** A bar per epoch and a line at its end on stderr (nothing when not `enabled`). */
+function progressSink(config: RunConfig, enabled: boolean, io: CliIO): TrainingSink & { close(): void } {
+  let bar: EpochProgress | null = null;
+  let barEpoch = 0;
+  const say = (line: string) => { if (enabled) io.stderr.write(`${line}\n`); };
+  return {
+    step: (s) => {
+      if (s.epoch !== barEpoch) {
+        bar?.stop();
+        bar = createEpochProgress({ epoch: s.epoch, epochs: config.train.epochs, total: s.stepsPerEpoch, enabled, stream: io.stderr });
+        barEpoch = s.epoch;
+      }
+      bar!.update(s.stepInEpoch, { loss: s.epochLoss, accuracy: s.epochAccuracy, samplesPerS: s.epochSamplesPerS });
+    },
+    epoch: async (e) => {
+      bar?.stop();
+      bar = null;
+      say(`epoch ${e.epoch}/${e.epochs}  train loss ${e.trainLoss.toFixed(4)} acc ${pct(e.trainAcc)}` +
+        (e.test ? `  test loss ${e.test.loss.toFixed(4)} acc ${pct(e.test.accuracy)}` : '') +
+        `  ${Math.round(e.samplesPerS).toLocaleString('en-US')} samples/s  ${e.epochTimeS.toFixed(1)} s`);
+    },
+    checkpoint: async () => undefined,
+    log: say,
+    close: () => bar?.stop(),
+  };
+}
