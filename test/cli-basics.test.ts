@@ -64,6 +64,9 @@ test('cli - a malformed flag value is bad usage in every command: exit 2, the ke
     [['bench', 'scaling', '--repeats', '50'], "--repeats: '50' is not valid; expected an integer from 1 to 20"],
     [['bench-store', '--energy-epochs', 'x'], "--energy-epochs: 'x' is not valid; expected an integer >= 0"],
     [['train', join(REPO_ROOT, 'examples', 'fmnist-mlp-binary.yaml'), '--threads', 'abc'], "--threads: 'abc' is not valid; expected engine.threads to be an integer >= 0"],
+    [['resume', 'x', '--threads-per-worker', 'abc'], "--threads-per-worker: 'abc' is not valid; expected an integer from 0 to 1024"],
+    [['launch', join(REPO_ROOT, 'examples', 'fmnist-mlp-binary.yaml'), '--local', '2', '--compression', 'zip'], "--compression: 'zip' is not valid; expected one of none, fp16, sign-ef"],
+    [['launch', join(REPO_ROOT, 'examples', 'fmnist-mlp-binary.yaml'), '--coordinator', 'h', '--workers', '2'], "--coordinator: 'h' is not valid; expected host:port"],
   ];
   const results = await Promise.all(cases.map(([args]) => bnn(...args)));
   results.forEach((r, i) => {
