@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { NativeAddon } from '../native/addon.js';
 import type { CudaAddon } from '../native/cuda.js';
-import { convGeometry, f32, NATIVE_BACKEND } from './native-backend.js';
+import { convGeometry, f32, NATIVE_BACKEND } from './backend-data.js';
 import { engineState } from './state.js';
 import { allocF32 } from './buffer-pool.js';
 

@@ -7,19 +7,10 @@ import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { NativeAddon } from '../native/addon.js';
 import { registerBnnKernels } from './bnn-kernels.js';
 import { allocF32, releaseF32 } from './buffer-pool.js';
+import { convGeometry, f32, NATIVE_BACKEND } from './backend-data.js';
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 type CpuBackend = MathBackendCPU;
-
-export const NATIVE_BACKEND = 'native';
-
-export function f32(backend: CpuBackend, t: tf.TensorInfo): Float32Array {
-  const values = backend.data.get(t.dataId).values;
-  if (!(values instanceof Float32Array)) {
-    throw new Error(`native backend: expected float32 data, got ${t.dtype}`);
-  }
-  return values;
-}
 
 function sizeOf(shape: number[]): number {
   let n = 1;
@@ -98,15 +89,6 @@ interface ConvAttrs {
 
 function plainConv(info: tf.backend_util.Conv2DInfo, dataFormat: string): boolean {
   return dataFormat !== 'NCHW' && info.dilationHeight === 1 && info.dilationWidth === 1;
-}
-
-export function convGeometry(info: tf.backend_util.Conv2DInfo) {
-  return {
-    batch: info.batchSize, inH: info.inHeight, inW: info.inWidth, inC: info.inChannels,
-    kH: info.filterHeight, kW: info.filterWidth, outC: info.outChannels,
-    strideH: info.strideHeight, strideW: info.strideWidth,
-    padTop: info.padInfo.top, padLeft: info.padInfo.left, outH: info.outHeight, outW: info.outWidth,
-  };
 }
 
 type Shape4 = [number, number, number, number];

@@ -11,6 +11,7 @@ export {
 } from './nvidia-smi.js';
 export { counterDeltaUj, findRaplPackages, POWERCAP_DIR, RaplProbe, type RaplDiscovery, type RaplDomain, type RaplOptions } from './rapl.js';
 export {
-  ENERGY_SOURCES, type EnergyProbe, type EnergyReading, type EnergySource, type GpuTelemetry, type HardwareInfo, type HostTelemetry, type Unavailable,
+  type EnergyProbe, type EnergyReading, type EnergySource, type GpuTelemetry, type HardwareInfo, type HostTelemetry, type Unavailable,
 } from './types.js';
 export { RunTelemetry, type RunEnergyTotal, type RunTelemetryOptions } from './recorder.js';
+export { ENERGY_SOURCES } from './energy-sources.js';

@@ -1,18 +1,8 @@
-import type { HardwareColumns } from '../store/hardware.js';
-import { ENERGY_SOURCES as STORED_ENERGY_SOURCES, type EnergySource as StoredEnergySource } from '../store/schema.js';
-
 /**
  * Where an energy figure comes from. nvml: GPU board power (nvidia-smi); rapl: CPU package
  * counters; estimate: this process's CPU time × watts per core.
  */
 export type EnergySource = 'nvml' | 'rapl' | 'estimate';
-
-/**
- * Every source, best first (the order of `+`-joined labels such as `nvml+rapl`). One list:
- * it is the array the store builds its CHECK constraint on `energy_samples.source` from, so
- * a source telemetry measures is always one the store accepts.
- */
-export const ENERGY_SOURCES: readonly [EnergySource, ...EnergySource[]] = STORED_ENERGY_SOURCES;
 
 /** Energy one source measured (or estimated) over one interval. */
 export interface EnergyReading {
@@ -88,14 +78,3 @@ export interface HostTelemetry {
   /** One entry per NVIDIA GPU. */
   gpus?: GpuTelemetry[];
 }
-
-// Compile-time agreement with the store, which takes its own types (src/store/ imports nothing
-// of telemetry). A failure here names the type that drifted.
-type Check<T extends true> = T;
-/** True when A and B are the same type (each assignable to the other). */
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-/** True when a T is a Row with no field the Row lacks (which the store would drop). */
-type Fits<T, Row> = [T] extends [Row] ? ([Exclude<keyof T, keyof Row>] extends [never] ? true : false) : false;
-// A new energy source needs src/store/schema.ts's list (and a migration for its CHECK) too.
-type _EnergySourcesAreStored = Check<Same<EnergySource, StoredEnergySource>>;
-type _HardwareInfoIsStored = Check<Fits<HardwareInfo, HardwareColumns>>;

@@ -6,7 +6,6 @@ import type { Model } from '../bnn/models.js';
 import type { AdamW } from '../optim/adamw.js';
 import { bumpWeightVersion } from '../engine/state.js';
 import type { CursorState } from '../data/index.js';
-import type { EpochProgress } from './elastic-state.js';
 
 export const CHECKPOINT_FORMAT = 'bnn-checkpoint/1';
 
@@ -35,6 +34,13 @@ export interface CheckpointMeta {
    * residual of `length` elements, then, with `hasOwner`, the reduce-scatter owner residual).
    */
   errorFeedback?: { worldSize: number; length: number; hasOwner: boolean };
+}
+
+/** Running sums of an epoch's training metrics. */
+export interface EpochProgress {
+  lossSum: number;
+  correct: number;
+  seen: number;
 }
 
 /** All tensors of a model's state by checkpoint name. */

@@ -12,14 +12,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Model } from '../bnn/models.js';
 import type { AdamW } from '../optim/adamw.js';
 import { bumpWeightVersion } from '../engine/state.js';
+import type { EpochProgress } from './checkpoint.js';
 import type { TrainingCollective } from './collective.js';
 
-/** Running sums of an epoch's training metrics. */
-export interface EpochProgress {
-  lossSum: number;
-  correct: number;
-  seen: number;
-}
+export type { EpochProgress };
 
 export class TrainingState {
   progress: EpochProgress = { lossSum: 0, correct: 0, seen: 0 };
