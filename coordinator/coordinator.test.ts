@@ -16,7 +16,8 @@ function setup(t: { after(fn: () => void): void }) {
   let clock = 1_000_000;
   const store = openStore(':memory:');
   const c = new Coordinator({
-    db: store.db, now: () => clock,
+    db: store.db,
+    now: () => clock,
     options: parseCoordinatorOptions({ heartbeatIntervalMs: 100, suspectAfterMs: 300, deadAfterMs: 1000, sweepIntervalMs: 1_000_000 }),
   });
   t.after(() => {
@@ -24,11 +25,12 @@ function setup(t: { after(fn: () => void): void }) {
     store.close();
   });
   const queues = new Map<string, AsyncQueue<Partial<Assignment>>>();
-  const join = (n: number): string[] => Array.from({ length: n }, (_, i) => {
-    const { worker_id: id } = c.register({ hostname: `h${i}`, hardware_json: '', threads: 1, backend: 'cpu', pid: 100 + i });
-    queues.set(id, c.assignments(id));
-    return id;
-  });
+  const join = (n: number): string[] =>
+    Array.from({ length: n }, (_, i) => {
+      const { worker_id: id } = c.register({ hostname: `h${i}`, hardware_json: '', threads: 1, backend: 'cpu', pid: 100 + i });
+      queues.set(id, c.assignments(id));
+      return id;
+    });
   /** Assignments pushed to a worker so far (drained). */
   const drain = async (id: string): Promise<Array<Partial<Assignment>>> => {
     const q = queues.get(id)!;
@@ -40,12 +42,42 @@ function setup(t: { after(fn: () => void): void }) {
     return out;
   };
   const report = (m: Partial<MetricsReport>): MetricsReport => ({
-    worker_id: '', run_id: '', generation: 0, rank: 0, epoch: 0, train_loss: 0, train_acc: 0, test_loss: -1, test_acc: -1, lr: 0, samples_per_s: 0,
-    epoch_time_s: 0, done: false, error: '', steps: 0, collective_error: '', missing_ranks: [], failed_step: 0, step_seconds: [],
-    allreduce_bytes: 0, allreduce_seconds: 0, telemetry_json: '', ...m,
+    worker_id: '',
+    run_id: '',
+    generation: 0,
+    rank: 0,
+    epoch: 0,
+    train_loss: 0,
+    train_acc: 0,
+    test_loss: -1,
+    test_acc: -1,
+    lr: 0,
+    samples_per_s: 0,
+    epoch_time_s: 0,
+    done: false,
+    error: '',
+    steps: 0,
+    collective_error: '',
+    missing_ranks: [],
+    failed_step: 0,
+    step_seconds: [],
+    allreduce_bytes: 0,
+    allreduce_seconds: 0,
+    telemetry_json: '',
+    ...m,
   });
   const config = { ...defaultRunConfig(), name: 'unit' };
-  return { c, store, join, drain, report, config, tick: (ms: number) => { clock += ms; } };
+  return {
+    c,
+    store,
+    join,
+    drain,
+    report,
+    config,
+    tick: (ms: number) => {
+      clock += ms;
+    },
+  };
 }
 
 const settle = () => new Promise((r) => setImmediate(r));
@@ -72,7 +104,10 @@ test('coordinator elastic - a member silent past deadAfterMs is dead; survivors 
   assert.deepEqual([c.info(run.run_id).generation, c.info(run.run_id).world_size, c.info(run.run_id).status], [2, 2, 'RUNNING']);
   const kinds = listEvents(store.db, run.run_id).map((e) => e.kind);
   assert.ok(kinds.includes('dead') && kinds.includes('generation'), kinds.join(' '));
-  assert.deepEqual(listMembers(store.db, run.run_id, 2).map((m) => m.workerId), [ids[0], ids[2]]);
+  assert.deepEqual(
+    listMembers(store.db, run.run_id, 2).map((m) => m.workerId),
+    [ids[0], ids[2]],
+  );
 });
 
 test('coordinator elastic - a missed deadline naming a rank evicts it; a stale report is ignored; a failure naming nobody re-forms the same members', async (t) => {
@@ -81,19 +116,31 @@ test('coordinator elastic - a missed deadline naming a rank evicts it; a stale r
   const { run_id } = c.submit(JSON.stringify(config), 3, '');
   await settle();
   for (const id of ids) await drain(id);
-  c.reportMetrics(report({ worker_id: ids[0]!, run_id, generation: 1, rank: 0, collective_error: 'timed out', missing_ranks: [2], failed_step: 7 }));
+  c.reportMetrics(
+    report({ worker_id: ids[0]!, run_id, generation: 1, rank: 0, collective_error: 'timed out', missing_ranks: [2], failed_step: 7 }),
+  );
   await settle();
   assert.equal(c.info(run_id).generation, 2);
   assert.equal(c.info(run_id).world_size, 2);
   assert.throws(() => c.heartbeat(ids[2]!), /unknown worker/);
   // the other survivor's report of the same failure is stale now
-  c.reportMetrics(report({ worker_id: ids[1]!, run_id, generation: 1, rank: 1, collective_error: 'timed out', missing_ranks: [2], failed_step: 7 }));
+  c.reportMetrics(
+    report({ worker_id: ids[1]!, run_id, generation: 1, rank: 1, collective_error: 'timed out', missing_ranks: [2], failed_step: 7 }),
+  );
   assert.equal(c.info(run_id).generation, 2);
   // a dropped transport names nobody: the same two re-form as generation 3
-  c.reportMetrics(report({ worker_id: ids[1]!, run_id, generation: 2, rank: 1, collective_error: 'NATS connection closed', failed_step: 9 }));
+  c.reportMetrics(
+    report({ worker_id: ids[1]!, run_id, generation: 2, rank: 1, collective_error: 'NATS connection closed', failed_step: 9 }),
+  );
   await settle();
   assert.deepEqual([c.info(run_id).generation, c.info(run_id).world_size], [3, 2]);
-  assert.deepEqual((await drain(ids[1]!)).map((a) => [a.generation, a.rank]), [[2, 1], [3, 1]]);
+  assert.deepEqual(
+    (await drain(ids[1]!)).map((a) => [a.generation, a.rank]),
+    [
+      [2, 1],
+      [3, 1],
+    ],
+  );
   const failed = listEvents(store.db, run_id).filter((e) => e.kind === 'collective-failed');
   assert.equal(failed.length, 2, 'the stale report is not recorded');
 });
@@ -104,7 +151,16 @@ test('coordinator elastic - an idle worker connecting while the group is short j
   const { run_id } = c.submit(JSON.stringify(config), 2, '');
   await settle();
   for (const id of ids) await drain(id);
-  c.reportMetrics({ ...report({}), worker_id: ids[0]!, run_id, generation: 1, rank: 0, collective_error: 'timed out', missing_ranks: [1], failed_step: 3 });
+  c.reportMetrics({
+    ...report({}),
+    worker_id: ids[0]!,
+    run_id,
+    generation: 1,
+    rank: 0,
+    collective_error: 'timed out',
+    missing_ranks: [1],
+    failed_step: 3,
+  });
   assert.equal(c.info(run_id).world_size, 1);
   const [joiner] = join(1);
   await settle();
@@ -143,7 +199,6 @@ test('coordinator resume - the newest checkpoint failing its sha256 is refused b
   finishRun(store.db, done.run_id, 'COMPLETED', {});
   await assert.rejects(c.resume({ run_id: done.run_id }), /cannot be resumed: it has COMPLETED/);
 });
-
 
 test('coordinator scheduling - a run waiting for workers starts when a suspect worker heartbeats again', async (t) => {
   const { c, join, drain, config, tick } = setup(t);

@@ -7,11 +7,33 @@ import { COMPRESSIONS, isCompression } from '../src/collective/compression.js';
 import { parseRunConfig, type RunConfig } from '../src/config/index.js';
 import { AsyncQueue } from '../src/util/queue.js';
 import {
-  addCheckpoint, addEpochMetrics, addEvent, createRun, endGeneration, finishRun, getRun, joinRun, lastGeneration, leaveRun, listEpochMetrics,
-  markRunning, recordHardware, resumeWorldSize, touchWorker, upsertWorker, type StoreDb,
+  addCheckpoint,
+  addEpochMetrics,
+  addEvent,
+  createRun,
+  endGeneration,
+  finishRun,
+  getRun,
+  joinRun,
+  lastGeneration,
+  leaveRun,
+  listEpochMetrics,
+  markRunning,
+  recordHardware,
+  resumeWorldSize,
+  touchWorker,
+  upsertWorker,
+  type StoreDb,
 } from '../src/store/index.js';
 import type {
-  Assignment, CheckpointReport, ClusterEvent, MetricsReport, RegisterReply, RegisterRequest, ResumeRunRequest, RunInfo,
+  Assignment,
+  CheckpointReport,
+  ClusterEvent,
+  MetricsReport,
+  RegisterReply,
+  RegisterRequest,
+  ResumeRunRequest,
+  RunInfo,
 } from '../src/rpc/index.js';
 import type { HardwareInfo } from '../src/telemetry/index.js';
 import { EventBroadcast } from './broadcast.js';
@@ -138,7 +160,15 @@ export class Coordinator {
       }
     }
     this.workers.set(id, {
-      id, seq: this.seq++, hostname, threads: req.threads, backend: req.backend, lastSeenMs: this.now(), state: 'alive', queue: null, runId: null,
+      id,
+      seq: this.seq++,
+      hostname,
+      threads: req.threads,
+      backend: req.backend,
+      lastSeenMs: this.now(),
+      state: 'alive',
+      queue: null,
+      runId: null,
     });
     addEvent(this.db, { kind: 'registered', detail: { workerId: id, hostname, threads: req.threads, backend: req.backend } });
     this.events.publish('worker', '', { workerId: id, state: 'alive', hostname });
@@ -181,7 +211,8 @@ export class Coordinator {
       w.queue = null;
       // A member whose stream closes (its process died, its connection broke) is gone now:
       // waiting for its heartbeats to stop would only delay the run's failure.
-      if (!this.closing && w.runId !== null && w.state !== 'dead') this.declareDead(w, this.now() - w.lastSeenMs, 'its assignment stream closed');
+      if (!this.closing && w.runId !== null && w.state !== 'dead')
+        this.declareDead(w, this.now() - w.lastSeenMs, 'its assignment stream closed');
     });
     queue.push({ kind: 'KIND_UNSPECIFIED', reason: 'connected' });
     this.schedule();
@@ -201,8 +232,20 @@ export class Coordinator {
     // What ResumeRun needs that the config does not say (resumeWorldSize reads it).
     addEvent(this.db, { runId: row.id, kind: 'submitted', detail: { workers } });
     const run: ActiveRun = {
-      id: row.id, config, configJson: JSON.stringify(config), worldSize: workers, targetWorldSize: workers,
-      generation: 0, resumeFrom: null, status: 'PENDING', members: [], startedMs: 0, bestTestAcc: null, finalTestAcc: null, samples: 0, trainSeconds: 0,
+      id: row.id,
+      config,
+      configJson: JSON.stringify(config),
+      worldSize: workers,
+      targetWorldSize: workers,
+      generation: 0,
+      resumeFrom: null,
+      status: 'PENDING',
+      members: [],
+      startedMs: 0,
+      bestTestAcc: null,
+      finalTestAcc: null,
+      samples: 0,
+      trainSeconds: 0,
     };
     this.runs.set(run.id, run);
     this.events.publish('run', run.id, { status: 'PENDING', workers });
@@ -219,9 +262,11 @@ export class Coordinator {
    */
   async resume(req: Partial<ResumeRunRequest> & { run_id: string }): Promise<RunInfo> {
     const compression = req.compression ?? '';
-    if (compression !== '' && !isCompression(compression)) throw new InvalidRequestError(`compression: expected one of ${COMPRESSIONS.join(', ')} (or empty: the run's), got '${compression}'`);
+    if (compression !== '' && !isCompression(compression))
+      throw new InvalidRequestError(`compression: expected one of ${COMPRESSIONS.join(', ')} (or empty: the run's), got '${compression}'`);
     const workers = req.workers ?? 0;
-    if (!Number.isInteger(workers) || workers < 0) throw new InvalidRequestError(`workers: expected an integer ≥ 0 (0: the run's last world size), got ${workers}`);
+    if (!Number.isInteger(workers) || workers < 0)
+      throw new InvalidRequestError(`workers: expected an integer ≥ 0 (0: the run's last world size), got ${workers}`);
     const row = getRun(this.db, req.run_id);
     if (this.runs.has(row.id)) throw new NotResumableError(row.id, `it is active here (${this.runs.get(row.id)!.status})`);
     if (row.status === 'COMPLETED') throw new NotResumableError(row.id, 'it has COMPLETED');
@@ -236,21 +281,38 @@ export class Coordinator {
       this.log(`run ${row.id}: ${r.problem}; refused, trying the previous checkpoint`);
     }
     const worldSize = workers || resumeWorldSize(this.db, row.id);
-    const epochs = listEpochMetrics(this.db, row.id).filter((e) => chosen === null ? false : e.epoch <= chosen.epoch);
+    const epochs = listEpochMetrics(this.db, row.id).filter((e) => (chosen === null ? false : e.epoch <= chosen.epoch));
     const accs = epochs.map((e) => e.testAcc).filter((a): a is number => a !== null);
     const run: ActiveRun = {
-      id: row.id, config, configJson: JSON.stringify(config), worldSize,
-      targetWorldSize: worldSize, generation: lastGeneration(this.db, row.id).generation, status: 'PENDING', members: [], startedMs: 0,
+      id: row.id,
+      config,
+      configJson: JSON.stringify(config),
+      worldSize,
+      targetWorldSize: worldSize,
+      generation: lastGeneration(this.db, row.id).generation,
+      status: 'PENDING',
+      members: [],
+      startedMs: 0,
       resumeFrom: chosen ? { path: chosen.path, sha256: chosen.sha256, step: chosen.step } : null,
-      bestTestAcc: accs.length > 0 ? Math.max(...accs) : null, finalTestAcc: epochs.at(-1)?.testAcc ?? null, samples: 0, trainSeconds: 0,
+      bestTestAcc: accs.length > 0 ? Math.max(...accs) : null,
+      finalTestAcc: epochs.at(-1)?.testAcc ?? null,
+      samples: 0,
+      trainSeconds: 0,
     };
     this.runs.set(run.id, run);
     addEvent(this.db, {
-      runId: run.id, kind: 'resume-requested',
+      runId: run.id,
+      kind: 'resume-requested',
       detail: { path: chosen?.path ?? null, step: chosen?.step ?? 0, workers: worldSize, ...(compression !== '' ? { compression } : {}) },
     });
     const from = chosen ? `${chosen.path} (step ${chosen.step})` : 'the start (no good checkpoint)';
-    this.events.publish('run', run.id, { status: 'PENDING', workers: worldSize, resumedFrom: chosen?.path ?? null, resumedStep: chosen?.step ?? 0, warnings });
+    this.events.publish('run', run.id, {
+      status: 'PENDING',
+      workers: worldSize,
+      resumedFrom: chosen?.path ?? null,
+      resumedStep: chosen?.step ?? 0,
+      warnings,
+    });
     this.log(`run ${run.id} resuming from ${from} with ${worldSize} worker(s)`);
     this.schedule();
     return { ...this.info(run.id), resumed_from: chosen?.path ?? '', resumed_step: chosen?.step ?? 0, warnings };
@@ -280,8 +342,10 @@ export class Coordinator {
     markRunning(this.db, run.id, { backend: members[0]!.backend || run.config.engine.backend, threads });
     this.assign(run, members, false);
     this.events.publish('run', run.id, { status: 'RUNNING', generation: run.generation, workers: run.members });
-    this.log(`run ${run.id} RUNNING: generation ${run.generation}, ${run.worldSize} worker(s)` +
-      (run.resumeFrom ? `, resumed from step ${run.resumeFrom.step}` : ''));
+    this.log(
+      `run ${run.id} RUNNING: generation ${run.generation}, ${run.worldSize} worker(s)` +
+        (run.resumeFrom ? `, resumed from step ${run.resumeFrom.step}` : ''),
+    );
   }
 
   /**
@@ -290,14 +354,23 @@ export class Coordinator {
    * load; `resync` (a re-formed group) makes every rank take rank 0's state instead.
    */
   private assign(run: ActiveRun, members: WorkerEntry[], resync: boolean): void {
-    const resume = !resync && run.resumeFrom
-      ? { resume_path: run.resumeFrom.path, resume_sha256: run.resumeFrom.sha256, resume_step: run.resumeFrom.step } : {};
+    const resume =
+      !resync && run.resumeFrom
+        ? { resume_path: run.resumeFrom.path, resume_sha256: run.resumeFrom.sha256, resume_step: run.resumeFrom.step }
+        : {};
     members.forEach((w, rank) => {
       w.runId = run.id;
       joinRun(this.db, { runId: run.id, generation: run.generation, workerId: w.id, rank, worldSize: run.worldSize });
       w.queue!.push({
-        kind: 'ASSIGN', run_id: run.id, config_json: run.configJson, rank, world_size: run.worldSize, generation: run.generation,
-        nats_url: this.deps.options.natsUrl, resync, ...resume,
+        kind: 'ASSIGN',
+        run_id: run.id,
+        config_json: run.configJson,
+        rank,
+        world_size: run.worldSize,
+        generation: run.generation,
+        nats_url: this.deps.options.natsUrl,
+        resync,
+        ...resume,
       });
     });
   }
@@ -324,11 +397,25 @@ export class Coordinator {
     run.members = members.map((w) => w.id);
     run.worldSize = members.length;
     addEvent(this.db, {
-      runId: run.id, kind: 'generation',
-      detail: { generation: run.generation, previous, worldSize: run.worldSize, members: run.members, joined: joiners.map((w) => w.id), reason },
+      runId: run.id,
+      kind: 'generation',
+      detail: {
+        generation: run.generation,
+        previous,
+        worldSize: run.worldSize,
+        members: run.members,
+        joined: joiners.map((w) => w.id),
+        reason,
+      },
     });
     this.assign(run, members, true);
-    this.events.publish('generation', run.id, { generation: run.generation, previous, worldSize: run.worldSize, workers: run.members, reason });
+    this.events.publish('generation', run.id, {
+      generation: run.generation,
+      previous,
+      worldSize: run.worldSize,
+      workers: run.members,
+      reason,
+    });
     this.log(`run ${run.id}: generation ${run.generation}, ${run.worldSize} worker(s) (${reason})`);
   }
 
@@ -341,15 +428,23 @@ export class Coordinator {
     if (r.generation !== run.generation) return;
     const missing = (r.missing_ranks ?? []).map((rank) => run.members[rank]).filter((id): id is string => id !== undefined && id !== w.id);
     addEvent(this.db, {
-      runId: run.id, kind: 'collective-failed',
+      runId: run.id,
+      kind: 'collective-failed',
       detail: { workerId: w.id, rank: r.rank, generation: r.generation, step: r.failed_step, error: r.collective_error, missing },
     });
     this.log(`run ${run.id}: collective failed on rank ${r.rank} at step ${r.failed_step}: ${r.collective_error}`);
     for (const id of missing) {
       const m = this.workers.get(id);
-      if (m) this.declareDead(m, this.now() - m.lastSeenMs, `missed the all-reduce deadline of step ${r.failed_step} (reported by rank ${r.rank})`, false);
+      if (m)
+        this.declareDead(
+          m,
+          this.now() - m.lastSeenMs,
+          `missed the all-reduce deadline of step ${r.failed_step} (reported by rank ${r.rank})`,
+          false,
+        );
     }
-    if (this.runs.get(run.id) === run) this.reform(run, `collective failed on rank ${r.rank} at step ${r.failed_step}: ${r.collective_error}`);
+    if (this.runs.get(run.id) === run)
+      this.reform(run, `collective failed on rank ${r.rank} at step ${r.failed_step}: ${r.collective_error}`);
   }
 
   /** Records a checkpoint a member wrote (also after its run was cancelled: the last step boundary). */
@@ -370,7 +465,8 @@ export class Coordinator {
     if (!run) return; // a report that arrived after the run ended
     // Reports of an older generation of this member still count (an epoch that ended just
     // before a re-form); a worker that is no member of the run is refused.
-    if (run.status !== 'RUNNING' || w.runId !== run.id || r.generation > run.generation) throw new NotAMemberError(w.id, r.run_id, r.generation, r.rank);
+    if (run.status !== 'RUNNING' || w.runId !== run.id || r.generation > run.generation)
+      throw new NotAMemberError(w.id, r.run_id, r.generation, r.rank);
     if (r.collective_error) {
       this.collectiveFailed(run, w, r);
       return;
@@ -383,8 +479,14 @@ export class Coordinator {
     if (r.epoch > 0 && r.rank === 0) {
       const evaluated = r.test_loss >= 0;
       addEpochMetrics(this.db, run.id, {
-        epoch: r.epoch, trainLoss: r.train_loss, trainAcc: r.train_acc, testLoss: evaluated ? r.test_loss : null,
-        testAcc: evaluated ? r.test_acc : null, lr: r.lr, samplesPerS: r.samples_per_s, epochTimeS: r.epoch_time_s,
+        epoch: r.epoch,
+        trainLoss: r.train_loss,
+        trainAcc: r.train_acc,
+        testLoss: evaluated ? r.test_loss : null,
+        testAcc: evaluated ? r.test_acc : null,
+        lr: r.lr,
+        samplesPerS: r.samples_per_s,
+        epochTimeS: r.epoch_time_s,
       });
       if (evaluated) {
         run.finalTestAcc = r.test_acc;
@@ -393,9 +495,15 @@ export class Coordinator {
       run.samples += r.samples_per_s * r.epoch_time_s;
       run.trainSeconds += r.epoch_time_s;
       this.events.publish('epoch', run.id, {
-        epoch: r.epoch, epochs: run.config.train.epochs, trainLoss: r.train_loss, trainAcc: r.train_acc,
-        testLoss: evaluated ? r.test_loss : null, testAcc: evaluated ? r.test_acc : null, samplesPerS: r.samples_per_s,
-        workersAlive: run.members.filter((id) => this.workers.get(id)?.state === 'alive').length, worldSize: run.worldSize,
+        epoch: r.epoch,
+        epochs: run.config.train.epochs,
+        trainLoss: r.train_loss,
+        trainAcc: r.train_acc,
+        testLoss: evaluated ? r.test_loss : null,
+        testAcc: evaluated ? r.test_acc : null,
+        samplesPerS: r.samples_per_s,
+        workersAlive: run.members.filter((id) => this.workers.get(id)?.state === 'alive').length,
+        worldSize: run.worldSize,
       });
     }
     if (r.done) {
@@ -411,11 +519,20 @@ export class Coordinator {
     try {
       const parsed: unknown = r.telemetry_json ? JSON.parse(r.telemetry_json) : {};
       if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) telemetry = parsed as Record<string, unknown>;
-    } catch { /* monitoring only: unreadable telemetry is unknown */ }
+    } catch {
+      /* monitoring only: unreadable telemetry is unknown */
+    }
     w.progress = { step: r.steps, samplesPerS: r.samples_per_s, telemetry };
     this.events.publish('progress', run.id, {
-      workerId: w.id, rank: r.rank, generation: r.generation, step: r.steps, samplesPerS: r.samples_per_s, stepSeconds: r.step_seconds ?? [],
-      allreduceBytes: r.allreduce_bytes ?? 0, allreduceSeconds: r.allreduce_seconds ?? 0, telemetry,
+      workerId: w.id,
+      rank: r.rank,
+      generation: r.generation,
+      step: r.steps,
+      samplesPerS: r.samples_per_s,
+      stepSeconds: r.step_seconds ?? [],
+      allreduceBytes: r.allreduce_bytes ?? 0,
+      allreduceSeconds: r.allreduce_seconds ?? 0,
+      telemetry,
     });
   }
 
@@ -430,8 +547,11 @@ export class Coordinator {
     this.runs.delete(run.id);
     const wallTimeS = run.startedMs ? (this.now() - run.startedMs) / 1000 : 0;
     finishRun(this.db, run.id, status, {
-      finalTestAcc: run.finalTestAcc, bestTestAcc: run.bestTestAcc, wallTimeS,
-      samplesPerS: run.trainSeconds > 0 ? run.samples / run.trainSeconds : null, error: error ?? null,
+      finalTestAcc: run.finalTestAcc,
+      bestTestAcc: run.bestTestAcc,
+      wallTimeS,
+      samplesPerS: run.trainSeconds > 0 ? run.samples / run.trainSeconds : null,
+      error: error ?? null,
     });
     if (run.generation > 0) endGeneration(this.db, run.id, run.generation, status === 'COMPLETED' ? 'completed' : status.toLowerCase());
     for (const id of run.members) {
@@ -487,8 +607,16 @@ export class Coordinator {
     const row = getRun(this.db, runId);
     const run = this.runs.get(row.id);
     return {
-      run_id: row.id, status: row.status, generation: run?.generation ?? 0, world_size: run?.worldSize ?? 0, error: row.error ?? '',
-      epochs_done: listEpochMetrics(this.db, row.id).length, epochs: row.config.train.epochs, resumed_from: '', resumed_step: 0, warnings: [],
+      run_id: row.id,
+      status: row.status,
+      generation: run?.generation ?? 0,
+      world_size: run?.worldSize ?? 0,
+      error: row.error ?? '',
+      epochs_done: listEpochMetrics(this.db, row.id).length,
+      epochs: row.config.train.epochs,
+      resumed_from: '',
+      resumed_step: 0,
+      warnings: [],
     };
   }
 
@@ -503,14 +631,30 @@ export class Coordinator {
       const run = w.runId ? this.runs.get(w.runId) : undefined;
       const p = run ? w.progress : undefined;
       return {
-        id: w.id, hostname: w.hostname, state: w.state, threads: w.threads, backend: w.backend, runId: w.runId,
-        rank: run ? run.members.indexOf(w.id) : null, heartbeatAgeS: Math.max(0, now - w.lastSeenMs) / 1000,
-        step: p?.step ?? null, samplesPerS: p?.samplesPerS ?? null, telemetry: p?.telemetry ?? {},
+        id: w.id,
+        hostname: w.hostname,
+        state: w.state,
+        threads: w.threads,
+        backend: w.backend,
+        runId: w.runId,
+        rank: run ? run.members.indexOf(w.id) : null,
+        heartbeatAgeS: Math.max(0, now - w.lastSeenMs) / 1000,
+        step: p?.step ?? null,
+        samplesPerS: p?.samplesPerS ?? null,
+        telemetry: p?.telemetry ?? {},
       };
     });
-    const runs = [...this.runs.values()].map((r): RunSnapshot => ({
-      id: r.id, name: r.config.name, status: r.status, generation: r.generation, worldSize: r.worldSize, members: [...r.members], epochs: r.config.train.epochs,
-    }));
+    const runs = [...this.runs.values()].map(
+      (r): RunSnapshot => ({
+        id: r.id,
+        name: r.config.name,
+        status: r.status,
+        generation: r.generation,
+        worldSize: r.worldSize,
+        members: [...r.members],
+        epochs: r.config.train.epochs,
+      }),
+    );
     return { workers, runs };
   }
 

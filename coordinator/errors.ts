@@ -33,7 +33,10 @@ export class NotAMemberError extends CoordinatorError {
 
 /** ResumeRun named a run that cannot be resumed (completed, or active). */
 export class NotResumableError extends CoordinatorError {
-  constructor(readonly runId: string, why: string) {
+  constructor(
+    readonly runId: string,
+    why: string,
+  ) {
     super(`run ${runId} cannot be resumed: ${why}`);
     this.name = 'NotResumableError';
   }

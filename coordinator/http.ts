@@ -52,15 +52,28 @@ export interface CurvePoint {
 }
 
 function curve(db: StoreDb, runId: string): CurvePoint[] {
-  return listEpochMetrics(db, runId).map((m) => ({ epoch: m.epoch, trainLoss: m.trainLoss, trainAcc: m.trainAcc, testLoss: m.testLoss, testAcc: m.testAcc }));
+  return listEpochMetrics(db, runId).map((m) => ({
+    epoch: m.epoch,
+    trainLoss: m.trainLoss,
+    trainAcc: m.trainAcc,
+    testLoss: m.testLoss,
+    testAcc: m.testAcc,
+  }));
 }
 
 /** Workers, active runs, recent runs from the store, and the curves of the active and latest runs. */
 export function dashboardState(coordinator: Coordinator, db: StoreDb) {
   const snap = coordinator.snapshot();
   const recent = listRuns(db, { limit: RECENT_RUNS }).map((r) => ({
-    id: r.id, name: r.name, status: r.status, model: r.model, precision: r.precision, dataset: r.dataset, epochs: r.config.train.epochs,
-    createdAt: r.createdAt, finalTestAcc: r.finalTestAcc,
+    id: r.id,
+    name: r.name,
+    status: r.status,
+    model: r.model,
+    precision: r.precision,
+    dataset: r.dataset,
+    epochs: r.config.train.epochs,
+    createdAt: r.createdAt,
+    finalTestAcc: r.finalTestAcc,
   }));
   const curveIds = new Set([...snap.runs.map((r) => r.id), ...recent.slice(0, 1).map((r) => r.id)]);
   const curves = Object.fromEntries([...curveIds].map((id) => [id, curve(db, id)]));
@@ -113,7 +126,9 @@ export function createMonitorHttpServer(deps: MonitorHttpDeps): MonitorHttpServe
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' });
-      res.end(`${req.method} is not supported here; this port is read-only (GET ${[...assets.keys(), '/metrics', '/events', '/api/state'].join(', ')})\n`);
+      res.end(
+        `${req.method} is not supported here; this port is read-only (GET ${[...assets.keys(), '/metrics', '/events', '/api/state'].join(', ')})\n`,
+      );
       return;
     }
     const asset = assets.get(path === '/index.html' ? '/' : path);
@@ -202,12 +217,20 @@ export async function startMonitorHttp(deps: MonitorHttpDeps, o: MonitorHttpOpti
     await server.close();
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' && o.optional) {
-      deps.log?.(`warning: no dashboard or /metrics: port ${o.port} is in use on ${o.host} (pass --http-port <n>, 0 for a free one, or --no-http)`);
+      deps.log?.(
+        `warning: no dashboard or /metrics: port ${o.port} is in use on ${o.host} (pass --http-port <n>, 0 for a free one, or --no-http)`,
+      );
       return null;
     }
-    if (code === 'EADDRINUSE') throw new UserError(`--http-port ${o.port}: the port is in use on ${o.host}; pick another (0: a free one) or pass --no-http`, { cause: err });
+    if (code === 'EADDRINUSE')
+      throw new UserError(`--http-port ${o.port}: the port is in use on ${o.host}; pick another (0: a free one) or pass --no-http`, {
+        cause: err,
+      });
     if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EACCES') {
-      throw new UserError(`--http-host ${o.host} / --http-port ${o.port}: cannot listen there (${code}); e.g. --http-host 127.0.0.1 --http-port 9464`, { cause: err });
+      throw new UserError(
+        `--http-host ${o.host} / --http-port ${o.port}: cannot listen there (${code}); e.g. --http-host 127.0.0.1 --http-port 9464`,
+        { cause: err },
+      );
     }
     throw err;
   }

@@ -28,7 +28,13 @@ export interface RunCoordinatorOptions {
 
 export async function runCoordinator(o: RunCoordinatorOptions): Promise<number> {
   const store = openStore(o.store);
-  const server = createCoordinatorServer({ db: store.db, token: o.token, options: o.coordinator, log: o.log, ...(o.tls ? { tls: o.tls } : {}) });
+  const server = createCoordinatorServer({
+    db: store.db,
+    token: o.token,
+    options: o.coordinator,
+    log: o.log,
+    ...(o.tls ? { tls: o.tls } : {}),
+  });
   let port: number;
   let monitor: StartedMonitor | null = null;
   try {
@@ -40,7 +46,9 @@ export async function runCoordinator(o: RunCoordinatorOptions): Promise<number> 
     throw err;
   }
   const security = o.tls ? (o.tls.ca ? 'mutual TLS' : 'TLS') : 'plaintext';
-  o.log(`coordinator listening on ${o.host}:${port} (${security}, store ${store.path}, nats ${redactNatsUrl(o.coordinator.natsUrl ?? 'default')})`);
+  o.log(
+    `coordinator listening on ${o.host}:${port} (${security}, store ${store.path}, nats ${redactNatsUrl(o.coordinator.natsUrl ?? 'default')})`,
+  );
   if (monitor) o.log(`dashboard ${monitor.url} (Prometheus metrics at ${monitor.url}metrics)`);
   // Signal handlers before the announcement: a launcher may signal as soon as it reads it.
   const stopped = new Promise<string>((resolve) => {

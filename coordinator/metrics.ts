@@ -35,9 +35,14 @@ const finite = (x: unknown): number | undefined => (typeof x === 'number' && Num
 function gpusOf(telemetry: Record<string, unknown>): GpuTelemetry[] {
   const gpus = telemetry.gpus;
   if (!Array.isArray(gpus)) return [];
-  return gpus.filter((g): g is Record<string, unknown> => g !== null && typeof g === 'object').map((g, i) => ({
-    index: finite(g.index) ?? i, util: finite(g.util), tempC: finite(g.tempC), powerW: finite(g.powerW),
-  }));
+  return gpus
+    .filter((g): g is Record<string, unknown> => g !== null && typeof g === 'object')
+    .map((g, i) => ({
+      index: finite(g.index) ?? i,
+      util: finite(g.util),
+      tempC: finite(g.tempC),
+      powerW: finite(g.powerW),
+    }));
 }
 
 export function createCoordinatorMetrics(deps: CoordinatorMetricsDeps): CoordinatorMetrics {
@@ -55,7 +60,10 @@ export function createCoordinatorMetrics(deps: CoordinatorMetricsDeps): Coordina
   /** One gauge per worker: `value` undefined leaves the worker out (unknown). */
   const perWorker = (name: string, help: string, value: (w: WorkerSnapshot) => number | null | undefined) =>
     new Gauge({
-      name, help, labelNames: WORKER_LABELS, registers,
+      name,
+      help,
+      labelNames: WORKER_LABELS,
+      registers,
       collect() {
         this.reset();
         for (const w of coordinator.snapshot().workers) {
@@ -66,39 +74,63 @@ export function createCoordinatorMetrics(deps: CoordinatorMetricsDeps): Coordina
     });
 
   new Gauge({
-    name: 'bnn_workers', help: 'Workers connected to the coordinator, by membership state.', labelNames: ['state'], registers,
+    name: 'bnn_workers',
+    help: 'Workers connected to the coordinator, by membership state.',
+    labelNames: ['state'],
+    registers,
     collect() {
       const snap = coordinator.snapshot().workers;
       for (const s of WORKER_STATES) this.set({ state: s }, snap.filter((w) => w.state === s).length);
     },
   });
   new Gauge({
-    name: 'bnn_worker_state', help: 'Membership state of each worker: 1 for its current state, 0 for the others.',
-    labelNames: [...WORKER_LABELS, 'state'], registers,
+    name: 'bnn_worker_state',
+    help: 'Membership state of each worker: 1 for its current state, 0 for the others.',
+    labelNames: [...WORKER_LABELS, 'state'],
+    registers,
     collect() {
       this.reset();
-      for (const w of coordinator.snapshot().workers) for (const s of WORKER_STATES) this.set({ ...labels(w), state: s }, w.state === s ? 1 : 0);
+      for (const w of coordinator.snapshot().workers)
+        for (const s of WORKER_STATES) this.set({ ...labels(w), state: s }, w.state === s ? 1 : 0);
     },
   });
   new Gauge({
-    name: 'bnn_worker_info', help: 'Always 1; labels carry the worker\'s backend, threads, run and rank ("" when idle).',
-    labelNames: [...WORKER_LABELS, 'backend', 'threads', 'run', 'rank'], registers,
+    name: 'bnn_worker_info',
+    help: 'Always 1; labels carry the worker\'s backend, threads, run and rank ("" when idle).',
+    labelNames: [...WORKER_LABELS, 'backend', 'threads', 'run', 'rank'],
+    registers,
     collect() {
       this.reset();
       for (const w of coordinator.snapshot().workers) {
-        this.set({ ...labels(w), backend: w.backend, threads: String(w.threads), run: w.runId ?? '', rank: w.rank === null ? '' : String(w.rank) }, 1);
+        this.set(
+          { ...labels(w), backend: w.backend, threads: String(w.threads), run: w.runId ?? '', rank: w.rank === null ? '' : String(w.rank) },
+          1,
+        );
       }
     },
   });
-  perWorker('bnn_worker_heartbeat_age_seconds', 'Seconds since the worker\'s last heartbeat.', (w) => w.heartbeatAgeS);
+  perWorker('bnn_worker_heartbeat_age_seconds', "Seconds since the worker's last heartbeat.", (w) => w.heartbeatAgeS);
   perWorker('bnn_worker_step', 'Optimizer step the worker last reported in its current run.', (w) => w.step);
-  perWorker('bnn_worker_samples_per_second', 'Training samples per second the worker computed (its shard) over its last progress report.', (w) => w.samplesPerS);
-  perWorker('bnn_worker_cpu_utilization_ratio', 'Busy fraction of all CPUs of the worker\'s host (0-1), where known.', (w) => finite(w.telemetry.cpuUtil));
-  perWorker('bnn_worker_cpu_temperature_celsius', 'CPU package temperature of the worker\'s host, where known.', (w) => finite(w.telemetry.cpuTempC));
-  perWorker('bnn_worker_cpu_power_watts', 'CPU package power of the worker\'s host (RAPL), where known.', (w) => finite(w.telemetry.cpuPowerW));
+  perWorker(
+    'bnn_worker_samples_per_second',
+    'Training samples per second the worker computed (its shard) over its last progress report.',
+    (w) => w.samplesPerS,
+  );
+  perWorker('bnn_worker_cpu_utilization_ratio', "Busy fraction of all CPUs of the worker's host (0-1), where known.", (w) =>
+    finite(w.telemetry.cpuUtil),
+  );
+  perWorker('bnn_worker_cpu_temperature_celsius', "CPU package temperature of the worker's host, where known.", (w) =>
+    finite(w.telemetry.cpuTempC),
+  );
+  perWorker('bnn_worker_cpu_power_watts', "CPU package power of the worker's host (RAPL), where known.", (w) =>
+    finite(w.telemetry.cpuPowerW),
+  );
   const perGpu = (name: string, help: string, pick: (g: GpuTelemetry) => number | undefined) =>
     new Gauge({
-      name, help, labelNames: [...WORKER_LABELS, 'gpu'], registers,
+      name,
+      help,
+      labelNames: [...WORKER_LABELS, 'gpu'],
+      registers,
       collect() {
         this.reset();
         for (const w of coordinator.snapshot().workers) {
@@ -109,26 +141,35 @@ export function createCoordinatorMetrics(deps: CoordinatorMetricsDeps): Coordina
         }
       },
     });
-  perGpu('bnn_worker_gpu_utilization_ratio', 'GPU utilisation (0-1) on the worker\'s host, per GPU, where known.', (g) => g.util);
-  perGpu('bnn_worker_gpu_temperature_celsius', 'GPU temperature on the worker\'s host, per GPU, where known.', (g) => g.tempC);
-  perGpu('bnn_worker_gpu_power_watts', 'GPU board power on the worker\'s host, per GPU, where known.', (g) => g.powerW);
+  perGpu('bnn_worker_gpu_utilization_ratio', "GPU utilisation (0-1) on the worker's host, per GPU, where known.", (g) => g.util);
+  perGpu('bnn_worker_gpu_temperature_celsius', "GPU temperature on the worker's host, per GPU, where known.", (g) => g.tempC);
+  perGpu('bnn_worker_gpu_power_watts', "GPU board power on the worker's host, per GPU, where known.", (g) => g.powerW);
 
   new Gauge({
-    name: 'bnn_runs', help: 'Runs in the experiment database, by status.', labelNames: ['status'], registers,
+    name: 'bnn_runs',
+    help: 'Runs in the experiment database, by status.',
+    labelNames: ['status'],
+    registers,
     collect() {
       const counts = countRunsByStatus(db);
       for (const s of RUN_STATUSES) this.set({ status: s }, counts[s]);
     },
   });
   new Gauge({
-    name: 'bnn_run_generation', help: 'Current generation of each active run (0 while pending).', labelNames: ['run'], registers,
+    name: 'bnn_run_generation',
+    help: 'Current generation of each active run (0 while pending).',
+    labelNames: ['run'],
+    registers,
     collect() {
       this.reset();
       for (const r of coordinator.snapshot().runs) this.set({ run: r.id }, r.generation);
     },
   });
   new Gauge({
-    name: 'bnn_run_world_size', help: 'Workers each active run trains with.', labelNames: ['run'], registers,
+    name: 'bnn_run_world_size',
+    help: 'Workers each active run trains with.',
+    labelNames: ['run'],
+    registers,
     collect() {
       this.reset();
       for (const r of coordinator.snapshot().runs) this.set({ run: r.id }, r.worldSize);
@@ -136,14 +177,23 @@ export function createCoordinatorMetrics(deps: CoordinatorMetricsDeps): Coordina
   });
 
   const stepSeconds = new Histogram({
-    name: 'bnn_step_duration_seconds', help: 'Wall time of one training step on one rank, all-reduce included.', labelNames: ['run'],
-    buckets: STEP_SECONDS_BUCKETS, registers,
+    name: 'bnn_step_duration_seconds',
+    help: 'Wall time of one training step on one rank, all-reduce included.',
+    labelNames: ['run'],
+    buckets: STEP_SECONDS_BUCKETS,
+    registers,
   });
   const allreduceBytes = new Counter({
-    name: 'bnn_allreduce_bytes_total', help: 'Gradient all-reduce bytes a worker sent plus received.', labelNames: ['run', ...WORKER_LABELS], registers,
+    name: 'bnn_allreduce_bytes_total',
+    help: 'Gradient all-reduce bytes a worker sent plus received.',
+    labelNames: ['run', ...WORKER_LABELS],
+    registers,
   });
   const allreduceSeconds = new Counter({
-    name: 'bnn_allreduce_seconds_total', help: 'Seconds a worker spent in gradient all-reduce.', labelNames: ['run', ...WORKER_LABELS], registers,
+    name: 'bnn_allreduce_seconds_total',
+    help: 'Seconds a worker spent in gradient all-reduce.',
+    labelNames: ['run', ...WORKER_LABELS],
+    registers,
   });
   const hostnames = new Map<string, string>();
   const follow = (ev: ClusterEvent): void => {
@@ -151,7 +201,8 @@ export function createCoordinatorMetrics(deps: CoordinatorMetricsDeps): Coordina
     if (ev.kind === 'worker' && typeof d.workerId === 'string' && typeof d.hostname === 'string') hostnames.set(d.workerId, d.hostname);
     if (ev.kind !== 'progress' || typeof d.workerId !== 'string') return;
     const l = { run: ev.run_id, worker: d.workerId, hostname: hostnames.get(d.workerId) ?? '' };
-    if (Array.isArray(d.stepSeconds)) for (const s of d.stepSeconds) if (finite(s) !== undefined && s >= 0) stepSeconds.observe({ run: ev.run_id }, s);
+    if (Array.isArray(d.stepSeconds))
+      for (const s of d.stepSeconds) if (finite(s) !== undefined && s >= 0) stepSeconds.observe({ run: ev.run_id }, s);
     const bytes = finite(d.allreduceBytes);
     const seconds = finite(d.allreduceSeconds);
     if (bytes !== undefined && bytes >= 0) allreduceBytes.inc(l, bytes);
@@ -163,7 +214,9 @@ export function createCoordinatorMetrics(deps: CoordinatorMetricsDeps): Coordina
     for await (const ev of queue) {
       try {
         follow(ev);
-      } catch { /* one malformed event: skip it */ }
+      } catch {
+        /* one malformed event: skip it */
+      }
     }
   })();
 

@@ -17,18 +17,21 @@ export function defaultCoordinatorOptions(): CoordinatorOptions {
   return { heartbeatIntervalMs: 1000, suspectAfterMs: 3000, deadAfterMs: 6000, sweepIntervalMs: 250, natsUrl: 'nats://127.0.0.1:4222' };
 }
 
-const schema = z.strictObject({
-  heartbeatIntervalMs: z.int().min(10),
-  suspectAfterMs: z.int().min(1),
-  deadAfterMs: z.int().min(1),
-  sweepIntervalMs: z.int().min(1),
-  natsUrl: z.string().min(1),
-}).refine((o) => o.deadAfterMs >= o.suspectAfterMs, { message: 'deadAfterMs must be at least suspectAfterMs' });
+const schema = z
+  .strictObject({
+    heartbeatIntervalMs: z.int().min(10),
+    suspectAfterMs: z.int().min(1),
+    deadAfterMs: z.int().min(1),
+    sweepIntervalMs: z.int().min(1),
+    natsUrl: z.string().min(1),
+  })
+  .refine((o) => o.deadAfterMs >= o.suspectAfterMs, { message: 'deadAfterMs must be at least suspectAfterMs' });
 
 /** Fills defaults and validates before any I/O. */
 export function parseCoordinatorOptions(partial: Partial<CoordinatorOptions> = {}): CoordinatorOptions {
   const merged = { ...defaultCoordinatorOptions(), ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
   const r = schema.safeParse(merged);
-  if (!r.success) throw new Error(`coordinator options: ${r.error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; ')}`);
+  if (!r.success)
+    throw new Error(`coordinator options: ${r.error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; ')}`);
   return r.data;
 }

@@ -3,10 +3,28 @@
 import { ConfigError } from '../src/config/index.js';
 import { RunNotFoundError, RunStateError, type StoreDb } from '../src/store/index.js';
 import {
-  createRpcServer, RpcCode, RpcError,
-  type Ack, type Assignment, type AssignmentsRequest, type CallContext, type CheckpointReport, type ClusterEvent, type CoordinatorHandlers,
-  type HeartbeatReply, type HeartbeatRequest, type MetricsReport, type RegisterReply, type RegisterRequest, type RpcServer, type RunInfo,
-  type ResumeRunRequest, type RunRef, type ServerTls, type SubmitRunRequest, type WatchRequest,
+  createRpcServer,
+  RpcCode,
+  RpcError,
+  type Ack,
+  type Assignment,
+  type AssignmentsRequest,
+  type CallContext,
+  type CheckpointReport,
+  type ClusterEvent,
+  type CoordinatorHandlers,
+  type HeartbeatReply,
+  type HeartbeatRequest,
+  type MetricsReport,
+  type RegisterReply,
+  type RegisterRequest,
+  type RpcServer,
+  type RunInfo,
+  type ResumeRunRequest,
+  type RunRef,
+  type ServerTls,
+  type SubmitRunRequest,
+  type WatchRequest,
 } from '../src/rpc/index.js';
 import { Coordinator } from './coordinator.js';
 import { CoordinatorError, InvalidRequestError, NotAMemberError, NotResumableError, UnknownWorkerError } from './errors.js';
@@ -31,9 +49,11 @@ export interface CoordinatorServer extends RpcServer {
 export function toRpcError(err: unknown): RpcError {
   if (err instanceof RpcError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  if (err instanceof ConfigError || err instanceof InvalidRequestError) return new RpcError(RpcCode.INVALID_ARGUMENT, message, { cause: err });
+  if (err instanceof ConfigError || err instanceof InvalidRequestError)
+    return new RpcError(RpcCode.INVALID_ARGUMENT, message, { cause: err });
   if (err instanceof RunNotFoundError || err instanceof UnknownWorkerError) return new RpcError(RpcCode.NOT_FOUND, message, { cause: err });
-  if (err instanceof RunStateError || err instanceof NotAMemberError || err instanceof NotResumableError) return new RpcError(RpcCode.FAILED_PRECONDITION, message, { cause: err });
+  if (err instanceof RunStateError || err instanceof NotAMemberError || err instanceof NotResumableError)
+    return new RpcError(RpcCode.FAILED_PRECONDITION, message, { cause: err });
   if (err instanceof CoordinatorError) return new RpcError(RpcCode.FAILED_PRECONDITION, message, { cause: err });
   return new RpcError(RpcCode.INTERNAL, message, { cause: err });
 }
@@ -62,8 +82,16 @@ function handlersFor(c: Coordinator): CoordinatorHandlers {
         return { [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(e) }) };
       }
     },
-    reportMetrics: (req: MetricsReport): Promise<Ack> => mapped(() => { c.reportMetrics(req); return {}; }),
-    reportCheckpoint: (req: CheckpointReport): Promise<Ack> => mapped(() => { c.reportCheckpoint(req); return {}; }),
+    reportMetrics: (req: MetricsReport): Promise<Ack> =>
+      mapped(() => {
+        c.reportMetrics(req);
+        return {};
+      }),
+    reportCheckpoint: (req: CheckpointReport): Promise<Ack> =>
+      mapped(() => {
+        c.reportCheckpoint(req);
+        return {};
+      }),
     submitRun: (req: SubmitRunRequest): Promise<RunInfo> => mapped(() => c.submit(req.config_json, req.workers, req.config_path)),
     resumeRun: (req: ResumeRunRequest): Promise<RunInfo> => mapped(() => c.resume(req)),
     cancelRun: (req: RunRef): Promise<RunInfo> => mapped(() => c.cancel(req.run_id)),
@@ -76,7 +104,11 @@ function handlersFor(c: Coordinator): CoordinatorHandlers {
 export function createCoordinatorServer(deps: CoordinatorServerDeps): CoordinatorServer {
   const options = parseCoordinatorOptions(deps.options);
   const coordinator = new Coordinator({ db: deps.db, options, ...(deps.log ? { log: deps.log } : {}) });
-  const rpc = createRpcServer(handlersFor(coordinator), { token: deps.token, ...(deps.log ? { log: deps.log } : {}), ...(deps.tls ? { tls: deps.tls } : {}) });
+  const rpc = createRpcServer(handlersFor(coordinator), {
+    token: deps.token,
+    ...(deps.log ? { log: deps.log } : {}),
+    ...(deps.tls ? { tls: deps.tls } : {}),
+  });
   return {
     coordinator,
     listen: (host, port) => rpc.listen(host, port),

@@ -45,11 +45,19 @@ const n = 20;
 const t0 = performance.now();
 for (let i = 0; i < n; i++) step();
 const total = (performance.now() - t0) / n;
-console.log(`${precision} MLP 784-2048-2048-10, batch 256, ${engineState.threads} thread(s): ` +
-  `${total.toFixed(1)} ms/step = ${Math.round((256 / total) * 1000)} samples/s`);
+console.log(
+  `${precision} MLP 784-2048-2048-10, batch 256, ${engineState.threads} thread(s): ` +
+    `${total.toFixed(1)} ms/step = ${Math.round((256 / total) * 1000)} samples/s`,
+);
 let native = 0;
-for (const [k, v] of Object.entries(ms).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1])) {
+for (const [k, v] of Object.entries(ms)
+  .filter(([, v]) => v > 0)
+  .sort((a, b) => b[1] - a[1])) {
   native += v / n;
-  console.log(`  ${k.padEnd(20)} ${(v / n).toFixed(2).padStart(7)} ms  ${(calls[k] / n).toFixed(0)} call(s)  ${((100 * v) / n / total).toFixed(0)}%`);
+  console.log(
+    `  ${k.padEnd(20)} ${(v / n).toFixed(2).padStart(7)} ms  ${(calls[k] / n).toFixed(0)} call(s)  ${((100 * v) / n / total).toFixed(0)}%`,
+  );
 }
-console.log(`  ${'tfjs + JS (rest)'.padEnd(20)} ${(total - native).toFixed(2).padStart(7)} ms  ${((100 * (total - native)) / total).toFixed(0)}%`);
+console.log(
+  `  ${'tfjs + JS (rest)'.padEnd(20)} ${(total - native).toFixed(2).padStart(7)} ms  ${((100 * (total - native)) / total).toFixed(0)}%`,
+);

@@ -19,7 +19,13 @@ function walk(dir, out) {
 }
 const filters = process.argv.slice(2);
 const files = ['src', 'test', 'native', 'coordinator', 'worker']
-  .filter((d) => { try { return statSync(path.join(root, d)).isDirectory(); } catch { return false; } })
+  .filter((d) => {
+    try {
+      return statSync(path.join(root, d)).isDirectory();
+    } catch {
+      return false;
+    }
+  })
   .flatMap((d) => walk(path.join(root, d), []))
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
   .sort();

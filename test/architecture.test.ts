@@ -16,7 +16,10 @@ function allowedArrows(): Map<string, Set<string>> {
   const rows = section.split('\n').filter((l) => /^\| `[^`]+` \|/.test(l));
   const allowed = new Map<string, Set<string>>();
   for (const row of rows) {
-    const [area, imports] = row.split('|').slice(1, 3).map((c) => c.trim());
+    const [area, imports] = row
+      .split('|')
+      .slice(1, 3)
+      .map((c) => c.trim());
     const names = (s: string) => [...s.matchAll(/`([^`]+)`/g)].map((m) => m[1]!.replace(/\/$/, ''));
     allowed.set(names(area!)[0]!, new Set(names(imports!)));
   }
@@ -40,7 +43,11 @@ test('architecture - the scanner sees static, type-only, re-exported and dynamic
 test('architecture - every area imports only what the module map allows', () => {
   const allowed = allowedArrows();
   const areas = new Set([...graph.files.keys()].map(areaOf));
-  assert.deepEqual([...areas].filter((a) => !allowed.has(a)), [], 'every area has a row in the module map');
+  assert.deepEqual(
+    [...areas].filter((a) => !allowed.has(a)),
+    [],
+    'every area has a row in the module map',
+  );
   const bad: string[] = [];
   for (const [file, deps] of graph.files) {
     const from = areaOf(file);
@@ -65,7 +72,8 @@ test('architecture - no import cycle between files, nor between areas', () => {
 });
 
 test('architecture - no file under worker/ reaches src/store through any import chain', () => {
-  const chains = [...graph.files.keys()].filter((f) => areaOf(f) === 'worker')
+  const chains = [...graph.files.keys()]
+    .filter((f) => areaOf(f) === 'worker')
     .map((f) => importChain(graph, f, (x) => areaOf(x) === 'src/store'))
     .filter((c): c is string[] => c !== null)
     .map((c) => c.join(' -> '));
@@ -74,9 +82,24 @@ test('architecture - no file under worker/ reaches src/store through any import 
 
 test('architecture - adapters own their packages: tfjs never in src/collective, nats / grpc / drizzle each in their one place', () => {
   const importers = (pkg: (p: string) => boolean) =>
-    [...graph.packages].filter(([, pkgs]) => pkgs.some(pkg)).map(([file]) => file).sort();
-  assert.deepEqual(importers((p) => p.startsWith('@tensorflow/')).filter((f) => areaOf(f) === 'src/collective'), []);
-  assert.deepEqual(importers((p) => p === 'nats' || p.startsWith('nats/')), ['src/collective/nats-transport.ts']);
-  assert.deepEqual(importers((p) => p.startsWith('@grpc/')), ['src/rpc/grpc.ts']);
-  assert.deepEqual(importers((p) => p === 'drizzle-orm' || p.startsWith('drizzle-orm/')).filter((f) => areaOf(f) !== 'src/store'), []);
+    [...graph.packages]
+      .filter(([, pkgs]) => pkgs.some(pkg))
+      .map(([file]) => file)
+      .sort();
+  assert.deepEqual(
+    importers((p) => p.startsWith('@tensorflow/')).filter((f) => areaOf(f) === 'src/collective'),
+    [],
+  );
+  assert.deepEqual(
+    importers((p) => p === 'nats' || p.startsWith('nats/')),
+    ['src/collective/nats-transport.ts'],
+  );
+  assert.deepEqual(
+    importers((p) => p.startsWith('@grpc/')),
+    ['src/rpc/grpc.ts'],
+  );
+  assert.deepEqual(
+    importers((p) => p === 'drizzle-orm' || p.startsWith('drizzle-orm/')).filter((f) => areaOf(f) !== 'src/store'),
+    [],
+  );
 });

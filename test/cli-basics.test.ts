@@ -51,22 +51,37 @@ test('cli - a malformed flag value is bad usage in every command: exit 2, the ke
   const cases: [string[], string][] = [
     [['runs', '--limit', 'abc'], "--limit: 'abc' is not valid; expected an integer >= 1"],
     [['show', 'r-1', '--lock-timeout-ms', 'soon'], "--lock-timeout-ms: 'soon' is not valid; expected an integer >= 0"],
-    [['compare', '--metric', 'acc'], "--metric: 'acc' is not valid; expected one of test_acc, best_test_acc, samples_per_s, wall_time_s, model_size_bytes, packed_size_bytes"],
+    [
+      ['compare', '--metric', 'acc'],
+      "--metric: 'acc' is not valid; expected one of test_acc, best_test_acc, samples_per_s, wall_time_s, model_size_bytes, packed_size_bytes",
+    ],
     [['sql', 'SELECT 1', '--lock-timeout-ms', '-1'], "--lock-timeout-ms: '-1' is not valid; expected an integer >= 0"],
     [['report', '--out', 'r.pdf'], "--out: 'r.pdf' is not valid; expected a file name ending in .html, .htm or .md"],
     [['export', 'r-1', '--fp32-out', ''], "--fp32-out: '' is not valid; expected a path"],
     [['predict', 'm.bnnpack', '--batch-size', '0'], "--batch-size: '0' is not valid; expected an integer >= 1"],
-    [['monitor', '--coordinator', 'h:1', '--refresh-ms', 'fast'], "--refresh-ms: 'fast' is not valid; expected an integer from 100 to 60000"],
+    [
+      ['monitor', '--coordinator', 'h:1', '--refresh-ms', 'fast'],
+      "--refresh-ms: 'fast' is not valid; expected an integer from 100 to 60000",
+    ],
     [['coordinator', '--suspect-ms', '0'], "--suspect-ms: '0' is not valid; expected an integer >= 1"],
     [['worker', '--coordinator', 'h:1', '--step-deadline-ms', '1.5'], "--step-deadline-ms: '1.5' is not valid; expected an integer >= 1"],
     [['bench', '--threads', 'all'], "--threads: 'all' is not valid; expected an integer >= 1"],
     [['bench-allreduce', '--max-payload', '1'], "--max-payload: '1' is not valid; expected an integer from 1024 to 67108864"],
     [['bench', 'scaling', '--repeats', '50'], "--repeats: '50' is not valid; expected an integer from 1 to 20"],
     [['bench-store', '--energy-epochs', 'x'], "--energy-epochs: 'x' is not valid; expected an integer >= 0"],
-    [['train', join(REPO_ROOT, 'examples', 'fmnist-mlp-binary.yaml'), '--threads', 'abc'], "--threads: 'abc' is not valid; expected engine.threads to be an integer >= 0"],
+    [
+      ['train', join(REPO_ROOT, 'examples', 'fmnist-mlp-binary.yaml'), '--threads', 'abc'],
+      "--threads: 'abc' is not valid; expected engine.threads to be an integer >= 0",
+    ],
     [['resume', 'x', '--threads-per-worker', 'abc'], "--threads-per-worker: 'abc' is not valid; expected an integer from 0 to 1024"],
-    [['launch', join(REPO_ROOT, 'examples', 'fmnist-mlp-binary.yaml'), '--local', '2', '--compression', 'zip'], "--compression: 'zip' is not valid; expected one of none, fp16, sign-ef"],
-    [['launch', join(REPO_ROOT, 'examples', 'fmnist-mlp-binary.yaml'), '--coordinator', 'h', '--workers', '2'], "--coordinator: 'h' is not valid; expected host:port"],
+    [
+      ['launch', join(REPO_ROOT, 'examples', 'fmnist-mlp-binary.yaml'), '--local', '2', '--compression', 'zip'],
+      "--compression: 'zip' is not valid; expected one of none, fp16, sign-ef",
+    ],
+    [
+      ['launch', join(REPO_ROOT, 'examples', 'fmnist-mlp-binary.yaml'), '--coordinator', 'h', '--workers', '2'],
+      "--coordinator: 'h' is not valid; expected host:port",
+    ],
   ];
   const results = await Promise.all(cases.map(([args]) => bnn(...args)));
   results.forEach((r, i) => {

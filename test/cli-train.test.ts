@@ -53,10 +53,13 @@ test('cli train - --json reports config errors as JSON on stdout', async (t) => 
   assert.equal(r.stderr, '');
   const { error } = JSON.parse(r.stdout) as { error: { type: string; issues: { path: string; line: number }[] } };
   assert.equal(error.type, 'ConfigError');
-  assert.deepEqual(error.issues.map((i) => [i.path, i.line]), [
-    ['train.epochs', 4],
-    ['model.precision', 8],
-  ]);
+  assert.deepEqual(
+    error.issues.map((i) => [i.path, i.line]),
+    [
+      ['train.epochs', 4],
+      ['model.precision', 8],
+    ],
+  );
 });
 
 test('cli train - a missing config file exits 1 naming it', async (t) => {

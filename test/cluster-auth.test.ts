@@ -20,26 +20,41 @@ async function setup(t: AfterHook, options: Parameters<typeof createCoordinatorS
 
 test('cluster auth - a missing or wrong token is UNAUTHENTICATED on unary, server-stream and client-stream calls, and logged', async (t) => {
   const { client, logs } = await setup(t);
-  for (const [label, token] of [['missing', ''], ['wrong', 'nope']] as const) {
+  for (const [label, token] of [
+    ['missing', ''],
+    ['wrong', 'nope'],
+  ] as const) {
     const c = client(token);
     const unary = await rejection(c.getRun({ run_id: 'r-x' }));
     assert.ok(unary instanceof RpcUnauthenticatedError, `${label}: ${String(unary)}`);
     assert.equal((unary as RpcError).code, RpcCode.UNAUTHENTICATED);
-    assert.ok(await rejection(c.register({ hostname: 'h' })) instanceof RpcUnauthenticatedError);
+    assert.ok((await rejection(c.register({ hostname: 'h' }))) instanceof RpcUnauthenticatedError);
     const watch = c.watchCluster({ run_id: '' });
-    const streamed = await rejection((async () => { for await (const _ of watch) { /* none */ } })());
+    const streamed = await rejection(
+      (async () => {
+        for await (const _ of watch) {
+          /* none */
+        }
+      })(),
+    );
     assert.ok(streamed instanceof RpcUnauthenticatedError, `${label} stream: ${String(streamed)}`);
     const hb = c.heartbeat();
     hb.send({ worker_id: 'w' });
-    assert.ok(await rejection(hb.end()) instanceof RpcUnauthenticatedError);
-    assert.ok(logs.some((l) => l.includes(`rejected GetRun`) && l.includes(`${label} cluster token`)), logs.join('\n'));
+    assert.ok((await rejection(hb.end())) instanceof RpcUnauthenticatedError);
+    assert.ok(
+      logs.some((l) => l.includes(`rejected GetRun`) && l.includes(`${label} cluster token`)),
+      logs.join('\n'),
+    );
   }
   // The right token passes the check and reaches the handlers.
   const ok = client('s3cret');
   const missing = await rejection(ok.getRun({ run_id: 'r-none' }));
   assert.ok(missing instanceof RpcError && missing.code === RpcCode.NOT_FOUND, String(missing));
   const stranger = await rejection(ok.reportCheckpoint({ run_id: 'r-none' }));
-  assert.ok(stranger instanceof RpcError && stranger.code === RpcCode.NOT_FOUND && /unknown worker/.test(stranger.message), String(stranger));
+  assert.ok(
+    stranger instanceof RpcError && stranger.code === RpcCode.NOT_FOUND && /unknown worker/.test(stranger.message),
+    String(stranger),
+  );
   const bad = await rejection(ok.submitRun({ config_json: '{"model": {"arch": "nope"}}', workers: 1 }));
   assert.ok(bad instanceof RpcError && bad.code === RpcCode.INVALID_ARGUMENT, String(bad));
 });
@@ -74,8 +89,16 @@ test('cluster auth - every RPC refuses a wrong token before its handler runs, an
   const dir = await tmpDir({ t });
   const config = JSON.stringify(await loadConfig(writeTinyConfig(dir.path)));
   const c = client('wrong-token');
-  const drain = async (s: AsyncIterable<unknown>) => { for await (const _ of s) { /* none */ } };
-  const hb = () => { const h = c.heartbeat(); h.send({ worker_id: 'w' }); return h.end(); };
+  const drain = async (s: AsyncIterable<unknown>) => {
+    for await (const _ of s) {
+      /* none */
+    }
+  };
+  const hb = () => {
+    const h = c.heartbeat();
+    h.send({ worker_id: 'w' });
+    return h.end();
+  };
   const calls: Record<string, () => Promise<unknown>> = {
     Register: () => c.register({ hostname: 'h' }),
     Heartbeat: hb,
@@ -91,13 +114,18 @@ test('cluster auth - every RPC refuses a wrong token before its handler runs, an
   for (const [method, call] of Object.entries(calls)) {
     const err = await rejection(call());
     assert.ok(err instanceof RpcUnauthenticatedError, `${method}: ${String(err)}`);
-    assert.ok(logs.some((l) => l.startsWith(`rejected ${method} from `) && l.endsWith('wrong cluster token')), `${method} refusal not logged:\n${logs.join('\n')}`);
+    assert.ok(
+      logs.some((l) => l.startsWith(`rejected ${method} from `) && l.endsWith('wrong cluster token')),
+      `${method} refusal not logged:\n${logs.join('\n')}`,
+    );
   }
   // Refused before any handler ran: the valid SubmitRun created no run, Register no worker.
   assert.equal((store.sqlite.prepare('SELECT count(*) AS n FROM runs').get() as { n: number }).n, 0);
   assert.equal((store.sqlite.prepare('SELECT count(*) AS n FROM workers').get() as { n: number }).n, 0);
 
-  const wrong = await runCli(['worker', '--coordinator', `127.0.0.1:${port}`, '--token', 'wrong-token', '--connect-timeout-ms', '5000'], { timeoutMs: 30_000 });
+  const wrong = await runCli(['worker', '--coordinator', `127.0.0.1:${port}`, '--token', 'wrong-token', '--connect-timeout-ms', '5000'], {
+    timeoutMs: 30_000,
+  });
   assert.equal(wrong.code, 1, wrong.stderr);
   assert.match(wrong.stderr, /wrong cluster token/);
   const none = await runCli(['worker', '--coordinator', `127.0.0.1:${port}`], { env: { BNN_CLUSTER_TOKEN: undefined }, timeoutMs: 30_000 });

@@ -20,19 +20,35 @@ const TSX = pathToFileURL(createRequire(join(REPO_ROOT, 'package.json')).resolve
  * and a 6-epoch tiny run. After epoch 1 one worker is frozen with SIGSTOP: its TCP connections stay
  * open, so only its silence (heartbeats, all-reduce contributions) can give it away.
  */
-async function frozenWorkerRun(t: { after(fn: () => unknown): void }, options: Partial<CoordinatorOptions>, workerArgs: string[],
-  o: { epochs?: number; joinAfterShrink?: boolean } = {}) {
+async function frozenWorkerRun(
+  t: { after(fn: () => unknown): void },
+  options: Partial<CoordinatorOptions>,
+  workerArgs: string[],
+  o: { epochs?: number; joinAfterShrink?: boolean } = {},
+) {
   const dir = await tmpDir({ t });
   const nats = await startTestNatsServer({ t });
   const { store, address, client } = await startTestCoordinator(t, dir.join('bnn.db'), { natsUrl: nats.url, ...options });
   const startWorker = () => {
-    const child = spawn(process.execPath, ['--import', TSX, CLI_ENTRY, 'worker', '--coordinator', address, '--threads', '1', '--backend', 'cpu', ...workerArgs], {
-      env: { ...process.env, BNN_CLUSTER_TOKEN: 'tok' }, stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', TSX, CLI_ENTRY, 'worker', '--coordinator', address, '--threads', '1', '--backend', 'cpu', ...workerArgs],
+      {
+        env: { ...process.env, BNN_CLUSTER_TOKEN: 'tok' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
-    return { child, exited: new Promise<{ code: number | null; stderr: () => string }>((resolve) => child.on('close', (code) => resolve({ code, stderr: () => stderr }))) };
+    t.after(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    return {
+      child,
+      exited: new Promise<{ code: number | null; stderr: () => string }>((resolve) =>
+        child.on('close', (code) => resolve({ code, stderr: () => stderr })),
+      ),
+    };
   };
   const children = [0, 1, 2].map(() => startWorker());
   const watch = client.watchCluster({ run_id: '' });
@@ -63,8 +79,10 @@ async function frozenWorkerRun(t: { after(fn: () => unknown): void }, options: P
 }
 
 test('cluster elastic stall - a frozen worker (SIGSTOP) is declared dead by heartbeat loss within deadAfterMs; a new worker joins the shrunken group mid-run', async (t) => {
-  const r = await frozenWorkerRun(t, { heartbeatIntervalMs: 250, suspectAfterMs: 1000, deadAfterMs: 3000, sweepIntervalMs: 100 }, [],
-    { epochs: 100, joinAfterShrink: true });
+  const r = await frozenWorkerRun(t, { heartbeatIntervalMs: 250, suspectAfterMs: 1000, deadAfterMs: 3000, sweepIntervalMs: 100 }, [], {
+    epochs: 100,
+    joinAfterShrink: true,
+  });
   assert.equal(r.status, 'COMPLETED', r.survivors.map((s) => s.stderr()).join('\n'));
   for (const s of r.survivors) assert.equal(s.code, 0, s.stderr());
   const dead = r.events.find((e) => e.kind === 'dead')!;
@@ -89,12 +107,18 @@ test('cluster elastic stall - survivors whose all-reduce misses its deadline nam
   const failed = r.events.filter((e) => e.kind === 'collective-failed');
   assert.ok(failed.length >= 1, r.events.map((e) => e.kind).join(' '));
   // A step (or the next generation's ready barrier) timed out naming the frozen rank.
-  assert.ok(failed.some((e) => /timed out after 4000 ms: no contribution from rank/.test(String(e.detail!.error))), JSON.stringify(failed.map((e) => e.detail)));
+  assert.ok(
+    failed.some((e) => /timed out after 4000 ms: no contribution from rank/.test(String(e.detail!.error))),
+    JSON.stringify(failed.map((e) => e.detail)),
+  );
   // (A failure naming nobody — the frozen rank had sent its part but not its reduced shard —
   // re-forms the same three first; the next deadline, the new group's barrier, names it.)
   const shrunk = r.events.find((e) => e.kind === 'generation' && e.detail!.worldSize === 2);
   assert.ok(shrunk, JSON.stringify(r.events.filter((e) => e.kind === 'generation').map((e) => e.detail)));
   assert.match(String(shrunk.detail!.reason), /collective failed on rank \d at step \d+/);
-  assert.ok(r.events.some((e) => e.kind === 'dead'), 'the frozen worker is recorded dead');
+  assert.ok(
+    r.events.some((e) => e.kind === 'dead'),
+    'the frozen worker is recorded dead',
+  );
   assert.ok(r.survivors.some((s) => /timed out/.test(s.stderr())));
 });

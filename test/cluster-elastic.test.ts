@@ -11,7 +11,9 @@ import { listEvents, listMembers, openStore } from '../src/store/index.js';
 /** A 5% class-stratified Fashion-MNIST subset (3000 images, 30 global batches of 100 per epoch, 2 epochs), fp32 MLP without BatchNorm. */
 function writeConfig(dir: string): string {
   const file = join(dir, 'fmnist.yaml');
-  writeFileSync(file, `name: elastic-fmnist
+  writeFileSync(
+    file,
+    `name: elastic-fmnist
 seed: 7
 dataset: { name: fashion-mnist, subset: 0.05 }
 model: { arch: mlp, hidden: [64], precision: fp32, batchNorm: false }
@@ -22,13 +24,18 @@ train:
 engine: { backend: cpu, threads: 1 }
 store: ${join(dir, 'bnn.db')}
 checkpointDir: ${join(dir, 'ckpt')}
-`);
+`,
+  );
   return file;
 }
 
 function workerPids(launcher: number): number[] {
   const out = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' });
-  return out.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => Number(f[1]) === launcher && f.includes('worker')).map((f) => Number(f[0]));
+  return out
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => Number(f[1]) === launcher && f.includes('worker'))
+    .map((f) => Number(f[0]));
 }
 
 function finalAcc(db: string, runId: string): number {
@@ -78,12 +85,27 @@ test('cluster elastic - kill -9 of one of 3 workers mid-epoch: detected at once,
   assert.ok(generation);
   assert.deepEqual([generation.detail!.generation, generation.detail!.previous, generation.detail!.worldSize], [2, 1, 2]);
   assert.match(String(generation.detail!.reason), /lost: its assignment stream closed/);
-  assert.deepEqual(members.filter((m) => m.generation === 1).map((m) => m.reason).sort(), ['dead', 'generation-ended', 'generation-ended']);
-  assert.deepEqual(members.filter((m) => m.generation === 2).map((m) => [m.rank, m.worldSize]), [[0, 2], [1, 2]]);
+  assert.deepEqual(
+    members
+      .filter((m) => m.generation === 1)
+      .map((m) => m.reason)
+      .sort(),
+    ['dead', 'generation-ended', 'generation-ended'],
+  );
+  assert.deepEqual(
+    members.filter((m) => m.generation === 2).map((m) => [m.rank, m.worldSize]),
+    [
+      [0, 2],
+      [1, 2],
+    ],
+  );
   assert.equal(events.at(-1)!.kind, 'completed');
 
   const disturbed = finalAcc(db, runId!);
   t.diagnostic(`detection ${detectionMs} ms; final test accuracy undisturbed ${undisturbed.finalTestAcc}, one of 3 killed ${disturbed}`);
-  assert.ok(undisturbed.finalTestAcc > 0.7, `undisturbed accuracy ${undisturbed.finalTestAcc}: the config must learn for the comparison to mean anything`);
+  assert.ok(
+    undisturbed.finalTestAcc > 0.7,
+    `undisturbed accuracy ${undisturbed.finalTestAcc}: the config must learn for the comparison to mean anything`,
+  );
   assert.ok(Math.abs(disturbed - undisturbed.finalTestAcc) <= 0.01, `accuracy ${disturbed} vs undisturbed ${undisturbed.finalTestAcc}`);
 });

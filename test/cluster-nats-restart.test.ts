@@ -18,7 +18,11 @@ test('cluster nats restart - nats-server killed and restarted mid-run: the step 
   const dir = await tmpDir({ t });
   // A scale-sensitive Adam (epsilon 1): a step that used a partial gradient would change the weights.
   const config = writeTinyConfig(dir.path, { optimizerEpsilon: 1, epochs: 6 });
-  const calm = await runCli(['launch', '--local', '2', config, '--quiet'], { cwd: dir.path, timeoutMs: 40_000, env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('calm') } });
+  const calm = await runCli(['launch', '--local', '2', config, '--quiet'], {
+    cwd: dir.path,
+    timeoutMs: 40_000,
+    env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('calm') },
+  });
   assert.equal(calm.code, 0, calm.stderr);
 
   let nats = await startTestNatsServer();
@@ -26,12 +30,19 @@ test('cluster nats restart - nats-server killed and restarted mid-run: the step 
   t.after(() => nats.stop());
   const { store, address, client } = await startTestCoordinator(t, dir.join('restart.db'), { natsUrl: nats.url });
   const exits = [0, 1].map(() => {
-    const child = spawn(process.execPath, ['--import', TSX, CLI_ENTRY, 'worker', '--coordinator', address, '--threads', '1', '--backend', 'cpu'], {
-      env: { ...process.env, BNN_CLUSTER_TOKEN: 'tok', BNN_WORKER_DUMP_WEIGHTS: dir.join('restarted') }, stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', TSX, CLI_ENTRY, 'worker', '--coordinator', address, '--threads', '1', '--backend', 'cpu'],
+      {
+        env: { ...process.env, BNN_CLUSTER_TOKEN: 'tok', BNN_WORKER_DUMP_WEIGHTS: dir.join('restarted') },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+    t.after(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
     return new Promise<{ code: number | null; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stderr })));
   });
 
@@ -56,13 +67,22 @@ test('cluster nats restart - nats-server killed and restarted mid-run: the step 
   const workers = await Promise.all(exits);
   assert.equal(status, 'COMPLETED', workers.map((w) => w.stderr).join('\n'));
   for (const w of workers) assert.equal(w.code, 0, w.stderr);
-  assert.ok(workers.some((w) => /re-forming the group/.test(w.stderr)), 'a rank abandoned its step');
+  assert.ok(
+    workers.some((w) => /re-forming the group/.test(w.stderr)),
+    'a rank abandoned its step',
+  );
 
   const events = listEvents(store.db, runId);
   const failed = events.filter((e) => e.kind === 'collective-failed');
   // the connection closing ends the all-reduce's subscriptions: a TransportClosedError
-  assert.ok(failed.some((e) => /NATS connection closed|subscription \S+ ended|transport closed/i.test(String(e.detail!.error))), JSON.stringify(failed.map((e) => e.detail)));
-  assert.ok(events.some((e) => e.kind === 'generation'), events.map((e) => e.kind).join(' '));
+  assert.ok(
+    failed.some((e) => /NATS connection closed|subscription \S+ ended|transport closed/i.test(String(e.detail!.error))),
+    JSON.stringify(failed.map((e) => e.detail)),
+  );
+  assert.ok(
+    events.some((e) => e.kind === 'generation'),
+    events.map((e) => e.kind).join(' '),
+  );
 
   const calmW = readWeights(dir.join('calm'));
   const w = readWeights(dir.join('restarted'));

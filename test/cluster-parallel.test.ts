@@ -13,7 +13,9 @@ const SCALE_SENSITIVE = { optimizerEpsilon: 1 };
 async function launch(dir: TmpDir, workers: number, config: string): Promise<WeightsDump[]> {
   const dump = dir.join(`dump-${workers}`);
   const r = await runCli(['launch', '--local', String(workers), config, '--quiet'], {
-    cwd: dir.path, timeoutMs: 30_000, env: { BNN_WORKER_DUMP_WEIGHTS: dump },
+    cwd: dir.path,
+    timeoutMs: 30_000,
+    env: { BNN_WORKER_DUMP_WEIGHTS: dump },
   });
   assert.equal(r.code, 0, `N=${workers}: ${r.stdout}\n${r.stderr}`);
   return Array.from({ length: workers }, (_, rank) => readWeights(dump, rank));

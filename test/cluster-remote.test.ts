@@ -21,11 +21,20 @@ interface AfterHook {
   after(fn: () => Promise<void> | void): void;
 }
 
-function bnn(args: string[], env: Record<string, string>, t: AfterHook): { child: ChildProcess; stderr: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', TSX, CLI_ENTRY, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function bnn(
+  args: string[],
+  env: Record<string, string>,
+  t: AfterHook,
+): { child: ChildProcess; stderr: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, ['--import', TSX, CLI_ENTRY, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
   return { child, stderr: () => stderr, exited: new Promise((resolve) => child.on('close', (code) => resolve(code))) };
 }
 
@@ -38,8 +47,31 @@ test('cluster remote - launch --coordinator over mutual TLS: a run completes (ex
   const clientTls = ['--tls-ca', c.ca, '--tls-cert', c.clientCert, '--tls-key', c.clientKey];
 
   // The NATS token reaches the coordinator by env and the workers with their assignments.
-  const coord = bnn(['coordinator', '--host', '127.0.0.1', '--port', '0', '--store', store, '--nats', nats.url,
-    '--tls-cert', c.serverCert, '--tls-key', c.serverKey, '--tls-ca', c.ca, '--heartbeat-ms', '200', '--http-port', '0'], { ...env, BNN_NATS_TOKEN: NATS_TOKEN }, t);
+  const coord = bnn(
+    [
+      'coordinator',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--store',
+      store,
+      '--nats',
+      nats.url,
+      '--tls-cert',
+      c.serverCert,
+      '--tls-key',
+      c.serverKey,
+      '--tls-ca',
+      c.ca,
+      '--heartbeat-ms',
+      '200',
+      '--http-port',
+      '0',
+    ],
+    { ...env, BNN_NATS_TOKEN: NATS_TOKEN },
+    t,
+  );
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: coord.child.stdout! }).on('line', (l) => {
       const m = /"listening":\s*(\d+)/.exec(l);
@@ -48,28 +80,47 @@ test('cluster remote - launch --coordinator over mutual TLS: a run completes (ex
     void coord.exited.then(() => reject(new Error(`coordinator exited:\n${coord.stderr()}`)));
   });
   const address = `127.0.0.1:${port}`;
-  const worker = (extra: string[] = []) => bnn(['worker', '--coordinator', address, '--threads', '1', '--backend', 'cpu', ...clientTls, ...extra], env, t);
+  const worker = (extra: string[] = []) =>
+    bnn(['worker', '--coordinator', address, '--threads', '1', '--backend', 'cpu', ...clientTls, ...extra], env, t);
 
   // 1. Completes: two workers, exit 0, the same JSON shape as --local.
   const workers = [worker(), worker()];
   const config = writeTinyConfig(dir.path);
-  const ok = await runCli(['launch', '--coordinator', address, '--workers', '2', config, ...clientTls, '--json'], { cwd: dir.path, env, timeoutMs: 90_000 });
+  const ok = await runCli(['launch', '--coordinator', address, '--workers', '2', config, ...clientTls, '--json'], {
+    cwd: dir.path,
+    env,
+    timeoutMs: 90_000,
+  });
   assert.equal(ok.code, 0, `${ok.stdout}\n${ok.stderr}\n${coord.stderr()}`);
-  const out = JSON.parse(ok.stdout.trim().split('\n').at(-1)!) as { runId: string; status: string; epochs: Array<{ epoch: number }>; workers: number };
+  const out = JSON.parse(ok.stdout.trim().split('\n').at(-1)!) as {
+    runId: string;
+    status: string;
+    epochs: Array<{ epoch: number }>;
+    workers: number;
+  };
   assert.equal(out.status, 'COMPLETED');
-  assert.deepEqual(out.epochs.map((e) => e.epoch), [1, 2]);
+  assert.deepEqual(
+    out.epochs.map((e) => e.epoch),
+    [1, 2],
+  );
   for (const w of workers) assert.equal(await w.exited, 0, w.stderr());
 
   // 2. Fails: the only worker's own --nats-token overrides the coordinator's and is refused.
   const bad = worker(['--nats-token', 'wrong-token']);
-  const failed = await runCli(['launch', '--coordinator', address, '--workers', '1', config, ...clientTls, '--quiet'], { cwd: dir.path, env, timeoutMs: 90_000 });
+  const failed = await runCli(['launch', '--coordinator', address, '--workers', '1', config, ...clientTls, '--quiet'], {
+    cwd: dir.path,
+    env,
+    timeoutMs: 90_000,
+  });
   assert.equal(failed.code, 1, `${failed.stdout}\n${failed.stderr}`);
   assert.equal(await bad.exited, 1);
 
   // 3. Ctrl-C: the launcher cancels the run and exits 130 once it is CANCELLED; the worker is stopped.
   const slow = worker();
-  const launch = spawnCli(['launch', '--coordinator', address, '--workers', '1', writeTinyConfig(dir.path, { epochs: 500 }), ...clientTls],
-    { cwd: dir.path, env, t });
+  const launch = spawnCli(
+    ['launch', '--coordinator', address, '--workers', '1', writeTinyConfig(dir.path, { epochs: 500 }), ...clientTls],
+    { cwd: dir.path, env, t },
+  );
   await launch.waitForLine(/^epoch 1\/500/, 60_000);
   process.kill(-launch.child.pid!, 'SIGINT');
   const cancelled = await launch.exited;
@@ -88,7 +139,10 @@ test('cluster remote - launch --coordinator over mutual TLS: a run completes (ex
   const db = openStore(store);
   try {
     const rows = db.sqlite.prepare('SELECT id, status FROM runs ORDER BY created_at').all() as Array<{ id: string; status: string }>;
-    assert.deepEqual(rows.map((r) => r.status), ['COMPLETED', 'FAILED', 'CANCELLED']);
+    assert.deepEqual(
+      rows.map((r) => r.status),
+      ['COMPLETED', 'FAILED', 'CANCELLED'],
+    );
     assert.equal(rows[0]!.id, out.runId);
   } finally {
     db.close();

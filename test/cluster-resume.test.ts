@@ -15,7 +15,9 @@ import { loadConfig } from '../src/config/index.js';
  */
 function writeConfig(dir: string, compression: 'none' | 'sign-ef' = 'none'): string {
   const file = join(dir, 'bn.yaml');
-  writeFileSync(file, `name: resume-bn
+  writeFileSync(
+    file,
+    `name: resume-bn
 seed: 5
 dataset:
   name: synthetic
@@ -30,14 +32,19 @@ train:
 engine: { backend: cpu, threads: 1 }
 store: ${join(dir, 'bnn.db')}
 checkpointDir: ${join(dir, 'ckpt')}
-`);
+`,
+  );
   return file;
 }
 
 /** Direct children of `pid` (the launcher's nats-server, coordinator and workers). */
 function childrenOf(pid: number): number[] {
   const out = execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' });
-  return out.split('\n').map((l) => l.trim().split(/\s+/).map(Number)).filter(([, ppid]) => ppid === pid).map(([p]) => p!);
+  return out
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number))
+    .filter(([, ppid]) => ppid === pid)
+    .map(([p]) => p!);
 }
 
 /** Running (not gone, not a zombie waiting for its reaper). */
@@ -68,7 +75,11 @@ async function fullRunThenKilledRun(t: TestContext, compression: 'none' | 'sign-
   const config = writeConfig(dir.path, compression);
   const db = dir.join('bnn.db');
 
-  const full = await runCli(['launch', '--local', '2', config, '--quiet'], { cwd: dir.path, timeoutMs: 40_000, env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('full') } });
+  const full = await runCli(['launch', '--local', '2', config, '--quiet'], {
+    cwd: dir.path,
+    timeoutMs: 40_000,
+    env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('full') },
+  });
   assert.equal(full.code, 0, full.stderr);
 
   const launch = spawnCli(['launch', '--local', '2', config], { cwd: dir.path, t, env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('killed') } });
@@ -102,9 +113,18 @@ test('cluster resume - kill -9 of the whole cluster mid-run, a corrupted newest 
   writeSync(fd, Buffer.from([b[0]! ^ 0xff]), 0, 1, at);
   closeSync(fd);
 
-  const resumed = await runCli(['resume', runId, '--store', db, '--json'], { cwd: dir.path, timeoutMs: 40_000, env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('resumed') } });
+  const resumed = await runCli(['resume', runId, '--store', db, '--json'], {
+    cwd: dir.path,
+    timeoutMs: 40_000,
+    env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('resumed') },
+  });
   assert.equal(resumed.code, 0, resumed.stderr);
-  const out = JSON.parse(resumed.stdout.trim().split('\n').at(-1)!) as { status: string; resumedFrom: string; resumedStep: number; warnings: string[] };
+  const out = JSON.parse(resumed.stdout.trim().split('\n').at(-1)!) as {
+    status: string;
+    resumedFrom: string;
+    resumedStep: number;
+    warnings: string[];
+  };
   assert.equal(out.status, 'COMPLETED');
   assert.equal(out.resumedFrom, previous.path, 'the previous good checkpoint is used');
   assert.equal(out.resumedStep, previous.step);
@@ -123,7 +143,7 @@ test('cluster resume - kill -9 of the whole cluster mid-run, a corrupted newest 
   assert.deepEqual(readWeights(dir.join('resumed'), 1).params, r.params);
 });
 
-test('cluster resume - sign-ef: every rank\'s error-feedback residuals are checkpointed, so the resumed run is bit-identical too', async (t) => {
+test("cluster resume - sign-ef: every rank's error-feedback residuals are checkpointed, so the resumed run is bit-identical too", async (t) => {
   const { dir, db, runId } = await fullRunThenKilledRun(t, 'sign-ef');
 
   const before = runState(db, runId);
@@ -136,10 +156,17 @@ test('cluster resume - sign-ef: every rank\'s error-feedback residuals are check
   for (const r of [0, 1]) {
     const t0 = file.tensors[`ef/rank${r}`]!;
     assert.equal(t0.data.length, meta.errorFeedback!.length);
-    assert.ok((t0.data as Float32Array).some((x) => x !== 0), `rank ${r}'s residual is all zero`);
+    assert.ok(
+      (t0.data as Float32Array).some((x) => x !== 0),
+      `rank ${r}'s residual is all zero`,
+    );
   }
 
-  const resumed = await runCli(['resume', runId, '--store', db, '--json'], { cwd: dir.path, timeoutMs: 40_000, env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('resumed') } });
+  const resumed = await runCli(['resume', runId, '--store', db, '--json'], {
+    cwd: dir.path,
+    timeoutMs: 40_000,
+    env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('resumed') },
+  });
   assert.equal(resumed.code, 0, resumed.stderr);
   const a = readWeights(dir.join('full'));
   const r = readWeights(dir.join('resumed'));
@@ -163,14 +190,26 @@ test('cluster resume - Ctrl-C leaves the run resumable (CANCELLED, a checkpoint 
   assert.ok(last.step >= 10, `checkpoints: ${stopped.checkpoints.map((c) => c.step).join(' ')}`);
 
   // another wire format for the rest of the run: the checkpoint (written under `none`) is still the run's
-  const resumed = await runCli(['resume', runId!, '--store', db, '--json', '--compression', 'fp16'], { cwd: dir.path, timeoutMs: 40_000, env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('resumed') } });
+  const resumed = await runCli(['resume', runId!, '--store', db, '--json', '--compression', 'fp16'], {
+    cwd: dir.path,
+    timeoutMs: 40_000,
+    env: { BNN_WORKER_DUMP_WEIGHTS: dir.join('resumed') },
+  });
   assert.equal(resumed.code, 0, resumed.stderr);
-  const out = JSON.parse(resumed.stdout.trim().split('\n').at(-1)!) as { status: string; resumedFrom: string; resumedStep: number; warnings: string[] };
+  const out = JSON.parse(resumed.stdout.trim().split('\n').at(-1)!) as {
+    status: string;
+    resumedFrom: string;
+    resumedStep: number;
+    warnings: string[];
+  };
   assert.deepEqual([out.status, out.resumedFrom, out.resumedStep, out.warnings], ['COMPLETED', last.path, last.step, []]);
   assert.equal(readWeights(dir.join('resumed')).steps, 60);
   const done = runState(db, runId!);
   assert.equal(done.status, 'COMPLETED');
-  assert.deepEqual(done.events.filter((e) => e.kind === 'resume-requested').map((e) => e.detail), [{ path: last.path, step: last.step, workers: 2, compression: 'fp16' }]);
+  assert.deepEqual(
+    done.events.filter((e) => e.kind === 'resume-requested').map((e) => e.detail),
+    [{ path: last.path, step: last.step, workers: 2, compression: 'fp16' }],
+  );
 });
 
 test('cluster resume - a RUNNING run whose workers still heartbeat is refused (its cluster is alive)', async (t) => {
@@ -189,5 +228,8 @@ test('cluster resume - a RUNNING run whose workers still heartbeat is refused (i
   });
   const r = await runCli(['resume', run.id, '--store', dir.join('bnn.db')], { cwd: dir.path, timeoutMs: 20_000 });
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, new RegExp(`run ${run.id} is RUNNING and its worker w-live heartbeated \\d+\\.\\d s ago: its cluster is still alive`));
+  assert.match(
+    r.stderr,
+    new RegExp(`run ${run.id} is RUNNING and its worker w-live heartbeated \\d+\\.\\d s ago: its cluster is still alive`),
+  );
 });

@@ -6,7 +6,12 @@ import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { loadConfig } from '../src/config/index.js';
 import {
-  loadClientTls, loadServerTls, RpcUnavailableError, TlsConfigError, type ClientTls, type CoordinatorClient,
+  loadClientTls,
+  loadServerTls,
+  RpcUnavailableError,
+  TlsConfigError,
+  type ClientTls,
+  type CoordinatorClient,
   type ServerTls,
 } from '../src/rpc/index.js';
 import { makeTestCerts, type TestCerts } from './helpers/certs.js';
@@ -25,7 +30,8 @@ interface AfterHook {
 /** An in-process coordinator on 127.0.0.1 serving `tls` (plaintext when null). */
 async function coordinator(t: AfterHook, tls: ServerTls | null, natsUrl = 'nats://127.0.0.1:4222') {
   const { port, connect, logs } = await startLoggedCoordinator(t, { token: 'tok', options: { natsUrl }, tls });
-  const client = (clientTls: ClientTls | null, address?: string) => connect({ token: 'tok', ...(clientTls ? { tls: clientTls } : {}) }, address);
+  const client = (clientTls: ClientTls | null, address?: string) =>
+    connect({ token: 'tok', ...(clientTls ? { tls: clientTls } : {}) }, address);
   return { port, client, logs };
 }
 
@@ -55,11 +61,31 @@ test('cluster tls - a run over TLS completes: bnn worker verifies the coordinato
   const nats = await startTestNatsServer({ t });
   const { port, client } = await coordinator(t, loadServerTls({ certFile: c.serverCert, keyFile: c.serverKey }), nats.url);
   // Dialled by IP, verified against the certificate's DNS name.
-  const worker = spawn(process.execPath, ['--import', TSX, CLI_ENTRY, 'worker', '--coordinator', `127.0.0.1:${port}`, '--threads', '1',
-    '--backend', 'cpu', '--tls-ca', c.ca, '--tls-server-name', 'localhost'], { env: { ...process.env, BNN_CLUSTER_TOKEN: 'tok' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const worker = spawn(
+    process.execPath,
+    [
+      '--import',
+      TSX,
+      CLI_ENTRY,
+      'worker',
+      '--coordinator',
+      `127.0.0.1:${port}`,
+      '--threads',
+      '1',
+      '--backend',
+      'cpu',
+      '--tls-ca',
+      c.ca,
+      '--tls-server-name',
+      'localhost',
+    ],
+    { env: { ...process.env, BNN_CLUSTER_TOKEN: 'tok' }, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
   worker.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  t.after(() => { if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL'); });
+  t.after(() => {
+    if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
+  });
   const exited = new Promise<number | null>((resolve) => worker.on('close', resolve));
   const admin = client(loadClientTls({ caFile: c.ca }));
   const config = await loadConfig(writeTinyConfig(dir.path, { epochs: 1 }));
@@ -80,15 +106,25 @@ test('cluster tls - mutual TLS refuses clients without a certificate, with one f
   assert.ok(noCert instanceof RpcUnavailableError, String(noCert));
   assert.match(noCert.message, /requires a client certificate.*--tls-cert and --tls-key/);
 
-  const rogue = await rejection(client(loadClientTls({ caFile: c.ca, certFile: c.otherClientCert, keyFile: c.otherClientKey })).register({ hostname: 'h' }));
+  const rogue = await rejection(
+    client(loadClientTls({ caFile: c.ca, certFile: c.otherClientCert, keyFile: c.otherClientKey })).register({ hostname: 'h' }),
+  );
   assert.ok(rogue instanceof RpcUnavailableError, String(rogue));
 
-  const distrust = await rejection(client(loadClientTls({ caFile: c.otherCa, certFile: c.clientCert, keyFile: c.clientKey })).getRun({ run_id: 'r' }));
+  const distrust = await rejection(
+    client(loadClientTls({ caFile: c.otherCa, certFile: c.clientCert, keyFile: c.clientKey })).getRun({ run_id: 'r' }),
+  );
   assert.ok(distrust instanceof RpcUnavailableError, String(distrust));
   assert.match(distrust.message, /certificate is not trusted: check --tls-ca/);
 
   const stream = client(loadClientTls({ caFile: c.ca })).watchCluster({ run_id: '' });
-  const streamErr = await rejection((async () => { for await (const _ of stream) { /* none */ } })());
+  const streamErr = await rejection(
+    (async () => {
+      for await (const _ of stream) {
+        /* none */
+      }
+    })(),
+  );
   assert.ok(streamErr instanceof RpcUnavailableError, `server streams are refused too: ${String(streamErr)}`);
 
   const plain = await rejection(client(null).getRun({ run_id: 'r' }));
@@ -97,7 +133,10 @@ test('cluster tls - mutual TLS refuses clients without a certificate, with one f
   assert.match(plainWait.message, /serves TLS but this client connected in plaintext/);
 
   // The CLI worker without a client certificate exits 1 with the reason.
-  const r = await runCli(['worker', '--coordinator', `127.0.0.1:${port}`, '--token', 'tok', '--tls-ca', c.ca, '--connect-timeout-ms', '5000'], { timeoutMs: 30_000 });
+  const r = await runCli(
+    ['worker', '--coordinator', `127.0.0.1:${port}`, '--token', 'tok', '--tls-ca', c.ca, '--connect-timeout-ms', '5000'],
+    { timeoutMs: 30_000 },
+  );
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /requires a client certificate/);
 });
@@ -115,7 +154,10 @@ test('cluster tls - missing, directory, non-PEM and mismatched certificate files
   const dir = await tmpDir({ t });
   const cases: Array<[() => unknown, RegExp]> = [
     [() => loadServerTls({ certFile: dir.join('nope.pem'), keyFile: c.serverKey }), /--tls-cert .*nope\.pem does not exist/],
-    [() => loadServerTls({ certFile: c.serverCert, keyFile: c.clientKey }), /--tls-key .*worker\.key does not match the certificate in --tls-cert .*server\.pem/],
+    [
+      () => loadServerTls({ certFile: c.serverCert, keyFile: c.clientKey }),
+      /--tls-key .*worker\.key does not match the certificate in --tls-cert .*server\.pem/,
+    ],
     [() => loadServerTls({ certFile: c.serverKey, keyFile: c.serverKey }), /--tls-cert .*server\.key does not hold a PEM certificate/],
     [() => loadServerTls({ certFile: c.serverCert, keyFile: c.serverKey, caFile: dir.path }), /--tls-ca .* is a directory/],
     [() => loadClientTls({ caFile: c.ca, certFile: c.clientCert }), /--tls-cert needs --tls-key/],
@@ -124,7 +166,9 @@ test('cluster tls - missing, directory, non-PEM and mismatched certificate files
   for (const [fn, re] of cases) {
     assert.throws(fn, (err: unknown) => err instanceof TlsConfigError && re.test(err.message), String(re));
   }
-  const r = await runCli(['coordinator', '--token', 'x', '--port', '0', '--tls-cert', c.serverCert, '--tls-key', c.clientKey], { cwd: dir.path });
+  const r = await runCli(['coordinator', '--token', 'x', '--port', '0', '--tls-cert', c.serverCert, '--tls-key', c.clientKey], {
+    cwd: dir.path,
+  });
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /--tls-key .*worker\.key does not match the certificate in --tls-cert/);
 });

@@ -28,13 +28,19 @@ test('cluster worker - standalone workers train the assigned ranks and exit 0 pr
     store.close();
   });
   const exits = [0, 1].map(() => {
-    const child = spawn(process.execPath, ['--import', TSX, CLI_ENTRY, 'worker', '--coordinator', `127.0.0.1:${port}`, '--threads', '1',
-      '--backend', 'cpu'], { env: { ...process.env, BNN_CLUSTER_TOKEN: 'tok' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      ['--import', TSX, CLI_ENTRY, 'worker', '--coordinator', `127.0.0.1:${port}`, '--threads', '1', '--backend', 'cpu'],
+      { env: { ...process.env, BNN_CLUSTER_TOKEN: 'tok' }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+    t.after(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
     return new Promise<{ code: number | null; stderr: string; at: number }>((resolve) =>
-      child.on('close', (code) => resolve({ code, stderr, at: Date.now() })));
+      child.on('close', (code) => resolve({ code, stderr, at: Date.now() })),
+    );
   });
   const config = await loadConfig(writeTinyConfig(dir.path, { epochs: 200 }));
   const watch = client.watchCluster({ run_id: '' });
@@ -43,7 +49,10 @@ test('cluster worker - standalone workers train the assigned ranks and exit 0 pr
   watch.cancel();
   const running = await client.getRun({ run_id: runId });
   assert.deepEqual([running.status, running.generation, running.world_size], ['RUNNING', 1, 2]);
-  assert.deepEqual(listMembers(store.db, runId).map((m) => m.rank), [0, 1]);
+  assert.deepEqual(
+    listMembers(store.db, runId).map((m) => m.rank),
+    [0, 1],
+  );
   const cancelledAt = Date.now();
   assert.equal((await client.cancelRun({ run_id: runId })).status, 'CANCELLED');
   for (const e of await Promise.all(exits)) {

@@ -7,16 +7,30 @@ interface Report {
   codecKernels: string;
   codec: Array<{ kernels: string; signEncodeNs: number; halfEncodeNs: number }>;
   loadAverage: { before: number; after: number };
-  rows: Array<{ workers: number; compression: string; sizeBytes: number; medianMs: number; busBytesPerSecond: number; rawPubSubBytesPerSecond: number; wireReduction: number; exact: boolean | null }>;
+  rows: Array<{
+    workers: number;
+    compression: string;
+    sizeBytes: number;
+    medianMs: number;
+    busBytesPerSecond: number;
+    rawPubSubBytesPerSecond: number;
+    wireReduction: number;
+    exact: boolean | null;
+  }>;
 }
 
 test('collective bench - bench-allreduce --json measures every mode next to raw pub/sub, ranks in threads', async () => {
-  const r = await runCli(['bench-allreduce', '--sizes', '0.25', '--workers', '2', '--repeats', '1', '--codec-elements', '4099', '--json'], { timeoutMs: 20_000 });
+  const r = await runCli(['bench-allreduce', '--sizes', '0.25', '--workers', '2', '--repeats', '1', '--codec-elements', '4099', '--json'], {
+    timeoutMs: 20_000,
+  });
   assert.equal(r.code, 0, r.stderr);
   const report = JSON.parse(r.stdout) as Report;
   assert.match(report.setup, /worker thread per rank/);
   assert.ok(report.rows.every((row) => row.rawPubSubBytesPerSecond > 0));
-  assert.deepEqual(report.rows.map((row) => row.compression), ['none', 'fp16', 'sign-ef']);
+  assert.deepEqual(
+    report.rows.map((row) => row.compression),
+    ['none', 'fp16', 'sign-ef'],
+  );
   const [none, fp16, sign] = report.rows;
   assert.equal(none?.exact, true);
   assert.ok((none?.busBytesPerSecond ?? 0) > 0);
@@ -30,7 +44,25 @@ test('collective bench - bench-allreduce --json measures every mode next to raw 
 });
 
 test('collective bench - in-process ranks and the text table', async () => {
-  const r = await runCli(['bench', 'allreduce', '--sizes', '0.0625', '--workers', '1,3', '--compression', 'none', '--repeats', '1', '--ranks', 'process', '--codec-elements', '0'], { timeoutMs: 20_000 });
+  const r = await runCli(
+    [
+      'bench',
+      'allreduce',
+      '--sizes',
+      '0.0625',
+      '--workers',
+      '1,3',
+      '--compression',
+      'none',
+      '--repeats',
+      '1',
+      '--ranks',
+      'process',
+      '--codec-elements',
+      '0',
+    ],
+    { timeoutMs: 20_000 },
+  );
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /all ranks on one Node event loop/);
   assert.match(r.stdout, /raw = one publisher/);

@@ -9,15 +9,24 @@ import { listEvents, openStore } from '../src/store/index.js';
 test('compression config - train.compression defaults to none and rejects unknown formats naming the allowed ones', () => {
   assert.equal(parseRunConfig({}, { source: 'test' }).train.compression, 'none');
   assert.equal(parseRunConfig({ train: { compression: 'sign-ef' } }, { source: 'test' }).train.compression, 'sign-ef');
-  assert.throws(() => parseRunConfig({ train: { compression: 'int4' } }, { source: 'test' }), /train\.compression[\s\S]*none[\s\S]*fp16[\s\S]*sign-ef/);
+  assert.throws(
+    () => parseRunConfig({ train: { compression: 'int4' } }, { source: 'test' }),
+    /train\.compression[\s\S]*none[\s\S]*fp16[\s\S]*sign-ef/,
+  );
 });
 
 test('compression config - bnn launch takes train.compression from the config; --compression overrides it', async (t) => {
   const dir = await tmpDir({ t });
   const config = writeTinyConfig(dir.path, { epochs: 1 });
-  const fromConfig = await runCli(['launch', '--local', '2', config, '--set', 'train.compression=sign-ef', '--json', '--quiet'], { cwd: dir.path, timeoutMs: 60_000 });
+  const fromConfig = await runCli(['launch', '--local', '2', config, '--set', 'train.compression=sign-ef', '--json', '--quiet'], {
+    cwd: dir.path,
+    timeoutMs: 60_000,
+  });
   assert.equal(fromConfig.code, 0, fromConfig.stderr);
-  const flag = await runCli(['launch', '--local', '1', config, '--set', 'train.compression=sign-ef', '--compression', 'fp16', '--json', '--quiet'], { cwd: dir.path, timeoutMs: 60_000 });
+  const flag = await runCli(
+    ['launch', '--local', '1', config, '--set', 'train.compression=sign-ef', '--compression', 'fp16', '--json', '--quiet'],
+    { cwd: dir.path, timeoutMs: 60_000 },
+  );
   assert.equal(flag.code, 0, flag.stderr);
   const store = openStore(dir.join('bnn.db'));
   try {

@@ -9,10 +9,23 @@ import type { AllReduceOptions } from '../src/collective/options.js';
 import { firstBitDifference, randomGradient, rankOrderReduce } from '../src/collective/testing.js';
 import { startTestNatsServer, type TestNatsServer } from './helpers/nats.js';
 
-async function natsGroup(server: TestNatsServer, n: number, options: Partial<AllReduceOptions> = {}, auth: { user?: string; password?: string } = {}, generation = 1) {
+async function natsGroup(
+  server: TestNatsServer,
+  n: number,
+  options: Partial<AllReduceOptions> = {},
+  auth: { user?: string; password?: string } = {},
+  generation = 1,
+) {
   const transports: NatsTransport[] = [];
   for (let r = 0; r < n; r++) transports.push(await connectNatsTransport({ servers: server.url, name: `rank-${r}`, ...auth }));
-  const ranks = transports.map((t, rank) => new AllReduce(t, { runId: 'nats', generation, rank, worldSize: n }, { headerRoomBytes: 0, stepDeadlineMs: 5000, readyTimeoutMs: 3000, ...options }));
+  const ranks = transports.map(
+    (t, rank) =>
+      new AllReduce(
+        t,
+        { runId: 'nats', generation, rank, worldSize: n },
+        { headerRoomBytes: 0, stepDeadlineMs: 5000, readyTimeoutMs: 3000, ...options },
+      ),
+  );
   const close = async () => {
     await Promise.all(ranks.map((r) => r.close()));
     await Promise.all(transports.map((t) => t.close()));
@@ -78,7 +91,8 @@ test('collective nats - a silent rank gives CollectiveTimeoutError naming it wit
     const len = 3000;
     // generation 6 (stale) and 8 (not ours) chatter on this step's subjects
     for (const gen of [6, 8]) {
-      for (let s = 0; s < 3; s++) stale.publish(`bnn.nats.${gen}.rs.0.${s}.0`, encodeChunk('none', 2, new Float32Array(1000).fill(1e9), null));
+      for (let s = 0; s < 3; s++)
+        stale.publish(`bnn.nats.${gen}.rs.0.${s}.0`, encodeChunk('none', 2, new Float32Array(1000).fill(1e9), null));
       stale.publish(`bnn.nats.${gen}.ag.0.2.0`, encodeChunk('none', 2, new Float32Array(1000).fill(1e9), null));
     }
     await stale.flush();
@@ -94,7 +108,10 @@ test('collective nats - a silent rank gives CollectiveTimeoutError naming it wit
       assert.ok(err.missingShards.includes(2));
     }
     // nothing from the other generations reached the group
-    assert.equal(g.ranks.reduce((s, r) => s + r.stats.messagesDropped, 0), 0);
+    assert.equal(
+      g.ranks.reduce((s, r) => s + r.stats.messagesDropped, 0),
+      0,
+    );
   } finally {
     await stale.close();
     await g.close();
@@ -111,7 +128,10 @@ test('collective nats - connections, subscriptions and the server process are re
     assert.equal(await server.subscriptions(), baseline + 6); // hello, rs, ag per rank (fp32: reduce-scatter)
     await Promise.all(g.ranks.map((ar, r) => ar.allreduce(randomGradient(100, r))));
     await Promise.all(g.ranks.map((r) => r.close()));
-    assert.deepEqual(g.ranks.map((r) => r.openSubscriptions), [0, 0]);
+    assert.deepEqual(
+      g.ranks.map((r) => r.openSubscriptions),
+      [0, 0],
+    );
     await g.transports[0]?.flush();
     await g.transports[1]?.flush();
     assert.equal(await server.subscriptions(), baseline);
@@ -134,7 +154,10 @@ test('collective nats - the server dying mid-step fails every rank with Transpor
   const g = await natsGroup(server, 2, { stepDeadlineMs: 10_000 });
   try {
     // rank 1 never contributes, so the step is still open when the server goes away
-    const outcome = (g.ranks[0] as AllReduce).allreduce(randomGradient(10_000, 1)).then(() => null, (e: unknown) => e);
+    const outcome = (g.ranks[0] as AllReduce).allreduce(randomGradient(10_000, 1)).then(
+      () => null,
+      (e: unknown) => e,
+    );
     await sleep(50);
     const t0 = Date.now();
     await server.stop();

@@ -9,23 +9,48 @@ interface Report {
   threadsPerWorker: number;
   loadAverage: { before: number; after: number };
   batchSize: number;
-  runs: Array<{ compression: string; batchMode: string | null; batchSize: number; workers: number; status: string; samplesPerS: number; epochSamplesPerS: number[] }>;
+  runs: Array<{
+    compression: string;
+    batchMode: string | null;
+    batchSize: number;
+    workers: number;
+    status: string;
+    samplesPerS: number;
+    epochSamplesPerS: number[];
+  }>;
   rows: Array<{ compression: string; batchMode: string; workers: number; perWorkerBatch: number; samplesPerS: number; speedup: number }>;
 }
 
 test('bench scaling - bnn bench scaling --json trains with 1 and 2 real local workers and reports the ratio', async (t) => {
   const dir = await tmpDir({ t });
   const config = writeTinyConfig(dir.path, { epochs: 1 });
-  const r = await runCli(['bench', 'scaling', config, '--compression', 'sign-ef', '--epochs', '1', '--subset', '1', '--json'], { cwd: dir.path, timeoutMs: 90_000 });
+  const r = await runCli(['bench', 'scaling', config, '--compression', 'sign-ef', '--epochs', '1', '--subset', '1', '--json'], {
+    cwd: dir.path,
+    timeoutMs: 90_000,
+  });
   assert.equal(r.code, 0, r.stderr);
   const report = JSON.parse(r.stdout) as Report;
   assert.equal(report.threadsPerWorker, 1);
   assert.ok(report.cores >= 1 && Number.isFinite(report.loadAverage.before) && Number.isFinite(report.loadAverage.after));
   const b = report.batchSize;
   // one 1-worker run serves both modes; 2 workers split the batch (global) or each take it (per-worker)
-  assert.deepEqual(report.runs.map((x) => [x.compression, x.workers, x.batchMode, x.batchSize, x.status, x.epochSamplesPerS.length]),
-    [['sign-ef', 1, null, b, 'COMPLETED', 1], ['sign-ef', 2, 'global', b, 'COMPLETED', 1], ['sign-ef', 2, 'per-worker', 2 * b, 'COMPLETED', 1]]);
-  assert.deepEqual(report.rows.map((x) => [x.batchMode, x.workers, x.perWorkerBatch]), [['global', 1, b], ['global', 2, b / 2], ['per-worker', 1, b], ['per-worker', 2, b]]);
+  assert.deepEqual(
+    report.runs.map((x) => [x.compression, x.workers, x.batchMode, x.batchSize, x.status, x.epochSamplesPerS.length]),
+    [
+      ['sign-ef', 1, null, b, 'COMPLETED', 1],
+      ['sign-ef', 2, 'global', b, 'COMPLETED', 1],
+      ['sign-ef', 2, 'per-worker', 2 * b, 'COMPLETED', 1],
+    ],
+  );
+  assert.deepEqual(
+    report.rows.map((x) => [x.batchMode, x.workers, x.perWorkerBatch]),
+    [
+      ['global', 1, b],
+      ['global', 2, b / 2],
+      ['per-worker', 1, b],
+      ['per-worker', 2, b],
+    ],
+  );
   for (const mode of ['global', 'per-worker']) {
     const [one, two] = report.rows.filter((x) => x.batchMode === mode);
     assert.equal(one?.speedup, 1);

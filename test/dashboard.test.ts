@@ -21,11 +21,15 @@ async function launchBrowser(): Promise<Browser> {
 
 /** Points the loss chart has drawn, once the page reports at least `min`. */
 async function lossPoints(page: Page, min: number, timeoutMs: number): Promise<number> {
-  const handle = await page.waitForFunction((n) => {
-    const svg = document.querySelector('#loss-chart');
-    const drawn = svg ? svg.querySelectorAll('circle.point').length : 0;
-    return drawn >= n && Number(svg.getAttribute('data-points')) === drawn ? drawn : false;
-  }, min, { timeout: timeoutMs, polling: 200 });
+  const handle = await page.waitForFunction(
+    (n) => {
+      const svg = document.querySelector('#loss-chart');
+      const drawn = svg ? svg.querySelectorAll('circle.point').length : 0;
+      return drawn >= n && Number(svg.getAttribute('data-points')) === drawn ? drawn : false;
+    },
+    min,
+    { timeout: timeoutMs, polling: 200 },
+  );
   return (await handle.jsonValue()) as number;
 }
 
@@ -50,9 +54,14 @@ test('dashboard - headless Chromium shows the workers of a running bnn launch --
   assert.equal(await page.title(), 'bnn cluster');
 
   // Both workers, alive, each with its rank in the running run.
-  await page.waitForFunction(() => [...document.querySelectorAll('#workers tbody tr[data-worker]')]
-    .filter((tr: any) => tr.children[2].textContent === 'alive' && /^[01]$/.test(tr.children[4].textContent ?? '')).length === 2,
-  null, { timeout: 30_000, polling: 200 });
+  await page.waitForFunction(
+    () =>
+      [...document.querySelectorAll('#workers tbody tr[data-worker]')].filter(
+        (tr: any) => tr.children[2].textContent === 'alive' && /^[01]$/.test(tr.children[4].textContent ?? ''),
+      ).length === 2,
+    null,
+    { timeout: 30_000, polling: 200 },
+  );
   const shown = await page.$$eval('#workers tbody tr[data-worker]', (rows) => rows.map((r) => r.getAttribute('data-worker')!));
   assert.deepEqual(shown.sort(), registered.sort());
   const ranks = await page.$$eval('#workers tbody tr[data-worker]', (rows) => rows.map((r) => r.children[4]!.textContent));
@@ -62,8 +71,8 @@ test('dashboard - headless Chromium shows the workers of a running bnn launch --
   const first = await lossPoints(page, 2, 30_000);
   const later = await lossPoints(page, first + 2, 30_000);
   assert.ok(later > first, `loss points ${first} → ${later}`);
-  assert.match(await page.textContent('#conn') ?? '', /live/);
-  assert.match(await page.textContent('#runs tbody tr.selected') ?? '', /RUNNING/);
+  assert.match((await page.textContent('#conn')) ?? '', /live/);
+  assert.match((await page.textContent('#runs tbody tr.selected')) ?? '', /RUNNING/);
   if (process.env.BNN_DASHBOARD_SCREENSHOT) await page.screenshot({ path: process.env.BNN_DASHBOARD_SCREENSHOT, fullPage: true });
   assert.deepEqual(errors, []);
 
@@ -77,7 +86,10 @@ test('dashboard - /events opens with a snapshot and follows runs; / and /dashboa
   const dir = await tmpDir({ t });
   const store = openStore(dir.join('bnn.db'));
   const server = createCoordinatorServer({ db: store.db, token: 'tok' });
-  const monitor = (await startMonitorHttp({ coordinator: server.coordinator, db: store.db, stateIntervalMs: 100 }, { host: '127.0.0.1', port: 0 }))!;
+  const monitor = (await startMonitorHttp(
+    { coordinator: server.coordinator, db: store.db, stateIntervalMs: 100 },
+    { host: '127.0.0.1', port: 0 },
+  ))!;
   t.after(async () => {
     await monitor.close();
     await server.shutdown(0);
@@ -124,7 +136,10 @@ test('dashboard - /events opens with a snapshot and follows runs; / and /dashboa
   const run = await next('run');
   assert.deepEqual([run.runId, run.status, run.workers], [info.run_id, 'PENDING', 2]);
   const state = await next('state');
-  assert.deepEqual((state.active as Array<{ id: string; status: string }>).map((r) => [r.id, r.status]), [[info.run_id, 'PENDING']]);
+  assert.deepEqual(
+    (state.active as Array<{ id: string; status: string }>).map((r) => [r.id, r.status]),
+    [[info.run_id, 'PENDING']],
+  );
   ac.abort();
   await reader.cancel().catch(() => undefined);
 });

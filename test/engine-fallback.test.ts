@@ -20,8 +20,10 @@ train:
 test('engine fallback - auto without the native addon warns once, names the reason and still trains', async (t) => {
   const dir = await tmpDir({ t });
   await writeFile(dir.join('c.yaml'), CONFIG);
-  const r = await runCli(['train', dir.join('c.yaml'), '--store', dir.join('bnn.db'), '--checkpoint-dir', dir.join('ck'), '--json'],
-    { env: { BNN_NATIVE_ADDON: dir.join('missing.node') }, timeoutMs: 60_000 });
+  const r = await runCli(['train', dir.join('c.yaml'), '--store', dir.join('bnn.db'), '--checkpoint-dir', dir.join('ck'), '--json'], {
+    env: { BNN_NATIVE_ADDON: dir.join('missing.node') },
+    timeoutMs: 60_000,
+  });
   assert.equal(r.code, 0, r.stderr);
   const warnings = r.stderr.split('\n').filter((l) => l.includes('warning'));
   assert.equal(warnings.length, 1, r.stderr);
@@ -33,8 +35,10 @@ test('engine fallback - auto without the native addon warns once, names the reas
 test('engine fallback - --backend native without the addon is an error naming the reason, exit 1', async (t) => {
   const dir = await tmpDir({ t });
   await writeFile(dir.join('c.yaml'), CONFIG);
-  const r = await runCli(['train', dir.join('c.yaml'), '--backend', 'native', '--store', dir.join('bnn.db')],
-    { env: { BNN_NATIVE_ADDON: dir.join('missing.node') }, timeoutMs: 60_000 });
+  const r = await runCli(['train', dir.join('c.yaml'), '--backend', 'native', '--store', dir.join('bnn.db')], {
+    env: { BNN_NATIVE_ADDON: dir.join('missing.node') },
+    timeoutMs: 60_000,
+  });
   assert.equal(r.code, 1);
   assert.match(r.stderr, /backend 'native' is unavailable: .*missing\.node/);
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace for a user-facing error');

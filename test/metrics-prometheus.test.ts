@@ -64,8 +64,10 @@ test('metrics - a coordinator training a run on two workers serves /metrics that
   const dir = await tmpDir({ t });
   const nats = await startTestNatsServer({ t });
   const env = { BNN_CLUSTER_TOKEN: 'tok' };
-  const coord = spawnCli(['coordinator', '--host', '127.0.0.1', '--port', '0', '--http-port', '0', '--store', dir.join('bnn.db'), '--nats', nats.url],
-    { cwd: dir.path, env, t });
+  const coord = spawnCli(
+    ['coordinator', '--host', '127.0.0.1', '--port', '0', '--http-port', '0', '--store', dir.join('bnn.db'), '--nats', nats.url],
+    { cwd: dir.path, env, t },
+  );
   const [, grpcPort] = await coord.waitForLine(/coordinator listening on 127\.0\.0\.1:(\d+)/, 30_000);
   const [, base] = await coord.waitForLine(/dashboard (http:\/\/127\.0\.0\.1:\d+\/)/, 10_000);
   const metricsUrl = `${base}metrics`;
@@ -77,7 +79,8 @@ test('metrics - a coordinator training a run on two workers serves /metrics that
   assert.equal(sample(empty, 'bnn_runs', { status: 'RUNNING' }), 0);
 
   const workers = [0, 1].map(() =>
-    spawnCli(['worker', '--coordinator', `127.0.0.1:${grpcPort}`, '--threads', '1', '--backend', 'cpu'], { cwd: dir.path, env, t }));
+    spawnCli(['worker', '--coordinator', `127.0.0.1:${grpcPort}`, '--threads', '1', '--backend', 'cpu'], { cwd: dir.path, env, t }),
+  );
   const client = connectCoordinator(`127.0.0.1:${grpcPort}`, { token: 'tok' });
   t.after(() => client.close());
   const config = await loadConfig(writeTinyConfig(dir.path, { epochs: 500 }));
@@ -89,7 +92,7 @@ test('metrics - a coordinator training a run on two workers serves /metrics that
     const steps = sample(text, 'bnn_step_duration_seconds_count', { run: runId }) ?? 0;
     const bytes = ['0', '1'].map((rank) => {
       const id = text.match(new RegExp(`bnn_worker_info\\{worker="([^"]+)",[^}]*rank="${rank}"\\} 1`))?.[1];
-      return id ? sample(text, 'bnn_allreduce_bytes_total', { run: runId, worker: id }) ?? 0 : 0;
+      return id ? (sample(text, 'bnn_allreduce_bytes_total', { run: runId, worker: id }) ?? 0) : 0;
     });
     return steps > 0 && bytes.every((b) => b > 0) ? text : undefined;
   });
@@ -114,7 +117,10 @@ test('metrics - a coordinator training a run on two workers serves /metrics that
     assert.ok(sample(running, 'bnn_allreduce_seconds_total', { run: runId, worker })! > 0);
   }
   // The histogram is cumulative: +Inf holds every observation.
-  assert.equal(sample(running, 'bnn_step_duration_seconds_bucket', { run: runId, le: '+Inf' }), sample(running, 'bnn_step_duration_seconds_count', { run: runId }));
+  assert.equal(
+    sample(running, 'bnn_step_duration_seconds_bucket', { run: runId, le: '+Inf' }),
+    sample(running, 'bnn_step_duration_seconds_count', { run: runId }),
+  );
 
   assert.equal((await client.cancelRun({ run_id: runId })).status, 'CANCELLED');
   for (const w of workers) assert.equal((await w.exited).code, 0);
@@ -144,7 +150,10 @@ test('metrics - --http-port in use is a clear error (exit 1); the default port i
 
   const inUse = await runCli([...common, '--http-port', String(port)], { cwd: dir.path, env, timeoutMs: 30_000 });
   assert.equal(inUse.code, 1, inUse.stderr);
-  assert.match(inUse.stderr, new RegExp(`--http-port ${port}: the port is in use on 127\\.0\\.0\\.1; pick another \\(0: a free one\\) or pass --no-http`));
+  assert.match(
+    inUse.stderr,
+    new RegExp(`--http-port ${port}: the port is in use on 127\\.0\\.0\\.1; pick another \\(0: a free one\\) or pass --no-http`),
+  );
   assert.doesNotMatch(inUse.stderr, /\n\s+at /, 'no stack trace for a user error');
 
   const bad = await runCli([...common, '--http-port', 'lots'], { cwd: dir.path, env });
@@ -160,7 +169,10 @@ test('metrics - --http-port in use is a clear error (exit 1); the default port i
   t.after(() => new Promise<void>((r) => (held ? holder.close(() => r()) : r())));
   const withDefault = spawnCli(common, { cwd: dir.path, env, t });
   await Promise.all([
-    withDefault.waitForLine(/warning: no dashboard or \/metrics: port 9464 is in use on 127\.0\.0\.1 \(pass --http-port <n>, 0 for a free one, or --no-http\)/, 30_000),
+    withDefault.waitForLine(
+      /warning: no dashboard or \/metrics: port 9464 is in use on 127\.0\.0\.1 \(pass --http-port <n>, 0 for a free one, or --no-http\)/,
+      30_000,
+    ),
     announced(withDefault.child),
   ]);
   withDefault.child.kill('SIGTERM');

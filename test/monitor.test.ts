@@ -13,7 +13,17 @@ import { startTestNatsServer } from './helpers/nats.js';
 import { tmpDir } from './helpers/tmp.js';
 
 interface SnapshotJson {
-  workers: { id: string; hostname: string; state: string; runId: string | null; rank: number | null; step: number | null; samplesPerS: number | null; heartbeatAgeS: number | null; telemetry: Record<string, unknown> }[];
+  workers: {
+    id: string;
+    hostname: string;
+    state: string;
+    runId: string | null;
+    rank: number | null;
+    step: number | null;
+    samplesPerS: number | null;
+    heartbeatAgeS: number | null;
+    telemetry: Record<string, unknown>;
+  }[];
   runs: { id: string; status: string; worldSize: number }[];
 }
 
@@ -73,11 +83,28 @@ test('monitor - a real coordinator and worker: --json and --once snapshots (idle
 
   // Live, in a terminal: raw mode on, redrawn in place, q quits and restores the terminal.
   let out = '';
-  const stdout = Object.assign(new Writable({ write(c: Buffer | string, _e, cb) { out += c.toString(); cb(); } }), { isTTY: true });
+  const stdout = Object.assign(
+    new Writable({
+      write(c: Buffer | string, _e, cb) {
+        out += c.toString();
+        cb();
+      },
+    }),
+    { isTTY: true },
+  );
   const rawModes: boolean[] = [];
-  const stdin = Object.assign(new PassThrough(), { isTTY: true, setRawMode: (m: boolean) => { rawModes.push(m); } });
+  const stdin = Object.assign(new PassThrough(), {
+    isTTY: true,
+    setRawMode: (m: boolean) => {
+      rawModes.push(m);
+    },
+  });
   const signals = new EventEmitter();
-  const live = runMonitor((req) => client.watchCluster(req), { coordinator: address, runId: '', refreshMs: 200, once: false, json: false, firstSnapshotTimeoutMs: 10_000 }, { stdout, stdin, signals });
+  const live = runMonitor(
+    (req) => client.watchCluster(req),
+    { coordinator: address, runId: '', refreshMs: 200, once: false, json: false, firstSnapshotTimeoutMs: 10_000 },
+    { stdout, stdin, signals },
+  );
   while (!out.includes(w!.id)) await new Promise((r) => setTimeout(r, 50));
   await new Promise((r) => setTimeout(r, 500));
   stdin.write('q');

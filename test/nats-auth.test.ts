@@ -34,11 +34,16 @@ async function cluster(t: AfterHook, natsUrl: string) {
     store.close();
   });
   const worker = (args: string[], env: Record<string, string> = {}) => {
-    const child = spawn(process.execPath, ['--import', TSX, CLI_ENTRY, 'worker', '--coordinator', `127.0.0.1:${port}`, '--threads', '1',
-      '--backend', 'cpu', ...args], { env: { ...process.env, BNN_CLUSTER_TOKEN: 'tok', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      ['--import', TSX, CLI_ENTRY, 'worker', '--coordinator', `127.0.0.1:${port}`, '--threads', '1', '--backend', 'cpu', ...args],
+      { env: { ...process.env, BNN_CLUSTER_TOKEN: 'tok', ...env }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+    t.after(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
     return new Promise<{ code: number | null; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stderr })));
   };
   const run = async (dir: string) => {
@@ -78,7 +83,9 @@ test('nats auth - a worker with the right user/password trains; a wrong password
   for (const text of [failed.error, badExit.stderr, goodExit.stderr, c.logs.join('\n')]) {
     assert.ok(!text.includes('wrong-pw-456') && !text.includes('right-pw-123'), `a password leaked:\n${text}`);
   }
-  const stored = JSON.stringify(c.store.sqlite.prepare('SELECT * FROM runs').all()) + JSON.stringify(c.store.sqlite.prepare('SELECT * FROM events').all());
+  const stored =
+    JSON.stringify(c.store.sqlite.prepare('SELECT * FROM runs').all()) +
+    JSON.stringify(c.store.sqlite.prepare('SELECT * FROM events').all());
   assert.ok(!stored.includes('pw-'), 'no password in the runs or events tables');
 });
 
@@ -98,7 +105,8 @@ test('nats auth - a token handed out by the coordinator in its nats url reaches 
   assert.equal(failed.status, 'FAILED');
   assert.match(failed.error, /refused the token/);
   assert.equal(badExit.code, 1, badExit.stderr);
-  for (const text of [failed.error, badExit.stderr, c.logs.join('\n')]) assert.ok(!text.includes('tok-abc-789') && !text.includes('not-the-token'), text);
+  for (const text of [failed.error, badExit.stderr, c.logs.join('\n')])
+    assert.ok(!text.includes('tok-abc-789') && !text.includes('not-the-token'), text);
 });
 
 test('nats auth - TLS: a client with the CA and a CA-signed certificate connects to a nats-server that verifies clients; no certificate or an untrusted CA fails naming the TLS flags', async (t) => {
@@ -110,7 +118,12 @@ test('nats auth - TLS: a client with the CA and a CA-signed certificate connects
   await transport.close();
   for (const tls of [{ caFile: c.ca }, { caFile: c.otherCa, certFile: c.clientCert, keyFile: c.clientKey }, undefined]) {
     const err = await connectNatsTransport({ servers: nats.url, connectTimeoutMs: 3000, ...(tls ? { tls } : {}) }).then(
-      (tr) => { void tr.close(); return null; }, (e: unknown) => e);
+      (tr) => {
+        void tr.close();
+        return null;
+      },
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof NatsAuthError, `${JSON.stringify(tls)}: ${String(err)}`);
     assert.match(err.message, /TLS failed .*--nats-tls-ca\/--nats-tls-cert\/--nats-tls-key/);
   }

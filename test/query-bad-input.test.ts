@@ -46,7 +46,10 @@ async function expectRefused(
 ): Promise<void> {
   const hash = sha256(store);
   // A reader of a WAL database may create its -wal and -shm companions; the data stays in bnn.db.
-  const files = () => readdirSync(dir.path).filter((f) => !/-(wal|shm)$/.test(f)).sort();
+  const files = () =>
+    readdirSync(dir.path)
+      .filter((f) => !/-(wal|shm)$/.test(f))
+      .sort();
   const listing = files();
   // Hashing reads the file, and closing any descriptor of it drops this process's POSIX
   // locks on it: so the lock is taken after the first hash and released before the second.
@@ -74,33 +77,70 @@ test('query bad input - unknown run id: show, compare --runs and report --runs e
     { args: ['show', 'r-20990101-000000-0000'], code: 1, message: /^bnn: error: no run with id or id prefix "r-20990101-000000-0000"$/m },
     { args: ['show', 'r-2025'], code: 1, message: /^bnn: error: run id prefix "r-2025" is ambiguous: it matches r-2025/m },
     { args: ['compare', '--runs', `${fixture.detailed.id},nope`], code: 1, message: /^bnn: error: no run with id or id prefix "nope"$/m },
-    { args: ['report', '--out', dir.join('r.html'), '--runs', 'nope'], code: 1, message: /^bnn: error: no run with id or id prefix "nope"$/m },
+    {
+      args: ['report', '--out', dir.join('r.html'), '--runs', 'nope'],
+      code: 1,
+      message: /^bnn: error: no run with id or id prefix "nope"$/m,
+    },
   ]);
 });
 
 test('query bad input - malformed filters and unknown metrics are bad usage (exit 2) naming the flag, the value and what is valid', async () => {
   await expectRefused(file, [
     { args: ['runs', '--limit', 'abc'], code: 2, message: /^bnn: error: --limit: 'abc' is not valid; expected an integer >= 1$/m },
-    { args: ['runs', '--since', '2025-02-30'], code: 2, message: /^bnn: error: --since: '2025-02-30' is not valid; expected an ISO-8601 date/m },
-    { args: ['runs', '--status', 'done,completed'], code: 2, message: /--status: 'done' is not valid; expected one of PENDING, RUNNING, COMPLETED, FAILED, CANCELLED$/m },
-    { args: ['runs', '--tag', 'paper,table2'], code: 2, message: /--tag: 'paper,table2' is not valid; expected one tag as recorded in a run config \(non-empty, no leading or trailing blanks, no comma/m },
+    {
+      args: ['runs', '--since', '2025-02-30'],
+      code: 2,
+      message: /^bnn: error: --since: '2025-02-30' is not valid; expected an ISO-8601 date/m,
+    },
+    {
+      args: ['runs', '--status', 'done,completed'],
+      code: 2,
+      message: /--status: 'done' is not valid; expected one of PENDING, RUNNING, COMPLETED, FAILED, CANCELLED$/m,
+    },
+    {
+      args: ['runs', '--tag', 'paper,table2'],
+      code: 2,
+      message:
+        /--tag: 'paper,table2' is not valid; expected one tag as recorded in a run config \(non-empty, no leading or trailing blanks, no comma/m,
+    },
     { args: ['runs', '--tag', ' '], code: 2, message: /--tag: ' ' is not valid/m },
     { args: ['runs', '--limit', '-3'], code: 2, message: /--limit: '-3' is not valid; expected an integer >= 1$/m },
     { args: ['runs', '--lock-timeout-ms', 'soon'], code: 2, message: /--lock-timeout-ms: 'soon' is not valid; expected an integer >= 0$/m },
     { args: ['show', fixture.detailed.id, '--lock-timeout-ms', '-1'], code: 2, message: /--lock-timeout-ms: '-1' is not valid/m },
     { args: ['compare', '--until', 'yesterday'], code: 2, message: /--until: 'yesterday' is not valid/m },
-    { args: ['compare', '--by', 'color'], code: 2, message: /--by: 'color' is not valid; expected one of precision, model, dataset, name$/m },
-    { args: ['compare', '--metric', 'f1'], code: 2, message: /--metric: 'f1' is not valid; expected one of test_acc, best_test_acc, samples_per_s/m },
+    {
+      args: ['compare', '--by', 'color'],
+      code: 2,
+      message: /--by: 'color' is not valid; expected one of precision, model, dataset, name$/m,
+    },
+    {
+      args: ['compare', '--metric', 'f1'],
+      code: 2,
+      message: /--metric: 'f1' is not valid; expected one of test_acc, best_test_acc, samples_per_s/m,
+    },
     { args: ['compare', '--runs', ' , '], code: 2, message: /--runs: ' , ' is not valid; expected a comma-separated list of run ids/m },
     { args: ['report', '--out', dir.join('r.html'), '--metric', 'f1'], code: 2, message: /--metric: 'f1' is not valid/m },
-    { args: ['report', '--out', dir.join('r.html'), '--precision', 'fp8'], code: 2, message: /--precision: 'fp8' is not valid; expected one of fp32, int8, binary/m },
-    { args: ['report', '--out', dir.join('r.pdf')], code: 2, message: /--out: '.*r\.pdf' is not valid; expected a file name ending in \.html, \.htm or \.md$/m },
+    {
+      args: ['report', '--out', dir.join('r.html'), '--precision', 'fp8'],
+      code: 2,
+      message: /--precision: 'fp8' is not valid; expected one of fp32, int8, binary/m,
+    },
+    {
+      args: ['report', '--out', dir.join('r.pdf')],
+      code: 2,
+      message: /--out: '.*r\.pdf' is not valid; expected a file name ending in \.html, \.htm or \.md$/m,
+    },
   ]);
 });
 
 test('query bad input - a well-formed value naming nothing in the store, and SQL that SQLite refuses, fail at run time (exit 1)', async () => {
   await expectRefused(file, [
-    { args: ['compare', '--baseline', 'fp8'], code: 1, message: /^bnn: error: --baseline: 'fp8' is not valid; expected one of binary, fp32, xnor$/m },
+    {
+      args: ['compare', '--baseline', 'fp8'],
+      code: 1,
+      message: /^bnn: error: --baseline: 'fp8' is not valid; expected one of binary, fp32, xnor$/m,
+    },
     { args: ['sql', 'SELECT nope FROM runs'], code: 1, message: /no such column: nope/m },
   ]);
 });
@@ -133,7 +173,8 @@ test('query bad input - a locked database: every command waits --lock-timeout-ms
   const tidy = new Database(file);
   tidy.pragma('wal_checkpoint(TRUNCATE)');
   tidy.close();
-  const locked = /^bnn: error: .*bnn\.db: the database is locked by another process \(waited 50 ms\); try again when it has finished, or raise --lock-timeout-ms$/m;
+  const locked =
+    /^bnn: error: .*bnn\.db: the database is locked by another process \(waited 50 ms\); try again when it has finished, or raise --lock-timeout-ms$/m;
   const lock = () => {
     const holder = new Database(file, { timeout: 1000 });
     holder.pragma('locking_mode = EXCLUSIVE');

@@ -48,19 +48,32 @@ test('cli runs - table, JSON and CSV with filters, sort and limit; the default s
   const lines = ok(table).stdout.trimEnd().split('\n');
   assert.match(lines[0]!, /^ID\s+NAME\s+STATUS\s+MODEL\s+PRECISION\s+DATASET\s+TEST ACC\s+BEST\s+SAMPLES\/S\s+WALL\s+CREATED \(UTC\)$/);
   assert.equal(lines.length, 1 + 5);
-  assert.ok(lines.slice(1).every((l) => /\bCOMPLETED\s+mlp\s+binary\b/.test(l)), table.stdout);
+  assert.ok(
+    lines.slice(1).every((l) => /\bCOMPLETED\s+mlp\s+binary\b/.test(l)),
+    table.stdout,
+  );
   assert.match(table.stdout, /89\.40%/, 'accuracy shown as a percentage');
-  assert.equal(new Set(lines.map((l) => l.indexOf('STATUS') >= 0 ? l.indexOf('STATUS') : l.search(/COMPLETED/))).size, 1, 'columns aligned');
+  assert.equal(
+    new Set(lines.map((l) => (l.indexOf('STATUS') >= 0 ? l.indexOf('STATUS') : l.search(/COMPLETED/)))).size,
+    1,
+    'columns aligned',
+  );
 
   const rows = JSON.parse(ok(json).stdout) as { id: string; finalTestAcc: number }[];
-  assert.deepEqual(rows.map((r) => r.finalTestAcc), [0.908, 0.907]);
+  assert.deepEqual(
+    rows.map((r) => r.finalTestAcc),
+    [0.908, 0.907],
+  );
 
   const csvLines = ok(csv).stdout.trimEnd().split('\n');
   assert.equal(csvLines.length, 2);
   assert.match(csvLines[0]!, /^id,name,status,model,precision,dataset,/);
   assert.ok(csvLines[1]!.startsWith(`${fixture.failed.id},mnist-crash,FAILED,`));
 
-  assert.deepEqual((JSON.parse(ok(fromCwd).stdout) as { id: string }[]).map((r) => r.id), [fixture.running.id]);
+  assert.deepEqual(
+    (JSON.parse(ok(fromCwd).stdout) as { id: string }[]).map((r) => r.id),
+    [fixture.running.id],
+  );
 });
 
 test('cli runs - bad flag values are bad usage (2) naming each flag, its value and what is valid; so is --json with --csv', async () => {
@@ -74,14 +87,21 @@ test('cli runs - bad flag values are bad usage (2) naming each flag, its value a
   ]);
   assert.equal(status.code, 2);
   assert.equal(status.stdout, '');
-  assert.equal(status.stderr, "bnn: error: --status: 'done' is not valid; expected one of PENDING, RUNNING, COMPLETED, FAILED, CANCELLED\n");
+  assert.equal(
+    status.stderr,
+    "bnn: error: --status: 'done' is not valid; expected one of PENDING, RUNNING, COMPLETED, FAILED, CANCELLED\n",
+  );
   assert.equal(since.code, 2);
   assert.match(since.stderr, /^bnn: error: --since: 'last-week' is not valid; expected an ISO-8601 date/);
   assert.equal(sort.code, 2);
-  const err = (JSON.parse(sort.stdout) as { error: { type: string; exitCode: number; issues: { flag: string; value: string; expected: string }[] } }).error;
+  const err = (
+    JSON.parse(sort.stdout) as { error: { type: string; exitCode: number; issues: { flag: string; value: string; expected: string }[] } }
+  ).error;
   assert.equal(err.type, 'FlagError');
   assert.equal(err.exitCode, 2);
-  assert.deepEqual(err.issues, [{ flag: '--sort', value: 'acc', expected: 'one of created, finished, final_test_acc, samples_per_s, wall_time_s, name' }]);
+  assert.deepEqual(err.issues, [
+    { flag: '--sort', value: 'acc', expected: 'one of created, finished, final_test_acc, samples_per_s, wall_time_s, name' },
+  ]);
   assert.equal(limit.code, 2);
   assert.equal(limit.stdout, '');
   assert.equal(limit.stderr, "bnn: error: --limit: 'abc' is not valid; expected an integer >= 1\n");
@@ -133,7 +153,10 @@ test('cli compare - the grouped table and JSON with Welch t, df, p against the b
   assert.match(lines[2]!, /^binary\s+5\s+89\.14% ± 0\.21%\s+-1\.44 pp\s+-11\.384\s+7\.96\s+3\.35e-6\s+127\.0 KiB\s+7,020\s+-$/);
   assert.match(lines[3]!, /^xnor\s+1\s+85\.00% ± -\s+-5\.58 pp\s+- \(n<2\)\s+-\s+-/);
 
-  const result = JSON.parse(ok(json).stdout) as { baseline: string; groups: { key: string; t: number | null; df: number | null; p: number | null; noTest: string | null }[] };
+  const result = JSON.parse(ok(json).stdout) as {
+    baseline: string;
+    groups: { key: string; t: number | null; df: number | null; p: number | null; noTest: string | null }[];
+  };
   assert.equal(result.baseline, 'fp32');
   const binary = result.groups.find((g) => g.key === 'binary')!;
   // mpmath reference values; the script is in src/query/stats.test.ts.
@@ -143,7 +166,10 @@ test('cli compare - the grouped table and JSON with Welch t, df, p against the b
   assert.equal(result.groups.find((g) => g.key === 'xnor')!.noTest, 'n<2');
 
   assert.equal(badMetric.code, 2);
-  assert.match(badMetric.stderr, /--metric: 'accuracy' is not valid; expected one of test_acc, best_test_acc, samples_per_s, wall_time_s, model_size_bytes, packed_size_bytes/);
+  assert.match(
+    badMetric.stderr,
+    /--metric: 'accuracy' is not valid; expected one of test_acc, best_test_acc, samples_per_s, wall_time_s, model_size_bytes, packed_size_bytes/,
+  );
 });
 
 test('cli sql - SELECT as table, JSON and CSV; writes, pragma writes and multi-statements exit 1 with the file unchanged', async () => {
@@ -159,7 +185,11 @@ test('cli sql - SELECT as table, JSON and CSV; writes, pragma writes and multi-s
     bnnIn('sql', 'SELECT 1; DROP TABLE runs'),
   ]);
   assert.equal(ok(table).stdout, 'precision  n\nbinary     5\nfp32       5\nxnor       1\n');
-  assert.deepEqual(JSON.parse(ok(json).stdout), [{ precision: 'binary', n: 5 }, { precision: 'fp32', n: 5 }, { precision: 'xnor', n: 1 }]);
+  assert.deepEqual(JSON.parse(ok(json).stdout), [
+    { precision: 'binary', n: 5 },
+    { precision: 'fp32', n: 5 },
+    { precision: 'xnor', n: 1 },
+  ]);
   assert.equal(ok(csv).stdout, 'precision,n\nbinary,5\nfp32,5\nxnor,1\n');
   for (const r of refused) {
     assert.equal(r.code, 1, r.stderr);
@@ -194,11 +224,17 @@ test('cli store errors - missing file exits 1 and creates nothing; corrupt or lo
   }
   const [sqlMissing, runsMissing, corrupted, locked] = results;
   assert.equal(sqlMissing!.code, 1);
-  assert.equal(sqlMissing!.stderr, `bnn: error: ${missing}: no experiment database here (pass --store <file>, or record a run with bnn train first)\n`);
+  assert.equal(
+    sqlMissing!.stderr,
+    `bnn: error: ${missing}: no experiment database here (pass --store <file>, or record a run with bnn train first)\n`,
+  );
   assert.equal(runsMissing!.code, 1);
   assert.equal(existsSync(dir.join('none')), false, 'no directory or file created');
   assert.equal(corrupted!.code, 1);
-  assert.match(corrupted!.stderr, new RegExp(`^bnn: error: ${corrupt.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not an SQLite database, or corrupt`));
+  assert.match(
+    corrupted!.stderr,
+    new RegExp(`^bnn: error: ${corrupt.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not an SQLite database, or corrupt`),
+  );
   assert.equal(locked!.code, 1);
   assert.match(locked!.stderr, /^bnn: error: .*bnn\.db: the database is locked by another process \(waited 50 ms\)/);
   assert.doesNotMatch(locked!.stderr, /internal error|at /, 'no stack trace');

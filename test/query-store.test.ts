@@ -60,7 +60,11 @@ test('query runs - sort by a column either way, missing values last, then limit'
   const byAcc = [...completed].sort((a, b) => b.finalTestAcc! - a.finalTestAcc!);
   const desc = select({ sort: 'final_test_acc', desc: true });
   assert.deepEqual(ids(desc.slice(0, completed.length)), ids(byAcc));
-  assert.deepEqual(desc.slice(completed.length).map((r) => r.finalTestAcc), [null, null], 'runs without a value come last');
+  assert.deepEqual(
+    desc.slice(completed.length).map((r) => r.finalTestAcc),
+    [null, null],
+    'runs without a value come last',
+  );
   const asc = select({ sort: 'final_test_acc' });
   assert.equal(asc[0]!.finalTestAcc, 0.85);
   assert.equal(asc.at(-1)!.finalTestAcc, null, 'missing values last ascending too');
@@ -103,8 +107,12 @@ test('query runs - a malformed filter names the flag, the value and the valid va
 test('query compare - COMPLETED runs by precision: n, mean, std, Δ and Welch against fp32', () => {
   const result = withQueryStore(file, {}, ({ db }) => compareRuns(db, parseCompareQuery({ by: 'precision', metric: 'test_acc' })));
   assert.equal(result.baseline, 'fp32');
-  assert.deepEqual(result.groups.map((g) => g.key), ['fp32', 'binary', 'xnor'], 'baseline first; FAILED and RUNNING runs left out');
-  const [fp32, binary, xnor] = result.groups as [typeof result.groups[0], typeof result.groups[0], typeof result.groups[0]];
+  assert.deepEqual(
+    result.groups.map((g) => g.key),
+    ['fp32', 'binary', 'xnor'],
+    'baseline first; FAILED and RUNNING runs left out',
+  );
+  const [fp32, binary, xnor] = result.groups as [(typeof result.groups)[0], (typeof result.groups)[0], (typeof result.groups)[0]];
   assert.equal(fp32.n, 5);
   assert.equal(fp32.noTest, 'baseline');
   assert.equal(fp32.t, null);
@@ -126,17 +134,33 @@ test('query compare - COMPLETED runs by precision: n, mean, std, Δ and Welch ag
 });
 
 test('query compare - default baseline without fp32 is the first group; a bad metric is a flag error (2), a baseline no group has fails the query (1)', () => {
-  const byName = withQueryStore(file, {}, ({ db }) => compareRuns(db, parseCompareQuery({ by: 'name', tag: 'paper', metric: 'samples_per_s' })));
+  const byName = withQueryStore(file, {}, ({ db }) =>
+    compareRuns(db, parseCompareQuery({ by: 'name', tag: 'paper', metric: 'samples_per_s' })),
+  );
   assert.equal(byName.baseline, 'fmnist-binary');
-  assert.deepEqual(byName.groups.map((g) => g.key), ['fmnist-binary', 'fmnist-fp32', 'fmnist-xnor']);
+  assert.deepEqual(
+    byName.groups.map((g) => g.key),
+    ['fmnist-binary', 'fmnist-fp32', 'fmnist-xnor'],
+  );
   assert.ok(byName.groups[1]!.t! < 0, 'fp32 is slower than the binary baseline');
 
-  assert.throws(() => parseCompareQuery({ metric: 'acc' }), (err: unknown) =>
-    err instanceof FlagError && err.exitCode === 2 && /^--metric: 'acc'.*test_acc, best_test_acc, samples_per_s, wall_time_s, model_size_bytes, packed_size_bytes$/.test(err.message));
-  assert.throws(() => parseCompareQuery({ by: 'seed' }), (err: unknown) => err instanceof FlagError && /precision, model, dataset, name/.test(err.message));
+  assert.throws(
+    () => parseCompareQuery({ metric: 'acc' }),
+    (err: unknown) =>
+      err instanceof FlagError &&
+      err.exitCode === 2 &&
+      /^--metric: 'acc'.*test_acc, best_test_acc, samples_per_s, wall_time_s, model_size_bytes, packed_size_bytes$/.test(err.message),
+  );
+  assert.throws(
+    () => parseCompareQuery({ by: 'seed' }),
+    (err: unknown) => err instanceof FlagError && /precision, model, dataset, name/.test(err.message),
+  );
   assert.throws(
     () => withQueryStore(file, {}, ({ db }) => compareRuns(db, parseCompareQuery({ baseline: 'int8' }))),
-    (err: unknown) => err instanceof QueryFlagError && err.exitCode === 1 && /^--baseline: 'int8' is not valid; expected one of binary, fp32, xnor$/.test(err.message),
+    (err: unknown) =>
+      err instanceof QueryFlagError &&
+      err.exitCode === 1 &&
+      /^--baseline: 'int8' is not valid; expected one of binary, fp32, xnor$/.test(err.message),
   );
   const none = withQueryStore(file, {}, ({ db }) => compareRuns(db, parseCompareQuery({ dataset: 'cifar10' })));
   assert.deepEqual(none.groups, []);
@@ -145,22 +169,40 @@ test('query compare - default baseline without fp32 is the first group; a bad me
 test('query show - a run by prefix with epochs, checkpoints and events; unknown ids name the id', () => {
   const detail = withQueryStore(file, {}, ({ db }) => runDetail(db, fixture.detailed.id.slice(0, -3)));
   assert.equal(detail.run.id, fixture.detailed.id);
-  assert.deepEqual(detail.epochs.map((e) => e.testAcc), FIXTURE_EPOCH_ACCS);
+  assert.deepEqual(
+    detail.epochs.map((e) => e.testAcc),
+    FIXTURE_EPOCH_ACCS,
+  );
   assert.equal(detail.checkpoints.length, 1);
-  assert.deepEqual(detail.events.map((e) => e.kind), ['created', 'started', 'checkpointed', 'completed'], 'in time order');
-  assert.throws(() => withQueryStore(file, {}, ({ db }) => runDetail(db, 'r-nope')), (err: unknown) =>
-    err instanceof RunNotFoundError && err.message.includes('"r-nope"'));
+  assert.deepEqual(
+    detail.events.map((e) => e.kind),
+    ['created', 'started', 'checkpointed', 'completed'],
+    'in time order',
+  );
+  assert.throws(
+    () => withQueryStore(file, {}, ({ db }) => runDetail(db, 'r-nope')),
+    (err: unknown) => err instanceof RunNotFoundError && err.message.includes('"r-nope"'),
+  );
 });
 
 test('query sql - one read-only statement returns columns and rows', () => {
   const r = runSql(file, "SELECT precision, count(*) AS n FROM runs WHERE status = 'COMPLETED' GROUP BY precision ORDER BY precision");
   assert.deepEqual(r.columns, ['precision', 'n']);
-  assert.deepEqual(r.rows, [['binary', 5], ['fp32', 5], ['xnor', 1]]);
-  assert.deepEqual(runSql(file, 'SELECT 1 AS a, 2 AS a, 9007199254740993 AS big, x\'00ff\' AS blob').rows, [[1, 2, '9007199254740993', "x'00ff'"]]);
+  assert.deepEqual(r.rows, [
+    ['binary', 5],
+    ['fp32', 5],
+    ['xnor', 1],
+  ]);
+  assert.deepEqual(runSql(file, "SELECT 1 AS a, 2 AS a, 9007199254740993 AS big, x'00ff' AS blob").rows, [
+    [1, 2, '9007199254740993', "x'00ff'"],
+  ]);
   assert.deepEqual(runSql(file, 'SELECT 1 AS a, 2 AS a').columns, ['a', 'a_2']);
   assert.equal(runSql(file, '  -- why\n WITH t AS (SELECT 1 AS x) SELECT x FROM t; ').rows.length, 1);
   assert.ok(runSql(file, 'PRAGMA table_info(runs)').rows.length > 10, 'read-only pragmas are allowed');
-  assert.throws(() => runSql(file, 'SELECT * FROM nosuch'), (err: unknown) => err instanceof SqlError && /no such table: nosuch/.test(err.message));
+  assert.throws(
+    () => runSql(file, 'SELECT * FROM nosuch'),
+    (err: unknown) => err instanceof SqlError && /no such table: nosuch/.test(err.message),
+  );
 });
 
 test('query sql - anything but one read-only statement is refused and the file is byte-identical', () => {
@@ -185,12 +227,15 @@ test('query sql - anything but one read-only statement is refused and the file i
     ['/* only */ -- comments', /needs one SELECT/],
   ];
   for (const [statement, message] of refused) {
-    assert.throws(() => runSql(file, statement), (err: unknown) => {
-      assert.ok(err instanceof SqlRefusedError, `${statement}: ${String(err)}`);
-      assert.equal(err.exitCode, 1);
-      assert.match(err.message, message, statement);
-      return true;
-    });
+    assert.throws(
+      () => runSql(file, statement),
+      (err: unknown) => {
+        assert.ok(err instanceof SqlRefusedError, `${statement}: ${String(err)}`);
+        assert.equal(err.exitCode, 1);
+        assert.match(err.message, message, statement);
+        return true;
+      },
+    );
   }
   assert.equal(sha256(file), before);
   assert.equal(existsSync(dir.join('other.db')), false, 'ATTACH created nothing');
@@ -205,14 +250,26 @@ test('query sql - anything but one read-only statement is refused and the file i
 
 test('query store - a missing, corrupt or locked file is a StoreError naming it; nothing is created', () => {
   const missing = dir.join('nowhere', 'bnn.db');
-  assert.throws(() => withQueryStore(missing, {}, () => 0), (err: unknown) => err instanceof StoreError && err.message.startsWith(missing));
-  assert.throws(() => runSql(missing, 'SELECT 1'), (err: unknown) => err instanceof StoreError && err.exitCode === 1);
+  assert.throws(
+    () => withQueryStore(missing, {}, () => 0),
+    (err: unknown) => err instanceof StoreError && err.message.startsWith(missing),
+  );
+  assert.throws(
+    () => runSql(missing, 'SELECT 1'),
+    (err: unknown) => err instanceof StoreError && err.exitCode === 1,
+  );
   assert.equal(existsSync(dir.join('nowhere')), false);
 
   const corrupt = dir.join('corrupt.db');
   writeFileSync(corrupt, 'not a database '.repeat(300));
-  assert.throws(() => withQueryStore(corrupt, {}, () => 0), (err: unknown) => err instanceof StoreError && /not an SQLite database, or corrupt/.test(err.message));
-  assert.throws(() => runSql(corrupt, 'SELECT 1'), (err: unknown) => err instanceof StoreError && /not an SQLite database, or corrupt/.test(err.message));
+  assert.throws(
+    () => withQueryStore(corrupt, {}, () => 0),
+    (err: unknown) => err instanceof StoreError && /not an SQLite database, or corrupt/.test(err.message),
+  );
+  assert.throws(
+    () => runSql(corrupt, 'SELECT 1'),
+    (err: unknown) => err instanceof StoreError && /not an SQLite database, or corrupt/.test(err.message),
+  );
 
   // In WAL mode only an EXCLUSIVE locking-mode writer keeps readers out.
   const holder = new Database(file, { timeout: 1000 });
@@ -220,7 +277,8 @@ test('query store - a missing, corrupt or locked file is a StoreError naming it;
   holder.exec('BEGIN EXCLUSIVE');
   try {
     holder.exec("INSERT INTO events (at, kind) VALUES ('2025-01-01T00:00:00.000Z', 'probe')");
-    const locked = (err: unknown) => err instanceof StoreError && err.exitCode === 1 && /locked by another process \(waited 20 ms\)/.test(err.message);
+    const locked = (err: unknown) =>
+      err instanceof StoreError && err.exitCode === 1 && /locked by another process \(waited 20 ms\)/.test(err.message);
     assert.throws(() => withQueryStore(file, { lockTimeoutMs: 20 }, ({ db }) => queryRuns(db, parseRunsQuery({}))), locked);
     assert.throws(() => runSql(file, 'SELECT count(*) FROM runs', { lockTimeoutMs: 20 }), locked);
   } finally {

@@ -25,8 +25,24 @@ before(async () => {
   dir = await tmpDir({ prefix: 'bnn-query-upgrade-' });
   v2 = dir.join('v2.db');
   const raw = legacyStore(dir.path, v2, 2);
-  insertLegacyRun(raw, { id: FP32, name: 'old-fp32', precision: 'fp32', status: 'COMPLETED', createdAt: '2025-01-01T00:00:00.000Z', finalTestAcc: 0.9, samplesPerS: 5000 });
-  insertLegacyRun(raw, { id: BINARY, name: 'old-binary', precision: 'binary', status: 'COMPLETED', createdAt: '2025-01-01T00:01:00.000Z', finalTestAcc: 0.88, samplesPerS: 7000 });
+  insertLegacyRun(raw, {
+    id: FP32,
+    name: 'old-fp32',
+    precision: 'fp32',
+    status: 'COMPLETED',
+    createdAt: '2025-01-01T00:00:00.000Z',
+    finalTestAcc: 0.9,
+    samplesPerS: 5000,
+  });
+  insertLegacyRun(raw, {
+    id: BINARY,
+    name: 'old-binary',
+    precision: 'binary',
+    status: 'COMPLETED',
+    createdAt: '2025-01-01T00:01:00.000Z',
+    finalTestAcc: 0.88,
+    samplesPerS: 7000,
+  });
   insertLegacyEpoch(raw, FP32, 1, 5000, 12, 0.9); // 60,000 samples
   insertLegacyEpoch(raw, BINARY, 1, 7000, 10, 0.87); // 70,000 samples
   insertLegacyEpoch(raw, BINARY, 2, 7000, 10, 0.88); // 70,000 samples
@@ -80,11 +96,19 @@ test('query upgrade - bnn runs upgrades a schema-2 store on open (one stderr lin
   const first = await bnn('runs', '--json', '--store', file);
   assert.equal(first.code, 0, first.stderr);
   assert.equal(first.stderr, upgradedLine(file));
-  const rows = JSON.parse(first.stdout) as { id: string; energyJoules: number | null; energySources: string | null; trainedSamples: number | null }[];
-  assert.deepEqual(rows.map((r) => [r.id, r.energyJoules, r.energySources, r.trainedSamples]), [
-    [BINARY, 1400, 'rapl+estimate', 140_000],
-    [FP32, 1200, 'rapl', 60_000],
-  ]);
+  const rows = JSON.parse(first.stdout) as {
+    id: string;
+    energyJoules: number | null;
+    energySources: string | null;
+    trainedSamples: number | null;
+  }[];
+  assert.deepEqual(
+    rows.map((r) => [r.id, r.energyJoules, r.energySources, r.trainedSamples]),
+    [
+      [BINARY, 1400, 'rapl+estimate', 140_000],
+      [FP32, 1200, 'rapl', 60_000],
+    ],
+  );
   assert.equal(schemaVersion(file), String(currentSchemaVersion()));
 
   // Upgraded once: the next command says nothing about it, and bnn sql now reads it.
@@ -93,7 +117,10 @@ test('query upgrade - bnn runs upgrades a schema-2 store on open (one stderr lin
   assert.doesNotMatch(again.stderr, /upgraded/);
   const sql = await bnn('sql', 'SELECT id, trained_samples FROM runs ORDER BY id', '--json', '--store', file);
   assert.equal(sql.code, 0, sql.stderr);
-  assert.deepEqual(JSON.parse(sql.stdout), [{ id: FP32, trained_samples: 60_000 }, { id: BINARY, trained_samples: 140_000 }]);
+  assert.deepEqual(JSON.parse(sql.stdout), [
+    { id: FP32, trained_samples: 60_000 },
+    { id: BINARY, trained_samples: 140_000 },
+  ]);
 });
 
 test('query upgrade - show, compare and report upgrade a schema-2 store too, with the same numbers as from the rows', async () => {
@@ -101,18 +128,26 @@ test('query upgrade - show, compare and report upgrade a schema-2 store too, wit
   const show = await bnn('show', BINARY, '--store', showFile);
   assert.equal(show.code, 0, show.stderr);
   assert.equal(show.stderr, upgradedLine(showFile));
-  assert.match(show.stdout, /^energy:\s+1400 J \(rapl\+estimate, estimate: CPU time × assumed watts per core\); 10\.0 mJ\/sample over 140,000 samples$/m);
+  assert.match(
+    show.stdout,
+    /^energy:\s+1400 J \(rapl\+estimate, estimate: CPU time × assumed watts per core\); 10\.0 mJ\/sample over 140,000 samples$/m,
+  );
 
   const compareFile = copyOfV2('compare.db');
   const compare = await bnn('compare', '--json', '--store', compareFile);
   assert.equal(compare.code, 0, compare.stderr);
   assert.equal(compare.stderr, upgradedLine(compareFile));
-  const groups = (JSON.parse(compare.stdout) as { groups: { key: string; joulesPerSample: number; energySource: string; energyEstimated: boolean }[] }).groups;
+  const groups = (
+    JSON.parse(compare.stdout) as { groups: { key: string; joulesPerSample: number; energySource: string; energyEstimated: boolean }[] }
+  ).groups;
   // Hand-computed: fp32 1200 J / 60,000 samples; binary (700 + 700) J / 140,000 samples.
-  assert.deepEqual(groups.map((g) => [g.key, g.joulesPerSample, g.energySource, g.energyEstimated]), [
-    ['fp32', 0.02, 'rapl', false],
-    ['binary', 0.01, 'rapl+estimate', true],
-  ]);
+  assert.deepEqual(
+    groups.map((g) => [g.key, g.joulesPerSample, g.energySource, g.energyEstimated]),
+    [
+      ['fp32', 0.02, 'rapl', false],
+      ['binary', 0.01, 'rapl+estimate', true],
+    ],
+  );
 
   const reportFile = copyOfV2('report.db');
   const report = await bnn('report', '--out', dir.join('report.md'), '--store', reportFile);
@@ -134,7 +169,10 @@ test('query upgrade - an empty or foreign SQLite file is not upgraded: every que
       const r = await bnn(...args, '--store', file);
       assert.equal(r.code, 1, `bnn ${args.join(' ')}: ${r.stderr}`);
       assert.equal(r.stdout, '');
-      assert.equal(r.stderr, `bnn: error: ${file}: not a bnn-cluster experiment database: it has none of its tables (pass the file bnn train or bnn launch records runs in)\n`);
+      assert.equal(
+        r.stderr,
+        `bnn: error: ${file}: not a bnn-cluster experiment database: it has none of its tables (pass the file bnn train or bnn launch records runs in)\n`,
+      );
     }
     assert.equal(sha256(file), hash, `${file} byte-identical`);
   }
@@ -150,7 +188,10 @@ test('query upgrade - a store from a newer schema is refused by every query comm
   raw.pragma('wal_checkpoint(TRUNCATE)');
   raw.close();
   const hash = sha256(file);
-  const listing = () => readdirSync(dir.path).filter((f) => !/-(wal|shm)$/.test(f)).sort();
+  const listing = () =>
+    readdirSync(dir.path)
+      .filter((f) => !/-(wal|shm)$/.test(f))
+      .sort();
   const files = listing();
   const message = new RegExp(
     `^bnn: error: ${escape(file)}: was written by a newer bnn-cluster \\(schema ${future}, this build knows ${currentSchemaVersion()}\\); upgrade bnn-cluster\\n$`,

@@ -26,10 +26,28 @@ before(async () => {
     // A second binary run with a curve, and energy for two runs: an estimate and a measurement.
     const binary2 = fixture.runs.find((r) => r.precision === 'binary' && r.seed === 1)!;
     [0.82, 0.86, 0.89].forEach((testAcc, e) =>
-      addEpochMetrics(store.db, binary2.id, { epoch: e + 1, trainLoss: 0.5, trainAcc: 0.8, testLoss: 0.4, testAcc, lr: 0.001, samplesPerS: 7000, epochTimeS: 10 }),
+      addEpochMetrics(store.db, binary2.id, {
+        epoch: e + 1,
+        trainLoss: 0.5,
+        trainAcc: 0.8,
+        testLoss: 0.4,
+        testAcc,
+        lr: 0.001,
+        samplesPerS: 7000,
+        epochTimeS: 10,
+      }),
     );
     const fp32 = fixture.runs.find((r) => r.precision === 'fp32' && r.seed === 0)!;
-    addEpochMetrics(store.db, fp32.id, { epoch: 1, trainLoss: 0.4, trainAcc: 0.85, testLoss: 0.3, testAcc: 0.9, lr: 0.001, samplesPerS: 5000, epochTimeS: 12 });
+    addEpochMetrics(store.db, fp32.id, {
+      epoch: 1,
+      trainLoss: 0.4,
+      trainAcc: 0.85,
+      testLoss: 0.3,
+      testAcc: 0.9,
+      lr: 0.001,
+      samplesPerS: 5000,
+      epochTimeS: 12,
+    });
     addEnergySamples(store.db, [
       { runId: fixture.detailed.id, epoch: 1, joules: BINARY_JOULES, source: 'estimate' },
       { runId: fp32.id, epoch: 1, joules: 30_000, source: 'rapl' },
@@ -49,12 +67,21 @@ function htmlTableRows(html: string, n: number): string[][] {
   const table = [...html.matchAll(/<table>([\s\S]*?)<\/table>/g)][n]![1]!;
   const body = /<tbody>([\s\S]*?)<\/tbody>/.exec(table)![1]!;
   const unescape = (s: string) => s.replace(/&#(\d+);/g, (_, c: string) => String.fromCharCode(Number(c)));
-  return [...body.matchAll(/<tr>([\s\S]*?)<\/tr>/g)].map((r) => [...r[1]!.matchAll(/<td[^>]*>([\s\S]*?)<\/td>/g)].map((c) => unescape(c[1]!)));
+  return [...body.matchAll(/<tr>([\s\S]*?)<\/tr>/g)].map((r) =>
+    [...r[1]!.matchAll(/<td[^>]*>([\s\S]*?)<\/td>/g)].map((c) => unescape(c[1]!)),
+  );
 }
 
 /** Resource references that would need the network: src/href/url()/@import to http(s), and any script or link element. */
 function externalReferences(text: string): string[] {
-  const patterns = [/(?:src|href|xlink:href)\s*=\s*["']?\s*(?:https?:)?\/\//gi, /url\(\s*["']?\s*(?:https?:)?\/\//gi, /@import/gi, /<script\b/gi, /<link\b/gi, /<iframe\b/gi];
+  const patterns = [
+    /(?:src|href|xlink:href)\s*=\s*["']?\s*(?:https?:)?\/\//gi,
+    /url\(\s*["']?\s*(?:https?:)?\/\//gi,
+    /@import/gi,
+    /<script\b/gi,
+    /<link\b/gi,
+    /<iframe\b/gi,
+  ];
   return patterns.flatMap((p) => text.match(p) ?? []);
 }
 
@@ -81,10 +108,22 @@ test('report - HTML from a real store: inline SVG charts, and the comparison tab
   const terminalRows = compare.stdout.split('\n\n')[0]!.split('\n').slice(1);
   const htmlRows = htmlTableRows(html, 0);
   assert.equal(htmlRows.length, terminalRows.length);
-  htmlRows.forEach((cells, i) => assert.equal(cells.filter((c) => c !== '').join(' ').replace(/\s+/g, ' '), terminalRows[i]!.trim().replace(/\s+/g, ' ')));
+  htmlRows.forEach((cells, i) =>
+    assert.equal(
+      cells
+        .filter((c) => c !== '')
+        .join(' ')
+        .replace(/\s+/g, ' '),
+      terminalRows[i]!.trim().replace(/\s+/g, ' '),
+    ),
+  );
 
   // And against the numbers themselves (Welch reference values are in test/query-cli.test.ts).
-  const groups = (JSON.parse(compareJson.stdout) as { groups: { key: string; n: number; t: number | null; p: number | null; joulesPerSample: number | null }[] }).groups;
+  const groups = (
+    JSON.parse(compareJson.stdout) as {
+      groups: { key: string; n: number; t: number | null; p: number | null; joulesPerSample: number | null }[];
+    }
+  ).groups;
   const binary = groups.find((g) => g.key === 'binary')!;
   const binaryRow = htmlRows.find((r) => r[0] === 'binary')!;
   assert.deepEqual(binaryRow.slice(0, 7), ['binary', '5', '89.14% ± 0.21%', '-1.44 pp', binary.t!.toFixed(3), '7.96', '3.35e-6']);
@@ -100,7 +139,11 @@ test('report - HTML from a real store: inline SVG charts, and the comparison tab
   const runRows = htmlTableRows(html, 1);
   assert.equal(runRows.length, 11);
   assert.deepEqual(runRows.find((r) => r[0] === fixture.detailed.id)!.slice(1, 5), ['fmnist-binary', 'binary', '0', '89.10%']);
-  assert.deepEqual(readdirSync(dir.path).filter((f) => f.includes('.tmp-')), [], 'no temporary files left');
+  assert.deepEqual(
+    readdirSync(dir.path).filter((f) => f.includes('.tmp-')),
+    [],
+    'no temporary files left',
+  );
 });
 
 test('report - Markdown with the charts as SVG files beside it; --runs picks runs by id prefix', async () => {
@@ -115,7 +158,10 @@ test('report - Markdown with the charts as SVG files beside it; --runs picks run
   const md = readFileSync(out, 'utf8');
   assert.deepEqual(readdirSync(dir.join('sub')).sort(), ['paper-charts', 'paper.md']);
   const linked = [...md.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => m[1]!);
-  assert.deepEqual(linked, ['metric-by-group', 'size-by-group', 'energy-by-group', 'training-curves'].map((id) => `paper-charts/${id}.svg`));
+  assert.deepEqual(
+    linked,
+    ['metric-by-group', 'size-by-group', 'energy-by-group', 'training-curves'].map((id) => `paper-charts/${id}.svg`),
+  );
   for (const link of linked) {
     const svg = readFileSync(dir.join('sub', link), 'utf8');
     assert.match(svg, /^<svg[^>]*>/);
@@ -149,7 +195,10 @@ test('report - bad input: no runs match, unknown run id, unwritable or blocked p
     bnnIn('report'),
   ]);
   assert.equal(noMatch.code, 1);
-  assert.match(noMatch.stderr, /^bnn: error: no COMPLETED runs with a test_acc value match \(tag=no-such-tag\); bnn runs --status completed lists what is recorded\n$/);
+  assert.match(
+    noMatch.stderr,
+    /^bnn: error: no COMPLETED runs with a test_acc value match \(tag=no-such-tag\); bnn runs --status completed lists what is recorded\n$/,
+  );
   assert.equal(unknownRun.code, 1);
   assert.equal(unknownRun.stderr, 'bnn: error: no run with id or id prefix "r-20990101"\n');
   assert.equal(missingDir.code, 1);

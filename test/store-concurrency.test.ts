@@ -22,12 +22,19 @@ store.close();
 test('store concurrency - four processes creating and finishing runs on one new file all succeed', async (t) => {
   const dir = await tmpDir({ t });
   const file = dir.join('bnn.db');
-  const codes = await Promise.all([0, 1, 2, 3].map(() => new Promise<{ code: number | null; err: string }>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', WRITER, file], { cwd: REPO_ROOT });
-    let err = '';
-    child.stderr.on('data', (d) => { err += d; });
-    child.on('close', (code) => resolve({ code, err }));
-  })));
+  const codes = await Promise.all(
+    [0, 1, 2, 3].map(
+      () =>
+        new Promise<{ code: number | null; err: string }>((resolve) => {
+          const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', WRITER, file], { cwd: REPO_ROOT });
+          let err = '';
+          child.stderr.on('data', (d) => {
+            err += d;
+          });
+          child.on('close', (code) => resolve({ code, err }));
+        }),
+    ),
+  );
   for (const c of codes) assert.equal(c.code, 0, c.err);
   const { openStore, listRuns } = await import('../src/store/index.js');
   const s = openStore(file, { readonly: true });

@@ -53,7 +53,13 @@ export interface LegacyRunInput {
 /** Inserts a run with the columns every schema has, and its `created` event; returns its config. */
 export function insertLegacyRun(raw: Database.Database, run: LegacyRunInput): RunConfig {
   const base = defaultRunConfig();
-  const config: RunConfig = { ...base, name: run.name, tags: run.tags ?? [], seed: run.seed ?? 0, model: { ...base.model, precision: run.precision } };
+  const config: RunConfig = {
+    ...base,
+    name: run.name,
+    tags: run.tags ?? [],
+    seed: run.seed ?? 0,
+    model: { ...base.model, precision: run.precision },
+  };
   const done = run.status === 'COMPLETED';
   raw
     .prepare(
@@ -62,16 +68,37 @@ export function insertLegacyRun(raw: Database.Database, run: LegacyRunInput): Ru
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '0.0.9', 'cpu', 1, ?, ?, ?, ?, ?, 4000000, NULL, ?, ?, NULL)`,
     )
     .run(
-      run.id, run.name, JSON.stringify(config.tags), JSON.stringify(config), configHash(config), run.precision, config.model.arch,
-      config.dataset.name, config.seed, run.status, run.createdAt, run.status === 'PENDING' ? null : run.createdAt,
-      done ? run.createdAt : null, run.finalTestAcc ?? null, run.finalTestAcc ?? null, done ? 60 : null, run.samplesPerS ?? null,
+      run.id,
+      run.name,
+      JSON.stringify(config.tags),
+      JSON.stringify(config),
+      configHash(config),
+      run.precision,
+      config.model.arch,
+      config.dataset.name,
+      config.seed,
+      run.status,
+      run.createdAt,
+      run.status === 'PENDING' ? null : run.createdAt,
+      done ? run.createdAt : null,
+      run.finalTestAcc ?? null,
+      run.finalTestAcc ?? null,
+      done ? 60 : null,
+      run.samplesPerS ?? null,
     );
   raw.prepare("INSERT INTO events (run_id, at, kind, detail) VALUES (?, ?, 'created', '{}')").run(run.id, run.createdAt);
   return config;
 }
 
 /** One epoch's metrics (samples trained = round(samplesPerS × epochTimeS)). */
-export function insertLegacyEpoch(raw: Database.Database, runId: string, epoch: number, samplesPerS: number, epochTimeS: number, testAcc = 0.85): void {
+export function insertLegacyEpoch(
+  raw: Database.Database,
+  runId: string,
+  epoch: number,
+  samplesPerS: number,
+  epochTimeS: number,
+  testAcc = 0.85,
+): void {
   raw
     .prepare(
       `INSERT INTO epoch_metrics (run_id, epoch, train_loss, train_acc, test_loss, test_acc, lr, samples_per_s, epoch_time_s)
@@ -81,8 +108,16 @@ export function insertLegacyEpoch(raw: Database.Database, runId: string, epoch: 
 }
 
 /** One energy sample (schema 2 and later). */
-export function insertLegacyEnergy(raw: Database.Database, runId: string, epoch: number | null, joules: number, source: 'nvml' | 'rapl' | 'estimate'): void {
+export function insertLegacyEnergy(
+  raw: Database.Database,
+  runId: string,
+  epoch: number | null,
+  joules: number,
+  source: 'nvml' | 'rapl' | 'estimate',
+): void {
   raw
-    .prepare("INSERT INTO energy_samples (run_id, worker_id, epoch, at, watts, joules, source, detail) VALUES (?, NULL, ?, '2025-01-01T00:00:00.000Z', NULL, ?, ?, '{}')")
+    .prepare(
+      "INSERT INTO energy_samples (run_id, worker_id, epoch, at, watts, joules, source, detail) VALUES (?, NULL, ?, '2025-01-01T00:00:00.000Z', NULL, ?, ?, '{}')",
+    )
     .run(runId, epoch, joules, source);
 }

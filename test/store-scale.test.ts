@@ -10,7 +10,12 @@ import { insertLegacyEnergy, insertLegacyEpoch, insertLegacyRun, legacyStore } f
 import { bnn } from './helpers/in-process-cli.js';
 import { tmpDir } from './helpers/tmp.js';
 
-const SCALE_INDEXES = ['runs_created_at_id_idx', 'runs_status_compare_idx', 'epoch_metrics_run_samples_idx', 'energy_samples_run_source_idx'];
+const SCALE_INDEXES = [
+  'runs_created_at_id_idx',
+  'runs_status_compare_idx',
+  'epoch_metrics_run_samples_idx',
+  'energy_samples_run_source_idx',
+];
 
 const indexNames = (db: Database.Database) =>
   (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index'").all() as { name: string }[]).map((r) => r.name);
@@ -28,15 +33,24 @@ test('store scale - bench-store generates a store, times runs and compare on it 
   assert.equal(result.generated.runs, 240);
   assert.ok(result.generated.completed > 180 && result.generated.completed < 240, `${result.generated.completed} COMPLETED`);
   assert.equal(result.generated.energyRows, result.generated.epochRows);
-  assert.deepEqual(result.queries.map((q) => q.command), [
-    'bnn runs --limit 50',
-    'bnn compare --by precision --metric test_acc',
-    'bnn compare --by precision --metric test_acc --no-energy',
-    'J/sample summed from the rows (schema-3 compare, reference)',
-  ]);
-  assert.deepEqual(result.queries.map((q) => q.reference === true), [false, false, false, true]);
+  assert.deepEqual(
+    result.queries.map((q) => q.command),
+    [
+      'bnn runs --limit 50',
+      'bnn compare --by precision --metric test_acc',
+      'bnn compare --by precision --metric test_acc --no-energy',
+      'J/sample summed from the rows (schema-3 compare, reference)',
+    ],
+  );
+  assert.deepEqual(
+    result.queries.map((q) => q.reference === true),
+    [false, false, false, true],
+  );
   // The reference finds a J/sample for every COMPLETED run, as compare does from the totals.
-  assert.deepEqual(result.queries.map((q) => q.rows), [50, 6, 6, result.generated.completed]);
+  assert.deepEqual(
+    result.queries.map((q) => q.rows),
+    [50, 6, 6, result.generated.completed],
+  );
   for (const q of result.queries) assert.equal(q.runsMs.length, 2);
   // Newest-first without a sort step, and COMPLETED runs in creation order straight from an index.
   assert.deepEqual(result.queries[0]!.plan, ['SCAN runs USING INDEX runs_created_at_id_idx']);
@@ -51,8 +65,14 @@ test('store scale - bench-store generates a store, times runs and compare on it 
 
   const text = await bnn('bench-store', '--runs', '60', '--epochs', '3', '--repeats', '1');
   assert.equal(text.code, 0, text.stderr);
-  assert.match(text.stdout, /^bnn bench-store: 60 runs \(\d+ COMPLETED\), \d+ epoch rows, \d+ energy rows, [\d.]+ MiB, generated in [\d.]+ s/m);
-  assert.match(text.stdout, /^bnn runs --limit 50: median [\d.]+ ms \(CPU [\d.]+ ms\), max [\d.]+ ms over 1 \(open \+ query \+ close\); 50 rows$/m);
+  assert.match(
+    text.stdout,
+    /^bnn bench-store: 60 runs \(\d+ COMPLETED\), \d+ epoch rows, \d+ energy rows, [\d.]+ MiB, generated in [\d.]+ s/m,
+  );
+  assert.match(
+    text.stdout,
+    /^bnn runs --limit 50: median [\d.]+ ms \(CPU [\d.]+ ms\), max [\d.]+ ms over 1 \(open \+ query \+ close\); 50 rows$/m,
+  );
   assert.match(text.stdout, /, generated in [\d.]+ s \(run totals filled in [\d.]+ s: the schema-4 backfill\)$/m);
   assert.match(text.stdout, /^target: each command under 1000 ms: (met|NOT met)$/m);
 
@@ -77,7 +97,10 @@ test('store scale - generated runs: compare’s J/sample equals the store’s en
     assert.ok(g.energySource === 'rapl+estimate' || g.energySource === 'rapl' || g.energySource === 'estimate', g.energySource ?? 'null');
     assert.equal(g.energyEstimated, g.energySource!.includes('estimate'));
   }
-  assert.deepEqual(compareRuns(store.db, { ...parseCompareQuery({}), energy: false }).groups.map((g) => g.joulesPerSample), [null, null, null, null, null, null]);
+  assert.deepEqual(
+    compareRuns(store.db, { ...parseCompareQuery({}), energy: false }).groups.map((g) => g.joulesPerSample),
+    [null, null, null, null, null, null],
+  );
   assert.equal(queryRuns(store.db, defaultRunsQuery()).length, 50);
 });
 
@@ -89,7 +112,15 @@ test('store scale - a schema-2 store upgrades to the current schema: the scale i
   assert.ok(indexNames(raw).includes('runs_created_at_idx'));
   assert.ok(!indexNames(raw).includes('runs_status_created_at_idx'), 'a schema-3 index');
   const id = 'r-20250101-000000-0002';
-  insertLegacyRun(raw, { id, name: 'from-v2', precision: 'binary', status: 'COMPLETED', createdAt: '2025-01-01T00:00:00.000Z', finalTestAcc: 0.85, samplesPerS: 1000 });
+  insertLegacyRun(raw, {
+    id,
+    name: 'from-v2',
+    precision: 'binary',
+    status: 'COMPLETED',
+    createdAt: '2025-01-01T00:00:00.000Z',
+    finalTestAcc: 0.85,
+    samplesPerS: 1000,
+  });
   insertLegacyEpoch(raw, id, 1, 1000, 6);
   insertLegacyEnergy(raw, id, 1, 600, 'rapl');
   raw.close();
@@ -100,10 +131,16 @@ test('store scale - a schema-2 store upgrades to the current schema: the scale i
   assert.equal(currentSchemaVersion(), 4);
   assert.equal((store.sqlite.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string }).value, '4');
   for (const name of SCALE_INDEXES) assert.ok(indexNames(store.sqlite).includes(name), name);
-  assert.ok(!indexNames(store.sqlite).includes('runs_created_at_idx'), 'schema 4 drops runs_created_at_idx (runs_created_at_id_idx covers it)');
+  assert.ok(
+    !indexNames(store.sqlite).includes('runs_created_at_idx'),
+    'schema 4 drops runs_created_at_idx (runs_created_at_id_idx covers it)',
+  );
   assert.ok(!indexNames(store.sqlite).includes('runs_status_created_at_idx'), 'schema 4 replaces it with runs_status_compare_idx');
   const result = compareRuns(store.db, parseCompareQuery({}));
-  assert.deepEqual(result.groups.map((g) => [g.key, g.n, g.runIds]), [['binary', 1, [id]]]);
+  assert.deepEqual(
+    result.groups.map((g) => [g.key, g.n, g.runIds]),
+    [['binary', 1, [id]]],
+  );
   assert.equal(result.groups[0]!.joulesPerSample, 0.1);
   assert.equal(result.groups[0]!.energySource, 'rapl');
 });

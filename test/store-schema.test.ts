@@ -3,14 +3,23 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { defaultRunConfig } from '../src/config/schema.js';
 import {
-  addEnergySample, createRun, currentSchemaVersion, energyByRun, getRun, listRuns, openStore, StoreError, StoreSchemaTooNewError,
+  addEnergySample,
+  createRun,
+  currentSchemaVersion,
+  energyByRun,
+  getRun,
+  listRuns,
+  openStore,
+  StoreError,
+  StoreSchemaTooNewError,
 } from '../src/store/index.js';
 import { insertLegacyRun, legacyStore } from './store-legacy.js';
 import { tmpDir } from './helpers/tmp.js';
 
 const tables = (db: Database.Database): string[] =>
-  (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[])
-    .map((r) => r.name);
+  (
+    db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[]
+  ).map((r) => r.name);
 
 const metaVersion = (db: Database.Database): string | undefined =>
   (db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined)?.value;
@@ -24,9 +33,15 @@ test('store schema - an empty file migrates to the current schema and records it
   }
   assert.equal(metaVersion(store.sqlite), String(currentSchemaVersion()));
   assert.equal(store.sqlite.pragma('journal_mode', { simple: true }), 'wal');
-  const indexes = (store.sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[])
-    .map((r) => r.name);
-  for (const name of ['step_metrics_run_step_idx', 'energy_samples_run_epoch_idx', 'hardware_snapshots_run_idx', 'run_members_run_gen_rank_idx']) {
+  const indexes = (
+    store.sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[]
+  ).map((r) => r.name);
+  for (const name of [
+    'step_metrics_run_step_idx',
+    'energy_samples_run_epoch_idx',
+    'hardware_snapshots_run_idx',
+    'run_members_run_gen_rank_idx',
+  ]) {
     assert.ok(indexes.includes(name), name);
   }
   // The energy source is constrained in the file itself, for writers other than this code.
@@ -44,11 +59,23 @@ test('store schema - a database made with only the first migration is upgraded a
   const raw = legacyStore(dir.path, file, 1);
   assert.deepEqual(tables(raw), ['__drizzle_migrations', 'checkpoints', 'epoch_metrics', 'events', 'runs']);
   const id = 'r-20250101-000000-0001';
-  const config = insertLegacyRun(raw, { id, name: 'from-v1', precision: 'binary', status: 'RUNNING', createdAt: '2025-01-01T00:00:00.000Z', tags: ['old'] });
+  const config = insertLegacyRun(raw, {
+    id,
+    name: 'from-v1',
+    precision: 'binary',
+    status: 'RUNNING',
+    createdAt: '2025-01-01T00:00:00.000Z',
+    tags: ['old'],
+  });
   raw.close();
 
   // An up-to-date build refuses to read it read-only (it would need writing) ...
-  assert.throws(() => openStore(file, { readonly: true }), new RegExp(`its schema is ${currentSchemaVersion() - 1} migration\\(s\\) behind \\(schema 1, this build writes ${currentSchemaVersion()}\\)`));
+  assert.throws(
+    () => openStore(file, { readonly: true }),
+    new RegExp(
+      `its schema is ${currentSchemaVersion() - 1} migration\\(s\\) behind \\(schema 1, this build writes ${currentSchemaVersion()}\\)`,
+    ),
+  );
   // ... and upgrades it on a normal open, keeping the run and its events.
   const store = openStore(file);
   t.after(() => store.close());
@@ -60,7 +87,10 @@ test('store schema - a database made with only the first migration is upgraded a
   assert.equal(kept.status, 'RUNNING');
   assert.deepEqual(kept.config, config);
   assert.deepEqual([kept.energyJoules, kept.energySources, kept.trainedSamples], [null, null, null], 'no rows: no totals');
-  assert.deepEqual(listRuns(store.db).map((r) => r.id), [id]);
+  assert.deepEqual(
+    listRuns(store.db).map((r) => r.id),
+    [id],
+  );
   // The old run takes new-table rows.
   addEnergySample(store.db, { runId: id, joules: 12.5, source: 'estimate' });
   assert.equal(energyByRun(store.db, id).joules, 12.5);
@@ -82,14 +112,17 @@ test('store schema - a database from a newer bnn-cluster is refused with both ve
   raw.close();
   const expected = `${file}: was written by a newer bnn-cluster (schema ${future}, this build knows ${currentSchemaVersion()}); upgrade bnn-cluster`;
   for (const readonly of [false, true]) {
-    assert.throws(() => openStore(file, { readonly }), (err: unknown) => {
-      assert.ok(err instanceof StoreSchemaTooNewError);
-      assert.ok(err instanceof StoreError);
-      assert.equal(err.message, expected);
-      assert.equal(err.fileVersion, future);
-      assert.equal(err.knownVersion, currentSchemaVersion());
-      return true;
-    });
+    assert.throws(
+      () => openStore(file, { readonly }),
+      (err: unknown) => {
+        assert.ok(err instanceof StoreSchemaTooNewError);
+        assert.ok(err instanceof StoreError);
+        assert.equal(err.message, expected);
+        assert.equal(err.fileVersion, future);
+        assert.equal(err.knownVersion, currentSchemaVersion());
+        return true;
+      },
+    );
   }
   const check = new Database(file, { readonly: true });
   assert.equal(metaVersion(check), String(future), 'the newer version is not overwritten');

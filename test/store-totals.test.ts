@@ -8,14 +8,32 @@ import { compareRuns, parseCompareQuery } from '../src/query/compare.js';
 import { joulesPerSampleOf } from '../src/query/energy.js';
 import { defaultRunsQuery, parseRunsQuery, runsStatement } from '../src/query/runs.js';
 import {
-  addEnergySamples, addEpochMetrics, BACKFILL_RUN_TOTALS_SQL, createRun, energyByRun, finishRun, getRun, markRunning, migrationsFolder,
-  openStore, refreshRunTotals, RunNotFoundError, type StoreDb,
+  addEnergySamples,
+  addEpochMetrics,
+  BACKFILL_RUN_TOTALS_SQL,
+  createRun,
+  energyByRun,
+  finishRun,
+  getRun,
+  markRunning,
+  migrationsFolder,
+  openStore,
+  refreshRunTotals,
+  RunNotFoundError,
+  type StoreDb,
 } from '../src/store/index.js';
 import { insertLegacyEnergy, insertLegacyEpoch, insertLegacyRun, legacyStore } from './store-legacy.js';
 import { tmpDir } from './helpers/tmp.js';
 
 const epoch = (n: number, samplesPerS: number, epochTimeS: number) => ({
-  epoch: n, trainLoss: 0.5, trainAcc: 0.8, testLoss: 0.4, testAcc: 0.85, lr: 1e-3, samplesPerS, epochTimeS,
+  epoch: n,
+  trainLoss: 0.5,
+  trainAcc: 0.8,
+  testLoss: 0.4,
+  testAcc: 0.85,
+  lr: 1e-3,
+  samplesPerS,
+  epochTimeS,
 });
 
 const totals = (db: StoreDb, id: string) => {
@@ -59,14 +77,35 @@ test('store totals - the writers keep each run’s energy joules, sources and tr
   assert.equal(getRun(db, a).energyJoules, energyByRun(db, a).joules, 'the total is what summing the rows gives');
 
   // A failed batch writes neither rows nor totals.
-  assert.throws(() => addEnergySamples(db, [{ runId: a, joules: 1000, source: 'rapl' }, { runId: 'r-nope', joules: 1, source: 'rapl' }]), RunNotFoundError);
+  assert.throws(
+    () =>
+      addEnergySamples(db, [
+        { runId: a, joules: 1000, source: 'rapl' },
+        { runId: 'r-nope', joules: 1, source: 'rapl' },
+      ]),
+    RunNotFoundError,
+  );
   assert.deepEqual(totals(db, a), [161.5, 'nvml+rapl+estimate', 14_000]);
 
-  assert.deepEqual(joulesPerSampleOf(getRun(db, a)), { joulesPerSample: 161.5 / 14_000, sources: ['nvml', 'rapl', 'estimate'], estimated: true });
+  assert.deepEqual(joulesPerSampleOf(getRun(db, a)), {
+    joulesPerSample: 161.5 / 14_000,
+    sources: ['nvml', 'rapl', 'estimate'],
+    estimated: true,
+  });
   assert.equal(joulesPerSampleOf(getRun(db, b)), undefined, 'energy without epoch metrics: J/sample unknown');
 
-  for (const [id, acc] of [[a, 0.89], [b, 0.9]] as const) {
-    finishRun(db, id, 'COMPLETED', { finalTestAcc: acc, bestTestAcc: acc, modelSizeBytes: 1000, packedSizeBytes: null, wallTimeS: 10, samplesPerS: 1000 });
+  for (const [id, acc] of [
+    [a, 0.89],
+    [b, 0.9],
+  ] as const) {
+    finishRun(db, id, 'COMPLETED', {
+      finalTestAcc: acc,
+      bestTestAcc: acc,
+      modelSizeBytes: 1000,
+      packedSizeBytes: null,
+      wallTimeS: 10,
+      samplesPerS: 1000,
+    });
   }
   const result = compareRuns(db, parseCompareQuery({}));
   const binary = result.groups.find((g) => g.key === 'binary')!;
@@ -82,8 +121,12 @@ function joulesPerSampleFromRows(raw: Database.Database): Map<string, number> {
     .prepare('SELECT run_id, source, sum(joules) AS j FROM energy_samples GROUP BY run_id, source ORDER BY run_id, source')
     .all() as { run_id: string; j: number }[];
   const samples = new Map(
-    (raw.prepare('SELECT run_id, sum(round(samples_per_s * epoch_time_s)) AS n FROM epoch_metrics GROUP BY run_id').all() as { run_id: string; n: number }[])
-      .map((r) => [r.run_id, r.n]),
+    (
+      raw.prepare('SELECT run_id, sum(round(samples_per_s * epoch_time_s)) AS n FROM epoch_metrics GROUP BY run_id').all() as {
+        run_id: string;
+        n: number;
+      }[]
+    ).map((r) => [r.run_id, r.n]),
   );
   const joules = new Map<string, number>();
   for (const r of energy) joules.set(r.run_id, (joules.get(r.run_id) ?? 0) + r.j);
@@ -109,12 +152,21 @@ test('store totals - the schema-4 migration backfills existing runs with exactly
   for (let i = 0; i < 12; i++) {
     const id = `r-20250101-0000${String(i).padStart(2, '0')}-abcd`;
     ids.push(id);
-    insertLegacyRun(raw, { id, name: `v3-${i}`, precision: i % 2 === 0 ? 'binary' : 'fp32', status: 'COMPLETED', createdAt: `2025-01-01T00:00:${String(i).padStart(2, '0')}.000Z`, finalTestAcc: 0.8 + i / 100, samplesPerS: 1000 });
+    insertLegacyRun(raw, {
+      id,
+      name: `v3-${i}`,
+      precision: i % 2 === 0 ? 'binary' : 'fp32',
+      status: 'COMPLETED',
+      createdAt: `2025-01-01T00:00:${String(i).padStart(2, '0')}.000Z`,
+      finalTestAcc: 0.8 + i / 100,
+      samplesPerS: 1000,
+    });
     if (i === 11) continue; // no rows at all
     for (let e = 1; e <= 5; e++) {
       if (i !== 10) insertLegacyEpoch(raw, id, e, 1000 + 37.3 * i + e / 7, 6 + e / 3); // run 10: energy but no epochs
       // Joules that are not exact in binary, from 1, 2 or 3 sources.
-      for (const source of sources.slice(0, 1 + (i % 3))) insertLegacyEnergy(raw, id, e, 0.1 * (i + 1) + e / 3 + source.length / 10, source);
+      for (const source of sources.slice(0, 1 + (i % 3)))
+        insertLegacyEnergy(raw, id, e, 0.1 * (i + 1) + e / 3 + source.length / 10, source);
     }
   }
   const before = joulesPerSampleFromRows(raw);
@@ -143,8 +195,13 @@ test('store totals - the schema-4 migration backfills existing runs with exactly
 
   // The writers' refresh of a backfilled run changes nothing: both are the same statement.
   const snapshot = ids.map((id) => totals(store.db, id));
-  store.db.transaction((tx) => { for (const id of ids) refreshRunTotals(tx, id); });
-  assert.deepEqual(ids.map((id) => totals(store.db, id)), snapshot);
+  store.db.transaction((tx) => {
+    for (const id of ids) refreshRunTotals(tx, id);
+  });
+  assert.deepEqual(
+    ids.map((id) => totals(store.db, id)),
+    snapshot,
+  );
 
   // runs_created_at_idx is gone; the (created_at, id) index serves created-at filters and sorts.
   const plan = (query: ReturnType<typeof parseRunsQuery>) => {

@@ -69,7 +69,9 @@ test('telemetry hardware - snapshot from a fake /proc and nvidia-smi; fast; noth
   // No cpuinfo and no nvidia-smi: still a snapshot.
   const bare = await snapshotHardware({
     root: dir.join('nowhere'),
-    exec: async () => { throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' }); },
+    exec: async () => {
+      throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+    },
   });
   assert.equal(bare.gpuModel, null);
   assert.equal(bare.gpuCount, 0);

@@ -3,7 +3,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
-  CpuEstimateProbe, DEFAULT_WATTS_PER_CORE, EnergyMeter, findNvml, parseEnergyMeterOptions, POWER_QUERY,
+  CpuEstimateProbe,
+  DEFAULT_WATTS_PER_CORE,
+  EnergyMeter,
+  findNvml,
+  parseEnergyMeterOptions,
+  POWER_QUERY,
   type CommandRunner,
 } from '../src/telemetry/index.js';
 import { tmpDir } from './helpers/tmp.js';
@@ -11,7 +16,12 @@ import { tmpDir } from './helpers/tmp.js';
 /** A clock the test moves by hand. */
 function clock() {
   let ms = 0;
-  return { nowMs: () => ms, advance: (s: number) => { ms += s * 1000; } };
+  return {
+    nowMs: () => ms,
+    advance: (s: number) => {
+      ms += s * 1000;
+    },
+  };
 }
 
 /** nvidia-smi stand-in answering power queries with the watts the test sets. */
@@ -64,7 +74,10 @@ test('telemetry meter - with neither nvml nor rapl it uses the estimate and says
   cpuUs += 2_000_000;
   c.advance(4);
   const s = await meter.sample();
-  assert.deepEqual(s.readings.map((r) => r.source), ['estimate']);
+  assert.deepEqual(
+    s.readings.map((r) => r.source),
+    ['estimate'],
+  );
   assert.ok(Math.abs(s.joules - 30) < 1e-9);
   assert.equal(s.readings[0]!.intervalS, 4);
   cpuUs += 1_000_000;

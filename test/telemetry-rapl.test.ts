@@ -45,10 +45,13 @@ test('telemetry rapl - packages only (no subdomains, no psys), joules across a w
 
   const found = findRaplPackages({ root: dir.path });
   assert.ok(found.available, JSON.stringify(found));
-  assert.deepEqual(found.domains.map((d) => [d.id, d.name, d.maxEnergyRangeUj]), [
-    ['intel-rapl:0', 'package-0', MAX_UJ],
-    ['intel-rapl:1', 'package-1', MAX_UJ],
-  ]);
+  assert.deepEqual(
+    found.domains.map((d) => [d.id, d.name, d.maxEnergyRangeUj]),
+    [
+      ['intel-rapl:0', 'package-0', MAX_UJ],
+      ['intel-rapl:1', 'package-1', MAX_UJ],
+    ],
+  );
 
   const probe = new RaplProbe(found.domains);
   await probe.reset(0);
@@ -81,7 +84,10 @@ test('telemetry rapl - amd naming is found too', async (t) => {
   fs.domain('amd-rapl:0', 'package-0', 10);
   const found = findRaplPackages({ root: dir.path });
   assert.ok(found.available);
-  assert.deepEqual(found.domains.map((d) => d.id), ['amd-rapl:0']);
+  assert.deepEqual(
+    found.domains.map((d) => d.id),
+    ['amd-rapl:0'],
+  );
 });
 
 test('telemetry rapl - missing or unreadable counters make RAPL unavailable, with the reason', async (t) => {
@@ -122,7 +128,10 @@ test('telemetry rapl - missing or unreadable counters make RAPL unavailable, wit
   const meter = new EnergyMeter({ raplRoot: dir.path, nvidiaSmi: dir.join('no-nvidia-smi') });
   await meter.start();
   assert.equal(meter.label, 'estimate');
-  assert.deepEqual(meter.unavailable.map((u) => u.source), ['nvml', 'rapl']);
+  assert.deepEqual(
+    meter.unavailable.map((u) => u.source),
+    ['nvml', 'rapl'],
+  );
   assert.match(meter.unavailable[1]!.reason, /cannot read/);
   await meter.stop();
 });

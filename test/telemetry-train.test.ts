@@ -3,9 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { defaultRunConfig } from '../src/config/schema.js';
-import {
-  createRun, energyByRun, energyPerEpoch, listEnergySamples, listHardware, openStore,
-} from '../src/store/index.js';
+import { createRun, energyByRun, energyPerEpoch, listEnergySamples, listHardware, openStore } from '../src/store/index.js';
 import { RunTelemetry } from '../src/telemetry/index.js';
 import { runCli } from './helpers/cli.js';
 import { tmpDir } from './helpers/tmp.js';
@@ -39,7 +37,13 @@ test('telemetry train - bnn train records hardware and per-epoch energy; the sum
     assert.ok(Math.abs(total.joules - summary.energyJ) < 1e-9);
     assert.equal(total.source, summary.energySource);
     assert.equal(total.estimated, summary.energySource === 'estimate');
-    assert.deepEqual(energyPerEpoch(s.db, summary.runId).map((e) => [e.epoch, e.samples]), [[1, 256], [2, 256]]);
+    assert.deepEqual(
+      energyPerEpoch(s.db, summary.runId).map((e) => [e.epoch, e.samples]),
+      [
+        [1, 256],
+        [2, 256],
+      ],
+    );
     assert.equal(listEnergySamples(s.db, summary.runId).at(-1)!.epoch, null, 'the tail after the last epoch has no epoch');
     const hw = listHardware(s.db, { runId: summary.runId });
     assert.equal(hw.length, 1);

@@ -14,10 +14,26 @@ const SUBSET_BAR = 0.78;
 test('train e2e - binary MLP on a Fashion-MNIST subset beats the stated accuracy; run, checkpoints, export and predict agree', async (t) => {
   const dir = await tmpDir({ t });
   const store = dir.join('bnn.db');
-  const r = await runCli([
-    'train', 'examples/fmnist-mlp-binary.yaml', '--epochs', '2', '--subset', '0.1', '--set', 'model.hidden=[256, 256]',
-    '--backend', 'native', '--store', store, '--checkpoint-dir', dir.join('ckpt'), '--json',
-  ], { timeoutMs: 240_000 });
+  const r = await runCli(
+    [
+      'train',
+      'examples/fmnist-mlp-binary.yaml',
+      '--epochs',
+      '2',
+      '--subset',
+      '0.1',
+      '--set',
+      'model.hidden=[256, 256]',
+      '--backend',
+      'native',
+      '--store',
+      store,
+      '--checkpoint-dir',
+      dir.join('ckpt'),
+      '--json',
+    ],
+    { timeoutMs: 240_000 },
+  );
   assert.equal(r.code, 0, r.stderr);
   const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
   assert.equal(summary.precision, 'binary');
@@ -33,7 +49,10 @@ test('train e2e - binary MLP on a Fashion-MNIST subset beats the stated accuracy
     assert.equal(run.finalTestAcc, summary.finalTestAcc);
     assert.ok((run.modelSizeBytes ?? 0) > 0 && (run.packedSizeBytes ?? 0) > 0);
     const epochs = listEpochMetrics(s.db, run.id);
-    assert.deepEqual(epochs.map((e) => e.epoch), [1, 2]);
+    assert.deepEqual(
+      epochs.map((e) => e.epoch),
+      [1, 2],
+    );
     const ckpts = listCheckpoints(s.db, run.id);
     assert.equal(ckpts.length, 2);
     for (const c of ckpts) {
@@ -59,8 +78,10 @@ test('train e2e - binary MLP on a Fashion-MNIST subset beats the stated accuracy
   const predicted = JSON.parse(pr.stdout);
   assert.equal(predicted.samples, 10_000);
   // The packed runtime (XNOR kernels) reproduces the trained model's test accuracy.
-  assert.ok(Math.abs(predicted.accuracy - summary.finalTestAcc) <= 0.002,
-    `packed ${predicted.accuracy} vs trained ${summary.finalTestAcc}`);
+  assert.ok(
+    Math.abs(predicted.accuracy - summary.finalTestAcc) <= 0.002,
+    `packed ${predicted.accuracy} vs trained ${summary.finalTestAcc}`,
+  );
 });
 
 test('train e2e - an unknown run id for export is a clear error with exit 1', async (t) => {
@@ -78,10 +99,28 @@ test('train e2e - training is bit-identical whatever --threads is (sgemm tiles f
   for (const threads of [1, 2]) {
     const store = dir.join(`t${threads}.db`);
     // Hidden 1024 > 2 × 256 columns, so every dense sgemm is cut into tiles.
-    const r = await runCli([
-      'train', 'examples/fmnist-mlp-binary.yaml', '--epochs', '1', '--subset', '0.03', '--set', 'model.hidden=[1024, 1024]',
-      '--backend', 'native', '--threads', String(threads), '--store', store, '--checkpoint-dir', dir.join(`ckpt${threads}`), '--json',
-    ], { timeoutMs: 120_000 });
+    const r = await runCli(
+      [
+        'train',
+        'examples/fmnist-mlp-binary.yaml',
+        '--epochs',
+        '1',
+        '--subset',
+        '0.03',
+        '--set',
+        'model.hidden=[1024, 1024]',
+        '--backend',
+        'native',
+        '--threads',
+        String(threads),
+        '--store',
+        store,
+        '--checkpoint-dir',
+        dir.join(`ckpt${threads}`),
+        '--json',
+      ],
+      { timeoutMs: 120_000 },
+    );
     assert.equal(r.code, 0, r.stderr);
     const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
     summaries.push(summary);
@@ -89,16 +128,19 @@ test('train e2e - training is bit-identical whatever --threads is (sgemm tiles f
     try {
       const [c] = listCheckpoints(s.db, summary.runId);
       const f = await readSafetensors(c.path, { expectedSha256: c.sha256 });
-      params.push(Object.fromEntries(Object.entries(f.tensors)
-        .filter(([name]) => name.startsWith('param/') || name.startsWith('optim/'))
-        .map(([name, tensor]) => [name, Buffer.from(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength)])));
+      params.push(
+        Object.fromEntries(
+          Object.entries(f.tensors)
+            .filter(([name]) => name.startsWith('param/') || name.startsWith('optim/'))
+            .map(([name, tensor]) => [name, Buffer.from(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength)]),
+        ),
+      );
     } finally {
       s.close();
     }
   }
   assert.ok(Object.keys(params[0]).length > 4);
   assert.deepEqual(Object.keys(params[1]).sort(), Object.keys(params[0]).sort());
-  for (const name of Object.keys(params[0]))
-    assert.ok(params[0][name].equals(params[1][name]), `${name} differs between 1 and 2 threads`);
+  for (const name of Object.keys(params[0])) assert.ok(params[0][name].equals(params[1][name]), `${name} differs between 1 and 2 threads`);
   assert.equal(summaries[1].finalTestAcc, summaries[0].finalTestAcc);
 });

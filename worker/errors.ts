@@ -10,7 +10,10 @@ export class WorkerError extends Error {
 
 /** The coordinator told this worker to stop its run (cancelled, or failed on another rank): a stop, not a failure. */
 export class RunStoppedError extends TrainingStoppedError {
-  constructor(readonly runId: string, reason: string) {
+  constructor(
+    readonly runId: string,
+    reason: string,
+  ) {
     super(reason, `run ${runId} stopped by the coordinator: ${reason}`);
     this.name = 'RunStoppedError';
   }

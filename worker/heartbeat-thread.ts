@@ -8,7 +8,12 @@ const data = workerData as HeartbeatThreadData;
 // Buffers arrive as plain Uint8Arrays through the structured clone.
 const buf = (b: Uint8Array | null): Buffer | null => (b ? Buffer.from(b) : null);
 const tls: ClientTls | undefined = data.tls
-  ? { ca: buf(data.tls.ca), cert: buf(data.tls.cert), key: buf(data.tls.key), ...(data.tls.serverName ? { serverName: data.tls.serverName } : {}) }
+  ? {
+      ca: buf(data.tls.ca),
+      cert: buf(data.tls.cert),
+      key: buf(data.tls.key),
+      ...(data.tls.serverName ? { serverName: data.tls.serverName } : {}),
+    }
   : undefined;
 const client = connectCoordinator(data.coordinator, { token: data.token, ...(tls ? { tls } : {}) });
 const hb = client.heartbeat();

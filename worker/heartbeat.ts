@@ -34,12 +34,19 @@ function mainThreadHeartbeat(client: CoordinatorClient, workerId: string, interv
 }
 
 /** Starts heartbeating `workerId`; resolves once the first heartbeat is on its way. */
-export async function startHeartbeat(client: CoordinatorClient, data: HeartbeatThreadData, log: (line: string) => void): Promise<Heartbeat> {
+export async function startHeartbeat(
+  client: CoordinatorClient,
+  data: HeartbeatThreadData,
+  log: (line: string) => void,
+): Promise<Heartbeat> {
   const { ts, file } = threadEntry();
   let worker: Worker;
   try {
     worker = ts
-      ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(file)}); });`, { eval: true, workerData: data })
+      ? new Worker(
+          `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(file)}); });`,
+          { eval: true, workerData: data },
+        )
       : new Worker(new URL(file), { workerData: data });
   } catch (err) {
     log(`heartbeat thread unavailable (${(err as Error).message}); heartbeating from the main thread`);

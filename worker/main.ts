@@ -4,7 +4,15 @@
 // group mid-run (src/collective/elastic-group.ts).
 import os from 'node:os';
 import path from 'node:path';
-import { connectNatsTransport, ElasticGroup, missingRanksOf, NatsAuthError, redactNatsUrl, type GroupAssignment, type NatsAuth } from '../src/collective/index.js';
+import {
+  connectNatsTransport,
+  ElasticGroup,
+  missingRanksOf,
+  NatsAuthError,
+  redactNatsUrl,
+  type GroupAssignment,
+  type NatsAuth,
+} from '../src/collective/index.js';
 import { parseRunConfig, type RunConfig } from '../src/config/index.js';
 import { initEngine, type BackendChoice } from '../src/engine/select.js';
 import { connectCoordinator, type Assignment, type ClientTls, type CoordinatorClient } from '../src/rpc/index.js';
@@ -60,17 +68,31 @@ export async function runWorker(o: RunWorkerOptions): Promise<number> {
     await client.waitForReady(o.connectTimeoutMs);
     const hardware = await snapshotHardware({ gpuTimeoutMs: 2000 });
     const reg = await client.register({
-      hostname: os.hostname(), hardware_json: JSON.stringify(hardware), threads: o.threads, backend: o.backend, pid: process.pid,
+      hostname: os.hostname(),
+      hardware_json: JSON.stringify(hardware),
+      threads: o.threads,
+      backend: o.backend,
+      pid: process.pid,
     });
     const workerId = reg.worker_id;
     const log = (line: string) => o.log(`worker ${workerId}: ${line}`);
     log(`registered with ${o.coordinator}`);
-    heartbeat = await startHeartbeat(client, {
-      coordinator: o.coordinator, token: o.token, tls: o.tls ?? null, workerId, intervalMs: reg.heartbeat_interval_ms,
-    }, log);
+    heartbeat = await startHeartbeat(
+      client,
+      {
+        coordinator: o.coordinator,
+        token: o.token,
+        tls: o.tls ?? null,
+        workerId,
+        intervalMs: reg.heartbeat_interval_ms,
+      },
+      log,
+    );
     feed = new AssignmentFeed(client, workerId);
     const f = feed;
-    const lifeline = o.exitWithStdin ? watchStdin(() => f.loseCoordinator(new CoordinatorLostError('stdin closed'), 'launcher went away (stdin closed)')) : () => undefined;
+    const lifeline = o.exitWithStdin
+      ? watchStdin(() => f.loseCoordinator(new CoordinatorLostError('stdin closed'), 'launcher went away (stdin closed)'))
+      : () => undefined;
     try {
       const a = await feed.first;
       log(`run ${a.run_id} rank ${a.rank}/${a.world_size} generation ${a.generation}`);
@@ -121,17 +143,27 @@ async function serveRun(client: CoordinatorClient, c: RunContext, o: RunWorkerOp
 }
 
 /** The data, model and loop of the run, with this worker's group as the collective and the coordinator as the sink. */
-async function trainAssigned(client: CoordinatorClient, config: RunConfig, group: ElasticGroup, c: RunContext, o: RunWorkerOptions): Promise<number> {
+async function trainAssigned(
+  client: CoordinatorClient,
+  config: RunConfig,
+  group: ElasticGroup,
+  c: RunContext,
+  o: RunWorkerOptions,
+): Promise<number> {
   const a = c.first;
   const setup = await prepareTraining(config);
-  const progress = new ProgressReporter(reporter({ client, workerId: c.workerId, runId: a.run_id, group: () => group.assignment }), { gpuCount: c.gpuCount });
+  const progress = new ProgressReporter(reporter({ client, workerId: c.workerId, runId: a.run_id, group: () => group.assignment }), {
+    gpuCount: c.gpuCount,
+  });
   try {
     const collective = groupCollective(group, flatLayout(setup.model.params()), {
       timeReduce: (wait) => progress.allreduce(wait, () => group.bytes),
     });
     const sink = reportSink({ client, workerId: c.workerId, runId: a.run_id, group: () => group.assignment, progress, log: c.log });
     const result = await runTrainingLoop(setup, collective, sink, {
-      runId: a.run_id, checkpointDir: path.resolve(config.checkpointDir, a.run_id), checkStop: () => c.feed.checkStop(),
+      runId: a.run_id,
+      checkpointDir: path.resolve(config.checkpointDir, a.run_id),
+      checkStop: () => c.feed.checkStop(),
       ...(a.resume_path ? { resume: { path: a.resume_path, sha256: a.resume_sha256 } } : {}),
       ...(o.dumpWeightsDir ? { dumpWeightsDir: o.dumpWeightsDir } : {}),
     });
@@ -145,7 +177,14 @@ async function trainAssigned(client: CoordinatorClient, config: RunConfig, group
 
 /** This worker's place in the generation an assignment describes (a `--nats` flag overrides its url). */
 function groupOf(a: Assignment, o: RunWorkerOptions): GroupAssignment {
-  return { runId: a.run_id, rank: a.rank, worldSize: a.world_size, generation: a.generation, url: o.natsUrl ?? a.nats_url, resync: a.resync };
+  return {
+    runId: a.run_id,
+    rank: a.rank,
+    worldSize: a.world_size,
+    generation: a.generation,
+    url: o.natsUrl ?? a.nats_url,
+    resync: a.resync,
+  };
 }
 
 function elasticGroup(client: CoordinatorClient, c: RunContext, config: RunConfig, o: RunWorkerOptions): ElasticGroup {
@@ -155,12 +194,20 @@ function elasticGroup(client: CoordinatorClient, c: RunContext, config: RunConfi
     // refused credentials or a failed TLS handshake do not heal by waiting
     isFatal: (err) => err instanceof NatsAuthError,
     redact: (url) => `NATS ${redactNatsUrl(url)}`,
-    name: c.workerId, stepDeadlineMs: o.stepDeadlineMs, reconnectTimeoutMs: o.natsReconnectTimeoutMs ?? 60_000,
-    regroupTimeoutMs: Math.max(60_000, o.stepDeadlineMs), interrupted: c.feed.interrupted,
+    name: c.workerId,
+    stepDeadlineMs: o.stepDeadlineMs,
+    reconnectTimeoutMs: o.natsReconnectTimeoutMs ?? 60_000,
+    regroupTimeoutMs: Math.max(60_000, o.stepDeadlineMs),
+    interrupted: c.feed.interrupted,
     reportFailure: async (err, g, step) => {
       await client.reportMetrics({
-        worker_id: c.workerId, run_id: g.runId, generation: g.generation, rank: g.rank,
-        collective_error: err.message, missing_ranks: missingRanksOf(err), failed_step: Math.max(0, step + 1),
+        worker_id: c.workerId,
+        run_id: g.runId,
+        generation: g.generation,
+        rank: g.rank,
+        collective_error: err.message,
+        missing_ranks: missingRanksOf(err),
+        failed_step: Math.max(0, step + 1),
       });
     },
     log: c.log,

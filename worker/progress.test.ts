@@ -8,13 +8,33 @@ test('worker progress - steps and all-reduce traffic are batched into one report
   const dir = await tmpDir({ t });
   const sent: Array<Partial<MetricsReport>> = [];
   let bytes = 0;
-  const reporter = new ProgressReporter(async (m) => { sent.push(m); }, { intervalMs: 3_600_000, sysRoot: dir.path, gpuCount: 0 });
+  const reporter = new ProgressReporter(
+    async (m) => {
+      sent.push(m);
+    },
+    { intervalMs: 3_600_000, sysRoot: dir.path, gpuCount: 0 },
+  );
   for (let step = 1; step <= 3; step++) {
-    const sum = await reporter.allreduce(async () => { bytes += 100; return step; }, () => bytes);
+    const sum = await reporter.allreduce(
+      async () => {
+        bytes += 100;
+        return step;
+      },
+      () => bytes,
+    );
     assert.equal(sum, step);
     reporter.stepDone(0.01 * step, 32, step);
   }
-  await assert.rejects(reporter.allreduce(async () => { bytes += 7; throw new Error('deadline'); }, () => bytes), /deadline/);
+  await assert.rejects(
+    reporter.allreduce(
+      async () => {
+        bytes += 7;
+        throw new Error('deadline');
+      },
+      () => bytes,
+    ),
+    /deadline/,
+  );
   assert.equal(sent.length, 0, 'nothing before the interval');
   await reporter.stop();
   assert.equal(sent.length, 1);
@@ -28,7 +48,12 @@ test('worker progress - steps and all-reduce traffic are batched into one report
   await reporter.stop();
   assert.equal(sent.length, 1, 'no steps since: nothing more');
 
-  const failing = new ProgressReporter(async () => { throw new Error('coordinator gone'); }, { intervalMs: 3_600_000, sysRoot: dir.path });
+  const failing = new ProgressReporter(
+    async () => {
+      throw new Error('coordinator gone');
+    },
+    { intervalMs: 3_600_000, sysRoot: dir.path },
+  );
   failing.stepDone(0.1, 1, 1);
   await failing.stop();
 });
@@ -38,12 +63,21 @@ test('worker progress - the interval sends while steps are taken, one report in 
   const sent: Array<Partial<MetricsReport>> = [];
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
-  const reporter = new ProgressReporter(async (m) => { sent.push(m); await gate; }, { intervalMs: 20, sysRoot: dir.path });
+  const reporter = new ProgressReporter(
+    async (m) => {
+      sent.push(m);
+      await gate;
+    },
+    { intervalMs: 20, sysRoot: dir.path },
+  );
   reporter.stepDone(0.001, 1, 1);
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(sent.length, 1, 'the first report is still in flight');
   reporter.stepDone(0.001, 1, 2);
   release();
   await reporter.stop();
-  assert.deepEqual(sent.map((m) => m.steps), [1, 2]);
+  assert.deepEqual(
+    sent.map((m) => m.steps),
+    [1, 2],
+  );
 });

@@ -33,7 +33,10 @@ export class ProgressReporter {
   private inFlight: Promise<void> | null = null;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly send: (m: Partial<MetricsReport>) => Promise<void>, options: Partial<ProgressOptions> = {}) {
+  constructor(
+    private readonly send: (m: Partial<MetricsReport>) => Promise<void>,
+    options: Partial<ProgressOptions> = {},
+  ) {
     this.o = { ...defaultProgressOptions(), ...options };
     this.host = new HostSampler(this.o);
     this.timer = setInterval(() => void this.flush(false), this.o.intervalMs);
@@ -78,8 +81,11 @@ export class ProgressReporter {
     if (steps === 0 && (final || now - this.lastSentMs < this.o.idleIntervalMs)) return;
     const windowS = (now - this.windowStartMs) / 1000;
     const report: Partial<MetricsReport> = {
-      steps: this.step, samples_per_s: windowS > 0 ? this.samples / windowS : 0, step_seconds: this.stepSeconds,
-      allreduce_bytes: this.allreduceBytes, allreduce_seconds: this.allreduceSeconds,
+      steps: this.step,
+      samples_per_s: windowS > 0 ? this.samples / windowS : 0,
+      step_seconds: this.stepSeconds,
+      allreduce_bytes: this.allreduceBytes,
+      allreduce_seconds: this.allreduceSeconds,
     };
     this.stepSeconds = [];
     this.samples = 0;

@@ -30,15 +30,26 @@ export function reportSink(d: ReportSinkDeps): TrainingSink {
     epoch: async (e) => {
       const { test } = e;
       await report({
-        epoch: e.epoch, train_loss: e.trainLoss, train_acc: e.trainAcc, test_loss: test ? test.loss : -1, test_acc: test ? test.accuracy : -1,
-        lr: e.lr, samples_per_s: e.samplesPerS, epoch_time_s: e.epochTimeS, steps: e.steps,
+        epoch: e.epoch,
+        train_loss: e.trainLoss,
+        train_acc: e.trainAcc,
+        test_loss: test ? test.loss : -1,
+        test_acc: test ? test.accuracy : -1,
+        lr: e.lr,
+        samples_per_s: e.samplesPerS,
+        epoch_time_s: e.epochTimeS,
+        steps: e.steps,
       });
-      d.log(`epoch ${e.epoch}/${e.epochs} loss ${e.trainLoss.toFixed(4)} acc ${e.trainAcc.toFixed(4)}` + (test ? ` test acc ${test.accuracy.toFixed(4)}` : ''));
+      d.log(
+        `epoch ${e.epoch}/${e.epochs} loss ${e.trainLoss.toFixed(4)} acc ${e.trainAcc.toFixed(4)}` +
+          (test ? ` test acc ${test.accuracy.toFixed(4)}` : ''),
+      );
     },
     // Unrecorded, the file is merely unused by a resume; training goes on.
     checkpoint: async (c) => {
       const g = d.group();
-      await d.client.reportCheckpoint({ ...c, worker_id: d.workerId, run_id: d.runId, generation: g.generation, rank: g.rank })
+      await d.client
+        .reportCheckpoint({ ...c, worker_id: d.workerId, run_id: d.runId, generation: g.generation, rank: g.rank })
         .catch((err: Error) => d.log(`checkpoint ${c.path} not recorded: ${err.message}`));
     },
     log: d.log,

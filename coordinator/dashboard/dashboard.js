@@ -17,7 +17,10 @@ const state = {
 };
 
 const $ = (sel) => document.querySelector(sel);
-const fmt = (x, digits = 0) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const fmt = (x, digits = 0) =>
+  x === null || x === undefined || !Number.isFinite(x)
+    ? '–'
+    : x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const pct = (x) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : `${(100 * x).toFixed(1)}%`);
 
 function cell(text, cls) {
@@ -52,10 +55,25 @@ function renderWorkers() {
     tr.dataset.worker = w.id;
     tr.className = w.state === 'dead' ? 'dead' : '';
     tr.append(
-      cell(w.id), cell(w.hostname), cell(w.state, `state-${w.state}`), cell(w.runId || 'idle'),
-      cell(w.rank === null || w.rank === undefined ? '–' : String(w.rank), 'num'), cell(fmt(w.step), 'num'),
-      cell(fmt(w.samplesPerS), 'num'), cell(pct(t.cpuUtil), 'num'), cell(fmt(t.cpuTempC, 0), 'num'), cell(fmt(t.cpuPowerW, 0), 'num'),
-      cell(gpu('util', pct), 'num'), cell(gpu('tempC', (x) => fmt(x, 0)), 'num'), cell(gpu('powerW', (x) => fmt(x, 0)), 'num'),
+      cell(w.id),
+      cell(w.hostname),
+      cell(w.state, `state-${w.state}`),
+      cell(w.runId || 'idle'),
+      cell(w.rank === null || w.rank === undefined ? '–' : String(w.rank), 'num'),
+      cell(fmt(w.step), 'num'),
+      cell(fmt(w.samplesPerS), 'num'),
+      cell(pct(t.cpuUtil), 'num'),
+      cell(fmt(t.cpuTempC, 0), 'num'),
+      cell(fmt(t.cpuPowerW, 0), 'num'),
+      cell(gpu('util', pct), 'num'),
+      cell(
+        gpu('tempC', (x) => fmt(x, 0)),
+        'num',
+      ),
+      cell(
+        gpu('powerW', (x) => fmt(x, 0)),
+        'num',
+      ),
       cell(w.state === 'dead' ? 'gone' : `${fmt(w.heartbeatAgeS, 1)} s`, 'num'),
     );
     tbody.append(tr);
@@ -66,7 +84,8 @@ function renderWorkers() {
 
 function allRuns() {
   const byId = new Map(state.recent.map((r) => [r.id, { ...r }]));
-  for (const a of state.active) byId.set(a.id, { ...(byId.get(a.id) || {}), id: a.id, name: a.name, status: a.status, generation: a.generation, epochs: a.epochs });
+  for (const a of state.active)
+    byId.set(a.id, { ...(byId.get(a.id) || {}), id: a.id, name: a.name, status: a.status, generation: a.generation, epochs: a.epochs });
   return [...byId.values()].sort((a, b) => (b.createdAt || '9').localeCompare(a.createdAt || '9'));
 }
 
@@ -90,8 +109,15 @@ function renderRuns() {
     if (r.id === state.selected) tr.className = 'selected';
     const done = (state.curves[r.id] || []).length;
     tr.append(
-      cell(r.id), cell(r.name || ''), cell(r.status || ''), cell(r.model || ''), cell(r.precision || ''), cell(r.dataset || ''),
-      cell(`${done}/${r.epochs ?? '?'}`, 'num'), cell(pct(r.finalTestAcc), 'num'), cell(r.generation ? String(r.generation) : '–', 'num'),
+      cell(r.id),
+      cell(r.name || ''),
+      cell(r.status || ''),
+      cell(r.model || ''),
+      cell(r.precision || ''),
+      cell(r.dataset || ''),
+      cell(`${done}/${r.epochs ?? '?'}`, 'num'),
+      cell(pct(r.finalTestAcc), 'num'),
+      cell(r.generation ? String(r.generation) : '–', 'num'),
     );
     tr.addEventListener('click', () => {
       state.selected = r.id;
@@ -110,7 +136,9 @@ async function loadCurve(runId) {
     const body = await res.json();
     mergeCurve(runId, body.epochs);
     render();
-  } catch { /* offline: the next snapshot brings it */ }
+  } catch {
+    /* offline: the next snapshot brings it */
+  }
 }
 
 function mergeCurve(runId, points) {
@@ -173,8 +201,15 @@ function chart(svg, series, opts) {
   el('text', { x: W - m.r, y: H - 4, 'text-anchor': 'end' }, svg).textContent = 'epoch';
   series.forEach((s, i) => {
     if (s.points.length === 0) return;
-    el('path', { class: `series-${s.cls}`, d: s.points.map((p, j) => `${j ? 'L' : 'M'}${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join('') }, svg);
-    for (const p of s.points) el('circle', { class: `point series-${s.cls}`, cx: X(p[0]), cy: Y(p[1]), r: 3 }, svg).append(Object.assign(document.createElementNS(SVG, 'title'), { textContent: `${s.name} epoch ${p[0]}: ${opts.format(p[1])}` }));
+    el(
+      'path',
+      { class: `series-${s.cls}`, d: s.points.map((p, j) => `${j ? 'L' : 'M'}${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join('') },
+      svg,
+    );
+    for (const p of s.points)
+      el('circle', { class: `point series-${s.cls}`, cx: X(p[0]), cy: Y(p[1]), r: 3 }, svg).append(
+        Object.assign(document.createElementNS(SVG, 'title'), { textContent: `${s.name} epoch ${p[0]}: ${opts.format(p[1])}` }),
+      );
     const lx = W - m.r - (series.length - i) * 64;
     el('rect', { x: lx, y: 4, width: 10, height: 10, class: `legend series-${s.cls}`, style: `fill: var(--${s.cls})` }, svg);
     el('text', { x: lx + 14, y: 13 }, svg).textContent = s.name;
@@ -184,13 +219,27 @@ function chart(svg, series, opts) {
 function renderCurves() {
   const points = state.curves[state.selected] || [];
   const run = allRuns().find((r) => r.id === state.selected);
-  $('#curve-title').textContent = run ? `run ${run.id} · ${run.name || ''} · ${run.status || ''} · ${points.length}/${run.epochs ?? '?'} epochs` : 'no run selected';
+  $('#curve-title').textContent = run
+    ? `run ${run.id} · ${run.name || ''} · ${run.status || ''} · ${points.length}/${run.epochs ?? '?'} epochs`
+    : 'no run selected';
   $('#curve-title').className = run ? '' : 'empty';
   const pick = (key) => points.filter((p) => p[key] !== null && p[key] !== undefined).map((p) => [p.epoch, p[key]]);
-  chart($('#loss-chart'), [{ name: 'train', cls: 'train', points: pick('trainLoss') }, { name: 'test', cls: 'test', points: pick('testLoss') }],
-    { format: (v) => v.toFixed(v < 10 ? 2 : 0) });
-  chart($('#acc-chart'), [{ name: 'train', cls: 'train', points: pick('trainAcc') }, { name: 'test', cls: 'test', points: pick('testAcc') }],
-    { format: (v) => `${(100 * v).toFixed(0)}%`, yMax: 1 });
+  chart(
+    $('#loss-chart'),
+    [
+      { name: 'train', cls: 'train', points: pick('trainLoss') },
+      { name: 'test', cls: 'test', points: pick('testLoss') },
+    ],
+    { format: (v) => v.toFixed(v < 10 ? 2 : 0) },
+  );
+  chart(
+    $('#acc-chart'),
+    [
+      { name: 'train', cls: 'train', points: pick('trainAcc') },
+      { name: 'test', cls: 'test', points: pick('testAcc') },
+    ],
+    { format: (v) => `${(100 * v).toFixed(0)}%`, yMax: 1 },
+  );
 }
 
 function render() {
@@ -210,8 +259,14 @@ function applySnapshot(s) {
 function connect() {
   const es = new EventSource('events');
   const on = (kind, fn) => es.addEventListener(kind, (e) => fn(JSON.parse(e.data)));
-  es.onopen = () => { $('#conn').textContent = 'live'; $('#conn').className = 'live'; };
-  es.onerror = () => { $('#conn').textContent = 'reconnecting…'; $('#conn').className = ''; };
+  es.onopen = () => {
+    $('#conn').textContent = 'live';
+    $('#conn').className = 'live';
+  };
+  es.onerror = () => {
+    $('#conn').textContent = 'reconnecting…';
+    $('#conn').className = '';
+  };
   on('snapshot', applySnapshot);
   on('state', (s) => {
     state.workers = s.workers;
@@ -221,17 +276,25 @@ function connect() {
   });
   on('epoch', (e) => {
     mergeCurve(e.runId, [{ epoch: e.epoch, trainLoss: e.trainLoss, trainAcc: e.trainAcc, testLoss: e.testLoss, testAcc: e.testAcc }]);
-    log(`run ${e.runId} epoch ${e.epoch}/${e.epochs}: train loss ${e.trainLoss.toFixed(4)}${e.testAcc !== null ? `, test acc ${pct(e.testAcc)}` : ''}`);
+    log(
+      `run ${e.runId} epoch ${e.epoch}/${e.epochs}: train loss ${e.trainLoss.toFixed(4)}${e.testAcc !== null ? `, test acc ${pct(e.testAcc)}` : ''}`,
+    );
     render();
   });
   on('run', (e) => {
     log(`run ${e.runId} ${e.status}${e.error ? `: ${e.error}` : ''}`);
     // A new or finished run changes the run list: take a fresh snapshot of it.
-    void fetch('api/state').then((r) => r.json()).then(applySnapshot).catch(() => undefined);
+    void fetch('api/state')
+      .then((r) => r.json())
+      .then(applySnapshot)
+      .catch(() => undefined);
   });
   on('generation', (e) => {
     log(`run ${e.runId} generation ${e.generation}: ${e.worldSize} worker(s)${e.reason ? ` (${e.reason})` : ''}`);
-    void fetch('api/state').then((r) => r.json()).then(applySnapshot).catch(() => undefined);
+    void fetch('api/state')
+      .then((r) => r.json())
+      .then(applySnapshot)
+      .catch(() => undefined);
   });
   on('checkpoint', (e) => log(`run ${e.runId} checkpoint at step ${e.step}: ${e.path}`));
   on('worker', (e) => {

@@ -70,16 +70,29 @@ export function buildCudaAddon({ gyp, env = process.env } = {}) {
   const log = [];
   const jobs = /^\d+$/.test(env.JOBS ?? '') ? env.JOBS : String(Math.min(2, os.availableParallelism()));
   let reason = gyp ? null : 'node-gyp not found';
-  if (!reason) reason = run('make -C native/tools/cuda lib', 'make', ['-C', path.join(nativeDir, 'tools', 'cuda'), 'lib',
-    'BUILD=build/addon', 'NVCCFLAGS=-std=c++17 -O3 -Xcompiler -fPIC,-Wall,-Wextra', `NVCC=${nvcc}`, `-j${jobs}`], { env }, log);
+  if (!reason)
+    reason = run(
+      'make -C native/tools/cuda lib',
+      'make',
+      [
+        '-C',
+        path.join(nativeDir, 'tools', 'cuda'),
+        'lib',
+        'BUILD=build/addon',
+        'NVCCFLAGS=-std=c++17 -O3 -Xcompiler -fPIC,-Wall,-Wextra',
+        `NVCC=${nvcc}`,
+        `-j${jobs}`,
+      ],
+      { env },
+      log,
+    );
   if (!reason) {
     // Outside npm (no npm_config_nodedir) use the running node's own headers when it has them,
     // instead of node-gyp downloading them.
     const prefix = path.resolve(path.dirname(process.execPath), '..');
-    const nodedir = !env.npm_config_nodedir && existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))
-      ? [`--nodedir=${prefix}`] : [];
-    reason = run('node-gyp rebuild', process.execPath, [gyp, 'rebuild', `--jobs=${jobs}`, ...nodedir],
-      { cwd: here, env }, log);
+    const nodedir =
+      !env.npm_config_nodedir && existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? [`--nodedir=${prefix}`] : [];
+    reason = run('node-gyp rebuild', process.execPath, [gyp, 'rebuild', `--jobs=${jobs}`, ...nodedir], { cwd: here, env }, log);
   }
   if (!reason && !existsSync(addonFile)) reason = 'node-gyp succeeded but bnn_cuda.node is missing';
   mkdirSync(buildDir, { recursive: true });
@@ -104,11 +117,12 @@ export function buildCudaAddon({ gyp, env = process.env } = {}) {
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const { createRequire } = await import('node:module');
   const require = createRequire(import.meta.url);
-  let gyp = process.env.npm_config_node_gyp && existsSync(process.env.npm_config_node_gyp)
-    ? process.env.npm_config_node_gyp : null;
+  let gyp = process.env.npm_config_node_gyp && existsSync(process.env.npm_config_node_gyp) ? process.env.npm_config_node_gyp : null;
   for (const base of [path.resolve(nativeDir, '..'), path.dirname(process.execPath) + '/../lib/node_modules/npm']) {
     if (gyp) break;
-    try { gyp = require.resolve('node-gyp/bin/node-gyp.js', { paths: [base] }); } catch {}
+    try {
+      gyp = require.resolve('node-gyp/bin/node-gyp.js', { paths: [base] });
+    } catch {}
   }
   const r = buildCudaAddon({ gyp });
   process.exit(!r.ok && cudaBuildMode() === 'force' ? 1 : 0);

@@ -32,7 +32,11 @@ async function main(): Promise<void> {
   if (!port) return;
   const d = workerData as BenchRankData;
   const transport = await connectNatsTransport({ servers: d.url, name: `bench-rank-${d.rank}` });
-  const ar = new AllReduce(transport, { runId: 'bench', generation: d.generation, rank: d.rank, worldSize: d.worldSize }, { compression: d.compression, algorithm: d.algorithm, stepDeadlineMs: 120_000 });
+  const ar = new AllReduce(
+    transport,
+    { runId: 'bench', generation: d.generation, rank: d.rank, worldSize: d.worldSize },
+    { compression: d.compression, algorithm: d.algorithm, stepDeadlineMs: 120_000 },
+  );
   const input = randomGradient(d.length, d.seed + d.rank);
   const out = new Float32Array(d.length); // reused, as a trainer would
   try {

@@ -170,10 +170,20 @@ async function openRawPubSub(url: string, size: number, msgBytes: number) {
 /** One all-reduce step on every rank; resolves with its wall time, bytes published, and whether results were exact (when checked). */
 type StepRunner = (check: boolean) => Promise<{ ms: number; wire: number; exact: boolean | null }>;
 
-async function inProcessRanks(url: string, generation: number, n: number, compression: Compression, algorithm: AllReduceOptions['algorithm'], len: number, seed: number) {
+async function inProcessRanks(
+  url: string,
+  generation: number,
+  n: number,
+  compression: Compression,
+  algorithm: AllReduceOptions['algorithm'],
+  len: number,
+  seed: number,
+) {
   const transports: NatsTransport[] = [];
   for (let r = 0; r < n; r++) transports.push(await connectNatsTransport({ servers: url, name: `bench-rank-${r}` }));
-  const ranks = transports.map((t, rank) => new AllReduce(t, { runId: 'bench', generation, rank, worldSize: n }, { compression, algorithm, stepDeadlineMs: 120_000 }));
+  const ranks = transports.map(
+    (t, rank) => new AllReduce(t, { runId: 'bench', generation, rank, worldSize: n }, { compression, algorithm, stepDeadlineMs: 120_000 }),
+  );
   const close = async () => {
     await Promise.all(ranks.map((r) => r.close()));
     await Promise.all(transports.map((t) => t.close()));
@@ -214,7 +224,10 @@ function startRankThread(data: BenchRankData): RankThread {
   const file = new URL(`./allreduce-rank.${ts ? 'ts' : 'js'}`, import.meta.url).href;
   // from a source checkout (run through tsx) the worker registers tsx before loading TypeScript
   const worker = ts
-    ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(file)}); });`, { eval: true, workerData: data })
+    ? new Worker(
+        `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(file)}); });`,
+        { eval: true, workerData: data },
+      )
     : new Worker(new URL(file), { workerData: data });
   const t: RankThread = { worker, replies: [], waiter: null, exited: Promise.resolve() };
   const wake = () => {
@@ -241,14 +254,27 @@ function startRankThread(data: BenchRankData): RankThread {
 }
 
 async function nextReply(t: RankThread): Promise<BenchRankReply> {
-  while (t.replies.length === 0) await new Promise<void>((resolve) => { t.waiter = resolve; });
+  while (t.replies.length === 0)
+    await new Promise<void>((resolve) => {
+      t.waiter = resolve;
+    });
   const r = t.replies.shift() as BenchRankReply;
   if (r.type === 'error') throw new Error(`bench rank failed: ${r.message}`);
   return r;
 }
 
-async function threadRanks(url: string, generation: number, n: number, compression: Compression, algorithm: AllReduceOptions['algorithm'], len: number, seed: number) {
-  const ranks = Array.from({ length: n }, (_, rank) => startRankThread({ url, generation, rank, worldSize: n, compression, algorithm, length: len, seed }));
+async function threadRanks(
+  url: string,
+  generation: number,
+  n: number,
+  compression: Compression,
+  algorithm: AllReduceOptions['algorithm'],
+  len: number,
+  seed: number,
+) {
+  const ranks = Array.from({ length: n }, (_, rank) =>
+    startRankThread({ url, generation, rank, worldSize: n, compression, algorithm, length: len, seed }),
+  );
   const close = async () => {
     for (const t of ranks) t.worker.postMessage({ type: 'stop' } satisfies BenchRankCommand);
     const timer = setTimeout(() => {
@@ -338,9 +364,10 @@ export async function benchAllreduce(options: AllReduceBenchOptions): Promise<Al
       codecKernels: codecKernels().name,
       codec,
       loadAverage: { before: loadBefore, after: os.loadavg()[0] as number },
-      setup: options.ranksIn === 'threads'
-        ? 'one worker thread per rank (own event loop, own NATS connection) in one Node process; nats-server on 127.0.0.1'
-        : 'all ranks on one Node event loop, each rank with its own NATS connection; nats-server on 127.0.0.1',
+      setup:
+        options.ranksIn === 'threads'
+          ? 'one worker thread per rank (own event loop, own NATS connection) in one Node process; nats-server on 127.0.0.1'
+          : 'all ranks on one Node event loop, each rank with its own NATS connection; nats-server on 127.0.0.1',
       rows,
     };
   } finally {
@@ -348,7 +375,17 @@ export async function benchAllreduce(options: AllReduceBenchOptions): Promise<Al
   }
 }
 
-function row(n: number, compression: Compression, algorithm: AllReduceAlgorithm, size: number, times: number[], wire: number, rawTimes: number[], rawMessageBytes: number, exact: boolean | null): AllReduceBenchRow {
+function row(
+  n: number,
+  compression: Compression,
+  algorithm: AllReduceAlgorithm,
+  size: number,
+  times: number[],
+  wire: number,
+  rawTimes: number[],
+  rawMessageBytes: number,
+  exact: boolean | null,
+): AllReduceBenchRow {
   const medianMs = median(times);
   const seconds = medianMs / 1000;
   const rawMedianMs = median(rawTimes);

@@ -8,10 +8,20 @@ test('benchXnorVsSgemm - one consistent result per shape and thread count; resto
   const before = addon.info().threads;
   addon.setThreads(2);
   try {
-    const shapes = [{ m: 8, k: 100, n: 24 }, { m: 3, k: 64, n: 5 }];
+    const shapes = [
+      { m: 8, k: 100, n: 24 },
+      { m: 3, k: 64, n: 5 },
+    ];
     const results = await benchXnorVsSgemm({ shapes, threads: [1, 3], minTimeMs: 0, minReps: 2, addon });
-    assert.deepEqual(results.map((r) => [r.shape, r.threads]),
-      [[shapes[0], 1], [shapes[0], 3], [shapes[1], 1], [shapes[1], 3]]);
+    assert.deepEqual(
+      results.map((r) => [r.shape, r.threads]),
+      [
+        [shapes[0], 1],
+        [shapes[0], 3],
+        [shapes[1], 1],
+        [shapes[1], 3],
+      ],
+    );
     for (const r of results) {
       for (const s of [r.sgemmSeconds, r.xnorSeconds, r.packSeconds]) assert.ok(s > 0 && Number.isFinite(s));
       const flops = 2 * r.shape.m * r.shape.k * r.shape.n;

@@ -51,9 +51,11 @@ function checkPositiveInt(value: unknown, what: string): number {
 function fillRandom(a: Float32Array, seed: number): Float32Array {
   let s = seed >>> 0 || 1;
   for (let i = 0; i < a.length; i++) {
-    s ^= s << 13; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
     s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
+    s ^= s << 5;
+    s >>>= 0;
     a[i] = s / 2147483648 - 1;
   }
   return a;
@@ -120,7 +122,11 @@ export async function benchXnorVsSgemm(options: BenchXnorVsSgemmOptions): Promis
         const xnorSeconds = medianSeconds(() => addon.xnorGemm(aBits, wBits, m, n, k, c), minTimeMs, minReps);
         const flops = 2 * m * k * n;
         results.push({
-          shape: { m, k, n }, threads, sgemmSeconds, xnorSeconds, packSeconds,
+          shape: { m, k, n },
+          threads,
+          sgemmSeconds,
+          xnorSeconds,
+          packSeconds,
           sgemmGflops: flops / sgemmSeconds / 1e9,
           xnorGopsEquivalent: flops / xnorSeconds / 1e9,
           ratio: sgemmSeconds / xnorSeconds,

@@ -20,10 +20,22 @@ export const BENCH_MLP_HIDDEN = [2048, 2048];
 const INPUT: [number, number, number] = [28, 28, 1];
 
 export function benchModel(precision: Precision): Model {
-  return buildModel({
-    arch: 'mlp', precision, hidden: BENCH_MLP_HIDDEN, widthMultiplier: 1, binarizeFirstLayerInput: false,
-    binarizeLastLayer: false, batchNorm: true, bnMomentum: 0.9, bnEpsilon: 1e-3,
-  }, INPUT, 10, 1);
+  return buildModel(
+    {
+      arch: 'mlp',
+      precision,
+      hidden: BENCH_MLP_HIDDEN,
+      widthMultiplier: 1,
+      binarizeFirstLayerInput: false,
+      binarizeLastLayer: false,
+      batchNorm: true,
+      bnMomentum: 0.9,
+      bnEpsilon: 1e-3,
+    },
+    INPUT,
+    10,
+    1,
+  );
 }
 
 function randomInput(batch: number, seed: number): { x: Float32Array; labels: Int32Array } {
@@ -37,7 +49,15 @@ function randomInput(batch: number, seed: number): { x: Float32Array; labels: In
 /** Training throughput: `warmup` steps, then steps until `minSeconds` have passed. */
 export function benchTraining(precision: Precision, batch = 256, minSeconds = 3, warmup = 3): ThroughputResult {
   const model = benchModel(precision);
-  const opt = new AdamW(model.params(), { lr: 1e-3, binaryLr: 1e-2, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weightDecay: 0, latentClip: 1 });
+  const opt = new AdamW(model.params(), {
+    lr: 1e-3,
+    binaryLr: 1e-2,
+    beta1: 0.9,
+    beta2: 0.999,
+    epsilon: 1e-7,
+    weightDecay: 0,
+    latentClip: 1,
+  });
   const { x, labels } = randomInput(batch, 7);
   const step = () => {
     const xt = tf.tensor4d(Float32Array.from(x), [batch, ...INPUT]);
@@ -63,8 +83,13 @@ function timeLoop(fn: () => unknown, batch: number, o: { warmup: number; minSeco
 }
 
 /** Inference throughput of the packed runtime; `packed` false keeps every kernel FP32 (the baseline). */
-export function benchInference(addon: NativeAddon, precision: Precision, packed: boolean, batch: number, minSeconds = 2):
-  ThroughputResult & { fileBytes: number } {
+export function benchInference(
+  addon: NativeAddon,
+  precision: Precision,
+  packed: boolean,
+  batch: number,
+  minSeconds = 2,
+): ThroughputResult & { fileBytes: number } {
   const model = benchModel(precision);
   const norm = { mode: 'standard' as const, scale: Float32Array.of(1 / 255 / 0.353), offset: Float32Array.of(-0.286 / 0.353) };
   const { tensors, layout } = packModel(model, norm, !packed);

@@ -90,7 +90,9 @@ interface LaunchJson {
 /** Runs `bnn launch` as a child process (the same node flags and entry as this process) and parses its --json line. */
 function launch(args: string[]): Promise<LaunchJson> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, 'launch', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, 'launch', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
@@ -100,7 +102,8 @@ function launch(args: string[]): Promise<LaunchJson> {
       const line = out.trim().split('\n').at(-1) ?? '';
       try {
         const parsed = JSON.parse(line) as LaunchJson;
-        if (code !== 0 || parsed.status !== 'COMPLETED') reject(new Error(`run ${parsed.runId} ${parsed.status}${parsed.error ? ` (${parsed.error})` : ''}`));
+        if (code !== 0 || parsed.status !== 'COMPLETED')
+          reject(new Error(`run ${parsed.runId} ${parsed.status}${parsed.error ? ` (${parsed.error})` : ''}`));
         else resolve(parsed);
       } catch {
         reject(new Error(`bnn launch exited with ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`));
@@ -135,9 +138,27 @@ export async function benchScaling(o: ScalingOptions): Promise<ScalingReport> {
           const label = `${compression}, ${workers} worker(s), global batch ${batchSize}${batchMode ? ` (${batchMode})` : ''}`;
           progress(`${label}${o.repeats > 1 ? `, repeat ${repeat + 1}/${o.repeats}` : ''} ... (load ${os.loadavg()[0]?.toFixed(2)})`);
           const args = [
-            o.configPath, '--local', String(workers), '--threads-per-worker', '1', '--compression', compression,
-            '--epochs', String(o.epochs), '--subset', String(o.subset), '--batch-size', String(batchSize), '--store', path.join(dir, 'bench.db'),
-            '--checkpoint-dir', path.join(dir, 'checkpoints'), '--set', 'train.evalEveryEpoch=false', '--json', '--quiet',
+            o.configPath,
+            '--local',
+            String(workers),
+            '--threads-per-worker',
+            '1',
+            '--compression',
+            compression,
+            '--epochs',
+            String(o.epochs),
+            '--subset',
+            String(o.subset),
+            '--batch-size',
+            String(batchSize),
+            '--store',
+            path.join(dir, 'bench.db'),
+            '--checkpoint-dir',
+            path.join(dir, 'checkpoints'),
+            '--set',
+            'train.evalEveryEpoch=false',
+            '--json',
+            '--quiet',
           ];
           const failedAttempts: string[] = [];
           let r: LaunchJson | null = null;
@@ -153,7 +174,19 @@ export async function benchScaling(o: ScalingOptions): Promise<ScalingReport> {
           const epochSamplesPerS = r.epochs.map((e) => e.samplesPerS);
           const last = epochSamplesPerS.at(-1);
           if (last === undefined) throw new Error(`run ${r.runId} reported no epoch`);
-          runs.push({ compression, batchMode: workers === 1 ? null : batchMode, batchSize, workers, repeat, runId: r.runId, status: r.status, samplesPerS: last, epochSamplesPerS, wallTimeS: r.wallTimeS, failedAttempts });
+          runs.push({
+            compression,
+            batchMode: workers === 1 ? null : batchMode,
+            batchSize,
+            workers,
+            repeat,
+            runId: r.runId,
+            status: r.status,
+            samplesPerS: last,
+            epochSamplesPerS,
+            wallTimeS: r.wallTimeS,
+            failedAttempts,
+          });
           progress(`  ${Math.round(last)} samples/s (epochs: ${epochSamplesPerS.map((s) => Math.round(s)).join(', ')})`);
         }
       }
@@ -163,18 +196,36 @@ export async function benchScaling(o: ScalingOptions): Promise<ScalingReport> {
   }
   const rows: ScalingRow[] = [];
   const of = (compression: Compression, workers: number, mode: BatchMode) =>
-    median(runs.filter((r) => r.compression === compression && r.workers === workers && (r.batchMode === null || r.batchMode === mode)).map((r) => r.samplesPerS));
+    median(
+      runs
+        .filter((r) => r.compression === compression && r.workers === workers && (r.batchMode === null || r.batchMode === mode))
+        .map((r) => r.samplesPerS),
+    );
   for (const batchMode of o.batchModes) {
     for (const compression of o.compressions) {
       const baseline = of(compression, o.workers[0] as number, batchMode);
       for (const workers of o.workers) {
         const samplesPerS = of(compression, workers, batchMode);
-        rows.push({ compression, batchMode, workers, perWorkerBatch: batchMode === 'per-worker' ? o.batchSize : o.batchSize / workers, samplesPerS, speedup: samplesPerS / baseline });
+        rows.push({
+          compression,
+          batchMode,
+          workers,
+          perWorkerBatch: batchMode === 'per-worker' ? o.batchSize : o.batchSize / workers,
+          samplesPerS,
+          speedup: samplesPerS / baseline,
+        });
       }
     }
   }
   return {
-    config: o.configPath, batchSize: o.batchSize, epochs: o.epochs, subset: o.subset, threadsPerWorker: 1, cores: os.availableParallelism(),
-    loadAverage: { before, after: os.loadavg()[0] as number }, runs, rows,
+    config: o.configPath,
+    batchSize: o.batchSize,
+    epochs: o.epochs,
+    subset: o.subset,
+    threadsPerWorker: 1,
+    cores: os.availableParallelism(),
+    loadAverage: { before, after: os.loadavg()[0] as number },
+    runs,
+    rows,
   };
 }

@@ -51,14 +51,22 @@ const BASE_ACC: Record<string, number> = { fp32: 0.905, int8: 0.9, binary: 0.89,
  * Rows look like `bnn train`'s: full config JSON, ISO times, fractions for accuracies.
  * `progress(done)` is called every 1,000 runs.
  */
-export function generateRuns(store: Store, options: StoreScaleOptions, progress: (runsDone: number) => void = () => undefined): GeneratedCounts {
+export function generateRuns(
+  store: Store,
+  options: StoreScaleOptions,
+  progress: (runsDone: number) => void = () => undefined,
+): GeneratedCounts {
   const { sqlite } = store;
-  const insertRun = sqlite.prepare(`INSERT INTO runs (id, name, tags, config, config_hash, precision, model, dataset, seed, status, code_version, backend, threads,
+  const insertRun =
+    sqlite.prepare(`INSERT INTO runs (id, name, tags, config, config_hash, precision, model, dataset, seed, status, code_version, backend, threads,
       created_at, started_at, finished_at, final_test_acc, best_test_acc, model_size_bytes, packed_size_bytes, wall_time_s, samples_per_s, error)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-  const insertEpoch = sqlite.prepare(`INSERT INTO epoch_metrics (run_id, epoch, train_loss, train_acc, test_loss, test_acc, lr, samples_per_s, epoch_time_s)
+  const insertEpoch =
+    sqlite.prepare(`INSERT INTO epoch_metrics (run_id, epoch, train_loss, train_acc, test_loss, test_acc, lr, samples_per_s, epoch_time_s)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-  const insertEnergy = sqlite.prepare(`INSERT INTO energy_samples (run_id, worker_id, epoch, at, watts, joules, source, detail) VALUES (?, NULL, ?, ?, ?, ?, ?, '{}')`);
+  const insertEnergy = sqlite.prepare(
+    `INSERT INTO energy_samples (run_id, worker_id, epoch, at, watts, joules, source, detail) VALUES (?, NULL, ?, ?, ?, ?, ?, '{}')`,
+  );
   const insertEvent = sqlite.prepare(`INSERT INTO events (run_id, at, kind, detail) VALUES (?, ?, ?, '{}')`);
   const random = rng(42);
   const counts: GeneratedCounts = { runs: 0, completed: 0, epochRows: 0, energyRows: 0, eventRows: 0, totalsMs: 0 };
@@ -78,7 +86,14 @@ export function generateRuns(store: Store, options: StoreScaleOptions, progress:
       const id = `r-${created.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}-${(i & 0xffff).toString(16).padStart(4, '0')}`;
       const name = `${dataset}-${model}-${precision}`;
       const tags = i % 7 === 0 ? ['sweep', `batch-${i % 13}`] : ['sweep'];
-      const config = { ...baseConfig, name, tags, seed, model: { ...baseConfig.model, arch: model, precision }, dataset: { ...baseConfig.dataset, name: dataset } };
+      const config = {
+        ...baseConfig,
+        name,
+        tags,
+        seed,
+        model: { ...baseConfig.model, arch: model, precision },
+        dataset: { ...baseConfig.dataset, name: dataset },
+      };
       const epochs = status === 'COMPLETED' ? options.epochs : Math.floor(random() * options.epochs);
       const samplesPerS = (precision === 'fp32' ? 5000 : 7000) * (0.9 + 0.2 * random());
       const epochTimeS = 60_000 / samplesPerS;
@@ -88,15 +103,43 @@ export function generateRuns(store: Store, options: StoreScaleOptions, progress:
       const done = status !== 'RUNNING';
       const wall = epochs * epochTimeS;
       insertRun.run(
-        id, name, JSON.stringify(tags), JSON.stringify(config), configHash(config), precision, model, dataset, seed, status, '0.1.0+gbench', 'native', 2,
-        iso(0), iso(1000), done ? iso(1000 + wall * 1000) : null,
-        status === 'COMPLETED' ? finalAcc : null, status === 'COMPLETED' ? best : null,
-        4_000_000, precision === 'fp32' ? null : 130_000,
-        done ? wall : null, epochs > 0 ? samplesPerS : null, status === 'FAILED' ? 'out of memory' : null,
+        id,
+        name,
+        JSON.stringify(tags),
+        JSON.stringify(config),
+        configHash(config),
+        precision,
+        model,
+        dataset,
+        seed,
+        status,
+        '0.1.0+gbench',
+        'native',
+        2,
+        iso(0),
+        iso(1000),
+        done ? iso(1000 + wall * 1000) : null,
+        status === 'COMPLETED' ? finalAcc : null,
+        status === 'COMPLETED' ? best : null,
+        4_000_000,
+        precision === 'fp32' ? null : 130_000,
+        done ? wall : null,
+        epochs > 0 ? samplesPerS : null,
+        status === 'FAILED' ? 'out of memory' : null,
       );
       accs.forEach((acc, k) => {
         const e = k + 1;
-        insertEpoch.run(id, e, 1.5 * Math.exp(-e / 10) + 0.2, acc + 0.02, 1.2 * Math.exp(-e / 10) + 0.25, acc, (0.001 * (1 + Math.cos((Math.PI * e) / options.epochs))) / 2, samplesPerS, epochTimeS);
+        insertEpoch.run(
+          id,
+          e,
+          1.5 * Math.exp(-e / 10) + 0.2,
+          acc + 0.02,
+          1.2 * Math.exp(-e / 10) + 0.25,
+          acc,
+          (0.001 * (1 + Math.cos((Math.PI * e) / options.epochs))) / 2,
+          samplesPerS,
+          epochTimeS,
+        );
         counts.epochRows++;
         if (e <= options.energyEpochs) {
           const watts = precision === 'fp32' ? 95 : 80;

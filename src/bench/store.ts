@@ -80,7 +80,9 @@ export function benchStore(options: StoreBenchOptions): StoreBenchResult {
         store.close();
       }
       generateS = (performance.now() - t0) / 1000;
-      log(`  done in ${generateS.toFixed(1)} s (${generated.epochRows.toLocaleString('en-US')} epoch rows, ${generated.energyRows.toLocaleString('en-US')} energy rows)`);
+      log(
+        `  done in ${generateS.toFixed(1)} s (${generated.epochRows.toLocaleString('en-US')} epoch rows, ${generated.energyRows.toLocaleString('en-US')} energy rows)`,
+      );
     } else {
       generated = withQueryStore(file, {}, ({ sqlite }) => countRows(sqlite));
       log(`timing ${file}: ${generated.runs.toLocaleString('en-US')} runs`);
@@ -90,7 +92,14 @@ export function benchStore(options: StoreBenchOptions): StoreBenchResult {
     const { cliEntry: _cli, ...withoutCli } = options;
     const compareQuery = parseCompareQuery({ by: 'precision', metric: 'test_acc' });
     const queries = [
-      timeQuery(file, options, 'bnn runs --limit 50', ['runs', '--limit', '50'], (db) => queryRuns(db, runsQuery).length, (db) => runsStatement(db, runsQuery).toSQL()),
+      timeQuery(
+        file,
+        options,
+        'bnn runs --limit 50',
+        ['runs', '--limit', '50'],
+        (db) => queryRuns(db, runsQuery).length,
+        (db) => runsStatement(db, runsQuery).toSQL(),
+      ),
       timeQuery(
         file,
         options,
@@ -119,7 +128,10 @@ export function benchStore(options: StoreBenchOptions): StoreBenchResult {
         true,
       ),
     ];
-    for (const q of queries) log(`${q.command}: median ${q.medianMs.toFixed(1)} ms (CPU ${q.medianCpuMs.toFixed(1)} ms), max ${q.maxMs.toFixed(1)} ms over ${q.runsMs.length}${q.cliMs === undefined ? '' : `; as a bnn process ${q.cliMs.toFixed(0)} ms`}`);
+    for (const q of queries)
+      log(
+        `${q.command}: median ${q.medianMs.toFixed(1)} ms (CPU ${q.medianCpuMs.toFixed(1)} ms), max ${q.maxMs.toFixed(1)} ms over ${q.runsMs.length}${q.cliMs === undefined ? '' : `; as a bnn process ${q.cliMs.toFixed(0)} ms`}`,
+      );
     return {
       options: { runs: options.runs, epochs: options.epochs, energyEpochs: options.energyEpochs, repeats: options.repeats },
       generated,
@@ -159,10 +171,23 @@ function timeQuery(
   });
   const sorted = [...runsMs].sort((a, b) => a - b);
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const timing: QueryTiming = { command, ...(reference ? { reference } : {}), runsMs, medianMs: median(runsMs), maxMs: sorted.at(-1)!, cpuMs, medianCpuMs: median(cpuMs), rows, plan };
+  const timing: QueryTiming = {
+    command,
+    ...(reference ? { reference } : {}),
+    runsMs,
+    medianMs: median(runsMs),
+    maxMs: sorted.at(-1)!,
+    cpuMs,
+    medianCpuMs: median(cpuMs),
+    rows,
+    plan,
+  };
   if (options.cliEntry !== undefined) {
     const t = performance.now();
-    const r = spawnSync(options.cliEntry.execPath, [...options.cliEntry.args, ...cliArgs, '--store', file], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+    const r = spawnSync(options.cliEntry.execPath, [...options.cliEntry.args, ...cliArgs, '--store', file], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      encoding: 'utf8',
+    });
     const ms = performance.now() - t;
     if (r.status !== 0) throw new Error(`${command} exited ${r.status}: ${r.stderr}`);
     timing.cliMs = ms;

@@ -101,8 +101,14 @@ abstract class QuantLayer implements Layer {
   readonly bias: tf.Variable | null;
   private readonly extra: tf.Variable[] = [];
 
-  constructor(readonly name: string, kernelShape: number[], fanIn: number, fanOut: number, rng: Rng,
-    readonly opts: QuantLayerOptions) {
+  constructor(
+    readonly name: string,
+    kernelShape: number[],
+    fanIn: number,
+    fanOut: number,
+    rng: Rng,
+    readonly opts: QuantLayerOptions,
+  ) {
     this.inputQuantizer = getQuantizer(opts.inputQuantizer ?? 'identity');
     this.kernelQuantizer = getQuantizer(opts.kernelQuantizer ?? 'identity');
     this.kernel = ownedVariable(glorotUniform(kernelShape, fanIn, fanOut, rng), kernelShape, `${name}/kernel`);
@@ -113,16 +119,25 @@ abstract class QuantLayer implements Layer {
   }
 
   get fusedXnor(): boolean {
-    return this.inputQuantizer.config.id === 'ste_sign' && this.kernelQuantizer.config.id === 'ste_sign'
-      && (this.inputQuantizer.config.clip ?? 1) === 1 && (this.kernelQuantizer.config.clip ?? 1) === 1;
+    return (
+      this.inputQuantizer.config.id === 'ste_sign' &&
+      this.kernelQuantizer.config.id === 'ste_sign' &&
+      (this.inputQuantizer.config.clip ?? 1) === 1 &&
+      (this.kernelQuantizer.config.clip ?? 1) === 1
+    );
   }
 
   params(): Param[] {
     const binary = this.kernelQuantizer.binary;
-    const out: Param[] = [{
-      name: paramName(this.kernel), variable: this.kernel, group: binary ? 'binary' : 'fp32',
-      clip: this.opts.kernelConstraint === 'clip', decay: true,
-    }];
+    const out: Param[] = [
+      {
+        name: paramName(this.kernel),
+        variable: this.kernel,
+        group: binary ? 'binary' : 'fp32',
+        clip: this.opts.kernelConstraint === 'clip',
+        decay: true,
+      },
+    ];
     if (this.bias) out.push({ name: paramName(this.bias), variable: this.bias, group: 'fp32', clip: false, decay: false });
     for (const v of this.extra) out.push({ name: paramName(v), variable: v, group: 'fp32', clip: false, decay: false });
     return out;
@@ -147,7 +162,13 @@ abstract class QuantLayer implements Layer {
 }
 
 export class QuantDense extends QuantLayer {
-  constructor(name: string, inputs: number, readonly units: number, rng: Rng, opts: QuantLayerOptions = {}) {
+  constructor(
+    name: string,
+    inputs: number,
+    readonly units: number,
+    rng: Rng,
+    opts: QuantLayerOptions = {},
+  ) {
     super(name, [inputs, units], inputs, units, rng, opts);
   }
   protected op(x: tf.Tensor, w: tf.Tensor): tf.Tensor {
@@ -160,8 +181,14 @@ export class QuantDense extends QuantLayer {
 
 export class QuantConv2D extends QuantLayer {
   readonly spec: ConvSpec;
-  constructor(name: string, inChannels: number, readonly filters: number, kernelSize: number, rng: Rng,
-    opts: QuantLayerOptions & { strides?: number; padding?: 'same' | 'valid' } = {}) {
+  constructor(
+    name: string,
+    inChannels: number,
+    readonly filters: number,
+    kernelSize: number,
+    rng: Rng,
+    opts: QuantLayerOptions & { strides?: number; padding?: 'same' | 'valid' } = {},
+  ) {
     const k2 = kernelSize * kernelSize;
     super(name, [kernelSize, kernelSize, inChannels, filters], k2 * inChannels, k2 * filters, rng, opts);
     this.spec = { strides: [opts.strides ?? 1, opts.strides ?? 1], pad: opts.padding ?? 'same' };
@@ -181,7 +208,12 @@ export class BatchNorm implements Layer {
   readonly runningMean: Float32Array;
   readonly runningVar: Float32Array;
 
-  constructor(readonly name: string, readonly channels: number, readonly momentum = 0.9, readonly epsilon = 1e-3) {
+  constructor(
+    readonly name: string,
+    readonly channels: number,
+    readonly momentum = 0.9,
+    readonly epsilon = 1e-3,
+  ) {
     this.gamma = ownedVariable(new Float32Array(channels).fill(1), [channels], `${name}/gamma`);
     this.beta = ownedVariable(new Float32Array(channels), [channels], `${name}/beta`);
     this.runningMean = new Float32Array(channels);
@@ -238,7 +270,11 @@ export class BatchNorm implements Layer {
  */
 export class Dropout implements Layer {
   private readonly count = new Float32Array(1);
-  constructor(readonly name: string, readonly rate: number, private readonly seed: number) {}
+  constructor(
+    readonly name: string,
+    readonly rate: number,
+    private readonly seed: number,
+  ) {}
   params(): Param[] {
     return [];
   }
@@ -256,7 +292,10 @@ export class Dropout implements Layer {
 
 /** Parameter-free layers. */
 export class Fn implements Layer {
-  constructor(readonly name: string, private readonly f: (x: tf.Tensor) => tf.Tensor) {}
+  constructor(
+    readonly name: string,
+    private readonly f: (x: tf.Tensor) => tf.Tensor,
+  ) {}
   params(): Param[] {
     return [];
   }
@@ -270,8 +309,6 @@ export class Fn implements Layer {
 
 export const relu = (name: string) => new Fn(name, (x) => reluOp(x));
 export const flatten = (name: string) => new Fn(name, (x) => tf.reshape(x, [x.shape[0], -1]));
-export const maxPool = (name: string, size = 2) =>
-  new Fn(name, (x) => tf.maxPool(x as tf.Tensor4D, size, size, 'valid'));
-export const avgPool = (name: string, size = 2) =>
-  new Fn(name, (x) => tf.avgPool(x as tf.Tensor4D, size, size, 'valid'));
+export const maxPool = (name: string, size = 2) => new Fn(name, (x) => tf.maxPool(x as tf.Tensor4D, size, size, 'valid'));
+export const avgPool = (name: string, size = 2) => new Fn(name, (x) => tf.avgPool(x as tf.Tensor4D, size, size, 'valid'));
 export const globalAvgPool = (name: string) => new Fn(name, (x) => tf.mean(x, [1, 2]));

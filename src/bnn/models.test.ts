@@ -6,8 +6,15 @@ import { buildModel, type ModelSpec } from './models.js';
 import { Dropout } from './layers.js';
 
 const SPEC: ModelSpec = {
-  arch: 'mlp', precision: 'binary', hidden: [16, 16], widthMultiplier: 1, binarizeFirstLayerInput: false,
-  binarizeLastLayer: false, batchNorm: true, bnMomentum: 0.9, bnEpsilon: 1e-3,
+  arch: 'mlp',
+  precision: 'binary',
+  hidden: [16, 16],
+  widthMultiplier: 1,
+  binarizeFirstLayerInput: false,
+  binarizeLastLayer: false,
+  batchNorm: true,
+  bnMomentum: 0.9,
+  bnEpsilon: 1e-3,
 };
 
 test('models - inputDropout adds one dropout on the input; without it layer names are unchanged', async () => {
@@ -19,7 +26,10 @@ test('models - inputDropout adds one dropout on the input; without it layer name
   assert.ok(dropped.layers[1] instanceof Dropout);
   assert.equal((dropped.layers[1] as Dropout).rate, 0.5);
   // Same initial weights, so evaluation (dropout off) gives the same logits.
-  const x = tf.tensor4d(Float32Array.from({ length: 2 * 16 }, (_, i) => Math.sin(i)), [2, 4, 4, 1]);
+  const x = tf.tensor4d(
+    Float32Array.from({ length: 2 * 16 }, (_, i) => Math.sin(i)),
+    [2, 4, 4, 1],
+  );
   assert.deepEqual(dropped.forward(x, false).dataSync(), plain.forward(x, false).dataSync());
   // In training, about half the inputs are zeroed and the rest scaled by 1/(1 − rate).
   const big = tf.ones([1, 32, 32, 1]);

@@ -4,8 +4,18 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import {
-  BatchNorm, Dropout, flatten, globalAvgPool, maxPool, avgPool, QuantConv2D, QuantDense, relu,
-  type Buffer, type Layer, type Param,
+  BatchNorm,
+  Dropout,
+  flatten,
+  globalAvgPool,
+  maxPool,
+  avgPool,
+  QuantConv2D,
+  QuantDense,
+  relu,
+  type Buffer,
+  type Layer,
+  type Param,
 } from './layers.js';
 import { PRECISION_PRESETS, type Precision } from './precision.js';
 import type { QuantizerConfig } from './quantizers.js';
@@ -46,8 +56,12 @@ export interface Model {
 const IDENTITY: QuantizerConfig = { id: 'identity' };
 
 class Sequential implements Model {
-  constructor(readonly spec: ModelSpec, readonly inputShape: [number, number, number], readonly numClasses: number,
-    readonly layers: Layer[]) {}
+  constructor(
+    readonly spec: ModelSpec,
+    readonly inputShape: [number, number, number],
+    readonly numClasses: number,
+    readonly layers: Layer[],
+  ) {}
   params(): Param[] {
     return this.layers.flatMap((l) => l.params());
   }
@@ -75,7 +89,11 @@ class Builder {
   readonly preset;
   readonly layers: Layer[] = [];
   private index = 0;
-  constructor(readonly spec: ModelSpec, readonly rng: Rng, readonly seed: number) {
+  constructor(
+    readonly spec: ModelSpec,
+    readonly rng: Rng,
+    readonly seed: number,
+  ) {
     this.preset = PRECISION_PRESETS[spec.precision];
   }
   name(kind: string): string {
@@ -93,12 +111,15 @@ class Builder {
   head(inputs: number, classes: number): Layer[] {
     const last = this.spec.binarizeLastLayer;
     const drop = this.spec.dropout ? [new Dropout(this.name('dropout'), this.spec.dropout, this.seed)] : [];
-    return [...drop, new QuantDense(this.name('dense'), inputs, classes, this.rng, {
-      inputQuantizer: last ? this.preset.input : IDENTITY,
-      kernelQuantizer: last ? this.preset.kernel : IDENTITY,
-      kernelConstraint: last && this.preset.kernel.id !== 'identity' ? 'clip' : null,
-      useBias: true,
-    })];
+    return [
+      ...drop,
+      new QuantDense(this.name('dense'), inputs, classes, this.rng, {
+        inputQuantizer: last ? this.preset.input : IDENTITY,
+        kernelQuantizer: last ? this.preset.kernel : IDENTITY,
+        kernelConstraint: last && this.preset.kernel.id !== 'identity' ? 'clip' : null,
+        useBias: true,
+      }),
+    ];
   }
   /** Dropout on the model's input, when asked for (no layer otherwise, so layer names stay put). */
   inputDrop(): Layer[] {
@@ -116,10 +137,14 @@ function buildMlp(spec: ModelSpec, inputShape: [number, number, number], classes
   let inputs = inputShape[0] * inputShape[1] * inputShape[2];
   spec.hidden.forEach((h0, i) => {
     const h = scaled(h0, spec.widthMultiplier);
-    b.layers.push(new QuantDense(b.name('dense'), inputs, h, rng, {
-      inputQuantizer: b.inputQuantizer(i === 0), kernelQuantizer: b.preset.kernel,
-      kernelConstraint: b.constraint(), useBias: !spec.batchNorm,
-    }));
+    b.layers.push(
+      new QuantDense(b.name('dense'), inputs, h, rng, {
+        inputQuantizer: b.inputQuantizer(i === 0),
+        kernelQuantizer: b.preset.kernel,
+        kernelConstraint: b.constraint(),
+        useBias: !spec.batchNorm,
+      }),
+    );
     b.layers.push(...b.norm(h));
     inputs = h;
   });
@@ -136,11 +161,15 @@ function buildVggSmall(spec: ModelSpec, inputShape: [number, number, number], cl
   let w = inputShape[1];
   let first = true;
   for (const width of [128, 128, 256, 256, 512, 512].map((c) => scaled(c, spec.widthMultiplier))) {
-    b.layers.push(new QuantConv2D(b.name('conv'), channels, width, 3, rng, {
-      inputQuantizer: b.inputQuantizer(first), kernelQuantizer: b.preset.kernel,
-      kernelConstraint: b.constraint(), useBias: !spec.batchNorm,
-    }));
-    const pool = (b.layers.filter((l) => l instanceof QuantConv2D).length % 2 === 0) && h >= 2 && w >= 2;
+    b.layers.push(
+      new QuantConv2D(b.name('conv'), channels, width, 3, rng, {
+        inputQuantizer: b.inputQuantizer(first),
+        kernelQuantizer: b.preset.kernel,
+        kernelConstraint: b.constraint(),
+        useBias: !spec.batchNorm,
+      }),
+    );
+    const pool = b.layers.filter((l) => l instanceof QuantConv2D).length % 2 === 0 && h >= 2 && w >= 2;
     if (pool) {
       b.layers.push(maxPool(b.name('pool')));
       h = Math.floor(h / 2);
@@ -168,7 +197,13 @@ class ResidualBlock implements Layer {
   private readonly shortcut: Layer[];
   private readonly act: Layer[];
 
-  constructor(readonly name: string, b: Builder, inC: number, outC: number, stride: number) {
+  constructor(
+    readonly name: string,
+    b: Builder,
+    inC: number,
+    outC: number,
+    stride: number,
+  ) {
     const opts = { inputQuantizer: b.preset.input, kernelQuantizer: b.preset.kernel, kernelConstraint: b.constraint(), useBias: false };
     this.conv1 = new QuantConv2D(`${name}/conv1`, inC, outC, 3, b.rng, { ...opts, strides: stride });
     this.norm1 = b.spec.batchNorm ? [new BatchNorm(`${name}/bn1`, outC, b.spec.bnMomentum, b.spec.bnEpsilon)] : [];
@@ -207,9 +242,13 @@ function buildResnet18(spec: ModelSpec, inputShape: [number, number, number], cl
   const b = new Builder(spec, rng, seed);
   const widths = [64, 128, 256, 512].map((c) => scaled(c, spec.widthMultiplier));
   b.layers.push(...b.inputDrop());
-  b.layers.push(new QuantConv2D(b.name('stem'), inputShape[2], widths[0], 3, rng, {
-    inputQuantizer: b.inputQuantizer(true), kernelQuantizer: IDENTITY, useBias: !spec.batchNorm,
-  }));
+  b.layers.push(
+    new QuantConv2D(b.name('stem'), inputShape[2], widths[0], 3, rng, {
+      inputQuantizer: b.inputQuantizer(true),
+      kernelQuantizer: IDENTITY,
+      useBias: !spec.batchNorm,
+    }),
+  );
   b.layers.push(...b.norm(widths[0]));
   let c = widths[0];
   widths.forEach((wd, stage) => {
@@ -249,6 +288,5 @@ export function buildModel(spec: ModelSpec, inputShape: [number, number, number]
 
 /** Bytes of every parameter and buffer stored as FP32. */
 export function fp32SizeBytes(model: Model): number {
-  return 4 * (model.params().reduce((s, p) => s + p.variable.size, 0)
-    + model.buffers().reduce((s, b) => s + b.values.length, 0));
+  return 4 * (model.params().reduce((s, p) => s + p.variable.size, 0) + model.buffers().reduce((s, b) => s + b.values.length, 0));
 }

@@ -90,11 +90,12 @@ class RSign implements Quantizer {
       save([shifted]);
       return {
         value: tf.tidy(() => signPM1(shifted)),
-        gradFunc: (dy: tf.Tensor, [s]: tf.Tensor[]) => tf.tidy(() => {
-          const dx = steMask(dy, s, clip);
-          const axes = s.shape.slice(0, -1).map((_, i) => i);
-          return [dx, tf.neg(tf.sum(dx, axes))];
-        }),
+        gradFunc: (dy: tf.Tensor, [s]: tf.Tensor[]) =>
+          tf.tidy(() => {
+            const dx = steMask(dy, s, clip);
+            const axes = s.shape.slice(0, -1).map((_, i) => i);
+            return [dx, tf.neg(tf.sum(dx, axes))];
+          }),
       };
     });
     return f(x, this.threshold);

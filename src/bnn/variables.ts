@@ -14,4 +14,3 @@ let nextVariableId = 0;
 export function paramName(v: tf.Variable): string {
   return v.name.replace(/#\d+$/, '');
 }
-

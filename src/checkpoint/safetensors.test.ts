@@ -99,10 +99,7 @@ test('safetensors - atomic write leaves no temp file and replaces the old file',
   assert.equal((await readSafetensors(file)).tensors.w!.data[0], 2);
 
   // A failed write (its target is a directory) cleans up after itself too.
-  await assert.rejects(
-    writeSafetensors(dir.path, { w: { dtype: 'F32', shape: [1], data: new Float32Array([1]) } }),
-    CheckpointError,
-  );
+  await assert.rejects(writeSafetensors(dir.path, { w: { dtype: 'F32', shape: [1], data: new Float32Array([1]) } }), CheckpointError);
   assert.deepEqual(await readdir(dir.path), ['ckpt.safetensors']);
 });
 
@@ -146,7 +143,11 @@ test('safetensors - bad headers: overlaps, gaps, sizes, dtypes, JSON', async (t)
   const file = dir.join('bad.safetensors');
   const cases: [unknown, number, RegExp][] = [
     [{ a: { dtype: 'U8', shape: [4], data_offsets: [0, 4] }, b: { dtype: 'U8', shape: [4], data_offsets: [2, 6] } }, 6, /overlap/],
-    [{ a: { dtype: 'U8', shape: [2], data_offsets: [0, 2] }, b: { dtype: 'U8', shape: [2], data_offsets: [4, 6] } }, 6, /gap in data: bytes \[2, 4\)/],
+    [
+      { a: { dtype: 'U8', shape: [2], data_offsets: [0, 2] }, b: { dtype: 'U8', shape: [2], data_offsets: [4, 6] } },
+      6,
+      /gap in data: bytes \[2, 4\)/,
+    ],
     [{ a: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, 4, /F32\[2\] \(8 bytes\) but data_offsets span 4/],
     [{ a: { dtype: 'F8', shape: [1], data_offsets: [0, 1] } }, 1, /unknown dtype "F8" \(allowed: F64, F32/],
     [{ a: { dtype: 'U8', shape: [-1], data_offsets: [0, 1] } }, 1, /shape \[-1\]/],

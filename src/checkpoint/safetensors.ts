@@ -196,7 +196,8 @@ export function parseSafetensors(file: Buffer, source: string): { tensors: Recor
   for (const e of entries) {
     if (e.begin < cursor) fail(`tensor "${e.name}" bytes [${e.begin}, ${e.end}) overlap the previous tensor (ends at ${cursor})`);
     if (e.begin > cursor) fail(`gap in data: bytes [${cursor}, ${e.begin}) belong to no tensor`);
-    if (e.end > dataLength) fail(`truncated: tensor "${e.name}" ends at byte ${e.end} of data but only ${dataLength} bytes follow the header`);
+    if (e.end > dataLength)
+      fail(`truncated: tensor "${e.name}" ends at byte ${e.end} of data but only ${dataLength} bytes follow the header`);
     cursor = e.end;
   }
   if (cursor !== dataLength) fail(`${dataLength - cursor} trailing bytes after the last tensor`);
@@ -207,7 +208,8 @@ export function parseSafetensors(file: Buffer, source: string): { tensors: Recor
     const bytes = new Uint8Array(e.end - e.begin);
     bytes.set(file.subarray(dataStart + e.begin, dataStart + e.end));
     const data = new spec.array(bytes.buffer, 0, (e.end - e.begin) / spec.bytes) as TensorData;
-    if (e.dtype === 'BOOL' && (data as Uint8Array).some((b) => b > 1)) fail(`tensor "${e.name}" is BOOL but holds a byte other than 0 or 1`);
+    if (e.dtype === 'BOOL' && (data as Uint8Array).some((b) => b > 1))
+      fail(`tensor "${e.name}" is BOOL but holds a byte other than 0 or 1`);
     tensors[e.name] = { dtype: e.dtype, shape: e.shape, data };
   }
   return { tensors, metadata };

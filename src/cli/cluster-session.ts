@@ -19,7 +19,11 @@ export interface SessionStart {
   /** Submits or resumes the run; returns its id and what to add to the JSON result. */
   start(client: CoordinatorClient): Promise<{ runId: string; result?: Record<string, unknown> }>;
   /** The lines that introduce the run (after it started), given where the cluster is and what `start` returned. */
-  header(runId: string, where: { coordinator: string; natsUrl: string | null; dashboard: string | null }, result: Record<string, unknown>): string[];
+  header(
+    runId: string,
+    where: { coordinator: string; natsUrl: string | null; dashboard: string | null },
+    result: Record<string, unknown>,
+  ): string[];
   /** Workers the run trains with (for the result). */
   workers: number;
 }
@@ -55,9 +59,13 @@ export function resumeHint(runId: string, store: string): string {
 
 /** Runs the session; returns the exit code (0 COMPLETED, 1 FAILED, 130 CANCELLED). */
 export async function runClusterSession(target: SessionTarget, run: SessionStart, out: SessionOutput): Promise<number> {
-  const say = (line: string) => { if (!out.quiet && !out.json) out.io.stderr.write(`${line}\n`); };
+  const say = (line: string) => {
+    if (!out.quiet && !out.json) out.io.stderr.write(`${line}\n`);
+  };
   const t0 = performance.now();
-  const conn = await connect(target, (line) => { if (!out.quiet) out.io.stderr.write(`${line}\n`); });
+  const conn = await connect(target, (line) => {
+    if (!out.quiet) out.io.stderr.write(`${line}\n`);
+  });
   let runId = '';
   let interrupts = 0;
   let failedHere: string | null = null;
@@ -76,11 +84,14 @@ export async function runClusterSession(target: SessionTarget, run: SessionStart
   const watchdog = setInterval(() => {
     const why = conn.workerFailure();
     if (!why || !runId || failedHere) return;
-    void conn.client.getRun({ run_id: runId }).then((info) => {
-      if (info.status !== 'PENDING') return;
-      failedHere = why;
-      return conn.client.cancelRun({ run_id: runId });
-    }).catch(() => undefined);
+    void conn.client
+      .getRun({ run_id: runId })
+      .then((info) => {
+        if (info.status !== 'PENDING') return;
+        failedHere = why;
+        return conn.client.cancelRun({ run_id: runId });
+      })
+      .catch(() => undefined);
   }, 500);
   let result: FollowResult;
   let extra: Record<string, unknown> = {};
@@ -91,7 +102,8 @@ export async function runClusterSession(target: SessionTarget, run: SessionStart
     runId = started.runId;
     extra = started.result ?? {};
     for (const line of run.header(runId, conn, extra)) say(line);
-    if (interrupts === 1) cancel(); // Ctrl-C while it was being started
+    if (interrupts === 1)
+      cancel(); // Ctrl-C while it was being started
     else if (interrupts > 1) watch.cancel();
     result = await followRun(conn.client, runId, watch, { say, stopped: () => interrupts > 1 });
   } finally {
@@ -110,19 +122,36 @@ async function connect(target: SessionTarget, log: (line: string) => void): Prom
   const { connectCoordinator } = await import('../rpc/index.js');
   if (target.kind === 'remote') {
     const client = connectCoordinator(target.address, { token: target.token, ...(target.tls ? { tls: target.tls } : {}) });
-    return { client, coordinator: target.address, natsUrl: null, dashboard: null, workerFailure: () => null, close: async () => client.close() };
+    return {
+      client,
+      coordinator: target.address,
+      natsUrl: null,
+      dashboard: null,
+      workerFailure: () => null,
+      close: async () => client.close(),
+    };
   }
   const { startLocalCluster } = await import('../launch/local-cluster.js');
   let workerFailure: string | null = null;
   let ended = false;
   const cluster = await startLocalCluster({
-    workers: target.workers, threadsPerWorker: target.threadsPerWorker, backend: target.backend, store: target.store,
-    ...(target.natsServerBin ? { natsServerBin: target.natsServerBin } : {}), log,
-    onWorkerExit: (i, code) => { if (code !== 0 && !ended) workerFailure ??= `worker ${i} exited with ${code === null ? 'a signal' : `code ${code}`}`; },
+    workers: target.workers,
+    threadsPerWorker: target.threadsPerWorker,
+    backend: target.backend,
+    store: target.store,
+    ...(target.natsServerBin ? { natsServerBin: target.natsServerBin } : {}),
+    log,
+    onWorkerExit: (i, code) => {
+      if (code !== 0 && !ended) workerFailure ??= `worker ${i} exited with ${code === null ? 'a signal' : `code ${code}`}`;
+    },
   });
   const client = connectCoordinator(cluster.coordinator, { token: cluster.token });
   return {
-    client, coordinator: cluster.coordinator, natsUrl: cluster.natsUrl, dashboard: cluster.dashboard, workerFailure: () => workerFailure,
+    client,
+    coordinator: cluster.coordinator,
+    natsUrl: cluster.natsUrl,
+    dashboard: cluster.dashboard,
+    workerFailure: () => workerFailure,
     close: async () => {
       ended = true;
       client.close();
@@ -136,8 +165,12 @@ async function connect(target: SessionTarget, log: (line: string) => void): Prom
  * drops (a coordinator restart, a network blip) it polls GetRun, and gives up after
  * `lostAfterMs` without an answer.
  */
-async function followRun(client: CoordinatorClient, runId: string, watch: AsyncIterable<WatchEvent>,
-  o: { say(line: string): void; stopped(): boolean; lostAfterMs?: number }): Promise<FollowResult> {
+async function followRun(
+  client: CoordinatorClient,
+  runId: string,
+  watch: AsyncIterable<WatchEvent>,
+  o: { say(line: string): void; stopped(): boolean; lostAfterMs?: number },
+): Promise<FollowResult> {
   const epochs: EpochEvent[] = [];
   try {
     for await (const ev of watch) {
@@ -159,7 +192,11 @@ async function followRun(client: CoordinatorClient, runId: string, watch: AsyncI
       lastOk = Date.now();
     } catch (err) {
       if (Date.now() - lastOk > lostAfterMs) {
-        return { status: 'FAILED', error: `lost the coordinator for ${Math.round(lostAfterMs / 1000)} s (${(err as Error).message}); the run may still be going: bnn show ${runId}`, epochs };
+        return {
+          status: 'FAILED',
+          error: `lost the coordinator for ${Math.round(lostAfterMs / 1000)} s (${(err as Error).message}); the run may still be going: bnn show ${runId}`,
+          epochs,
+        };
       }
     }
     if (info && isTerminal(info.status)) return { status: info.status, error: info.error, epochs };
@@ -167,18 +204,33 @@ async function followRun(client: CoordinatorClient, runId: string, watch: AsyncI
   }
 }
 
-function printResult(out: SessionOutput, r: FollowResult & { runId: string; workers: number; coordinator: string; wallTimeS: number; extra: Record<string, unknown> }): void {
+function printResult(
+  out: SessionOutput,
+  r: FollowResult & { runId: string; workers: number; coordinator: string; wallTimeS: number; extra: Record<string, unknown> },
+): void {
   const last = r.epochs.at(-1);
   if (out.json) {
-    out.io.stdout.write(`${JSON.stringify({
-      runId: r.runId, status: r.status, error: r.error || null, workers: r.workers, coordinator: r.coordinator, ...r.extra,
-      wallTimeS: r.wallTimeS, finalTestAcc: last?.testAcc ?? null, epochs: r.epochs,
-    })}\n`);
+    out.io.stdout.write(
+      `${JSON.stringify({
+        runId: r.runId,
+        status: r.status,
+        error: r.error || null,
+        workers: r.workers,
+        coordinator: r.coordinator,
+        ...r.extra,
+        wallTimeS: r.wallTimeS,
+        finalTestAcc: last?.testAcc ?? null,
+        epochs: r.epochs,
+      })}\n`,
+    );
     return;
   }
   if (!out.quiet) {
-    out.io.stdout.write(`run ${r.runId} ${r.status}${r.error ? ` (${r.error})` : ''} in ${r.wallTimeS.toFixed(1)} s` +
-      (last?.testAcc != null ? `; final test accuracy ${pct(last.testAcc)}` : '') + '\n');
+    out.io.stdout.write(
+      `run ${r.runId} ${r.status}${r.error ? ` (${r.error})` : ''} in ${r.wallTimeS.toFixed(1)} s` +
+        (last?.testAcc != null ? `; final test accuracy ${pct(last.testAcc)}` : '') +
+        '\n',
+    );
   }
   if (r.runId && r.status !== 'COMPLETED' && out.store) out.io.stderr.write(`${resumeHint(r.runId, out.store)}\n`);
 }

@@ -26,10 +26,7 @@ export type CommandRegistration = (program: Command, ctx: CommandContext) => voi
  * Adapts a handler that returns an exit code to a commander action. Handlers throw
  * for failures (handleError maps them) and never call process.exit.
  */
-export function action<A extends unknown[]>(
-  ctx: CommandContext,
-  handler: (...args: A) => Promise<number>,
-): (...args: A) => Promise<void> {
+export function action<A extends unknown[]>(ctx: CommandContext, handler: (...args: A) => Promise<number>): (...args: A) => Promise<void> {
   return async (...args: A) => {
     ctx.exitCode = await handler(...args);
   };

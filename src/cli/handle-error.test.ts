@@ -22,14 +22,26 @@ function capture(): CliIO & { out: () => string; err: () => string } {
 
 test('handle-error - user errors print one bnn: error line each, no stack', () => {
   const cases: [Error, number, string][] = [
-    [new ConfigError([{ path: 'train.epochs', message: 'must be an integer >= 1, got 0', source: 'a.yaml', line: 3 }]), 1, 'a.yaml:3: train.epochs: must be'],
-    [new ConfigError([{ path: 'seed', message: 'expected seed to be an integer >= 0', source: '--seed', value: '-1' }], { exitCode: 2 }), 2, "--seed: '-1' is not valid; expected seed to be"],
+    [
+      new ConfigError([{ path: 'train.epochs', message: 'must be an integer >= 1, got 0', source: 'a.yaml', line: 3 }]),
+      1,
+      'a.yaml:3: train.epochs: must be',
+    ],
+    [
+      new ConfigError([{ path: 'seed', message: 'expected seed to be an integer >= 0', source: '--seed', value: '-1' }], { exitCode: 2 }),
+      2,
+      "--seed: '-1' is not valid; expected seed to be",
+    ],
     [new StoreError('/x/bnn.db', 'not an SQLite database'), 1, '/x/bnn.db: not an SQLite database'],
     [new RunNotFoundError('r-1'), 1, 'no run with id or id prefix "r-1"'],
     [CheckpointError.at('/c.safetensors', 'truncated'), 1, 'checkpoint /c.safetensors: truncated'],
     [Object.assign(new Error('foreign but friendly'), { userFacing: true }), 1, 'foreign but friendly'],
     [new UserError('bad usage', { exitCode: 2 }), 2, 'bad usage'],
-    [new FlagError([{ flag: '--limit', value: 'abc', expected: 'an integer >= 1' }]), 2, "--limit: 'abc' is not valid; expected an integer >= 1"],
+    [
+      new FlagError([{ flag: '--limit', value: 'abc', expected: 'an integer >= 1' }]),
+      2,
+      "--limit: 'abc' is not valid; expected an integer >= 1",
+    ],
   ];
   for (const [error, code, text] of cases) {
     const io = capture();
@@ -63,10 +75,18 @@ test('handle-error - --json prints {"error": ...} on stdout with details', () =>
 
 test('handle-error - --json with a FlagError lists each bad flag, its value and what is valid', () => {
   const io = capture();
-  const issues = [{ flag: '--limit', value: 'abc', expected: 'an integer >= 1' }, { flag: '--sort', value: 'acc', expected: 'one of created, name' }];
+  const issues = [
+    { flag: '--limit', value: 'abc', expected: 'an integer >= 1' },
+    { flag: '--sort', value: 'acc', expected: 'one of created, name' },
+  ];
   assert.equal(handleError(new FlagError(issues), { json: true, io }), 2);
   assert.deepEqual(JSON.parse(io.out()), {
-    error: { type: 'FlagError', message: "--limit: 'abc' is not valid; expected an integer >= 1\n--sort: 'acc' is not valid; expected one of created, name", exitCode: 2, issues },
+    error: {
+      type: 'FlagError',
+      message: "--limit: 'abc' is not valid; expected an integer >= 1\n--sort: 'acc' is not valid; expected one of created, name",
+      exitCode: 2,
+      issues,
+    },
   });
 });
 

@@ -27,9 +27,10 @@ export function handleError(err: unknown, { json, io }: HandleErrorOptions): num
   }
   if (isUserFacing(err)) {
     const exitCode = err.exitCode === 2 ? 2 : 1;
-    const details = typeof (err as { details?: unknown }).details === 'function'
-      ? (err as unknown as { details(): Record<string, unknown> }).details()
-      : {};
+    const details =
+      typeof (err as { details?: unknown }).details === 'function'
+        ? (err as unknown as { details(): Record<string, unknown> }).details()
+        : {};
     return report(io, json, { type: err.name, message: err.message, exitCode, ...details });
   }
   const error = err instanceof Error ? err : new Error(String(err));

@@ -23,7 +23,25 @@ import type { CommandContext, CommandRegistration } from './command.js';
  * Every subcommand, in help order. To add one: write src/cli/commands/<name>.ts exporting
  * a CommandRegistration, and list it here.
  */
-export const COMMANDS: readonly CommandRegistration[] = [registerTrain, registerLaunch, registerResume, registerCoordinator, registerWorker, registerExport, registerPredict, registerBench, registerBenchAllreduce, registerBenchScaling, registerRuns, registerShow, registerCompare, registerSql, registerReport, registerMonitor, registerBenchStore];
+export const COMMANDS: readonly CommandRegistration[] = [
+  registerTrain,
+  registerLaunch,
+  registerResume,
+  registerCoordinator,
+  registerWorker,
+  registerExport,
+  registerPredict,
+  registerBench,
+  registerBenchAllreduce,
+  registerBenchScaling,
+  registerRuns,
+  registerShow,
+  registerCompare,
+  registerSql,
+  registerReport,
+  registerMonitor,
+  registerBenchStore,
+];
 
 /**
  * The `bnn` program. Commander never exits or prints errors itself: usage errors are

@@ -61,7 +61,11 @@ test('progress - plain output also prints after 5 s without a 10% step', () => {
     p.update(step);
   }
   assert.deepEqual(
-    stream.text().trimEnd().split('\n').map((l) => l.split(' ')[2]),
+    stream
+      .text()
+      .trimEnd()
+      .split('\n')
+      .map((l) => l.split(' ')[2]),
     ['5/1000', '10/1000', '15/1000', '20/1000', '25/1000', '30/1000'],
   );
   p.stop({ loss: 0.2 });

@@ -13,6 +13,8 @@ test('security options - NATS credentials default from the environment; a flag o
 });
 
 test('security options - a NATS TLS file that does not exist is named with its flag', () => {
-  assert.throws(() => natsAuthFromOptions({ natsTlsCa: '/no/such/ca.pem' }, {}),
-    (err: unknown) => err instanceof NatsAuthConfigError && /--nats-tls-ca \/no\/such\/ca\.pem does not exist/.test(err.message));
+  assert.throws(
+    () => natsAuthFromOptions({ natsTlsCa: '/no/such/ca.pem' }, {}),
+    (err: unknown) => err instanceof NatsAuthConfigError && /--nats-tls-ca \/no\/such\/ca\.pem does not exist/.test(err.message),
+  );
 });

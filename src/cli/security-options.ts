@@ -2,17 +2,28 @@
 // `bnn launch --coordinator`: gRPC TLS / mutual TLS, and NATS credentials / TLS. Secrets may
 // come from the environment instead of flags (a command line is visible to `ps`).
 import type { Command } from 'commander';
-import {
-  checkNatsTlsFiles, natsAuthFromFlags, type NatsAuth,
-} from '../collective/nats-url.js';
-import {
-  clientTlsFiles, loadClientTls, loadServerTls, serverTlsFiles, type ClientTls, type ServerTls,
-} from '../rpc/tls.js';
+import { checkNatsTlsFiles, natsAuthFromFlags, type NatsAuth } from '../collective/nats-url.js';
+import { clientTlsFiles, loadClientTls, loadServerTls, serverTlsFiles, type ClientTls, type ServerTls } from '../rpc/tls.js';
 
-export interface ServerTlsFlags { tlsCert?: string; tlsKey?: string; tlsCa?: string }
-export interface ClientTlsFlags { tls?: boolean; tlsCa?: string; tlsCert?: string; tlsKey?: string; tlsServerName?: string }
+export interface ServerTlsFlags {
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+}
+export interface ClientTlsFlags {
+  tls?: boolean;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsServerName?: string;
+}
 export interface NatsAuthFlags {
-  natsUser?: string; natsPass?: string; natsToken?: string; natsTlsCa?: string; natsTlsCert?: string; natsTlsKey?: string;
+  natsUser?: string;
+  natsPass?: string;
+  natsToken?: string;
+  natsTlsCa?: string;
+  natsTlsCert?: string;
+  natsTlsKey?: string;
 }
 
 /** `--tls-cert/--tls-key/--tls-ca` of the coordinator's gRPC port. */
@@ -70,7 +81,9 @@ export function natsAuthFromOptions(flags: NatsAuthFlags, env: NodeJS.ProcessEnv
     natsUser: flags.natsUser ?? (explicitToken ? undefined : fromEnv(env.BNN_NATS_USER)),
     natsPass: flags.natsPass ?? (explicitToken ? undefined : fromEnv(env.BNN_NATS_PASS)),
     natsToken: flags.natsToken ?? (explicitUser ? undefined : fromEnv(env.BNN_NATS_TOKEN)),
-    natsTlsCa: flags.natsTlsCa, natsTlsCert: flags.natsTlsCert, natsTlsKey: flags.natsTlsKey,
+    natsTlsCa: flags.natsTlsCa,
+    natsTlsCert: flags.natsTlsCert,
+    natsTlsKey: flags.natsTlsKey,
   });
   checkNatsTlsFiles(auth);
   return auth;

@@ -52,22 +52,34 @@ export async function trainHere(config: RunConfig, opts: TrainOptions, io: CliIO
   const engine = await initEngine({ backend: config.engine.backend, threads: config.engine.threads, warn });
   const setup = await prepareTraining(config);
   try {
-    const run = await StoreRun.open(config, { ...(opts.configPath ? { configPath: opts.configPath } : {}), backend: engine.backend, threads: engine.threads, warn });
+    const run = await StoreRun.open(config, {
+      ...(opts.configPath ? { configPath: opts.configPath } : {}),
+      backend: engine.backend,
+      threads: engine.threads,
+      warn,
+    });
     const checkpointDir = path.resolve(config.checkpointDir, run.runId);
     const display = progressSink(config, !opts.quiet && !opts.json, io);
-    display.log(`bnn: run ${run.runId} (${config.name}): ${config.model.arch} ${config.model.precision} on ${setup.dataset.name} ` +
-      `(${setup.train.n} train / ${setup.dataset.test.n} test), backend ${engine.backend}${engine.kernel ? ` [${engine.kernel}]` : ''}, ` +
-      `${engine.threads} thread(s), seed ${config.seed}`);
+    display.log(
+      `bnn: run ${run.runId} (${config.name}): ${config.model.arch} ${config.model.precision} on ${setup.dataset.name} ` +
+        `(${setup.train.n} train / ${setup.dataset.test.n} test), backend ${engine.backend}${engine.kernel ? ` [${engine.kernel}]` : ''}, ` +
+        `${engine.threads} thread(s), seed ${config.seed}`,
+    );
     let stop: string | null = null;
-    const onSigint = () => { stop = 'interrupted (SIGINT)'; };
+    const onSigint = () => {
+      stop = 'interrupted (SIGINT)';
+    };
     process.once('SIGINT', onSigint);
     const t0 = performance.now();
     let status: TrainSummary['status'] = 'COMPLETED';
     try {
       mkdirSync(checkpointDir, { recursive: true });
       await runTrainingLoop(setup, soloCollective(), teeSink(run, display), {
-        runId: run.runId, checkpointDir,
-        checkStop: () => { if (stop !== null) throw new TrainingStoppedError(stop); },
+        runId: run.runId,
+        checkpointDir,
+        checkStop: () => {
+          if (stop !== null) throw new TrainingStoppedError(stop);
+        },
       });
     } catch (err) {
       if (!(err instanceof TrainingStoppedError)) {
@@ -79,7 +91,13 @@ export async function trainHere(config: RunConfig, opts: TrainOptions, io: CliIO
       process.removeListener('SIGINT', onSigint);
       display.close();
     }
-    const summary = await finish(run, setup, { status, wallTimeS: (performance.now() - t0) / 1000, backend: engine.backend, threads: engine.threads, reason: stop });
+    const summary = await finish(run, setup, {
+      status,
+      wallTimeS: (performance.now() - t0) / 1000,
+      backend: engine.backend,
+      threads: engine.threads,
+      reason: stop,
+    });
     printSummary(summary, opts, io);
     return status === 'COMPLETED' ? 0 : 130;
   } finally {
@@ -87,14 +105,31 @@ export async function trainHere(config: RunConfig, opts: TrainOptions, io: CliIO
   }
 }
 
-async function finish(run: StoreRun, setup: TrainingSetup, o: { status: TrainSummary['status']; wallTimeS: number; backend: string; threads: number; reason: string | null }): Promise<TrainSummary> {
+async function finish(
+  run: StoreRun,
+  setup: TrainingSetup,
+  o: { status: TrainSummary['status']; wallTimeS: number; backend: string; threads: number; reason: string | null },
+): Promise<TrainSummary> {
   const { config, model } = setup;
   const sizes = { modelSizeBytes: fp32SizeBytes(model), packedSizeBytes: packedSizeBytes(model) };
   const energy = await run.finish({ status: o.status, wallTimeS: o.wallTimeS, ...sizes, ...(o.reason ? { reason: o.reason } : {}) });
   return {
-    runId: run.runId, name: config.name, precision: config.model.precision, arch: config.model.arch, seed: config.seed,
-    backend: o.backend, threads: o.threads, epochs: config.train.epochs, finalTestAcc: run.finalTestAcc, bestTestAcc: run.bestTestAcc,
-    samplesPerS: run.samplesPerS, wallTimeS: o.wallTimeS, ...sizes, status: o.status, energyJ: energy.joules, energySource: energy.source,
+    runId: run.runId,
+    name: config.name,
+    precision: config.model.precision,
+    arch: config.model.arch,
+    seed: config.seed,
+    backend: o.backend,
+    threads: o.threads,
+    epochs: config.train.epochs,
+    finalTestAcc: run.finalTestAcc,
+    bestTestAcc: run.bestTestAcc,
+    samplesPerS: run.samplesPerS,
+    wallTimeS: o.wallTimeS,
+    ...sizes,
+    status: o.status,
+    energyJ: energy.joules,
+    energySource: energy.source,
   };
 }
 
@@ -102,9 +137,11 @@ function printSummary(s: TrainSummary, opts: TrainOptions, io: CliIO): void {
   if (opts.json) io.stdout.write(`${JSON.stringify(s)}\n`);
   else if (!opts.quiet) {
     const acc = s.finalTestAcc === null ? 'n/a' : pct(s.finalTestAcc);
-    io.stdout.write(s.status === 'COMPLETED'
-      ? `final test accuracy: ${acc} (run ${s.runId}, ${s.precision}, seed ${s.seed}, ${Math.round(s.samplesPerS).toLocaleString('en-US')} samples/s, ${s.wallTimeS.toFixed(1)} s)\n`
-      : `run ${s.runId} cancelled after ${s.wallTimeS.toFixed(1)} s; final test accuracy: ${acc}\n`);
+    io.stdout.write(
+      s.status === 'COMPLETED'
+        ? `final test accuracy: ${acc} (run ${s.runId}, ${s.precision}, seed ${s.seed}, ${Math.round(s.samplesPerS).toLocaleString('en-US')} samples/s, ${s.wallTimeS.toFixed(1)} s)\n`
+        : `run ${s.runId} cancelled after ${s.wallTimeS.toFixed(1)} s; final test accuracy: ${acc}\n`,
+    );
   }
 }
 
@@ -112,7 +149,9 @@ function printSummary(s: TrainSummary, opts: TrainOptions, io: CliIO): void {
 function progressSink(config: RunConfig, enabled: boolean, io: CliIO): TrainingSink & { close(): void } {
   let bar: EpochProgress | null = null;
   let barEpoch = 0;
-  const say = (line: string) => { if (enabled) io.stderr.write(`${line}\n`); };
+  const say = (line: string) => {
+    if (enabled) io.stderr.write(`${line}\n`);
+  };
   return {
     step: (s) => {
       if (s.epoch !== barEpoch) {
@@ -125,9 +164,11 @@ function progressSink(config: RunConfig, enabled: boolean, io: CliIO): TrainingS
     epoch: async (e) => {
       bar?.stop();
       bar = null;
-      say(`epoch ${e.epoch}/${e.epochs}  train loss ${e.trainLoss.toFixed(4)} acc ${pct(e.trainAcc)}` +
-        (e.test ? `  test loss ${e.test.loss.toFixed(4)} acc ${pct(e.test.accuracy)}` : '') +
-        `  ${Math.round(e.samplesPerS).toLocaleString('en-US')} samples/s  ${e.epochTimeS.toFixed(1)} s`);
+      say(
+        `epoch ${e.epoch}/${e.epochs}  train loss ${e.trainLoss.toFixed(4)} acc ${pct(e.trainAcc)}` +
+          (e.test ? `  test loss ${e.test.loss.toFixed(4)} acc ${pct(e.test.accuracy)}` : '') +
+          `  ${Math.round(e.samplesPerS).toLocaleString('en-US')} samples/s  ${e.epochTimeS.toFixed(1)} s`,
+      );
     },
     checkpoint: async () => undefined,
     log: say,

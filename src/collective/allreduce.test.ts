@@ -8,10 +8,22 @@ import { LoopbackHub, type LoopbackTransport } from './transport.js';
 import { firstBitDifference, randomGradient, rankOrderReduce } from './testing.js';
 import { encodeChunk } from './codec.js';
 
-async function loopbackGroup(n: number, options: Partial<AllReduceOptions> = {}, hubOptions: { maxPayload?: number; shuffleSeed?: number } = {}, generation = 1) {
+async function loopbackGroup(
+  n: number,
+  options: Partial<AllReduceOptions> = {},
+  hubOptions: { maxPayload?: number; shuffleSeed?: number } = {},
+  generation = 1,
+) {
   const hub = new LoopbackHub({ maxPayload: 4096, ...hubOptions });
   const transports = Array.from({ length: n }, () => hub.connect());
-  const ranks = transports.map((t, rank) => new AllReduce(t, { runId: 'r1', generation, rank, worldSize: n }, { headerRoomBytes: 0, stepDeadlineMs: 5000, readyTimeoutMs: 2000, ...options }));
+  const ranks = transports.map(
+    (t, rank) =>
+      new AllReduce(
+        t,
+        { runId: 'r1', generation, rank, worldSize: n },
+        { headerRoomBytes: 0, stepDeadlineMs: 5000, readyTimeoutMs: 2000, ...options },
+      ),
+  );
   await Promise.all(ranks.map((r) => r.ready()));
   const close = async () => {
     await Promise.all(ranks.map((r) => r.close()));
@@ -22,23 +34,24 @@ async function loopbackGroup(n: number, options: Partial<AllReduceOptions> = {},
 }
 
 test('allreduce loopback - mean and sum equal the rank-order float32 sum bit for bit, any arrival order, both algorithms', async () => {
-  for (const algorithm of ['reduce-scatter', 'allgather'] as const) for (const n of [1, 2, 3, 4]) {
-    for (const seed of [1, 2, 3]) {
-      const g = await loopbackGroup(n, { algorithm }, { shuffleSeed: seed * 97 + n });
-      assert.equal(g.ranks[0]!.algorithm, algorithm);
-      try {
-        const len = 5003; // not a multiple of the 1022-element chunk, nor of N
-        for (let step = 0; step < 2; step++) {
-          const inputs = Array.from({ length: n }, (_, r) => randomGradient(len, 1000 * seed + 10 * r + step, 1 + r));
-          const results = await Promise.all(g.ranks.map((ar, r) => ar.allreduce(inputs[r] as Float32Array)));
-          const expected = rankOrderReduce(inputs, 'mean');
-          for (const res of results) assert.equal(firstBitDifference(res, expected), -1, `${algorithm} N=${n} seed=${seed} step=${step}`);
+  for (const algorithm of ['reduce-scatter', 'allgather'] as const)
+    for (const n of [1, 2, 3, 4]) {
+      for (const seed of [1, 2, 3]) {
+        const g = await loopbackGroup(n, { algorithm }, { shuffleSeed: seed * 97 + n });
+        assert.equal(g.ranks[0]!.algorithm, algorithm);
+        try {
+          const len = 5003; // not a multiple of the 1022-element chunk, nor of N
+          for (let step = 0; step < 2; step++) {
+            const inputs = Array.from({ length: n }, (_, r) => randomGradient(len, 1000 * seed + 10 * r + step, 1 + r));
+            const results = await Promise.all(g.ranks.map((ar, r) => ar.allreduce(inputs[r] as Float32Array)));
+            const expected = rankOrderReduce(inputs, 'mean');
+            for (const res of results) assert.equal(firstBitDifference(res, expected), -1, `${algorithm} N=${n} seed=${seed} step=${step}`);
+          }
+        } finally {
+          await g.close();
         }
-      } finally {
-        await g.close();
       }
     }
-  }
   const g = await loopbackGroup(3, { op: 'sum' }, { shuffleSeed: 5 });
   try {
     const inputs = [0, 1, 2].map((r) => randomGradient(777, 50 + r));
@@ -60,24 +73,34 @@ test('allreduce loopback - buckets reduce concurrently and equal one whole-vecto
     let lastBucketsSubmitted = 0;
     const doneBeforeLastSubmit: boolean[] = [];
     const offsets: number[] = [];
-    lengths.reduce((o, l) => { offsets.push(o); return o + l; }, 0);
-    const bucketed = await Promise.all(g.ranks.map(async (ar, r) => {
-      const step = ar.allreduceBuckets(lengths);
-      const input = inputs[r] as Float32Array;
-      const pending: Array<Promise<Float32Array>> = [];
-      // submit the last bucket first (as backprop produces them), pausing between submissions
-      for (let b = lengths.length - 1; b >= 0; b--) {
-        const o = offsets[b] as number;
-        pending[b] = step.reduce(b, input.subarray(o, o + (lengths[b] as number)));
-        if (b === lengths.length - 1) void pending[b]?.then(() => { doneBeforeLastSubmit[r] = lastBucketsSubmitted < n; });
-        if (b === 0) lastBucketsSubmitted++;
-        await new Promise((res) => setTimeout(res, 10));
-      }
-      const parts = await Promise.all(pending);
-      const full = await step.done();
-      parts.forEach((p, b) => assert.equal(firstBitDifference(p, full.subarray(offsets[b], (offsets[b] as number) + (lengths[b] as number))), -1));
-      return full;
-    }));
+    lengths.reduce((o, l) => {
+      offsets.push(o);
+      return o + l;
+    }, 0);
+    const bucketed = await Promise.all(
+      g.ranks.map(async (ar, r) => {
+        const step = ar.allreduceBuckets(lengths);
+        const input = inputs[r] as Float32Array;
+        const pending: Array<Promise<Float32Array>> = [];
+        // submit the last bucket first (as backprop produces them), pausing between submissions
+        for (let b = lengths.length - 1; b >= 0; b--) {
+          const o = offsets[b] as number;
+          pending[b] = step.reduce(b, input.subarray(o, o + (lengths[b] as number)));
+          if (b === lengths.length - 1)
+            void pending[b]?.then(() => {
+              doneBeforeLastSubmit[r] = lastBucketsSubmitted < n;
+            });
+          if (b === 0) lastBucketsSubmitted++;
+          await new Promise((res) => setTimeout(res, 10));
+        }
+        const parts = await Promise.all(pending);
+        const full = await step.done();
+        parts.forEach((p, b) =>
+          assert.equal(firstBitDifference(p, full.subarray(offsets[b], (offsets[b] as number) + (lengths[b] as number))), -1),
+        );
+        return full;
+      }),
+    );
     // the first-submitted bucket was reduced on every rank before the last bucket was even submitted
     assert.deepEqual(doneBeforeLastSubmit, [true, true, true]);
     const expected = rankOrderReduce(inputs);
@@ -209,7 +232,8 @@ async function staleIgnored(algorithm: 'reduce-scatter' | 'allgather'): Promise<
     else intruder.publish('bnn.r1.5.rs.0.0.0', garbage);
     await intruder.flush();
     const r1 = await Promise.all(g.ranks.map((ar, r) => ar.allreduce(inputs[1 - r] as Float32Array)));
-    for (const res of r1) assert.equal(firstBitDifference(res, rankOrderReduce([inputs[1] as Float32Array, inputs[0] as Float32Array])), -1);
+    for (const res of r1)
+      assert.equal(firstBitDifference(res, rankOrderReduce([inputs[1] as Float32Array, inputs[0] as Float32Array])), -1);
     assert.equal((g.ranks[0] as AllReduce).stats.messagesDropped, dropped + 1);
   } finally {
     await intruder.close();
@@ -220,9 +244,15 @@ async function staleIgnored(algorithm: 'reduce-scatter' | 'allgather'): Promise<
 test('allreduce - invalid group and options are named before any I/O', () => {
   const hub = new LoopbackHub();
   const t = hub.connect();
-  assert.throws(() => new AllReduce(t, { runId: 'a.b', generation: 0, rank: 0, worldSize: 1 }), (e: unknown) => e instanceof CollectiveConfigError && /runId/.test(e.message));
+  assert.throws(
+    () => new AllReduce(t, { runId: 'a.b', generation: 0, rank: 0, worldSize: 1 }),
+    (e: unknown) => e instanceof CollectiveConfigError && /runId/.test(e.message),
+  );
   assert.throws(() => new AllReduce(t, { runId: 'a', generation: 0, rank: 2, worldSize: 2 }), /rank: expected 0\.\.1/);
-  assert.throws(() => new AllReduce(t, { runId: 'a', generation: 0, rank: 0, worldSize: 1 }, { compression: 'int4' as never }), /compression: expected one of none, fp16, sign-ef/);
+  assert.throws(
+    () => new AllReduce(t, { runId: 'a', generation: 0, rank: 0, worldSize: 1 }, { compression: 'int4' as never }),
+    /compression: expected one of none, fp16, sign-ef/,
+  );
   assert.equal(hub.subscriptionCount, 0);
 });
 
@@ -230,7 +260,11 @@ test('allreduce loopback - ranks with different compression fail ready() naming 
   const hub = new LoopbackHub();
   const ts = [hub.connect(), hub.connect()];
   const a = new AllReduce(ts[0] as LoopbackTransport, { runId: 'm', generation: 0, rank: 0, worldSize: 2 }, { readyTimeoutMs: 2000 });
-  const b = new AllReduce(ts[1] as LoopbackTransport, { runId: 'm', generation: 0, rank: 1, worldSize: 2 }, { compression: 'fp16', readyTimeoutMs: 2000 });
+  const b = new AllReduce(
+    ts[1] as LoopbackTransport,
+    { runId: 'm', generation: 0, rank: 1, worldSize: 2 },
+    { compression: 'fp16', readyTimeoutMs: 2000 },
+  );
   try {
     const [ra, rb] = await Promise.allSettled([a.ready(), b.ready()]);
     for (const r of [ra, rb]) {
@@ -246,22 +280,41 @@ test('allreduce loopback - ranks with different compression fail ready() naming 
 test('allreduce loopback - ranks with different algorithms fail ready() naming both', async () => {
   const hub = new LoopbackHub();
   const ts = [hub.connect(), hub.connect()];
-  const a = new AllReduce(ts[0] as LoopbackTransport, { runId: 'm', generation: 0, rank: 0, worldSize: 2 }, { compression: 'sign-ef', readyTimeoutMs: 2000 });
-  const b = new AllReduce(ts[1] as LoopbackTransport, { runId: 'm', generation: 0, rank: 1, worldSize: 2 }, { compression: 'sign-ef', algorithm: 'reduce-scatter', readyTimeoutMs: 2000 });
+  const a = new AllReduce(
+    ts[0] as LoopbackTransport,
+    { runId: 'm', generation: 0, rank: 0, worldSize: 2 },
+    { compression: 'sign-ef', readyTimeoutMs: 2000 },
+  );
+  const b = new AllReduce(
+    ts[1] as LoopbackTransport,
+    { runId: 'm', generation: 0, rank: 1, worldSize: 2 },
+    { compression: 'sign-ef', algorithm: 'reduce-scatter', readyTimeoutMs: 2000 },
+  );
   try {
     assert.equal(a.algorithm, 'allgather', 'auto is allgather for two ranks with compression');
-    for (const [n, compression, want] of [[2, 'none', 'reduce-scatter'], [2, 'fp16', 'allgather'], [3, 'sign-ef', 'reduce-scatter'], [1, 'sign-ef', 'allgather']] as const) {
+    for (const [n, compression, want] of [
+      [2, 'none', 'reduce-scatter'],
+      [2, 'fp16', 'allgather'],
+      [3, 'sign-ef', 'reduce-scatter'],
+      [1, 'sign-ef', 'allgather'],
+    ] as const) {
       assert.equal(resolveAlgorithm('auto', n, compression), want, `auto for N=${n} ${compression}`);
     }
     const [ra, rb] = await Promise.allSettled([a.ready(), b.ready()]);
     for (const r of [ra, rb]) {
       assert.equal(r?.status, 'rejected');
-      assert.match(String((r as PromiseRejectedResult).reason), /algorithm 'allgather'.*'reduce-scatter'|algorithm 'reduce-scatter'.*'allgather'/);
+      assert.match(
+        String((r as PromiseRejectedResult).reason),
+        /algorithm 'allgather'.*'reduce-scatter'|algorithm 'reduce-scatter'.*'allgather'/,
+      );
     }
   } finally {
     await Promise.all([a.close(), b.close(), ...ts.map((t) => t.close())]);
   }
-  assert.throws(() => new AllReduce(hub.connect(), { runId: 'm', generation: 0, rank: 0, worldSize: 1 }, { algorithm: 'ring' as never }), /algorithm: expected one of auto, reduce-scatter, allgather/);
+  assert.throws(
+    () => new AllReduce(hub.connect(), { runId: 'm', generation: 0, rank: 0, worldSize: 1 }, { algorithm: 'ring' as never }),
+    /algorithm: expected one of auto, reduce-scatter, allgather/,
+  );
 });
 
 test('allreduce loopback - a transport closed mid-step fails that rank at once with TransportClosedError', async () => {

@@ -3,7 +3,14 @@ import { CollectiveConfigError, CollectiveFailedError, CollectiveTimeoutError, T
 import { ReadyBarrier } from './barrier.js';
 import { planLayout, type ChunkSpec } from './layout.js';
 import { createStepState, missingContributions, type Deferred, type StepState } from './step-state.js';
-import { parseAllReduceGroup, parseAllReduceOptions, resolveAlgorithm, type AllReduceAlgorithm, type AllReduceGroup, type AllReduceOptions } from './options.js';
+import {
+  parseAllReduceGroup,
+  parseAllReduceOptions,
+  resolveAlgorithm,
+  type AllReduceAlgorithm,
+  type AllReduceGroup,
+  type AllReduceOptions,
+} from './options.js';
 import type { Transport, TransportMessage, TransportSubscription } from './transport.js';
 
 /** One step of a bucketed all-reduce (see `AllReduce.allreduceBuckets`). */
@@ -79,7 +86,11 @@ export class AllReduce {
   private readonly pumps: Array<Promise<void>>;
   readonly stats: AllReduceStats = { messagesSent: 0, bytesSent: 0, messagesReceived: 0, bytesReceived: 0, messagesDropped: 0 };
 
-  constructor(private readonly transport: Transport, group: AllReduceGroup, options: Partial<AllReduceOptions> = {}) {
+  constructor(
+    private readonly transport: Transport,
+    group: AllReduceGroup,
+    options: Partial<AllReduceOptions> = {},
+  ) {
     this.group = parseAllReduceGroup(group);
     this.options = parseAllReduceOptions(options);
     this.prefix = `bnn.${this.group.runId}.${this.group.generation}`;
@@ -93,9 +104,14 @@ export class AllReduce {
     ];
     const { compression, op } = this.options;
     const { algorithm } = this;
-    this.barrier = new ReadyBarrier(rank, this.group.worldSize, { messageLimit: this.localMessageLimit(), compression, op, algorithm }, (msg) => {
-      if (!this.closed && !this.transport.isClosed) this.send(`${this.prefix}.hello`, msg);
-    });
+    this.barrier = new ReadyBarrier(
+      rank,
+      this.group.worldSize,
+      { messageLimit: this.localMessageLimit(), compression, op, algorithm },
+      (msg) => {
+        if (!this.closed && !this.transport.isClosed) this.send(`${this.prefix}.hello`, msg);
+      },
+    );
     this.pumps = this.subs.map((s) => this.pump(s));
   }
 
@@ -103,7 +119,10 @@ export class AllReduce {
   private localMessageLimit(): number {
     const room = this.transport.maxPayload - this.options.headerRoomBytes;
     const limit = this.options.maxMessageBytes > 0 ? Math.min(room, this.options.maxMessageBytes) : room;
-    if (limit <= HEADER_BYTES + 4) throw new CollectiveConfigError(`max_payload ${this.transport.maxPayload} minus headerRoomBytes ${this.options.headerRoomBytes} leaves no room for a chunk`);
+    if (limit <= HEADER_BYTES + 4)
+      throw new CollectiveConfigError(
+        `max_payload ${this.transport.maxPayload} minus headerRoomBytes ${this.options.headerRoomBytes} leaves no room for a chunk`,
+      );
     return limit;
   }
 
@@ -157,7 +176,8 @@ export class AllReduce {
       throw new CollectiveConfigError(`bucket lengths: expected non-negative integers, got [${bucketLengths.join(', ')}]`);
     }
     const stepNo = options.step ?? this.lastStep + 1;
-    if (!Number.isInteger(stepNo) || stepNo <= this.lastStep) throw new CollectiveConfigError(`step: expected an integer above the previous step ${this.lastStep}, got ${stepNo}`);
+    if (!Number.isInteger(stepNo) || stepNo <= this.lastStep)
+      throw new CollectiveConfigError(`step: expected an integer above the previous step ${this.lastStep}, got ${stepNo}`);
     const { worldSize } = this.group;
     const allgather = this.algorithm === 'allgather';
     // allgather: one shard of every chunk, reduced by every rank
@@ -169,7 +189,13 @@ export class AllReduce {
       this.workerResidual = new Float32Array(layout.totalLength);
       this.ownerResidual = allgather ? null : new Float32Array(layout.totalLength);
     }
-    const state = createStepState(stepNo, layout, allgather ? 0 : this.group.rank, worldSize, options.out ?? new Float32Array(layout.totalLength));
+    const state = createStepState(
+      stepNo,
+      layout,
+      allgather ? 0 : this.group.rank,
+      worldSize,
+      options.out ?? new Float32Array(layout.totalLength),
+    );
     this.current = state;
     this.lastStep = stepNo;
     state.timer = setTimeout(() => this.onDeadline(state), this.options.stepDeadlineMs);
@@ -200,9 +226,14 @@ export class AllReduce {
   private submitBucket(state: StepState, bucket: number, gradient: Float32Array): Promise<Float32Array> {
     if (this.failure) return Promise.reject(this.failure);
     const len = state.layout.bucketLengths[bucket];
-    if (len === undefined) return Promise.reject(new CollectiveConfigError(`bucket ${bucket}: the step has buckets 0..${state.layout.bucketLengths.length - 1}`));
-    if (gradient.length !== len) return Promise.reject(new CollectiveConfigError(`bucket ${bucket}: expected ${len} elements, got ${gradient.length}`));
-    if (state.bucketSubmitted[bucket]) return Promise.reject(new CollectiveConfigError(`bucket ${bucket} of step ${state.step} was already submitted`));
+    if (len === undefined)
+      return Promise.reject(
+        new CollectiveConfigError(`bucket ${bucket}: the step has buckets 0..${state.layout.bucketLengths.length - 1}`),
+      );
+    if (gradient.length !== len)
+      return Promise.reject(new CollectiveConfigError(`bucket ${bucket}: expected ${len} elements, got ${gradient.length}`));
+    if (state.bucketSubmitted[bucket])
+      return Promise.reject(new CollectiveConfigError(`bucket ${bucket} of step ${state.step} was already submitted`));
     state.bucketSubmitted[bucket] = true;
     const { rank } = this.group;
     const codec = this.options.compression;
@@ -220,7 +251,9 @@ export class AllReduce {
       }
       this.transport.flushNow?.();
     } catch (err) {
-      this.fail(err instanceof CollectiveFailedError ? err : new CollectiveFailedError(`step ${state.step}: could not publish`, { cause: err }));
+      this.fail(
+        err instanceof CollectiveFailedError ? err : new CollectiveFailedError(`step ${state.step}: could not publish`, { cause: err }),
+      );
     }
     return (state.bucketDone[bucket] as Deferred<Float32Array>).promise;
   }
@@ -240,7 +273,9 @@ export class AllReduce {
       for await (const m of sub) this.onMessage(m);
       if (!this.closed) this.fail(new TransportClosedError(`subscription ${sub.subject} ended`));
     } catch (err) {
-      this.fail(err instanceof CollectiveFailedError ? err : new TransportClosedError(`subscription ${sub.subject} failed`, { cause: err }));
+      this.fail(
+        err instanceof CollectiveFailedError ? err : new TransportClosedError(`subscription ${sub.subject} failed`, { cause: err }),
+      );
     }
   }
 
@@ -255,7 +290,13 @@ export class AllReduce {
     const step = Number(t[4]);
     const shard = Number(t[5]);
     const chunk = Number(t[6]);
-    if ((phase !== 'rs' && phase !== 'ag' && phase !== 'ga') || !Number.isInteger(step) || !Number.isInteger(shard) || !Number.isInteger(chunk)) return this.drop();
+    if (
+      (phase !== 'rs' && phase !== 'ag' && phase !== 'ga') ||
+      !Number.isInteger(step) ||
+      !Number.isInteger(shard) ||
+      !Number.isInteger(chunk)
+    )
+      return this.drop();
     const parsed: Parsed = { phase, step, shard, chunk, data: m.data };
     const cur = this.current;
     if (cur && step === cur.step) return this.route(parsed);
@@ -277,7 +318,8 @@ export class AllReduce {
     // a ga subject's shard token is the sender; its chunks are those of the one shard
     const list = state.layout.chunksByShard[m.phase === 'ga' ? 0 : m.shard];
     const spec = list?.[m.chunk];
-    if (!h || !spec || h.codec !== this.options.compression || h.count !== spec.length || h.rank >= this.group.worldSize) return this.drop();
+    if (!h || !spec || h.codec !== this.options.compression || h.count !== spec.length || h.rank >= this.group.worldSize)
+      return this.drop();
     if (allgather !== (m.phase === 'ga')) return this.drop();
     if (m.phase === 'ga') {
       if (h.rank !== m.shard || h.rank === this.group.rank) return this.drop();
@@ -344,7 +386,9 @@ export class AllReduce {
     try {
       if (worldSize > 1) this.send(`${this.prefix}.ag.${state.step}.${rank}.${chunk}`, msg);
     } catch (err) {
-      return this.fail(err instanceof CollectiveFailedError ? err : new CollectiveFailedError(`step ${state.step}: could not publish`, { cause: err }));
+      return this.fail(
+        err instanceof CollectiveFailedError ? err : new CollectiveFailedError(`step ${state.step}: could not publish`, { cause: err }),
+      );
     }
     if (codec === 'none') out.set(acc);
     this.markGathered(state, spec);
@@ -420,9 +464,11 @@ export class AllReduce {
    */
   restoreErrorFeedback(worker: Float32Array, owner: Float32Array | null): void {
     this.assertUsable();
-    if (this.options.compression !== 'sign-ef') throw new CollectiveConfigError(`error feedback: the group runs '${this.options.compression}', not sign-ef`);
+    if (this.options.compression !== 'sign-ef')
+      throw new CollectiveConfigError(`error feedback: the group runs '${this.options.compression}', not sign-ef`);
     if (this.current) throw new CollectiveConfigError('error feedback: restore between steps');
-    if (owner && owner.length !== worker.length) throw new CollectiveConfigError(`error feedback: owner residual of ${owner.length} elements, worker residual of ${worker.length}`);
+    if (owner && owner.length !== worker.length)
+      throw new CollectiveConfigError(`error feedback: owner residual of ${owner.length} elements, worker residual of ${worker.length}`);
     this.workerResidual = Float32Array.from(worker);
     this.ownerResidual = this.algorithm === 'allgather' ? null : owner ? Float32Array.from(owner) : new Float32Array(worker.length);
   }

@@ -62,7 +62,7 @@ export class ReadyBarrier {
     if (compression !== this.local.compression || op !== this.local.op || algorithm !== this.local.algorithm || flags > 3) {
       return new CollectiveConfigError(
         `rank ${rank} runs compression '${compression ?? `#${data[6]}`}', op '${op}', algorithm '${algorithm}' but rank ${this.rank} runs ` +
-        `'${this.local.compression}', '${this.local.op}', '${this.local.algorithm}': every rank of a group must use the same options`,
+          `'${this.local.compression}', '${this.local.op}', '${this.local.algorithm}': every rank of a group must use the same options`,
       );
     }
     this.seen.set(rank, { messageLimit: dv.getUint32(2, true), compression, op, algorithm });

@@ -22,14 +22,32 @@ function assertSameFloats(a: Float32Array, b: Float32Array, what: string): void 
   const y = bitsOf(b);
   for (let i = 0; i < a.length; i++) {
     if (x[i] === y[i] || (Number.isNaN(a[i]) && Number.isNaN(b[i]))) continue;
-    assert.fail(`${what}: element ${i} differs: ${a[i]} (0x${(x[i] as number).toString(16)}) vs ${b[i]} (0x${(y[i] as number).toString(16)})`);
+    assert.fail(
+      `${what}: element ${i} differs: ${a[i]} (0x${(x[i] as number).toString(16)}) vs ${b[i]} (0x${(y[i] as number).toString(16)})`,
+    );
   }
 }
 
 /** A vector with awkward values mixed in: ±0, subnormals, huge, half-precision edge cases. */
 function awkward(n: number, seed: number): Float32Array {
   const v = randomGradient(n, seed, 2);
-  const specials = [0, -0, 1e-40, -1e-40, 3.4e38, -3.4e38, 65504, 65520, -65519.99, 6.1e-5, 5.96e-8, 2.98e-8, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 1e-8];
+  const specials = [
+    0,
+    -0,
+    1e-40,
+    -1e-40,
+    3.4e38,
+    -3.4e38,
+    65504,
+    65520,
+    -65519.99,
+    6.1e-5,
+    5.96e-8,
+    2.98e-8,
+    1 + 2 ** -11,
+    1 + 3 * 2 ** -11,
+    1e-8,
+  ];
   for (let i = 0; i < n; i += 7) v[i] = specials[(i / 7) % specials.length] as number;
   return v;
 }
@@ -106,7 +124,10 @@ test('codec kernels - sign-ef encode: same scales, bits, residual and decoded va
     for (const n of [...SIZES, 255, 256, 257, 511, 512, 513, 3 * 256 + 17]) {
       const v = awkward(n, 3 * n + 1);
       if (n > 5) v[5] = -0;
-      if (n > 600) v.subarray(256, 512).forEach((x, i, a) => { a[i] = x * 1e4; }); // blocks of different magnitude
+      if (n > 600)
+        v.subarray(256, 512).forEach((x, i, a) => {
+          a[i] = x * 1e4;
+        }); // blocks of different magnitude
       const r0 = randomGradient(n, n + 9, 0.1);
       const nb = Math.ceil(n / 256);
       const what = `${variant} n=${n}`;
@@ -122,7 +143,11 @@ test('codec kernels - sign-ef encode: same scales, bits, residual and decoded va
       const dNa = new Float32Array(n);
       const na = run(k, v, dNa);
       assert.deepEqual(na.scales, js.scales, `${what}: scales`);
-      assert.deepEqual(new Float32Array(js.scales.buffer), blockScales(v.map((x, i) => Math.fround(x + (r0[i] as number)) + 0)), `${what}: scale definition`);
+      assert.deepEqual(
+        new Float32Array(js.scales.buffer),
+        blockScales(v.map((x, i) => Math.fround(x + (r0[i] as number)) + 0)),
+        `${what}: scale definition`,
+      );
       assert.deepEqual(na.bits, js.bits, `${what}: bits`);
       assertSameFloats(na.residual, js.residual, `${what}: residual`);
       assertSameFloats(dNa, dJs, `${what}: decoded`);
@@ -148,7 +173,9 @@ test('codec kernels - sign-ef encode: same scales, bits, residual and decoded va
   });
 });
 
-test('codec kernels - fp16 encode and accumulate: native equals JavaScript (all finite halves, random floats)', { skip: skipNative }, () => {
+test('codec kernels - fp16 encode and accumulate: native equals JavaScript (all finite halves, random floats)', {
+  skip: skipNative,
+}, () => {
   // every half bit pattern's float value, its neighbours (ties), plus random and awkward floats
   const every = new Float32Array(65536 * 3);
   const f = new Float32Array(1);
@@ -209,10 +236,22 @@ test('codec kernels - scaled copy: native equals the JavaScript float64 product 
 test('codec kernels - wrong arguments name what is wrong', { skip: skipNative }, () => {
   const c = native.codec;
   assert.ok(c);
-  assert.throws(() => c.codecAddF32(new Uint8Array(7), new Float32Array(2), true), /argument 'src' must be a Uint8Array of length 4\*acc.length = 8/);
-  assert.throws(() => c.codecSignEncode(new Float32Array(9), new Float32Array(9), new Uint8Array(4), new Uint8Array(1)), /argument 'bits' must be a Uint8Array of length ceil\(values.length\/8\) = 2/);
-  assert.throws(() => c.codecSignEncode(new Float32Array(300), new Float32Array(300), new Uint8Array(4), new Uint8Array(38)), /argument 'scales' must be a Uint8Array of length 4\*ceil\(values.length\/256\) = 8/);
+  assert.throws(
+    () => c.codecAddF32(new Uint8Array(7), new Float32Array(2), true),
+    /argument 'src' must be a Uint8Array of length 4\*acc.length = 8/,
+  );
+  assert.throws(
+    () => c.codecSignEncode(new Float32Array(9), new Float32Array(9), new Uint8Array(4), new Uint8Array(1)),
+    /argument 'bits' must be a Uint8Array of length ceil\(values.length\/8\) = 2/,
+  );
+  assert.throws(
+    () => c.codecSignEncode(new Float32Array(300), new Float32Array(300), new Uint8Array(4), new Uint8Array(38)),
+    /argument 'scales' must be a Uint8Array of length 4\*ceil\(values.length\/256\) = 8/,
+  );
   const shared = new Float32Array(16);
-  assert.throws(() => c.codecSignEncode(shared.subarray(0, 8), shared.subarray(4, 12), new Uint8Array(4), new Uint8Array(1)), /must not overlap/);
+  assert.throws(
+    () => c.codecSignEncode(shared.subarray(0, 8), shared.subarray(4, 12), new Uint8Array(4), new Uint8Array(1)),
+    /must not overlap/,
+  );
   assert.throws(() => c.codecHalfAccumulate(new Uint8Array(4), new Float32Array(2), false, 0), /divisor/);
 });

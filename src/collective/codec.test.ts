@@ -50,7 +50,10 @@ test('codec - sign-ef chunk carries scale = mean |v| and one sign bit per elemen
   let expectBits0 = 0;
   let expectBits1 = 0;
   v.forEach((x, i) => {
-    if (x >= 0) { if (i < 8) expectBits0 |= 1 << i; else expectBits1 |= 1 << (i - 8); }
+    if (x >= 0) {
+      if (i < 8) expectBits0 |= 1 << i;
+      else expectBits1 |= 1 << (i - 8);
+    }
   });
   assert.equal(bits[0], expectBits0);
   assert.equal(bits[1], expectBits1);
@@ -105,7 +108,8 @@ test('codec - sign-ef over whole 32-bit words and a tail matches the per-element
     copy.set(msg);
     const out = new Float32Array(n).fill(1);
     accumulateChunk('sign-ef', copy, n, out, false);
-    for (let i = 0; i < n; i++) assert.equal(out[i], Math.fround(1 + ((u[i] as number) >= 0 ? scale : -scale)), `shift ${shift} element ${i}`);
+    for (let i = 0; i < n; i++)
+      assert.equal(out[i], Math.fround(1 + ((u[i] as number) >= 0 ? scale : -scale)), `shift ${shift} element ${i}`);
   }
 });
 

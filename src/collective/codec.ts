@@ -26,9 +26,12 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** Body bytes of a chunk of `n` elements. */
 export function bodyBytes(codec: Compression, n: number): number {
   switch (codec) {
-    case 'none': return 4 * n;
-    case 'fp16': return 2 * n;
-    case 'sign-ef': return 4 * signBlocks(n) + Math.ceil(n / 8);
+    case 'none':
+      return 4 * n;
+    case 'fp16':
+      return 2 * n;
+    case 'sign-ef':
+      return 4 * signBlocks(n) + Math.ceil(n / 8);
   }
 }
 
@@ -59,9 +62,16 @@ export function maxChunkElements(codec: Compression, maxMessageBytes: number): n
   // sign-ef: whole blocks where more than one fits, so every chunk's blocks line up with the
   // bucket's (the same scales whatever the message limit)
   const sign = maxSignElements(body);
-  const n = codec === 'none' ? Math.floor(body / 4) : codec === 'fp16' ? Math.floor(body / 2)
-    : Math.min(sign > SIGN_BLOCK ? sign - (sign % SIGN_BLOCK) : sign, SIGN_EF_MAX_CHUNK_ELEMENTS);
-  if (n < 1) throw new CollectiveConfigError(`a message limit of ${maxMessageBytes} bytes leaves no room for a ${codec} chunk (header ${HEADER_BYTES} bytes)`);
+  const n =
+    codec === 'none'
+      ? Math.floor(body / 4)
+      : codec === 'fp16'
+        ? Math.floor(body / 2)
+        : Math.min(sign > SIGN_BLOCK ? sign - (sign % SIGN_BLOCK) : sign, SIGN_EF_MAX_CHUNK_ELEMENTS);
+  if (n < 1)
+    throw new CollectiveConfigError(
+      `a message limit of ${maxMessageBytes} bytes leaves no room for a ${codec} chunk (header ${HEADER_BYTES} bytes)`,
+    );
   return n;
 }
 
@@ -103,7 +113,13 @@ function assertLittleEndian(): void {
  * (values + residual) − decoded. Other codecs ignore `residual`. With `decodedOut` (which may be
  * `values` itself), the decoded chunk is written there too, saving a decode pass.
  */
-export function encodeChunk(codec: Compression, rank: number, values: Float32Array, residual: Float32Array | null, decodedOut?: Float32Array): Uint8Array {
+export function encodeChunk(
+  codec: Compression,
+  rank: number,
+  values: Float32Array,
+  residual: Float32Array | null,
+  decodedOut?: Float32Array,
+): Uint8Array {
   assertLittleEndian();
   const n = values.length;
   const msg = new Uint8Array(messageBytes(codec, n));
@@ -115,7 +131,13 @@ export function encodeChunk(codec: Compression, rank: number, values: Float32Arr
   } else {
     if (!residual || residual.length !== n) throw new CollectiveConfigError('sign-ef encoding needs a residual of the chunk length');
     const scaleBytes = 4 * signBlocks(n);
-    codecKernels().signEncode(values, residual, msg.subarray(HEADER_BYTES, HEADER_BYTES + scaleBytes), msg.subarray(HEADER_BYTES + scaleBytes), decodedOut ?? null);
+    codecKernels().signEncode(
+      values,
+      residual,
+      msg.subarray(HEADER_BYTES, HEADER_BYTES + scaleBytes),
+      msg.subarray(HEADER_BYTES + scaleBytes),
+      decodedOut ?? null,
+    );
   }
   return msg;
 }

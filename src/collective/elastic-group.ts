@@ -10,7 +10,14 @@
  */
 import { AllReduce } from './allreduce.js';
 import type { Compression } from './compression.js';
-import { CollectiveFailedError, CollectiveTimeoutError, MembershipChangedError, RegroupTimeoutError, TransportClosedError, TransportUnreachableError } from './errors.js';
+import {
+  CollectiveFailedError,
+  CollectiveTimeoutError,
+  MembershipChangedError,
+  RegroupTimeoutError,
+  TransportClosedError,
+  TransportUnreachableError,
+} from './errors.js';
 import { startBucketedStep, type BucketedStep, type BucketedVector } from './gradient-buckets.js';
 import type { Transport } from './transport.js';
 
@@ -61,7 +68,10 @@ export class ElasticGroup {
   private pastBytes = 0;
   private closed = false;
 
-  constructor(first: GroupAssignment, private readonly o: ElasticGroupOptions) {
+  constructor(
+    first: GroupAssignment,
+    private readonly o: ElasticGroupOptions,
+  ) {
     this.current = first;
   }
 
@@ -96,9 +106,16 @@ export class ElasticGroup {
     this.checkMembership();
     if (!this.transport || this.transport.isClosed) this.transport = await this.connect();
     const a = this.current;
-    this.allreduce = new AllReduce(this.transport, { runId: a.runId, generation: a.generation, rank: a.rank, worldSize: a.worldSize }, {
-      op: 'sum', compression: this.o.compression, stepDeadlineMs: this.o.stepDeadlineMs, readyTimeoutMs: this.o.stepDeadlineMs,
-    });
+    this.allreduce = new AllReduce(
+      this.transport,
+      { runId: a.runId, generation: a.generation, rank: a.rank, worldSize: a.worldSize },
+      {
+        op: 'sum',
+        compression: this.o.compression,
+        stepDeadlineMs: this.o.stepDeadlineMs,
+        readyTimeoutMs: this.o.stepDeadlineMs,
+      },
+    );
     await this.race(this.allreduce.ready());
     return { resync: a.resync };
   }
@@ -235,7 +252,8 @@ export class ElasticGroup {
       } catch (err) {
         if (err instanceof MembershipChangedError || this.o.isFatal(err) || this.closed) throw err;
         // The url may carry credentials (handed out by the coordinator): never show them.
-        if (Date.now() - started > this.o.reconnectTimeoutMs) throw new TransportUnreachableError(this.o.redact(url), this.o.reconnectTimeoutMs, { cause: err });
+        if (Date.now() - started > this.o.reconnectTimeoutMs)
+          throw new TransportUnreachableError(this.o.redact(url), this.o.reconnectTimeoutMs, { cause: err });
         if (attempt === 0) this.o.log(`${this.o.redact(url)} unreachable (${(err as Error).message}); retrying`);
         await this.race(sleep(250));
       }
@@ -246,9 +264,16 @@ export class ElasticGroup {
   private async exactSum(v: Float32Array): Promise<Float32Array> {
     if (!this.transport) throw new CollectiveFailedError('join() the group first');
     const a = this.current;
-    const sync = new AllReduce(this.transport, { runId: `${a.runId}-sync`, generation: a.generation, rank: a.rank, worldSize: a.worldSize }, {
-      op: 'sum', compression: 'none', stepDeadlineMs: this.o.stepDeadlineMs, readyTimeoutMs: this.o.stepDeadlineMs,
-    });
+    const sync = new AllReduce(
+      this.transport,
+      { runId: `${a.runId}-sync`, generation: a.generation, rank: a.rank, worldSize: a.worldSize },
+      {
+        op: 'sum',
+        compression: 'none',
+        stepDeadlineMs: this.o.stepDeadlineMs,
+        readyTimeoutMs: this.o.stepDeadlineMs,
+      },
+    );
     try {
       await this.race(sync.ready());
       return await this.race(sync.allreduce(v));

@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CollectiveConfigError, CollectiveFailedError, CollectiveTimeoutError, MembershipChangedError, TransportClosedError } from './errors.js';
+import {
+  CollectiveConfigError,
+  CollectiveFailedError,
+  CollectiveTimeoutError,
+  MembershipChangedError,
+  TransportClosedError,
+} from './errors.js';
 
 test('errors - collective failures and membership changes are told apart by class', () => {
   const timeout = new CollectiveTimeoutError(3, 500, { missingRanks: [1, 2], missingShards: [2] });

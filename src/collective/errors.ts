@@ -32,7 +32,8 @@ export class CollectiveTimeoutError extends CollectiveFailedError {
   constructor(step: number | 'ready', deadlineMs: number, missing: MissingContributions) {
     const parts: string[] = [];
     if (missing.missingRanks.length > 0) parts.push(`no contribution from rank(s) ${missing.missingRanks.join(', ')}`);
-    if (missing.missingShards.length > 0) parts.push(`no reduced result for shard(s) ${missing.missingShards.join(', ')} (owned by the rank of the same number)`);
+    if (missing.missingShards.length > 0)
+      parts.push(`no reduced result for shard(s) ${missing.missingShards.join(', ')} (owned by the rank of the same number)`);
     const what = step === 'ready' ? 'ready barrier' : `step ${step}`;
     super(`all-reduce ${what} timed out after ${deadlineMs} ms: ${parts.join('; ') || 'incomplete'}`);
     this.name = 'CollectiveTimeoutError';
@@ -75,7 +76,11 @@ export class CollectiveConfigError extends Error {
 
 /** The transport could not be reached again within the reconnect window (a server that stayed down). */
 export class TransportUnreachableError extends Error {
-  constructor(readonly url: string, readonly ms: number, options: { cause?: unknown } = {}) {
+  constructor(
+    readonly url: string,
+    readonly ms: number,
+    options: { cause?: unknown } = {},
+  ) {
     super(`${url} unreachable for ${ms} ms`, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TransportUnreachableError';
   }
@@ -83,7 +88,10 @@ export class TransportUnreachableError extends Error {
 
 /** After a failure, no newer generation of the group was assigned in time. */
 export class RegroupTimeoutError extends Error {
-  constructor(readonly ms: number, after: Error) {
+  constructor(
+    readonly ms: number,
+    after: Error,
+  ) {
     super(`the coordinator did not re-form the group within ${ms} ms after: ${after.message}`, { cause: after });
     this.name = 'RegroupTimeoutError';
   }

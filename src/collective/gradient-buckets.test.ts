@@ -9,9 +9,22 @@ import { firstBitDifference, randomGradient, rankOrderReduce } from './testing.j
 async function group(n: number, options: Partial<AllReduceOptions> = {}) {
   const hub = new LoopbackHub({ maxPayload: 4096, shuffleSeed: 3 + n });
   const transports = Array.from({ length: n }, () => hub.connect());
-  const ranks = transports.map((t, rank) => new AllReduce(t, { runId: 'gb', generation: 1, rank, worldSize: n }, { headerRoomBytes: 0, stepDeadlineMs: 5000, readyTimeoutMs: 2000, ...options }));
+  const ranks = transports.map(
+    (t, rank) =>
+      new AllReduce(
+        t,
+        { runId: 'gb', generation: 1, rank, worldSize: n },
+        { headerRoomBytes: 0, stepDeadlineMs: 5000, readyTimeoutMs: 2000, ...options },
+      ),
+  );
   await Promise.all(ranks.map((r) => r.ready()));
-  return { ranks, close: async () => { await Promise.all(ranks.map((r) => r.close())); await Promise.all(transports.map((t) => t.close())); } };
+  return {
+    ranks,
+    close: async () => {
+      await Promise.all(ranks.map((r) => r.close()));
+      await Promise.all(transports.map((t) => t.close()));
+    },
+  };
 }
 
 const SIZES = [3001, 17, 0, 4500, 5]; // tensors (an empty one is skipped), then 2 metrics
@@ -41,7 +54,7 @@ test('gradient buckets - none: the bucketed all-reduce equals the rank-order flo
         const expected = rankOrderReduce(inputs, 'sum');
         results.forEach((res, r) => {
           assert.equal(firstBitDifference(res, expected), -1, `N=${n} step=${step} rank=${r}`);
-          assert.equal(res, vecs[r]!.out, 'the vector\'s result buffer');
+          assert.equal(res, vecs[r]!.out, "the vector's result buffer");
         });
         if (step === 0) firstOut = results;
         else results.forEach((res, r) => assert.equal(res, firstOut[r]));
@@ -118,7 +131,16 @@ test('gradient buckets - buckets submitted one by one, in any order, give the wh
       steps[1]!.submit(1); // twice: ignored
       const results = await Promise.all(steps.map((st) => st.finish()));
       for (const [r, res] of results.entries()) assert.equal(firstBitDifference(res, expected[r]!), -1, `${algorithm} rank ${r}`);
-      assert.equal(firstBitDifference(expected[0]!, rankOrderReduce(vecs.map((v) => v.data), 'sum')), -1);
+      assert.equal(
+        firstBitDifference(
+          expected[0]!,
+          rankOrderReduce(
+            vecs.map((v) => v.data),
+            'sum',
+          ),
+        ),
+        -1,
+      );
       assert.throws(() => steps[0]!.submit(buckets), /bucket \d+: the vector has buckets/);
     } finally {
       await g.close();

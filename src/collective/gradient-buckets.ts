@@ -36,7 +36,9 @@ export interface BucketedVector {
  */
 export function gradientVector(tensorSizes: readonly number[], metrics = 0): BucketedVector {
   if (tensorSizes.some((n) => !Number.isInteger(n) || n < 0) || !Number.isInteger(metrics) || metrics < 0) {
-    throw new CollectiveConfigError(`gradientVector: expected non-negative integer sizes, got [${tensorSizes.join(', ')}] and ${metrics} metric(s)`);
+    throw new CollectiveConfigError(
+      `gradientVector: expected non-negative integer sizes, got [${tensorSizes.join(', ')}] and ${metrics} metric(s)`,
+    );
   }
   const lengths = [...tensorSizes.filter((n) => n > 0), ...new Array<number>(metrics).fill(1)];
   const offsets: number[] = [];

@@ -1,5 +1,11 @@
 export { AllReduce, type AllReduceStep, type AllReduceStats, type StepOptions } from './allreduce.js';
-export { defaultAllReduceOptions, parseAllReduceOptions, parseAllReduceGroup, type AllReduceGroup, type AllReduceOptions } from './options.js';
+export {
+  defaultAllReduceOptions,
+  parseAllReduceOptions,
+  parseAllReduceGroup,
+  type AllReduceGroup,
+  type AllReduceOptions,
+} from './options.js';
 export { COMPRESSIONS, isCompression, type Compression } from './compression.js';
 export { bodyBytes, messageBytes, HEADER_BYTES } from './codec.js';
 export {
@@ -12,9 +18,24 @@ export {
   TransportUnreachableError,
   type MissingContributions,
 } from './errors.js';
-export { LoopbackHub, LoopbackTransport, subjectMatches, type Transport, type TransportMessage, type TransportSubscription } from './transport.js';
+export {
+  LoopbackHub,
+  LoopbackTransport,
+  subjectMatches,
+  type Transport,
+  type TransportMessage,
+  type TransportSubscription,
+} from './transport.js';
 export { connectNatsTransport, NatsAuthError, type NatsTransportOptions } from './nats-transport.js';
-export { mergeNatsAuth, natsAuthFromFlags, NatsAuthConfigError, natsUrlWithAuth, redactNatsUrl, splitNatsUrl, type NatsAuth } from './nats-url.js';
+export {
+  mergeNatsAuth,
+  natsAuthFromFlags,
+  NatsAuthConfigError,
+  natsUrlWithAuth,
+  redactNatsUrl,
+  splitNatsUrl,
+  type NatsAuth,
+} from './nats-url.js';
 export { codecKernels } from './codec-kernels.js';
 export { allreduceBucketed, gradientVector, startBucketedStep, type BucketedStep, type BucketedVector } from './gradient-buckets.js';
 export { ElasticGroup, missingRanksOf, type ElasticGroupOptions, type GroupAssignment } from './elastic-group.js';

@@ -70,8 +70,11 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
     const code = (err as { code?: string }).code;
     const message = (err as Error).message.replace(/\s+/g, ' ').trim();
     if (code === 'AUTHORIZATION_VIOLATION' || code === 'AUTHENTICATION_EXPIRED') {
-      throw new NatsAuthError(`${where} refused ${describeAuth(auth)} (${message}): check --nats-user/--nats-pass, --nats-token ` +
-        '(or BNN_NATS_USER/BNN_NATS_PASS/BNN_NATS_TOKEN) or the credentials in the --nats url', { cause: err });
+      throw new NatsAuthError(
+        `${where} refused ${describeAuth(auth)} (${message}): check --nats-user/--nats-pass, --nats-token ` +
+          '(or BNN_NATS_USER/BNN_NATS_PASS/BNN_NATS_TOKEN) or the credentials in the --nats url',
+        { cause: err },
+      );
     }
     // A server that verifies client certificates may just reset a connection it refused (TLS 1.3
     // reports a missing or untrusted client certificate after the handshake): with TLS in use,

@@ -4,7 +4,10 @@ import { mergeNatsAuth, natsAuthFromFlags, NatsAuthConfigError, natsUrlWithAuth,
 
 test('nats url - credentials split off a url: user:pass is a user, a lone userinfo a token; percent-escapes decoded', () => {
   assert.deepEqual(splitNatsUrl('nats://127.0.0.1:4222'), { url: 'nats://127.0.0.1:4222', auth: {} });
-  assert.deepEqual(splitNatsUrl('nats://bob:p%40ss@10.0.0.1:4222'), { url: 'nats://10.0.0.1:4222', auth: { user: 'bob', password: 'p@ss' } });
+  assert.deepEqual(splitNatsUrl('nats://bob:p%40ss@10.0.0.1:4222'), {
+    url: 'nats://10.0.0.1:4222',
+    auth: { user: 'bob', password: 'p@ss' },
+  });
   assert.deepEqual(splitNatsUrl('nats://s3cret@host:1'), { url: 'nats://host:1', auth: { token: 's3cret' } });
   assert.deepEqual(splitNatsUrl('127.0.0.1:4222'), { url: '127.0.0.1:4222', auth: {} });
 });
@@ -31,5 +34,9 @@ test('nats url - flags: a user needs a password, a token excludes a user, TLS ce
 test('nats url - explicit credentials replace those of the url by kind, TLS files are kept', () => {
   assert.deepEqual(mergeNatsAuth({ user: 'u', password: 'p' }, { token: 't' }), { token: 't' });
   assert.deepEqual(mergeNatsAuth({ token: 't', tls: { caFile: 'a' } }, {}), { token: 't', tls: { caFile: 'a' } });
-  assert.deepEqual(mergeNatsAuth({ token: 't' }, { user: 'u', password: 'p', tls: { caFile: 'b' } }), { user: 'u', password: 'p', tls: { caFile: 'b' } });
+  assert.deepEqual(mergeNatsAuth({ token: 't' }, { user: 'u', password: 'p', tls: { caFile: 'b' } }), {
+    user: 'u',
+    password: 'p',
+    tls: { caFile: 'b' },
+  });
 });

@@ -72,15 +72,21 @@ export function redactNatsUrl(url: string): string {
  * both, TLS cert and key come together. `flags` are already defaulted from the environment.
  */
 export function natsAuthFromFlags(flags: {
-  natsUser?: string | undefined; natsPass?: string | undefined; natsToken?: string | undefined;
-  natsTlsCa?: string | undefined; natsTlsCert?: string | undefined; natsTlsKey?: string | undefined;
+  natsUser?: string | undefined;
+  natsPass?: string | undefined;
+  natsToken?: string | undefined;
+  natsTlsCa?: string | undefined;
+  natsTlsCert?: string | undefined;
+  natsTlsKey?: string | undefined;
 }): NatsAuth {
   const { natsUser: user, natsPass: password, natsToken: token, natsTlsCa: caFile, natsTlsCert: certFile, natsTlsKey: keyFile } = flags;
   if (token !== undefined && (user !== undefined || password !== undefined)) {
     throw new NatsAuthConfigError('--nats-token excludes --nats-user/--nats-pass: give one way to authenticate to NATS');
   }
   if ((user === undefined) !== (password === undefined)) {
-    throw new NatsAuthConfigError(user === undefined ? '--nats-pass needs --nats-user (or BNN_NATS_USER)' : '--nats-user needs --nats-pass (or BNN_NATS_PASS)');
+    throw new NatsAuthConfigError(
+      user === undefined ? '--nats-pass needs --nats-user (or BNN_NATS_USER)' : '--nats-user needs --nats-pass (or BNN_NATS_PASS)',
+    );
   }
   if ((certFile === undefined) !== (keyFile === undefined)) {
     throw new NatsAuthConfigError(certFile === undefined ? '--nats-tls-key needs --nats-tls-cert' : '--nats-tls-cert needs --nats-tls-key');
@@ -96,9 +102,16 @@ export function natsAuthFromFlags(flags: {
 
 /** Fields of `over` replace those of `base` by kind: a user/password or a token in `over` replaces both of `base`'s. */
 export function mergeNatsAuth(base: NatsAuth, over: NatsAuth): NatsAuth {
-  const merged: NatsAuth = over.user !== undefined || over.token !== undefined
-    ? { ...(over.user !== undefined ? { user: over.user, password: over.password ?? '' } : {}), ...(over.token !== undefined ? { token: over.token } : {}) }
-    : { ...(base.user !== undefined ? { user: base.user, password: base.password ?? '' } : {}), ...(base.token !== undefined ? { token: base.token } : {}) };
+  const merged: NatsAuth =
+    over.user !== undefined || over.token !== undefined
+      ? {
+          ...(over.user !== undefined ? { user: over.user, password: over.password ?? '' } : {}),
+          ...(over.token !== undefined ? { token: over.token } : {}),
+        }
+      : {
+          ...(base.user !== undefined ? { user: base.user, password: base.password ?? '' } : {}),
+          ...(base.token !== undefined ? { token: base.token } : {}),
+        };
   const tls = over.tls ?? base.tls;
   if (tls) merged.tls = tls;
   return merged;
@@ -107,7 +120,9 @@ export function mergeNatsAuth(base: NatsAuth, over: NatsAuth): NatsAuth {
 /** Each TLS file of `auth` must be readable; the error names its flag and file. */
 export function checkNatsTlsFiles(auth: NatsAuth): void {
   const flags: Array<[string, string | undefined]> = [
-    ['--nats-tls-ca', auth.tls?.caFile], ['--nats-tls-cert', auth.tls?.certFile], ['--nats-tls-key', auth.tls?.keyFile],
+    ['--nats-tls-ca', auth.tls?.caFile],
+    ['--nats-tls-cert', auth.tls?.certFile],
+    ['--nats-tls-key', auth.tls?.keyFile],
   ];
   for (const [flag, file] of flags) {
     if (file === undefined) continue;
@@ -115,7 +130,9 @@ export function checkNatsTlsFiles(auth: NatsAuth): void {
       accessSync(file, constants.R_OK);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new NatsAuthConfigError(`${flag} ${file} ${code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable (permission denied)' : `cannot be read (${(err as Error).message})`}`);
+      throw new NatsAuthConfigError(
+        `${flag} ${file} ${code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable (permission denied)' : `cannot be read (${(err as Error).message})`}`,
+      );
     }
   }
 }

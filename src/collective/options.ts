@@ -25,7 +25,11 @@ export type AllReduceAlgorithm = 'reduce-scatter' | 'allgather';
 export const ALLREDUCE_ALGORITHMS = ['auto', 'reduce-scatter', 'allgather'] as const;
 
 /** The algorithm `auto` stands for in a group of `worldSize`. */
-export function resolveAlgorithm(algorithm: (typeof ALLREDUCE_ALGORITHMS)[number], worldSize: number, compression: Compression): AllReduceAlgorithm {
+export function resolveAlgorithm(
+  algorithm: (typeof ALLREDUCE_ALGORITHMS)[number],
+  worldSize: number,
+  compression: Compression,
+): AllReduceAlgorithm {
   if (algorithm !== 'auto') return algorithm;
   return worldSize <= 2 && compression !== 'none' ? 'allgather' : 'reduce-scatter';
 }
@@ -62,7 +66,8 @@ export function defaultAllReduceOptions(): AllReduceOptions {
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 
 function nonNegInt(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new CollectiveConfigError(`${name}: expected a non-negative integer, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+    throw new CollectiveConfigError(`${name}: expected a non-negative integer, got ${String(v)}`);
   return v;
 }
 
@@ -81,9 +86,14 @@ export function parseAllReduceGroup(group: AllReduceGroup): AllReduceGroup {
 
 /** Fills defaults and validates before any I/O. */
 export function parseAllReduceOptions(partial: Partial<AllReduceOptions> = {}): AllReduceOptions {
-  const o = { ...defaultAllReduceOptions(), ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) } as AllReduceOptions;
-  if (!COMPRESSIONS.includes(o.compression)) throw new CollectiveConfigError(`compression: expected one of ${COMPRESSIONS.join(', ')}, got '${String(o.compression)}'`);
-  if (!ALLREDUCE_ALGORITHMS.includes(o.algorithm)) throw new CollectiveConfigError(`algorithm: expected one of ${ALLREDUCE_ALGORITHMS.join(', ')}, got '${String(o.algorithm)}'`);
+  const o = {
+    ...defaultAllReduceOptions(),
+    ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)),
+  } as AllReduceOptions;
+  if (!COMPRESSIONS.includes(o.compression))
+    throw new CollectiveConfigError(`compression: expected one of ${COMPRESSIONS.join(', ')}, got '${String(o.compression)}'`);
+  if (!ALLREDUCE_ALGORITHMS.includes(o.algorithm))
+    throw new CollectiveConfigError(`algorithm: expected one of ${ALLREDUCE_ALGORITHMS.join(', ')}, got '${String(o.algorithm)}'`);
   if (o.op !== 'mean' && o.op !== 'sum') throw new CollectiveConfigError(`op: expected 'mean' or 'sum', got '${String(o.op)}'`);
   for (const k of ['stepDeadlineMs', 'readyTimeoutMs', 'headerRoomBytes', 'maxMessageBytes'] as const) nonNegInt(k, o[k]);
   if (o.stepDeadlineMs < 1) throw new CollectiveConfigError('stepDeadlineMs: expected at least 1');

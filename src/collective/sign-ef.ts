@@ -41,7 +41,13 @@ export function blockScales(u: Float32Array): Float32Array {
  * decoded in `residual`. −0 counts as +0 (sign(0) = +1). `decodedOut` (which may be `values`)
  * receives the decoded ±scale values.
  */
-export function encodeSigns(values: Float32Array, residual: Float32Array, scales: Uint8Array, bits: Uint8Array, decodedOut?: Float32Array): void {
+export function encodeSigns(
+  values: Float32Array,
+  residual: Float32Array,
+  scales: Uint8Array,
+  bits: Uint8Array,
+  decodedOut?: Float32Array,
+): void {
   const n = values.length;
   const dv = new DataView(scales.buffer, scales.byteOffset, scales.byteLength);
   const lanes = new Float64Array(SCALE_LANES);

@@ -59,9 +59,7 @@ export function objectKeys(node: JsonSchemaNode): string[] | undefined {
   return inner.type === 'object' && inner.properties ? Object.keys(inner.properties) : undefined;
 }
 
-export type ResolvedPath =
-  | { ok: true; node: JsonSchemaNode }
-  | { ok: false; message: string };
+export type ResolvedPath = { ok: true; node: JsonSchemaNode } | { ok: false; message: string };
 
 /** Looks a field path up in the schema; a miss explains which segment is wrong and why. */
 export function resolvePath(path: readonly PathSegment[], root = configJsonSchema()): ResolvedPath {
@@ -123,9 +121,7 @@ function describeArray(node: JsonSchemaNode): string {
   if (node.prefixItems) {
     const items = node.prefixItems.map(describeAllowed);
     const same = items.every((d) => d === items[0]);
-    return same
-      ? `a list of exactly ${items.length} items, each ${items[0]}`
-      : `a list [${items.join(', ')}]`;
+    return same ? `a list of exactly ${items.length} items, each ${items[0]}` : `a list [${items.join(', ')}]`;
   }
   const item = node.items ? describeAllowed(node.items) : 'anything';
   return `a list of items, each ${item}`;
@@ -144,9 +140,7 @@ function describeNumber(noun: string, node: JsonSchemaNode, integer: boolean): s
     if (hi?.open) hi = { v: Math.ceil(hi.v) - 1, open: false };
   }
   if (lo && hi) {
-    return integer
-      ? `${noun} from ${lo.v} to ${hi.v}`
-      : `${noun} in ${lo.open ? '(' : '['}${lo.v}, ${hi.v}${hi.open ? ')' : ']'}`;
+    return integer ? `${noun} from ${lo.v} to ${hi.v}` : `${noun} in ${lo.open ? '(' : '['}${lo.v}, ${hi.v}${hi.open ? ')' : ']'}`;
   }
   if (lo) return `${noun} ${lo.open ? '>' : '>='} ${lo.v}`;
   if (hi) return `${noun} ${hi.open ? '<' : '<='} ${hi.v}`;

@@ -50,7 +50,10 @@ test('flags - lists: the bad item is named; an empty list and a missing value sa
     workers: listFlag(numberFlag(z.number().int().min(1).max(64))),
     compression: listFlag(choiceFlag(['none', 'fp16', 'sign-ef']), { unique: true }),
   });
-  assert.deepEqual(parseFlags(schema, { workers: '1, 2,,4', compression: 'fp16,none,fp16' }), { workers: [1, 2, 4], compression: ['fp16', 'none'] });
+  assert.deepEqual(parseFlags(schema, { workers: '1, 2,,4', compression: 'fp16,none,fp16' }), {
+    workers: [1, 2, 4],
+    compression: ['fp16', 'none'],
+  });
   assert.deepEqual(flagError(schema, { workers: '2,0,x,70', compression: 'none,int4' }).message.split('\n'), [
     "--workers: '0' is not valid; expected an integer from 1 to 64",
     "--workers: 'x' is not valid; expected an integer from 1 to 64",
@@ -69,7 +72,11 @@ test('flags - textFlag and .describe() give the wording where the schema cannot'
     out: textFlag('a file name ending in .md', (t) => (t.endsWith('.md') ? { file: t } : undefined)),
     httpPort: numberFlag(z.number().int().min(0).max(65535)).describe('a port from 0 to 65535 (0: a free one)'),
   });
-  assert.deepEqual(parseFlags(schema, { coordinator: '[::1]:50051', out: 'r.md', httpPort: '0' }), { coordinator: '[::1]:50051', out: { file: 'r.md' }, httpPort: 0 });
+  assert.deepEqual(parseFlags(schema, { coordinator: '[::1]:50051', out: 'r.md', httpPort: '0' }), {
+    coordinator: '[::1]:50051',
+    out: { file: 'r.md' },
+    httpPort: 0,
+  });
   assert.deepEqual(flagError(schema, { coordinator: 'localhost', out: 'r.pdf', httpPort: 'lots' }).message.split('\n'), [
     "--coordinator: 'localhost' is not valid; expected host:port",
     "--out: 'r.pdf' is not valid; expected a file name ending in .md",

@@ -80,14 +80,15 @@ function toFlagIssues(schema: z.ZodType, raw: Record<string, unknown>, issues: r
   const out = new Map<string, FlagIssue>();
   for (const issue of issues) {
     const [key, index] = issue.path;
-    if (typeof key !== 'string') throw new Error(`a flag schema checks each flag on its own field; got an issue at the top: ${issue.message}`);
+    if (typeof key !== 'string')
+      throw new Error(`a flag schema checks each flag on its own field; got an issue at the top: ${issue.message}`);
     const field = shape?.[key];
     const node = field === undefined ? {} : jsonSchemaOf(field);
     const given = textOf(raw[key]);
     const item = typeof index === 'number' && node.type === 'array' && node.items ? node.items : undefined;
     const at = item ? `${key}.${String(index)}` : key;
     if (out.has(at)) continue;
-    const value = item ? textOf((issue as { input?: unknown }).input) ?? given : given;
+    const value = item ? (textOf((issue as { input?: unknown }).input) ?? given) : given;
     const described = item ?? node;
     let expected = described.description ?? (issue.code === 'custom' ? issue.message : describeFlag(described));
     if (described.enum && value !== undefined) expected += didYouMean(value, described.enum.map(String));
@@ -142,7 +143,10 @@ export function choiceFlag<const T extends readonly string[]>(values: T) {
 /** A comma-separated list (`1,2,4`), blanks around items ignored, at least one item, each checked by `item`; `unique` drops repeats. */
 export function listFlag<T extends z.ZodType>(item: T, { unique = false }: { unique?: boolean } = {}) {
   const split = (text: string) => {
-    const items = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const items = text
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
     return unique ? [...new Set(items)] : items;
   };
   return z.preprocess((v) => (typeof v === 'string' ? split(v) : v), z.array(item).min(1));

@@ -65,9 +65,7 @@ test('config - out-of-range numbers state the range and the value', () => {
 });
 
 test('config - wrong types name the expected type', () => {
-  const err = configError(() =>
-    parse('seed: 1.5\ntags: nope\nmodel: {batchNorm: "yes"}\ndataset: {synthetic: {shape: [8, 8]}}\n'),
-  );
+  const err = configError(() => parse('seed: 1.5\ntags: nope\nmodel: {batchNorm: "yes"}\ndataset: {synthetic: {shape: [8, 8]}}\n'));
   const byPath = new Map(err.issues.map((i) => [i.path, i.message]));
   assert.equal(byPath.get('seed'), 'must be an integer >= 0, got 1.5');
   assert.match(byPath.get('tags')!, /must be a list of items, each a non-empty string, got "nope"/);
@@ -76,9 +74,7 @@ test('config - wrong types name the expected type', () => {
 });
 
 test('config - every problem is reported at once, in file order, with the file name', () => {
-  const err = configError(() =>
-    parse('seed: -1\nextra: 1\nmodel:\n  arch: lenet\n  hidden: [512, 0]\nengine: {threads: -2}\n'),
-  );
+  const err = configError(() => parse('seed: -1\nextra: 1\nmodel:\n  arch: lenet\n  hidden: [512, 0]\nengine: {threads: -2}\n'));
   assert.deepEqual(
     err.issues.map((i) => [i.path, i.line]),
     [

@@ -97,9 +97,17 @@ test('overrides - bad values name the flag, its text, the field and the allowed 
   assert.equal(lines.length, 4, err.message);
   assert.ok(lines.includes("--set: 'nonsense' is not valid; expected path=value, e.g. train.optimizer.lr=0.01"), err.message);
   assert.ok(lines.includes("--epochs: 'abc' is not valid; expected train.epochs to be an integer >= 1"), err.message);
-  assert.ok(lines.includes(`--precision: 'binari' is not valid; expected model.precision to be one of fp32, int8, binary, binary-weights, xnor, rsign (did you mean "binary"?)`), err.message);
+  assert.ok(
+    lines.includes(
+      `--precision: 'binari' is not valid; expected model.precision to be one of fp32, int8, binary, binary-weights, xnor, rsign (did you mean "binary"?)`,
+    ),
+    err.message,
+  );
   assert.ok(lines.includes("--set: 'model.bnMomentum=1' is not valid; expected model.bnMomentum to be a number in [0, 1)"), err.message);
-  assert.deepEqual(err.issues.find((i) => i.source === '--epochs'), { path: 'train.epochs', message: 'expected train.epochs to be an integer >= 1', source: '--epochs', value: 'abc' });
+  assert.deepEqual(
+    err.issues.find((i) => i.source === '--epochs'),
+    { path: 'train.epochs', message: 'expected train.epochs to be an integer >= 1', source: '--epochs', value: 'abc' },
+  );
 });
 
 test('overrides - a field set by both a named flag and --set is an error', () => {

@@ -1,13 +1,5 @@
 import { parse as parseYaml } from 'yaml';
-import {
-  acceptsNull,
-  acceptsString,
-  formatPath,
-  formatValue,
-  resolvePath,
-  type JsonSchemaNode,
-  type PathSegment,
-} from './describe.js';
+import { acceptsNull, acceptsString, formatPath, formatValue, resolvePath, type JsonSchemaNode, type PathSegment } from './describe.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { toConfigIssues } from './issues.js';
 import { runConfigSchema, type RunConfig } from './schema.js';
@@ -148,7 +140,12 @@ export function applyOverrides(config: RunConfig, overrides: ConfigOverrides): R
       }
       return undefined;
     };
-    issues.push(...toConfigIssues(result.error.issues, { sourceOf: (path) => blame(path)?.flag ?? 'config', flagTextOf: (path) => blame(path)?.text }));
+    issues.push(
+      ...toConfigIssues(result.error.issues, {
+        sourceOf: (path) => blame(path)?.flag ?? 'config',
+        flagTextOf: (path) => blame(path)?.text,
+      }),
+    );
   }
   throw new ConfigError(issues, { exitCode: 2 });
 }

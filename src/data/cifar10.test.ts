@@ -27,7 +27,13 @@ function writeCifarDir(dir: string, recordsPerFile = 2): void {
   mkdirSync(dir, { recursive: true });
   for (let b = 1; b <= 5; b++) {
     const first = (b - 1) * recordsPerFile;
-    writeFileSync(join(dir, `data_batch_${b}.bin`), records(Array.from({ length: recordsPerFile }, (_, k) => (first + k) % 10), first));
+    writeFileSync(
+      join(dir, `data_batch_${b}.bin`),
+      records(
+        Array.from({ length: recordsPerFile }, (_, k) => (first + k) % 10),
+        first,
+      ),
+    );
   }
   writeFileSync(join(dir, 'test_batch.bin'), records([9, 8, 7], 100));
 }
@@ -40,7 +46,13 @@ test('cifar10 - converts CHW records to HWC images with their labels', async () 
   assert.deepEqual([...split.labels], [3, 9]);
   assert.equal(split.images.length, 2 * 32 * 32 * 3);
   for (let r = 0; r < 2; r++) {
-    for (const [y, x] of [[0, 0], [0, 1], [1, 0], [17, 5], [31, 31]] as const) {
+    for (const [y, x] of [
+      [0, 0],
+      [0, 1],
+      [1, 0],
+      [17, 5],
+      [31, 31],
+    ] as const) {
       for (let c = 0; c < 3; c++) {
         assert.equal(split.images[r * 3072 + (y * 32 + x) * 3 + c], planeValue(r, c, y * 32 + x), `r${r} y${y} x${x} c${c}`);
       }
@@ -49,7 +61,10 @@ test('cifar10 - converts CHW records to HWC images with their labels', async () 
 });
 
 test('cifar10 - loads data_batch_1..5 in order and test_batch, also from the tarball subdirectory', async () => {
-  for (const [dir, root] of [[join(tmp, 'flat'), join(tmp, 'flat')], [join(tmp, 'tar'), join(tmp, 'tar', 'cifar-10-batches-bin')]] as const) {
+  for (const [dir, root] of [
+    [join(tmp, 'flat'), join(tmp, 'flat')],
+    [join(tmp, 'tar'), join(tmp, 'tar', 'cifar-10-batches-bin')],
+  ] as const) {
     writeCifarDir(root);
     const ds = await loadCifar10(dir);
     assert.deepEqual([ds.name, ds.shape, ds.numClasses, ds.source], ['cifar10', [32, 32, 3], 10, root]);
@@ -68,7 +83,10 @@ test('cifar10 - a size that is not a whole number of records is a DataFormatErro
   await assert.rejects(readCifar10Batch(p), (err: unknown) => {
     assert.ok(err instanceof DataFormatError);
     assert.ok(err.message.startsWith(`${p}: `));
-    assert.match(err.message, /size 3173 bytes is not a multiple of the 3073-byte record \(1 label \+ 3×32×32 pixels\): 1 whole records and 100 bytes left over/);
+    assert.match(
+      err.message,
+      /size 3173 bytes is not a multiple of the 3073-byte record \(1 label \+ 3×32×32 pixels\): 1 whole records and 100 bytes left over/,
+    );
     return true;
   });
   const empty = join(tmp, 'empty.bin');
@@ -79,8 +97,10 @@ test('cifar10 - a size that is not a whole number of records is a DataFormatErro
 test('cifar10 - a label above 9 is a DataFormatError naming the record', async () => {
   const p = join(tmp, 'badlabel.bin');
   writeFileSync(p, records([0, 10, 1]));
-  await assert.rejects(readCifar10Batch(p), (err: unknown) =>
-    err instanceof DataFormatError && err.message === `${p}: record 1 (byte offset 3073) has label 10, expected 0..9`);
+  await assert.rejects(
+    readCifar10Batch(p),
+    (err: unknown) => err instanceof DataFormatError && err.message === `${p}: record 1 (byte offset 3073) has label 10, expected 0..9`,
+  );
 });
 
 test('cifar10 - missing files are listed with the expected names', async () => {
@@ -91,7 +111,10 @@ test('cifar10 - missing files are listed with the expected names', async () => {
   await assert.rejects(loadCifar10(dir), (err: unknown) => {
     assert.ok(err instanceof DatasetNotFoundError);
     assert.equal(err.dataset, 'cifar10');
-    assert.match(err.message, /is missing data_batch_3\.bin, test_batch\.bin; expected all of data_batch_1\.bin, .*data_batch_5\.bin, test_batch\.bin/);
+    assert.match(
+      err.message,
+      /is missing data_batch_3\.bin, test_batch\.bin; expected all of data_batch_1\.bin, .*data_batch_5\.bin, test_batch\.bin/,
+    );
     assert.ok(err.message.includes(dir));
     return true;
   });

@@ -13,7 +13,13 @@ export const CIFAR10_SIDE = 32;
 export const CIFAR10_CHANNELS = 3;
 export const CIFAR10_PIXELS = CIFAR10_SIDE * CIFAR10_SIDE * CIFAR10_CHANNELS;
 export const CIFAR10_RECORD_BYTES = 1 + CIFAR10_PIXELS;
-export const CIFAR10_TRAIN_FILES = ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'] as const;
+export const CIFAR10_TRAIN_FILES = [
+  'data_batch_1.bin',
+  'data_batch_2.bin',
+  'data_batch_3.bin',
+  'data_batch_4.bin',
+  'data_batch_5.bin',
+] as const;
 export const CIFAR10_TEST_FILES = ['test_batch.bin'] as const;
 export const CIFAR10_CLASS_NAMES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 /** Subdirectory the official tarball unpacks to; accepted inside the configured dir. */

@@ -33,14 +33,13 @@ export async function readMaybeGzip(path: string): Promise<FileBytes> {
     const out = await gunzipAsync(raw);
     return { bytes: new Uint8Array(out.buffer, out.byteOffset, out.length), gzipped: true };
   } catch (err) {
-    const reason = isErrnoException(err) && err.code === 'Z_BUF_ERROR'
-      ? 'unexpected end of compressed data (the .gz file is truncated)'
-      : (err as Error).message;
-    throw new DataFormatError(
-      path,
-      `corrupt gzip: ${reason}; expected a complete gzip stream (re-download or reinstall the data set)`,
-      { cause: err },
-    );
+    const reason =
+      isErrnoException(err) && err.code === 'Z_BUF_ERROR'
+        ? 'unexpected end of compressed data (the .gz file is truncated)'
+        : (err as Error).message;
+    throw new DataFormatError(path, `corrupt gzip: ${reason}; expected a complete gzip stream (re-download or reinstall the data set)`, {
+      cause: err,
+    });
   }
 }
 
@@ -76,9 +75,7 @@ export function clearDataCache(): void {
  * Like Promise.all, but waits for every promise and, if any failed, throws the first
  * failure in argument order, so the error reported does not depend on I/O timing.
  */
-export async function allInOrder<T extends readonly unknown[]>(
-  promises: { [K in keyof T]: Promise<T[K]> },
-): Promise<T> {
+export async function allInOrder<T extends readonly unknown[]>(promises: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
   const settled = await Promise.allSettled(promises);
   for (const s of settled) if (s.status === 'rejected') throw s.reason;
   return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as unknown as T;

@@ -31,8 +31,12 @@ async function rejectsFormat(fn: () => Promise<unknown>, path: string, ...patter
 }
 
 test('idx - reads the real Fashion-MNIST train and test files', async () => {
-  const train = await readIdxSplit(join(FMNIST, 'train-images-idx3-ubyte.gz'), join(FMNIST, 'train-labels-idx1-ubyte.gz'), { numClasses: 10 });
-  const testSplit = await readIdxSplit(join(FMNIST, 't10k-images-idx3-ubyte.gz'), join(FMNIST, 't10k-labels-idx1-ubyte.gz'), { numClasses: 10 });
+  const train = await readIdxSplit(join(FMNIST, 'train-images-idx3-ubyte.gz'), join(FMNIST, 'train-labels-idx1-ubyte.gz'), {
+    numClasses: 10,
+  });
+  const testSplit = await readIdxSplit(join(FMNIST, 't10k-images-idx3-ubyte.gz'), join(FMNIST, 't10k-labels-idx1-ubyte.gz'), {
+    numClasses: 10,
+  });
   assert.deepEqual([train.n, train.rows, train.cols, train.images.length], [60000, 28, 28, 60000 * 784]);
   assert.deepEqual([testSplit.n, testSplit.rows, testSplit.cols, testSplit.images.length], [10000, 28, 28, 10000 * 784]);
   const perClass = (labels: Uint8Array): number[] => {
@@ -101,17 +105,29 @@ test('idx - a wrong magic, type code or rank is reported with what was expected'
 test('idx - header dimensions that disagree with the payload are rejected', async () => {
   // Header claims 2 images of 28×28, the file carries 3.
   const p = writeTmp('dims-mismatch', encodeIdx([2, 28, 28], new Uint8Array(3 * 784)));
-  await rejectsFormat(() => readIdxImages(p), p, /length mismatch: header says 2×28×28 = 1568 bytes of pixels, file has 2352 \(784 bytes too many\)/);
+  await rejectsFormat(
+    () => readIdxImages(p),
+    p,
+    /length mismatch: header says 2×28×28 = 1568 bytes of pixels, file has 2352 \(784 bytes too many\)/,
+  );
 });
 
 test('idx - a split checks image size, label range and matching counts', async () => {
   const images = writeTmp('img-28x27', encodeIdx([2, 28, 27], new Uint8Array(2 * 28 * 27)));
   const labels = writeTmp('lab-2', encodeIdx([2], Uint8Array.from([0, 1])));
-  await rejectsFormat(() => readIdxSplit(images, labels, { rows: 28, cols: 28, dataset: 'fashion-mnist' }), images, /images are 28×27, expected 28×28 for fashion-mnist/);
+  await rejectsFormat(
+    () => readIdxSplit(images, labels, { rows: 28, cols: 28, dataset: 'fashion-mnist' }),
+    images,
+    /images are 28×27, expected 28×28 for fashion-mnist/,
+  );
   const images3 = writeTmp('img-3', encodeIdx([3, 2, 2], new Uint8Array(12)));
   await rejectsFormat(() => readIdxSplit(images3, labels), labels, new RegExp(`holds 2 labels but .*img-3 holds 3 images`));
   const badLabels = writeTmp('lab-bad', encodeIdx([3], Uint8Array.from([0, 9, 10])));
-  await rejectsFormat(() => readIdxSplit(images3, badLabels, { numClasses: 10 }), badLabels, /label 10 at index 2 is out of range, expected 0\.\.9/);
+  await rejectsFormat(
+    () => readIdxSplit(images3, badLabels, { numClasses: 10 }),
+    badLabels,
+    /label 10 at index 2 is out of range, expected 0\.\.9/,
+  );
   const ok = await readIdxSplit(images3, writeTmp('lab-3', encodeIdx([3], Uint8Array.from([0, 9, 1]))), { numClasses: 10 });
   assert.deepEqual([ok.n, ok.rows, ok.cols, [...ok.labels]], [3, 2, 2, [0, 9, 1]]);
 });

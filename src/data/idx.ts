@@ -53,13 +53,7 @@ const RANK_MEANING: Record<number, string> = { 1: 'labels: count', 3: 'images: c
  * Parses an in-memory IDX file. `path` is only used in messages; `gzipped` says the
  * bytes were decompressed (also for messages). Throws DataFormatError.
  */
-export function parseIdx(
-  bytes: Uint8Array,
-  path: string,
-  expectedRank: number,
-  payloadNoun = 'data',
-  gzipped = false,
-): IdxArray {
+export function parseIdx(bytes: Uint8Array, path: string, expectedRank: number, payloadNoun = 'data', gzipped = false): IdxArray {
   const has = (n: number): string => `file has ${n}${gzipped ? ' (after gunzip)' : ''}`;
   const expectedMagic = `00 00 08 ${hex(expectedRank)}`;
   const meaning = RANK_MEANING[expectedRank] ? ` (${RANK_MEANING[expectedRank]})` : '';
@@ -68,18 +62,12 @@ export function parseIdx(
   }
   const magic = [bytes[0]!, bytes[1]!, bytes[2]!, bytes[3]!];
   if (magic[0] !== 0 || magic[1] !== 0) {
-    throw new DataFormatError(
-      path,
-      `wrong magic: not an IDX file, first bytes are ${magic.map(hex).join(' ')}, expected ${expectedMagic}`,
-    );
+    throw new DataFormatError(path, `wrong magic: not an IDX file, first bytes are ${magic.map(hex).join(' ')}, expected ${expectedMagic}`);
   }
   const typeCode = magic[2]!;
   if (typeCode !== IDX_UBYTE) {
     const typeName = TYPE_NAMES[typeCode] ?? 'unknown';
-    throw new DataFormatError(
-      path,
-      `unsupported IDX element type 0x${hex(typeCode)} (${typeName}), expected 0x08 (unsigned byte)`,
-    );
+    throw new DataFormatError(path, `unsupported IDX element type 0x${hex(typeCode)} (${typeName}), expected 0x08 (unsigned byte)`);
   }
   const rank = magic[3]!;
   if (rank !== expectedRank) {
@@ -87,10 +75,7 @@ export function parseIdx(
   }
   const headerBytes = 4 + 4 * rank;
   if (bytes.length < headerBytes) {
-    throw new DataFormatError(
-      path,
-      `truncated: a rank-${rank} IDX header needs ${headerBytes} bytes, ${has(bytes.length)}`,
-    );
+    throw new DataFormatError(path, `truncated: a rank-${rank} IDX header needs ${headerBytes} bytes, ${has(bytes.length)}`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const dims: number[] = [];
@@ -139,10 +124,7 @@ export async function readIdxLabels(path: string, numClasses?: number): Promise<
 export function checkLabels(labels: Uint8Array, numClasses: number, path: string, what = 'index'): void {
   for (let i = 0; i < labels.length; i++) {
     if (labels[i]! >= numClasses) {
-      throw new DataFormatError(
-        path,
-        `label ${labels[i]} at ${what} ${i} is out of range, expected 0..${numClasses - 1}`,
-      );
+      throw new DataFormatError(path, `label ${labels[i]} at ${what} ${i} is out of range, expected 0..${numClasses - 1}`);
     }
   }
 }
@@ -156,10 +138,7 @@ export async function readIdxSplit(
   labelsPath: string,
   expect: IdxSplitExpectation = {},
 ): Promise<Split & { rows: number; cols: number }> {
-  const [images, labels] = await allInOrder([
-    readIdxImages(imagesPath),
-    readIdxLabels(labelsPath, expect.numClasses),
-  ] as const);
+  const [images, labels] = await allInOrder([readIdxImages(imagesPath), readIdxLabels(labelsPath, expect.numClasses)] as const);
   const forDataset = expect.dataset ? ` for ${expect.dataset}` : '';
   if ((expect.rows !== undefined && images.rows !== expect.rows) || (expect.cols !== undefined && images.cols !== expect.cols)) {
     throw new DataFormatError(

@@ -14,7 +14,16 @@ export {
   type LoadDatasetOptions,
 } from './registry.js';
 export { defaultSyntheticOptions, makeSyntheticDataset, parseSyntheticOptions, type SyntheticOptions } from './synthetic.js';
-export { parseIdx, readIdx, readIdxImages, readIdxLabels, readIdxSplit, type IdxArray, type IdxImages, type IdxSplitExpectation } from './idx.js';
+export {
+  parseIdx,
+  readIdx,
+  readIdxImages,
+  readIdxLabels,
+  readIdxSplit,
+  type IdxArray,
+  type IdxImages,
+  type IdxSplitExpectation,
+} from './idx.js';
 export { CIFAR10_CLASS_NAMES, loadCifar10, parseCifar10Batch, readCifar10Batch, resolveCifar10Dir } from './cifar10.js';
 export { stratifiedSubset, stratifiedSubsetIndices, takeSamples } from './subset.js';
 export {
@@ -27,4 +36,12 @@ export {
   type Normalization,
   type NormalizationMode,
 } from './normalize.js';
-export { BatchCursor, epochPermutation, shardIndices, shardRange, type Batch, type BatchCursorOptions, type CursorState } from './loader.js';
+export {
+  BatchCursor,
+  epochPermutation,
+  shardIndices,
+  shardRange,
+  type Batch,
+  type BatchCursorOptions,
+  type CursorState,
+} from './loader.js';

@@ -3,8 +3,7 @@ import { test } from 'node:test';
 import { DataOptionError } from './errors.js';
 import { BatchCursor, epochPermutation, shardIndices, type Batch } from './loader.js';
 
-const isPermutation = (p: Uint32Array, n: number): boolean =>
-  p.length === n && [...p].sort((a, b) => a - b).every((v, i) => v === i);
+const isPermutation = (p: Uint32Array, n: number): boolean => p.length === n && [...p].sort((a, b) => a - b).every((v, i) => v === i);
 
 test('loader - epochPermutation is deterministic per (seed, epoch) and differs across epochs', () => {
   const p = epochPermutation(1000, 7, 3);
@@ -19,14 +18,24 @@ test('loader - each epoch visits every sample once, with a partial last batch un
   const cursor = new BatchCursor({ n: 10, batchSize: 4, seed: 1 });
   assert.equal(cursor.stepsPerEpoch, 3);
   const epoch0 = [...cursor.remainingInEpoch()];
-  assert.deepEqual(epoch0.map((b) => [b.epoch, b.step, b.indices.length]), [[0, 0, 4], [0, 1, 4], [0, 2, 2]]);
+  assert.deepEqual(
+    epoch0.map((b) => [b.epoch, b.step, b.indices.length]),
+    [
+      [0, 0, 4],
+      [0, 1, 4],
+      [0, 2, 2],
+    ],
+  );
   const all = new Uint32Array(epoch0.flatMap((b) => [...b.indices]));
   assert.deepEqual(all, epochPermutation(10, 1, 0));
   assert.deepEqual(cursor.getState(), { epoch: 1, step: 0 });
   assert.deepEqual(cursor.next().indices, epochPermutation(10, 1, 1).slice(0, 4));
 
   const dropping = new BatchCursor({ n: 10, batchSize: 4, seed: 1, dropLast: true });
-  assert.deepEqual([...dropping.remainingInEpoch()].map((b) => b.indices.length), [4, 4]);
+  assert.deepEqual(
+    [...dropping.remainingInEpoch()].map((b) => b.indices.length),
+    [4, 4],
+  );
   assert.throws(() => new BatchCursor({ n: 3, batchSize: 4, seed: 1, dropLast: true }), DataOptionError);
 });
 
@@ -43,7 +52,10 @@ test('loader - a cursor restored from saved state continues with identical batch
 });
 
 test('loader - an out-of-range cursor state is refused with the valid range', () => {
-  assert.throws(() => new BatchCursor({ n: 10, batchSize: 4, seed: 0 }, { epoch: 0, step: 3 }), /cursor\.step 3 is past the end of an epoch \(steps 0\.\.2/);
+  assert.throws(
+    () => new BatchCursor({ n: 10, batchSize: 4, seed: 0 }, { epoch: 0, step: 3 }),
+    /cursor\.step 3 is past the end of an epoch \(steps 0\.\.2/,
+  );
   assert.throws(() => new BatchCursor({ n: 10, batchSize: 4, seed: 0 }, { epoch: -1, step: 0 }), /cursor\.epoch must be an integer ≥ 0/);
   assert.throws(() => new BatchCursor({ n: 10, batchSize: 0, seed: 0 }), /batchSize must be an integer ≥ 1, got 0/);
 });

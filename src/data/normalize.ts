@@ -110,13 +110,7 @@ export function normalizationTable(norm: Normalization): Float32Array {
  * their labels into `labelsOut`. Buffers may be longer than the batch (a reused buffer
  * for a shorter last batch); only the first indices.length samples are written.
  */
-export function fillBatch(
-  split: Split,
-  indices: ArrayLike<number>,
-  norm: Normalization,
-  out: Float32Array,
-  labelsOut?: Int32Array,
-): void {
+export function fillBatch(split: Split, indices: ArrayLike<number>, norm: Normalization, out: Float32Array, labelsOut?: Int32Array): void {
   const channels = norm.scale.length;
   const per = split.n === 0 ? 0 : split.images.length / split.n;
   if (channels < 1 || norm.offset.length !== channels || per % channels !== 0) {

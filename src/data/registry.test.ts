@@ -65,26 +65,37 @@ test('registry - a missing data set says where it looked and how to get it', asy
     assert.match(err.message, /\$BNN_DATA_DIR=/);
     return true;
   });
-  await assert.rejects(loadDataset({ name: 'cifar10' }, { env: {} }), /dataset cifar10 not found: BNN_DATA_DIR is not set.*cifar-10-binary/);
+  await assert.rejects(
+    loadDataset({ name: 'cifar10' }, { env: {} }),
+    /dataset cifar10 not found: BNN_DATA_DIR is not set.*cifar-10-binary/,
+  );
 });
 
 test('registry - a directory lacking some files lists them', async () => {
   const dir = join(tmp, 'partial');
   writeFakeIdxDataset(dir);
   rmSync(join(dir, 't10k-labels-idx1-ubyte.gz'));
-  await assert.rejects(loadDataset({ name: 'fashion-mnist', dir }), (err: unknown) =>
-    err instanceof DatasetNotFoundError && /lacks t10k-labels-idx1-ubyte\[\.gz\]; expected all of/.test(err.message));
+  await assert.rejects(
+    loadDataset({ name: 'fashion-mnist', dir }),
+    (err: unknown) => err instanceof DatasetNotFoundError && /lacks t10k-labels-idx1-ubyte\[\.gz\]; expected all of/.test(err.message),
+  );
 });
 
 test('registry - files with the wrong image size for the data set are rejected', async () => {
   const dir = join(tmp, 'wrong-size');
   writeFakeIdxDataset(dir, { rows: 32, cols: 32 });
-  await assert.rejects(loadDataset({ name: 'fashion-mnist', dir }), (err: unknown) =>
-    err instanceof DataFormatError && /train-images-idx3-ubyte\.gz: images are 32×32, expected 28×28 for fashion-mnist/.test(err.message));
+  await assert.rejects(
+    loadDataset({ name: 'fashion-mnist', dir }),
+    (err: unknown) =>
+      err instanceof DataFormatError && /train-images-idx3-ubyte\.gz: images are 32×32, expected 28×28 for fashion-mnist/.test(err.message),
+  );
   const badLabels = join(tmp, 'bad-labels');
   writeFakeIdxDataset(badLabels);
   writeFileSync(join(badLabels, 't10k-labels-idx1-ubyte.gz'), encodeIdx([10], new Uint8Array(10).fill(10)));
-  await assert.rejects(loadDataset({ name: 'mnist', dir: badLabels }), /t10k-labels-idx1-ubyte\.gz: label 10 at index 0 is out of range, expected 0\.\.9/);
+  await assert.rejects(
+    loadDataset({ name: 'mnist', dir: badLabels }),
+    /t10k-labels-idx1-ubyte\.gz: label 10 at index 0 is out of range, expected 0\.\.9/,
+  );
 });
 
 test('registry - cifar10 loads from BNN_DATA_DIR/cifar10', async () => {
@@ -105,9 +116,17 @@ test('registry - an unknown name or bad spec is a DataOptionError before any I/O
     assert.equal(err.message, 'unknown dataset "fmnist"; valid names: fashion-mnist, mnist, cifar10, synthetic');
     return true;
   });
-  await assert.rejects(loadDataset({ name: 'mnist', dir: '' }), (err: unknown) => err instanceof DataOptionError && err.option === 'dataset.dir');
-  await assert.rejects(loadDataset({ name: 'synthetic', numClasses: 1 }), (err: unknown) =>
-    err instanceof DataOptionError && err.option === 'dataset.numClasses' && /numClasses must be an integer in 2\.\.256, got 1/.test(err.message));
+  await assert.rejects(
+    loadDataset({ name: 'mnist', dir: '' }),
+    (err: unknown) => err instanceof DataOptionError && err.option === 'dataset.dir',
+  );
+  await assert.rejects(
+    loadDataset({ name: 'synthetic', numClasses: 1 }),
+    (err: unknown) =>
+      err instanceof DataOptionError &&
+      err.option === 'dataset.numClasses' &&
+      /numClasses must be an integer in 2\.\.256, got 1/.test(err.message),
+  );
 });
 
 test('registry - synthetic data sets are cached per options and independent of object identity', async () => {

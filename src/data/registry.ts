@@ -71,10 +71,7 @@ export function validateDatasetSpec(spec: unknown): DatasetSpec {
   }
   const { name, dir } = spec as { name?: unknown; dir?: unknown };
   if (typeof name !== 'string' || !(DATASET_NAMES as readonly string[]).includes(name)) {
-    throw new DataOptionError(
-      'dataset.name',
-      `unknown dataset ${JSON.stringify(name)}; valid names: ${DATASET_NAMES.join(', ')}`,
-    );
+    throw new DataOptionError('dataset.name', `unknown dataset ${JSON.stringify(name)}; valid names: ${DATASET_NAMES.join(', ')}`);
   }
   if (dir !== undefined && (typeof dir !== 'string' || dir === '')) {
     throw new DataOptionError('dataset.dir', `dataset.dir must be a non-empty path, got ${JSON.stringify(dir)}`);
@@ -122,11 +119,13 @@ export function resolveDatasetDir(
   }
   const facts = looked.map((l) => `${l.dir} (${l.via}) does not exist`);
   if (spec.dir === undefined && !env[DATA_DIR_ENV]) facts.push(`${DATA_DIR_ENV} is not set`);
-  const how = spec.name === 'cifar10'
-    ? `download the binary version (cifar-10-binary.tar.gz) from https://www.cs.toronto.edu/~kriz/cifar.html ` +
-      `and unpack it into $${DATA_DIR_ENV}/cifar10, or point dataset.dir at it`
-    : `${IDX_FAMILY[spec.name].howToGet}, or put ${Object.values(IDX_FILES).map((f) => `${f}.gz`).join(', ')} ` +
-      `in $${DATA_DIR_ENV}/${spec.name}, or point dataset.dir at their directory`;
+  const how =
+    spec.name === 'cifar10'
+      ? `download the binary version (cifar-10-binary.tar.gz) from https://www.cs.toronto.edu/~kriz/cifar.html ` +
+        `and unpack it into $${DATA_DIR_ENV}/cifar10, or point dataset.dir at it`
+      : `${IDX_FAMILY[spec.name].howToGet}, or put ${Object.values(IDX_FILES)
+          .map((f) => `${f}.gz`)
+          .join(', ')} ` + `in $${DATA_DIR_ENV}/${spec.name}, or point dataset.dir at their directory`;
   throw new DatasetNotFoundError(
     spec.name,
     looked.map((l) => l.dir),
@@ -148,7 +147,9 @@ function findIdxFiles(dir: string, dataset: string): Record<keyof typeof IDX_FIL
       dataset,
       [dir],
       `dataset ${dataset}: ${dir} lacks ${missing.join(', ')}; expected all of ` +
-        `${Object.values(IDX_FILES).map((f) => `${f}[.gz]`).join(', ')}`,
+        `${Object.values(IDX_FILES)
+          .map((f) => `${f}[.gz]`)
+          .join(', ')}`,
     );
   }
   return found as Record<keyof typeof IDX_FILES, string>;

@@ -8,15 +8,20 @@ import type { Split } from './types.js';
 function makeSplit(counts: number[]): Split {
   const labels: number[] = [];
   const left = [...counts];
-  while (left.some((c) => c > 0)) left.forEach((c, k) => { if (c > 0) { labels.push(k); left[k]!--; } });
+  while (left.some((c) => c > 0))
+    left.forEach((c, k) => {
+      if (c > 0) {
+        labels.push(k);
+        left[k]!--;
+      }
+    });
   const n = labels.length;
   const images = new Uint8Array(n * 2);
   for (let i = 0; i < n; i++) [images[2 * i], images[2 * i + 1]] = [i & 0xff, i >> 8];
   return { images, labels: Uint8Array.from(labels), n };
 }
 
-const classCounts = (labels: Uint8Array, k: number): number[] =>
-  Array.from({ length: k }, (_, c) => labels.filter((l) => l === c).length);
+const classCounts = (labels: Uint8Array, k: number): number[] => Array.from({ length: k }, (_, c) => labels.filter((l) => l === c).length);
 
 test('subset - keeps round(fraction·count) samples of every class', () => {
   const split = makeSplit([10, 7, 3, 1, 600]);
@@ -52,8 +57,13 @@ test('subset - fraction 1 returns the split itself and bad fractions are refused
   const split = makeSplit([3, 3]);
   assert.equal(stratifiedSubset(split, 1, 0), split);
   for (const bad of [0, -0.1, 1.5, Number.NaN, Infinity]) {
-    assert.throws(() => stratifiedSubset(split, bad, 0), (err: unknown) =>
-      err instanceof DataOptionError && err.option === 'fraction' && err.message.startsWith('subset fraction must be a number in (0, 1], got '));
+    assert.throws(
+      () => stratifiedSubset(split, bad, 0),
+      (err: unknown) =>
+        err instanceof DataOptionError &&
+        err.option === 'fraction' &&
+        err.message.startsWith('subset fraction must be a number in (0, 1], got '),
+    );
   }
   assert.throws(() => stratifiedSubset(split, 0.1, 0), /keeps no samples of any class/);
 });

@@ -7,7 +7,10 @@ test('synthetic - same options give identical data, another seed different data'
   const opts = { seed: 9, shape: [5, 4, 3] as [number, number, number], numClasses: 3, trainSize: 30, testSize: 12 };
   const a = makeSyntheticDataset(opts);
   const b = makeSyntheticDataset(opts);
-  assert.deepEqual([a.shape, a.numClasses, a.train.n, a.test.n, a.train.images.length, a.test.images.length], [[5, 4, 3], 3, 30, 12, 30 * 60, 12 * 60]);
+  assert.deepEqual(
+    [a.shape, a.numClasses, a.train.n, a.test.n, a.train.images.length, a.test.images.length],
+    [[5, 4, 3], 3, 30, 12, 30 * 60, 12 * 60],
+  );
   assert.deepEqual([...a.train.images], [...b.train.images]);
   assert.deepEqual([...a.test.labels], [...b.test.labels]);
   assert.notDeepEqual([...makeSyntheticDataset({ ...opts, seed: 10 }).train.images], [...a.train.images]);
@@ -48,7 +51,10 @@ test('synthetic - a nearest-class-mean classifier is far above chance on the tes
 });
 
 test('synthetic - invalid options name the field', () => {
-  assert.throws(() => makeSyntheticDataset({ shape: [8, 0, 1] }), (err: unknown) => err instanceof DataOptionError && err.option === 'dataset.shape[1]');
+  assert.throws(
+    () => makeSyntheticDataset({ shape: [8, 0, 1] }),
+    (err: unknown) => err instanceof DataOptionError && err.option === 'dataset.shape[1]',
+  );
   assert.throws(() => makeSyntheticDataset({ noiseStd: -1 }), /noiseStd must be a finite number ≥ 0, got -1/);
   assert.throws(() => makeSyntheticDataset({ trainSize: 1.5 }), /trainSize must be an integer/);
 });

@@ -48,7 +48,10 @@ export function parseSyntheticOptions(partial: Partial<SyntheticOptions> = {}): 
     seed: partial.seed ?? d.seed,
   };
   if (!Array.isArray(o.shape) || o.shape.length !== 3) {
-    throw new DataOptionError('dataset.shape', `synthetic dataset: shape must be [height, width, channels], got ${JSON.stringify(o.shape)}`);
+    throw new DataOptionError(
+      'dataset.shape',
+      `synthetic dataset: shape must be [height, width, channels], got ${JSON.stringify(o.shape)}`,
+    );
   }
   o.shape.forEach((d, i) => checkInt(`shape[${i}]`, d, 1, 4096));
   checkInt('numClasses', o.numClasses, 2, 256);
@@ -56,7 +59,10 @@ export function parseSyntheticOptions(partial: Partial<SyntheticOptions> = {}): 
   checkInt('testSize', o.testSize, 1, 10_000_000);
   checkInt('seed', o.seed, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
   if (typeof o.noiseStd !== 'number' || !Number.isFinite(o.noiseStd) || o.noiseStd < 0) {
-    throw new DataOptionError('dataset.noiseStd', `synthetic dataset: noiseStd must be a finite number ≥ 0, got ${JSON.stringify(o.noiseStd)}`);
+    throw new DataOptionError(
+      'dataset.noiseStd',
+      `synthetic dataset: noiseStd must be a finite number ≥ 0, got ${JSON.stringify(o.noiseStd)}`,
+    );
   }
   return { ...o, shape: [o.shape[0], o.shape[1], o.shape[2]] };
 }

@@ -17,9 +17,18 @@ export function f32(backend: MathBackendCPU, t: tf.TensorInfo): Float32Array {
 /** The addon's conv geometry (NHWC input, HWIO filter, explicit pads) from tfjs' conv info. */
 export function convGeometry(info: tf.backend_util.Conv2DInfo) {
   return {
-    batch: info.batchSize, inH: info.inHeight, inW: info.inWidth, inC: info.inChannels,
-    kH: info.filterHeight, kW: info.filterWidth, outC: info.outChannels,
-    strideH: info.strideHeight, strideW: info.strideWidth,
-    padTop: info.padInfo.top, padLeft: info.padInfo.left, outH: info.outHeight, outW: info.outWidth,
+    batch: info.batchSize,
+    inH: info.inHeight,
+    inW: info.inWidth,
+    inC: info.inChannels,
+    kH: info.filterHeight,
+    kW: info.filterWidth,
+    outC: info.outChannels,
+    strideH: info.strideHeight,
+    strideW: info.strideWidth,
+    padTop: info.padInfo.top,
+    padLeft: info.padInfo.left,
+    outH: info.outHeight,
+    outW: info.outWidth,
   };
 }

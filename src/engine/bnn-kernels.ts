@@ -177,8 +177,16 @@ export function registerBnnKernels(addon: NativeAddon): void {
     const b = backend as Backend;
     const { x, filter } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
     const { strides, pad } = attrs as { strides: [number, number]; pad: 'same' | 'valid' };
-    const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number],
-      filter.shape as [number, number, number, number], strides, 1, pad, undefined, false, 'channelsLast');
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      filter.shape as [number, number, number, number],
+      strides,
+      1,
+      pad,
+      undefined,
+      false,
+      'channelsLast',
+    );
     const out = allocF32(info.outShape.reduce((p, d) => p * d, 1));
     const geometry = convGeometry(info);
     if (!onGpu('XNOR conv2d', (cuda) => cuda.binaryConv2d(f32(b, x), f32(b, filter), geometry, out))) {
@@ -218,11 +226,7 @@ export function registerBnnKernels(addon: NativeAddon): void {
     const mean = allocF32(c);
     const invStd = allocF32(c);
     addon.batchNormForward(xv, rows, c, f32(b, gamma), f32(b, beta), epsilon, y, mean, invStd);
-    return [
-      b.makeTensorInfo(x.shape, 'float32', y),
-      b.makeTensorInfo([c], 'float32', mean),
-      b.makeTensorInfo([c], 'float32', invStd),
-    ];
+    return [b.makeTensorInfo(x.shape, 'float32', y), b.makeTensorInfo([c], 'float32', mean), b.makeTensorInfo([c], 'float32', invStd)];
   });
 
   reg(BNN_BATCHNORM_GRAD, ({ inputs, backend }) => {
@@ -235,10 +239,6 @@ export function registerBnnKernels(addon: NativeAddon): void {
     const dgamma = allocF32(c);
     const dbeta = allocF32(c);
     addon.batchNormBackward(f32(b, dy), xv, rows, c, f32(b, gamma), f32(b, mean), f32(b, invStd), dx, dgamma, dbeta);
-    return [
-      b.makeTensorInfo(x.shape, 'float32', dx),
-      b.makeTensorInfo([c], 'float32', dgamma),
-      b.makeTensorInfo([c], 'float32', dbeta),
-    ];
+    return [b.makeTensorInfo(x.shape, 'float32', dx), b.makeTensorInfo([c], 'float32', dgamma), b.makeTensorInfo([c], 'float32', dbeta)];
   });
 }

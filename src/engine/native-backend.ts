@@ -30,8 +30,10 @@ function makeBatchMatMul(addon: NativeAddon) {
     const kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
     const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
     if (k !== kb) {
-      throw new Error(`matMul: inner dimensions ${k} and ${kb} of shapes [${a.shape}] and [${b.shape}] ` +
-        `(transposeA=${transposeA}, transposeB=${transposeB}) must match`);
+      throw new Error(
+        `matMul: inner dimensions ${k} and ${kb} of shapes [${a.shape}] and [${b.shape}] ` +
+          `(transposeA=${transposeA}, transposeB=${transposeB}) must match`,
+      );
     }
     const outer = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
     const batchA = sizeOf(a.shape.slice(0, -2));
@@ -110,8 +112,16 @@ function makeConvKernel(
     const inputs = args.inputs as Record<string, tf.TensorInfo>;
     const at = args.attrs as unknown as ConvAttrs;
     const { x, filter } = shapes(inputs, args.attrs as Record<string, unknown>);
-    const info = tf.backend_util.computeConv2DInfo(x, filter, at.strides, at.dilations ?? 1, at.pad,
-      at.dimRoundingMode, false, 'channelsLast');
+    const info = tf.backend_util.computeConv2DInfo(
+      x,
+      filter,
+      at.strides,
+      at.dilations ?? 1,
+      at.pad,
+      at.dimRoundingMode,
+      false,
+      'channelsLast',
+    );
     if (!plainConv(info, at.dataFormat)) return cpuKernel(name)(args) as tf.TensorInfo;
     const shape = outShape(info);
     const out = allocF32(sizeOf(shape));
@@ -122,14 +132,27 @@ function makeConvKernel(
 
 function convKernels(addon: NativeAddon): Record<string, tf.KernelFunc> {
   return {
-    Conv2D: makeConvKernel('Conv2D', (i) => ({ x: i.x.shape as Shape4, filter: i.filter.shape as Shape4 }),
-      (info) => info.outShape, (a, b, g, o) => addon.conv2d(a, b, g, o), ['x', 'filter']) as tf.KernelFunc,
-    Conv2DBackpropInput: makeConvKernel('Conv2DBackpropInput',
+    Conv2D: makeConvKernel(
+      'Conv2D',
+      (i) => ({ x: i.x.shape as Shape4, filter: i.filter.shape as Shape4 }),
+      (info) => info.outShape,
+      (a, b, g, o) => addon.conv2d(a, b, g, o),
+      ['x', 'filter'],
+    ) as tf.KernelFunc,
+    Conv2DBackpropInput: makeConvKernel(
+      'Conv2DBackpropInput',
       (i, at) => ({ x: at.inputShape as Shape4, filter: i.filter.shape as Shape4 }),
-      (info) => info.inShape, (a, b, g, o) => addon.conv2dBackpropInput(a, b, g, o), ['dy', 'filter']) as tf.KernelFunc,
-    Conv2DBackpropFilter: makeConvKernel('Conv2DBackpropFilter',
+      (info) => info.inShape,
+      (a, b, g, o) => addon.conv2dBackpropInput(a, b, g, o),
+      ['dy', 'filter'],
+    ) as tf.KernelFunc,
+    Conv2DBackpropFilter: makeConvKernel(
+      'Conv2DBackpropFilter',
       (i, at) => ({ x: i.x.shape as Shape4, filter: at.filterShape as Shape4 }),
-      (info) => info.filterShape, (a, b, g, o) => addon.conv2dBackpropFilter(a, b, g, o), ['x', 'dy']) as tf.KernelFunc,
+      (info) => info.filterShape,
+      (a, b, g, o) => addon.conv2dBackpropFilter(a, b, g, o),
+      ['x', 'dy'],
+    ) as tf.KernelFunc,
   };
 }
 

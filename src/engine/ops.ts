@@ -5,7 +5,14 @@
 import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  BNN_BATCHNORM_GRAD, BNN_BATCHNORM_TRAIN, BNN_RELU, BNN_RELU_GRAD, BNN_SIGN, BNN_STE_GRAD, BNN_XNOR_CONV2D, BNN_XNOR_MATMUL,
+  BNN_BATCHNORM_GRAD,
+  BNN_BATCHNORM_TRAIN,
+  BNN_RELU,
+  BNN_RELU_GRAD,
+  BNN_SIGN,
+  BNN_STE_GRAD,
+  BNN_XNOR_CONV2D,
+  BNN_XNOR_MATMUL,
 } from './bnn-kernels.js';
 import { engineState, nativeActive } from './state.js';
 import { allocF32, releaseF32 } from './buffer-pool.js';
@@ -58,15 +65,11 @@ export function steSign(x: tf.Tensor, opts: { clip?: number; cache?: boolean } =
 export function xnorMatMul(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
   const f = customOp((xx: tf.Tensor, ww: tf.Tensor, save: tf.GradSaveFunc) => {
     save([xx, ww]);
-    const value = nativeActive()
-      ? run<tf.Tensor2D>(BNN_XNOR_MATMUL, { x: xx, w: ww })
-      : tf.tidy(() => tf.matMul(signPM1(xx), signPM1(ww)));
+    const value = nativeActive() ? run<tf.Tensor2D>(BNN_XNOR_MATMUL, { x: xx, w: ww }) : tf.tidy(() => tf.matMul(signPM1(xx), signPM1(ww)));
     return {
       value,
-      gradFunc: (dy: tf.Tensor, [sx, sw]: tf.Tensor[]) => tf.tidy(() => [
-        steMask(tf.matMul(dy, signPM1(sw, true), false, true), sx),
-        steMask(tf.matMul(signPM1(sx), dy, true, false), sw),
-      ]),
+      gradFunc: (dy: tf.Tensor, [sx, sw]: tf.Tensor[]) =>
+        tf.tidy(() => [steMask(tf.matMul(dy, signPM1(sw, true), false, true), sx), steMask(tf.matMul(signPM1(sx), dy, true, false), sw)]),
     };
   });
   return f(x, w) as tf.Tensor2D;
@@ -79,14 +82,16 @@ export interface ConvSpec {
 
 function convBackpropInput(dy: tf.Tensor, filter: tf.Tensor, inputShape: number[], spec: ConvSpec): tf.Tensor {
   return run(
-    'Conv2DBackpropInput', { dy, filter },
+    'Conv2DBackpropInput',
+    { dy, filter },
     { inputShape, strides: spec.strides, pad: spec.pad, dataFormat: 'NHWC', dimRoundingMode: undefined },
   );
 }
 
 function convBackpropFilter(x: tf.Tensor, dy: tf.Tensor, filterShape: number[], spec: ConvSpec): tf.Tensor {
   return run(
-    'Conv2DBackpropFilter', { x, dy },
+    'Conv2DBackpropFilter',
+    { x, dy },
     { filterShape, strides: spec.strides, pad: spec.pad, dataFormat: 'NHWC', dimRoundingMode: undefined },
   );
 }
@@ -100,10 +105,11 @@ export function xnorConv2d(x: tf.Tensor4D, w: tf.Tensor4D, spec: ConvSpec): tf.T
       : tf.tidy(() => tf.conv2d(signPM1(xx) as tf.Tensor4D, signPM1(ww) as tf.Tensor4D, spec.strides, spec.pad));
     return {
       value,
-      gradFunc: (dy: tf.Tensor, [sx, sw]: tf.Tensor[]) => tf.tidy(() => [
-        steMask(convBackpropInput(dy, signPM1(sw, true), sx.shape, spec), sx),
-        steMask(convBackpropFilter(signPM1(sx), dy, sw.shape, spec), sw),
-      ]),
+      gradFunc: (dy: tf.Tensor, [sx, sw]: tf.Tensor[]) =>
+        tf.tidy(() => [
+          steMask(convBackpropInput(dy, signPM1(sw, true), sx.shape, spec), sx),
+          steMask(convBackpropFilter(signPM1(sx), dy, sw.shape, spec), sw),
+        ]),
     };
   });
   return f(x, w) as tf.Tensor4D;
@@ -170,7 +176,11 @@ export interface BatchStats {
  * biased batch variance. Reports the batch statistics to `onStats`.
  */
 export function batchNormTrain(
-  x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number, onStats?: (s: BatchStats) => void,
+  x: tf.Tensor,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  epsilon: number,
+  onStats?: (s: BatchStats) => void,
 ): tf.Tensor {
   const f = customOp((xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
     let y: tf.Tensor, mean: tf.Tensor, invStd: tf.Tensor;
@@ -208,8 +218,7 @@ function batchNormGrad(dy: tf.Tensor, x: tf.Tensor, gamma: tf.Tensor, mean: tf.T
     const xhat = tf.mul(tf.sub(x, mean), invStd);
     const dbeta = tf.sum(dy, axes);
     const dgamma = tf.sum(tf.mul(dy, xhat), axes);
-    const dx = tf.mul(tf.div(tf.mul(gamma, invStd), n),
-      tf.sub(tf.sub(tf.mul(dy, n), dbeta), tf.mul(xhat, dgamma)));
+    const dx = tf.mul(tf.div(tf.mul(gamma, invStd), n), tf.sub(tf.sub(tf.mul(dy, n), dbeta), tf.mul(xhat, dgamma)));
     return [dx, dgamma, dbeta];
   });
 }

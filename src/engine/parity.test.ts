@@ -17,15 +17,21 @@ interface Result {
 function run(spec: ModelSpec, shape: [number, number, number], batch: number): Result {
   const model = buildModel(spec, shape, 5, 3);
   const rng = new Rng(11);
-  const x = tf.tensor4d(Float32Array.from({ length: batch * shape[0] * shape[1] * shape[2] }, () => rng.normal()), [batch, ...shape]);
+  const x = tf.tensor4d(
+    Float32Array.from({ length: batch * shape[0] * shape[1] * shape[2] }, () => rng.normal()),
+    [batch, ...shape],
+  );
   const labels = Int32Array.from({ length: batch }, (_, i) => i % 5);
   let logits: tf.Tensor | null = null;
   const params = model.params();
-  const { value, grads } = tf.variableGrads(() => {
-    const out = model.forward(x, true);
-    logits = tf.keep(out);
-    return crossEntropy(out, labels, 5);
-  }, params.map((p) => p.variable));
+  const { value, grads } = tf.variableGrads(
+    () => {
+      const out = model.forward(x, true);
+      logits = tf.keep(out);
+      return crossEntropy(out, labels, 5);
+    },
+    params.map((p) => p.variable),
+  );
   const result: Result = { logits: Float32Array.from((logits as unknown as tf.Tensor).dataSync() as Float32Array), grads: new Map() };
   for (const p of params) result.grads.set(p.name, Float32Array.from(grads[p.variable.name].dataSync() as Float32Array));
   tf.dispose([x, value, logits!, ...Object.values(grads)]);
@@ -44,13 +50,23 @@ function relErr(a: Float32Array, b: Float32Array): number {
 }
 
 const base: Omit<ModelSpec, 'arch' | 'precision'> = {
-  hidden: [96, 80], widthMultiplier: 1, binarizeFirstLayerInput: false, binarizeLastLayer: false,
-  batchNorm: true, bnMomentum: 0.9, bnEpsilon: 1e-3,
+  hidden: [96, 80],
+  widthMultiplier: 1,
+  binarizeFirstLayerInput: false,
+  binarizeLastLayer: false,
+  batchNorm: true,
+  bnMomentum: 0.9,
+  bnEpsilon: 1e-3,
 };
 
 const cases: { arch: ModelSpec['arch']; precision: Precision; shape: [number, number, number]; width: number; batch: number }[] = [
-  ...(['fp32', 'int8', 'binary', 'binary-weights', 'xnor', 'rsign'] as const).map((precision) =>
-    ({ arch: 'mlp' as const, precision, shape: [6, 6, 2] as [number, number, number], width: 1, batch: 16 })),
+  ...(['fp32', 'int8', 'binary', 'binary-weights', 'xnor', 'rsign'] as const).map((precision) => ({
+    arch: 'mlp' as const,
+    precision,
+    shape: [6, 6, 2] as [number, number, number],
+    width: 1,
+    batch: 16,
+  })),
   { arch: 'vgg-small', precision: 'binary', shape: [8, 8, 3], width: 1 / 16, batch: 4 },
   { arch: 'vgg-small', precision: 'fp32', shape: [8, 8, 3], width: 1 / 16, batch: 4 },
   { arch: 'resnet18', precision: 'binary', shape: [8, 8, 3], width: 1 / 16, batch: 4 },

@@ -103,8 +103,7 @@ export async function initEngine(opts: EngineOptions): Promise<EngineInfo> {
   tuneGcForTraining();
   const threads = opts.threads > 0 ? opts.threads : os.availableParallelism();
   const fallbacks: string[] = [];
-  const order: Exclude<BackendChoice, 'auto'>[] =
-    opts.backend === 'auto' ? ['tensorflow', 'native', 'wasm', 'cpu'] : [opts.backend];
+  const order: Exclude<BackendChoice, 'auto'>[] = opts.backend === 'auto' ? ['tensorflow', 'native', 'wasm', 'cpu'] : [opts.backend];
   for (const name of order) {
     let reason: string | null = null;
     let kernel: string | undefined;
@@ -122,8 +121,9 @@ export async function initEngine(opts: EngineOptions): Promise<EngineInfo> {
       return { backend: name, threads, fallbacks, kernel, gpu: null };
     }
     if (opts.backend !== 'auto') {
-      throw new BackendUnavailableError(`backend '${name}' is unavailable: ${reason} ` +
-        `(valid backends: ${BACKENDS.join(', ')}; 'auto' picks the best available)`);
+      throw new BackendUnavailableError(
+        `backend '${name}' is unavailable: ${reason} ` + `(valid backends: ${BACKENDS.join(', ')}; 'auto' picks the best available)`,
+      );
     }
     fallbacks.push(`${name}: ${reason}`);
     // tfjs-node missing is the normal case on CPU hosts; only a broken native build is worth a warning.

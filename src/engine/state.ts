@@ -15,7 +15,11 @@ interface EngineState {
 }
 
 export const engineState: EngineState = {
-  backend: null, addon: null, threads: 0, weightVersion: 0, boundedWeights: new WeakMap(),
+  backend: null,
+  addon: null,
+  threads: 0,
+  weightVersion: 0,
+  boundedWeights: new WeakMap(),
 };
 
 /** True when the current tfjs backend is our `native` backend (fused kernels available). */

@@ -50,7 +50,10 @@ export async function restoreModelFromRun(db: StoreDb, idOrPrefix: string): Prom
     const meta = applyCheckpoint(file, c.path, model, null);
     const n = meta.normalization;
     return {
-      runId: run.id, model, meta, checkpointPath: c.path,
+      runId: run.id,
+      model,
+      meta,
+      checkpointPath: c.path,
       normalization: { mode: n.mode as Normalization['mode'], scale: Float32Array.from(n.scale), offset: Float32Array.from(n.offset) },
     };
   }

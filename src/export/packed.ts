@@ -14,13 +14,16 @@ export type PackedOp =
   | { kind: 'relu' }
   | { kind: 'affine'; name: string; channels: number }
   | {
-    kind: 'dense'; name: string; inputs: number; units: number;
-    /** `sign`: inputs are binarized (sign(0)=+1) before the product. */
-    input: 'float' | 'sign';
-    /** `packed`: kernel is ±1, 1 bit per weight ([units][ceil(inputs/64)] uint64 words); `f32`: float kernel [inputs][units]. */
-    kernel: 'packed' | 'f32';
-    bias: boolean;
-  };
+      kind: 'dense';
+      name: string;
+      inputs: number;
+      units: number;
+      /** `sign`: inputs are binarized (sign(0)=+1) before the product. */
+      input: 'float' | 'sign';
+      /** `packed`: kernel is ±1, 1 bit per weight ([units][ceil(inputs/64)] uint64 words); `f32`: float kernel [inputs][units]. */
+      kernel: 'packed' | 'f32';
+      bias: boolean;
+    };
 
 export interface PackedLayout {
   format: typeof PACKED_FORMAT;
@@ -60,10 +63,18 @@ function denseOp(l: QuantDense, forceF32 = false): PackedOp & { kind: 'dense' } 
   const [inputs, units] = l.kernel.shape;
   const kq = l.kernelQuantizer.config.id;
   const iq = l.inputQuantizer.config.id;
-  if (kq !== 'ste_sign' && kq !== 'identity') throw new UnsupportedExportError(`${l.name}: kernel quantizer '${kq}' has no packed form yet`);
+  if (kq !== 'ste_sign' && kq !== 'identity')
+    throw new UnsupportedExportError(`${l.name}: kernel quantizer '${kq}' has no packed form yet`);
   if (iq !== 'ste_sign' && iq !== 'identity') throw new UnsupportedExportError(`${l.name}: input quantizer '${iq}' has no packed form yet`);
-  return { kind: 'dense', name: l.name, inputs, units, input: iq === 'ste_sign' ? 'sign' : 'float',
-    kernel: kq === 'ste_sign' && !forceF32 ? 'packed' : 'f32', bias: l.bias !== null };
+  return {
+    kind: 'dense',
+    name: l.name,
+    inputs,
+    units,
+    input: iq === 'ste_sign' ? 'sign' : 'float',
+    kernel: kq === 'ste_sign' && !forceF32 ? 'packed' : 'f32',
+    bias: l.bias !== null,
+  };
 }
 
 /** Layers that are the identity at inference. */
@@ -81,18 +92,23 @@ function opOf(l: Layer, forceF32 = false): PackedOp {
  * The packed file's tensors and layout; throws UnsupportedExportError for layers without a
  * packed form. `forceF32` keeps binary kernels as FP32 latents (the size baseline).
  */
-export function packModel(model: Model, normalization?: Normalization, forceF32 = false):
-  { tensors: Record<string, Tensor>; layout: PackedLayout } {
+export function packModel(
+  model: Model,
+  normalization?: Normalization,
+  forceF32 = false,
+): { tensors: Record<string, Tensor>; layout: PackedLayout } {
   const tensors: Record<string, Tensor> = {};
   const ops = model.layers.filter((l) => !inferenceIdentity(l)).map((l) => opOf(l, forceF32));
   for (const l of model.layers) {
     if (l instanceof QuantDense) {
       const op = denseOp(l, forceF32);
       const w = l.kernel.dataSync() as Float32Array;
-      tensors[`${l.name}/kernel`] = op.kernel === 'packed'
-        ? { dtype: 'U64', shape: [op.units, words(op.inputs)], data: packColumns(w, op.inputs, op.units) }
-        : { dtype: 'F32', shape: [op.inputs, op.units], data: Float32Array.from(w) };
-      if (l.bias) tensors[`${l.name}/bias`] = { dtype: 'F32', shape: [op.units], data: Float32Array.from(l.bias.dataSync() as Float32Array) };
+      tensors[`${l.name}/kernel`] =
+        op.kernel === 'packed'
+          ? { dtype: 'U64', shape: [op.units, words(op.inputs)], data: packColumns(w, op.inputs, op.units) }
+          : { dtype: 'F32', shape: [op.inputs, op.units], data: Float32Array.from(w) };
+      if (l.bias)
+        tensors[`${l.name}/bias`] = { dtype: 'F32', shape: [op.units], data: Float32Array.from(l.bias.dataSync() as Float32Array) };
     } else if (l instanceof BatchNorm) {
       const { scale, shift } = l.inferenceAffine();
       tensors[`${l.name}/scale`] = { dtype: 'F32', shape: [l.channels], data: scale };
@@ -100,8 +116,12 @@ export function packModel(model: Model, normalization?: Normalization, forceF32 
     }
   }
   const layout: PackedLayout = {
-    format: PACKED_FORMAT, arch: model.spec.arch, precision: model.spec.precision, inputShape: model.inputShape,
-    numClasses: model.numClasses, ops,
+    format: PACKED_FORMAT,
+    arch: model.spec.arch,
+    precision: model.spec.precision,
+    inputShape: model.inputShape,
+    numClasses: model.numClasses,
+    ops,
     normalization: normalization && { mode: normalization.mode, scale: [...normalization.scale], offset: [...normalization.offset] },
   };
   return { tensors, layout };
@@ -124,8 +144,13 @@ export function packedSizeBytes(model: Model): number | null {
   }
 }
 
-export async function writePackedModel(file: string, model: Model, normalization: Normalization | undefined,
-  metadata: Record<string, string> = {}, forceF32 = false): Promise<{ sha256: string; bytes: number; layout: PackedLayout }> {
+export async function writePackedModel(
+  file: string,
+  model: Model,
+  normalization: Normalization | undefined,
+  metadata: Record<string, string> = {},
+  forceF32 = false,
+): Promise<{ sha256: string; bytes: number; layout: PackedLayout }> {
   const { tensors, layout } = packModel(model, normalization, forceF32);
   const r = await writeSafetensors(file, tensors, { ...metadata, format: PACKED_FORMAT, layout: JSON.stringify(layout) });
   return { ...r, layout };

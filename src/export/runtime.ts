@@ -16,10 +16,7 @@ interface PreparedDense {
   bias?: Float32Array;
 }
 
-type Step =
-  | { kind: 'dense'; d: PreparedDense }
-  | { kind: 'affine'; scale: Float32Array; shift: Float32Array }
-  | { kind: 'relu' };
+type Step = { kind: 'dense'; d: PreparedDense } | { kind: 'affine'; scale: Float32Array; shift: Float32Array } | { kind: 'relu' };
 
 export interface PackedModel {
   layout: PackedLayout;
@@ -70,8 +67,12 @@ export async function loadPackedModel(file: string, addon: NativeAddon): Promise
 }
 
 /** A runnable packed model from its layout and tensors (as packModel or a file gives them). */
-export function createPackedModel(layout: PackedLayout, tensors: Record<string, Tensor>, addon: NativeAddon, source = 'model'):
-  Pick<PackedModel, 'layout' | 'predict' | 'predictRaw'> {
+export function createPackedModel(
+  layout: PackedLayout,
+  tensors: Record<string, Tensor>,
+  addon: NativeAddon,
+  source = 'model',
+): Pick<PackedModel, 'layout' | 'predict' | 'predictRaw'> {
   const file = source;
   const need = (name: string) => {
     const t = tensors[name];
@@ -93,7 +94,11 @@ export function createPackedModel(layout: PackedLayout, tensors: Record<string, 
       if (op.bias) d.bias = need(`${op.name}/bias`).data as Float32Array;
       steps.push({ kind: 'dense', d });
     } else if (op.kind === 'affine') {
-      steps.push({ kind: 'affine', scale: need(`${op.name}/scale`).data as Float32Array, shift: need(`${op.name}/shift`).data as Float32Array });
+      steps.push({
+        kind: 'affine',
+        scale: need(`${op.name}/scale`).data as Float32Array,
+        shift: need(`${op.name}/shift`).data as Float32Array,
+      });
     } else if (op.kind === 'relu') {
       steps.push({ kind: 'relu' });
     }
@@ -139,10 +144,15 @@ export function createPackedModel(layout: PackedLayout, tensors: Record<string, 
   const norm = layout.normalization;
   const perSample = layout.inputShape[0] * layout.inputShape[1] * layout.inputShape[2];
   const first = steps[0]?.kind === 'dense' ? steps[0].d : undefined;
-  const bitplane = first && first.op.kernel === 'packed' && first.op.input === 'float' && norm
-    && norm.scale.every((v) => v === norm.scale[0]) && typeof bitplaneGemm === 'function'
-    ? prepareBitplane(first, tensors[`${first.op.name}/kernel`].data as BigUint64Array, norm.offset, layout.inputShape[2])
-    : undefined;
+  const bitplane =
+    first &&
+    first.op.kernel === 'packed' &&
+    first.op.input === 'float' &&
+    norm &&
+    norm.scale.every((v) => v === norm.scale[0]) &&
+    typeof bitplaneGemm === 'function'
+      ? prepareBitplane(first, tensors[`${first.op.name}/kernel`].data as BigUint64Array, norm.offset, layout.inputShape[2])
+      : undefined;
   const predictRaw = (raw: Uint8Array, batch: number): Float32Array => {
     if (raw.length < batch * perSample) throw new RangeError(`predictRaw: ${raw.length} bytes for ${batch} samples of ${perSample}`);
     if (!bitplane || !norm) {

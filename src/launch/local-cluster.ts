@@ -71,7 +71,9 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([
           Promise.all(children.slice(1).map(exited)),
-          new Promise<void>((r) => { timer = setTimeout(r, workerGraceMs); }),
+          new Promise<void>((r) => {
+            timer = setTimeout(r, workerGraceMs);
+          }),
         ]);
         clearTimeout(timer);
       }
@@ -84,9 +86,24 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
   try {
     // one Go scheduler thread: the server shares these cores with the workers (see goMaxProcs)
     nats = await startNatsServer({ ...(o.natsServerBin ? { binary: o.natsServerBin } : {}), goMaxProcs: 1 });
-    const coord = spawn(cmd, [...args, 'coordinator', '--host', '127.0.0.1', '--port', '0', '--store', o.store, '--nats', nats.url,
-      '--exit-with-stdin', ...(o.httpPort === null ? ['--no-http'] : ['--http-host', '127.0.0.1', '--http-port', String(o.httpPort ?? 0)])],
-    { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const coord = spawn(
+      cmd,
+      [
+        ...args,
+        'coordinator',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--store',
+        o.store,
+        '--nats',
+        nats.url,
+        '--exit-with-stdin',
+        ...(o.httpPort === null ? ['--no-http'] : ['--http-host', '127.0.0.1', '--http-port', String(o.httpPort ?? 0)]),
+      ],
+      { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true },
+    );
     children.push(coord);
     forward(coord, 'coordinator', o.log);
     let httpPort: number | null = null;
@@ -101,7 +118,9 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
             if (typeof msg.http === 'number') httpPort = msg.http;
             resolve(msg.listening);
           }
-        } catch { /* not the announcement */ }
+        } catch {
+          /* not the announcement */
+        }
       });
       coord.once('exit', (code) => {
         clearTimeout(timer);
@@ -110,8 +129,11 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
     });
     const address = `127.0.0.1:${port}`;
     for (let i = 0; i < o.workers; i++) {
-      const w = spawn(cmd, [...args, 'worker', '--coordinator', address, '--threads', String(o.threadsPerWorker), '--backend', o.backend,
-        '--exit-with-stdin'], { env, stdio: ['pipe', 'ignore', 'pipe'], detached: true });
+      const w = spawn(
+        cmd,
+        [...args, 'worker', '--coordinator', address, '--threads', String(o.threadsPerWorker), '--backend', o.backend, '--exit-with-stdin'],
+        { env, stdio: ['pipe', 'ignore', 'pipe'], detached: true },
+      );
       children.push(w);
       forward(w, `worker ${i}`, o.log);
       w.once('exit', (code) => o.onWorkerExit?.(i, code));

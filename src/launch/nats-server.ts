@@ -79,8 +79,14 @@ export function freePort(): Promise<number> {
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => { s.destroy(); resolve(false); });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => {
+      s.destroy();
+      resolve(false);
+    });
   });
 }
 
@@ -96,7 +102,8 @@ function killAllOnExit(): void {
 
 /** Starts nats-server on loopback and resolves once it accepts connections. */
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServerHandle> {
-  if (options.token !== undefined && options.user !== undefined) throw new NatsServerStartError('nats-server: give a token or a user/password, not both');
+  if (options.token !== undefined && options.user !== undefined)
+    throw new NatsServerStartError('nats-server: give a token or a user/password, not both');
   const binary = options.binary ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
   const port = options.port || (await freePort());
   const monitorPort = options.monitor ? await freePort() : undefined;
@@ -104,12 +111,16 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const conf: string[] = ['write_deadline: "30s"'];
   if (options.maxPayloadBytes !== undefined) conf.push(`max_payload: ${options.maxPayloadBytes}`);
   if (options.maxPendingBytes !== undefined) conf.push(`max_pending: ${options.maxPendingBytes}`);
-  if (options.user !== undefined) conf.push(`authorization { user: ${JSON.stringify(options.user)}, password: ${JSON.stringify(options.password ?? '')} }`);
+  if (options.user !== undefined)
+    conf.push(`authorization { user: ${JSON.stringify(options.user)}, password: ${JSON.stringify(options.password ?? '')} }`);
   if (options.token !== undefined) conf.push(`authorization { token: ${JSON.stringify(options.token)} }`);
   if (options.tls) {
     const t = options.tls;
-    conf.push(`tls { cert_file: ${JSON.stringify(t.certFile)}, key_file: ${JSON.stringify(t.keyFile)}` +
-      (t.caFile !== undefined ? `, ca_file: ${JSON.stringify(t.caFile)}, verify: true` : '') + ' }');
+    conf.push(
+      `tls { cert_file: ${JSON.stringify(t.certFile)}, key_file: ${JSON.stringify(t.keyFile)}` +
+        (t.caFile !== undefined ? `, ca_file: ${JSON.stringify(t.caFile)}, verify: true` : '') +
+        ' }',
+    );
   }
   const confFile = join(dir, 'nats.conf');
   await writeFile(confFile, `${conf.join('\n')}\n`, { mode: 0o600 });
@@ -160,13 +171,18 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   for (;;) {
     if (exited) {
       await stop();
-      if (spawnError && (spawnError as NodeJS.ErrnoException).code === 'ENOENT') throw new NatsServerMissingError(binary, { cause: spawnError });
-      throw new NatsServerStartError(`nats-server exited before accepting connections: ${spawnError?.message ?? stderr.trim().split('\n').slice(-3).join(' | ')}`);
+      if (spawnError && (spawnError as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new NatsServerMissingError(binary, { cause: spawnError });
+      throw new NatsServerStartError(
+        `nats-server exited before accepting connections: ${spawnError?.message ?? stderr.trim().split('\n').slice(-3).join(' | ')}`,
+      );
     }
     if (await canConnect(port)) break;
     if (Date.now() > deadline) {
       await stop();
-      throw new NatsServerStartError(`nats-server did not accept connections on 127.0.0.1:${port} within ${options.startTimeoutMs ?? 5000} ms: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+      throw new NatsServerStartError(
+        `nats-server did not accept connections on 127.0.0.1:${port} within ${options.startTimeoutMs ?? 5000} ms: ${stderr.trim().split('\n').slice(-3).join(' | ')}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -84,7 +84,18 @@ function telemetryOf(v: unknown): HostTelemetry {
 function worker(state: MonitorState, id: string): MonitorWorker {
   let w = state.workers.get(id);
   if (!w) {
-    w = { id, hostname: '', state: 'alive', runId: null, rank: null, step: null, samplesPerS: null, telemetry: {}, heartbeatAgeS: null, ageAtMs: null };
+    w = {
+      id,
+      hostname: '',
+      state: 'alive',
+      runId: null,
+      rank: null,
+      step: null,
+      samplesPerS: null,
+      telemetry: {},
+      heartbeatAgeS: null,
+      ageAtMs: null,
+    };
     state.workers.set(id, w);
   }
   return w;
@@ -133,7 +144,15 @@ export function applyEvent(state: MonitorState, ev: ClusterEvent): MonitorState 
     case 'run': {
       const status = str(detail.status);
       if (status === null || ev.run_id === '') break;
-      const run = state.runs.get(ev.run_id) ?? { id: ev.run_id, name: '', status, generation: 0, worldSize: num(detail.workers) ?? 0, epochs: null, epochsDone: 0 };
+      const run = state.runs.get(ev.run_id) ?? {
+        id: ev.run_id,
+        name: '',
+        status,
+        generation: 0,
+        worldSize: num(detail.workers) ?? 0,
+        epochs: null,
+        epochsDone: 0,
+      };
       run.status = status;
       state.runs.set(ev.run_id, run);
       if (status === 'COMPLETED' || status === 'FAILED' || status === 'CANCELLED') {
@@ -209,7 +228,10 @@ export function snapshotJson(state: MonitorState, nowMs: number): { at: string; 
     at: new Date(nowMs).toISOString(),
     workers: [...state.workers.values()]
       .sort((a, b) => a.id.localeCompare(b.id))
-      .map(({ ageAtMs: _at, heartbeatAgeS: _age, ...w }) => ({ ...w, heartbeatAgeS: heartbeatAge({ ...w, ageAtMs: _at, heartbeatAgeS: _age }, nowMs) })),
+      .map(({ ageAtMs: _at, heartbeatAgeS: _age, ...w }) => ({
+        ...w,
+        heartbeatAgeS: heartbeatAge({ ...w, ageAtMs: _at, heartbeatAgeS: _age }, nowMs),
+      })),
     runs: [...state.runs.values()].sort((a, b) => a.id.localeCompare(b.id)),
   };
 }

@@ -73,7 +73,9 @@ export function renderMonitor(state: MonitorState, nowMs: number, header: string
   }
   const runs = [...state.runs.values()].sort((a, b) => a.id.localeCompare(b.id));
   for (const r of runs) {
-    lines.push(`run ${r.id} ${r.name} ${r.status}: generation ${r.generation}, ${r.worldSize} worker(s)${r.epochs === null ? '' : r.epochsDone > 0 ? `, epoch ${r.epochsDone}/${r.epochs}` : `, ${r.epochs} epochs`}`);
+    lines.push(
+      `run ${r.id} ${r.name} ${r.status}: generation ${r.generation}, ${r.worldSize} worker(s)${r.epochs === null ? '' : r.epochsDone > 0 ? `, epoch ${r.epochsDone}/${r.epochs}` : `, ${r.epochs} epochs`}`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

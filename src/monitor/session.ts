@@ -51,7 +51,8 @@ export async function runMonitor(
 ): Promise<number> {
   const stream = watch({ run_id: options.runId, snapshot_interval_ms: options.refreshMs });
   const state = emptyMonitorState();
-  const header = () => `bnn monitor ${options.coordinator}${options.runId === '' ? '' : ` run ${options.runId}`}  ${new Date(now()).toISOString().slice(11, 19)} UTC${options.once ? '' : '  (q to quit)'}`;
+  const header = () =>
+    `bnn monitor ${options.coordinator}${options.runId === '' ? '' : ` run ${options.runId}`}  ${new Date(now()).toISOString().slice(11, 19)} UTC${options.once ? '' : '  (q to quit)'}`;
   let timedOut = false;
   const firstSnapshot = setTimeout(() => {
     timedOut = true;

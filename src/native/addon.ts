@@ -13,8 +13,13 @@ export interface NativeInfo {
   version: string;
   /** CPU features found by CPUID (and enabled by the OS). */
   isa: {
-    avx2: boolean; popcnt: boolean;
-    avx512f: boolean; avx512bw: boolean; avx512dq: boolean; avx512vl: boolean; avx512vpopcntdq: boolean;
+    avx2: boolean;
+    popcnt: boolean;
+    avx512f: boolean;
+    avx512bw: boolean;
+    avx512dq: boolean;
+    avx512vl: boolean;
+    avx512vpopcntdq: boolean;
   };
   /** XNOR kernel variants this CPU can run, best first. */
   kernels: XnorKernelName[];
@@ -37,11 +42,19 @@ export interface NativeInfo {
  * implied by outH/outW (take them and padTop/padLeft from tf.backend_util.computeConv2DInfo).
  */
 export interface Conv2DGeometry {
-  batch: number; inH: number; inW: number; inC: number;
-  kH: number; kW: number; outC: number;
-  strideH: number; strideW: number;
-  padTop: number; padLeft: number;
-  outH: number; outW: number;
+  batch: number;
+  inH: number;
+  inW: number;
+  inC: number;
+  kH: number;
+  kW: number;
+  outC: number;
+  strideH: number;
+  strideW: number;
+  padTop: number;
+  padLeft: number;
+  outH: number;
+  outW: number;
 }
 
 /** AdamW hyper-parameters for one fused step. */
@@ -115,8 +128,18 @@ export interface NativeAddon {
    * Row-major OpenBLAS sgemm: C[m][n] = alpha·op(A)·op(B) + beta·C, op(A) [m][k] (A stored
    * [k][m] when transA), op(B) [k][n] (B stored [n][k] when transB). beta = 0 ignores C's contents.
    */
-  sgemm(transA: boolean, transB: boolean, m: number, n: number, k: number, alpha: number,
-    a: Float32Array, b: Float32Array, beta: number, c: Float32Array): void;
+  sgemm(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    a: Float32Array,
+    b: Float32Array,
+    beta: number,
+    c: Float32Array,
+  ): void;
   /** tfjs Conv2D (NHWC, HWIO, dilation 1): out [batch][outH][outW][outC] = conv(x, filter). */
   conv2d(x: Float32Array, filter: Float32Array, geometry: Conv2DGeometry, out: Float32Array): void;
   /** tfjs Conv2DBackpropInput: dx [batch][inH][inW][inC] from dy [batch][outH][outW][outC] and the filter. */
@@ -140,18 +163,36 @@ export interface NativeAddon {
    * batch mean and invStd = 1/√(var + eps) (biased variance). gamma/beta null = 1/0. y may be x.
    * Reductions use fixed chunks, so results do not depend on the thread count.
    */
-  batchNormForward(x: Float32Array, rows: number, channels: number, gamma: Float32Array | null,
-    beta: Float32Array | null, eps: number, y: Float32Array, mean: Float32Array, invStd: Float32Array): void;
+  batchNormForward(
+    x: Float32Array,
+    rows: number,
+    channels: number,
+    gamma: Float32Array | null,
+    beta: Float32Array | null,
+    eps: number,
+    y: Float32Array,
+    mean: Float32Array,
+    invStd: Float32Array,
+  ): void;
   /**
    * BatchNorm backward through batch statistics: dbeta = Σ dy, dgamma = Σ dy·x̂,
    * dx = gamma·invStd·(dy − dbeta/rows − x̂·dgamma/rows), x̂ = (x − mean)·invStd, with the
    * mean/invStd the forward returned. dgamma/dbeta may be null. dx may be dy.
    */
-  batchNormBackward(dy: Float32Array, x: Float32Array, rows: number, channels: number, gamma: Float32Array | null,
-    mean: Float32Array, invStd: Float32Array, dx: Float32Array, dgamma: Float32Array | null, dbeta: Float32Array | null): void;
+  batchNormBackward(
+    dy: Float32Array,
+    x: Float32Array,
+    rows: number,
+    channels: number,
+    gamma: Float32Array | null,
+    mean: Float32Array,
+    invStd: Float32Array,
+    dx: Float32Array,
+    dgamma: Float32Array | null,
+    dbeta: Float32Array | null,
+  ): void;
   /** BatchNorm inference: y[r][c] = x[r][c]·scale[c] + shift[c]. y may be x. */
-  batchNormApply(x: Float32Array, rows: number, channels: number, scale: Float32Array, shift: Float32Array,
-    y: Float32Array): void;
+  batchNormApply(x: Float32Array, rows: number, channels: number, scale: Float32Array, shift: Float32Array, y: Float32Array): void;
 }
 
 export type NativeLoad = { addon: NativeAddon; reason: null } | { addon: null; reason: string };
@@ -159,9 +200,25 @@ export type NativeLoad = { addon: NativeAddon; reason: null } | { addon: null; r
 const ADDON_RELATIVE = 'native/build/Release/bnn_native.node';
 
 const REQUIRED_FUNCTIONS: readonly (keyof NativeAddon)[] = [
-  'info', 'setKernel', 'setThreads', 'packRows', 'packCols', 'xnorGemm', 'bitplaneGemm', 'binaryConv2d', 'sgemm', 'sgemmMode',
-  'conv2d', 'conv2dBackpropInput', 'conv2dBackpropFilter', 'signInto', 'steGrad', 'adamw', 'batchNormForward',
-  'batchNormBackward', 'batchNormApply',
+  'info',
+  'setKernel',
+  'setThreads',
+  'packRows',
+  'packCols',
+  'xnorGemm',
+  'bitplaneGemm',
+  'binaryConv2d',
+  'sgemm',
+  'sgemmMode',
+  'conv2d',
+  'conv2dBackpropInput',
+  'conv2dBackpropFilter',
+  'signInto',
+  'steGrad',
+  'adamw',
+  'batchNormForward',
+  'batchNormBackward',
+  'batchNormApply',
 ];
 
 let cached: NativeLoad | undefined;
@@ -186,8 +243,10 @@ function notBuiltReason(file: string): string {
   const shown = process.env.BNN_NATIVE_ADDON ? file : ADDON_RELATIVE;
   let why = '';
   try {
-    const status = JSON.parse(readFileSync(path.join(packageRoot(), 'native/build/build-status.json'), 'utf8')) as
-      { ok?: boolean; reason?: string | null };
+    const status = JSON.parse(readFileSync(path.join(packageRoot(), 'native/build/build-status.json'), 'utf8')) as {
+      ok?: boolean;
+      reason?: string | null;
+    };
     if (status.ok === false && status.reason) why = `; last build: ${status.reason}`;
   } catch {
     // no status file: never built
@@ -213,9 +272,10 @@ export function loadNative(): NativeLoad {
     const require = createRequire(import.meta.url);
     const mod = require(file) as Partial<NativeAddon>;
     const missing = REQUIRED_FUNCTIONS.filter((name) => typeof mod[name] !== 'function');
-    cached = missing.length > 0
-      ? { addon: null, reason: `${ADDON_RELATIVE} is out of date (missing ${missing.join(', ')}; run npm run build:native)` }
-      : { addon: mod as NativeAddon, reason: null };
+    cached =
+      missing.length > 0
+        ? { addon: null, reason: `${ADDON_RELATIVE} is out of date (missing ${missing.join(', ')}; run npm run build:native)` }
+        : { addon: mod as NativeAddon, reason: null };
   } catch (err) {
     const first = String((err as Error)?.message ?? err).split('\n')[0];
     cached = { addon: null, reason: `${ADDON_RELATIVE} failed to load: ${first}` };
@@ -242,7 +302,13 @@ export interface NativeCodec {
    * LE fp32); bits (⌈n/8⌉ bytes) get 1 where u ≥ 0; residual ← u − (±s_b); decodedOut (may be
    * `values`) gets ±s_b.
    */
-  codecSignEncode(values: Float32Array, residual: Float32Array, scales: Uint8Array, bits: Uint8Array, decodedOut?: Float32Array | null): void;
+  codecSignEncode(
+    values: Float32Array,
+    residual: Float32Array,
+    scales: Uint8Array,
+    bits: Uint8Array,
+    decodedOut?: Float32Array | null,
+  ): void;
   /** acc[i] = (first ? 0 : acc[i]) + (bit i ? s_b : −s_b) (first writes), then /= divisor. */
   codecSignAccumulate(scales: Uint8Array, bits: Uint8Array, acc: Float32Array, first: boolean, divisor?: number): void;
   /** IEEE half, round to nearest even, into dst (2·src.length bytes, LE); decodedOut (may be `src`) gets the rounded values. */
@@ -256,7 +322,13 @@ export interface NativeCodec {
 }
 
 const CODEC_FUNCTIONS: readonly (keyof NativeCodec)[] = [
-  'codecAddF32', 'codecSignEncode', 'codecSignAccumulate', 'codecHalfEncode', 'codecHalfAccumulate', 'codecScaleInto', 'codecKernel',
+  'codecAddF32',
+  'codecSignEncode',
+  'codecSignAccumulate',
+  'codecHalfEncode',
+  'codecHalfAccumulate',
+  'codecScaleInto',
+  'codecKernel',
 ];
 
 /**
@@ -268,6 +340,7 @@ export function loadNativeCodec(): { codec: NativeCodec; reason: null } | { code
   if (!loaded.addon) return { codec: null, reason: loaded.reason };
   const mod = loaded.addon as unknown as Partial<NativeCodec>;
   const missing = CODEC_FUNCTIONS.filter((name) => typeof mod[name] !== 'function');
-  if (missing.length > 0) return { codec: null, reason: `${ADDON_RELATIVE} is out of date (missing ${missing.join(', ')}; run npm run build:native)` };
+  if (missing.length > 0)
+    return { codec: null, reason: `${ADDON_RELATIVE} is out of date (missing ${missing.join(', ')}; run npm run build:native)` };
   return { codec: mod as NativeCodec, reason: null };
 }

@@ -36,8 +36,10 @@ test('setKernel - forces each variant, rejects unknown names listing the availab
       assert.equal(addon.setKernel(k), k);
       assert.equal(addon.info().kernel, k);
     }
-    assert.throws(() => addon.setKernel('sse9' as never), (err: unknown) =>
-      err instanceof RangeError && err.message.includes("'sse9'") && kernels.every((k) => err.message.includes(k)));
+    assert.throws(
+      () => addon.setKernel('sse9' as never),
+      (err: unknown) => err instanceof RangeError && err.message.includes("'sse9'") && kernels.every((k) => err.message.includes(k)),
+    );
     assert.equal(addon.setKernel('auto'), kernels[0]);
   } finally {
     addon.setKernel('auto');
@@ -49,8 +51,10 @@ test('BNN_XNOR_KERNEL - picks the initial variant; an unsupported one falls back
   const script = `import { loadNative } from ${JSON.stringify(addonModule)};
     const i = loadNative().addon.info(); console.log(JSON.stringify([i.kernel, i.kernelSelection, i.kernels[0]]));`;
   const run = (value: string) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script],
-      { env: { ...process.env, BNN_XNOR_KERNEL: value }, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      env: { ...process.env, BNN_XNOR_KERNEL: value },
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0, r.stderr);
     return JSON.parse(r.stdout) as [string, string, string];
   };
@@ -96,8 +100,10 @@ test('binding - rejects bad arguments with a TypeError naming the argument and w
   rejects(() => addon.xnorGemm(misaligned, bits(2, 64), 2, 2, 64, f(4)), 'a', 'byteOffset a multiple of 8', 'byteOffset 4');
   rejects(() => addon.xnorGemm(bits(2, 64), bits(2, 64), 2, 2, 0, f(4)), 'k', 'integer >= 1');
   rejects(() => addon.xnorGemm(bits(2, 64), bits(2, 64), 2.5, 2, 64, f(4)), 'm');
-  assert.throws(() => (addon.xnorGemm as (...a: unknown[]) => void)(bits(2, 64), bits(2, 64), 2, 2, 64, f(4), 1),
-    { name: 'TypeError', message: 'xnorGemm: expected 6 arguments, got 7' });
+  assert.throws(() => (addon.xnorGemm as (...a: unknown[]) => void)(bits(2, 64), bits(2, 64), 2, 2, 64, f(4), 1), {
+    name: 'TypeError',
+    message: 'xnorGemm: expected 6 arguments, got 7',
+  });
   // packRows / packCols.
   rejects(() => addon.packRows(f(10), 2, 5, bits(1, 5)), 'dst', 'rows*ceil(k/64)');
   rejects(() => addon.packCols(f(9), 5, 2, bits(2, 5)), 'src', 'k*n = 10');
@@ -117,8 +123,11 @@ test('binding - rejects bad arguments with a TypeError naming the argument and w
   rejects(() => addon.conv2d(shared.subarray(0, 32), f(36), g, shared.subarray(16, 48)), 'out', 'must not overlap');
   // Element-wise.
   rejects(() => addon.signInto(f(3), f(4)), 'dst', 'src.length = 3');
-  rejects(() => addon.adamw(f(2), f(2), f(2), f(2), { lr: 0.1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 } as never),
-    'options.step', 'finite number');
+  rejects(
+    () => addon.adamw(f(2), f(2), f(2), f(2), { lr: 0.1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 } as never),
+    'options.step',
+    'finite number',
+  );
   rejects(() => addon.adamw(f(2), f(2), f(2), f(2), 3 as never), 'options', 'options object');
   rejects(() => addon.batchNormForward(f(6), 2, 3, f(2), null, 1e-5, f(6), f(3), f(3)), 'gamma', 'channels = 3');
   rejects(() => addon.batchNormBackward(f(6), f(6), 2, 3, null, f(3), f(3), f(5), null, null), 'dx', 'rows*channels = 6');
@@ -126,7 +135,9 @@ test('binding - rejects bad arguments with a TypeError naming the argument and w
 
 test('binding - packed buffers work at 8-byte-aligned offsets inside larger arrays', () => {
   const addon = requireAddon();
-  const k = 100, m = 2, n = 3;
+  const k = 100,
+    m = 2,
+    n = 3;
   const a = Float32Array.from({ length: m * k }, (_, i) => (i % 3 === 0 ? -1 : 1));
   const w = Float32Array.from({ length: k * n }, (_, i) => (i % 5 === 0 ? -1 : 1));
   const pool = new Int32Array(2 + packedInt32Length(m, k) + packedInt32Length(n, k));

@@ -10,9 +10,11 @@ function randomBytes(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n);
   let s = (seed * 2654435761) >>> 0 || 1;
   for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
     s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
+    s ^= s << 5;
+    s >>>= 0;
     const p = s % 8;
     out[i] = p === 0 ? 0 : p === 1 ? 255 : (s >>> 8) & 255;
   }
@@ -57,7 +59,8 @@ test('bitplaneGemm - all-255 rows reach ±255·k, one-hot bytes give ±v, zero r
   const addon = requireAddon();
   forEachKernel(addon, (kernel) => {
     for (const k of [1, 64, 65, 200, 65793]) {
-      const m = 3, n = 2;
+      const m = 3,
+        n = 2;
       const raw = new Uint8Array(m * k);
       raw.fill(255, 0, k); // row 0: all 255
       const pos = k - 1;
@@ -80,12 +83,15 @@ test('bitplaneGemm - m or n of 0 is a no-op; bad arguments throw TypeErrors nami
   const addon = requireAddon();
   addon.bitplaneGemm(new Uint8Array(0), 0, 5, new Int32Array(packedInt32Length(3, 5)), 3, new Float32Array(0));
   addon.bitplaneGemm(new Uint8Array(10), 2, 5, new Int32Array(0), 0, new Float32Array(0));
-  const raw = new Uint8Array(2 * 70), w = new Int32Array(packedInt32Length(3, 70)), out = new Float32Array(6);
+  const raw = new Uint8Array(2 * 70),
+    w = new Int32Array(packedInt32Length(3, 70)),
+    out = new Float32Array(6);
   addon.bitplaneGemm(raw, 2, 70, w, 3, out);
   const rejects = (fn: () => void, name: string, ...fragments: string[]) =>
     assert.throws(fn, (err: unknown) => {
       assert.ok(err instanceof TypeError, `expected TypeError, got ${String(err)}`);
-      for (const f of [`bitplaneGemm: `, `'${name}'`, ...fragments]) assert.ok(err.message.includes(f), `"${err.message}" should mention ${f}`);
+      for (const f of [`bitplaneGemm: `, `'${name}'`, ...fragments])
+        assert.ok(err.message.includes(f), `"${err.message}" should mention ${f}`);
       return true;
     });
   rejects(() => addon.bitplaneGemm(new Float32Array(140) as never, 2, 70, w, 3, out), 'raw', 'Uint8Array', 'm*k = 140');
@@ -97,10 +103,12 @@ test('bitplaneGemm - m or n of 0 is a no-op; bad arguments throw TypeErrors nami
   rejects(() => addon.bitplaneGemm(raw, 2, 70, new Int32Array(10), 3, out), 'w', 'n*ceil(k/64)', '12');
   rejects(() => addon.bitplaneGemm(raw, 2, 70, new Int32Array(14).subarray(1, 13), 3, out), 'w', 'multiple of 8');
   rejects(() => addon.bitplaneGemm(raw, 2, 70, w, 3, new Float32Array(5)), 'out', 'm*n = 6');
-  rejects(() => addon.bitplaneGemm(new Uint8Array(65794), 1, 65794, new Int32Array(packedInt32Length(1, 65794)), 1,
-    new Float32Array(1)), 'k', '65793');
+  rejects(
+    () => addon.bitplaneGemm(new Uint8Array(65794), 1, 65794, new Int32Array(packedInt32Length(1, 65794)), 1, new Float32Array(1)),
+    'k',
+    '65793',
+  );
   const shared = new ArrayBuffer(1024);
-  rejects(() => addon.bitplaneGemm(new Uint8Array(shared, 0, 140), 2, 70, w, 3, new Float32Array(shared, 136, 6)),
-    'out', 'overlap');
+  rejects(() => addon.bitplaneGemm(new Uint8Array(shared, 0, 140), 2, 70, w, 3, new Float32Array(shared, 136, 6)), 'out', 'overlap');
   assert.throws(() => (addon.bitplaneGemm as (...a: unknown[]) => void)(raw, 2, 70, w, 3), /expected 6 arguments/);
 });

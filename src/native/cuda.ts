@@ -100,7 +100,12 @@ export type CudaLoad = { cuda: CudaAddon; reason: string } | { cuda: null; reaso
 const ADDON_RELATIVE = 'native/cuda-addon/build/Release/bnn_cuda.node';
 const STATUS_RELATIVE = 'native/cuda-addon/build/build-status.json';
 const REQUIRED_FUNCTIONS: readonly (keyof CudaAddon)[] = [
-  'info', 'xnorGemmPacked', 'binaryConv2d', 'packWeights', 'xnorDenseCached', 'dropWeights',
+  'info',
+  'xnorGemmPacked',
+  'binaryConv2d',
+  'packWeights',
+  'xnorDenseCached',
+  'dropWeights',
 ];
 
 let cached: CudaLoad | undefined;
@@ -163,9 +168,10 @@ export function loadCuda(): CudaLoad {
     const require = createRequire(import.meta.url);
     const mod = require(file) as Partial<CudaAddon>;
     const missing = REQUIRED_FUNCTIONS.filter((name) => typeof mod[name] !== 'function');
-    cached = missing.length > 0
-      ? { cuda: null, reason: `bnn_cuda.node is out of date (missing ${missing.join(', ')}; run npm run build:native)` }
-      : { cuda: mod as CudaAddon, reason: '' };
+    cached =
+      missing.length > 0
+        ? { cuda: null, reason: `bnn_cuda.node is out of date (missing ${missing.join(', ')}; run npm run build:native)` }
+        : { cuda: mod as CudaAddon, reason: '' };
   } catch (err) {
     const first = String((err as Error)?.message ?? err).split('\n')[0];
     cached = { cuda: null, reason: `bnn_cuda.node failed to load: ${first}` };

@@ -3,8 +3,16 @@ import { deepEqual, equal, throws } from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import {
-  assertClose, convBackpropFilterRef, convBackpropInputRef, convGeometry, convRef, filterSize, inputSize, outputSize,
-  randomFloats, requireAddon,
+  assertClose,
+  convBackpropFilterRef,
+  convBackpropInputRef,
+  convGeometry,
+  convRef,
+  filterSize,
+  inputSize,
+  outputSize,
+  randomFloats,
+  requireAddon,
 } from './testing.js';
 import type { Conv2DGeometry } from './addon.js';
 
@@ -13,12 +21,18 @@ test('sgemm - all four transpose combinations equal a JS loop (alpha, beta, suba
   let seed = 1;
   for (const transA of [false, true])
     for (const transB of [false, true])
-      for (const [m, n, k] of [[1, 1, 1], [3, 5, 7], [17, 64, 129], [65, 3, 31]]) {
+      for (const [m, n, k] of [
+        [1, 1, 1],
+        [3, 5, 7],
+        [17, 64, 129],
+        [65, 3, 31],
+      ]) {
         // Operands live at odd offsets inside larger buffers.
         const a = randomFloats(m * k + 3, seed++).subarray(3);
         const b = randomFloats(k * n + 5, seed++).subarray(5);
         const c0 = randomFloats(m * n, seed++);
-        const alpha = 1.5, beta = 0.25;
+        const alpha = 1.5,
+          beta = 0.25;
         const want = new Float64Array(m * n);
         for (let i = 0; i < m; i++)
           for (let j = 0; j < n; j++) {
@@ -44,7 +58,11 @@ test('sgemm - tiled results are bit-identical for every thread count, and equal 
   try {
     equal(addon.sgemmMode('tiled'), 'tiled');
     // Shapes large enough to be cut into tiles along columns, rows and both, with ragged tails.
-    for (const [m, n, k] of [[37, 1030, 33], [2100, 7, 19], [2050, 600, 9]])
+    for (const [m, n, k] of [
+      [37, 1030, 33],
+      [2100, 7, 19],
+      [2050, 600, 9],
+    ])
       for (const transA of [false, true])
         for (const transB of [false, true]) {
           const what = `transA=${transA} transB=${transB} ${m}x${n}x${k}`;
@@ -123,11 +141,19 @@ test('conv2d - matches the tfjs cpu kernels Conv2D, Conv2DBackpropInput and Conv
     const strides: [number, number] = [g.strideH, g.strideW];
     const ys: [number, number, number, number] = [g.batch, g.outH, g.outW, g.outC];
     const common = { strides, pad, dataFormat: 'NHWC' };
-    const yT = tf.engine().runKernel('Conv2D', { x: tf.tensor4d(x, xs), filter: tf.tensor4d(w, ws) }, { ...common, dilations: 1 }) as tf.Tensor;
-    const dxT = tf.engine().runKernel('Conv2DBackpropInput', { dy: tf.tensor4d(dy, ys), filter: tf.tensor4d(w, ws) },
-      { ...common, inputShape: xs }) as tf.Tensor;
-    const dwT = tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor4d(x, xs), dy: tf.tensor4d(dy, ys) },
-      { ...common, filterShape: ws }) as tf.Tensor;
+    const yT = tf
+      .engine()
+      .runKernel('Conv2D', { x: tf.tensor4d(x, xs), filter: tf.tensor4d(w, ws) }, { ...common, dilations: 1 }) as tf.Tensor;
+    const dxT = tf
+      .engine()
+      .runKernel(
+        'Conv2DBackpropInput',
+        { dy: tf.tensor4d(dy, ys), filter: tf.tensor4d(w, ws) },
+        { ...common, inputShape: xs },
+      ) as tf.Tensor;
+    const dwT = tf
+      .engine()
+      .runKernel('Conv2DBackpropFilter', { x: tf.tensor4d(x, xs), dy: tf.tensor4d(dy, ys) }, { ...common, filterShape: ws }) as tf.Tensor;
     const y = new Float32Array(outputSize(g));
     addon.conv2d(x, w, g, y);
     assertClose(y, yT.dataSync(), 1e-4, 1e-5, `Conv2D ${what}`);

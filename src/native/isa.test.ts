@@ -8,7 +8,7 @@ import { requireAddon } from './testing.js';
 // files may contain such instructions, and all their code sits in anonymous namespaces
 // (an inline function emitted from them could otherwise replace the baseline copy): the XNOR
 // kernels' and the all-reduce codec's (native/src/codec).
-test('isa - AVX/AVX-512 instructions appear only in the ISA kernel files\' internal functions', (t) => {
+test("isa - AVX/AVX-512 instructions appear only in the ISA kernel files' internal functions", (t) => {
   requireAddon();
   if (process.arch !== 'x64') return t.skip('x86-64 only');
   const r = spawnSync('objdump', ['-d', '--no-show-raw-insn', '-C', addonPath()], { encoding: 'utf8', maxBuffer: 1 << 28 });
@@ -19,7 +19,10 @@ test('isa - AVX/AVX-512 instructions appear only in the ISA kernel files\' inter
   let fn = '';
   for (const line of r.stdout.split('\n')) {
     const head = /^[0-9a-f]+ <(.*)>:$/.exec(line);
-    if (head) { fn = head[1]; continue; }
+    if (head) {
+      fn = head[1];
+      continue;
+    }
     if (!/%[yz]mm\d|%k[1-7]\b|\bvpopcnt|\bpopcnt\b/.test(line)) continue;
     vectorFunctions.add(fn);
     // Demangled names of template instances start with their return type.

@@ -29,9 +29,11 @@ export function randomFloats(n: number, seed: number, zeros = true): Float32Arra
   const out = new Float32Array(n);
   let s = (seed * 2654435761) >>> 0 || 1;
   for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
     s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
+    s ^= s << 5;
+    s >>>= 0;
     out[i] = s / 2147483648 - 1;
     if (zeros && s % 13 === 0) out[i] = s % 2 === 0 ? 0 : -0;
   }
@@ -41,9 +43,21 @@ export function randomFloats(n: number, seed: number, zeros = true): Float32Arra
 export const sign = (x: number): number => (x < 0 ? -1 : 1);
 
 /** tfjs 'same' / 'valid' geometry (computeConv2DInfo with dilation 1, NHWC). */
-export function convGeometry(batch: number, inH: number, inW: number, inC: number, kH: number, kW: number,
-  outC: number, stride: number, pad: 'same' | 'valid'): Conv2DGeometry {
-  let outH: number, outW: number, padTop = 0, padLeft = 0;
+export function convGeometry(
+  batch: number,
+  inH: number,
+  inW: number,
+  inC: number,
+  kH: number,
+  kW: number,
+  outC: number,
+  stride: number,
+  pad: 'same' | 'valid',
+): Conv2DGeometry {
+  let outH: number,
+    outW: number,
+    padTop = 0,
+    padLeft = 0;
   if (pad === 'same') {
     outH = Math.ceil(inH / stride);
     outW = Math.ceil(inW / stride);
@@ -73,8 +87,11 @@ function forEachConvTerm(g: Conv2DGeometry, visit: (o: number, x: number, w: num
             if (iw < 0 || iw >= g.inW) continue;
             for (let c = 0; c < g.inC; c++)
               for (let o = 0; o < g.outC; o++) {
-                visit(((n * g.outH + oh) * g.outW + ow) * g.outC + o, ((n * g.inH + ih) * g.inW + iw) * g.inC + c,
-                  ((kh * g.kW + kw) * g.inC + c) * g.outC + o);
+                visit(
+                  ((n * g.outH + oh) * g.outW + ow) * g.outC + o,
+                  ((n * g.inH + ih) * g.inW + iw) * g.inC + c,
+                  ((kh * g.kW + kw) * g.inC + c) * g.outC + o,
+                );
               }
           }
         }
@@ -82,19 +99,25 @@ function forEachConvTerm(g: Conv2DGeometry, visit: (o: number, x: number, w: num
 
 export function convRef(x: Float32Array, w: Float32Array, g: Conv2DGeometry): Float64Array {
   const out = new Float64Array(outputSize(g));
-  forEachConvTerm(g, (o, xi, wi) => { out[o] += x[xi] * w[wi]; });
+  forEachConvTerm(g, (o, xi, wi) => {
+    out[o] += x[xi] * w[wi];
+  });
   return out;
 }
 
 export function convBackpropInputRef(dy: Float32Array, w: Float32Array, g: Conv2DGeometry): Float64Array {
   const dx = new Float64Array(inputSize(g));
-  forEachConvTerm(g, (o, xi, wi) => { dx[xi] += dy[o] * w[wi]; });
+  forEachConvTerm(g, (o, xi, wi) => {
+    dx[xi] += dy[o] * w[wi];
+  });
   return dx;
 }
 
 export function convBackpropFilterRef(x: Float32Array, dy: Float32Array, g: Conv2DGeometry): Float64Array {
   const dw = new Float64Array(filterSize(g));
-  forEachConvTerm(g, (o, xi, wi) => { dw[wi] += x[xi] * dy[o]; });
+  forEachConvTerm(g, (o, xi, wi) => {
+    dw[wi] += x[xi] * dy[o];
+  });
   return dw;
 }
 

@@ -2,7 +2,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { packedInt32Length } from './addon.js';
 import {
-  assertExact, convGeometry, convRef, filterSize, forEachKernel, inputSize, outputSize, randomFloats, requireAddon, sign,
+  assertExact,
+  convGeometry,
+  convRef,
+  filterSize,
+  forEachKernel,
+  inputSize,
+  outputSize,
+  randomFloats,
+  requireAddon,
+  sign,
 } from './testing.js';
 
 const RAGGED = [1, 2, 3, 17, 63, 64, 65, 127, 129];
@@ -44,7 +53,12 @@ test('packRows - bit j of word w is value[64w+j] < 0, tail bits zero, -0 and NaN
   forEachKernel(addon, (kernel) => {
     const k = 70;
     const src = new Float32Array(k).fill(1);
-    src[0] = -1; src[63] = -0.5; src[64] = -0; src[65] = NaN; src[69] = -Infinity; src[66] = 0;
+    src[0] = -1;
+    src[63] = -0.5;
+    src[64] = -0;
+    src[65] = NaN;
+    src[69] = -Infinity;
+    src[66] = 0;
     const dst = new Int32Array(4).fill(-1);
     addon.packRows(src, 1, k, dst);
     // word 0: bits 0 and 63 -> low int32 = 1, high int32 = 1 << 31; word 1: bit 5 (index 69).
@@ -56,7 +70,9 @@ test('xnorGemm - one-hot inputs give the hand-derived K, K-2 and -K', () => {
   const addon = requireAddon();
   forEachKernel(addon, (kernel) => {
     for (const k of [1, 64, 65, 200]) {
-      const m = 3, n = 2, pos = k - 1;
+      const m = 3,
+        n = 2,
+        pos = k - 1;
       const a = new Float32Array(m * k).fill(1);
       a[1 * k + pos] = -1; // row 1: one negative element
       a.fill(-1, 2 * k, 3 * k); // row 2: all negative
@@ -80,7 +96,11 @@ test('binaryConv2d - equals the float conv of the signs with zero padding, strid
     for (const inC of [1, 3, 64, 65])
       for (const stride of [1, 2])
         for (const pad of ['same', 'valid'] as const)
-          for (const [h, w, kh, kw] of [[7, 6, 3, 3], [5, 9, 5, 1], [4, 4, 2, 2]]) {
+          for (const [h, w, kh, kw] of [
+            [7, 6, 3, 3],
+            [5, 9, 5, 1],
+            [4, 4, 2, 2],
+          ]) {
             const g = convGeometry(2, h, w, inC, kh, kw, 5, stride, pad);
             const x = randomFloats(inputSize(g), seed++);
             const f = randomFloats(filterSize(g), seed++);

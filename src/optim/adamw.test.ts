@@ -36,7 +36,14 @@ test('adamw - the native fused step equals the reference loop over many steps', 
 });
 
 test('schedule - cosine anneals from 1 to the floor; warm restarts start over each period', () => {
-  const base = { name: 'cosine' as const, minLrFraction: 0.1, warmRestarts: false, restartPeriodSteps: 10, restartMultiplier: 2, totalSteps: 100 };
+  const base = {
+    name: 'cosine' as const,
+    minLrFraction: 0.1,
+    warmRestarts: false,
+    restartPeriodSteps: 10,
+    restartMultiplier: 2,
+    totalSteps: 100,
+  };
   assert.equal(lrFactor(0, base), 1);
   assert.ok(Math.abs(lrFactor(50, base) - 0.55) < 1e-12);
   assert.ok(Math.abs(lrFactor(100, base) - 0.1) < 1e-12);

@@ -42,7 +42,7 @@ export function adamwStepJs(p: Float32Array, g: Float32Array, m: Float32Array, v
     const vi = b2 * v[i] + (1 - b2) * gi * gi;
     m[i] = mi;
     v[i] = vi;
-    let pi = p[i] - decay * p[i] - h.lr * (mi / c1) / (Math.sqrt(vi / c2) + h.epsilon);
+    let pi = p[i] - decay * p[i] - (h.lr * (mi / c1)) / (Math.sqrt(vi / c2) + h.epsilon);
     if (h.clip > 0) pi = pi > h.clip ? h.clip : pi < -h.clip ? -h.clip : pi;
     p[i] = pi;
   }
@@ -59,7 +59,10 @@ export class AdamW {
   private readonly m = new Map<string, Float32Array>();
   private readonly v = new Map<string, Float32Array>();
 
-  constructor(private readonly params: Param[], private readonly opts: AdamWOptions) {
+  constructor(
+    private readonly params: Param[],
+    private readonly opts: AdamWOptions,
+  ) {
     for (const p of params) {
       this.m.set(p.name, new Float32Array(p.variable.size));
       this.v.set(p.name, new Float32Array(p.variable.size));
@@ -93,8 +96,11 @@ export class AdamW {
       if (!grad) continue;
       const h: AdamWHyper = {
         lr: (p.group === 'binary' ? this.opts.binaryLr : this.opts.lr) * lrFactor,
-        beta1: this.opts.beta1, beta2: this.opts.beta2, epsilon: this.opts.epsilon,
-        weightDecay: p.decay ? this.opts.weightDecay : 0, step: this.stepCount,
+        beta1: this.opts.beta1,
+        beta2: this.opts.beta2,
+        epsilon: this.opts.epsilon,
+        weightDecay: p.decay ? this.opts.weightDecay : 0,
+        step: this.stepCount,
         clip: p.clip ? this.opts.latentClip : 0,
       };
       const m = this.m.get(p.name)!;

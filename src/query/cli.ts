@@ -27,7 +27,11 @@ export function addQueryOutputOptions(cmd: Command): Command {
     .option('--json', 'print JSON on stdout')
     .option('--csv', 'print CSV on stdout')
     .option('--store <file>', 'experiment database', DEFAULT_STORE_PATH)
-    .option('--lock-timeout-ms <ms>', 'how long to wait for another process holding a lock', String(defaultQueryStoreOptions().lockTimeoutMs));
+    .option(
+      '--lock-timeout-ms <ms>',
+      'how long to wait for another process holding a lock',
+      String(defaultQueryStoreOptions().lockTimeoutMs),
+    );
 }
 
 /** The shared flags' schema (for parseFlags, src/config/flags.ts); a command extends it with its own. */

@@ -22,7 +22,17 @@ test('format - table columns align by code points, numbers right-aligned', () =>
 });
 
 test('format - CSV quotes commas, quotes and newlines; null is empty', () => {
-  assert.equal(toCsv(['a', 'b'], [['x,y', 'say "hi"'], [null, 'two\nlines'], [1.5, undefined]]), 'a,b\n"x,y","say ""hi"""\n,"two\nlines"\n1.5,\n');
+  assert.equal(
+    toCsv(
+      ['a', 'b'],
+      [
+        ['x,y', 'say "hi"'],
+        [null, 'two\nlines'],
+        [1.5, undefined],
+      ],
+    ),
+    'a,b\n"x,y","say ""hi"""\n,"two\nlines"\n1.5,\n',
+  );
 });
 
 test('format - percentages, p-values and bytes', () => {

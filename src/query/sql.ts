@@ -48,7 +48,10 @@ export function runSql(path: string, text: string, options: QueryStoreOptions = 
       stmt = db.prepare(text);
     } catch (err) {
       if (err instanceof RangeError && /more than one statement/.test(err.message)) {
-        throw new SqlRefusedError('bnn sql runs exactly one statement; this text holds more than one (remove everything after the first ;)', keyword);
+        throw new SqlRefusedError(
+          'bnn sql runs exactly one statement; this text holds more than one (remove everything after the first ;)',
+          keyword,
+        );
       }
       throw sqlFailure(file, err, opts.lockTimeoutMs);
     }

@@ -78,7 +78,15 @@ export function buildFixtureStore(file: string): Fixture {
               epochTimeS: 8.5,
             }),
           );
-          addCheckpoint(db, { runId: run.id, epoch: 5, step: 500, path: 'runs/ckpt/epoch-5.safetensors', sha256: 'ab'.repeat(32), bytes: 131_072, now: new Date(Date.UTC(2025, 0, 20)) });
+          addCheckpoint(db, {
+            runId: run.id,
+            epoch: 5,
+            step: 500,
+            path: 'runs/ckpt/epoch-5.safetensors',
+            sha256: 'ab'.repeat(32),
+            bytes: 131_072,
+            now: new Date(Date.UTC(2025, 0, 20)),
+          });
           addEvent(db, { runId: run.id, kind: 'checkpointed', detail: { epoch: 5 }, at: new Date(Date.UTC(2025, 0, 20)) });
         }
         all.push(finish(run.id, acc, i, precision, precision !== 'fp32'));

@@ -84,9 +84,10 @@ export function gatherReport(db: StoreDb, query: CompareQuery, storePath: string
 
   const withCurves = runsWithTestAccuracy(db, { ids }).sort((a, b) => order.get(a)! - order.get(b)!);
   const drawn = withCurves.slice(0, MAX_CURVE_RUNS);
-  const curves = drawn.length === 0
-    ? []
-    : testAccuracyCurves(db, drawn).map((p) => ({ runId: p.runId, group: groupOf.get(p.runId)!, epoch: p.epoch, testAcc: p.testAcc }));
+  const curves =
+    drawn.length === 0
+      ? []
+      : testAccuracyCurves(db, drawn).map((p) => ({ runId: p.runId, group: groupOf.get(p.runId)!, epoch: p.epoch, testAcc: p.testAcc }));
 
   return {
     generatedAt: now.toISOString(),

@@ -42,7 +42,9 @@ export function checkWritable(target: ReportTarget): void {
     throw new ReportError(`${target.file}: cannot write the report: a folder of that name is in the way`, { file: target.file });
   }
   if (target.chartsDir !== undefined && existsSync(target.chartsDir) && !statSync(target.chartsDir).isDirectory()) {
-    throw new ReportError(`${target.chartsDir}: cannot write the report's charts: a file of that name is in the way`, { file: target.chartsDir });
+    throw new ReportError(`${target.chartsDir}: cannot write the report's charts: a file of that name is in the way`, {
+      file: target.chartsDir,
+    });
   }
 }
 

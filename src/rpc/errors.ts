@@ -22,12 +22,15 @@ export const RpcCode = {
 } as const;
 export type RpcCode = (typeof RpcCode)[keyof typeof RpcCode];
 
-export const rpcCodeName = (code: number): string =>
-  Object.entries(RpcCode).find(([, v]) => v === code)?.[0] ?? `code ${code}`;
+export const rpcCodeName = (code: number): string => Object.entries(RpcCode).find(([, v]) => v === code)?.[0] ?? `code ${code}`;
 
 /** A call failed with a status: thrown by handlers to answer with it, and by the client when a call fails. */
 export class RpcError extends Error {
-  constructor(readonly code: RpcCode, message: string, options: { cause?: unknown } = {}) {
+  constructor(
+    readonly code: RpcCode,
+    message: string,
+    options: { cause?: unknown } = {},
+  ) {
     super(message, options);
     this.name = 'RpcError';
   }

@@ -8,8 +8,23 @@ import { packageRoot } from '../config/package-info.js';
 import { RpcCode, RpcError, RpcUnauthenticatedError, RpcUnavailableError, rpcCodeName } from './errors.js';
 import { probeTls, type ClientTls, type ServerTls } from './tls.js';
 import type {
-  Ack, Assignment, AssignmentsRequest, CallContext, CheckpointReport, ClusterEvent, CoordinatorHandlers, HeartbeatReply,
-  HeartbeatRequest, MetricsReport, RegisterReply, RegisterRequest, ResumeRunRequest, RunInfo, RunRef, SubmitRunRequest, WatchRequest,
+  Ack,
+  Assignment,
+  AssignmentsRequest,
+  CallContext,
+  CheckpointReport,
+  ClusterEvent,
+  CoordinatorHandlers,
+  HeartbeatReply,
+  HeartbeatRequest,
+  MetricsReport,
+  RegisterReply,
+  RegisterRequest,
+  ResumeRunRequest,
+  RunInfo,
+  RunRef,
+  SubmitRunRequest,
+  WatchRequest,
 } from './types.js';
 
 /** Metadata key carrying `Bearer <token>`. */
@@ -61,7 +76,10 @@ export interface RpcServer {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerReadableStream<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
+type AnyCall =
+  | grpc.ServerUnaryCall<unknown, unknown>
+  | grpc.ServerReadableStream<unknown, unknown>
+  | grpc.ServerWritableStream<unknown, unknown>;
 
 function contextOf(call: AnyCall): { ctx: CallContext; abort: AbortController } {
   const abort = new AbortController();
@@ -86,19 +104,24 @@ export function createRpcServer(handlers: CoordinatorHandlers, options: RpcServe
     return Object.assign(new Error(details), { code: grpc.status.UNAUTHENTICATED, details, metadata: new grpc.Metadata() });
   };
   const failed = (method: string, err: unknown): Partial<grpc.ServiceError> => {
-    if (!(err instanceof RpcError)) log(`${method} failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    if (!(err instanceof RpcError)) log(`${method} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     return toServiceError(err);
   };
 
-  const unary = <Q, R>(method: string, fn: (req: Q, ctx: CallContext) => Promise<R>): grpc.handleUnaryCall<Q, R> =>
+  const unary =
+    <Q, R>(method: string, fn: (req: Q, ctx: CallContext) => Promise<R>): grpc.handleUnaryCall<Q, R> =>
     (call, callback) => {
       const denied = authorize(method, call);
       if (denied) return callback(denied);
       const { ctx } = contextOf(call);
-      fn(call.request, ctx).then((r) => callback(null, r), (err) => callback(failed(method, err)));
+      fn(call.request, ctx).then(
+        (r) => callback(null, r),
+        (err) => callback(failed(method, err)),
+      );
     };
 
-  const serverStream = <Q, R>(method: string, fn: (req: Q, ctx: CallContext) => AsyncIterable<R>): grpc.handleServerStreamingCall<Q, R> =>
+  const serverStream =
+    <Q, R>(method: string, fn: (req: Q, ctx: CallContext) => AsyncIterable<R>): grpc.handleServerStreamingCall<Q, R> =>
     (call) => {
       const denied = authorize(method, call);
       if (denied) {
@@ -129,7 +152,10 @@ export function createRpcServer(handlers: CoordinatorHandlers, options: RpcServe
       return callback(denied);
     }
     const { ctx } = contextOf(call);
-    handlers.heartbeat(call as AsyncIterable<HeartbeatRequest>, ctx).then((r) => callback(null, r), (err) => callback(failed('Heartbeat', err)));
+    handlers.heartbeat(call as AsyncIterable<HeartbeatRequest>, ctx).then(
+      (r) => callback(null, r),
+      (err) => callback(failed('Heartbeat', err)),
+    );
   };
 
   server.addService(coordinatorService().service, {
@@ -150,7 +176,11 @@ export function createRpcServer(handlers: CoordinatorHandlers, options: RpcServe
     listen(host, port) {
       return new Promise((resolve, reject) => {
         const credentials = options.tls
-          ? grpc.ServerCredentials.createSsl(options.tls.ca, [{ cert_chain: options.tls.cert, private_key: options.tls.key }], options.tls.ca !== null)
+          ? grpc.ServerCredentials.createSsl(
+              options.tls.ca,
+              [{ cert_chain: options.tls.cert, private_key: options.tls.key }],
+              options.tls.ca !== null,
+            )
           : grpc.ServerCredentials.createInsecure();
         server.bindAsync(`${host}:${port}`, credentials, (err, bound) => {
           if (err) reject(new RpcUnavailableError(`cannot listen on ${host}:${port}: ${err.message}`, { cause: err }));
@@ -160,8 +190,14 @@ export function createRpcServer(handlers: CoordinatorHandlers, options: RpcServe
     },
     shutdown(graceMs = 1000) {
       stopping ??= new Promise<void>((resolve) => {
-        const force = setTimeout(() => { server.forceShutdown(); resolve(); }, graceMs);
-        server.tryShutdown(() => { clearTimeout(force); resolve(); });
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
       });
       return stopping;
     },
@@ -218,7 +254,7 @@ function tlsHint(details: string): string {
     return ' (the coordinator does not speak TLS: drop the --tls* flags, or start it with --tls-cert/--tls-key)';
   }
   if (/self.signed|unable to (verify|get)|certificate|altnames|Hostname\/IP/i.test(details)) {
-    return ' (the coordinator\'s certificate is not trusted: check --tls-ca, or --tls-server-name when the address differs from the certificate\'s names)';
+    return " (the coordinator's certificate is not trusted: check --tls-ca, or --tls-server-name when the address differs from the certificate's names)";
   }
   return '';
 }
@@ -253,8 +289,11 @@ export function connectCoordinator(address: string, options: CoordinatorClientOp
   // A plaintext client that cannot connect asks whether the server wants TLS, to say so.
   const diagnosed = async (err: RpcError): Promise<RpcError> => {
     if (tls || !(err instanceof RpcUnavailableError) || !(await probeTls(address, 1500))) return err;
-    return new RpcUnavailableError(`coordinator ${address} serves TLS but this client connected in plaintext: ` +
-      'pass --tls-ca <ca.pem> (and --tls-cert/--tls-key when it requires client certificates)', { cause: err });
+    return new RpcUnavailableError(
+      `coordinator ${address} serves TLS but this client connected in plaintext: ` +
+        'pass --tls-ca <ca.pem> (and --tls-cert/--tls-key when it requires client certificates)',
+      { cause: err },
+    );
   };
   const metadata = () => {
     const md = new grpc.Metadata();
@@ -262,31 +301,35 @@ export function connectCoordinator(address: string, options: CoordinatorClientOp
     return md;
   };
   const callTimeoutMs = options.callTimeoutMs ?? 30_000;
-  const unary = <Q, R>(method: string) => (req: Q): Promise<R> =>
-    new Promise((resolve, reject) => {
-      const cb: Callback<R> = (err, res) => (err ? void diagnosed(fromServiceError(err, address, tls)).then(reject) : resolve(res as R));
-      raw[method]!.call(raw, req, metadata(), { deadline: Date.now() + callTimeoutMs }, cb);
-    });
-  const stream = <Q, R>(method: string) => (req: Q): RpcStream<R> => {
-    const call = raw[method]!.call(raw, req, metadata()) as grpc.ClientReadableStream<R>;
-    let cancelled = false;
-    return {
-      cancel() {
-        cancelled = true;
-        call.cancel();
-      },
-      async *[Symbol.asyncIterator]() {
-        try {
-          for await (const msg of call) yield msg as R;
-        } catch (err) {
-          if (cancelled && (err as grpc.ServiceError).code === grpc.status.CANCELLED) return;
-          throw await diagnosed(fromServiceError(err as grpc.ServiceError, address, tls));
-        } finally {
-          if (!cancelled) call.cancel();
-        }
-      },
+  const unary =
+    <Q, R>(method: string) =>
+    (req: Q): Promise<R> =>
+      new Promise((resolve, reject) => {
+        const cb: Callback<R> = (err, res) => (err ? void diagnosed(fromServiceError(err, address, tls)).then(reject) : resolve(res as R));
+        raw[method]!.call(raw, req, metadata(), { deadline: Date.now() + callTimeoutMs }, cb);
+      });
+  const stream =
+    <Q, R>(method: string) =>
+    (req: Q): RpcStream<R> => {
+      const call = raw[method]!.call(raw, req, metadata()) as grpc.ClientReadableStream<R>;
+      let cancelled = false;
+      return {
+        cancel() {
+          cancelled = true;
+          call.cancel();
+        },
+        async *[Symbol.asyncIterator]() {
+          try {
+            for await (const msg of call) yield msg as R;
+          } catch (err) {
+            if (cancelled && (err as grpc.ServiceError).code === grpc.status.CANCELLED) return;
+            throw await diagnosed(fromServiceError(err as grpc.ServiceError, address, tls));
+          } finally {
+            if (!cancelled) call.cancel();
+          }
+        },
+      };
     };
-  };
   return {
     register: unary('Register'),
     heartbeat() {
@@ -298,8 +341,13 @@ export function connectCoordinator(address: string, options: CoordinatorClientOp
       const call = raw.Heartbeat!.call(raw, metadata(), cb) as grpc.ClientWritableStream<HeartbeatRequest>;
       call.on('error', () => undefined);
       return {
-        send: (req) => { call.write(req); },
-        end: () => { call.end(); return closed; },
+        send: (req) => {
+          call.write(req);
+        },
+        end: () => {
+          call.end();
+          return closed;
+        },
         closed,
       };
     },

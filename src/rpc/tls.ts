@@ -58,8 +58,14 @@ function readPem(flag: string, file: string): Buffer {
     data = readFileSync(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable (permission denied)'
-      : code === 'EISDIR' ? 'is a directory' : `cannot be read (${(err as Error).message})`;
+    const why =
+      code === 'ENOENT'
+        ? 'does not exist'
+        : code === 'EACCES'
+          ? 'is not readable (permission denied)'
+          : code === 'EISDIR'
+            ? 'is a directory'
+            : `cannot be read (${(err as Error).message})`;
     throw new TlsConfigError(`${flag} ${file} ${why}`, { cause: err });
   }
   if (!data.includes('-----BEGIN ')) throw new TlsConfigError(`${flag} ${file} is not a PEM file (no '-----BEGIN' line)`);
@@ -110,7 +116,11 @@ export function loadServerTls(files: ServerTlsFiles, now = Date.now()): ServerTl
 /** Reads and checks the client's CA and (for mutual TLS) its certificate and key. */
 export function loadClientTls(files: ClientTlsFiles, now = Date.now()): ClientTls {
   if ((files.certFile === undefined) !== (files.keyFile === undefined)) {
-    throw new TlsConfigError(files.certFile === undefined ? '--tls-key needs --tls-cert (the client certificate it belongs to)' : '--tls-cert needs --tls-key (its private key)');
+    throw new TlsConfigError(
+      files.certFile === undefined
+        ? '--tls-key needs --tls-cert (the client certificate it belongs to)'
+        : '--tls-cert needs --tls-key (its private key)',
+    );
   }
   let ca: Buffer | null = null;
   if (files.caFile !== undefined) {
@@ -125,7 +135,8 @@ export function loadClientTls(files: ClientTlsFiles, now = Date.now()): ClientTl
 export function serverTlsFiles(flags: { tlsCert?: string; tlsKey?: string; tlsCa?: string }): ServerTlsFiles | null {
   const { tlsCert, tlsKey, tlsCa } = flags;
   if (tlsCert === undefined && tlsKey === undefined) {
-    if (tlsCa !== undefined) throw new TlsConfigError('--tls-ca (mutual TLS) needs --tls-cert and --tls-key (the coordinator\'s own certificate)');
+    if (tlsCa !== undefined)
+      throw new TlsConfigError("--tls-ca (mutual TLS) needs --tls-cert and --tls-key (the coordinator's own certificate)");
     return null;
   }
   if (tlsCert === undefined) throw new TlsConfigError('--tls-key needs --tls-cert (the certificate it belongs to)');
@@ -134,15 +145,24 @@ export function serverTlsFiles(flags: { tlsCert?: string; tlsKey?: string; tlsCa
 }
 
 /** Client flags → files: TLS is on with `--tls` or any `--tls-*` file; otherwise plaintext (null). */
-export function clientTlsFiles(flags: { tls?: boolean; tlsCa?: string; tlsCert?: string; tlsKey?: string; tlsServerName?: string }): ClientTlsFiles | null {
+export function clientTlsFiles(flags: {
+  tls?: boolean;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsServerName?: string;
+}): ClientTlsFiles | null {
   const { tls, tlsCa, tlsCert, tlsKey, tlsServerName } = flags;
   if (!tls && tlsCa === undefined && tlsCert === undefined && tlsKey === undefined) {
-    if (tlsServerName !== undefined) throw new TlsConfigError('--tls-server-name applies to TLS only: add --tls-ca <file> (or --tls to trust the system roots)');
+    if (tlsServerName !== undefined)
+      throw new TlsConfigError('--tls-server-name applies to TLS only: add --tls-ca <file> (or --tls to trust the system roots)');
     return null;
   }
   return {
-    ...(tlsCa !== undefined ? { caFile: tlsCa } : {}), ...(tlsCert !== undefined ? { certFile: tlsCert } : {}),
-    ...(tlsKey !== undefined ? { keyFile: tlsKey } : {}), ...(tlsServerName !== undefined ? { serverName: tlsServerName } : {}),
+    ...(tlsCa !== undefined ? { caFile: tlsCa } : {}),
+    ...(tlsCert !== undefined ? { certFile: tlsCert } : {}),
+    ...(tlsKey !== undefined ? { keyFile: tlsKey } : {}),
+    ...(tlsServerName !== undefined ? { serverName: tlsServerName } : {}),
   };
 }
 

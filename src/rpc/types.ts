@@ -1,11 +1,24 @@
 // Messages of proto/bnn/v1/coordinator.proto as proto-loader hands them over (keepCase,
 // defaults filled, 64-bit integers as numbers), and the transport-free shape of the service.
 
-export interface RegisterRequest { hostname: string; hardware_json: string; threads: number; backend: string; pid: number }
-export interface RegisterReply { worker_id: string; heartbeat_interval_ms: number }
-export interface HeartbeatRequest { worker_id: string }
+export interface RegisterRequest {
+  hostname: string;
+  hardware_json: string;
+  threads: number;
+  backend: string;
+  pid: number;
+}
+export interface RegisterReply {
+  worker_id: string;
+  heartbeat_interval_ms: number;
+}
+export interface HeartbeatRequest {
+  worker_id: string;
+}
 export type HeartbeatReply = Record<string, never>;
-export interface AssignmentsRequest { worker_id: string }
+export interface AssignmentsRequest {
+  worker_id: string;
+}
 export type AssignmentKind = 'KIND_UNSPECIFIED' | 'ASSIGN' | 'STOP';
 export interface Assignment {
   kind: AssignmentKind;
@@ -59,9 +72,19 @@ export interface CheckpointReport {
   generation: number;
   rank: number;
 }
-export interface SubmitRunRequest { config_json: string; workers: number; config_path: string }
-export interface RunRef { run_id: string }
-export interface ResumeRunRequest { run_id: string; workers: number; compression: string }
+export interface SubmitRunRequest {
+  config_json: string;
+  workers: number;
+  config_path: string;
+}
+export interface RunRef {
+  run_id: string;
+}
+export interface ResumeRunRequest {
+  run_id: string;
+  workers: number;
+  compression: string;
+}
 export interface RunInfo {
   run_id: string;
   status: string;
@@ -80,7 +103,12 @@ export interface WatchRequest {
   /** > 0: also send `snapshot` events (ClusterSnapshot JSON) at once and then at this interval. */
   snapshot_interval_ms: number;
 }
-export interface ClusterEvent { kind: string; run_id: string; detail_json: string; at: string }
+export interface ClusterEvent {
+  kind: string;
+  run_id: string;
+  detail_json: string;
+  at: string;
+}
 export type Ack = Record<string, never>;
 
 /** What a handler knows about its call. */

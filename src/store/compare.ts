@@ -34,7 +34,11 @@ const COMPARE_KEYS = Object.keys(COMPARE_COLUMNS) as (keyof typeof COMPARE_COLUM
 /** The statement compareRows reads runs with (for `toSQL()` and query plans). */
 export function compareStatement(db: StoreDb, filter: RunFilter) {
   // Only the columns compared: never the config JSON, which is most of a run row's bytes.
-  return db.select(COMPARE_COLUMNS).from(runs).where(and(...completedRunConditions(filter))).orderBy(runs.createdAt, runs.id);
+  return db
+    .select(COMPARE_COLUMNS)
+    .from(runs)
+    .where(and(...completedRunConditions(filter)))
+    .orderBy(runs.createdAt, runs.id);
 }
 
 /**
@@ -57,7 +61,10 @@ export function compareRows(db: StoreDb, filter: RunFilter): CompareRow[] {
 
 /** Joules by run and source of the COMPLETED runs matching the filter. */
 export function energyRowsStatement(db: StoreDb, filter: RunFilter) {
-  const selected = db.select({ id: runs.id }).from(runs).where(and(...completedRunConditions(filter)));
+  const selected = db
+    .select({ id: runs.id })
+    .from(runs)
+    .where(and(...completedRunConditions(filter)));
   return db
     .select({ runId: energySamples.runId, source: energySamples.source, joules: sql<number>`sum(${energySamples.joules})` })
     .from(energySamples)
@@ -67,7 +74,10 @@ export function energyRowsStatement(db: StoreDb, filter: RunFilter) {
 
 /** Runs with a J/sample among the COMPLETED runs matching the filter, computed from the rows (two grouped scans). */
 export function joulesPerSampleFromRows(db: StoreDb, filter: RunFilter): number {
-  const selected = db.select({ id: runs.id }).from(runs).where(and(...completedRunConditions(filter)));
+  const selected = db
+    .select({ id: runs.id })
+    .from(runs)
+    .where(and(...completedRunConditions(filter)));
   const energy = energyRowsStatement(db, filter).values() as unknown as [string, string, number][];
   const samples = new Map(
     db

@@ -109,9 +109,7 @@ function open(path: string, opts: Required<Omit<OpenStoreOptions, 'onUpgrade'>>)
     sqlite.close();
     const code = (err as { code?: string }).code;
     const why =
-      code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT'
-        ? 'not an SQLite database, or corrupt'
-        : `cannot use as an SQLite database`;
+      code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' ? 'not an SQLite database, or corrupt' : `cannot use as an SQLite database`;
     throw new StoreError(file, `${why} (${(err as Error).message})`, { cause: err });
   }
 

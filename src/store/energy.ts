@@ -32,7 +32,8 @@ export function addEnergySample(db: StoreDb, input: EnergySampleInput): EnergySa
  */
 export function addEnergySamples(db: StoreDb, inputs: readonly EnergySampleInput[]): EnergySampleRow[] {
   const rows = inputs.map((i) => {
-    if (!Number.isFinite(i.joules) || i.joules < 0) throw new RangeError(`energy sample joules must be a finite number >= 0, got ${i.joules}`);
+    if (!Number.isFinite(i.joules) || i.joules < 0)
+      throw new RangeError(`energy sample joules must be a finite number >= 0, got ${i.joules}`);
     if (!ENERGY_SOURCES.includes(i.source)) {
       throw new RangeError(`energy sample source must be one of ${ENERGY_SOURCES.join(', ')}, got "${String(i.source)}"`);
     }

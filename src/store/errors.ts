@@ -25,10 +25,7 @@ export class StoreSchemaTooNewError extends StoreError {
     /** The newest schema version this build knows. */
     readonly knownVersion: number,
   ) {
-    super(
-      file,
-      `was written by a newer bnn-cluster (schema ${fileVersion}, this build knows ${knownVersion}); upgrade bnn-cluster`,
-    );
+    super(file, `was written by a newer bnn-cluster (schema ${fileVersion}, this build knows ${knownVersion}); upgrade bnn-cluster`);
     this.name = 'StoreSchemaTooNewError';
   }
 

@@ -1,5 +1,21 @@
-export { checkSchemaCurrent, currentSchemaVersion, defaultOpenStoreOptions, migrationsFolder, openStore, type OpenStoreOptions, type Store, type StoreDb } from './db.js';
-export { RunNotFoundError, RunStateError, StoreError, StoreSchemaBehindError, StoreSchemaTooNewError, WorkerNotFoundError } from './errors.js';
+export {
+  checkSchemaCurrent,
+  currentSchemaVersion,
+  defaultOpenStoreOptions,
+  migrationsFolder,
+  openStore,
+  type OpenStoreOptions,
+  type Store,
+  type StoreDb,
+} from './db.js';
+export {
+  RunNotFoundError,
+  RunStateError,
+  StoreError,
+  StoreSchemaBehindError,
+  StoreSchemaTooNewError,
+  WorkerNotFoundError,
+} from './errors.js';
 export {
   countRunsByStatus,
   createRun,
@@ -16,24 +32,56 @@ export {
 } from './runs.js';
 export { addEpochMetrics, listEpochMetrics, runsWithTestAccuracy, testAccuracyCurves, type EpochMetricsInput } from './metrics.js';
 export {
-  listCompletedRuns, queryRuns, RUN_SORT_KEYS, runsStatement, type RunFilter, type RunSortKey, type RunsQuery,
+  listCompletedRuns,
+  queryRuns,
+  RUN_SORT_KEYS,
+  runsStatement,
+  type RunFilter,
+  type RunSortKey,
+  type RunsQuery,
 } from './run-queries.js';
 export {
-  compareRows, compareStatement, energyRowsStatement, joulesPerSampleFromRows, type CompareRow,
+  compareRows,
+  compareStatement,
+  energyRowsStatement,
+  joulesPerSampleFromRows,
+  type CompareRow,
 } from './compare.js';
 export { addCheckpoint, latestCheckpoint, listCheckpoints, type CheckpointInput } from './checkpoints.js';
 export { addEvent, listEvents, type EventInput } from './events.js';
 export { getWorker, listWorkers, touchWorker, upsertWorker, type WorkerInput } from './workers.js';
 export {
-  latestHardware, listHardware, recordHardware, type HardwareColumns, type HardwareFilter, type RecordHardwareInput,
+  latestHardware,
+  listHardware,
+  recordHardware,
+  type HardwareColumns,
+  type HardwareFilter,
+  type RecordHardwareInput,
 } from './hardware.js';
 export {
-  currentMembers, endGeneration, joinRun, lastGeneration, leaveRun, listMembers, resumeWorldSize, type JoinInput, type LeaveInput,
+  currentMembers,
+  endGeneration,
+  joinRun,
+  lastGeneration,
+  leaveRun,
+  listMembers,
+  resumeWorldSize,
+  type JoinInput,
+  type LeaveInput,
 } from './members.js';
 export { addStepMetrics, listStepMetrics, type StepMetricsInput, type StepRange } from './steps.js';
 export {
-  addEnergySample, addEnergySamples, energyByRun, energyPerEpoch, energyPerSample, listEnergySamples,
-  type EnergySampleInput, type EnergyTotal, type EpochEnergy, type RunEnergy, type SampleEnergy,
+  addEnergySample,
+  addEnergySamples,
+  energyByRun,
+  energyPerEpoch,
+  energyPerSample,
+  listEnergySamples,
+  type EnergySampleInput,
+  type EnergyTotal,
+  type EpochEnergy,
+  type RunEnergy,
+  type SampleEnergy,
 } from './energy.js';
 export { isoTime } from './time.js';
 export { BACKFILL_RUN_TOTALS_SQL, refreshEnergyTotals, refreshRunTotals, refreshTrainedSamples } from './totals.js';

@@ -90,13 +90,7 @@ export function leaveRun(db: StoreDb, input: LeaveInput): RunMemberRow | undefin
 }
 
 /** Closes every open membership of a generation (the group re-forms as the next one). Returns how many. */
-export function endGeneration(
-  db: StoreDb,
-  runId: string,
-  generation: number,
-  reason = 'generation-ended',
-  at: Date = new Date(),
-): number {
+export function endGeneration(db: StoreDb, runId: string, generation: number, reason = 'generation-ended', at: Date = new Date()): number {
   return db
     .update(runMembers)
     .set({ leftAt: isoTime(at), reason })
@@ -142,8 +136,13 @@ export function lastGeneration(db: StoreDb, runId: string): { generation: number
 export function resumeWorldSize(db: StoreDb, runId: string): number {
   const { worldSize } = lastGeneration(db, runId);
   if (worldSize > 0) return worldSize;
-  const submitted = db.select({ detail: events.detail }).from(events)
-    .where(and(eq(events.runId, runId), eq(events.kind, 'submitted'))).orderBy(desc(events.id)).limit(1).get();
+  const submitted = db
+    .select({ detail: events.detail })
+    .from(events)
+    .where(and(eq(events.runId, runId), eq(events.kind, 'submitted')))
+    .orderBy(desc(events.id))
+    .limit(1)
+    .get();
   const workers = (submitted?.detail as { workers?: unknown } | null | undefined)?.workers;
   return typeof workers === 'number' && Number.isInteger(workers) && workers > 0 ? workers : 1;
 }

@@ -42,7 +42,18 @@ export function runsWithTestAccuracy(db: StoreDb, filter: RunFilter): string[] {
   return db
     .selectDistinct({ runId: epochMetrics.runId })
     .from(epochMetrics)
-    .where(and(inArray(epochMetrics.runId, db.select({ id: runs.id }).from(runs).where(and(...where))), isNotNull(epochMetrics.testAcc)))
+    .where(
+      and(
+        inArray(
+          epochMetrics.runId,
+          db
+            .select({ id: runs.id })
+            .from(runs)
+            .where(and(...where)),
+        ),
+        isNotNull(epochMetrics.testAcc),
+      ),
+    )
     .all()
     .map((r) => r.runId);
 }

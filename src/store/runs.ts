@@ -126,13 +126,7 @@ export interface RunResults {
 }
 
 /** Ends a PENDING or RUNNING run with its results and a `completed`/`failed`/`cancelled` event. */
-export function finishRun(
-  db: StoreDb,
-  id: string,
-  status: FinalStatus,
-  results: RunResults = {},
-  now: Date = new Date(),
-): RunRow {
+export function finishRun(db: StoreDb, id: string, status: FinalStatus, results: RunResults = {}, now: Date = new Date()): RunRow {
   const at = isoTime(now);
   return db.transaction((tx) => {
     const current = tx.select({ status: runs.status }).from(runs).where(eq(runs.id, id)).get();

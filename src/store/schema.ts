@@ -67,13 +67,24 @@ export const runs = sqliteTable(
     // prefix plus every column `bnn compare` reads: compare walks this index alone (a few MB)
     // instead of every compared run's row with its config JSON (most of a row's bytes).
     index('runs_status_compare_idx').on(
-      t.status, t.createdAt, t.id, t.precision, t.model, t.dataset, t.name, t.finalTestAcc, t.bestTestAcc, t.samplesPerS,
-      t.wallTimeS, t.modelSizeBytes, t.packedSizeBytes, t.energyJoules, t.energySources, t.trainedSamples,
+      t.status,
+      t.createdAt,
+      t.id,
+      t.precision,
+      t.model,
+      t.dataset,
+      t.name,
+      t.finalTestAcc,
+      t.bestTestAcc,
+      t.samplesPerS,
+      t.wallTimeS,
+      t.modelSizeBytes,
+      t.packedSizeBytes,
+      t.energyJoules,
+      t.energySources,
+      t.trainedSamples,
     ),
-    check(
-      'runs_status_check',
-      sql.raw(`status IN (${RUN_STATUSES.map((s) => `'${s}'`).join(', ')})`),
-    ),
+    check('runs_status_check', sql.raw(`status IN (${RUN_STATUSES.map((s) => `'${s}'`).join(', ')})`)),
   ],
 );
 
@@ -141,7 +152,16 @@ export const events = sqliteTable(
  * group), left (it left cleanly), suspect (heartbeats late), dead (declared lost).
  */
 export const EVENT_KINDS = [
-  'created', 'started', 'resumed', 'completed', 'failed', 'cancelled', 'joined', 'left', 'suspect', 'dead',
+  'created',
+  'started',
+  'resumed',
+  'completed',
+  'failed',
+  'cancelled',
+  'joined',
+  'left',
+  'suspect',
+  'dead',
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
@@ -196,10 +216,7 @@ export const hardwareSnapshots = sqliteTable(
     /** Versions of the packages that shape results, by package name (bnn-cluster, @tensorflow/tfjs, ...). */
     packageVersions: text('package_versions', { mode: 'json' }).$type<Record<string, string>>().notNull(),
   },
-  (t) => [
-    index('hardware_snapshots_run_idx').on(t.runId),
-    index('hardware_snapshots_worker_at_idx').on(t.workerId, t.at),
-  ],
+  (t) => [index('hardware_snapshots_run_idx').on(t.runId), index('hardware_snapshots_worker_at_idx').on(t.workerId, t.at)],
 );
 
 /** Who trained a run in each generation (a membership change starts a new generation). */

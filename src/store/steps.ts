@@ -39,5 +39,10 @@ export function listStepMetrics(db: StoreDb, runId: string, range: StepRange = {
   const where: SQL[] = [eq(stepMetrics.runId, runId)];
   if (range.fromStep !== undefined) where.push(gte(stepMetrics.step, range.fromStep));
   if (range.toStep !== undefined) where.push(lte(stepMetrics.step, range.toStep));
-  return db.select().from(stepMetrics).where(and(...where)).orderBy(asc(stepMetrics.step)).all();
+  return db
+    .select()
+    .from(stepMetrics)
+    .where(and(...where))
+    .orderBy(asc(stepMetrics.step))
+    .all();
 }

@@ -33,8 +33,17 @@ test('store - opening migrates an empty file: tables, WAL, foreign keys, busy ti
     .map((r) => r.name)
     .filter((n) => !n.startsWith('sqlite_'));
   assert.deepEqual(tables, [
-    '__drizzle_migrations', 'checkpoints', 'energy_samples', 'epoch_metrics', 'events', 'hardware_snapshots', 'meta',
-    'run_members', 'runs', 'step_metrics', 'workers',
+    '__drizzle_migrations',
+    'checkpoints',
+    'energy_samples',
+    'epoch_metrics',
+    'events',
+    'hardware_snapshots',
+    'meta',
+    'run_members',
+    'runs',
+    'step_metrics',
+    'workers',
   ]);
   store.close();
   store.close();
@@ -101,7 +110,10 @@ test('store - a failed run can be resumed, recorded as such', async (t) => {
   assert.equal(resumed.error, null);
   assert.equal(resumed.finishedAt, null);
   assert.equal(resumed.startedAt, failed.startedAt, 'the original start time stays');
-  assert.deepEqual(listEvents(db, run.id).map((e) => e.kind), ['created', 'started', 'failed', 'resumed']);
+  assert.deepEqual(
+    listEvents(db, run.id).map((e) => e.kind),
+    ['created', 'started', 'failed', 'resumed'],
+  );
 });
 
 test('store - epoch metrics: one row per epoch, rewritten on conflict, unknown run rejected', async (t) => {
@@ -112,10 +124,13 @@ test('store - epoch metrics: one row per epoch, rewritten on conflict, unknown r
   addEpochMetrics(db, run.id, { epoch: 1, ...m, testLoss: null, testAcc: null });
   addEpochMetrics(db, run.id, { epoch: 2, ...m, trainLoss: 0.4 });
   const rows = listEpochMetrics(db, run.id);
-  assert.deepEqual(rows.map((r) => [r.epoch, r.trainLoss, r.testAcc]), [
-    [1, 0.5, null],
-    [2, 0.4, 0.79],
-  ]);
+  assert.deepEqual(
+    rows.map((r) => [r.epoch, r.trainLoss, r.testAcc]),
+    [
+      [1, 0.5, null],
+      [2, 0.4, 0.79],
+    ],
+  );
   assert.throws(() => addEpochMetrics(db, 'r-nope', { epoch: 1, ...m }), RunNotFoundError);
   assert.throws(() => addEvent(db, { runId: 'r-nope', kind: 'x' }), RunNotFoundError);
   assert.equal(addEvent(db, { kind: 'joined', detail: { worker: 1 } }).runId, null);
@@ -141,16 +156,22 @@ test('store - getRun by id or unique prefix; unknown and ambiguous ids are error
   assert.equal(getRun(db, a.id).id, a.id);
   assert.equal(getRun(db, 'r-20250201-10').id, a.id);
   assert.equal(getRun(db, b.id.slice(0, 14)).id, b.id);
-  assert.throws(() => getRun(db, 'r-2024'), (err: unknown) => {
-    assert.ok(err instanceof RunNotFoundError);
-    assert.match(err.message, /no run with id or id prefix "r-2024"/);
-    return true;
-  });
-  assert.throws(() => getRun(db, 'r-20250201'), (err: unknown) => {
-    assert.ok(err instanceof RunNotFoundError);
-    assert.ok(err.message.includes(a.id) && err.message.includes(b.id), err.message);
-    return true;
-  });
+  assert.throws(
+    () => getRun(db, 'r-2024'),
+    (err: unknown) => {
+      assert.ok(err instanceof RunNotFoundError);
+      assert.match(err.message, /no run with id or id prefix "r-2024"/);
+      return true;
+    },
+  );
+  assert.throws(
+    () => getRun(db, 'r-20250201'),
+    (err: unknown) => {
+      assert.ok(err instanceof RunNotFoundError);
+      assert.ok(err.message.includes(a.id) && err.message.includes(b.id), err.message);
+      return true;
+    },
+  );
   // LIKE wildcards in a prefix are plain characters.
   assert.throws(() => getRun(db, 'r-%'), RunNotFoundError);
   assert.throws(() => getRun(db, ''), RunNotFoundError);
@@ -160,13 +181,32 @@ test('store - listRuns filters and orders newest first', async (t) => {
   const { db } = await freshStore(t);
   const base = defaultRunConfig();
   const r1 = createRun(db, { config: { ...base, tags: ['a'] }, codeVersion: 'x', now: at('2025-03-01T00:00:00Z') });
-  const r2 = createRun(db, { config: { ...base, seed: 2, model: { ...base.model, precision: 'fp32' } }, codeVersion: 'x', now: at('2025-03-02T00:00:00Z') });
+  const r2 = createRun(db, {
+    config: { ...base, seed: 2, model: { ...base.model, precision: 'fp32' } },
+    codeVersion: 'x',
+    now: at('2025-03-02T00:00:00Z'),
+  });
   markRunning(db, r2.id, { backend: 'cpu', threads: 1 });
-  assert.deepEqual(listRuns(db).map((r) => r.id), [r2.id, r1.id]);
-  assert.deepEqual(listRuns(db, { precision: 'fp32' }).map((r) => r.id), [r2.id]);
-  assert.deepEqual(listRuns(db, { status: ['PENDING'] }).map((r) => r.id), [r1.id]);
-  assert.deepEqual(listRuns(db, { tag: 'a' }).map((r) => r.id), [r1.id]);
-  assert.deepEqual(listRuns(db, { limit: 1 }).map((r) => r.id), [r2.id]);
+  assert.deepEqual(
+    listRuns(db).map((r) => r.id),
+    [r2.id, r1.id],
+  );
+  assert.deepEqual(
+    listRuns(db, { precision: 'fp32' }).map((r) => r.id),
+    [r2.id],
+  );
+  assert.deepEqual(
+    listRuns(db, { status: ['PENDING'] }).map((r) => r.id),
+    [r1.id],
+  );
+  assert.deepEqual(
+    listRuns(db, { tag: 'a' }).map((r) => r.id),
+    [r1.id],
+  );
+  assert.deepEqual(
+    listRuns(db, { limit: 1 }).map((r) => r.id),
+    [r2.id],
+  );
   assert.match(newRunId(at('2025-12-31T23:59:59Z')), /^r-20251231-235959-[0-9a-f]{4}$/);
 });
 
@@ -185,12 +225,15 @@ test('store - a file that is not SQLite is a StoreError naming it, and is left a
   const file = dir.join('notes.db');
   const text = 'these are my notes, not a database '.repeat(40);
   await writeFile(file, text);
-  assert.throws(() => openStore(file), (err: unknown) => {
-    assert.ok(err instanceof StoreError);
-    assert.equal(err.file, file);
-    assert.match(err.message, /notes\.db: not an SQLite database, or corrupt/);
-    return true;
-  });
+  assert.throws(
+    () => openStore(file),
+    (err: unknown) => {
+      assert.ok(err instanceof StoreError);
+      assert.equal(err.file, file);
+      assert.match(err.message, /notes\.db: not an SQLite database, or corrupt/);
+      return true;
+    },
+  );
   assert.throws(() => openStore(dir.join('none.db'), { readonly: true }), /none\.db: no experiment database here/);
   assert.equal(existsSync(dir.join('none.db')), false);
 });
@@ -202,9 +245,15 @@ test('store - a database from a newer schema is refused; a stale one cannot open
   const raw = new Database(newer);
   raw.prepare('INSERT INTO __drizzle_migrations (hash, created_at) VALUES (?, ?)').run('future', 8_000_000_000_000);
   raw.close();
-  assert.throws(() => openStore(newer), /newer\.db: was written by a newer bnn-cluster \(schema \d+, this build knows \d+\); upgrade bnn-cluster/);
+  assert.throws(
+    () => openStore(newer),
+    /newer\.db: was written by a newer bnn-cluster \(schema \d+, this build knows \d+\); upgrade bnn-cluster/,
+  );
 
   const empty = dir.join('empty.db');
   new Database(empty).close();
-  assert.throws(() => openStore(empty, { readonly: true }), new RegExp(`empty\\.db: its schema is ${currentSchemaVersion()} migration\\(s\\) behind`));
+  assert.throws(
+    () => openStore(empty, { readonly: true }),
+    new RegExp(`empty\\.db: its schema is ${currentSchemaVersion()} migration\\(s\\) behind`),
+  );
 });

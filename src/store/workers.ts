@@ -25,7 +25,12 @@ export function upsertWorker(db: StoreDb, input: WorkerInput): WorkerRow {
 
 /** Moves a worker's `last_seen` forward (a heartbeat); throws WorkerNotFoundError for an unknown id. */
 export function touchWorker(db: StoreDb, id: string, at: Date = new Date()): WorkerRow {
-  const row = db.update(workers).set({ lastSeen: isoTime(at) }).where(eq(workers.id, id)).returning().get();
+  const row = db
+    .update(workers)
+    .set({ lastSeen: isoTime(at) })
+    .where(eq(workers.id, id))
+    .returning()
+    .get();
   if (!row) throw new WorkerNotFoundError(id);
   return row;
 }

@@ -19,7 +19,20 @@ export interface HardwareOptions {
 
 /** ISA features recorded (true/false each) from /proc/cpuinfo, by architecture. */
 export const ISA_FLAGS: Record<string, readonly string[]> = {
-  x86: ['sse4_2', 'popcnt', 'avx', 'avx2', 'fma', 'bmi2', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx512_vpopcntdq', 'avx512_bitalg'],
+  x86: [
+    'sse4_2',
+    'popcnt',
+    'avx',
+    'avx2',
+    'fma',
+    'bmi2',
+    'avx512f',
+    'avx512bw',
+    'avx512vl',
+    'avx512_vnni',
+    'avx512_vpopcntdq',
+    'avx512_bitalg',
+  ],
   arm: ['asimd', 'asimddp', 'sve', 'sve2'],
 };
 
@@ -93,7 +106,8 @@ function readCpuinfo(root: string): Cpuinfo {
 
 function isaFlags(present: ReadonlySet<string>): Record<string, boolean> {
   const arch = os.arch();
-  const names = arch === 'x64' || arch === 'ia32' ? ISA_FLAGS.x86! : arch.startsWith('arm') ? ISA_FLAGS.arm! : [...ISA_FLAGS.x86!, ...ISA_FLAGS.arm!];
+  const names =
+    arch === 'x64' || arch === 'ia32' ? ISA_FLAGS.x86! : arch.startsWith('arm') ? ISA_FLAGS.arm! : [...ISA_FLAGS.x86!, ...ISA_FLAGS.arm!];
   return Object.fromEntries(names.map((n) => [n, present.has(n)]));
 }
 

@@ -16,14 +16,18 @@ function writeTree(root: string, files: Record<string, string>): void {
 test('telemetry host - the CPU temperature comes from a known hwmon driver, else the x86_pkg_temp zone, else nowhere', async (t) => {
   const a = await tmpDir({ t });
   writeTree(a.path, {
-    'sys/class/hwmon/hwmon0/name': 'acpitz\n', 'sys/class/hwmon/hwmon0/temp1_input': '30000\n',
-    'sys/class/hwmon/hwmon1/name': 'k10temp\n', 'sys/class/hwmon/hwmon1/temp1_input': '54125\n',
+    'sys/class/hwmon/hwmon0/name': 'acpitz\n',
+    'sys/class/hwmon/hwmon0/temp1_input': '30000\n',
+    'sys/class/hwmon/hwmon1/name': 'k10temp\n',
+    'sys/class/hwmon/hwmon1/temp1_input': '54125\n',
   });
   assert.equal(findCpuTempFile(a.path), join(a.path, 'sys/class/hwmon/hwmon1/temp1_input'));
   const b = await tmpDir({ t });
   writeTree(b.path, {
-    'sys/class/thermal/thermal_zone0/type': 'acpitz\n', 'sys/class/thermal/thermal_zone0/temp': '30000\n',
-    'sys/class/thermal/thermal_zone1/type': 'x86_pkg_temp\n', 'sys/class/thermal/thermal_zone1/temp': '61000\n',
+    'sys/class/thermal/thermal_zone0/type': 'acpitz\n',
+    'sys/class/thermal/thermal_zone0/temp': '30000\n',
+    'sys/class/thermal/thermal_zone1/type': 'x86_pkg_temp\n',
+    'sys/class/thermal/thermal_zone1/temp': '61000\n',
   });
   assert.equal(findCpuTempFile(b.path), join(b.path, 'sys/class/thermal/thermal_zone1/temp'));
   const c = await tmpDir({ t });
@@ -45,7 +49,11 @@ test('telemetry host - a sample: CPU busy fraction, temperature from the tree, G
   await new Promise((r) => setImmediate(r));
   const second: HostTelemetry = await sampler.sample();
   assert.deepEqual(second.gpus, [{ index: 0, util: 0.5, tempC: 70, powerW: 200 }]);
-  assert.deepEqual(calls, [['nvidia-smi', '--query-gpu=index,utilization.gpu,temperature.gpu,power.draw', '--format=csv,noheader,nounits']], 'queried once: at most every 3 s');
+  assert.deepEqual(
+    calls,
+    [['nvidia-smi', '--query-gpu=index,utilization.gpu,temperature.gpu,power.draw', '--format=csv,noheader,nounits']],
+    'queried once: at most every 3 s',
+  );
   if (second.cpuUtil !== undefined) assert.ok(second.cpuUtil >= 0 && second.cpuUtil <= 1);
 
   const none = new HostSampler({ gpuCount: 0, sysRoot: dir.path, exec });

@@ -24,11 +24,26 @@ export function defaultHostSamplerOptions(): HostSamplerOptions {
 
 /** The CPU temperature file: hwmon of a known CPU driver, else a thermal zone of type x86_pkg_temp. */
 export function findCpuTempFile(root: string): string | null {
-  const read = (p: string) => { try { return readFileSync(p, 'utf8').trim(); } catch { return ''; } };
-  const list = (p: string) => { try { return readdirSync(p).sort(); } catch { return []; } };
+  const read = (p: string) => {
+    try {
+      return readFileSync(p, 'utf8').trim();
+    } catch {
+      return '';
+    }
+  };
+  const list = (p: string) => {
+    try {
+      return readdirSync(p).sort();
+    } catch {
+      return [];
+    }
+  };
   const hwmon = join(root, 'sys/class/hwmon');
   for (const h of list(hwmon)) {
-    if (['k10temp', 'coretemp', 'zenpower', 'cpu_thermal'].includes(read(join(hwmon, h, 'name'))) && read(join(hwmon, h, 'temp1_input')) !== '') {
+    if (
+      ['k10temp', 'coretemp', 'zenpower', 'cpu_thermal'].includes(read(join(hwmon, h, 'name'))) &&
+      read(join(hwmon, h, 'temp1_input')) !== ''
+    ) {
       return join(hwmon, h, 'temp1_input');
     }
   }
@@ -54,7 +69,9 @@ export class HostSampler {
     const rapl = findRaplPackages({ root: o.sysRoot });
     if (rapl.available) {
       this.rapl = new RaplProbe(rapl.domains);
-      this.rapl.reset(performance.now()).catch(() => { this.rapl = null; });
+      this.rapl.reset(performance.now()).catch(() => {
+        this.rapl = null;
+      });
     }
     this.gpuOff = o.gpuCount === 0;
   }
@@ -69,7 +86,9 @@ export class HostSampler {
       try {
         const milli = Number.parseInt(readFileSync(this.tempFile, 'utf8'), 10);
         if (Number.isFinite(milli)) out.cpuTempC = milli / 1000;
-      } catch { /* gone: unknown */ }
+      } catch {
+        /* gone: unknown */
+      }
     }
     if (this.rapl) {
       try {
@@ -91,9 +110,15 @@ export class HostSampler {
     this.gpuBusy = true;
     this.gpuQueryAtMs = now;
     readGpuStatus({ exec: this.o.exec })
-      .then((gpus) => { this.gpus = gpus; })
-      .catch(() => { this.gpuOff = true; })
-      .finally(() => { this.gpuBusy = false; });
+      .then((gpus) => {
+        this.gpus = gpus;
+      })
+      .catch(() => {
+        this.gpuOff = true;
+      })
+      .finally(() => {
+        this.gpuBusy = false;
+      });
   }
 }
 

@@ -3,15 +3,42 @@ export { runCommand, type CommandRunner } from './exec.js';
 export { defaultHostSamplerOptions, findCpuTempFile, HostSampler, type HostSamplerOptions } from './host.js';
 export { ISA_FLAGS, parseCpuinfo, RECORDED_PACKAGES, snapshotHardware, type HardwareOptions } from './hardware.js';
 export {
-  defaultEnergyMeterOptions, EnergyMeter, parseEnergyMeterOptions, type EnergyMeterDeps, type EnergyMeterOptions, type EnergySampleSet,
+  defaultEnergyMeterOptions,
+  EnergyMeter,
+  parseEnergyMeterOptions,
+  type EnergyMeterDeps,
+  type EnergyMeterOptions,
+  type EnergySampleSet,
 } from './meter.js';
 export { findNvml, NvmlProbe, type NvmlDiscovery } from './nvml.js';
 export {
-  GPU_INFO_QUERY, GPU_STATUS_QUERY, parseGpuInfo, parseGpuStatus, POWER_QUERY, readGpuInfo, readGpuStatus, readGpuWatts, type NvidiaSmiOptions,
+  GPU_INFO_QUERY,
+  GPU_STATUS_QUERY,
+  parseGpuInfo,
+  parseGpuStatus,
+  POWER_QUERY,
+  readGpuInfo,
+  readGpuStatus,
+  readGpuWatts,
+  type NvidiaSmiOptions,
 } from './nvidia-smi.js';
-export { counterDeltaUj, findRaplPackages, POWERCAP_DIR, RaplProbe, type RaplDiscovery, type RaplDomain, type RaplOptions } from './rapl.js';
 export {
-  type EnergyProbe, type EnergyReading, type EnergySource, type GpuTelemetry, type HardwareInfo, type HostTelemetry, type Unavailable,
+  counterDeltaUj,
+  findRaplPackages,
+  POWERCAP_DIR,
+  RaplProbe,
+  type RaplDiscovery,
+  type RaplDomain,
+  type RaplOptions,
+} from './rapl.js';
+export {
+  type EnergyProbe,
+  type EnergyReading,
+  type EnergySource,
+  type GpuTelemetry,
+  type HardwareInfo,
+  type HostTelemetry,
+  type Unavailable,
 } from './types.js';
 export { RunTelemetry, type RunEnergyTotal, type RunTelemetryOptions } from './recorder.js';
 export { ENERGY_SOURCES } from './energy-sources.js';

@@ -138,12 +138,12 @@ export class EnergyMeter {
       if (rapl.available) {
         this.rapl = new RaplProbe(rapl.domains, { readText: this.deps.readText });
         measured.push(this.rapl);
-      }
-      else this.skipped.push({ source: 'rapl', reason: rapl.reason });
+      } else this.skipped.push({ source: 'rapl', reason: rapl.reason });
     }
     this.probes = measured;
     if (measured.length === 0) {
-      if (!want.has('estimate')) throw new Error(`no energy source available: ${this.skipped.map((s) => `${s.source}: ${s.reason}`).join('; ')}`);
+      if (!want.has('estimate'))
+        throw new Error(`no energy source available: ${this.skipped.map((s) => `${s.source}: ${s.reason}`).join('; ')}`);
       this.probes = [new CpuEstimateProbe({ wattsPerCore: o.wattsPerCore, cpuUsage: this.deps.cpuUsage })];
     }
     const now = this.nowMs();

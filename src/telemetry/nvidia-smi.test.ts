@@ -4,7 +4,10 @@ import { GPU_STATUS_QUERY, parseGpuInfo, parseGpuStatus, readGpuStatus, readGpuW
 
 test('telemetry nvidia-smi - GPU info CSV: first GPU, count, memory in bytes', () => {
   assert.deepEqual(parseGpuInfo('NVIDIA H100 80GB HBM3, 550.54.15, 81559 MiB\nNVIDIA H100 80GB HBM3, 550.54.15, 81559 MiB\n'), {
-    gpuModel: 'NVIDIA H100 80GB HBM3', gpuDriver: '550.54.15', gpuMemoryBytes: 81559 * 2 ** 20, gpuCount: 2,
+    gpuModel: 'NVIDIA H100 80GB HBM3',
+    gpuDriver: '550.54.15',
+    gpuMemoryBytes: 81559 * 2 ** 20,
+    gpuCount: 2,
   });
   assert.deepEqual(parseGpuInfo(''), { gpuModel: null, gpuDriver: null, gpuMemoryBytes: null, gpuCount: 0 });
   assert.equal(parseGpuInfo('T4, 535.1, [N/A]').gpuMemoryBytes, null);
@@ -20,10 +23,12 @@ test('telemetry nvidia-smi - GPU status CSV: utilisation as a fraction, [N/A] fi
 
 test('telemetry nvidia-smi - each query runs the command given, with its arguments and timeout; power needs a reading per GPU', async () => {
   const calls: Array<[string, readonly string[], number]> = [];
-  const answer = (out: string): NvidiaSmiOptions['exec'] => async (command, args, timeoutMs) => {
-    calls.push([command, args, timeoutMs]);
-    return out;
-  };
+  const answer =
+    (out: string): NvidiaSmiOptions['exec'] =>
+    async (command, args, timeoutMs) => {
+      calls.push([command, args, timeoutMs]);
+      return out;
+    };
   assert.deepEqual(await readGpuStatus({ exec: answer('0, 50, 70, 200\n') }), [{ index: 0, util: 0.5, tempC: 70, powerW: 200 }]);
   assert.deepEqual(calls, [['nvidia-smi', GPU_STATUS_QUERY, 2000]]);
   assert.deepEqual(await readGpuWatts({ command: '/opt/smi', timeoutMs: 50, exec: answer(' 250.5\n\n71\n') }), [250.5, 71]);

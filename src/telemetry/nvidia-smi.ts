@@ -25,7 +25,11 @@ export function runNvidiaSmi(args: readonly string[], options: NvidiaSmiOptions 
 
 /** `--format=csv,noheader` output: one row per GPU, fields trimmed, blank lines left out. */
 export function parseCsvRows(out: string): string[][] {
-  return out.split('\n').map((l) => l.trim()).filter((l) => l !== '').map((l) => l.split(',').map((c) => c.trim()));
+  return out
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .map((l) => l.split(',').map((c) => c.trim()));
 }
 
 /** The GPU part of a hardware snapshot. */
@@ -85,6 +89,11 @@ export function parseGpuStatus(csv: string): GpuTelemetry[] {
     const u = num(util);
     const t = num(temp);
     const p = num(power);
-    return { index: num(index) ?? 0, ...(u !== undefined ? { util: u / 100 } : {}), ...(t !== undefined ? { tempC: t } : {}), ...(p !== undefined ? { powerW: p } : {}) };
+    return {
+      index: num(index) ?? 0,
+      ...(u !== undefined ? { util: u / 100 } : {}),
+      ...(t !== undefined ? { tempC: t } : {}),
+      ...(p !== undefined ? { powerW: p } : {}),
+    };
   });
 }

@@ -11,9 +11,10 @@ export async function findNvml(options: NvidiaSmiOptions = {}): Promise<NvmlDisc
     const watts = await readGpuWatts(options);
     return { available: true, probe: new NvmlProbe(options, watts.length) };
   } catch (err) {
-    const reason = (err as { code?: unknown }).code !== undefined || (err as { killed?: boolean }).killed
-      ? commandFailure(command, err)
-      : (err as Error).message;
+    const reason =
+      (err as { code?: unknown }).code !== undefined || (err as { killed?: boolean }).killed
+        ? commandFailure(command, err)
+        : (err as Error).message;
     return { available: false, reason };
   }
 }

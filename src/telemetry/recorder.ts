@@ -112,7 +112,9 @@ export class RunTelemetry {
       }
       if (this.warned) return;
       this.warned = true;
-      this.options.warn(`bnn: warning: telemetry: ${what} failed (${(err as Error).message ?? String(err)}); training continues without it`);
+      this.options.warn(
+        `bnn: warning: telemetry: ${what} failed (${(err as Error).message ?? String(err)}); training continues without it`,
+      );
     }
   }
 }

@@ -15,19 +15,37 @@ import { Rng } from '../util/rng.js';
 await initEngine({ backend: 'cpu', threads: 1 });
 
 const spec: ModelSpec = {
-  arch: 'mlp', precision: 'binary', hidden: [32, 16], widthMultiplier: 1, binarizeFirstLayerInput: false,
-  binarizeLastLayer: false, batchNorm: true, bnMomentum: 0.9, bnEpsilon: 1e-3,
+  arch: 'mlp',
+  precision: 'binary',
+  hidden: [32, 16],
+  widthMultiplier: 1,
+  binarizeFirstLayerInput: false,
+  binarizeLastLayer: false,
+  batchNorm: true,
+  bnMomentum: 0.9,
+  bnEpsilon: 1e-3,
 };
 const opts = { lr: 1e-3, binaryLr: 1e-2, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weightDecay: 0.01, latentClip: 1 };
 const meta = (step: number): CheckpointMeta => ({
-  runId: 'r-test', epoch: 0, step, cursor: { epoch: 0, step }, configHash: 'h', arch: 'mlp', precision: 'binary',
-  inputShape: [4, 4, 1], numClasses: 3, normalization: { mode: 'none', scale: [1], offset: [0] },
+  runId: 'r-test',
+  epoch: 0,
+  step,
+  cursor: { epoch: 0, step },
+  configHash: 'h',
+  arch: 'mlp',
+  precision: 'binary',
+  inputShape: [4, 4, 1],
+  numClasses: 3,
+  normalization: { mode: 'none', scale: [1], offset: [0] },
 });
 
 function batch(i: number) {
   const rng = new Rng(100 + i);
   return {
-    x: tf.tensor4d(Float32Array.from({ length: 8 * 16 }, () => rng.normal()), [8, 4, 4, 1]),
+    x: tf.tensor4d(
+      Float32Array.from({ length: 8 * 16 }, () => rng.normal()),
+      [8, 4, 4, 1],
+    ),
     labels: Int32Array.from({ length: 8 }, () => rng.int(3)),
   };
 }
@@ -40,8 +58,10 @@ function steps(model: ReturnType<typeof buildModel>, opt: AdamW, from: number, t
   }
 }
 
-const snapshot = (m: ReturnType<typeof buildModel>) =>
-  [...m.params().map((p) => Array.from(p.variable.dataSync())), ...m.buffers().map((b) => Array.from(b.values))];
+const snapshot = (m: ReturnType<typeof buildModel>) => [
+  ...m.params().map((p) => Array.from(p.variable.dataSync())),
+  ...m.buffers().map((b) => Array.from(b.values)),
+];
 
 test('checkpoint - save after 3 steps, restore into a fresh model and continue: bit-identical to an uninterrupted run', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'bnn-ckpt-'));
@@ -76,8 +96,10 @@ test('checkpoint - a file whose hash does not match is refused and nothing is lo
   await writeFile(file, bytes);
   const b = buildModel(spec, [4, 4, 1], 3, 99);
   const before = snapshot(b);
-  await assert.rejects(loadCheckpoint(file, b, new AdamW(b.params(), opts), sha256),
-    (e: unknown) => e instanceof CheckpointError && e.message.includes(file));
+  await assert.rejects(
+    loadCheckpoint(file, b, new AdamW(b.params(), opts), sha256),
+    (e: unknown) => e instanceof CheckpointError && e.message.includes(file),
+  );
   assert.deepEqual(snapshot(b), before);
   a.dispose();
   b.dispose();

@@ -53,7 +53,13 @@ export function modelTensors(model: Model): Record<string, Tensor> {
   return out;
 }
 
-export async function saveCheckpoint(path: string, model: Model, optimizer: AdamW, meta: CheckpointMeta, extra: Record<string, Tensor> = {}) {
+export async function saveCheckpoint(
+  path: string,
+  model: Model,
+  optimizer: AdamW,
+  meta: CheckpointMeta,
+  extra: Record<string, Tensor> = {},
+) {
   const tensors = { ...modelTensors(model), ...extra };
   const st = optimizer.state();
   for (const p of model.params()) {
@@ -76,15 +82,21 @@ function take(tensors: Record<string, Tensor>, name: string, shape: readonly num
 }
 
 /** Restores model (and optimizer) state; the sha256 recorded in the store must match. */
-export async function loadCheckpoint(path: string, model: Model, optimizer: AdamW | null, expectedSha256?: string):
-  Promise<CheckpointMeta> {
+export async function loadCheckpoint(
+  path: string,
+  model: Model,
+  optimizer: AdamW | null,
+  expectedSha256?: string,
+): Promise<CheckpointMeta> {
   return applyCheckpoint(await readSafetensors(path, { expectedSha256 }), path, model, optimizer);
 }
 
 /** Restores model (and optimizer) state from a checkpoint file already read and verified. */
 export function applyCheckpoint(file: SafetensorsFile, path: string, model: Model, optimizer: AdamW | null): CheckpointMeta {
   if (file.metadata.format !== CHECKPOINT_FORMAT) {
-    throw new CheckpointError(`${path}: not a bnn checkpoint (format '${file.metadata.format ?? 'none'}', expected '${CHECKPOINT_FORMAT}')`);
+    throw new CheckpointError(
+      `${path}: not a bnn checkpoint (format '${file.metadata.format ?? 'none'}', expected '${CHECKPOINT_FORMAT}')`,
+    );
   }
   const meta = JSON.parse(file.metadata.meta ?? '{}') as CheckpointMeta & { optimizerStep: number };
   for (const p of model.params()) {

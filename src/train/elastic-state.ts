@@ -23,7 +23,11 @@ export class TrainingState {
   private readonly saved: Float32Array[];
   private savedProgress: EpochProgress = { ...this.progress };
 
-  constructor(readonly model: Model, readonly optimizer: AdamW, private readonly collective: TrainingCollective) {
+  constructor(
+    readonly model: Model,
+    readonly optimizer: AdamW,
+    private readonly collective: TrainingCollective,
+  ) {
     // the model's buffer arrays are fixed for its life: copies are made once
     this.buffers = model.buffers().map((b) => b.values);
     this.saved = this.buffers.map((b) => b.slice());

@@ -22,19 +22,26 @@ import type { EpochReport, TrainingSink } from './sink.js';
 
 await initEngine({ backend: 'cpu', threads: 1 });
 
-const config = parseRunConfig({
-  name: 'elastic', seed: 7,
-  dataset: { name: 'synthetic', normalize: 'none', synthetic: { trainSize: 192, testSize: 64, shape: [6, 6, 1], numClasses: 4 } },
-  model: { arch: 'mlp', hidden: [24, 16], precision: 'binary' },
-  train: { epochs: 2, batchSize: 32 },
-  engine: { backend: 'cpu', threads: 1 },
-}, { source: 'test' });
+const config = parseRunConfig(
+  {
+    name: 'elastic',
+    seed: 7,
+    dataset: { name: 'synthetic', normalize: 'none', synthetic: { trainSize: 192, testSize: 64, shape: [6, 6, 1], numClasses: 4 } },
+    model: { arch: 'mlp', hidden: [24, 16], precision: 'binary' },
+    train: { epochs: 2, batchSize: 32 },
+    engine: { backend: 'cpu', threads: 1 },
+  },
+  { source: 'test' },
+);
 
 /** A rank's training state as plain arrays: what every rank shares (weights, moments, step) and its own BatchNorm statistics. */
 function snapshot(setup: TrainingSetup): { shared: number[][]; buffers: number[][] } {
   const st = setup.optimizer.state();
   return {
-    shared: [...setup.model.params().flatMap((p) => [Array.from(p.variable.dataSync()), Array.from(st.m[p.name]!), Array.from(st.v[p.name]!)]), [st.step]],
+    shared: [
+      ...setup.model.params().flatMap((p) => [Array.from(p.variable.dataSync()), Array.from(st.m[p.name]!), Array.from(st.v[p.name]!)]),
+      [st.step],
+    ],
     // running statistics are each rank's own (its shard's), until a re-formed group takes rank 0's
     buffers: setup.model.buffers().map((b) => Array.from(b.values)),
   };
@@ -42,7 +49,9 @@ function snapshot(setup: TrainingSetup): { shared: number[][]; buffers: number[]
 
 const sink = (epochs: EpochReport[], lines: string[]): TrainingSink => ({
   step: () => undefined,
-  epoch: async (e) => { epochs.push(e); },
+  epoch: async (e) => {
+    epochs.push(e);
+  },
   checkpoint: async () => undefined,
   log: (line) => lines.push(line),
 });
@@ -51,7 +60,9 @@ const sink = (epochs: EpochReport[], lines: string[]): TrainingSink => ({
 function injecting(g: ElasticGroup, at: number, inject: () => void): ByteGroup {
   let fired = false;
   return {
-    get assignment() { return g.assignment; },
+    get assignment() {
+      return g.assignment;
+    },
     join: () => g.join(),
     checkMembership: () => g.checkMembership(),
     beginAllreduceSum: (vec, step) => {
@@ -78,23 +89,46 @@ function injecting(g: ElasticGroup, at: number, inject: () => void): ByteGroup {
 /** Trains two ranks to the end; `changeAt`: the step during which a second generation is offered to both. */
 async function twoRanks(dir: string, changeAt: number | null) {
   const hub = new LoopbackHub({ maxPayload: 64 * 1024, shuffleSeed: 5 });
-  const assign = (rank: number, generation: number, resync: boolean): GroupAssignment => ({ runId: 'r-elastic', rank, worldSize: 2, generation, url: 'loopback', resync });
+  const assign = (rank: number, generation: number, resync: boolean): GroupAssignment => ({
+    runId: 'r-elastic',
+    rank,
+    worldSize: 2,
+    generation,
+    url: 'loopback',
+    resync,
+  });
   const never = new Promise<never>(() => undefined);
-  const groups = [0, 1].map((rank) => new ElasticGroup(assign(rank, 1, false), {
-    compression: 'none', connect: async () => hub.connect(), isFatal: () => false, redact: (u) => u, name: `rank${rank}`,
-    stepDeadlineMs: 10_000, reconnectTimeoutMs: 1000, regroupTimeoutMs: 10_000, interrupted: never, reportFailure: async () => undefined, log: () => undefined,
-  }));
+  const groups = [0, 1].map(
+    (rank) =>
+      new ElasticGroup(assign(rank, 1, false), {
+        compression: 'none',
+        connect: async () => hub.connect(),
+        isFatal: () => false,
+        redact: (u) => u,
+        name: `rank${rank}`,
+        stepDeadlineMs: 10_000,
+        reconnectTimeoutMs: 1000,
+        regroupTimeoutMs: 10_000,
+        interrupted: never,
+        reportFailure: async () => undefined,
+        log: () => undefined,
+      }),
+  );
   const offerNext = () => groups.forEach((g, rank) => g.offer(assign(rank, 2, true)));
   const setups = await Promise.all(groups.map(() => prepareTraining(config)));
   const epochs: EpochReport[][] = [[], []];
   const lines: string[][] = [[], []];
   try {
-    await Promise.all(setups.map((setup, rank) => {
-      const g: ByteGroup = rank === 0 && changeAt !== null ? injecting(groups[0]!, changeAt, offerNext) : groups[rank]!;
-      return runTrainingLoop(setup, groupCollective(g, flatLayout(setup.model.params())), sink(epochs[rank]!, lines[rank]!), {
-        runId: 'r-elastic', checkpointDir: path.join(dir, `rank${rank}`), checkStop: () => undefined,
-      });
-    }));
+    await Promise.all(
+      setups.map((setup, rank) => {
+        const g: ByteGroup = rank === 0 && changeAt !== null ? injecting(groups[0]!, changeAt, offerNext) : groups[rank]!;
+        return runTrainingLoop(setup, groupCollective(g, flatLayout(setup.model.params())), sink(epochs[rank]!, lines[rank]!), {
+          runId: 'r-elastic',
+          checkpointDir: path.join(dir, `rank${rank}`),
+          checkStop: () => undefined,
+        });
+      }),
+    );
     return { states: setups.map(snapshot), epochs: epochs[0]!, lines, generations: groups.map((g) => g.assignment.generation) };
   } finally {
     await Promise.all(groups.map((g) => g.close()));
@@ -102,20 +136,26 @@ async function twoRanks(dir: string, changeAt: number | null) {
   }
 }
 
-test('elastic - a membership change mid-step: both ranks restore, re-form, take rank 0\'s state and redo the step; the result equals an uninterrupted run', async (t) => {
+test("elastic - a membership change mid-step: both ranks restore, re-form, take rank 0's state and redo the step; the result equals an uninterrupted run", async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'bnn-elastic-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const plain = await twoRanks(path.join(dir, 'plain'), null);
   const changed = await twoRanks(path.join(dir, 'changed'), 3);
   assert.deepEqual(changed.generations, [2, 2], 'both ranks moved to generation 2');
   for (const rank of [0, 1]) {
-    assert.ok(changed.lines[rank]!.some((l) => /^step 4: group membership changed \(now generation 2\); re-forming the group$/.test(l)), changed.lines[rank]!.join('\n'));
+    assert.ok(
+      changed.lines[rank]!.some((l) => /^step 4: group membership changed \(now generation 2\); re-forming the group$/.test(l)),
+      changed.lines[rank]!.join('\n'),
+    );
   }
   assert.deepEqual(plain.states[1]!.shared, plain.states[0]!.shared, 'both ranks hold the same weights');
   assert.deepEqual(changed.states[1]!.shared, changed.states[0]!.shared, 'both ranks hold the same weights after the re-form');
   assert.deepEqual(changed.states[0], plain.states[0], 'rank 0 ends where the uninterrupted run does, BatchNorm statistics included');
-  assert.deepEqual(changed.epochs, plain.epochs.map((e, i) => ({ ...e, epochTimeS: changed.epochs[i]!.epochTimeS, samplesPerS: changed.epochs[i]!.samplesPerS })),
-    'the epoch sums count the redone step once');
+  assert.deepEqual(
+    changed.epochs,
+    plain.epochs.map((e, i) => ({ ...e, epochTimeS: changed.epochs[i]!.epochTimeS, samplesPerS: changed.epochs[i]!.samplesPerS })),
+    'the epoch sums count the redone step once',
+  );
   assert.equal(plain.epochs.length, 2);
 });
 
@@ -123,7 +163,12 @@ test('elastic - TrainingState: restore puts back the BatchNorm statistics and ep
   const setup = await prepareTraining(config);
   try {
     let pending = false;
-    const collective: TrainingCollective = { ...soloCollective(), checkMembership: () => { if (pending) throw new MembershipChangedError(2); } };
+    const collective: TrainingCollective = {
+      ...soloCollective(),
+      checkMembership: () => {
+        if (pending) throw new MembershipChangedError(2);
+      },
+    };
     const state = new TrainingState(setup.model, setup.optimizer, collective);
     const buffers = setup.model.buffers();
     assert.ok(buffers.length > 0, 'the model has BatchNorm statistics');
@@ -133,9 +178,15 @@ test('elastic - TrainingState: restore puts back the BatchNorm statistics and ep
     // a forward pass in training mode moves the running statistics
     tf.tidy(() => setup.model.forward(tf.randomNormal([8, 6, 6, 1], 0, 1, 'float32', 1), true));
     state.progress.seen += 32;
-    assert.notDeepEqual(buffers.map((b) => Array.from(b.values)), before.map((b) => Array.from(b)));
+    assert.notDeepEqual(
+      buffers.map((b) => Array.from(b.values)),
+      before.map((b) => Array.from(b)),
+    );
     state.restore();
-    assert.deepEqual(buffers.map((b) => Array.from(b.values)), before.map((b) => Array.from(b)));
+    assert.deepEqual(
+      buffers.map((b) => Array.from(b.values)),
+      before.map((b) => Array.from(b)),
+    );
     assert.deepEqual(state.progress, { lossSum: 1.5, correct: 3, seen: 32 });
     pending = true;
     assert.throws(() => state.commit(), MembershipChangedError);

@@ -12,7 +12,10 @@ export class TrainingError extends Error {
  * The loop checkpoints the boundary on rank 0 on the way out, so the run can be resumed.
  */
 export class TrainingStoppedError extends TrainingError {
-  constructor(readonly reason: string, message = `stopped: ${reason}`) {
+  constructor(
+    readonly reason: string,
+    message = `stopped: ${reason}`,
+  ) {
     super(message);
     this.name = 'TrainingStoppedError';
   }

@@ -30,7 +30,10 @@ test('gradients - fillGradients writes scale · gradient at each offset (missing
     assert.deepEqual(Array.from(vec.subarray(307, 312)), [0, 0, 0, 0, 0]);
     assert.deepEqual(Array.from(vec.subarray(312)), [9, 9], 'metrics untouched');
   }
-  assert.throws(() => fillGradients(vec, params, offsets, { w: { dataSync: () => new Float32Array(3) } }, 1), /gradient of w: expected 300 elements, got 3/);
+  assert.throws(
+    () => fillGradients(vec, params, offsets, { w: { dataSync: () => new Float32Array(3) } }, 1),
+    /gradient of w: expected 300 elements, got 3/,
+  );
 });
 
 test('gradients - gradientViews: one tensor per parameter over its slice of the flat vector, in its shape', async () => {

@@ -40,7 +40,10 @@ export function flatLayout<P extends FlatParam>(params: readonly P[]): FlatLayou
 export function layoutVector(layout: FlatLayout, metrics: number): BucketedVector {
   const empty = layout.params.find((p) => p.variable.size === 0);
   if (empty) throw new CollectiveConfigError(`parameter ${empty.variable.name} has no elements`);
-  return gradientVector(layout.params.map((p) => p.variable.size), metrics);
+  return gradientVector(
+    layout.params.map((p) => p.variable.size),
+    metrics,
+  );
 }
 
 /** What `fillGradients` reads of a gradient (tfjs Tensors qualify). */
@@ -53,7 +56,13 @@ export interface GradientData {
  * zero): the same values as the JavaScript `out[k] = data[k] * scale` (float64 product rounded
  * to float32), through the native codec kernel when available. `scale === 1` copies.
  */
-export function fillGradients(vec: Float32Array, params: readonly { variable: { name: string; size: number } }[], offsets: readonly number[], grads: Readonly<Record<string, GradientData | undefined>>, scale: number): void {
+export function fillGradients(
+  vec: Float32Array,
+  params: readonly { variable: { name: string; size: number } }[],
+  offsets: readonly number[],
+  grads: Readonly<Record<string, GradientData | undefined>>,
+  scale: number,
+): void {
   const k = codecKernels();
   params.forEach((p, i) => {
     const off = offsets[i] as number;

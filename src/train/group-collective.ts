@@ -54,14 +54,21 @@ export function groupCollective(group: ByteGroup, layout: FlatLayout, options: G
   };
 }
 
-function beginStep(inner: BucketedStep, vec: BucketedVector, layout: FlatLayout, scale: number, options: GroupCollectiveOptions): StepReduction {
+function beginStep(
+  inner: BucketedStep,
+  vec: BucketedVector,
+  layout: FlatLayout,
+  scale: number,
+  options: GroupCollectiveOptions,
+): StepReduction {
   const v = vec.data;
   const hooked = new Array<boolean>(layout.params.length).fill(false);
   // bucket i of the vector is parameter i
   const hook: GradientHook = (name, grad) => {
     const i = layout.index.get(name);
     if (i === undefined) return;
-    if (hooked[i]) throw new TrainingError(`${name}: its gradient arrived twice in one backward pass (a kernel used twice is not supported)`);
+    if (hooked[i])
+      throw new TrainingError(`${name}: its gradient arrived twice in one backward pass (a kernel used twice is not supported)`);
     hooked[i] = true;
     fillGradients(v, [layout.params[i]!], [layout.offsets[i]!], { [name]: grad }, scale);
     inner.submit(i);
@@ -71,7 +78,13 @@ function beginStep(inner: BucketedStep, vec: BucketedVector, layout: FlatLayout,
     finish: async (grads, metrics) => {
       if (grads) {
         const rest = layout.params.map((_, i) => i).filter((i) => !hooked[i]);
-        fillGradients(v, rest.map((i) => layout.params[i]!), rest.map((i) => layout.offsets[i]!), grads, scale); // native scaled copy
+        fillGradients(
+          v,
+          rest.map((i) => layout.params[i]!),
+          rest.map((i) => layout.offsets[i]!),
+          grads,
+          scale,
+        ); // native scaled copy
       } else {
         v.fill(0);
       }
@@ -104,10 +117,12 @@ function restoreErrorFeedback(group: ByteGroup, file: SafetensorsFile, meta: Che
   const ef = meta.errorFeedback;
   if (!ef) return null;
   const { rank, worldSize } = group.assignment;
-  if (ef.worldSize !== worldSize) return `${path}: sign-ef residuals saved by ${ef.worldSize} rank(s), this group has ${worldSize}: starting from zero`;
+  if (ef.worldSize !== worldSize)
+    return `${path}: sign-ef residuals saved by ${ef.worldSize} rank(s), this group has ${worldSize}: starting from zero`;
   const t = file.tensors[`ef/rank${rank}`];
   const want = ef.hasOwner ? 2 * ef.length : ef.length;
-  if (!t || t.dtype !== 'F32' || t.data.length !== want) throw CheckpointError.at(path, `tensor 'ef/rank${rank}' is missing or not F32[${want}]`);
+  if (!t || t.dtype !== 'F32' || t.data.length !== want)
+    throw CheckpointError.at(path, `tensor 'ef/rank${rank}' is missing or not F32[${want}]`);
   const v = t.data as Float32Array;
   group.restoreErrorFeedback(v.subarray(0, ef.length), ef.hasOwner ? v.subarray(ef.length) : null);
   return null;

@@ -44,7 +44,12 @@ export interface LoopResult {
 }
 
 /** Trains every remaining step of `setup`; see the module comment. Stops by throwing (TrainingStoppedError included). */
-export async function runTrainingLoop(setup: TrainingSetup, collective: TrainingCollective, sink: TrainingSink, o: LoopOptions): Promise<LoopResult> {
+export async function runTrainingLoop(
+  setup: TrainingSetup,
+  collective: TrainingCollective,
+  sink: TrainingSink,
+  o: LoopOptions,
+): Promise<LoopResult> {
   return new TrainingRun(setup, collective, sink, o).run();
 }
 
@@ -60,8 +65,12 @@ class TrainingRun {
   /** The checkpoint resumed from, until its collective extras are restored after the first join. */
   private resumed: { file: SafetensorsFile; meta: CheckpointMeta; path: string } | null = null;
 
-  constructor(private readonly setup: TrainingSetup, private readonly collective: TrainingCollective,
-    private readonly sink: TrainingSink, private readonly o: LoopOptions) {
+  constructor(
+    private readonly setup: TrainingSetup,
+    private readonly collective: TrainingCollective,
+    private readonly sink: TrainingSink,
+    private readonly o: LoopOptions,
+  ) {
     this.state = new TrainingState(setup.model, setup.optimizer, collective);
     this.hash = configHash(setup.config);
   }
@@ -180,8 +189,10 @@ class TrainingRun {
     const aug = setup.config.train.augment;
     const shape = setup.model.inputShape;
     if (!aug.hflip && aug.shiftPixels === 0) return makeBatch(setup.train, mine, setup.norm, shape);
-    const full = makeBatch(setup.train, batch.indices, setup.norm, shape,
-      { ...aug, rng: Rng.derive(setup.config.seed, 'augment', batch.epoch, batch.step) });
+    const full = makeBatch(setup.train, batch.indices, setup.norm, shape, {
+      ...aug,
+      rng: Rng.derive(setup.config.seed, 'augment', batch.epoch, batch.step),
+    });
     if (worldSize === 1) return full;
     const per = shape[0] * shape[1] * shape[2];
     const { start, end } = shardRange(batch.indices.length, rank, worldSize);
@@ -196,8 +207,14 @@ class TrainingRun {
     const spe = this.setup.stepsPerEpoch;
     const elapsedS = (performance.now() - this.epochStartMs) / 1000;
     this.sink.step({
-      step: done, epoch: Math.floor((done - 1) / spe) + 1, stepInEpoch: ((done - 1) % spe) + 1, stepsPerEpoch: spe,
-      seconds: ms / 1000, samples, epochLoss: progress.lossSum / progress.seen, epochAccuracy: progress.correct / progress.seen,
+      step: done,
+      epoch: Math.floor((done - 1) / spe) + 1,
+      stepInEpoch: ((done - 1) % spe) + 1,
+      stepsPerEpoch: spe,
+      seconds: ms / 1000,
+      samples,
+      epochLoss: progress.lossSum / progress.seen,
+      epochAccuracy: progress.correct / progress.seen,
       epochSamplesPerS: elapsedS > 0 ? progress.seen / elapsedS : 0,
     });
   }
@@ -210,10 +227,12 @@ class TrainingRun {
     const checkpointHere = epochEnd || (everyK > 0 && done % everyK === 0);
     // every rank takes part in gathering the extras at a checkpoint step; a failure here leaves
     // the checkpoint without them (a resume then starts them afresh)
-    const extras = checkpointHere ? await this.collective.gatherCheckpointExtras().catch((err: Error) => {
-      this.sink.log(`step ${done}: checkpoint extras not gathered (${err.message})`);
-      return null;
-    }) : null;
+    const extras = checkpointHere
+      ? await this.collective.gatherCheckpointExtras().catch((err: Error) => {
+          this.sink.log(`step ${done}: checkpoint extras not gathered (${err.message})`);
+          return null;
+        })
+      : null;
     if (this.collective.group().rank !== 0) {
       if (epochEnd) this.state.progress = { lossSum: 0, correct: 0, seen: 0 };
       return;
@@ -227,12 +246,20 @@ class TrainingRun {
     const { config } = setup;
     const epoch = done / setup.stepsPerEpoch;
     const epochTimeS = (stepEndMs - this.epochStartMs) / 1000;
-    const test = config.train.evalEveryEpoch || epoch === config.train.epochs ? evaluate(setup.model, setup.dataset.test, setup.norm) : null;
+    const test =
+      config.train.evalEveryEpoch || epoch === config.train.epochs ? evaluate(setup.model, setup.dataset.test, setup.norm) : null;
     await this.writeCheckpoint(epochStem(epoch), extras);
     const p = this.state.progress;
     await this.sink.epoch({
-      epoch, epochs: config.train.epochs, steps: done, trainLoss: p.lossSum / p.seen, trainAcc: p.correct / p.seen, test,
-      lr: config.train.optimizer.lr * lrFactor(done, setup.schedule), samplesPerS: p.seen / epochTimeS, epochTimeS,
+      epoch,
+      epochs: config.train.epochs,
+      steps: done,
+      trainLoss: p.lossSum / p.seen,
+      trainAcc: p.correct / p.seen,
+      test,
+      lr: config.train.optimizer.lr * lrFactor(done, setup.schedule),
+      samplesPerS: p.seen / epochTimeS,
+      epochTimeS,
     });
     this.state.progress = { lossSum: 0, correct: 0, seen: 0 };
   }
@@ -243,10 +270,20 @@ class TrainingRun {
     const spe = setup.stepsPerEpoch;
     const { generation, worldSize } = this.collective.group();
     const meta: CheckpointMeta = {
-      runId: this.o.runId, epoch: Math.floor(s / spe), step: s, cursor: { epoch: Math.floor(s / spe), step: s % spe }, configHash: this.hash,
-      arch: setup.config.model.arch, precision: setup.config.model.precision, inputShape: setup.model.inputShape, numClasses: setup.model.numClasses,
+      runId: this.o.runId,
+      epoch: Math.floor(s / spe),
+      step: s,
+      cursor: { epoch: Math.floor(s / spe), step: s % spe },
+      configHash: this.hash,
+      arch: setup.config.model.arch,
+      precision: setup.config.model.precision,
+      inputShape: setup.model.inputShape,
+      numClasses: setup.model.numClasses,
       normalization: { mode: setup.norm.mode, scale: [...setup.norm.scale], offset: [...setup.norm.offset] },
-      generation, worldSize, ...(s % spe !== 0 ? { epochProgress: { ...this.state.progress } } : {}), ...extras?.meta,
+      generation,
+      worldSize,
+      ...(s % spe !== 0 ? { epochProgress: { ...this.state.progress } } : {}),
+      ...extras?.meta,
     };
     const file = path.join(this.o.checkpointDir, `${stem}.safetensors`);
     mkdirSync(this.o.checkpointDir, { recursive: true });
@@ -267,7 +304,9 @@ class TrainingRun {
     const params: Record<string, number[]> = {};
     for (const p of this.setup.model.params()) params[p.name] = Array.from(p.variable.dataSync() as Float32Array);
     const { rank, worldSize, generation } = this.collective.group();
-    writeFileSync(path.join(dir, `weights-rank${rank}.json`),
-      JSON.stringify({ runId: this.o.runId, steps: this.state.step, worldSize, generation, params }));
+    writeFileSync(
+      path.join(dir, `weights-rank${rank}.json`),
+      JSON.stringify({ runId: this.o.runId, steps: this.state.step, worldSize, generation, params }),
+    );
   }
 }

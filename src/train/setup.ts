@@ -2,7 +2,15 @@
 // in every driver: data (the class-stratified subset, its normalisation), model (seeded, so
 // every rank starts from the same weights), optimizer, batch cursor and learning-rate schedule.
 import type { RunConfig } from '../config/index.js';
-import { BatchCursor, computeNormalization, loadDataset, stratifiedSubset, type Dataset, type Normalization, type Split } from '../data/index.js';
+import {
+  BatchCursor,
+  computeNormalization,
+  loadDataset,
+  stratifiedSubset,
+  type Dataset,
+  type Normalization,
+  type Split,
+} from '../data/index.js';
 import { buildModel, type Model } from '../bnn/models.js';
 import type { AdamW } from '../optim/adamw.js';
 import type { ScheduleOptions } from '../optim/schedule.js';
@@ -32,7 +40,15 @@ export async function prepareTraining(config: RunConfig): Promise<TrainingSetup>
   const cursor = new BatchCursor({ n: train.n, batchSize: config.train.batchSize, seed: config.seed });
   const stepsPerEpoch = cursor.stepsPerEpoch;
   return {
-    config, dataset, train, norm, model, optimizer, cursor, stepsPerEpoch,
-    schedule: scheduleFromConfig(config, stepsPerEpoch), totalSteps: config.train.epochs * stepsPerEpoch,
+    config,
+    dataset,
+    train,
+    norm,
+    model,
+    optimizer,
+    cursor,
+    stepsPerEpoch,
+    schedule: scheduleFromConfig(config, stepsPerEpoch),
+    totalSteps: config.train.epochs * stepsPerEpoch,
   };
 }

@@ -10,9 +10,17 @@ import type { ScheduleOptions } from '../optim/schedule.js';
 export function modelSpecFromConfig(config: RunConfig): ModelSpec {
   const m = config.model;
   return {
-    arch: m.arch, precision: m.precision, hidden: m.hidden, widthMultiplier: m.widthMultiplier,
-    binarizeFirstLayerInput: m.binarizeFirstLayerInput, binarizeLastLayer: m.binarizeLastLayer,
-    batchNorm: m.batchNorm, bnMomentum: m.bnMomentum, bnEpsilon: m.bnEpsilon, dropout: m.dropout, inputDropout: m.inputDropout,
+    arch: m.arch,
+    precision: m.precision,
+    hidden: m.hidden,
+    widthMultiplier: m.widthMultiplier,
+    binarizeFirstLayerInput: m.binarizeFirstLayerInput,
+    binarizeLastLayer: m.binarizeLastLayer,
+    batchNorm: m.batchNorm,
+    bnMomentum: m.bnMomentum,
+    bnEpsilon: m.bnEpsilon,
+    dropout: m.dropout,
+    inputDropout: m.inputDropout,
   };
 }
 
@@ -25,8 +33,11 @@ export function datasetSpecFromConfig(config: RunConfig): DatasetSpec {
 export function scheduleFromConfig(config: RunConfig, stepsPerEpoch: number): ScheduleOptions {
   const s = config.train.schedule;
   return {
-    name: s.name, minLrFraction: s.minLrFraction, warmRestarts: s.warmRestarts,
-    restartPeriodSteps: s.restartPeriodEpochs * stepsPerEpoch, restartMultiplier: s.restartMultiplier,
+    name: s.name,
+    minLrFraction: s.minLrFraction,
+    warmRestarts: s.warmRestarts,
+    restartPeriodSteps: s.restartPeriodEpochs * stepsPerEpoch,
+    restartMultiplier: s.restartMultiplier,
     totalSteps: config.train.epochs * stepsPerEpoch,
   };
 }
@@ -35,10 +46,16 @@ export function optimizerFromConfig(config: RunConfig, model: Model): AdamW {
   const o = config.train.optimizer;
   const first = model.layers.find((l) => l.params().length > 0);
   const firstParams = new Set(first?.params().map((p) => p.name));
-  const params = model.params().map((p) =>
-    o.firstLayerGroup === 'fp32' && firstParams.has(p.name) ? { ...p, group: 'fp32' as const } : p);
+  const params = model
+    .params()
+    .map((p) => (o.firstLayerGroup === 'fp32' && firstParams.has(p.name) ? { ...p, group: 'fp32' as const } : p));
   return new AdamW(params, {
-    lr: o.lr, binaryLr: o.binaryLr, beta1: o.beta1, beta2: o.beta2, epsilon: o.epsilon,
-    weightDecay: o.weightDecay, latentClip: config.train.latentClip,
+    lr: o.lr,
+    binaryLr: o.binaryLr,
+    beta1: o.beta1,
+    beta2: o.beta2,
+    epsilon: o.epsilon,
+    weightDecay: o.weightDecay,
+    latentClip: config.train.latentClip,
   });
 }

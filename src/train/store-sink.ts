@@ -33,7 +33,11 @@ export class StoreRun implements TrainingSink {
   trainSeconds = 0;
   trainSamples = 0;
 
-  private constructor(private readonly store: Store, readonly runId: string, private readonly telemetry: RunTelemetry) {}
+  private constructor(
+    private readonly store: Store,
+    readonly runId: string,
+    private readonly telemetry: RunTelemetry,
+  ) {}
 
   /** Creates the run's row (RUNNING) and starts its telemetry. */
   static async open(config: RunConfig, o: StoreRunOptions): Promise<StoreRun> {
@@ -56,8 +60,14 @@ export class StoreRun implements TrainingSink {
   async epoch(e: EpochReport): Promise<void> {
     const { test } = e;
     addEpochMetrics(this.store.db, this.runId, {
-      epoch: e.epoch, trainLoss: e.trainLoss, trainAcc: e.trainAcc, testLoss: test?.loss ?? null, testAcc: test?.accuracy ?? null,
-      lr: e.lr, samplesPerS: e.samplesPerS, epochTimeS: e.epochTimeS,
+      epoch: e.epoch,
+      trainLoss: e.trainLoss,
+      trainAcc: e.trainAcc,
+      testLoss: test?.loss ?? null,
+      testAcc: test?.accuracy ?? null,
+      lr: e.lr,
+      samplesPerS: e.samplesPerS,
+      epochTimeS: e.epochTimeS,
     });
     if (test) {
       this.finalTestAcc = test.accuracy;
@@ -83,8 +93,13 @@ export class StoreRun implements TrainingSink {
   async finish(o: RunOutcome): Promise<RunEnergyTotal> {
     const energy = await this.telemetry.finish();
     finishRun(this.store.db, this.runId, o.status, {
-      finalTestAcc: this.finalTestAcc, bestTestAcc: this.bestTestAcc, modelSizeBytes: o.modelSizeBytes, packedSizeBytes: o.packedSizeBytes,
-      wallTimeS: o.wallTimeS, samplesPerS: this.samplesPerS, error: o.status === 'CANCELLED' ? o.reason ?? 'cancelled' : null,
+      finalTestAcc: this.finalTestAcc,
+      bestTestAcc: this.bestTestAcc,
+      modelSizeBytes: o.modelSizeBytes,
+      packedSizeBytes: o.packedSizeBytes,
+      wallTimeS: o.wallTimeS,
+      samplesPerS: this.samplesPerS,
+      error: o.status === 'CANCELLED' ? (o.reason ?? 'cancelled') : null,
     });
     this.store.close();
     return energy;

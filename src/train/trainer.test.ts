@@ -22,7 +22,10 @@ function batch(augment?: Parameters<typeof makeBatch>[4]): number[][] {
 }
 
 test('trainer - a batch without augmentation is the raw images', () => {
-  assert.deepEqual(batch(), [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], [13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24]]);
+  assert.deepEqual(batch(), [
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+    [13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24],
+  ]);
 });
 
 test('trainer - hflip mirrors whole rows of the chosen images and repeats for the same stream', () => {

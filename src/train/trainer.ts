@@ -46,8 +46,7 @@ function hflipInPlace(values: Float32Array, n: number, [h, w, c]: [number, numbe
 }
 
 /** Translates each NHWC image by a random (dx, dy) in [−s, s]², filling with the normalised raw 0. */
-function shiftInPlace(values: Float32Array, n: number, [h, w, c]: [number, number, number], s: number, rng: Rng,
-  fill: Float32Array): void {
+function shiftInPlace(values: Float32Array, n: number, [h, w, c]: [number, number, number], s: number, rng: Rng, fill: Float32Array): void {
   const per = h * w * c;
   const src = new Float32Array(per);
   for (let i = 0; i < n; i++) {
@@ -68,8 +67,13 @@ function shiftInPlace(values: Float32Array, n: number, [h, w, c]: [number, numbe
 }
 
 /** Builds the NHWC input tensor and labels of one batch, augmented when `augment` is given. */
-export function makeBatch(split: Split, indices: ArrayLike<number>, norm: Normalization,
-  shape: [number, number, number], augment?: Augment): { x: tf.Tensor4D; labels: Int32Array } {
+export function makeBatch(
+  split: Split,
+  indices: ArrayLike<number>,
+  norm: Normalization,
+  shape: [number, number, number],
+  augment?: Augment,
+): { x: tf.Tensor4D; labels: Int32Array } {
   const n = indices.length;
   const per = shape[0] * shape[1] * shape[2];
   // A buffer per batch (the cpu-family backends keep a reference to it), from the native
@@ -102,8 +106,15 @@ export function crossEntropy(logits: tf.Tensor2D, labels: Int32Array, numClasses
  * Gradients of the mean cross-entropy over one batch, keyed by tfjs variable name.
  * The caller disposes them (e.g. after an all-reduce and the optimizer step).
  */
-export function computeGradients(model: Model, x: tf.Tensor, labels: Int32Array, labelSmoothing = 0): {
-  grads: tf.NamedTensorMap; loss: number; correct: number;
+export function computeGradients(
+  model: Model,
+  x: tf.Tensor,
+  labels: Int32Array,
+  labelSmoothing = 0,
+): {
+  grads: tf.NamedTensorMap;
+  loss: number;
+  correct: number;
 } {
   let logits: tf.Tensor2D | null = null;
   const vars = model.params().map((p) => p.variable);
@@ -120,8 +131,14 @@ export function computeGradients(model: Model, x: tf.Tensor, labels: Int32Array,
 }
 
 /** One optimisation step on one batch. */
-export function trainStep(model: Model, optimizer: AdamW, x: tf.Tensor, labels: Int32Array, lrFactor: number,
-  labelSmoothing = 0): StepResult {
+export function trainStep(
+  model: Model,
+  optimizer: AdamW,
+  x: tf.Tensor,
+  labels: Int32Array,
+  lrFactor: number,
+  labelSmoothing = 0,
+): StepResult {
   const { grads, loss, correct } = computeGradients(model, x, labels, labelSmoothing);
   try {
     optimizer.apply(grads, lrFactor);

@@ -6,7 +6,11 @@ test('queue - delivers pushed items in order, then ends after stop()', async () 
   const q = new AsyncQueue<number>();
   q.push(1);
   q.push(2);
-  setImmediate(() => { q.push(3); q.stop(); q.push(4); });
+  setImmediate(() => {
+    q.push(3);
+    q.stop();
+    q.push(4);
+  });
   const got: number[] = [];
   for await (const v of q) got.push(v);
   assert.deepEqual(got, [1, 2, 3]);
@@ -31,7 +35,9 @@ test('queue - stop(err) is idempotent, rethrows to the consumer and runs cleanup
 test('queue - breaking out of for-await stops the queue', async () => {
   const q = new AsyncQueue<number>();
   let stopped = false;
-  q.onStop(() => { stopped = true; });
+  q.onStop(() => {
+    stopped = true;
+  });
   q.push(1);
   q.push(2);
   for await (const v of q) if (v === 1) break;

@@ -100,7 +100,10 @@ test('rng - shuffleInPlace keeps the elements and makes all orders equally likel
   for (const [key, c] of counts) assert.ok(Math.abs(c - trials / 6) < 120, `${key}: ${c}`);
   const arr = Uint32Array.from({ length: 100 }, (_, i) => i);
   assert.equal(new Rng(1).shuffleInPlace(arr), arr);
-  assert.deepEqual([...arr].sort((x, y) => x - y), Array.from({ length: 100 }, (_, i) => i));
+  assert.deepEqual(
+    [...arr].sort((x, y) => x - y),
+    Array.from({ length: 100 }, (_, i) => i),
+  );
   assert.deepEqual(new Rng(1).shuffleInPlace([...Array(100).keys()]), [...arr]);
 });
 
@@ -132,6 +135,8 @@ test('rng - fillBernoulli gives the nextFloat() < p loop exactly and leaves the 
     assert.deepEqual(b.getState(), a.getState());
     assert.equal(b.nextU32(), a.nextU32());
   }
-  const kept = Rng.derive(1, 'x').fillBernoulli(new Float32Array(100_000), 0.7, 1).reduce((s, v) => s + v, 0);
+  const kept = Rng.derive(1, 'x')
+    .fillBernoulli(new Float32Array(100_000), 0.7, 1)
+    .reduce((s, v) => s + v, 0);
   assert.ok(Math.abs(kept / 100_000 - 0.7) < 0.01, `kept fraction ${kept / 100_000}`);
 });

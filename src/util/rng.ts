@@ -131,11 +131,21 @@ export class Rng {
       let x = Math.imul(s1, 5);
       const hi = (Math.imul((x << 7) | (x >>> 25), 9) >>> 0) >>> 5;
       let t = s1 << 9;
-      s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = (s3 << 11) | (s3 >>> 21);
       x = Math.imul(s1, 5);
       const lo = (Math.imul((x << 7) | (x >>> 25), 9) >>> 0) >>> 6;
       t = s1 << 9;
-      s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = (s3 << 11) | (s3 >>> 21);
       out[i] = (hi * 67108864 + lo) / TWO_POW_53 < p ? value : 0;
     }
     this.s0 = s0;

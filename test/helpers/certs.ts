@@ -26,8 +26,27 @@ function openssl(args: string[]): void {
 function ca(dir: string, name: string): { cert: string; key: string } {
   const key = join(dir, `${name}.key`);
   const cert = join(dir, `${name}.pem`);
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert,
-    '-days', '2', '-subj', `/CN=${name}`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${name}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
   return { cert, key };
 }
 
@@ -37,8 +56,37 @@ function leaf(dir: string, name: string, signer: { cert: string; key: string }, 
   const cert = join(dir, `${name}.pem`);
   const extFile = join(dir, `${name}.ext`);
   writeFileSync(extFile, `${ext}\n`);
-  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${name}`]);
-  openssl(['x509', '-req', '-in', csr, '-CA', signer.cert, '-CAkey', signer.key, '-CAcreateserial', '-out', cert, '-days', '2', '-extfile', extFile]);
+  openssl([
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    csr,
+    '-subj',
+    `/CN=${name}`,
+  ]);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    signer.cert,
+    '-CAkey',
+    signer.key,
+    '-CAcreateserial',
+    '-out',
+    cert,
+    '-days',
+    '2',
+    '-extfile',
+    extFile,
+  ]);
   return { cert, key };
 }
 
@@ -50,7 +98,13 @@ export function makeTestCerts(dir: string): TestCerts {
   const client = leaf(dir, 'worker', main, 'extendedKeyUsage=clientAuth');
   const rogue = leaf(dir, 'rogue-worker', other, 'extendedKeyUsage=clientAuth');
   return {
-    ca: main.cert, serverCert: server.cert, serverKey: server.key, clientCert: client.cert, clientKey: client.key,
-    otherCa: other.cert, otherClientCert: rogue.cert, otherClientKey: rogue.key,
+    ca: main.cert,
+    serverCert: server.cert,
+    serverKey: server.key,
+    clientCert: client.cert,
+    clientKey: client.key,
+    otherCa: other.cert,
+    otherClientCert: rogue.cert,
+    otherClientKey: rogue.key,
   };
 }

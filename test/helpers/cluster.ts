@@ -11,7 +11,9 @@ const TSX = pathToFileURL(createRequire(join(REPO_ROOT, 'package.json')).resolve
 /** A tiny synthetic run (optionally a scale-sensitive Adam): no BatchNorm, fp32 MLP, 310 samples in batches of 32 (10 steps per epoch, last batch 22). */
 export function writeTinyConfig(dir: string, options: { optimizerEpsilon?: number; epochs?: number } = {}): string {
   const file = join(dir, 'tiny.yaml');
-  writeFileSync(file, `name: tiny
+  writeFileSync(
+    file,
+    `name: tiny
 seed: 3
 dataset:
   name: synthetic
@@ -25,7 +27,8 @@ train:
 engine: { backend: cpu, threads: 1 }
 store: ${join(dir, 'bnn.db')}
 checkpointDir: ${join(dir, 'ckpt')}
-`);
+`,
+  );
   return file;
 }
 
@@ -75,9 +78,14 @@ export interface LaunchedCli {
 }
 
 /** `bnn <args>` as a child process whose stderr lines can be awaited; killed (SIGKILL) when the test ends. */
-export function spawnCli(args: readonly string[], options: { cwd: string; env?: Record<string, string>; t: { after(fn: () => void): void } }): LaunchedCli {
+export function spawnCli(
+  args: readonly string[],
+  options: { cwd: string; env?: Record<string, string>; t: { after(fn: () => void): void } },
+): LaunchedCli {
   const child = spawn(process.execPath, ['--import', TSX, CLI_ENTRY, ...args], {
-    cwd: options.cwd, env: { ...process.env, NO_COLOR: '1', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: options.cwd,
+    env: { ...process.env, NO_COLOR: '1', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, so a test can send Ctrl-C to the group as a terminal would.
     detached: true,
   });
@@ -121,8 +129,17 @@ export function spawnCli(args: readonly string[], options: { cwd: string; env?: 
       }
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no stderr line matching ${re} within ${timeoutMs} ms:\n${stderr}`)), timeoutMs);
-        waiters.push({ re, resolve: (m) => { clearTimeout(timer); resolve(m); } });
-        void exited.then(() => { clearTimeout(timer); reject(new Error(`exited before a line matching ${re}:\n${stderr}`)); });
+        waiters.push({
+          re,
+          resolve: (m) => {
+            clearTimeout(timer);
+            resolve(m);
+          },
+        });
+        void exited.then(() => {
+          clearTimeout(timer);
+          reject(new Error(`exited before a line matching ${re}:\n${stderr}`));
+        });
       });
     },
   };

@@ -32,7 +32,11 @@ export async function startLoggedCoordinator(
   const store = openStore(':memory:');
   const logs: string[] = [];
   const coordinator = createCoordinatorServer({
-    db: store.db, token: server.token, options: server.options ?? {}, log: (l) => logs.push(l), ...(server.tls ? { tls: server.tls } : {}),
+    db: store.db,
+    token: server.token,
+    options: server.options ?? {},
+    log: (l) => logs.push(l),
+    ...(server.tls ? { tls: server.tls } : {}),
   });
   const port = await coordinator.listen('127.0.0.1', 0);
   const clients: CoordinatorClient[] = [];

@@ -22,14 +22,34 @@ export const COMPRESSION_IDS = ['none', 'fp16', 'sign-ef'] as const;
 export const compressionList = listFlag(choiceFlag(COMPRESSION_IDS));
 
 const flagsSchema = z.object({
-  sizes: listFlag(numberFlag(z.number().positive().max(1024).refine((mb) => Number.isInteger(mb * 2 ** 18), 'a number of MiB holding whole fp32 values (a multiple of 4 bytes)'))),
+  sizes: listFlag(
+    numberFlag(
+      z
+        .number()
+        .positive()
+        .max(1024)
+        .refine((mb) => Number.isInteger(mb * 2 ** 18), 'a number of MiB holding whole fp32 values (a multiple of 4 bytes)'),
+    ),
+  ),
   workers: listFlag(numberFlag(z.number().int().min(1).max(64))),
   compression: compressionList,
   algorithm: listFlag(choiceFlag(ALLREDUCE_ALGORITHMS), { unique: true }),
   repeats: numberFlag(z.number().int().min(1).max(100)),
-  maxPayload: numberFlag(z.number().int().min(1024).max(64 * 2 ** 20)),
+  maxPayload: numberFlag(
+    z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 2 ** 20),
+  ),
   ranks: choiceFlag(['process', 'threads']),
-  codecElements: numberFlag(z.number().int().min(0).max(2 ** 26)),
+  codecElements: numberFlag(
+    z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 26),
+  ),
 });
 
 const fmtBytes = (b: number) => (b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(b >= 10 * 2 ** 20 ? 0 : 1)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
@@ -45,74 +65,107 @@ export function registerBenchAllreduce(program: Command, ctx: CommandContext): v
 
 function configureBenchAllreduce(cmd: Command, ctx: CommandContext): void {
   cmd
-    .description('measure the NATS gradient all-reduce (time, bus/effective bandwidth, bytes moved) next to raw NATS pub/sub; starts its own nats-server')
+    .description(
+      'measure the NATS gradient all-reduce (time, bus/effective bandwidth, bytes moved) next to raw NATS pub/sub; starts its own nats-server',
+    )
     .option('--sizes <MiB,...>', 'gradient sizes in MiB of fp32', '1,4,16,64')
     .option('--workers <N,...>', 'world sizes (ranks run in this process, one NATS connection each)', '2,4')
     .option('--compression <modes>', `comma-separated: ${COMPRESSION_IDS.join(', ')}`, COMPRESSION_IDS.join(','))
-    .option('--algorithm <names>', `comma-separated: ${ALLREDUCE_ALGORITHMS.join(', ')} (auto: allgather for N <= 2, reduce-scatter above)`, 'auto')
+    .option(
+      '--algorithm <names>',
+      `comma-separated: ${ALLREDUCE_ALGORITHMS.join(', ')} (auto: allgather for N <= 2, reduce-scatter above)`,
+      'auto',
+    )
     .option('--repeats <n>', 'timed repetitions per configuration after one warm-up (median reported)', '5')
     .option('--max-payload <bytes>', 'nats-server max_payload', String(2 ** 20))
     .option('--ranks <where>', "'threads': one worker thread per rank; 'process': all ranks on this event loop", 'threads')
     .option('--codec-elements <n>', 'vector length of the codec kernel timing (0 skips it)', String(2 ** 22))
     .option('--json', 'print the report as JSON')
-    .action(action(ctx, async (given: BenchAllreduceFlags, self: Command) => {
-      // under `bnn bench allreduce`, `bench`'s own --json comes in as a global option
-      const raw: BenchAllreduceFlags = { ...given, json: given.json || self.optsWithGlobals().json === true };
-      const flags = parseFlags(flagsSchema, raw);
-      const { benchAllreduce } = await import('../../bench/allreduce.js');
-      const report = await benchAllreduce({
-        sizesBytes: flags.sizes.map((mb) => Math.round(mb * 2 ** 20)),
-        workers: flags.workers,
-        compressions: flags.compression,
-        algorithms: flags.algorithm,
-        repeats: flags.repeats,
-        maxPayloadBytes: flags.maxPayload,
-        ranksIn: flags.ranks,
-        codecElements: flags.codecElements,
-        progress: raw.json ? undefined : (line) => ctx.io.stderr.write(`${line}\n`),
-      });
-      if (raw.json) {
-        ctx.io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-        return 0;
-      }
-      const out: string[] = [];
-      out.push(`bnn bench-allreduce: ${report.setup}`);
-      out.push(`nats-server max_payload ${report.server.maxPayloadBytes} B, max_pending ${fmtBytes(report.server.maxPendingBytes)}; median of ${flags.repeats} after a warm-up; GB = 1e9 bytes`);
-      out.push('bus bw = size × 2(N−1)/N / time; effective = fp32 size / time; wire = bytes all ranks published per step');
-      out.push(`raw = one publisher sending the same payload to one subscriber in ${report.rows[0]?.rawMessageBytes ?? '-'}-byte messages, timed in alternation with the all-reduce`);
-      out.push('');
-      const header = ['size', 'N', 'compression', 'algorithm', 'median ms', 'bus GB/s', 'raw ms', 'raw GB/s', 'bus/raw', 'eff GB/s', 'wire/step', 'fewer bytes', 'exact'];
-      const rows = report.rows.map((r) => [
-        fmtBytes(r.sizeBytes),
-        String(r.workers),
-        r.compression,
-        r.algorithm,
-        r.medianMs.toFixed(1),
-        gbps(r.busBytesPerSecond),
-        r.rawMedianMs.toFixed(1),
-        gbps(r.rawPubSubBytesPerSecond),
-        `${(r.busOverRaw * 100).toFixed(0)}%`,
-        gbps(r.effectiveBytesPerSecond),
-        fmtBytes(r.wireBytesPerStep),
-        `${r.wireReduction.toFixed(1)}×`,
-        r.exact === null ? '-' : r.exact ? 'yes' : 'NO',
-      ]);
-      const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
-      const line = (cells: string[]) => cells.map((c, i) => (i <= 3 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
-      out.push(line(header));
-      for (const row of rows) out.push(line(row));
-      out.push('');
-      out.push(`load average ${report.loadAverage.before.toFixed(2)} before, ${report.loadAverage.after.toFixed(2)} after; the ranks ran the ${report.codecKernels} codec kernels`);
-      if (report.codec.length > 0) {
-        out.push('codec kernels, ns per element, one thread (sign-ef encode includes the error feedback and the decoded copy):');
-        const ch = ['kernels', 'sign-ef enc', 'sign-ef dec+add', 'fp16 enc', 'fp16 dec+add', 'fp32 add'];
-        const cr = report.codec.map((c) => [c.kernels, ...[c.signEncodeNs, c.signAccumulateNs, c.halfEncodeNs, c.halfAccumulateNs, c.addF32Ns].map((x) => x.toFixed(2))]);
-        const cw = ch.map((h, i) => Math.max(h.length, ...cr.map((r) => (r[i] as string).length)));
-        const cl = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(cw[i] as number) : c.padStart(cw[i] as number))).join('  ');
-        out.push(cl(ch));
-        for (const r of cr) out.push(cl(r));
-      }
-      ctx.io.stdout.write(`${out.join('\n')}\n`);
-      return report.rows.some((r) => r.exact === false) ? 1 : 0;
-    }));
+    .action(
+      action(ctx, async (given: BenchAllreduceFlags, self: Command) => {
+        // under `bnn bench allreduce`, `bench`'s own --json comes in as a global option
+        const raw: BenchAllreduceFlags = { ...given, json: given.json || self.optsWithGlobals().json === true };
+        const flags = parseFlags(flagsSchema, raw);
+        const { benchAllreduce } = await import('../../bench/allreduce.js');
+        const report = await benchAllreduce({
+          sizesBytes: flags.sizes.map((mb) => Math.round(mb * 2 ** 20)),
+          workers: flags.workers,
+          compressions: flags.compression,
+          algorithms: flags.algorithm,
+          repeats: flags.repeats,
+          maxPayloadBytes: flags.maxPayload,
+          ranksIn: flags.ranks,
+          codecElements: flags.codecElements,
+          progress: raw.json ? undefined : (line) => ctx.io.stderr.write(`${line}\n`),
+        });
+        if (raw.json) {
+          ctx.io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+          return 0;
+        }
+        const out: string[] = [];
+        out.push(`bnn bench-allreduce: ${report.setup}`);
+        out.push(
+          `nats-server max_payload ${report.server.maxPayloadBytes} B, max_pending ${fmtBytes(report.server.maxPendingBytes)}; median of ${flags.repeats} after a warm-up; GB = 1e9 bytes`,
+        );
+        out.push('bus bw = size × 2(N−1)/N / time; effective = fp32 size / time; wire = bytes all ranks published per step');
+        out.push(
+          `raw = one publisher sending the same payload to one subscriber in ${report.rows[0]?.rawMessageBytes ?? '-'}-byte messages, timed in alternation with the all-reduce`,
+        );
+        out.push('');
+        const header = [
+          'size',
+          'N',
+          'compression',
+          'algorithm',
+          'median ms',
+          'bus GB/s',
+          'raw ms',
+          'raw GB/s',
+          'bus/raw',
+          'eff GB/s',
+          'wire/step',
+          'fewer bytes',
+          'exact',
+        ];
+        const rows = report.rows.map((r) => [
+          fmtBytes(r.sizeBytes),
+          String(r.workers),
+          r.compression,
+          r.algorithm,
+          r.medianMs.toFixed(1),
+          gbps(r.busBytesPerSecond),
+          r.rawMedianMs.toFixed(1),
+          gbps(r.rawPubSubBytesPerSecond),
+          `${(r.busOverRaw * 100).toFixed(0)}%`,
+          gbps(r.effectiveBytesPerSecond),
+          fmtBytes(r.wireBytesPerStep),
+          `${r.wireReduction.toFixed(1)}×`,
+          r.exact === null ? '-' : r.exact ? 'yes' : 'NO',
+        ]);
+        const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
+        const line = (cells: string[]) =>
+          cells.map((c, i) => (i <= 3 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
+        out.push(line(header));
+        for (const row of rows) out.push(line(row));
+        out.push('');
+        out.push(
+          `load average ${report.loadAverage.before.toFixed(2)} before, ${report.loadAverage.after.toFixed(2)} after; the ranks ran the ${report.codecKernels} codec kernels`,
+        );
+        if (report.codec.length > 0) {
+          out.push('codec kernels, ns per element, one thread (sign-ef encode includes the error feedback and the decoded copy):');
+          const ch = ['kernels', 'sign-ef enc', 'sign-ef dec+add', 'fp16 enc', 'fp16 dec+add', 'fp32 add'];
+          const cr = report.codec.map((c) => [
+            c.kernels,
+            ...[c.signEncodeNs, c.signAccumulateNs, c.halfEncodeNs, c.halfAccumulateNs, c.addF32Ns].map((x) => x.toFixed(2)),
+          ]);
+          const cw = ch.map((h, i) => Math.max(h.length, ...cr.map((r) => (r[i] as string).length)));
+          const cl = (cells: string[]) =>
+            cells.map((c, i) => (i === 0 ? c.padEnd(cw[i] as number) : c.padStart(cw[i] as number))).join('  ');
+          out.push(cl(ch));
+          for (const r of cr) out.push(cl(r));
+        }
+        ctx.io.stdout.write(`${out.join('\n')}\n`);
+        return report.rows.some((r) => r.exact === false) ? 1 : 0;
+      }),
+    );
 }

@@ -62,15 +62,21 @@ export function registerBenchStore(program: Command, ctx: CommandContext): void 
           ctx.io.stdout.write(`${JSON.stringify({ ...result, targetMs: STORE_QUERY_TARGET_MS, withinTarget: within }, null, 2)}\n`);
         } else {
           const out = ctx.io.stdout;
-          out.write(`bnn bench-store: ${result.generated.runs.toLocaleString('en-US')} runs (${result.generated.completed.toLocaleString('en-US')} COMPLETED), `);
-          out.write(`${result.generated.epochRows.toLocaleString('en-US')} epoch rows, ${result.generated.energyRows.toLocaleString('en-US')} energy rows, `);
+          out.write(
+            `bnn bench-store: ${result.generated.runs.toLocaleString('en-US')} runs (${result.generated.completed.toLocaleString('en-US')} COMPLETED), `,
+          );
+          out.write(
+            `${result.generated.epochRows.toLocaleString('en-US')} epoch rows, ${result.generated.energyRows.toLocaleString('en-US')} energy rows, `,
+          );
           if (flags.db !== undefined) out.write(`${(result.dbBytes / 2 ** 20).toFixed(1)} MiB, kept from an earlier run\n`);
           else {
             out.write(`${(result.dbBytes / 2 ** 20).toFixed(1)} MiB, generated in ${result.generateS.toFixed(1)} s`);
             out.write(` (run totals filled in ${(result.generated.totalsMs / 1000).toFixed(1)} s: the schema-4 backfill)\n`);
           }
           for (const q of result.queries) {
-            out.write(`${q.command}: median ${q.medianMs.toFixed(1)} ms (CPU ${q.medianCpuMs.toFixed(1)} ms), max ${q.maxMs.toFixed(1)} ms over ${q.runsMs.length} (open + query + close)`);
+            out.write(
+              `${q.command}: median ${q.medianMs.toFixed(1)} ms (CPU ${q.medianCpuMs.toFixed(1)} ms), max ${q.maxMs.toFixed(1)} ms over ${q.runsMs.length} (open + query + close)`,
+            );
             out.write(`${q.cliMs === undefined ? '' : `; bnn process ${q.cliMs.toFixed(0)} ms`}; ${q.rows} rows\n`);
             for (const step of q.plan) out.write(`  plan: ${step}\n`);
           }

@@ -18,7 +18,22 @@ import { parseFlags } from '../../config/flags.js';
 
 const flagsSchema = compareQueryFlags.extend(queryOutputFlags.shape);
 
-const CSV_HEADER = ['group', 'n', 'mean', 'std', 'delta', 't', 'df', 'p', 'no_test', 'size_bytes', 'samples_per_s', 'joules_per_sample', 'energy_source', 'run_ids'];
+const CSV_HEADER = [
+  'group',
+  'n',
+  'mean',
+  'std',
+  'delta',
+  't',
+  'df',
+  'p',
+  'no_test',
+  'size_bytes',
+  'samples_per_s',
+  'joules_per_sample',
+  'energy_source',
+  'run_ids',
+];
 
 /** The grouping, metric, baseline and run-filter options `bnn compare` and `bnn report` share (--runs aside). */
 export function addCompareQueryOptions(cmd: Command): Command {
@@ -55,7 +70,22 @@ export function registerCompare(program: Command, ctx: CommandContext): void {
         ctx.io.stdout.write(
           toCsv(
             CSV_HEADER,
-            result.groups.map((g) => [g.key, g.n, g.mean, g.std, g.delta, g.t, g.df, g.p, g.noTest, g.sizeBytes, g.samplesPerS, g.joulesPerSample, g.energySource, g.runIds.join(' ')]),
+            result.groups.map((g) => [
+              g.key,
+              g.n,
+              g.mean,
+              g.std,
+              g.delta,
+              g.t,
+              g.df,
+              g.p,
+              g.noTest,
+              g.sizeBytes,
+              g.samplesPerS,
+              g.joulesPerSample,
+              g.energySource,
+              g.runIds.join(' '),
+            ]),
           ),
         );
       } else if (result.groups.length === 0) ctx.io.stderr.write('no COMPLETED runs match\n');
@@ -67,5 +97,7 @@ export function registerCompare(program: Command, ctx: CommandContext): void {
 
 function compareText(result: CompareResult): string {
   const { columns, rows } = compareTable(result);
-  return `${renderTable(columns, rows)}\n${compareNotes(result).map((n) => `${n}\n`).join('')}`;
+  return `${renderTable(columns, rows)}\n${compareNotes(result)
+    .map((n) => `${n}\n`)
+    .join('')}`;
 }

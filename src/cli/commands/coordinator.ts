@@ -4,7 +4,14 @@ import { action, type CommandContext } from '../command.js';
 import { fileFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { UserError } from '../../util/errors.js';
 import { natsUrlWithAuth } from '../../collective/nats-url.js';
-import { addNatsAuthOptions, addServerTlsOptions, natsAuthFromOptions, serverTlsFromFlags, type NatsAuthFlags, type ServerTlsFlags } from '../security-options.js';
+import {
+  addNatsAuthOptions,
+  addServerTlsOptions,
+  natsAuthFromOptions,
+  serverTlsFromFlags,
+  type NatsAuthFlags,
+  type ServerTlsFlags,
+} from '../security-options.js';
 
 interface CoordinatorFlags extends ServerTlsFlags, NatsAuthFlags {
   host: string;
@@ -61,8 +68,8 @@ export function registerCoordinator(program: Command, ctx: CommandContext): void
     .option('--http-host <addr>', 'monitor address to bind (unauthenticated, read-only)', '127.0.0.1')
     .option('--no-http', 'no monitor port');
   addServerTlsOptions(cmd);
-  addNatsAuthOptions(cmd, 'coordinator')
-    .action(action(ctx, async (raw: CoordinatorFlags, command: Command) => {
+  addNatsAuthOptions(cmd, 'coordinator').action(
+    action(ctx, async (raw: CoordinatorFlags, command: Command) => {
       const f = parseFlags(flagsSchema, raw);
       const token = clusterToken(raw.token);
       const tls = serverTlsFromFlags(raw);
@@ -70,12 +77,20 @@ export function registerCoordinator(program: Command, ctx: CommandContext): void
       const natsUrl = natsUrlWithAuth(f.nats, natsAuthFromOptions(raw));
       const { runCoordinator } = await import('../../../coordinator/index.js');
       return runCoordinator({
-        host: f.host, port: f.port, store: f.store, token, exitWithStdin: raw.exitWithStdin === true, ...(tls ? { tls } : {}),
+        host: f.host,
+        port: f.port,
+        store: f.store,
+        token,
+        exitWithStdin: raw.exitWithStdin === true,
+        ...(tls ? { tls } : {}),
         // The default monitor port may be taken (another coordinator on this host): then it is skipped with a warning.
-        ...(raw.http ? { http: { host: f.httpHost, port: f.httpPort, optional: command.getOptionValueSource('httpPort') === 'default' } } : {}),
+        ...(raw.http
+          ? { http: { host: f.httpHost, port: f.httpPort, optional: command.getOptionValueSource('httpPort') === 'default' } }
+          : {}),
         coordinator: { natsUrl, heartbeatIntervalMs: f.heartbeatMs, suspectAfterMs: f.suspectMs, deadAfterMs: f.deadMs },
         log: (line) => ctx.io.stderr.write(`${line}\n`),
         announce: (line) => ctx.io.stdout.write(`${line}\n`),
       });
-    }));
+    }),
+  );
 }

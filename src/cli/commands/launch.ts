@@ -55,31 +55,53 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
   addConfigOverrideOptions(cmd)
     .option('--json', 'print the result as one JSON object on stdout (no progress lines)')
     .option('--quiet', 'no progress lines')
-    .action(action(ctx, async (configPath: string, raw: LaunchFlags) => {
-      const { target, workers, compression } = launchTarget(raw);
-      const loaded = applyOverrides(await loadConfig(configPath), overridesFromOptions(raw));
-      // --compression is the config's train.compression (recorded with the run's config)
-      const config: RunConfig = compression ? { ...loaded, train: { ...loaded.train, compression } } : loaded;
-      const local = target.kind === 'local' ? { ...target, backend: config.engine.backend, store: config.store } : target;
-      return runClusterSession(local, submission(config, configPath, workers, local), {
-        io: ctx.io, json: raw.json === true, quiet: raw.quiet === true, ...(local.kind === 'local' ? { store: config.store } : {}),
-      });
-    }));
+    .action(
+      action(ctx, async (configPath: string, raw: LaunchFlags) => {
+        const { target, workers, compression } = launchTarget(raw);
+        const loaded = applyOverrides(await loadConfig(configPath), overridesFromOptions(raw));
+        // --compression is the config's train.compression (recorded with the run's config)
+        const config: RunConfig = compression ? { ...loaded, train: { ...loaded.train, compression } } : loaded;
+        const local = target.kind === 'local' ? { ...target, backend: config.engine.backend, store: config.store } : target;
+        return runClusterSession(local, submission(config, configPath, workers, local), {
+          io: ctx.io,
+          json: raw.json === true,
+          quiet: raw.quiet === true,
+          ...(local.kind === 'local' ? { store: config.store } : {}),
+        });
+      }),
+    );
 }
 
 /** Where to launch, from the flags (checked before any I/O). */
 function launchTarget(raw: LaunchFlags): { target: SessionTarget; workers: number; compression?: RunConfig['train']['compression'] } {
   if (raw.coordinator !== undefined) {
-    if (raw.local !== undefined) throw new UserError('give either --local <n> (start a cluster here) or --coordinator <host:port> (use a running one), not both', { exitCode: 2 });
-    if (raw.workers === undefined) throw new UserError('bnn launch --coordinator needs --workers <n>: how many of the cluster\'s workers train the run', { exitCode: 2 });
+    if (raw.local !== undefined)
+      throw new UserError('give either --local <n> (start a cluster here) or --coordinator <host:port> (use a running one), not both', {
+        exitCode: 2,
+      });
+    if (raw.workers === undefined)
+      throw new UserError("bnn launch --coordinator needs --workers <n>: how many of the cluster's workers train the run", { exitCode: 2 });
     const f = parseFlags(remoteFlags, raw);
-    const target: SessionTarget = { kind: 'remote', address: f.coordinator, token: clusterToken(raw.token), tls: clientTlsFromFlags(raw), connectTimeoutMs: 30_000 };
+    const target: SessionTarget = {
+      kind: 'remote',
+      address: f.coordinator,
+      token: clusterToken(raw.token),
+      tls: clientTlsFromFlags(raw),
+      connectTimeoutMs: 30_000,
+    };
     return { target, workers: f.workers, ...(f.compression ? { compression: f.compression } : {}) };
   }
-  if (raw.local === undefined) throw new UserError('bnn launch needs --local <n> (start a cluster here) or --coordinator <host:port> (submit to a running one)', { exitCode: 2 });
+  if (raw.local === undefined)
+    throw new UserError('bnn launch needs --local <n> (start a cluster here) or --coordinator <host:port> (submit to a running one)', {
+      exitCode: 2,
+    });
   const f = parseFlags(localFlags, raw);
   const target: SessionTarget = {
-    kind: 'local', workers: f.local, threadsPerWorker: f.threadsPerWorker ?? 1, backend: 'auto', store: '',
+    kind: 'local',
+    workers: f.local,
+    threadsPerWorker: f.threadsPerWorker ?? 1,
+    backend: 'auto',
+    store: '',
     ...(raw.natsServerBin ? { natsServerBin: raw.natsServerBin } : {}),
   };
   return { target, workers: f.local, ...(f.compression ? { compression: f.compression } : {}) };
@@ -94,7 +116,8 @@ function submission(config: RunConfig, configPath: string, workers: number, targ
     },
     header: (runId, where) => {
       const what = `bnn: run ${runId} (${config.name}): ${config.model.arch} ${config.model.precision}`;
-      if (target.kind === 'remote') return [`${what}, ${workers} worker(s) of the cluster at ${target.address}${target.tls ? ' (TLS)' : ''}`];
+      if (target.kind === 'remote')
+        return [`${what}, ${workers} worker(s) of the cluster at ${target.address}${target.tls ? ' (TLS)' : ''}`];
       return [
         `${what}, ${workers} local worker(s), coordinator ${where.coordinator}, nats ${where.natsUrl}`,
         ...(where.dashboard ? [`bnn: dashboard ${where.dashboard} (Prometheus metrics at ${where.dashboard}metrics)`] : []),

@@ -25,10 +25,12 @@ const flagsSchema = z.object({
 export function registerMonitor(program: Command, ctx: CommandContext): void {
   const cmd = program
     .command('monitor')
-    .description('live table of a cluster\'s workers (state, rank, run, step, samples/s, CPU/GPU use, temperature, power, heartbeat age); q or Ctrl-C quits')
+    .description(
+      "live table of a cluster's workers (state, rank, run, step, samples/s, CPU/GPU use, temperature, power, heartbeat age); q or Ctrl-C quits",
+    )
     .requiredOption('--coordinator <host:port>', 'coordinator address')
     .option('--token <secret>', 'cluster token (default: BNN_CLUSTER_TOKEN)')
-    .option('--run <id>', 'only this run\'s events')
+    .option('--run <id>', "only this run's events")
     .option('--refresh-ms <n>', 'how often the coordinator sends a full snapshot (100-60000)', '1000')
     .option('--timeout-ms <n>', 'give up when the first snapshot has not come within this', '10000')
     .option('--once', 'print one snapshot as a table and exit')
@@ -45,7 +47,14 @@ export function registerMonitor(program: Command, ctx: CommandContext): void {
         await client.waitForReady(f.timeoutMs);
         return await runMonitor(
           (req) => client.watchCluster(req),
-          { coordinator: f.coordinator, runId: raw.run ?? '', refreshMs: f.refreshMs, once: raw.once === true, json: raw.json === true, firstSnapshotTimeoutMs: f.timeoutMs },
+          {
+            coordinator: f.coordinator,
+            runId: raw.run ?? '',
+            refreshMs: f.refreshMs,
+            once: raw.once === true,
+            json: raw.json === true,
+            firstSnapshotTimeoutMs: f.timeoutMs,
+          },
           { stdout: ctx.io.stdout, stdin: process.stdin },
         );
       } finally {

@@ -21,13 +21,19 @@ export function registerReport(program: Command, ctx: CommandContext): void {
   addCompareQueryOptions(
     program
       .command('report')
-      .description('write the comparison tables and charts (accuracy, size, energy, training curves) of COMPLETED runs to an offline HTML or Markdown file')
+      .description(
+        'write the comparison tables and charts (accuracy, size, energy, training curves) of COMPLETED runs to an offline HTML or Markdown file',
+      )
       .requiredOption('--out <file>', 'report file: .html (self-contained) or .md (charts as SVG files in <name>-charts/ beside it)')
       .option('--runs <ids>', 'only these runs (comma-separated ids or unique id prefixes)'),
   )
     .option('--json', 'print what was written as JSON on stdout')
     .option('--store <file>', 'experiment database', DEFAULT_STORE_PATH)
-    .option('--lock-timeout-ms <ms>', 'how long to wait for another process holding a lock', String(defaultQueryStoreOptions().lockTimeoutMs))
+    .option(
+      '--lock-timeout-ms <ms>',
+      'how long to wait for another process holding a lock',
+      String(defaultQueryStoreOptions().lockTimeoutMs),
+    )
     .action(
       action(ctx, async (raw: ReportFlags) => {
         const flags = parseFlags(flagsSchema, raw);
@@ -40,12 +46,25 @@ export function registerReport(program: Command, ctx: CommandContext): void {
         const data = withQueryStore(output.storePath, output.store, ({ db, path }) => report.gatherReport(db, query, path));
         const charts = await report.renderCharts(data);
         const content =
-          target.format === 'html' ? report.renderHtml(data, charts) : report.renderMarkdown(data, charts, target.chartsDir!.split(/[\\/]/).pop()!);
+          target.format === 'html'
+            ? report.renderHtml(data, charts)
+            : report.renderMarkdown(data, charts, target.chartsDir!.split(/[\\/]/).pop()!);
         const files = report.writeReport(target, content, charts);
         if (output.mode === 'json') {
-          ctx.io.stdout.write(jsonText({ out: target.file, format: target.format, files, runs: data.runs.length, groups: data.compare.groups.length, charts: charts.map((c) => c.id) }));
+          ctx.io.stdout.write(
+            jsonText({
+              out: target.file,
+              format: target.format,
+              files,
+              runs: data.runs.length,
+              groups: data.compare.groups.length,
+              charts: charts.map((c) => c.id),
+            }),
+          );
         } else {
-          ctx.io.stderr.write(`wrote ${target.file}: ${data.runs.length} runs in ${data.compare.groups.length} groups, ${charts.length} charts\n`);
+          ctx.io.stderr.write(
+            `wrote ${target.file}: ${data.runs.length} runs in ${data.compare.groups.length} groups, ${charts.length} charts\n`,
+          );
         }
         return 0;
       }),

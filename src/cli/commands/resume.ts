@@ -67,8 +67,10 @@ async function checkResumable(storePath: string, id: string, force: boolean): Pr
   await new Promise((r) => setTimeout(r, ALIVE_WINDOW_MS - run.lastSeen!.ageMs + 300));
   run = lookUp(storePath, id);
   if (run.status !== 'RUNNING' || (run.lastSeen && run.lastSeen.ageMs < ALIVE_WINDOW_MS)) {
-    throw new UserError(`run ${run.id} is ${run.status}${run.lastSeen ? ` and its worker ${run.lastSeen.worker} heartbeated ${(run.lastSeen.ageMs / 1000).toFixed(1)} s ago` : ''}: ` +
-      'its cluster is still alive (stop it first, or pass --force if it is gone)');
+    throw new UserError(
+      `run ${run.id} is ${run.status}${run.lastSeen ? ` and its worker ${run.lastSeen.worker} heartbeated ${(run.lastSeen.ageMs / 1000).toFixed(1)} s ago` : ''}: ` +
+        'its cluster is still alive (stop it first, or pass --force if it is gone)',
+    );
   }
   return run;
 }
@@ -77,34 +79,54 @@ async function checkResumable(storePath: string, id: string, force: boolean): Pr
 export function registerResume(program: Command, ctx: CommandContext): void {
   program
     .command('resume')
-    .description('continue a run whose cluster died (or that was cancelled) from its newest good checkpoint, on nats-server, a coordinator and N workers started on this host')
+    .description(
+      'continue a run whose cluster died (or that was cancelled) from its newest good checkpoint, on nats-server, a coordinator and N workers started on this host',
+    )
     .argument('<run>', 'run id or a unique prefix of it')
     .option('--store <file>', 'experiment database holding the run', './runs/bnn.db')
-    .option('--local <n>', 'workers to start (default: the world size of the run\'s last generation)')
-    .option('--threads-per-worker <n>', 'engine threads of each worker when the run\'s config leaves engine.threads at 0 (default: 1)')
+    .option('--local <n>', "workers to start (default: the world size of the run's last generation)")
+    .option('--threads-per-worker <n>', "engine threads of each worker when the run's config leaves engine.threads at 0 (default: 1)")
     .option('--compression <mode>', `gradient all-reduce wire format: ${COMPRESSIONS.join(', ')} (default: the run's train.compression)`)
     .option('--nats-server-bin <path>', 'nats-server executable (default: nats-server on PATH, or NATS_SERVER_BIN)')
     .option('--json', 'print the result as one JSON object on stdout (no progress lines)')
     .option('--quiet', 'no progress lines')
     .option('--force', 'resume a RUNNING run even though its workers still heartbeat')
-    .action(action(ctx, async (id: string, raw: ResumeFlags) => {
-      const f = parseFlags(flagsSchema, raw);
-      if (!existsSync(f.store)) throw new UserError(`--store: ${f.store} does not exist (pass the experiment database that holds the run)`);
-      const run = await checkResumable(f.store, id, raw.force === true);
-      const workers = f.local ?? run.worldSize;
-      const warn = (line: string) => { if (!raw.json) ctx.io.stderr.write(`${line}\n`); };
-      return runClusterSession({
-        kind: 'local', workers, threadsPerWorker: f.threadsPerWorker ?? 1, backend: run.backend, store: f.store,
-        ...(raw.natsServerBin ? { natsServerBin: raw.natsServerBin } : {}),
-      }, {
-        workers,
-        start: async (client) => {
-          const info = await client.resumeRun({ run_id: run.id, workers, compression: f.compression ?? '' });
-          for (const w of info.warnings) warn(`bnn: warning: ${w}`);
-          return { runId: run.id, result: { resumedFrom: info.resumed_from || null, resumedStep: info.resumed_step, warnings: info.warnings } };
-        },
-        header: (runId, where, r) => [`bnn: resuming run ${runId} from ${r.resumedFrom ? `${String(r.resumedFrom)} (step ${String(r.resumedStep)})` : 'the start (no good checkpoint)'} ` +
-          `with ${workers} local worker(s), coordinator ${where.coordinator}, nats ${where.natsUrl}`],
-      }, { io: ctx.io, json: raw.json === true, quiet: raw.quiet === true, store: f.store });
-    }));
+    .action(
+      action(ctx, async (id: string, raw: ResumeFlags) => {
+        const f = parseFlags(flagsSchema, raw);
+        if (!existsSync(f.store))
+          throw new UserError(`--store: ${f.store} does not exist (pass the experiment database that holds the run)`);
+        const run = await checkResumable(f.store, id, raw.force === true);
+        const workers = f.local ?? run.worldSize;
+        const warn = (line: string) => {
+          if (!raw.json) ctx.io.stderr.write(`${line}\n`);
+        };
+        return runClusterSession(
+          {
+            kind: 'local',
+            workers,
+            threadsPerWorker: f.threadsPerWorker ?? 1,
+            backend: run.backend,
+            store: f.store,
+            ...(raw.natsServerBin ? { natsServerBin: raw.natsServerBin } : {}),
+          },
+          {
+            workers,
+            start: async (client) => {
+              const info = await client.resumeRun({ run_id: run.id, workers, compression: f.compression ?? '' });
+              for (const w of info.warnings) warn(`bnn: warning: ${w}`);
+              return {
+                runId: run.id,
+                result: { resumedFrom: info.resumed_from || null, resumedStep: info.resumed_step, warnings: info.warnings },
+              };
+            },
+            header: (runId, where, r) => [
+              `bnn: resuming run ${runId} from ${r.resumedFrom ? `${String(r.resumedFrom)} (step ${String(r.resumedStep)})` : 'the start (no good checkpoint)'} ` +
+                `with ${workers} local worker(s), coordinator ${where.coordinator}, nats ${where.natsUrl}`,
+            ],
+          },
+          { io: ctx.io, json: raw.json === true, quiet: raw.quiet === true, store: f.store },
+        );
+      }),
+    );
 }

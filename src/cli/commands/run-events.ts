@@ -32,9 +32,11 @@ export const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
 /** The line `bnn launch` and `bnn resume` print per epoch. */
 export function formatEpochLine(e: EpochEvent): string {
-  return `epoch ${e.epoch}/${e.epochs}  train loss ${e.trainLoss.toFixed(4)} acc ${pct(e.trainAcc)}` +
+  return (
+    `epoch ${e.epoch}/${e.epochs}  train loss ${e.trainLoss.toFixed(4)} acc ${pct(e.trainAcc)}` +
     (e.testAcc !== null ? `  test acc ${pct(e.testAcc)}` : '') +
-    `  ${Math.round(e.samplesPerS).toLocaleString('en-US')} samples/s  ${e.workersAlive}/${e.worldSize} workers alive`;
+    `  ${Math.round(e.samplesPerS).toLocaleString('en-US')} samples/s  ${e.workersAlive}/${e.worldSize} workers alive`
+  );
 }
 
 /** A generation change as a progress line: `generation 2: 2 worker(s) (why)`. */
@@ -46,7 +48,12 @@ export function generationLine(d: Record<string, unknown>): string {
  * Handles one WatchCluster event: for `runId`, an epoch is collected in `epochs` and said, a
  * generation change is said, and the run's end is returned (null for anything else).
  */
-export function onRunEvent(ev: WatchEvent, runId: string, epochs: EpochEvent[], say: (line: string) => void): { status: Terminal; error: string } | null {
+export function onRunEvent(
+  ev: WatchEvent,
+  runId: string,
+  epochs: EpochEvent[],
+  say: (line: string) => void,
+): { status: Terminal; error: string } | null {
   if (ev.run_id !== runId) return null;
   const d = JSON.parse(ev.detail_json) as Record<string, unknown>;
   if (ev.kind === 'epoch') {

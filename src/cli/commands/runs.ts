@@ -63,7 +63,12 @@ export function registerRuns(program: Command, ctx: CommandContext): void {
       if (output.mode === 'json') {
         ctx.io.stdout.write(jsonText(rows));
       } else if (output.mode === 'csv') {
-        ctx.io.stdout.write(toCsv(CSV_COLUMNS.map(([h]) => h), rows.map((r) => CSV_COLUMNS.map(([, get]) => get(r)))));
+        ctx.io.stdout.write(
+          toCsv(
+            CSV_COLUMNS.map(([h]) => h),
+            rows.map((r) => CSV_COLUMNS.map(([, get]) => get(r))),
+          ),
+        );
       } else if (rows.length === 0) {
         ctx.io.stderr.write('no runs match\n');
       } else {

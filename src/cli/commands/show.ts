@@ -31,7 +31,12 @@ export function registerShow(program: Command, ctx: CommandContext): void {
       const detail = withQueryStore(output.storePath, output.store, ({ db }) => runDetail(db, id));
       if (output.mode === 'json') ctx.io.stdout.write(jsonText(detail));
       else if (output.mode === 'csv') {
-        ctx.io.stdout.write(toCsv(EPOCH_CSV.map(([h]) => h), detail.epochs.map((e) => EPOCH_CSV.map(([, get]) => get(e)))));
+        ctx.io.stdout.write(
+          toCsv(
+            EPOCH_CSV.map(([h]) => h),
+            detail.epochs.map((e) => EPOCH_CSV.map(([, get]) => get(e))),
+          ),
+        );
       } else ctx.io.stdout.write(showText(detail));
       return 0;
     }),
@@ -107,7 +112,13 @@ function showText({ run, epochs, checkpoints, events }: RunDetail): string {
       `checkpoints (${checkpoints.length}):\n` +
         indent(
           renderTable(
-            [{ header: 'EPOCH', align: 'right' }, { header: 'STEP', align: 'right' }, { header: 'SHA256' }, { header: 'BYTES', align: 'right' }, { header: 'PATH' }],
+            [
+              { header: 'EPOCH', align: 'right' },
+              { header: 'STEP', align: 'right' },
+              { header: 'SHA256' },
+              { header: 'BYTES', align: 'right' },
+              { header: 'PATH' },
+            ],
             checkpoints.map((c) => [String(c.epoch), String(c.step), c.sha256.slice(0, 12), bytes(c.bytes), c.path]),
           ).trimEnd(),
         ),

@@ -4,7 +4,14 @@ import { action, type CommandContext } from '../command.js';
 import { choiceFlag, hostPortFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { BACKENDS } from '../../config/schema.js';
 import { clusterToken } from './coordinator.js';
-import { addClientTlsOptions, addNatsAuthOptions, clientTlsFromFlags, natsAuthFromOptions, type ClientTlsFlags, type NatsAuthFlags } from '../security-options.js';
+import {
+  addClientTlsOptions,
+  addNatsAuthOptions,
+  clientTlsFromFlags,
+  natsAuthFromOptions,
+  type ClientTlsFlags,
+  type NatsAuthFlags,
+} from '../security-options.js';
 
 interface WorkerFlags extends ClientTlsFlags, NatsAuthFlags {
   coordinator: string;
@@ -31,7 +38,7 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
     .command('worker')
     .description('register with a coordinator, train the run it assigns (gradients all-reduced over NATS), then exit')
     .requiredOption('--coordinator <host:port>', 'coordinator address')
-    .option('--nats <url>', "NATS url (default: the one in the assignment)")
+    .option('--nats <url>', 'NATS url (default: the one in the assignment)')
     .option('--token <secret>', 'cluster token (default: BNN_CLUSTER_TOKEN)')
     .option('--threads <n>', 'threads for the engine (0: all cores)', '1')
     .option('--backend <name>', `engine backend: ${BACKENDS.join(', ')}`, 'auto')
@@ -39,8 +46,8 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
     .option('--step-deadline-ms <n>', 'an all-reduce step slower than this fails the run', '120000')
     .option('--exit-with-stdin', 'stop when stdin closes (used by bnn launch)');
   addClientTlsOptions(cmd);
-  addNatsAuthOptions(cmd, 'worker')
-    .action(action(ctx, async (raw: WorkerFlags) => {
+  addNatsAuthOptions(cmd, 'worker').action(
+    action(ctx, async (raw: WorkerFlags) => {
       const f = parseFlags(flagsSchema, raw);
       const token = clusterToken(raw.token);
       const tls = clientTlsFromFlags(raw);
@@ -48,10 +55,19 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
       const { runWorker } = await import('../../../worker/index.js');
       const dump = process.env.BNN_WORKER_DUMP_WEIGHTS;
       return runWorker({
-        coordinator: f.coordinator, token, threads: f.threads, backend: f.backend, exitWithStdin: raw.exitWithStdin === true,
-        connectTimeoutMs: f.connectTimeoutMs, stepDeadlineMs: f.stepDeadlineMs, natsAuth, ...(tls ? { tls } : {}),
-        ...(raw.nats ? { natsUrl: raw.nats } : {}), ...(dump ? { dumpWeightsDir: dump } : {}),
+        coordinator: f.coordinator,
+        token,
+        threads: f.threads,
+        backend: f.backend,
+        exitWithStdin: raw.exitWithStdin === true,
+        connectTimeoutMs: f.connectTimeoutMs,
+        stepDeadlineMs: f.stepDeadlineMs,
+        natsAuth,
+        ...(tls ? { tls } : {}),
+        ...(raw.nats ? { natsUrl: raw.nats } : {}),
+        ...(dump ? { dumpWeightsDir: dump } : {}),
         log: (line) => ctx.io.stderr.write(`${line}\n`),
       });
-    }));
+    }),
+  );
 }
