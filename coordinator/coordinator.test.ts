@@ -5,7 +5,7 @@ import { join as joinPath } from 'node:path';
 import { test } from 'node:test';
 import { writeSafetensors } from '../src/checkpoint/index.js';
 import { defaultRunConfig } from '../src/config/index.js';
-import { AsyncQueue } from '../src/util/queue.js';
+import type { AsyncQueue } from '../src/util/queue.js';
 import type { Assignment, MetricsReport } from '../src/rpc/index.js';
 import { addCheckpoint, finishRun, listEvents, listMembers, openStore } from '../src/store/index.js';
 import { Coordinator } from './coordinator.js';

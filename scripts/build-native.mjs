@@ -3,7 +3,7 @@
 // A failed build never fails `npm install`: the engine falls back to the wasm/cpu
 // backends and says why. `--strict` (npm run build:native) makes a failure fatal.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync, } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -18,7 +18,7 @@ function findNodeGyp() {
     return process.env.npm_config_node_gyp;
   }
   const require = createRequire(import.meta.url);
-  for (const base of [root, path.dirname(process.execPath) + '/../lib/node_modules/npm']) {
+  for (const base of [root, `${path.dirname(process.execPath)}/../lib/node_modules/npm`]) {
     try {
       return require.resolve('node-gyp/bin/node-gyp.js', { paths: [base] });
     } catch {}
@@ -28,7 +28,7 @@ function findNodeGyp() {
 
 function record(ok, reason) {
   mkdirSync(path.dirname(statusFile), { recursive: true });
-  writeFileSync(statusFile, JSON.stringify({ ok, reason, at: new Date().toISOString() }) + '\n');
+  writeFileSync(statusFile, `${JSON.stringify({ ok, reason, at: new Date().toISOString() })}\n`);
 }
 
 if (process.env.BNN_SKIP_NATIVE === '1') {

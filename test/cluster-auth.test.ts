@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createCoordinatorServer } from '../coordinator/index.js';
+import type { createCoordinatorServer } from '../coordinator/index.js';
 import { RpcCode, RpcError, RpcUnauthenticatedError } from '../src/rpc/index.js';
 import { loadConfig } from '../src/config/index.js';
 import { runCli } from './helpers/cli.js';

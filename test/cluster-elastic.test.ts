@@ -69,8 +69,8 @@ test('cluster elastic - kill -9 of one of 3 workers mid-epoch: detected at once,
   assert.match(r.stderr, /^generation 2: 2 worker\(s\) \(worker \S+ \(rank \d\) lost: /m);
 
   const store = openStore(db, { readonly: true });
-  let events;
-  let members;
+  let events: ReturnType<typeof listEvents>;
+  let members: ReturnType<typeof listMembers>;
   try {
     events = listEvents(store.db, runId!);
     members = listMembers(store.db, runId!);

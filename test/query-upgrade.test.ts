@@ -55,7 +55,7 @@ before(async () => {
 after(() => dir.cleanup());
 
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** A fresh copy of the schema-2 store. */
 function copyOfV2(name: string): string {
@@ -194,7 +194,7 @@ test('query upgrade - a store from a newer schema is refused by every query comm
       .sort();
   const files = listing();
   const message = new RegExp(
-    `^bnn: error: ${escape(file)}: was written by a newer bnn-cluster \\(schema ${future}, this build knows ${currentSchemaVersion()}\\); upgrade bnn-cluster\\n$`,
+    `^bnn: error: ${escapeRegExp(file)}: was written by a newer bnn-cluster \\(schema ${future}, this build knows ${currentSchemaVersion()}\\); upgrade bnn-cluster\\n$`,
   );
   for (const args of [['runs'], ['show', FP32], ['compare'], ['sql', 'SELECT 1'], ['report', '--out', dir.join('future.html')]]) {
     const r = await bnn(...args, '--store', file);

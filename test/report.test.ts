@@ -66,9 +66,9 @@ const bnnIn = (...args: string[]): Promise<CliResult> => bnnResult([...args, '--
 function htmlTableRows(html: string, n: number): string[][] {
   const table = [...html.matchAll(/<table>([\s\S]*?)<\/table>/g)][n]![1]!;
   const body = /<tbody>([\s\S]*?)<\/tbody>/.exec(table)![1]!;
-  const unescape = (s: string) => s.replace(/&#(\d+);/g, (_, c: string) => String.fromCharCode(Number(c)));
+  const unescapeHtml = (s: string) => s.replace(/&#(\d+);/g, (_, c: string) => String.fromCharCode(Number(c)));
   return [...body.matchAll(/<tr>([\s\S]*?)<\/tr>/g)].map((r) =>
-    [...r[1]!.matchAll(/<td[^>]*>([\s\S]*?)<\/td>/g)].map((c) => unescape(c[1]!)),
+    [...r[1]!.matchAll(/<td[^>]*>([\s\S]*?)<\/td>/g)].map((c) => unescapeHtml(c[1]!)),
   );
 }
 

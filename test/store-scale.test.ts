@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { generateRuns } from '../src/bench/store-data.js';
 import { compareRuns, parseCompareQuery } from '../src/query/compare.js';
 import { defaultRunsQuery, queryRuns } from '../src/query/runs.js';

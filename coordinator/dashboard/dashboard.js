@@ -1,5 +1,6 @@
 // The dashboard's behaviour: follows /events (server-sent events) and redraws the worker table,
 // the run list and two inline-SVG charts (loss and accuracy by epoch). Plain browser JS, no deps.
+// biome-ignore lint/suspicious/noRedundantUseStrict: a classic browser script (not a module), where strict mode is opt-in
 'use strict';
 
 const SVG = 'http://www.w3.org/2000/svg';

@@ -31,7 +31,7 @@ export function cudaBuildMode(env = process.env) {
 
 function record(status) {
   mkdirSync(buildDir, { recursive: true });
-  writeFileSync(statusFile, JSON.stringify({ ...status, at: new Date().toISOString() }) + '\n');
+  writeFileSync(statusFile, `${JSON.stringify({ ...status, at: new Date().toISOString() })}\n`);
 }
 
 function run(label, cmd, args, opts, log) {
@@ -96,7 +96,7 @@ export function buildCudaAddon({ gyp, env = process.env } = {}) {
   }
   if (!reason && !existsSync(addonFile)) reason = 'node-gyp succeeded but bnn_cuda.node is missing';
   mkdirSync(buildDir, { recursive: true });
-  writeFileSync(logFile, log.join('\n') + '\n');
+  writeFileSync(logFile, `${log.join('\n')}\n`);
   const rel = path.relative(process.cwd(), logFile) || logFile;
   if (reason) {
     const result = finish(false, false, reason);
@@ -118,7 +118,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const { createRequire } = await import('node:module');
   const require = createRequire(import.meta.url);
   let gyp = process.env.npm_config_node_gyp && existsSync(process.env.npm_config_node_gyp) ? process.env.npm_config_node_gyp : null;
-  for (const base of [path.resolve(nativeDir, '..'), path.dirname(process.execPath) + '/../lib/node_modules/npm']) {
+  for (const base of [path.resolve(nativeDir, '..'), `${path.dirname(process.execPath)}/../lib/node_modules/npm`]) {
     if (gyp) break;
     try {
       gyp = require.resolve('node-gyp/bin/node-gyp.js', { paths: [base] });

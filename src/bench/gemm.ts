@@ -94,9 +94,13 @@ export async function benchXnorVsSgemm(options: BenchXnorVsSgemmOptions): Promis
   if (!(minTimeMs >= 0)) throw new RangeError(`benchXnorVsSgemm: minTimeMs must be >= 0, got ${minTimeMs}`);
   const minReps = checkPositiveInt(options.minReps ?? 5, 'minReps');
   if (options.shapes.length === 0) throw new RangeError('benchXnorVsSgemm: shapes must not be empty');
-  options.shapes.forEach((s, i) => (['m', 'k', 'n'] as const).forEach((d) => checkPositiveInt(s[d], `shapes[${i}].${d}`)));
+  options.shapes.forEach((s, i) => {
+    for (const d of ['m', 'k', 'n'] as const) checkPositiveInt(s[d], `shapes[${i}].${d}`);
+  });
   if (options.threads.length === 0) throw new RangeError('benchXnorVsSgemm: threads must not be empty');
-  options.threads.forEach((t, i) => checkPositiveInt(t, `threads[${i}]`));
+  options.threads.forEach((t, i) => {
+    checkPositiveInt(t, `threads[${i}]`);
+  });
 
   const addon = options.addon ?? requireAddon();
   const threadsBefore = addon.info().threads;

@@ -115,7 +115,7 @@ class Int8 implements Quantizer {
       save([xx]);
       const value = tf.tidy(() => {
         const axes = role === 'kernel' ? xx.shape.slice(0, -1).map((_, i) => i) : undefined;
-        const maxAbs = tf.max(tf.abs(xx), axes && axes.length ? axes : undefined);
+        const maxAbs = tf.max(tf.abs(xx), axes?.length ? axes : undefined);
         const scale = tf.div(tf.maximum(maxAbs, 1e-8), 127);
         return tf.mul(tf.clipByValue(tf.round(tf.div(xx, scale)), -127, 127), scale);
       });

@@ -266,7 +266,7 @@ function checkTensor(name: string, t: Tensor): void {
 
 /** fsync a directory so a rename in it survives a crash; not supported everywhere. */
 async function syncDir(dir: string): Promise<void> {
-  let handle;
+  let handle: FileHandle | undefined;
   try {
     handle = await open(dir, 'r');
     await handle.sync();

@@ -209,7 +209,9 @@ export class AllReduce {
     }
     const early = this.buffered.get(stepNo);
     this.buffered.delete(stepNo);
-    if (early) for (const m of early) this.route(m);
+    if (early) {
+      for (const m of early) if (!this.route(m)) this.drop();
+    }
 
     return {
       step: stepNo,
@@ -283,9 +285,17 @@ export class AllReduce {
     this.stats.messagesReceived++;
     this.stats.bytesReceived += m.data.byteLength;
     if (this.failure) return;
+    if (!this.accept(m)) this.drop();
+  }
+
+  /** Handles a message now or keeps it for its step; false when it is to be dropped (malformed, stale, too far ahead). */
+  private accept(m: TransportMessage): boolean {
     const t = m.subject.split('.');
-    if (t.length === 4 && t[3] === 'hello') return this.onHello(m.data);
-    if (t.length !== 7) return this.drop();
+    if (t.length === 4 && t[3] === 'hello') {
+      this.onHello(m.data);
+      return true;
+    }
+    if (t.length !== 7) return false;
     const phase = t[3];
     const step = Number(t[4]);
     const shard = Number(t[5]);
@@ -296,53 +306,57 @@ export class AllReduce {
       !Number.isInteger(shard) ||
       !Number.isInteger(chunk)
     )
-      return this.drop();
+      return false;
     const parsed: Parsed = { phase, step, shard, chunk, data: m.data };
     const cur = this.current;
     if (cur && step === cur.step) return this.route(parsed);
-    if (step <= this.lastStep) return this.drop();
+    if (step <= this.lastStep) return false;
     let list = this.buffered.get(step);
     if (!list) {
-      if (this.buffered.size >= MAX_BUFFERED_STEPS) return this.drop();
+      if (this.buffered.size >= MAX_BUFFERED_STEPS) return false;
       list = [];
       this.buffered.set(step, list);
     }
     list.push(parsed);
+    return true;
   }
 
-  private route(m: Parsed): void {
+  /** Takes a message of the current step; false when it does not belong there (to be dropped). */
+  private route(m: Parsed): boolean {
     const state = this.current;
-    if (!state || state.step !== m.step) return this.drop();
+    if (!state || state.step !== m.step) return false;
     const h = readHeader(m.data);
     const allgather = this.algorithm === 'allgather';
     // a ga subject's shard token is the sender; its chunks are those of the one shard
     const list = state.layout.chunksByShard[m.phase === 'ga' ? 0 : m.shard];
     const spec = list?.[m.chunk];
-    if (!h || !spec || h.codec !== this.options.compression || h.count !== spec.length || h.rank >= this.group.worldSize)
-      return this.drop();
-    if (allgather !== (m.phase === 'ga')) return this.drop();
+    if (!h || !spec || h.codec !== this.options.compression || h.count !== spec.length || h.rank >= this.group.worldSize) return false;
+    if (allgather !== (m.phase === 'ga')) return false;
     if (m.phase === 'ga') {
-      if (h.rank !== m.shard || h.rank === this.group.rank) return this.drop();
-      this.addContribution(state, m.chunk, h.rank, m.data);
-    } else if (m.phase === 'rs') {
-      if (m.shard !== this.group.rank || h.rank === this.group.rank) return this.drop();
-      this.addContribution(state, m.chunk, h.rank, m.data);
-    } else {
-      if (h.rank !== m.shard || m.shard === this.group.rank) return this.drop();
-      const gathered = state.gathered[m.shard] as boolean[];
-      if (gathered[m.chunk]) return this.drop();
-      accumulateChunk(h.codec, m.data, h.count, state.out.subarray(spec.offset, spec.offset + spec.length), true);
-      this.markGathered(state, spec);
+      if (h.rank !== m.shard || h.rank === this.group.rank) return false;
+      return this.addContribution(state, m.chunk, h.rank, m.data);
     }
+    if (m.phase === 'rs') {
+      if (m.shard !== this.group.rank || h.rank === this.group.rank) return false;
+      return this.addContribution(state, m.chunk, h.rank, m.data);
+    }
+    if (h.rank !== m.shard || m.shard === this.group.rank) return false;
+    const gathered = state.gathered[m.shard] as boolean[];
+    if (gathered[m.chunk]) return false;
+    accumulateChunk(h.codec, m.data, h.count, state.out.subarray(spec.offset, spec.offset + spec.length), true);
+    this.markGathered(state, spec);
+    return true;
   }
 
-  private addContribution(state: StepState, chunk: number, rank: number, msg: Uint8Array): void {
+  /** Records a rank's contribution to an owned chunk (reducing it once all are in); false for a duplicate. */
+  private addContribution(state: StepState, chunk: number, rank: number, msg: Uint8Array): boolean {
     const slots = state.contributions[chunk] as Array<Uint8Array | null>;
-    if (slots[rank]) return this.drop();
+    if (slots[rank]) return false;
     slots[rank] = msg;
     const count = (state.contributionCount[chunk] as number) + 1;
     state.contributionCount[chunk] = count;
     if (count === this.group.worldSize) this.reduceChunk(state, chunk);
+    return true;
   }
 
   /**
@@ -386,9 +400,10 @@ export class AllReduce {
     try {
       if (worldSize > 1) this.send(`${this.prefix}.ag.${state.step}.${rank}.${chunk}`, msg);
     } catch (err) {
-      return this.fail(
+      this.fail(
         err instanceof CollectiveFailedError ? err : new CollectiveFailedError(`step ${state.step}: could not publish`, { cause: err }),
       );
+      return;
     }
     if (codec === 'none') out.set(acc);
     this.markGathered(state, spec);

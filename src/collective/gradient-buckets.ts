@@ -42,7 +42,11 @@ export function gradientVector(tensorSizes: readonly number[], metrics = 0): Buc
   }
   const lengths = [...tensorSizes.filter((n) => n > 0), ...new Array<number>(metrics).fill(1)];
   const offsets: number[] = [];
-  const total = lengths.reduce((off, len) => (offsets.push(off), off + len), 0);
+  let total = 0;
+  for (const len of lengths) {
+    offsets.push(total);
+    total += len;
+  }
   return { data: new Float32Array(total), lengths, offsets, out: new Float32Array(total) };
 }
 
@@ -87,7 +91,7 @@ export function startBucketedStep(ar: AllReduce, vec: BucketedVector, options: S
         out.set(data);
         return Promise.resolve(out);
       }
-      lengths.forEach((_, b) => submit(b));
+      for (let b = 0; b < lengths.length; b++) submit(b);
       if (failure) return Promise.reject(failure);
       try {
         step ??= ar.allreduceBuckets(lengths, { ...options, out }); // no buckets: its error

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { z } from 'zod';
-import { choiceFlag, FlagError, flagName, hostPortFlag, listFlag, numberFlag, parseFlags, textFlag } from './flags.js';
+import { choiceFlag, FlagError, hostPortFlag, listFlag, numberFlag, parseFlags, textFlag } from './flags.js';
 
 function flagError(schema: z.ZodType, raw: object): FlagError {
   try {

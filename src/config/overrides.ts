@@ -182,8 +182,9 @@ function setAt(root: Record<string, unknown>, path: readonly PathSegment[], valu
       const obj = node as Record<string, unknown>;
       if (last) obj[String(seg)] = value;
       else {
-        const next = obj[String(seg)];
-        node = typeof next === 'object' && next !== null ? next : (obj[String(seg)] = {});
+        const key = String(seg);
+        if (typeof obj[key] !== 'object' || obj[key] === null) obj[key] = {};
+        node = obj[key];
       }
     } else {
       return `${formatPath(path.slice(0, i))} is ${formatValue(node)}, not a mapping or list`;

@@ -20,7 +20,10 @@ export function packageRoot(): string {
     const file = join(dir, 'package.json');
     if (existsSync(file)) {
       const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string };
-      if (pkg.name === PACKAGE_NAME) return (root = dir);
+      if (pkg.name === PACKAGE_NAME) {
+        root = dir;
+        return root;
+      }
     }
     const parent = dirname(dir);
     if (parent === dir) throw new Error(`cannot find ${PACKAGE_NAME}'s package.json above ${fileURLToPath(import.meta.url)}`);

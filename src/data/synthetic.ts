@@ -53,7 +53,9 @@ export function parseSyntheticOptions(partial: Partial<SyntheticOptions> = {}): 
       `synthetic dataset: shape must be [height, width, channels], got ${JSON.stringify(o.shape)}`,
     );
   }
-  o.shape.forEach((d, i) => checkInt(`shape[${i}]`, d, 1, 4096));
+  o.shape.forEach((d, i) => {
+    checkInt(`shape[${i}]`, d, 1, 4096);
+  });
   checkInt('numClasses', o.numClasses, 2, 256);
   checkInt('trainSize', o.trainSize, 1, 10_000_000);
   checkInt('testSize', o.testSize, 1, 10_000_000);

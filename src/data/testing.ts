@@ -13,7 +13,9 @@ export function encodeIdx(dims: readonly number[], payload: Uint8Array): Uint8Ar
   const view = new DataView(out.buffer);
   out[2] = 0x08;
   out[3] = dims.length;
-  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d, false));
+  dims.forEach((d, i) => {
+    view.setUint32(4 + 4 * i, d, false);
+  });
   out.set(payload, 4 + 4 * dims.length);
   return out;
 }

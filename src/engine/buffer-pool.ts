@@ -28,7 +28,10 @@ export function releaseF32(values: unknown): void {
   if (!(values instanceof Float32Array) || !issued.has(values)) return;
   if (pooledBytes + values.byteLength > MAX_POOLED_BYTES) return;
   let list = free.get(values.length);
-  if (!list) free.set(values.length, (list = []));
+  if (!list) {
+    list = [];
+    free.set(values.length, list);
+  }
   list.push(values);
   pooledBytes += values.byteLength;
 }

@@ -20,7 +20,7 @@ import { allocF32, releaseF32 } from './buffer-pool.js';
 /** Forward value and gradient defined together; tfjs' typing of the variadic callback is too narrow. */
 export type GradFn = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
 export function customOp<T extends tf.Tensor = tf.Tensor>(
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: tf.customGrad's own signature takes any[]
   f: (...args: any[]) => { value: T; gradFunc: GradFn },
 ): (...inputs: tf.Tensor[]) => T {
   return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...inputs: tf.Tensor[]) => T;

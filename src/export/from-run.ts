@@ -1,6 +1,6 @@
 // Rebuilds a recorded run's model from its latest good checkpoint.
 import { buildModel, type Model } from '../bnn/models.js';
-import { readSafetensors, CheckpointError } from '../checkpoint/index.js';
+import { readSafetensors, CheckpointError, type SafetensorsFile } from '../checkpoint/index.js';
 import type { Normalization } from '../data/index.js';
 import { getRun, listCheckpoints, type StoreDb } from '../store/index.js';
 import { modelSpecFromConfig } from '../train/spec.js';
@@ -31,7 +31,7 @@ export async function restoreModelFromRun(db: StoreDb, idOrPrefix: string): Prom
   const ckpts = listCheckpoints(db, run.id).sort((a, b) => b.step - a.step || b.epoch - a.epoch);
   const problems: string[] = [];
   for (const c of ckpts) {
-    let file;
+    let file: SafetensorsFile;
     try {
       file = await readSafetensors(c.path, { expectedSha256: c.sha256 });
     } catch (err) {

@@ -148,8 +148,7 @@ export function createPackedModel(
     first &&
     first.op.kernel === 'packed' &&
     first.op.input === 'float' &&
-    norm &&
-    norm.scale.every((v) => v === norm.scale[0]) &&
+    norm?.scale.every((v) => v === norm.scale[0]) &&
     typeof bitplaneGemm === 'function'
       ? prepareBitplane(first, tensors[`${first.op.name}/kernel`].data as BigUint64Array, norm.offset, layout.inputShape[2])
       : undefined;

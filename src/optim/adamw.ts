@@ -33,8 +33,8 @@ export interface AdamWHyper {
 export function adamwStepJs(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, h: AdamWHyper): void {
   const b1 = h.beta1;
   const b2 = h.beta2;
-  const c1 = 1 - Math.pow(b1, h.step);
-  const c2 = 1 - Math.pow(b2, h.step);
+  const c1 = 1 - b1 ** h.step;
+  const c2 = 1 - b2 ** h.step;
   const decay = h.lr * h.weightDecay;
   for (let i = 0; i < p.length; i++) {
     const gi = g[i];

@@ -5,7 +5,8 @@ let ttest2: TTest2 | undefined;
 
 /** Loaded on first use: the package pulls in ~300 small modules that other commands should not pay for. */
 function loadTTest2(): TTest2 {
-  return (ttest2 ??= createRequire(import.meta.url)('@stdlib/stats-ttest2') as TTest2);
+  ttest2 ??= createRequire(import.meta.url)('@stdlib/stats-ttest2') as TTest2;
+  return ttest2;
 }
 
 export function mean(xs: readonly number[]): number | null {

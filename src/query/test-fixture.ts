@@ -66,7 +66,7 @@ export function buildFixtureStore(file: string): Fixture {
       FIXTURE_ACCS[precision].forEach((acc, i) => {
         const run = make(precision, i, `fmnist-${precision}`, i === 0 ? ['paper', 'table2'] : ['paper']);
         if (precision === 'binary' && i === 0) {
-          FIXTURE_EPOCH_ACCS.forEach((testAcc, e) =>
+          FIXTURE_EPOCH_ACCS.forEach((testAcc, e) => {
             addEpochMetrics(db, run.id, {
               epoch: e + 1,
               trainLoss: 1 / (e + 1),
@@ -76,8 +76,8 @@ export function buildFixtureStore(file: string): Fixture {
               lr: 0.001 / (e + 1),
               samplesPerS: 7000,
               epochTimeS: 8.5,
-            }),
-          );
+            });
+          });
           addCheckpoint(db, {
             runId: run.id,
             epoch: 5,

@@ -31,14 +31,14 @@ export {
   type RaplDomain,
   type RaplOptions,
 } from './rapl.js';
-export {
-  type EnergyProbe,
-  type EnergyReading,
-  type EnergySource,
-  type GpuTelemetry,
-  type HardwareInfo,
-  type HostTelemetry,
-  type Unavailable,
+export type {
+  EnergyProbe,
+  EnergyReading,
+  EnergySource,
+  GpuTelemetry,
+  HardwareInfo,
+  HostTelemetry,
+  Unavailable,
 } from './types.js';
 export { RunTelemetry, type RunEnergyTotal, type RunTelemetryOptions } from './recorder.js';
 export { ENERGY_SOURCES } from './energy-sources.js';

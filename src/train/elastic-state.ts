@@ -39,12 +39,16 @@ export class TrainingState {
   }
 
   save(): void {
-    this.buffers.forEach((b, i) => this.saved[i]!.set(b));
+    this.buffers.forEach((b, i) => {
+      this.saved[i]!.set(b);
+    });
     this.savedProgress = { ...this.progress };
   }
 
   restore(): void {
-    this.buffers.forEach((b, i) => b.set(this.saved[i]!));
+    this.buffers.forEach((b, i) => {
+      b.set(this.saved[i]!);
+    });
     this.progress = { ...this.savedProgress };
   }
 

@@ -108,7 +108,9 @@ async function gatherErrorFeedback(group: ByteGroup): Promise<CheckpointExtras |
   if (ef.owner) mine.set(ef.owner, n);
   const all = await group.gatherFromEveryRank(mine);
   const tensors: Record<string, Tensor> = {};
-  all.forEach((t, r) => (tensors[`ef/rank${r}`] = { dtype: 'F32', shape: [t.length], data: t }));
+  all.forEach((t, r) => {
+    tensors[`ef/rank${r}`] = { dtype: 'F32', shape: [t.length], data: t };
+  });
   return { tensors, meta: { errorFeedback: { worldSize: all.length, length: n, hasOwner: ef.owner !== null } } };
 }
 
@@ -121,7 +123,7 @@ function restoreErrorFeedback(group: ByteGroup, file: SafetensorsFile, meta: Che
     return `${path}: sign-ef residuals saved by ${ef.worldSize} rank(s), this group has ${worldSize}: starting from zero`;
   const t = file.tensors[`ef/rank${rank}`];
   const want = ef.hasOwner ? 2 * ef.length : ef.length;
-  if (!t || t.dtype !== 'F32' || t.data.length !== want)
+  if (t?.dtype !== 'F32' || t.data.length !== want)
     throw CheckpointError.at(path, `tensor 'ef/rank${rank}' is missing or not F32[${want}]`);
   const v = t.data as Float32Array;
   group.restoreErrorFeedback(v.subarray(0, ef.length), ef.hasOwner ? v.subarray(ef.length) : null);

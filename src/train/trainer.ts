@@ -5,7 +5,7 @@ import { allocF32 } from '../engine/buffer-pool.js';
 import { fillBatch, type Normalization, type Split } from '../data/index.js';
 import type { Model } from '../bnn/models.js';
 import type { AdamW } from '../optim/adamw.js';
-import { Rng } from '../util/rng.js';
+import type { Rng } from '../util/rng.js';
 
 export interface StepResult {
   loss: number;

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { existingStoreFile } from '../../query/open.js';
 import { action, type CommandContext } from '../command.js';
