@@ -8,7 +8,7 @@ import { parseRunConfig, type RunConfig } from '../src/config/index.js';
 import { AsyncQueue } from '../src/util/queue.js';
 import {
   addCheckpoint,
-  addEpochMetrics,
+  EpochTally,
   addEvent,
   createRun,
   endGeneration,
@@ -114,10 +114,8 @@ interface ActiveRun {
   /** Worker ids by rank. */
   members: string[];
   startedMs: number;
-  bestTestAcc: number | null;
-  finalTestAcc: number | null;
-  samples: number;
-  trainSeconds: number;
+  /** Final and best test accuracy and throughput, as rank 0 reports epochs. */
+  tally: EpochTally;
 }
 
 export interface CoordinatorDeps {
@@ -242,10 +240,7 @@ export class Coordinator {
       status: 'PENDING',
       members: [],
       startedMs: 0,
-      bestTestAcc: null,
-      finalTestAcc: null,
-      samples: 0,
-      trainSeconds: 0,
+      tally: new EpochTally(),
     };
     this.runs.set(run.id, run);
     this.events.publish('run', run.id, { status: 'PENDING', workers });
@@ -294,10 +289,7 @@ export class Coordinator {
       members: [],
       startedMs: 0,
       resumeFrom: chosen ? { path: chosen.path, sha256: chosen.sha256, step: chosen.step } : null,
-      bestTestAcc: accs.length > 0 ? Math.max(...accs) : null,
-      finalTestAcc: epochs.at(-1)?.testAcc ?? null,
-      samples: 0,
-      trainSeconds: 0,
+      tally: new EpochTally({ bestTestAcc: accs.length > 0 ? Math.max(...accs) : null, finalTestAcc: epochs.at(-1)?.testAcc ?? null }),
     };
     this.runs.set(run.id, run);
     addEvent(this.db, {
@@ -478,7 +470,7 @@ export class Coordinator {
     if (r.epoch === 0 && !r.done) this.progress(run, w, r);
     if (r.epoch > 0 && r.rank === 0) {
       const evaluated = r.test_loss >= 0;
-      addEpochMetrics(this.db, run.id, {
+      run.tally.record(this.db, run.id, {
         epoch: r.epoch,
         trainLoss: r.train_loss,
         trainAcc: r.train_acc,
@@ -488,12 +480,6 @@ export class Coordinator {
         samplesPerS: r.samples_per_s,
         epochTimeS: r.epoch_time_s,
       });
-      if (evaluated) {
-        run.finalTestAcc = r.test_acc;
-        run.bestTestAcc = Math.max(run.bestTestAcc ?? 0, r.test_acc);
-      }
-      run.samples += r.samples_per_s * r.epoch_time_s;
-      run.trainSeconds += r.epoch_time_s;
       this.events.publish('epoch', run.id, {
         epoch: r.epoch,
         epochs: run.config.train.epochs,
@@ -547,10 +533,10 @@ export class Coordinator {
     this.runs.delete(run.id);
     const wallTimeS = run.startedMs ? (this.now() - run.startedMs) / 1000 : 0;
     finishRun(this.db, run.id, status, {
-      finalTestAcc: run.finalTestAcc,
-      bestTestAcc: run.bestTestAcc,
+      finalTestAcc: run.tally.finalTestAcc,
+      bestTestAcc: run.tally.bestTestAcc,
       wallTimeS,
-      samplesPerS: run.trainSeconds > 0 ? run.samples / run.trainSeconds : null,
+      samplesPerS: run.tally.samplesPerS,
       error: error ?? null,
     });
     if (run.generation > 0) endGeneration(this.db, run.id, run.generation, status === 'COMPLETED' ? 'completed' : status.toLowerCase());

@@ -3,7 +3,7 @@
 // A failed build never fails `npm install`: the engine falls back to the wasm/cpu
 // backends and says why. `--strict` (npm run build:native) makes a failure fatal.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync, } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';

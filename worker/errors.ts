@@ -1,12 +1,8 @@
 // Errors of the worker; callers branch with instanceof.
 import { TrainingStoppedError } from '../src/train/errors.js';
+import { NamedError } from '../src/util/errors.js';
 
-export class WorkerError extends Error {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options);
-    this.name = 'WorkerError';
-  }
-}
+export class WorkerError extends NamedError {}
 
 /** The coordinator told this worker to stop its run (cancelled, or failed on another rank): a stop, not a failure. */
 export class RunStoppedError extends TrainingStoppedError {
@@ -15,14 +11,8 @@ export class RunStoppedError extends TrainingStoppedError {
     reason: string,
   ) {
     super(reason, `run ${runId} stopped by the coordinator: ${reason}`);
-    this.name = 'RunStoppedError';
   }
 }
 
 /** The coordinator's assignment stream ended while this worker still needed it. */
-export class CoordinatorLostError extends WorkerError {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options);
-    this.name = 'CoordinatorLostError';
-  }
-}
+export class CoordinatorLostError extends WorkerError {}

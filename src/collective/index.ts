@@ -8,16 +8,7 @@ export {
 } from './options.js';
 export { COMPRESSIONS, isCompression, type Compression } from './compression.js';
 export { bodyBytes, messageBytes, HEADER_BYTES } from './codec.js';
-export {
-  CollectiveConfigError,
-  CollectiveFailedError,
-  CollectiveTimeoutError,
-  MembershipChangedError,
-  RegroupTimeoutError,
-  TransportClosedError,
-  TransportUnreachableError,
-  type MissingContributions,
-} from './errors.js';
+export * from './errors.js';
 export {
   LoopbackHub,
   LoopbackTransport,

@@ -1,6 +1,6 @@
 import type { ClusterEvent, RpcStream } from '../rpc/index.js';
 import { MonitorError } from './errors.js';
-import { applyEvent, emptyMonitorState, snapshotJson, } from './model.js';
+import { applyEvent, emptyMonitorState, snapshotJson } from './model.js';
 import { renderMonitor } from './render.js';
 
 export interface MonitorOptions {

@@ -30,7 +30,14 @@ export {
   type RunResults,
   type StartRunInput,
 } from './runs.js';
-export { addEpochMetrics, listEpochMetrics, runsWithTestAccuracy, testAccuracyCurves, type EpochMetricsInput } from './metrics.js';
+export {
+  addEpochMetrics,
+  EpochTally,
+  listEpochMetrics,
+  runsWithTestAccuracy,
+  testAccuracyCurves,
+  type EpochMetricsInput,
+} from './metrics.js';
 export {
   listCompletedRuns,
   queryRuns,

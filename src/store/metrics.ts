@@ -68,3 +68,38 @@ export function testAccuracyCurves(db: StoreDb, runIds: readonly string[]): { ru
     .all()
     .map((p) => ({ runId: p.runId, epoch: p.epoch, testAcc: p.testAcc! }));
 }
+
+/**
+ * A run's results as its epochs are recorded, for `finishRun`: the final and best test
+ * accuracy and the training throughput over the epochs completed. The embedded trainer's sink
+ * and the coordinator record a run's epochs through one of these.
+ */
+export class EpochTally {
+  finalTestAcc: number | null;
+  bestTestAcc: number | null;
+  private trainSeconds = 0;
+  private samples = 0;
+
+  /** `from`: the results of the epochs a resumed run keeps. */
+  constructor(from: { finalTestAcc: number | null; bestTestAcc: number | null } = { finalTestAcc: null, bestTestAcc: null }) {
+    this.finalTestAcc = from.finalTestAcc;
+    this.bestTestAcc = from.bestTestAcc;
+  }
+
+  /** Records one epoch (addEpochMetrics) and counts it. */
+  record(db: StoreDb, runId: string, metrics: EpochMetricsInput): EpochMetricsRow {
+    const row = addEpochMetrics(db, runId, metrics);
+    if (metrics.testAcc !== null && metrics.testAcc !== undefined) {
+      this.finalTestAcc = metrics.testAcc;
+      this.bestTestAcc = Math.max(this.bestTestAcc ?? 0, metrics.testAcc);
+    }
+    this.samples += (metrics.samplesPerS ?? 0) * metrics.epochTimeS;
+    this.trainSeconds += metrics.epochTimeS;
+    return row;
+  }
+
+  /** Training samples per second over the epochs recorded here; null before the first. */
+  get samplesPerS(): number | null {
+    return this.trainSeconds > 0 ? this.samples / this.trainSeconds : null;
+  }
+}

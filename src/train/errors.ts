@@ -1,11 +1,7 @@
 // Errors of the training loop; callers branch with instanceof.
+import { NamedError } from '../util/errors.js';
 
-export class TrainingError extends Error {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options);
-    this.name = 'TrainingError';
-  }
-}
+export class TrainingError extends NamedError {}
 
 /**
  * The run must end at this step boundary (Ctrl-C, the coordinator's STOP): not a failure.
@@ -17,6 +13,5 @@ export class TrainingStoppedError extends TrainingError {
     message = `stopped: ${reason}`,
   ) {
     super(message);
-    this.name = 'TrainingStoppedError';
   }
 }

@@ -4,7 +4,7 @@
  * and the coordinator writes the same rows; this module is never on a worker's import path.)
  */
 import type { RunConfig } from '../config/index.js';
-import { addCheckpoint, addEpochMetrics, createRun, finishRun, markRunning, openStore, type Store } from '../store/index.js';
+import { addCheckpoint, createRun, EpochTally, finishRun, markRunning, openStore, type Store } from '../store/index.js';
 import { RunTelemetry, type RunEnergyTotal } from '../telemetry/recorder.js';
 import type { CheckpointRecord, EpochReport, StepReport, TrainingSink } from './sink.js';
 
@@ -27,11 +27,8 @@ export interface RunOutcome {
 }
 
 export class StoreRun implements TrainingSink {
-  finalTestAcc: number | null = null;
-  bestTestAcc: number | null = null;
-  /** Training time and samples over the epochs completed. */
-  trainSeconds = 0;
-  trainSamples = 0;
+  /** The final and best test accuracy and the throughput over the epochs completed. */
+  readonly tally = new EpochTally();
 
   private constructor(
     private readonly store: Store,
@@ -59,7 +56,7 @@ export class StoreRun implements TrainingSink {
 
   async epoch(e: EpochReport): Promise<void> {
     const { test } = e;
-    addEpochMetrics(this.store.db, this.runId, {
+    this.tally.record(this.store.db, this.runId, {
       epoch: e.epoch,
       trainLoss: e.trainLoss,
       trainAcc: e.trainAcc,
@@ -69,12 +66,6 @@ export class StoreRun implements TrainingSink {
       samplesPerS: e.samplesPerS,
       epochTimeS: e.epochTimeS,
     });
-    if (test) {
-      this.finalTestAcc = test.accuracy;
-      this.bestTestAcc = Math.max(this.bestTestAcc ?? 0, test.accuracy);
-    }
-    this.trainSeconds += e.epochTimeS;
-    this.trainSamples += e.samplesPerS * e.epochTimeS;
     await this.telemetry.epochEnd(e.epoch);
   }
 
@@ -84,21 +75,16 @@ export class StoreRun implements TrainingSink {
 
   log(_line: string): void {}
 
-  /** Samples per second of training over the epochs completed (0 before the first). */
-  get samplesPerS(): number {
-    return this.trainSeconds > 0 ? this.trainSamples / this.trainSeconds : 0;
-  }
-
   /** Records the run's end and its energy; closes the store. */
   async finish(o: RunOutcome): Promise<RunEnergyTotal> {
     const energy = await this.telemetry.finish();
     finishRun(this.store.db, this.runId, o.status, {
-      finalTestAcc: this.finalTestAcc,
-      bestTestAcc: this.bestTestAcc,
+      finalTestAcc: this.tally.finalTestAcc,
+      bestTestAcc: this.tally.bestTestAcc,
       modelSizeBytes: o.modelSizeBytes,
       packedSizeBytes: o.packedSizeBytes,
       wallTimeS: o.wallTimeS,
-      samplesPerS: this.samplesPerS,
+      samplesPerS: this.tally.samplesPerS,
       error: o.status === 'CANCELLED' ? (o.reason ?? 'cancelled') : null,
     });
     this.store.close();

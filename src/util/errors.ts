@@ -33,3 +33,11 @@ export function isUserFacing(err: unknown): err is Error & { userFacing: true; e
 export function badFlagValue(flag: string, value: string, why: string): string {
   return `${flag}: '${value}' is not valid; ${why}`;
 }
+
+/** An Error named after its class: a small error class needs no constructor of its own. */
+export class NamedError extends Error {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+  }
+}
