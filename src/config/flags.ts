@@ -38,7 +38,7 @@ export interface FlagIssue {
   flag: string;
   /** The text given (one item of a comma-separated list, when only that item is bad); undefined when none was. */
   value?: string;
-  /** What would be valid: `an integer from 0 to 1024`, `one of none, fp16, sign-ef`. */
+  /** What would be valid: `an integer from 0 to 1024`, `one of auto, native, cpu`. */
   expected: string;
 }
 
