@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { test } from 'node:test';
+import { readSafetensors } from '../src/checkpoint/index.js';
+import { listCheckpoints, openStore } from '../src/store/index.js';
+import { queryRuns } from '../src/store/run-queries.js';
 import { runCli } from './helpers/cli.js';
+import { spawnCli, writeTinyConfig } from './helpers/cluster.js';
 import { tmpDir } from './helpers/tmp.js';
 
 const BAD_CONFIG = `
@@ -67,4 +71,28 @@ test('cli train - a missing config file exits 1 naming it', async (t) => {
   const r = await runCli(['train', 'nope.yaml'], { cwd: dir.path });
   assert.equal(r.code, 1);
   assert.equal(r.stderr, 'bnn: error: nope.yaml: cannot read config file: no such file\n');
+});
+
+test('cli train - Ctrl-C stops at the next step boundary: exit 130, the run CANCELLED, a checkpoint at the step it reached', async (t) => {
+  const dir = await tmpDir({ t });
+  const train = spawnCli(['train', writeTinyConfig(dir.path, { epochs: 100_000 })], { cwd: dir.path, t });
+  await train.waitForLine(/^epoch 3\/100000 /, 60_000);
+  process.kill(-train.child.pid!, 'SIGINT');
+  const r = await train.exited;
+  assert.equal(r.code, 130, r.stderr);
+  const stoppedAt = Number(/^run \S+ cancelled at step (\d+) after [\d.]+ s; final test accuracy: [\d.]+%$/m.exec(r.stdout)?.[1]);
+  assert.ok(stoppedAt >= 20, r.stdout);
+  const store = openStore(dir.join('bnn.db'), { readonly: true });
+  try {
+    const [run] = queryRuns(store.db, { sort: 'created', descending: true, limit: 1 });
+    assert.equal(run?.status, 'CANCELLED');
+    assert.equal(run?.error, 'interrupted (SIGINT)');
+    const last = listCheckpoints(store.db, run!.id).at(-1)!;
+    // the stop is checkpointed where it happened (310 samples in batches of 32: 10 steps an epoch,
+    // so it is mostly a step checkpoint between two epoch ends)
+    assert.equal(last.step, stoppedAt);
+    await readSafetensors(last.path, { expectedSha256: last.sha256 });
+  } finally {
+    store.close();
+  }
 });

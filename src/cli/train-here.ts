@@ -31,6 +31,8 @@ export interface TrainSummary {
   backend: string;
   threads: number;
   epochs: number;
+  /** Optimizer steps done (where a cancelled run stopped, and was checkpointed). */
+  steps: number;
   finalTestAcc: number | null;
   bestTestAcc: number | null;
   samplesPerS: number;
@@ -122,6 +124,7 @@ async function finish(
     backend: o.backend,
     threads: o.threads,
     epochs: config.train.epochs,
+    steps: run.steps,
     finalTestAcc: run.tally.finalTestAcc,
     bestTestAcc: run.tally.bestTestAcc,
     samplesPerS: run.tally.samplesPerS ?? 0,
@@ -140,7 +143,7 @@ function printSummary(s: TrainSummary, opts: TrainOptions, io: CliIO): void {
     io.stdout.write(
       s.status === 'COMPLETED'
         ? `final test accuracy: ${acc} (run ${s.runId}, ${s.precision}, seed ${s.seed}, ${Math.round(s.samplesPerS).toLocaleString('en-US')} samples/s, ${s.wallTimeS.toFixed(1)} s)\n`
-        : `run ${s.runId} cancelled after ${s.wallTimeS.toFixed(1)} s; final test accuracy: ${acc}\n`,
+        : `run ${s.runId} cancelled at step ${s.steps} after ${s.wallTimeS.toFixed(1)} s; final test accuracy: ${acc}\n`,
     );
   }
 }

@@ -80,7 +80,12 @@ export function soloCollective(): TrainingCollective {
     join: async () => ({ resync: false }),
     checkMembership: () => undefined,
     beginStep: () => ({
-      finish: async (grads, metrics) => ({ grads: grads ?? {}, metrics, dispose: () => undefined }),
+      finish: async (grads, metrics) => {
+        // Nothing to wait for: yield to the event loop once a step anyway, so signals (Ctrl-C),
+        // timers (telemetry) and progress output get their turn between steps.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        return { grads: grads ?? {}, metrics, dispose: () => undefined };
+      },
     }),
     broadcastFromRank0: async (v) => v,
     gatherCheckpointExtras: async () => null,

@@ -29,6 +29,8 @@ export interface RunOutcome {
 export class StoreRun implements TrainingSink {
   /** The final and best test accuracy and the throughput over the epochs completed. */
   readonly tally = new EpochTally();
+  /** Optimizer steps done. */
+  steps = 0;
 
   private constructor(
     private readonly store: Store,
@@ -50,7 +52,8 @@ export class StoreRun implements TrainingSink {
     }
   }
 
-  step(_s: StepReport): void {
+  step(s: StepReport): void {
+    this.steps = s.step;
     this.telemetry.tick();
   }
 
