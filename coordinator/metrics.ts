@@ -45,34 +45,78 @@ function gpusOf(telemetry: Record<string, unknown>): GpuTelemetry[] {
     }));
 }
 
-export function createCoordinatorMetrics(deps: CoordinatorMetricsDeps): CoordinatorMetrics {
-  const { coordinator, db } = deps;
+/** Where every gauge reads its workers and runs from, and the registry it joins. */
+interface GaugeScope {
+  coordinator: Coordinator;
+  registers: Registry[];
+}
+
+/** One per-worker gauge: `value` undefined or null leaves the worker out (unknown). */
+interface WorkerGaugeSpec {
+  name: string;
+  help: string;
+  value: (w: WorkerSnapshot) => number | null | undefined;
+}
+
+/** One per-GPU gauge: `pick` undefined leaves that GPU out (unknown). */
+interface GpuGaugeSpec {
+  name: string;
+  help: string;
+  pick: (g: GpuTelemetry) => number | undefined;
+}
+
+const WORKER_GAUGES: readonly WorkerGaugeSpec[] = [
+  { name: 'bnn_worker_heartbeat_age_seconds', help: "Seconds since the worker's last heartbeat.", value: (w) => w.heartbeatAgeS },
+  { name: 'bnn_worker_step', help: 'Optimizer step the worker last reported in its current run.', value: (w) => w.step },
+  {
+    name: 'bnn_worker_samples_per_second',
+    help: 'Training samples per second the worker computed (its shard) over its last progress report.',
+    value: (w) => w.samplesPerS,
+  },
+  {
+    name: 'bnn_worker_cpu_utilization_ratio',
+    help: "Busy fraction of all CPUs of the worker's host (0-1), where known.",
+    value: (w) => finite(w.telemetry.cpuUtil),
+  },
+  {
+    name: 'bnn_worker_cpu_temperature_celsius',
+    help: "CPU package temperature of the worker's host, where known.",
+    value: (w) => finite(w.telemetry.cpuTempC),
+  },
+  {
+    name: 'bnn_worker_cpu_power_watts',
+    help: "CPU package power of the worker's host (RAPL), where known.",
+    value: (w) => finite(w.telemetry.cpuPowerW),
+  },
+];
+
+const GPU_GAUGES: readonly GpuGaugeSpec[] = [
+  {
+    name: 'bnn_worker_gpu_utilization_ratio',
+    help: "GPU utilisation (0-1) on the worker's host, per GPU, where known.",
+    pick: (g) => g.util,
+  },
+  { name: 'bnn_worker_gpu_temperature_celsius', help: "GPU temperature on the worker's host, per GPU, where known.", pick: (g) => g.tempC },
+  { name: 'bnn_worker_gpu_power_watts', help: "GPU board power on the worker's host, per GPU, where known.", pick: (g) => g.powerW },
+];
+
+const workerLabels = (w: WorkerSnapshot) => ({ worker: w.id, hostname: w.hostname });
+
+/** A registry of its own, with the coordinator's Node process metrics unless turned off. */
+function coordinatorRegistry(processMetrics: boolean | undefined): Registry {
   const registry = new Registry();
-  if (deps.processMetrics !== false) {
+  if (processMetrics !== false) {
     collectDefaultMetrics({ register: registry, prefix: 'bnn_coordinator_' });
     // prom-client names these gauges `_total`, which promtool's lint refuses (a suffix for counters only).
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
       registry.removeSingleMetric(`bnn_coordinator_${name}`);
     }
   }
-  const registers = [registry];
-  const labels = (w: WorkerSnapshot) => ({ worker: w.id, hostname: w.hostname });
-  /** One gauge per worker: `value` undefined leaves the worker out (unknown). */
-  const perWorker = (name: string, help: string, value: (w: WorkerSnapshot) => number | null | undefined) =>
-    new Gauge({
-      name,
-      help,
-      labelNames: WORKER_LABELS,
-      registers,
-      collect() {
-        this.reset();
-        for (const w of coordinator.snapshot().workers) {
-          const v = value(w);
-          if (v !== null && v !== undefined) this.set(labels(w), v);
-        }
-      },
-    });
+  return registry;
+}
 
+/** Workers by state, each worker's state, and its identity labels (`bnn_worker_info`). */
+function registerMembershipGauges({ coordinator, registers }: GaugeScope): void {
   new Gauge({
     name: 'bnn_workers',
     help: 'Workers connected to the coordinator, by membership state.',
@@ -91,7 +135,7 @@ export function createCoordinatorMetrics(deps: CoordinatorMetricsDeps): Coordina
     collect() {
       this.reset();
       for (const w of coordinator.snapshot().workers)
-        for (const s of WORKER_STATES) this.set({ ...labels(w), state: s }, w.state === s ? 1 : 0);
+        for (const s of WORKER_STATES) this.set({ ...workerLabels(w), state: s }, w.state === s ? 1 : 0);
     },
   });
   new Gauge({
@@ -103,48 +147,56 @@ export function createCoordinatorMetrics(deps: CoordinatorMetricsDeps): Coordina
       this.reset();
       for (const w of coordinator.snapshot().workers) {
         this.set(
-          { ...labels(w), backend: w.backend, threads: String(w.threads), run: w.runId ?? '', rank: w.rank === null ? '' : String(w.rank) },
+          {
+            ...workerLabels(w),
+            backend: w.backend,
+            threads: String(w.threads),
+            run: w.runId ?? '',
+            rank: w.rank === null ? '' : String(w.rank),
+          },
           1,
         );
       }
     },
   });
-  perWorker('bnn_worker_heartbeat_age_seconds', "Seconds since the worker's last heartbeat.", (w) => w.heartbeatAgeS);
-  perWorker('bnn_worker_step', 'Optimizer step the worker last reported in its current run.', (w) => w.step);
-  perWorker(
-    'bnn_worker_samples_per_second',
-    'Training samples per second the worker computed (its shard) over its last progress report.',
-    (w) => w.samplesPerS,
-  );
-  perWorker('bnn_worker_cpu_utilization_ratio', "Busy fraction of all CPUs of the worker's host (0-1), where known.", (w) =>
-    finite(w.telemetry.cpuUtil),
-  );
-  perWorker('bnn_worker_cpu_temperature_celsius', "CPU package temperature of the worker's host, where known.", (w) =>
-    finite(w.telemetry.cpuTempC),
-  );
-  perWorker('bnn_worker_cpu_power_watts', "CPU package power of the worker's host (RAPL), where known.", (w) =>
-    finite(w.telemetry.cpuPowerW),
-  );
-  const perGpu = (name: string, help: string, pick: (g: GpuTelemetry) => number | undefined) =>
-    new Gauge({
-      name,
-      help,
-      labelNames: [...WORKER_LABELS, 'gpu'],
-      registers,
-      collect() {
-        this.reset();
-        for (const w of coordinator.snapshot().workers) {
-          for (const g of gpusOf(w.telemetry)) {
-            const v = pick(g);
-            if (v !== undefined) this.set({ ...labels(w), gpu: String(g.index) }, v);
-          }
-        }
-      },
-    });
-  perGpu('bnn_worker_gpu_utilization_ratio', "GPU utilisation (0-1) on the worker's host, per GPU, where known.", (g) => g.util);
-  perGpu('bnn_worker_gpu_temperature_celsius', "GPU temperature on the worker's host, per GPU, where known.", (g) => g.tempC);
-  perGpu('bnn_worker_gpu_power_watts', "GPU board power on the worker's host, per GPU, where known.", (g) => g.powerW);
+}
 
+function registerWorkerGauge({ coordinator, registers }: GaugeScope, { name, help, value }: WorkerGaugeSpec): void {
+  new Gauge({
+    name,
+    help,
+    labelNames: WORKER_LABELS,
+    registers,
+    collect() {
+      this.reset();
+      for (const w of coordinator.snapshot().workers) {
+        const v = value(w);
+        if (v !== null && v !== undefined) this.set(workerLabels(w), v);
+      }
+    },
+  });
+}
+
+function registerGpuGauge({ coordinator, registers }: GaugeScope, { name, help, pick }: GpuGaugeSpec): void {
+  new Gauge({
+    name,
+    help,
+    labelNames: [...WORKER_LABELS, 'gpu'],
+    registers,
+    collect() {
+      this.reset();
+      for (const w of coordinator.snapshot().workers) {
+        for (const g of gpusOf(w.telemetry)) {
+          const v = pick(g);
+          if (v !== undefined) this.set({ ...workerLabels(w), gpu: String(g.index) }, v);
+        }
+      }
+    },
+  });
+}
+
+/** Runs by status (from the database), and each active run's generation and world size. */
+function registerRunGauges({ coordinator, registers }: GaugeScope, db: StoreDb): void {
   new Gauge({
     name: 'bnn_runs',
     help: 'Runs in the experiment database, by status.',
@@ -175,7 +227,16 @@ export function createCoordinatorMetrics(deps: CoordinatorMetricsDeps): Coordina
       for (const r of coordinator.snapshot().runs) this.set({ run: r.id }, r.worldSize);
     },
   });
+}
 
+/** The metrics counted from `progress` events, not read at scrape time. */
+interface ProgressMetrics {
+  stepSeconds: Histogram<'run'>;
+  allreduceBytes: Counter<'run' | (typeof WORKER_LABELS)[number]>;
+  allreduceSeconds: Counter<'run' | (typeof WORKER_LABELS)[number]>;
+}
+
+function registerProgressMetrics(registers: Registry[]): ProgressMetrics {
   const stepSeconds = new Histogram({
     name: 'bnn_step_duration_seconds',
     help: 'Wall time of one training step on one rank, all-reduce included.',
@@ -195,6 +256,17 @@ export function createCoordinatorMetrics(deps: CoordinatorMetricsDeps): Coordina
     labelNames: ['run', ...WORKER_LABELS],
     registers,
   });
+  return { stepSeconds, allreduceBytes, allreduceSeconds };
+}
+
+/**
+ * Counts step times and all-reduce traffic from the broadcast's `progress` events, labelled with
+ * the hostname its `worker` events (or the current snapshot) gave. Stop the returned queue to stop.
+ */
+function followProgress(
+  coordinator: Coordinator,
+  { stepSeconds, allreduceBytes, allreduceSeconds }: ProgressMetrics,
+): AsyncQueue<ClusterEvent> {
   const hostnames = new Map<string, string>();
   const follow = (ev: ClusterEvent): void => {
     const d = JSON.parse(ev.detail_json) as Record<string, unknown>;
@@ -219,6 +291,19 @@ export function createCoordinatorMetrics(deps: CoordinatorMetricsDeps): Coordina
       }
     }
   })();
+  return queue;
+}
+
+export function createCoordinatorMetrics(deps: CoordinatorMetricsDeps): CoordinatorMetrics {
+  const { coordinator, db } = deps;
+  const registry = coordinatorRegistry(deps.processMetrics);
+  const scope: GaugeScope = { coordinator, registers: [registry] };
+  // Registration order is exposition order.
+  registerMembershipGauges(scope);
+  for (const spec of WORKER_GAUGES) registerWorkerGauge(scope, spec);
+  for (const spec of GPU_GAUGES) registerGpuGauge(scope, spec);
+  registerRunGauges(scope, db);
+  const queue = followProgress(coordinator, registerProgressMetrics(scope.registers));
 
   return {
     registry,

@@ -124,11 +124,22 @@ function gpuWeightKey(cuda: CudaAddon, dataId: object, values: Float32Array, k: 
   return hit.key;
 }
 
-export function registerBnnKernels(addon: NativeAddon): void {
-  const reg = (kernelName: string, kernelFunc: (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]) =>
-    tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND, kernelFunc: kernelFunc as tf.KernelFunc });
+function registerNativeKernel(kernelName: string, kernelFunc: (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]): void {
+  tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND, kernelFunc: kernelFunc as tf.KernelFunc });
+}
 
-  reg(BNN_SIGN, ({ inputs, backend, attrs }) => {
+// The register* functions run once, when the native backend is set up: each kernel closure is
+// made there, never per call.
+export function registerBnnKernels(addon: NativeAddon): void {
+  registerSignKernels(addon);
+  registerXnorKernels(addon);
+  registerReluKernels();
+  registerBatchNormKernels(addon);
+}
+
+/** sign(x) (optionally cached per weight version) and its straight-through gradient. */
+function registerSignKernels(addon: NativeAddon): void {
+  registerNativeKernel(BNN_SIGN, ({ inputs, backend, attrs }) => {
     const b = backend as Backend;
     const { x } = inputs as { x: tf.TensorInfo };
     const xv = f32(b, x);
@@ -145,7 +156,7 @@ export function registerBnnKernels(addon: NativeAddon): void {
     return b.makeTensorInfo(x.shape, 'float32', out);
   });
 
-  reg(BNN_STE_GRAD, ({ inputs, backend, attrs }) => {
+  registerNativeKernel(BNN_STE_GRAD, ({ inputs, backend, attrs }) => {
     const b = backend as Backend;
     const { dy, x } = inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
     const { threshold } = attrs as { threshold: number };
@@ -153,8 +164,11 @@ export function registerBnnKernels(addon: NativeAddon): void {
     addon.steGrad(f32(b, dy), f32(b, x), out, threshold);
     return b.makeTensorInfo(dy.shape, 'float32', out);
   });
+}
 
-  reg(BNN_XNOR_MATMUL, ({ inputs, backend }) => {
+/** XNOR-popcount matmul and conv2d, on the GPU when one is set, else on the CPU kernels. */
+function registerXnorKernels(addon: NativeAddon): void {
+  registerNativeKernel(BNN_XNOR_MATMUL, ({ inputs, backend }) => {
     const b = backend as Backend;
     const { x, w } = inputs as { x: tf.TensorInfo; w: tf.TensorInfo };
     const [m, k] = x.shape;
@@ -173,7 +187,7 @@ export function registerBnnKernels(addon: NativeAddon): void {
     return b.makeTensorInfo([m, n], 'float32', out);
   });
 
-  reg(BNN_XNOR_CONV2D, ({ inputs, backend, attrs }) => {
+  registerNativeKernel(BNN_XNOR_CONV2D, ({ inputs, backend, attrs }) => {
     const b = backend as Backend;
     const { x, filter } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
     const { strides, pad } = attrs as { strides: [number, number]; pad: 'same' | 'valid' };
@@ -194,18 +208,21 @@ export function registerBnnKernels(addon: NativeAddon): void {
     }
     return b.makeTensorInfo(info.outShape, 'float32', out);
   });
+}
 
-  // Plain loops: tfjs' generic unary/binary kernels cost ~10 ns per element here.
-  reg(BNN_RELU, ({ inputs, backend }) => {
+// Plain loops: tfjs' generic unary/binary kernels cost ~10 ns per element here.
+function registerReluKernels(): void {
+  registerNativeKernel(BNN_RELU, ({ inputs, backend }) => {
     const b = backend as Backend;
     const { x } = inputs as { x: tf.TensorInfo };
     const xv = f32(b, x);
     const out = allocF32(xv.length);
+    // biome-ignore lint/complexity/useMathMinMax: not the same function: Math.max(NaN, 0) is NaN, this maps NaN to 0; the kernel's output stays as it was
     for (let i = 0; i < xv.length; i++) out[i] = xv[i] > 0 ? xv[i] : 0;
     return b.makeTensorInfo(x.shape, 'float32', out);
   });
 
-  reg(BNN_RELU_GRAD, ({ inputs, backend }) => {
+  registerNativeKernel(BNN_RELU_GRAD, ({ inputs, backend }) => {
     const b = backend as Backend;
     const { dy, x } = inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
     const xv = f32(b, x);
@@ -214,8 +231,11 @@ export function registerBnnKernels(addon: NativeAddon): void {
     for (let i = 0; i < xv.length; i++) out[i] = xv[i] > 0 ? dv[i] : 0;
     return b.makeTensorInfo(x.shape, 'float32', out);
   });
+}
 
-  reg(BNN_BATCHNORM_TRAIN, ({ inputs, backend, attrs }) => {
+/** Training-mode batch norm (batch statistics) and its gradient, fused in the addon. */
+function registerBatchNormKernels(addon: NativeAddon): void {
+  registerNativeKernel(BNN_BATCHNORM_TRAIN, ({ inputs, backend, attrs }) => {
     const b = backend as Backend;
     const { x, gamma, beta } = inputs as { x: tf.TensorInfo; gamma: tf.TensorInfo; beta: tf.TensorInfo };
     const { epsilon } = attrs as { epsilon: number };
@@ -229,7 +249,7 @@ export function registerBnnKernels(addon: NativeAddon): void {
     return [b.makeTensorInfo(x.shape, 'float32', y), b.makeTensorInfo([c], 'float32', mean), b.makeTensorInfo([c], 'float32', invStd)];
   });
 
-  reg(BNN_BATCHNORM_GRAD, ({ inputs, backend }) => {
+  registerNativeKernel(BNN_BATCHNORM_GRAD, ({ inputs, backend }) => {
     const b = backend as Backend;
     const { dy, x, gamma, mean, invStd } = inputs as Record<string, tf.TensorInfo>;
     const c = x.shape[x.shape.length - 1];

@@ -1,6 +1,6 @@
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { ACCURACY_METRICS } from '../query/compare.js';
+import { ACCURACY_METRICS, type CompareResult } from '../query/compare.js';
 import type { ReportData } from './data.js';
 
 /** One chart of the report: an id usable as a file name, a title, and the SVG text. */
@@ -13,20 +13,38 @@ export interface Chart {
 const WIDTH = 420;
 const HEIGHT = 240;
 
+/** One chart before rendering: its id, title and Vega-Lite spec. */
+type ChartSpec = { id: string; title: string; spec: TopLevelSpec };
+
+/** The grouping every per-group chart shares: the field's name, and an x axis with the groups in the comparison's order. */
+function groupingOf(compare: CompareResult) {
+  const groupOrder = compare.groups.map((g) => g.key);
+  const groupAxis = { field: 'group', type: 'nominal' as const, title: compare.by, sort: groupOrder, axis: { labelAngle: 0 } };
+  return { by: compare.by, groupOrder, groupAxis };
+}
+type Grouping = ReturnType<typeof groupingOf>;
+
 /**
  * Vega-Lite specs for the report's charts. Data is always inline (`values`): nothing is
  * loaded, so rendering needs no network and the SVGs reference nothing outside themselves.
  */
 export function chartSpecs(data: ReportData): { id: string; title: string; spec: TopLevelSpec }[] {
+  const grouping = groupingOf(data.compare);
+  const specs: (ChartSpec | null)[] = [
+    metricByGroupChart(data, grouping),
+    sizeByGroupChart(data.compare, grouping),
+    energyByGroupChart(data.compare, grouping),
+    trainingCurvesChart(data, grouping),
+  ];
+  return specs.filter((s): s is ChartSpec => s !== null);
+}
+
+/** The compared metric per group (mean ± std), each run a tick; accuracies in percent. */
+function metricByGroupChart(data: ReportData, { by, groupAxis }: Grouping): ChartSpec {
   const { compare } = data;
   const accuracy = ACCURACY_METRICS.has(compare.metric);
   const scale = (x: number) => (accuracy ? x * 100 : x);
   const unit = accuracy ? ' (%)' : '';
-  const by = compare.by;
-  const groupOrder = compare.groups.map((g) => g.key);
-  const groupAxis = { field: 'group', type: 'nominal' as const, title: by, sort: groupOrder, axis: { labelAngle: 0 } };
-  const specs: { id: string; title: string; spec: TopLevelSpec }[] = [];
-
   const groups = compare.groups
     .filter((g) => g.mean !== null)
     .map((g) => ({
@@ -41,7 +59,7 @@ export function chartSpecs(data: ReportData): { id: string; title: string; spec:
   const hi = Math.max(...groups.map((g) => g.hi), ...points.map((p) => p.value));
   const pad = (hi - lo) * 0.15 || Math.abs(hi) * 0.01 || 1;
   const yScale = { domain: [lo - pad, hi + pad], zero: false, nice: false };
-  specs.push({
+  return {
     id: 'metric-by-group',
     title: `${compare.metric} by ${by}: mean ± std over runs, each run a tick`,
     spec: {
@@ -65,64 +83,69 @@ export function chartSpecs(data: ReportData): { id: string; title: string; spec:
         },
       ],
     },
-  });
+  };
+}
 
+/** Model size per group; null when no group has a size. */
+function sizeByGroupChart(compare: CompareResult, { by, groupAxis }: Grouping): ChartSpec | null {
   const sizes = compare.groups.filter((g) => g.sizeBytes !== null).map((g) => ({ group: g.key, kib: g.sizeBytes! / 1024 }));
-  if (sizes.length > 0) {
-    specs.push({
-      id: 'size-by-group',
-      title: `Model size by ${by} (bit-packed where recorded, else fp32)`,
-      spec: {
-        width: WIDTH,
-        height: HEIGHT,
-        data: { values: sizes },
-        mark: { type: 'bar', color: '#2ca02c' },
-        encoding: { x: groupAxis, y: { field: 'kib', type: 'quantitative', title: 'size (KiB)' } },
-      },
-    });
-  }
+  if (sizes.length === 0) return null;
+  return {
+    id: 'size-by-group',
+    title: `Model size by ${by} (bit-packed where recorded, else fp32)`,
+    spec: {
+      width: WIDTH,
+      height: HEIGHT,
+      data: { values: sizes },
+      mark: { type: 'bar', color: '#2ca02c' },
+      encoding: { x: groupAxis, y: { field: 'kib', type: 'quantitative', title: 'size (KiB)' } },
+    },
+  };
+}
 
+/** Energy per training sample per group, coloured by source; null when no group has energy. */
+function energyByGroupChart(compare: CompareResult, { by, groupAxis }: Grouping): ChartSpec | null {
   const energy = compare.groups
     .filter((g) => g.joulesPerSample !== null)
     .map((g) => ({ group: g.key, mj: g.joulesPerSample! * 1000, source: g.energySource! }));
-  if (energy.length > 0) {
-    const estimated = compare.groups.some((g) => g.energyEstimated);
-    specs.push({
-      id: 'energy-by-group',
-      title: `Energy per training sample by ${by}${estimated ? ' (estimate: CPU time × assumed watts per core)' : ''}`,
-      spec: {
-        width: WIDTH,
-        height: HEIGHT,
-        data: { values: energy },
-        mark: { type: 'bar' },
-        encoding: {
-          x: groupAxis,
-          y: { field: 'mj', type: 'quantitative', title: 'mJ per sample' },
-          color: { field: 'source', type: 'nominal', title: 'energy source' },
-        },
+  if (energy.length === 0) return null;
+  const estimated = compare.groups.some((g) => g.energyEstimated);
+  return {
+    id: 'energy-by-group',
+    title: `Energy per training sample by ${by}${estimated ? ' (estimate: CPU time × assumed watts per core)' : ''}`,
+    spec: {
+      width: WIDTH,
+      height: HEIGHT,
+      data: { values: energy },
+      mark: { type: 'bar' },
+      encoding: {
+        x: groupAxis,
+        y: { field: 'mj', type: 'quantitative', title: 'mJ per sample' },
+        color: { field: 'source', type: 'nominal', title: 'energy source' },
       },
-    });
-  }
+    },
+  };
+}
 
-  if (data.curves.length > 0) {
-    specs.push({
-      id: 'training-curves',
-      title: `Test accuracy per epoch, one line per run${data.curveRunsCapped ? ` (first ${data.curveRuns} runs)` : ''}`,
-      spec: {
-        width: WIDTH + 120,
-        height: HEIGHT + 40,
-        data: { values: data.curves.map((p) => ({ ...p, testAcc: p.testAcc * 100 })) },
-        mark: { type: 'line', point: data.curves.length <= 400, strokeWidth: 1.5, opacity: 0.8 },
-        encoding: {
-          x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
-          y: { field: 'testAcc', type: 'quantitative', title: 'test accuracy (%)', scale: { zero: false } },
-          color: { field: 'group', type: 'nominal', title: by, sort: groupOrder },
-          detail: { field: 'runId', type: 'nominal' },
-        },
+/** Test accuracy per epoch, one line per run; null when no run has a curve. */
+function trainingCurvesChart(data: ReportData, { by, groupOrder }: Grouping): ChartSpec | null {
+  if (data.curves.length === 0) return null;
+  return {
+    id: 'training-curves',
+    title: `Test accuracy per epoch, one line per run${data.curveRunsCapped ? ` (first ${data.curveRuns} runs)` : ''}`,
+    spec: {
+      width: WIDTH + 120,
+      height: HEIGHT + 40,
+      data: { values: data.curves.map((p) => ({ ...p, testAcc: p.testAcc * 100 })) },
+      mark: { type: 'line', point: data.curves.length <= 400, strokeWidth: 1.5, opacity: 0.8 },
+      encoding: {
+        x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
+        y: { field: 'testAcc', type: 'quantitative', title: 'test accuracy (%)', scale: { zero: false } },
+        color: { field: 'group', type: 'nominal', title: by, sort: groupOrder },
+        detail: { field: 'runId', type: 'nominal' },
       },
-    });
-  }
-  return specs;
+    },
+  };
 }
 
 /** Renders a Vega-Lite spec to SVG headlessly (renderer 'none': no canvas, no DOM, no network). */

@@ -171,17 +171,22 @@ export function createRpcServer(handlers: CoordinatorHandlers, options: RpcServe
     WatchCluster: serverStream('WatchCluster', handlers.watchCluster.bind(handlers)),
   } as grpc.UntypedServiceImplementation);
 
+  return serverLifecycle(server, options);
+}
+
+function serverCredentials(tls: ServerTls | undefined): grpc.ServerCredentials {
+  return tls
+    ? grpc.ServerCredentials.createSsl(tls.ca, [{ cert_chain: tls.cert, private_key: tls.key }], tls.ca !== null)
+    : grpc.ServerCredentials.createInsecure();
+}
+
+/** `listen` (TLS as `options.tls` says when it binds) and an idempotent `shutdown`, for a server whose services are added. */
+function serverLifecycle(server: grpc.Server, options: RpcServerOptions): RpcServer {
   let stopping: Promise<void> | null = null;
   return {
     listen(host, port) {
       return new Promise((resolve, reject) => {
-        const credentials = options.tls
-          ? grpc.ServerCredentials.createSsl(
-              options.tls.ca,
-              [{ cert_chain: options.tls.cert, private_key: options.tls.key }],
-              options.tls.ca !== null,
-            )
-          : grpc.ServerCredentials.createInsecure();
+        const credentials = serverCredentials(options.tls);
         server.bindAsync(`${host}:${port}`, credentials, (err, bound) => {
           if (err) reject(new RpcUnavailableError(`cannot listen on ${host}:${port}: ${err.message}`, { cause: err }));
           else resolve(bound);
