@@ -118,82 +118,103 @@ function median(xs: number[]): number {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-/** Trains the config with every (compression, workers) pair, interleaved so all see the same machine load. */
-export async function benchScaling(o: ScalingOptions): Promise<ScalingReport> {
-  const progress = o.progress ?? (() => undefined);
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'bnn-bench-scaling-'));
-  const before = os.loadavg()[0] as number;
-  const runs: ScalingRun[] = [];
-  try {
-    for (let repeat = 0; repeat < o.repeats; repeat++) {
-      for (const compression of o.compressions) {
-        // the baseline worker count once per mode when it is above 1; once for all modes at 1
-        const plan: Array<{ workers: number; batchMode: BatchMode | null }> = [];
-        for (const workers of o.workers) {
-          if (workers === 1) plan.push({ workers, batchMode: null });
-          else for (const batchMode of o.batchModes) plan.push({ workers, batchMode });
-        }
-        for (const { workers, batchMode } of plan) {
-          const batchSize = batchMode === 'per-worker' ? o.batchSize * workers : o.batchSize;
-          const label = `${compression}, ${workers} worker(s), global batch ${batchSize}${batchMode ? ` (${batchMode})` : ''}`;
-          progress(`${label}${o.repeats > 1 ? `, repeat ${repeat + 1}/${o.repeats}` : ''} ... (load ${os.loadavg()[0]?.toFixed(2)})`);
-          const args = [
-            o.configPath,
-            '--local',
-            String(workers),
-            '--threads-per-worker',
-            '1',
-            '--compression',
-            compression,
-            '--epochs',
-            String(o.epochs),
-            '--subset',
-            String(o.subset),
-            '--batch-size',
-            String(batchSize),
-            '--store',
-            path.join(dir, 'bench.db'),
-            '--checkpoint-dir',
-            path.join(dir, 'checkpoints'),
-            '--set',
-            'train.evalEveryEpoch=false',
-            '--json',
-            '--quiet',
-          ];
-          const failedAttempts: string[] = [];
-          let r: LaunchJson | null = null;
-          while (!r) {
-            try {
-              r = await launch(args);
-            } catch (err) {
-              failedAttempts.push((err as Error).message);
-              progress(`  failed: ${(err as Error).message}`);
-              if (failedAttempts.length > 1) throw new UserError(`bench scaling: ${label} failed twice: ${failedAttempts.join('; ')}`);
-            }
-          }
-          const epochSamplesPerS = r.epochs.map((e) => e.samplesPerS);
-          const last = epochSamplesPerS.at(-1);
-          if (last === undefined) throw new Error(`run ${r.runId} reported no epoch`);
-          runs.push({
-            compression,
-            batchMode: workers === 1 ? null : batchMode,
-            batchSize,
-            workers,
-            repeat,
-            runId: r.runId,
-            status: r.status,
-            samplesPerS: last,
-            epochSamplesPerS,
-            wallTimeS: r.wallTimeS,
-            failedAttempts,
-          });
-          progress(`  ${Math.round(last)} samples/s (epochs: ${epochSamplesPerS.map((s) => Math.round(s)).join(', ')})`);
-        }
-      }
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+/** One launch of the plan: a worker count and, above one worker, how the workers share the batch. */
+interface PlannedRun {
+  workers: number;
+  batchMode: BatchMode | null;
+}
+
+/** The runs of one compression: the baseline worker count once per mode when it is above 1; once for all modes at 1. */
+function planRuns(o: ScalingOptions): PlannedRun[] {
+  const plan: PlannedRun[] = [];
+  for (const workers of o.workers) {
+    if (workers === 1) plan.push({ workers, batchMode: null });
+    else for (const batchMode of o.batchModes) plan.push({ workers, batchMode });
   }
+  return plan;
+}
+
+/** `bnn launch` arguments of one run; its store and checkpoints go under `dir`. */
+function launchArgs(o: ScalingOptions, compression: Compression, workers: number, batchSize: number, dir: string): string[] {
+  return [
+    o.configPath,
+    '--local',
+    String(workers),
+    '--threads-per-worker',
+    '1',
+    '--compression',
+    compression,
+    '--epochs',
+    String(o.epochs),
+    '--subset',
+    String(o.subset),
+    '--batch-size',
+    String(batchSize),
+    '--store',
+    path.join(dir, 'bench.db'),
+    '--checkpoint-dir',
+    path.join(dir, 'checkpoints'),
+    '--set',
+    'train.evalEveryEpoch=false',
+    '--json',
+    '--quiet',
+  ];
+}
+
+/** Launches once, and once more after a failure; a second failure is the user's (a UserError naming the run). */
+async function launchRetryingOnce(
+  args: string[],
+  label: string,
+  progress: (line: string) => void,
+): Promise<{ result: LaunchJson; failedAttempts: string[] }> {
+  const failedAttempts: string[] = [];
+  let r: LaunchJson | null = null;
+  while (!r) {
+    try {
+      r = await launch(args);
+    } catch (err) {
+      failedAttempts.push((err as Error).message);
+      progress(`  failed: ${(err as Error).message}`);
+      if (failedAttempts.length > 1) throw new UserError(`bench scaling: ${label} failed twice: ${failedAttempts.join('; ')}`);
+    }
+  }
+  return { result: r, failedAttempts };
+}
+
+/** Trains one planned run with `compression` and reports its last epoch's samples/s. */
+async function measureRun(
+  o: ScalingOptions,
+  dir: string,
+  progress: (line: string) => void,
+  compression: Compression,
+  { workers, batchMode }: PlannedRun,
+  repeat: number,
+): Promise<ScalingRun> {
+  const batchSize = batchMode === 'per-worker' ? o.batchSize * workers : o.batchSize;
+  const label = `${compression}, ${workers} worker(s), global batch ${batchSize}${batchMode ? ` (${batchMode})` : ''}`;
+  progress(`${label}${o.repeats > 1 ? `, repeat ${repeat + 1}/${o.repeats}` : ''} ... (load ${os.loadavg()[0]?.toFixed(2)})`);
+  const { result: r, failedAttempts } = await launchRetryingOnce(launchArgs(o, compression, workers, batchSize, dir), label, progress);
+  const epochSamplesPerS = r.epochs.map((e) => e.samplesPerS);
+  const last = epochSamplesPerS.at(-1);
+  if (last === undefined) throw new Error(`run ${r.runId} reported no epoch`);
+  progress(`  ${Math.round(last)} samples/s (epochs: ${epochSamplesPerS.map((s) => Math.round(s)).join(', ')})`);
+  return {
+    compression,
+    batchMode: workers === 1 ? null : batchMode,
+    batchSize,
+    workers,
+    repeat,
+    runId: r.runId,
+    status: r.status,
+    samplesPerS: last,
+    epochSamplesPerS,
+    wallTimeS: r.wallTimeS,
+    failedAttempts,
+  };
+}
+
+/** One row per (mode, compression, workers): the median over the repeats and its ratio to the baseline worker count. */
+function scalingRows(o: ScalingOptions, runs: ScalingRun[]): ScalingRow[] {
   const rows: ScalingRow[] = [];
   const of = (compression: Compression, workers: number, mode: BatchMode) =>
     median(
@@ -217,6 +238,25 @@ export async function benchScaling(o: ScalingOptions): Promise<ScalingReport> {
       }
     }
   }
+  return rows;
+}
+
+/** Trains the config with every (compression, workers) pair, interleaved so all see the same machine load. */
+export async function benchScaling(o: ScalingOptions): Promise<ScalingReport> {
+  const progress = o.progress ?? (() => undefined);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bnn-bench-scaling-'));
+  const before = os.loadavg()[0] as number;
+  const runs: ScalingRun[] = [];
+  try {
+    for (let repeat = 0; repeat < o.repeats; repeat++) {
+      for (const compression of o.compressions) {
+        for (const planned of planRuns(o)) runs.push(await measureRun(o, dir, progress, compression, planned, repeat));
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const rows = scalingRows(o, runs);
   return {
     config: o.configPath,
     batchSize: o.batchSize,

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { action, type CommandContext } from '../command.js';
+import type { AllReduceBenchReport, AllReduceBenchRow, CodecKernelTiming } from '../../bench/allreduce.js';
+import { action, type CliIO, type CommandContext } from '../command.js';
 import { choiceFlag, listFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { ALLREDUCE_ALGORITHMS } from '../../collective/options.js';
 
@@ -82,90 +83,106 @@ function configureBenchAllreduce(cmd: Command, ctx: CommandContext): void {
     .option('--codec-elements <n>', 'vector length of the codec kernel timing (0 skips it)', String(2 ** 22))
     .option('--json', 'print the report as JSON')
     .action(
-      action(ctx, async (given: BenchAllreduceFlags, self: Command) => {
+      action(ctx, (given: BenchAllreduceFlags, self: Command) =>
         // under `bnn bench allreduce`, `bench`'s own --json comes in as a global option
-        const raw: BenchAllreduceFlags = { ...given, json: given.json || self.optsWithGlobals().json === true };
-        const flags = parseFlags(flagsSchema, raw);
-        const { benchAllreduce } = await import('../../bench/allreduce.js');
-        const report = await benchAllreduce({
-          sizesBytes: flags.sizes.map((mb) => Math.round(mb * 2 ** 20)),
-          workers: flags.workers,
-          compressions: flags.compression,
-          algorithms: flags.algorithm,
-          repeats: flags.repeats,
-          maxPayloadBytes: flags.maxPayload,
-          ranksIn: flags.ranks,
-          codecElements: flags.codecElements,
-          progress: raw.json ? undefined : (line) => ctx.io.stderr.write(`${line}\n`),
-        });
-        if (raw.json) {
-          ctx.io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-          return 0;
-        }
-        const out: string[] = [];
-        out.push(`bnn bench-allreduce: ${report.setup}`);
-        out.push(
-          `nats-server max_payload ${report.server.maxPayloadBytes} B, max_pending ${fmtBytes(report.server.maxPendingBytes)}; median of ${flags.repeats} after a warm-up; GB = 1e9 bytes`,
-        );
-        out.push('bus bw = size × 2(N−1)/N / time; effective = fp32 size / time; wire = bytes all ranks published per step');
-        out.push(
-          `raw = one publisher sending the same payload to one subscriber in ${report.rows[0]?.rawMessageBytes ?? '-'}-byte messages, timed in alternation with the all-reduce`,
-        );
-        out.push('');
-        const header = [
-          'size',
-          'N',
-          'compression',
-          'algorithm',
-          'median ms',
-          'bus GB/s',
-          'raw ms',
-          'raw GB/s',
-          'bus/raw',
-          'eff GB/s',
-          'wire/step',
-          'fewer bytes',
-          'exact',
-        ];
-        const rows = report.rows.map((r) => [
-          fmtBytes(r.sizeBytes),
-          String(r.workers),
-          r.compression,
-          r.algorithm,
-          r.medianMs.toFixed(1),
-          gbps(r.busBytesPerSecond),
-          r.rawMedianMs.toFixed(1),
-          gbps(r.rawPubSubBytesPerSecond),
-          `${(r.busOverRaw * 100).toFixed(0)}%`,
-          gbps(r.effectiveBytesPerSecond),
-          fmtBytes(r.wireBytesPerStep),
-          `${r.wireReduction.toFixed(1)}×`,
-          r.exact === null ? '-' : r.exact ? 'yes' : 'NO',
-        ]);
-        const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
-        const line = (cells: string[]) =>
-          cells.map((c, i) => (i <= 3 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
-        out.push(line(header));
-        for (const row of rows) out.push(line(row));
-        out.push('');
-        out.push(
-          `load average ${report.loadAverage.before.toFixed(2)} before, ${report.loadAverage.after.toFixed(2)} after; the ranks ran the ${report.codecKernels} codec kernels`,
-        );
-        if (report.codec.length > 0) {
-          out.push('codec kernels, ns per element, one thread (sign-ef encode includes the error feedback and the decoded copy):');
-          const ch = ['kernels', 'sign-ef enc', 'sign-ef dec+add', 'fp16 enc', 'fp16 dec+add', 'fp32 add'];
-          const cr = report.codec.map((c) => [
-            c.kernels,
-            ...[c.signEncodeNs, c.signAccumulateNs, c.halfEncodeNs, c.halfAccumulateNs, c.addF32Ns].map((x) => x.toFixed(2)),
-          ]);
-          const cw = ch.map((h, i) => Math.max(h.length, ...cr.map((r) => (r[i] as string).length)));
-          const cl = (cells: string[]) =>
-            cells.map((c, i) => (i === 0 ? c.padEnd(cw[i] as number) : c.padStart(cw[i] as number))).join('  ');
-          out.push(cl(ch));
-          for (const r of cr) out.push(cl(r));
-        }
-        ctx.io.stdout.write(`${out.join('\n')}\n`);
-        return report.rows.some((r) => r.exact === false) ? 1 : 0;
-      }),
+        runBenchAllreduce({ ...given, json: given.json || self.optsWithGlobals().json === true }, ctx.io),
+      ),
     );
+}
+
+/** Runs the benchmark and prints its report; 1 when a row's sum was not exact. */
+async function runBenchAllreduce(raw: BenchAllreduceFlags, io: CliIO): Promise<number> {
+  const flags = parseFlags(flagsSchema, raw);
+  const { benchAllreduce } = await import('../../bench/allreduce.js');
+  const report = await benchAllreduce({
+    sizesBytes: flags.sizes.map((mb) => Math.round(mb * 2 ** 20)),
+    workers: flags.workers,
+    compressions: flags.compression,
+    algorithms: flags.algorithm,
+    repeats: flags.repeats,
+    maxPayloadBytes: flags.maxPayload,
+    ranksIn: flags.ranks,
+    codecElements: flags.codecElements,
+    progress: raw.json ? undefined : (line) => io.stderr.write(`${line}\n`),
+  });
+  if (raw.json) {
+    io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return 0;
+  }
+  io.stdout.write(`${reportLines(report, flags.repeats).join('\n')}\n`);
+  return report.rows.some((r) => r.exact === false) ? 1 : 0;
+}
+
+/** The report for people: the setup, the all-reduce table, the load and, when timed, the codec kernels' table. */
+function reportLines(report: AllReduceBenchReport, repeats: number): string[] {
+  const out: string[] = [];
+  out.push(`bnn bench-allreduce: ${report.setup}`);
+  out.push(
+    `nats-server max_payload ${report.server.maxPayloadBytes} B, max_pending ${fmtBytes(report.server.maxPendingBytes)}; median of ${repeats} after a warm-up; GB = 1e9 bytes`,
+  );
+  out.push('bus bw = size × 2(N−1)/N / time; effective = fp32 size / time; wire = bytes all ranks published per step');
+  out.push(
+    `raw = one publisher sending the same payload to one subscriber in ${report.rows[0]?.rawMessageBytes ?? '-'}-byte messages, timed in alternation with the all-reduce`,
+  );
+  out.push('');
+  out.push(...allreduceTable(report.rows));
+  out.push('');
+  out.push(
+    `load average ${report.loadAverage.before.toFixed(2)} before, ${report.loadAverage.after.toFixed(2)} after; the ranks ran the ${report.codecKernels} codec kernels`,
+  );
+  if (report.codec.length > 0) {
+    out.push('codec kernels, ns per element, one thread (sign-ef encode includes the error feedback and the decoded copy):');
+    out.push(...codecTable(report.codec));
+  }
+  return out;
+}
+
+/** One line per measured configuration under a header; the first four columns left-aligned, figures right-aligned. */
+function allreduceTable(reportRows: AllReduceBenchRow[]): string[] {
+  const header = [
+    'size',
+    'N',
+    'compression',
+    'algorithm',
+    'median ms',
+    'bus GB/s',
+    'raw ms',
+    'raw GB/s',
+    'bus/raw',
+    'eff GB/s',
+    'wire/step',
+    'fewer bytes',
+    'exact',
+  ];
+  const rows = reportRows.map((r) => [
+    fmtBytes(r.sizeBytes),
+    String(r.workers),
+    r.compression,
+    r.algorithm,
+    r.medianMs.toFixed(1),
+    gbps(r.busBytesPerSecond),
+    r.rawMedianMs.toFixed(1),
+    gbps(r.rawPubSubBytesPerSecond),
+    `${(r.busOverRaw * 100).toFixed(0)}%`,
+    gbps(r.effectiveBytesPerSecond),
+    fmtBytes(r.wireBytesPerStep),
+    `${r.wireReduction.toFixed(1)}×`,
+    r.exact === null ? '-' : r.exact ? 'yes' : 'NO',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i <= 3 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
+  return [line(header), ...rows.map(line)];
+}
+
+/** One line per codec implementation: ns per element of each kernel. */
+function codecTable(codec: CodecKernelTiming[]): string[] {
+  const ch = ['kernels', 'sign-ef enc', 'sign-ef dec+add', 'fp16 enc', 'fp16 dec+add', 'fp32 add'];
+  const cr = codec.map((c) => [
+    c.kernels,
+    ...[c.signEncodeNs, c.signAccumulateNs, c.halfEncodeNs, c.halfAccumulateNs, c.addF32Ns].map((x) => x.toFixed(2)),
+  ]);
+  const cw = ch.map((h, i) => Math.max(h.length, ...cr.map((r) => (r[i] as string).length)));
+  const cl = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(cw[i] as number) : c.padStart(cw[i] as number))).join('  ');
+  return [cl(ch), ...cr.map(cl)];
 }
