@@ -8,7 +8,7 @@ import { badFlagValue, UserError } from '../util/errors.js';
  *   const flagsSchema = z.object({
  *     local: numberFlag(z.number().int().min(1).max(64)),
  *     threadsPerWorker: numberFlag(z.number().int().min(0).max(1024)),
- *     compression: choiceFlag(COMPRESSION_IDS).optional(),
+ *     compression: choiceFlag(COMPRESSIONS).optional(),
  *   });
  *   ...action(ctx, async (config: string, raw: LaunchFlags) => {
  *     const f = parseFlags(flagsSchema, raw);   // typed; or FlagError, exit 2

@@ -217,7 +217,7 @@ function registerReluKernels(): void {
     const { x } = inputs as { x: tf.TensorInfo };
     const xv = f32(b, x);
     const out = allocF32(xv.length);
-    // biome-ignore lint/complexity/useMathMinMax: not the same function: Math.max(NaN, 0) is NaN, this maps NaN to 0; the kernel's output stays as it was
+    // not Math.max(x, 0): that is NaN for a NaN input, this gives 0
     for (let i = 0; i < xv.length; i++) out[i] = xv[i] > 0 ? xv[i] : 0;
     return b.makeTensorInfo(x.shape, 'float32', out);
   });

@@ -1,3 +1,4 @@
+import { COMPRESSIONS } from '../../collective/compression.js';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import type { AllReduceBenchReport, AllReduceBenchRow, CodecKernelTiming } from '../../bench/allreduce.js';
@@ -17,10 +18,8 @@ interface BenchAllreduceFlags {
   json?: boolean;
 }
 
-export const COMPRESSION_IDS = ['none', 'fp16', 'sign-ef'] as const;
-
-/** `--compression a,b`: a comma-separated list of COMPRESSION_IDS (shared with `bnn bench-scaling`). */
-export const compressionList = listFlag(choiceFlag(COMPRESSION_IDS));
+/** `--compression a,b`: a comma-separated list of COMPRESSIONS (shared with `bnn bench-scaling`). */
+export const compressionList = listFlag(choiceFlag(COMPRESSIONS));
 
 const flagsSchema = z.object({
   sizes: listFlag(
@@ -71,7 +70,7 @@ function configureBenchAllreduce(cmd: Command, ctx: CommandContext): void {
     )
     .option('--sizes <MiB,...>', 'gradient sizes in MiB of fp32', '1,4,16,64')
     .option('--workers <N,...>', 'world sizes (ranks run in this process, one NATS connection each)', '2,4')
-    .option('--compression <modes>', `comma-separated: ${COMPRESSION_IDS.join(', ')}`, COMPRESSION_IDS.join(','))
+    .option('--compression <modes>', `comma-separated: ${COMPRESSIONS.join(', ')}`, COMPRESSIONS.join(','))
     .option(
       '--algorithm <names>',
       `comma-separated: ${ALLREDUCE_ALGORITHMS.join(', ')} (auto: allgather for N <= 2, reduce-scatter above)`,

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
 import { choiceFlag, listFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { UserError } from '../../util/errors.js';
-import { COMPRESSION_IDS, compressionList } from './bench-allreduce.js';
+import { COMPRESSIONS } from '../../collective/compression.js';
+import { compressionList } from './bench-allreduce.js';
 import { BATCH_MODES } from '../../bench/scaling-modes.js';
 
 interface BenchScalingFlags {
@@ -33,7 +34,7 @@ export function registerBenchScaling(program: Command, ctx: CommandContext): voi
         'samples/s of a config trained by bnn launch --local N (real nats-server, coordinator, workers; 1 thread each) for N = 1 and 2 and each compression, and the ratio',
       )
       .argument('[config]', 'run config (YAML)', 'examples/fmnist-mlp-binary.yaml')
-      .option('--compression <modes>', `comma-separated: ${COMPRESSION_IDS.join(', ')}`, COMPRESSION_IDS.join(','))
+      .option('--compression <modes>', `comma-separated: ${COMPRESSIONS.join(', ')}`, COMPRESSIONS.join(','))
       .option(
         '--batch <modes>',
         "global: N workers split the config's batch (strong scaling); per-worker: each worker computes the config's batch, a global batch of N times it (weak scaling, as DDP's per-process batch)",
