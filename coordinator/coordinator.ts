@@ -3,6 +3,7 @@
 // elastic re-forming (a lost member, a failed collective or a joining worker bumps the
 // generation), checkpoints and resume, and every write to the experiment database.
 import { randomBytes } from 'node:crypto';
+import { newRunKey } from '../src/collective/auth.js';
 import { COMPRESSIONS, isCompression } from '../src/collective/compression.js';
 import { parseRunConfig, type RunConfig } from '../src/config/index.js';
 import { AsyncQueue } from '../src/util/queue.js';
@@ -116,7 +117,17 @@ interface ActiveRun {
   startedMs: number;
   /** Final and best test accuracy and throughput, as rank 0 reports epochs. */
   tally: EpochTally;
+  /**
+   * The run's secret for the MACs of its collective messages: new for every run and every resume,
+   * sent only in its members' ASSIGNs; never logged, stored or shown.
+   */
+  key: Uint8Array;
+  /** Collective messages its members dropped for a failed MAC, and the `messages-rejected` events written. */
+  rejected: { messages: number; events: number };
 }
+
+/** `messages-rejected` events per run; later rejections are counted only (Prometheus, and one event at the run's end). */
+const REJECTION_EVENTS_PER_RUN = 20;
 
 export interface CoordinatorDeps {
   db: StoreDb;
@@ -241,6 +252,8 @@ export class Coordinator {
       members: [],
       startedMs: 0,
       tally: new EpochTally(),
+      key: newRunKey(),
+      rejected: { messages: 0, events: 0 },
     };
     this.runs.set(run.id, run);
     this.events.publish('run', run.id, { status: 'PENDING', workers });
@@ -290,6 +303,8 @@ export class Coordinator {
       startedMs: 0,
       resumeFrom: chosen ? { path: chosen.path, sha256: chosen.sha256, step: chosen.step } : null,
       tally: new EpochTally({ bestTestAcc: accs.length > 0 ? Math.max(...accs) : null, finalTestAcc: epochs.at(-1)?.testAcc ?? null }),
+      key: newRunKey(),
+      rejected: { messages: 0, events: 0 },
     };
     this.runs.set(run.id, run);
     addEvent(this.db, {
@@ -361,6 +376,7 @@ export class Coordinator {
         world_size: run.worldSize,
         generation: run.generation,
         nats_url: this.deps.options.natsUrl,
+        run_key: run.key,
         resync,
         ...resume,
       });
@@ -509,6 +525,8 @@ export class Coordinator {
       /* monitoring only: unreadable telemetry is unknown */
     }
     w.progress = { step: r.steps, samplesPerS: r.samples_per_s, telemetry };
+    const rejected = r.rejected_messages ?? 0;
+    if (rejected > 0) this.messagesRejected(run, w, r, rejected);
     this.events.publish('progress', run.id, {
       workerId: w.id,
       rank: r.rank,
@@ -518,8 +536,39 @@ export class Coordinator {
       stepSeconds: r.step_seconds ?? [],
       allreduceBytes: r.allreduce_bytes ?? 0,
       allreduceSeconds: r.allreduce_seconds ?? 0,
+      rejectedMessages: rejected,
       telemetry,
     });
+  }
+
+  /**
+   * A member dropped collective messages whose MAC failed: someone without the run's secret
+   * publishes on its subjects. An event names the first subjects of each step, for the run's
+   * first REJECTION_EVENTS_PER_RUN such reports; after that they are only counted (the
+   * `progress` event feeds bnn_collective_messages_rejected_total; the run's end records the total).
+   */
+  private messagesRejected(run: ActiveRun, w: WorkerEntry, r: MetricsReport, count: number): void {
+    run.rejected.messages += count;
+    if (run.rejected.events >= REJECTION_EVENTS_PER_RUN) return;
+    run.rejected.events++;
+    const subjects = (r.rejected_subjects ?? []).slice(0, 12);
+    const last = run.rejected.events === REJECTION_EVENTS_PER_RUN;
+    addEvent(this.db, {
+      runId: run.id,
+      kind: 'messages-rejected',
+      detail: {
+        workerId: w.id,
+        rank: r.rank,
+        generation: r.generation,
+        count,
+        subjects,
+        ...(last ? { note: 'later rejections are only counted: bnn_collective_messages_rejected_total, and the run end' } : {}),
+      },
+    });
+    this.log(
+      `run ${run.id}: rank ${r.rank} dropped ${count} collective message(s) failing their MAC (${subjects.join(', ')})` +
+        (last ? '; later ones are only counted' : ''),
+    );
   }
 
   cancel(runId: string): RunInfo {
@@ -540,6 +589,8 @@ export class Coordinator {
       error: error ?? null,
     });
     if (run.generation > 0) endGeneration(this.db, run.id, run.generation, status === 'COMPLETED' ? 'completed' : status.toLowerCase());
+    if (run.rejected.messages > 0)
+      addEvent(this.db, { runId: run.id, kind: 'messages-rejected-total', detail: { count: run.rejected.messages } });
     for (const id of run.members) {
       const w = this.workers.get(id);
       if (!w || w.runId !== run.id) continue;
