@@ -6,9 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { newRunKey } from '../src/collective/auth.js';
 import { COMPRESSIONS, isCompression } from '../src/collective/compression.js';
 import { parseRunConfig, type RunConfig } from '../src/config/index.js';
+import { currentProcessOwner, type ProcessOwner } from '../src/util/process-owner.js';
 import { AsyncQueue } from '../src/util/queue.js';
 import {
   addCheckpoint,
+  claimRun,
   EpochTally,
   addEvent,
   createRun,
@@ -22,6 +24,7 @@ import {
   markRunning,
   recordHardware,
   resumeWorldSize,
+  runOwner,
   touchWorker,
   upsertWorker,
   type StoreDb,
@@ -134,6 +137,11 @@ export interface CoordinatorDeps {
   options: CoordinatorOptions;
   log?: (line: string) => void;
   now?: () => number;
+  /**
+   * The process recorded as the owner of every run this coordinator creates, starts or resumes
+   * (default: this one), so that runs it leaves RUNNING when killed show as ABANDONED.
+   */
+  owner?: ProcessOwner;
 }
 
 export class Coordinator {
@@ -155,6 +163,10 @@ export class Coordinator {
 
   private get db(): StoreDb {
     return this.deps.db;
+  }
+
+  private get owner(): ProcessOwner {
+    return this.deps.owner ?? currentProcessOwner();
   }
 
   register(req: RegisterRequest): RegisterReply {
@@ -237,7 +249,7 @@ export class Coordinator {
       throw new InvalidRequestError(`config_json is not JSON: ${(err as Error).message}`, { cause: err });
     }
     const config = parseRunConfig(raw, { source: configPath || 'SubmitRun.config_json' });
-    const row = createRun(this.db, configPath ? { config, configPath } : { config });
+    const row = createRun(this.db, { config, owner: this.owner, ...(configPath ? { configPath } : {}) });
     // What ResumeRun needs that the config does not say (resumeWorldSize reads it).
     addEvent(this.db, { runId: row.id, kind: 'submitted', detail: { workers } });
     const run: ActiveRun = {
@@ -307,10 +319,19 @@ export class Coordinator {
       rejected: { messages: 0, events: 0 },
     };
     this.runs.set(run.id, run);
+    // Ours from now on: until its workers start it, a run left RUNNING by a dead owner is not ABANDONED.
+    const previousOwner = row.status === 'RUNNING' || row.status === 'PENDING' ? runOwner(row) : null;
+    claimRun(this.db, run.id, this.owner);
     addEvent(this.db, {
       runId: run.id,
       kind: 'resume-requested',
-      detail: { path: chosen?.path ?? null, step: chosen?.step ?? 0, workers: worldSize, ...(compression !== '' ? { compression } : {}) },
+      detail: {
+        path: chosen?.path ?? null,
+        step: chosen?.step ?? 0,
+        workers: worldSize,
+        ...(compression !== '' ? { compression } : {}),
+        ...(previousOwner ? { from: row.status, previousOwner } : {}),
+      },
     });
     const from = chosen ? `${chosen.path} (step ${chosen.step})` : 'the start (no good checkpoint)';
     this.events.publish('run', run.id, {
@@ -346,7 +367,7 @@ export class Coordinator {
     run.members = members.map((w) => w.id);
     run.startedMs = this.now();
     const threads = members.reduce((sum, w) => sum + (run.config.engine.threads || w.threads), 0);
-    markRunning(this.db, run.id, { backend: members[0]!.backend || run.config.engine.backend, threads });
+    markRunning(this.db, run.id, { backend: members[0]!.backend || run.config.engine.backend, threads, owner: this.owner });
     this.assign(run, members, false);
     this.events.publish('run', run.id, { status: 'RUNNING', generation: run.generation, workers: run.members });
     this.log(

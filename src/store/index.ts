@@ -17,6 +17,8 @@ export {
   WorkerNotFoundError,
 } from './errors.js';
 export {
+  activeRunOwners,
+  claimRun,
   countRunsByStatus,
   createRun,
   finishRun,
@@ -24,6 +26,7 @@ export {
   listRuns,
   markRunning,
   newRunId,
+  runOwner,
   type CreateRunInput,
   type FinalStatus,
   type ListRunsFilter,
@@ -43,6 +46,8 @@ export {
   queryRuns,
   RUN_SORT_KEYS,
   runsStatement,
+  SHOWN_STATUSES,
+  type ShownStatus,
   type RunFilter,
   type RunSortKey,
   type RunsQuery,

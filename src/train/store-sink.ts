@@ -6,6 +6,7 @@
 import type { RunConfig } from '../config/index.js';
 import { addCheckpoint, createRun, EpochTally, finishRun, markRunning, openStore, type Store } from '../store/index.js';
 import { RunTelemetry, type RunEnergyTotal } from '../telemetry/recorder.js';
+import { currentProcessOwner } from '../util/process-owner.js';
 import type { CheckpointRecord, EpochReport, StepReport, TrainingSink } from './sink.js';
 
 export interface StoreRunOptions {
@@ -31,22 +32,31 @@ export class StoreRun implements TrainingSink {
   readonly tally = new EpochTally();
   /** Optimizer steps done. */
   steps = 0;
+  /** Set once the run's end is recorded (or failing to record it was reported): `fail` then does nothing. */
+  private ended = false;
 
   private constructor(
     private readonly store: Store,
     readonly runId: string,
     private readonly telemetry: RunTelemetry,
+    private readonly warn: (line: string) => void,
   ) {}
 
-  /** Creates the run's row (RUNNING) and starts its telemetry. */
+  /**
+   * Creates the run's row (RUNNING, owned by this process: once it is gone, a run left RUNNING
+   * shows as ABANDONED) and starts its telemetry. A failure after the row exists ends it FAILED.
+   */
   static async open(config: RunConfig, o: StoreRunOptions): Promise<StoreRun> {
     const store = openStore(config.store);
+    let runId: string | null = null;
     try {
-      const run = createRun(store.db, { config, configPath: o.configPath });
-      markRunning(store.db, run.id, { backend: o.backend, threads: o.threads });
-      const telemetry = await RunTelemetry.start(store.db, run.id, { warn: o.warn });
-      return new StoreRun(store, run.id, telemetry);
+      const owner = currentProcessOwner();
+      runId = createRun(store.db, { config, configPath: o.configPath, owner }).id;
+      markRunning(store.db, runId, { backend: o.backend, threads: o.threads, owner });
+      const telemetry = await RunTelemetry.start(store.db, runId, { warn: o.warn });
+      return new StoreRun(store, runId, telemetry, o.warn);
     } catch (err) {
+      if (runId !== null) recordFailure(store, runId, err, o.warn);
       store.close();
       throw err;
     }
@@ -78,7 +88,7 @@ export class StoreRun implements TrainingSink {
 
   log(_line: string): void {}
 
-  /** Records the run's end and its energy; closes the store. */
+  /** Records the run's end and its energy; closes the store. Where the write fails, `fail` may still record FAILED. */
   async finish(o: RunOutcome): Promise<RunEnergyTotal> {
     const energy = await this.telemetry.finish();
     finishRun(this.store.db, this.runId, o.status, {
@@ -90,14 +100,36 @@ export class StoreRun implements TrainingSink {
       samplesPerS: this.tally.samplesPerS,
       error: o.status === 'CANCELLED' ? (o.reason ?? 'cancelled') : null,
     });
+    this.ended = true;
     this.store.close();
     return energy;
   }
 
-  /** Records the run as FAILED with the error's message; closes the store. */
+  /** Records the run as FAILED with the error's message and closes the store; nothing once the run has ended. */
   async fail(err: unknown): Promise<void> {
-    await this.telemetry.finish();
-    finishRun(this.store.db, this.runId, 'FAILED', { error: String((err as Error).message ?? err) });
-    this.store.close();
+    if (this.ended) return;
+    this.ended = true;
+    try {
+      await this.telemetry.finish();
+    } finally {
+      recordFailure(this.store, this.runId, err, this.warn);
+      this.store.close();
+    }
+  }
+}
+
+/**
+ * Ends a run FAILED with the error's message. Where even that write fails (the store is what
+ * broke), says so: the run stays RUNNING in the store and shows as ABANDONED once this process
+ * has exited.
+ */
+function recordFailure(store: Store, runId: string, err: unknown, warn: (line: string) => void): void {
+  try {
+    finishRun(store.db, runId, 'FAILED', { error: String((err as Error | null)?.message ?? err) });
+  } catch (writeErr) {
+    warn(
+      `bnn: warning: run ${runId} could not be marked FAILED (${(writeErr as Error).message}); ` +
+        'it shows as ABANDONED once this process has exited, and bnn resume can continue it',
+    );
   }
 }
