@@ -3,6 +3,7 @@
 // every {type:'go'} runs one step and posts {type:'done', ms, bytesSent, result?}.
 import { parentPort, workerData } from 'node:worker_threads';
 import { AllReduce } from '../collective/allreduce.js';
+import { RunAuth } from '../collective/auth.js';
 import type { Compression } from '../collective/codec.js';
 import type { AllReduceOptions } from '../collective/options.js';
 
@@ -19,6 +20,8 @@ export interface BenchRankData {
   algorithm: AlgorithmChoice;
   length: number;
   seed: number;
+  /** The run secret every message is MACed with; null: unauthenticated. */
+  runKey: Uint8Array | null;
 }
 
 export type BenchRankCommand = { type: 'go'; returnResult: boolean } | { type: 'stop' };
@@ -36,6 +39,7 @@ async function main(): Promise<void> {
     transport,
     { runId: 'bench', generation: d.generation, rank: d.rank, worldSize: d.worldSize },
     { compression: d.compression, algorithm: d.algorithm, stepDeadlineMs: 120_000 },
+    d.runKey ? new RunAuth(d.runKey) : null,
   );
   const input = randomGradient(d.length, d.seed + d.rank);
   const out = new Float32Array(d.length); // reused, as a trainer would

@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { loadNativeCodec } from '../native/addon.js';
 import { codecKernels, jsKernels, nativeKernels, type CodecKernels } from '../collective/codec-kernels.js';
 import { AllReduce } from '../collective/allreduce.js';
+import { newRunKey, RunAuth } from '../collective/auth.js';
 import type { BenchRankCommand, BenchRankData, BenchRankReply } from './allreduce-rank.js';
 import { maxChunkElements, messageBytes, type Compression } from '../collective/codec.js';
 import { connectNatsTransport, type NatsTransport } from '../collective/nats-transport.js';
@@ -18,6 +19,11 @@ export interface AllReduceBenchOptions {
   compressions: Compression[];
   /** All-reduce algorithms to measure (`auto` resolves per world size). Default ['auto']. */
   algorithms?: Array<AllReduceOptions['algorithm']>;
+  /**
+   * With and/or without the messages' MAC (runs always MAC; see collective/auth.ts). Both: the two
+   * group sets run in alternation within every repetition, so they see the same load. Default [true].
+   */
+  mac?: boolean[];
   /** Timed repetitions per configuration (after one warm-up); the median is reported. */
   repeats: number;
   /** nats-server max_payload. */
@@ -36,6 +42,8 @@ export interface AllReduceBenchRow {
   /** The algorithm the ranks ran (what `auto` resolved to). */
   algorithm: AllReduceAlgorithm;
   sizeBytes: number;
+  /** Every message carried (and was checked against) a MAC. */
+  mac: boolean;
   medianMs: number;
   minMs: number;
   /** sizeBytes × 2(N−1)/N / time (nccl-tests' definition, on the fp32 size). */
@@ -178,11 +186,18 @@ async function inProcessRanks(
   algorithm: AllReduceOptions['algorithm'],
   len: number,
   seed: number,
+  runKey: Uint8Array | null,
 ) {
   const transports: NatsTransport[] = [];
   for (let r = 0; r < n; r++) transports.push(await connectNatsTransport({ servers: url, name: `bench-rank-${r}` }));
   const ranks = transports.map(
-    (t, rank) => new AllReduce(t, { runId: 'bench', generation, rank, worldSize: n }, { compression, algorithm, stepDeadlineMs: 120_000 }),
+    (t, rank) =>
+      new AllReduce(
+        t,
+        { runId: 'bench', generation, rank, worldSize: n },
+        { compression, algorithm, stepDeadlineMs: 120_000 },
+        runKey ? new RunAuth(runKey) : null,
+      ),
   );
   const close = async () => {
     await Promise.all(ranks.map((r) => r.close()));
@@ -271,9 +286,10 @@ async function threadRanks(
   algorithm: AllReduceOptions['algorithm'],
   len: number,
   seed: number,
+  runKey: Uint8Array | null,
 ) {
   const ranks = Array.from({ length: n }, (_, rank) =>
-    startRankThread({ url, generation, rank, worldSize: n, compression, algorithm, length: len, seed }),
+    startRankThread({ url, generation, rank, worldSize: n, compression, algorithm, length: len, seed, runKey }),
   );
   const close = async () => {
     for (const t of ranks) t.worker.postMessage({ type: 'stop' } satisfies BenchRankCommand);
@@ -325,36 +341,15 @@ export async function benchAllreduce(options: AllReduceBenchOptions): Promise<Al
     const rawMsgBytes = messageBytes('none', maxChunkElements('none', maxPayload - defaultAllReduceOptions().headerRoomBytes));
     const rows: AllReduceBenchRow[] = [];
     let generation = 0;
-    const seed = 17;
+    const macs = [...new Set(options.mac ?? [true])];
     for (const size of options.sizesBytes) {
       for (const n of options.workers) {
         for (const compression of options.compressions) {
           const algorithms = new Set((options.algorithms ?? ['auto']).map((a) => resolveAlgorithm(a, n, compression)));
           for (const algorithm of algorithms) {
             progress(`${(size / 2 ** 20).toString()} MiB, N=${n}, ${compression}, ${algorithm} ...`);
-            const open = options.ranksIn === 'threads' ? threadRanks : inProcessRanks;
-            const ranks = await open(server.url, ++generation, n, compression, algorithm, size / 4, seed);
-            const raw = await openRawPubSub(server.url, size, rawMsgBytes);
-            try {
-              const times: number[] = [];
-              const rawTimes: number[] = [];
-              let exact: boolean | null = null;
-              let wire = 0;
-              for (let rep = 0; rep <= options.repeats; rep++) {
-                const rawMs = await raw.once();
-                const r = await ranks.step(rep === 0 && compression === 'none');
-                wire = r.wire;
-                if (rep === 0) exact = r.exact;
-                else {
-                  times.push(r.ms);
-                  rawTimes.push(rawMs);
-                }
-              }
-              rows.push(row(n, compression, algorithm, size, times, wire, rawTimes, rawMsgBytes, exact));
-            } finally {
-              await raw.close();
-              await ranks.close();
-            }
+            const cfg = { n, compression, algorithm, size };
+            rows.push(...(await measureConfig(server.url, cfg, macs, () => ++generation, rawMsgBytes, options.repeats, options.ranksIn)));
           }
         }
       }
@@ -375,17 +370,63 @@ export async function benchAllreduce(options: AllReduceBenchOptions): Promise<Al
   }
 }
 
+interface BenchConfig {
+  n: number;
+  compression: Compression;
+  algorithm: AllReduceAlgorithm;
+  size: number;
+}
+
+/**
+ * One configuration, once per MAC setting: every timed repetition runs one raw pub/sub transfer
+ * of the same payload, then one step of each group set in turn, so all see the same load.
+ */
+async function measureConfig(
+  url: string,
+  c: BenchConfig,
+  macs: boolean[],
+  nextGeneration: () => number,
+  rawMsgBytes: number,
+  repeats: number,
+  ranksIn: AllReduceBenchOptions['ranksIn'],
+): Promise<AllReduceBenchRow[]> {
+  const open = ranksIn === 'threads' ? threadRanks : inProcessRanks;
+  const sets: Array<Awaited<ReturnType<typeof open>>> = [];
+  const raw = await openRawPubSub(url, c.size, rawMsgBytes);
+  try {
+    for (const mac of macs)
+      sets.push(await open(url, nextGeneration(), c.n, c.compression, c.algorithm, c.size / 4, 17, mac ? newRunKey() : null));
+    const times = macs.map((): number[] => []);
+    const rawTimes: number[] = [];
+    const exact = macs.map((): boolean | null => null);
+    const wire = macs.map(() => 0);
+    for (let rep = 0; rep <= repeats; rep++) {
+      const rawMs = await raw.once();
+      if (rep > 0) rawTimes.push(rawMs);
+      for (const [i, set] of sets.entries()) {
+        const r = await set.step(rep === 0 && c.compression === 'none');
+        wire[i] = r.wire;
+        if (rep === 0) exact[i] = r.exact;
+        else times[i]?.push(r.ms);
+      }
+    }
+    return macs.map((mac, i) => row(c, mac, times[i] as number[], wire[i] as number, rawTimes, rawMsgBytes, exact[i] ?? null));
+  } finally {
+    await raw.close();
+    for (const set of sets) await set.close();
+  }
+}
+
 function row(
-  n: number,
-  compression: Compression,
-  algorithm: AllReduceAlgorithm,
-  size: number,
+  c: BenchConfig,
+  mac: boolean,
   times: number[],
   wire: number,
   rawTimes: number[],
   rawMessageBytes: number,
   exact: boolean | null,
 ): AllReduceBenchRow {
+  const { n, compression, algorithm, size } = c;
   const medianMs = median(times);
   const seconds = medianMs / 1000;
   const rawMedianMs = median(rawTimes);
@@ -399,6 +440,7 @@ function row(
     compression,
     algorithm,
     sizeBytes: size,
+    mac,
     medianMs,
     minMs: Math.min(...times),
     busBytesPerSecond,

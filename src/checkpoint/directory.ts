@@ -21,9 +21,11 @@ const WHY: Record<string, string> = {
 export function checkCheckpointDir(dir: string, flag = '--checkpoint-dir'): string {
   const abs = resolve(dir);
   const probe = join(abs, `.bnn-write-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+  let written = false;
   try {
     mkdirSync(abs, { recursive: true });
     writeFileSync(probe, 'probe\n', { flag: 'wx' });
+    written = true;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? '';
     const why = WHY[code] ?? (err as Error).message;
@@ -33,7 +35,8 @@ export function checkCheckpointDir(dir: string, flag = '--checkpoint-dir'): stri
       { cause: err },
     );
   } finally {
-    rmSync(probe, { force: true });
+    // only what this wrote: where the directory could not be made, even looking for the probe fails (ENOTDIR)
+    if (written) rmSync(probe, { force: true });
   }
   return abs;
 }

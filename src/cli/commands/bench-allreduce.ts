@@ -15,6 +15,7 @@ interface BenchAllreduceFlags {
   maxPayload: string;
   ranks: string;
   codecElements: string;
+  mac: string;
   json?: boolean;
 }
 
@@ -43,6 +44,7 @@ const flagsSchema = z.object({
       .max(64 * 2 ** 20),
   ),
   ranks: choiceFlag(['process', 'threads']),
+  mac: listFlag(choiceFlag(['on', 'off']), { unique: true }),
   codecElements: numberFlag(
     z
       .number()
@@ -80,6 +82,11 @@ function configureBenchAllreduce(cmd: Command, ctx: CommandContext): void {
     .option('--max-payload <bytes>', 'nats-server max_payload', String(2 ** 20))
     .option('--ranks <where>', "'threads': one worker thread per rank; 'process': all ranks on this event loop", 'threads')
     .option('--codec-elements <n>', 'vector length of the codec kernel timing (0 skips it)', String(2 ** 22))
+    .option(
+      '--mac <on,off>',
+      "'on': every message carries its MAC, as in runs; 'on,off': both, in alternation within each repetition (the MAC's cost)",
+      'on',
+    )
     .option('--json', 'print the report as JSON')
     .action(
       action(ctx, (given: BenchAllreduceFlags, self: Command) =>
@@ -102,6 +109,7 @@ async function runBenchAllreduce(raw: BenchAllreduceFlags, io: CliIO): Promise<n
     maxPayloadBytes: flags.maxPayload,
     ranksIn: flags.ranks,
     codecElements: flags.codecElements,
+    mac: flags.mac.map((m) => m === 'on'),
     progress: raw.json ? undefined : (line) => io.stderr.write(`${line}\n`),
   });
   if (raw.json) {
@@ -125,6 +133,7 @@ function reportLines(report: AllReduceBenchReport, repeats: number): string[] {
   );
   out.push('');
   out.push(...allreduceTable(report.rows));
+  out.push(...macCostLines(report.rows));
   out.push('');
   out.push(
     `load average ${report.loadAverage.before.toFixed(2)} before, ${report.loadAverage.after.toFixed(2)} after; the ranks ran the ${report.codecKernels} codec kernels`,
@@ -143,6 +152,7 @@ function allreduceTable(reportRows: AllReduceBenchRow[]): string[] {
     'N',
     'compression',
     'algorithm',
+    'mac',
     'median ms',
     'bus GB/s',
     'raw ms',
@@ -158,6 +168,7 @@ function allreduceTable(reportRows: AllReduceBenchRow[]): string[] {
     String(r.workers),
     r.compression,
     r.algorithm,
+    r.mac ? 'on' : 'off',
     r.medianMs.toFixed(1),
     gbps(r.busBytesPerSecond),
     r.rawMedianMs.toFixed(1),
@@ -170,8 +181,29 @@ function allreduceTable(reportRows: AllReduceBenchRow[]): string[] {
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
   const line = (cells: string[]) =>
-    cells.map((c, i) => (i <= 3 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
+    cells.map((c, i) => (i <= 4 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
   return [line(header), ...rows.map(line)];
+}
+
+/** For configurations measured with and without the MAC: the MAC's share of the step time. */
+function macCostLines(rows: AllReduceBenchRow[]): string[] {
+  const out: string[] = [];
+  for (const on of rows.filter((r) => r.mac)) {
+    const off = rows.find(
+      (r) =>
+        !r.mac &&
+        r.sizeBytes === on.sizeBytes &&
+        r.workers === on.workers &&
+        r.compression === on.compression &&
+        r.algorithm === on.algorithm,
+    );
+    if (!off) continue;
+    const cost = (on.medianMs / off.medianMs - 1) * 100;
+    out.push(
+      `MAC cost, ${fmtBytes(on.sizeBytes)} N=${on.workers} ${on.compression} ${on.algorithm}: ${cost >= 0 ? '+' : ''}${cost.toFixed(1)}% (median ${on.medianMs.toFixed(1)} ms with, ${off.medianMs.toFixed(1)} ms without)`,
+    );
+  }
+  return out.length > 0 ? ['', ...out] : out;
 }
 
 /** One line per codec implementation: ns per element of each kernel. */
