@@ -379,7 +379,8 @@ interface BenchConfig {
 
 /**
  * One configuration, once per MAC setting: every timed repetition runs one raw pub/sub transfer
- * of the same payload, then one step of each group set in turn, so all see the same load.
+ * of the same payload, then one step of each group set in turn (first one way, then the other),
+ * so all see the same load.
  */
 async function measureConfig(
   url: string,
@@ -403,7 +404,9 @@ async function measureConfig(
     for (let rep = 0; rep <= repeats; rep++) {
       const rawMs = await raw.once();
       if (rep > 0) rawTimes.push(rawMs);
-      for (const [i, set] of sets.entries()) {
+      // alternate which set goes first, so neither always runs right after the raw transfer
+      const order = rep % 2 === 1 ? [...sets.entries()].reverse() : [...sets.entries()];
+      for (const [i, set] of order) {
         const r = await set.step(rep === 0 && c.compression === 'none');
         wire[i] = r.wire;
         if (rep === 0) exact[i] = r.exact;
