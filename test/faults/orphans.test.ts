@@ -27,7 +27,10 @@ test('faults: an unwritable checkpoint directory fails before the run is recorde
   const ckpt = dir.join('in-the-way', 'ckpt');
   const r = await runCli(['train', config, '--checkpoint-dir', ckpt], { cwd: dir.path, timeoutMs: 60_000 });
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, new RegExp(`^bnn: error: checkpoint directory ${ckpt}: cannot write there \\(.*\\); pass a writable directory with --checkpoint-dir`));
+  assert.match(
+    r.stderr,
+    new RegExp(`^bnn: error: checkpoint directory ${ckpt}: cannot write there \\(.*\\); pass a writable directory with --checkpoint-dir`),
+  );
   assert.doesNotMatch(r.stderr, /internal error|\n\s+at /);
   const db = dir.join('bnn.db');
   assert.deepEqual(existsSync(db) ? storedRuns(db) : [], [], 'no run row');

@@ -319,7 +319,9 @@ async function main(): Promise<number> {
       storeEvents: store.events,
       generations: store.generations,
     };
-    const ok = end.status === 'COMPLETED' && faults.length >= o.events && reforms.length === faults.length;
+    // every fault re-formed the group, and the store holds each of those generations
+    const ok =
+      end.status === 'COMPLETED' && faults.length >= o.events && reforms.length === faults.length && store.generations >= faults.length + 1;
     if (o.json) process.stdout.write(`${JSON.stringify({ ok, ...report })}\n`);
     else printReport(report, ok);
     return ok ? 0 : 1;
