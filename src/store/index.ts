@@ -1,6 +1,7 @@
 export {
   checkSchemaCurrent,
   currentSchemaVersion,
+  DEFAULT_LOCK_TIMEOUT_MS,
   defaultOpenStoreOptions,
   migrationsFolder,
   openStore,
@@ -9,13 +10,20 @@ export {
   type StoreDb,
 } from './db.js';
 export {
+  isBusy,
   RunNotFoundError,
   RunStateError,
+  StoreBusyError,
+  StoreCorruptError,
   StoreError,
+  storeErrorFrom,
+  StoreFullError,
+  StoreReadOnlyError,
   StoreSchemaBehindError,
   StoreSchemaTooNewError,
   WorkerNotFoundError,
 } from './errors.js';
+export { defaultWriteQueueOptions, StoreWriteQueue, type WriteQueueOptions } from './write-queue.js';
 export {
   countRunsByStatus,
   createRun,

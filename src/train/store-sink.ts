@@ -1,10 +1,27 @@
 /**
  * The results sink of `bnn train`: the run's row, epoch metrics, checkpoints, hardware and
- * energy go straight into the experiment database. (A cluster worker reports over RPC instead
- * and the coordinator writes the same rows; this module is never on a worker's import path.)
+ * energy go into the experiment database. (A cluster worker reports over RPC instead and the
+ * coordinator writes the same rows; this module is never on a worker's import path.)
+ *
+ * Another process holding the store's lock does not stop training: rows written during the
+ * run go through a StoreWriteQueue, kept in memory and retried with backoff while the store is
+ * locked, and written before the run's end is recorded (or the run fails saying how long it
+ * waited and what was not written).
  */
 import type { RunConfig } from '../config/index.js';
-import { addCheckpoint, createRun, EpochTally, finishRun, markRunning, openStore, type Store } from '../store/index.js';
+import {
+  addCheckpoint,
+  addEpochMetrics,
+  createRun,
+  EpochTally,
+  finishRun,
+  markRunning,
+  openStore,
+  type Store,
+  StoreBusyError,
+  storeErrorFrom,
+  StoreWriteQueue,
+} from '../store/index.js';
 import { RunTelemetry, type RunEnergyTotal } from '../telemetry/recorder.js';
 import type { CheckpointRecord, EpochReport, StepReport, TrainingSink } from './sink.js';
 
@@ -13,6 +30,8 @@ export interface StoreRunOptions {
   /** What the engine runs on (recorded with the run). */
   backend: string;
   threads: number;
+  /** How long to wait for another process's lock on the store (DEFAULT_LOCK_TIMEOUT_MS). */
+  lockTimeoutMs?: number;
   warn(line: string): void;
 }
 
@@ -35,17 +54,23 @@ export class StoreRun implements TrainingSink {
   private constructor(
     private readonly store: Store,
     readonly runId: string,
+    private readonly writes: StoreWriteQueue,
     private readonly telemetry: RunTelemetry,
+    private readonly warn: (line: string) => void,
   ) {}
 
   /** Creates the run's row (RUNNING) and starts its telemetry. */
   static async open(config: RunConfig, o: StoreRunOptions): Promise<StoreRun> {
-    const store = openStore(config.store);
+    const store = openStore(config.store, {
+      ...(o.lockTimeoutMs === undefined ? {} : { busyTimeoutMs: o.lockTimeoutMs }),
+      busyHint: 'try again when it has finished, or give bnn train a longer --lock-timeout-ms',
+    });
     try {
-      const run = createRun(store.db, { config, configPath: o.configPath });
-      markRunning(store.db, run.id, { backend: o.backend, threads: o.threads });
-      const telemetry = await RunTelemetry.start(store.db, run.id, { warn: o.warn });
-      return new StoreRun(store, run.id, telemetry);
+      const run = guarded(store, () => createRun(store.db, { config, configPath: o.configPath }));
+      guarded(store, () => markRunning(store.db, run.id, { backend: o.backend, threads: o.threads }));
+      const writes = new StoreWriteQueue(store, { what: `epoch metrics, checkpoints and energy samples of run ${run.id}`, notice: o.warn });
+      const telemetry = await RunTelemetry.start(store.db, run.id, { warn: o.warn, write: (w) => writes.push(w) });
+      return new StoreRun(store, run.id, writes, telemetry, o.warn);
     } catch (err) {
       store.close();
       throw err;
@@ -55,11 +80,12 @@ export class StoreRun implements TrainingSink {
   step(s: StepReport): void {
     this.steps = s.step;
     this.telemetry.tick();
+    this.writes.poll();
   }
 
   async epoch(e: EpochReport): Promise<void> {
     const { test } = e;
-    this.tally.record(this.store.db, this.runId, {
+    const metrics = {
       epoch: e.epoch,
       trainLoss: e.trainLoss,
       trainAcc: e.trainAcc,
@@ -68,36 +94,81 @@ export class StoreRun implements TrainingSink {
       lr: e.lr,
       samplesPerS: e.samplesPerS,
       epochTimeS: e.epochTimeS,
-    });
+    };
+    this.tally.count(metrics);
+    this.writes.push((db) => addEpochMetrics(db, this.runId, metrics));
     await this.telemetry.epochEnd(e.epoch);
   }
 
   async checkpoint(c: CheckpointRecord): Promise<void> {
-    addCheckpoint(this.store.db, { runId: this.runId, epoch: c.epoch, step: c.step, path: c.path, sha256: c.sha256, bytes: c.bytes });
+    const row = { runId: this.runId, epoch: c.epoch, step: c.step, path: c.path, sha256: c.sha256, bytes: c.bytes };
+    this.writes.push((db) => addCheckpoint(db, row));
   }
 
   log(_line: string): void {}
 
-  /** Records the run's end and its energy; closes the store. */
+  /** Writes what is queued, records the run's end and its energy; closes the store. */
   async finish(o: RunOutcome): Promise<RunEnergyTotal> {
-    const energy = await this.telemetry.finish();
-    finishRun(this.store.db, this.runId, o.status, {
-      finalTestAcc: this.tally.finalTestAcc,
-      bestTestAcc: this.tally.bestTestAcc,
-      modelSizeBytes: o.modelSizeBytes,
-      packedSizeBytes: o.packedSizeBytes,
-      wallTimeS: o.wallTimeS,
-      samplesPerS: this.tally.samplesPerS,
-      error: o.status === 'CANCELLED' ? (o.reason ?? 'cancelled') : null,
-    });
-    this.store.close();
-    return energy;
+    try {
+      const energy = await this.telemetry.finish();
+      this.writes.drain(this.lostHint());
+      guarded(this.store, () =>
+        finishRun(this.store.db, this.runId, o.status, {
+          finalTestAcc: this.tally.finalTestAcc,
+          bestTestAcc: this.tally.bestTestAcc,
+          modelSizeBytes: o.modelSizeBytes,
+          packedSizeBytes: o.packedSizeBytes,
+          wallTimeS: o.wallTimeS,
+          samplesPerS: this.tally.samplesPerS,
+          error: o.status === 'CANCELLED' ? (o.reason ?? 'cancelled') : null,
+        }),
+      );
+      return energy;
+    } finally {
+      this.store.close();
+    }
   }
 
-  /** Records the run as FAILED with the error's message; closes the store. */
+  /**
+   * Writes what is queued and records the run as FAILED with the error's message; closes the
+   * store. Never throws: a store that cannot take them (still locked, full) is warned about,
+   * and the caller reports the run's own error.
+   */
   async fail(err: unknown): Promise<void> {
-    await this.telemetry.finish();
-    finishRun(this.store.db, this.runId, 'FAILED', { error: String((err as Error).message ?? err) });
-    this.store.close();
+    try {
+      await this.telemetry.finish();
+      const queued = attempt(() => this.writes.drain(this.lostHint()));
+      // The run's own error may be the queue's (a full disk): said once, by the caller.
+      if (queued !== null && queued !== err) this.warn(`bnn: warning: ${(queued as Error).message}`);
+      if (queued instanceof StoreBusyError) return; // still locked: the FAILED row cannot go in either
+      const error = String((err as Error).message ?? err);
+      const failed = attempt(() => guarded(this.store, () => finishRun(this.store.db, this.runId, 'FAILED', { error })));
+      if (failed !== null) this.warn(`bnn: warning: run ${this.runId} could not be recorded as FAILED: ${(failed as Error).message}`);
+    } finally {
+      this.store.close();
+    }
+  }
+
+  private lostHint(): string {
+    return `run ${this.runId} stays RUNNING there; stop the process holding the lock, or give bnn train a longer --lock-timeout-ms`;
+  }
+}
+
+/** What `fn` threw; null when it returned. */
+function attempt(fn: () => void): unknown {
+  try {
+    fn();
+    return null;
+  } catch (err) {
+    return err;
+  }
+}
+
+/** Runs a store write, its SQLite failure (a lock held past the busy timeout, a full disk, ...) as a store error naming the file. */
+function guarded<T>(store: Store, write: () => T): T {
+  try {
+    return write();
+  } catch (err) {
+    throw storeErrorFrom(store.path, err, { waitedMs: store.busyTimeoutMs, busyHint: store.busyHint });
   }
 }
