@@ -99,7 +99,8 @@ test('cifar10 - a label above 9 is a DataFormatError naming the record', async (
   writeFileSync(p, records([0, 10, 1]));
   await assert.rejects(
     readCifar10Batch(p),
-    (err: unknown) => err instanceof DataFormatError && err.message === `${p}: record 1 (byte offset 3073) has label 10, expected 0..9; ${DATA_FILE_FIX}`,
+    (err: unknown) =>
+      err instanceof DataFormatError && err.message === `${p}: record 1 (byte offset 3073) has label 10, expected 0..9; ${DATA_FILE_FIX}`,
   );
 });
 
