@@ -173,6 +173,18 @@ function open(path: string, opts: ResolvedOpenStoreOptions): Store {
   };
 }
 
+/**
+ * Runs `fn` on the store, an SQLite failure in it (a lock held past the busy timeout, a full
+ * disk, a corrupt page, ...) thrown as the store error naming the file (storeErrorFrom).
+ */
+export function withStoreErrors<T>(store: Store, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw storeErrorFrom(store.path, err, { waitedMs: store.busyTimeoutMs, busyHint: store.busyHint });
+  }
+}
+
 /** An SQLite connection as openSqlite made it. */
 export interface SqliteConnection {
   sqlite: Database.Database;

@@ -8,6 +8,7 @@ export {
   type OpenStoreOptions,
   type Store,
   type StoreDb,
+  withStoreErrors,
 } from './db.js';
 export {
   isBusy,

@@ -19,8 +19,8 @@ import {
   openStore,
   type Store,
   StoreBusyError,
-  storeErrorFrom,
   StoreWriteQueue,
+  withStoreErrors,
 } from '../store/index.js';
 import { RunTelemetry, type RunEnergyTotal } from '../telemetry/recorder.js';
 import type { CheckpointRecord, EpochReport, StepReport, TrainingSink } from './sink.js';
@@ -66,8 +66,8 @@ export class StoreRun implements TrainingSink {
       busyHint: 'try again when it has finished, or give bnn train a longer --lock-timeout-ms',
     });
     try {
-      const run = guarded(store, () => createRun(store.db, { config, configPath: o.configPath }));
-      guarded(store, () => markRunning(store.db, run.id, { backend: o.backend, threads: o.threads }));
+      const run = withStoreErrors(store, () => createRun(store.db, { config, configPath: o.configPath }));
+      withStoreErrors(store, () => markRunning(store.db, run.id, { backend: o.backend, threads: o.threads }));
       const writes = new StoreWriteQueue(store, { what: `epoch metrics, checkpoints and energy samples of run ${run.id}`, notice: o.warn });
       const telemetry = await RunTelemetry.start(store.db, run.id, { warn: o.warn, write: (w) => writes.push(w) });
       return new StoreRun(store, run.id, writes, telemetry, o.warn);
@@ -112,7 +112,7 @@ export class StoreRun implements TrainingSink {
     try {
       const energy = await this.telemetry.finish();
       this.writes.drain(this.lostHint());
-      guarded(this.store, () =>
+      withStoreErrors(this.store, () =>
         finishRun(this.store.db, this.runId, o.status, {
           finalTestAcc: this.tally.finalTestAcc,
           bestTestAcc: this.tally.bestTestAcc,
@@ -142,7 +142,7 @@ export class StoreRun implements TrainingSink {
       if (queued !== null && queued !== err) this.warn(`bnn: warning: ${(queued as Error).message}`);
       if (queued instanceof StoreBusyError) return; // still locked: the FAILED row cannot go in either
       const error = String((err as Error).message ?? err);
-      const failed = attempt(() => guarded(this.store, () => finishRun(this.store.db, this.runId, 'FAILED', { error })));
+      const failed = attempt(() => withStoreErrors(this.store, () => finishRun(this.store.db, this.runId, 'FAILED', { error })));
       if (failed !== null) this.warn(`bnn: warning: run ${this.runId} could not be recorded as FAILED: ${(failed as Error).message}`);
     } finally {
       this.store.close();
@@ -161,14 +161,5 @@ function attempt(fn: () => void): unknown {
     return null;
   } catch (err) {
     return err;
-  }
-}
-
-/** Runs a store write, its SQLite failure (a lock held past the busy timeout, a full disk, ...) as a store error naming the file. */
-function guarded<T>(store: Store, write: () => T): T {
-  try {
-    return write();
-  } catch (err) {
-    throw storeErrorFrom(store.path, err, { waitedMs: store.busyTimeoutMs, busyHint: store.busyHint });
   }
 }

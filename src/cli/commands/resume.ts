@@ -4,7 +4,16 @@ import { z } from 'zod';
 import { COMPRESSIONS } from '../../collective/compression.js';
 import { choiceFlag, fileFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { UserError } from '../../util/errors.js';
-import { getRun, getWorker, lastGeneration, listMembers, openStore, resumeWorldSize } from '../../store/index.js';
+import {
+  getRun,
+  getWorker,
+  lastGeneration,
+  listMembers,
+  openStore,
+  resumeWorldSize,
+  type Store,
+  withStoreErrors,
+} from '../../store/index.js';
 import { runClusterSession } from '../cluster-session.js';
 import { action, type CommandContext } from '../command.js';
 
@@ -42,18 +51,22 @@ interface ResumableRun {
 function lookUp(storePath: string, runId: string): ResumableRun {
   const store = openStore(storePath, { readonly: true });
   try {
-    const row = getRun(store.db, runId);
-    const { generation } = lastGeneration(store.db, row.id);
-    let lastSeen: ResumableRun['lastSeen'] = null;
-    for (const m of listMembers(store.db, row.id, generation)) {
-      const w = getWorker(store.db, m.workerId);
-      const ageMs = w ? Date.now() - Date.parse(w.lastSeen) : Infinity;
-      if (!lastSeen || ageMs < lastSeen.ageMs) lastSeen = { worker: m.workerId, ageMs };
-    }
-    return { id: row.id, status: row.status, worldSize: resumeWorldSize(store.db, row.id), backend: row.config.engine.backend, lastSeen };
+    return withStoreErrors(store, () => resumableRun(store, runId));
   } finally {
     store.close();
   }
+}
+
+function resumableRun(store: Store, runId: string): ResumableRun {
+  const row = getRun(store.db, runId);
+  const { generation } = lastGeneration(store.db, row.id);
+  let lastSeen: ResumableRun['lastSeen'] = null;
+  for (const m of listMembers(store.db, row.id, generation)) {
+    const w = getWorker(store.db, m.workerId);
+    const ageMs = w ? Date.now() - Date.parse(w.lastSeen) : Infinity;
+    if (!lastSeen || ageMs < lastSeen.ageMs) lastSeen = { worker: m.workerId, ageMs };
+  }
+  return { id: row.id, status: row.status, worldSize: resumeWorldSize(store.db, row.id), backend: row.config.engine.backend, lastSeen };
 }
 
 /**
