@@ -64,6 +64,8 @@ function setup(t: { after(fn: () => void): void }) {
     allreduce_bytes: 0,
     allreduce_seconds: 0,
     telemetry_json: '',
+    rejected_messages: 0,
+    rejected_subjects: [],
     ...m,
   });
   const config = { ...defaultRunConfig(), name: 'unit' };
@@ -211,4 +213,73 @@ test('coordinator scheduling - a run waiting for workers starts when a suspect w
   await settle();
   assert.equal(c.info(run_id).status, 'RUNNING');
   assert.equal((await drain(id!)).find((a) => a.kind === 'ASSIGN')?.run_id, run_id);
+});
+
+/** Every row of every table as text (to prove a secret never reached the store). */
+function storeText(store: ReturnType<typeof openStore>): string {
+  const tables = store.sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>;
+  return tables.map(({ name }) => JSON.stringify(store.sqlite.prepare(`SELECT * FROM "${name}"`).all())).join('\n');
+}
+
+test('coordinator security - every run and every resume gets its own 32-byte key, the same in each generation, sent only in ASSIGNs and never stored', async (t) => {
+  const { c, store, join, drain, report, config } = setup(t);
+  const ids = join(3);
+  const { run_id } = c.submit(JSON.stringify(config), 3, '');
+  await settle();
+  const first = await Promise.all(ids.map(async (id) => (await drain(id)).find((a) => a.kind === 'ASSIGN')!));
+  const key = Buffer.from(first[0]!.run_key!);
+  assert.equal(key.byteLength, 32);
+  for (const a of first) assert.ok(key.equals(a.run_key!), 'every member gets the same key');
+  c.reportMetrics(report({ worker_id: ids[0]!, run_id, generation: 1, rank: 0, collective_error: 'timed out', missing_ranks: [2] }));
+  await settle();
+  const second = (await drain(ids[0]!)).find((a) => a.kind === 'ASSIGN')!;
+  assert.equal(second.generation, 2);
+  assert.ok(key.equals(second.run_key!), 'a re-formed generation keeps the run key');
+  const other = c.submit(JSON.stringify(config), 1, '');
+  c.cancel(run_id);
+  c.cancel(other.run_id);
+  await settle();
+  await c.resume({ run_id });
+  await settle();
+  const resumed = (await Promise.all(ids.slice(0, 2).map(drain))).flat().find((a) => a.kind === 'ASSIGN' && a.run_id === run_id)!;
+  assert.ok(resumed, 'the resumed run was assigned');
+  assert.equal(resumed.run_key!.byteLength, 32);
+  assert.ok(!key.equals(resumed.run_key!), 'a resume gets a new key');
+  const text = storeText(store);
+  for (const k of [key, Buffer.from(resumed.run_key!)]) {
+    assert.ok(!text.includes(k.toString('hex')) && !text.includes(k.toString('base64')), 'the key is not in the store');
+  }
+});
+
+test('coordinator security - reports of rejected messages become events naming subjects (capped per run), a total at the run end, and a progress field', async (t) => {
+  const { c, store, join, drain, report, config } = setup(t);
+  const ids = join(2);
+  const { run_id } = c.submit(JSON.stringify(config), 2, '');
+  await settle();
+  for (const id of ids) await drain(id);
+  const progress: number[] = [];
+  const watch = c.watch(run_id);
+  const watching = (async () => {
+    for await (const ev of watch) if (ev.kind === 'progress') progress.push(JSON.parse(ev.detail_json).rejectedMessages as number);
+  })();
+  const subjects = [`bnn.${run_id}.1.rs.4.0.0`, `bnn.${run_id}.1.rs.4.0.1`];
+  for (let i = 0; i < 25; i++)
+    c.reportMetrics(
+      report({ worker_id: ids[i % 2]!, run_id, generation: 1, rank: i % 2, steps: i, rejected_messages: 3, rejected_subjects: subjects }),
+    );
+  c.reportMetrics(report({ worker_id: ids[0]!, run_id, generation: 1, rank: 0, steps: 30 }));
+  c.reportMetrics(report({ worker_id: ids[0]!, run_id, generation: 1, rank: 0, done: true, steps: 30 }));
+  await settle();
+  watch.stop();
+  await watching;
+  const events = listEvents(store.db, run_id);
+  const rejected = events.filter((e) => e.kind === 'messages-rejected');
+  assert.equal(rejected.length, 20, 'at most 20 events per run');
+  assert.deepEqual(rejected[0]!.detail, { workerId: ids[0], rank: 0, generation: 1, count: 3, subjects });
+  assert.match(String(rejected.at(-1)!.detail?.note), /only counted/);
+  assert.deepEqual(
+    events.filter((e) => e.kind === 'messages-rejected-total').map((e) => e.detail),
+    [{ count: 75 }],
+  );
+  assert.deepEqual(progress, [...Array(25).fill(3), 0]);
 });

@@ -3,11 +3,14 @@
 // elastic re-forming (a lost member, a failed collective or a joining worker bumps the
 // generation), checkpoints and resume, and every write to the experiment database.
 import { randomBytes } from 'node:crypto';
+import { newRunKey } from '../src/collective/auth.js';
 import { COMPRESSIONS, isCompression } from '../src/collective/compression.js';
 import { parseRunConfig, type RunConfig } from '../src/config/index.js';
+import { currentProcessOwner, type ProcessOwner } from '../src/util/process-owner.js';
 import { AsyncQueue } from '../src/util/queue.js';
 import {
   addCheckpoint,
+  claimRun,
   EpochTally,
   addEvent,
   createRun,
@@ -21,6 +24,7 @@ import {
   markRunning,
   recordHardware,
   resumeWorldSize,
+  runOwner,
   touchWorker,
   upsertWorker,
   type StoreDb,
@@ -116,13 +120,28 @@ interface ActiveRun {
   startedMs: number;
   /** Final and best test accuracy and throughput, as rank 0 reports epochs. */
   tally: EpochTally;
+  /**
+   * The run's secret for the MACs of its collective messages: new for every run and every resume,
+   * sent only in its members' ASSIGNs; never logged, stored or shown.
+   */
+  key: Uint8Array;
+  /** Collective messages its members dropped for a failed MAC, and the `messages-rejected` events written. */
+  rejected: { messages: number; events: number };
 }
+
+/** `messages-rejected` events per run; later rejections are counted only (Prometheus, and one event at the run's end). */
+const REJECTION_EVENTS_PER_RUN = 20;
 
 export interface CoordinatorDeps {
   db: StoreDb;
   options: CoordinatorOptions;
   log?: (line: string) => void;
   now?: () => number;
+  /**
+   * The process recorded as the owner of every run this coordinator creates, starts or resumes
+   * (default: this one), so that runs it leaves RUNNING when killed show as ABANDONED.
+   */
+  owner?: ProcessOwner;
 }
 
 export class Coordinator {
@@ -144,6 +163,10 @@ export class Coordinator {
 
   private get db(): StoreDb {
     return this.deps.db;
+  }
+
+  private get owner(): ProcessOwner {
+    return this.deps.owner ?? currentProcessOwner();
   }
 
   register(req: RegisterRequest): RegisterReply {
@@ -226,7 +249,7 @@ export class Coordinator {
       throw new InvalidRequestError(`config_json is not JSON: ${(err as Error).message}`, { cause: err });
     }
     const config = parseRunConfig(raw, { source: configPath || 'SubmitRun.config_json' });
-    const row = createRun(this.db, configPath ? { config, configPath } : { config });
+    const row = createRun(this.db, { config, owner: this.owner, ...(configPath ? { configPath } : {}) });
     // What ResumeRun needs that the config does not say (resumeWorldSize reads it).
     addEvent(this.db, { runId: row.id, kind: 'submitted', detail: { workers } });
     const run: ActiveRun = {
@@ -241,6 +264,8 @@ export class Coordinator {
       members: [],
       startedMs: 0,
       tally: new EpochTally(),
+      key: newRunKey(),
+      rejected: { messages: 0, events: 0 },
     };
     this.runs.set(run.id, run);
     this.events.publish('run', run.id, { status: 'PENDING', workers });
@@ -290,12 +315,23 @@ export class Coordinator {
       startedMs: 0,
       resumeFrom: chosen ? { path: chosen.path, sha256: chosen.sha256, step: chosen.step } : null,
       tally: new EpochTally({ bestTestAcc: accs.length > 0 ? Math.max(...accs) : null, finalTestAcc: epochs.at(-1)?.testAcc ?? null }),
+      key: newRunKey(),
+      rejected: { messages: 0, events: 0 },
     };
     this.runs.set(run.id, run);
+    // Ours from now on: until its workers start it, a run left RUNNING by a dead owner is not ABANDONED.
+    const previousOwner = row.status === 'RUNNING' || row.status === 'PENDING' ? runOwner(row) : null;
+    claimRun(this.db, run.id, this.owner);
     addEvent(this.db, {
       runId: run.id,
       kind: 'resume-requested',
-      detail: { path: chosen?.path ?? null, step: chosen?.step ?? 0, workers: worldSize, ...(compression !== '' ? { compression } : {}) },
+      detail: {
+        path: chosen?.path ?? null,
+        step: chosen?.step ?? 0,
+        workers: worldSize,
+        ...(compression !== '' ? { compression } : {}),
+        ...(previousOwner ? { from: row.status, previousOwner } : {}),
+      },
     });
     const from = chosen ? `${chosen.path} (step ${chosen.step})` : 'the start (no good checkpoint)';
     this.events.publish('run', run.id, {
@@ -331,7 +367,7 @@ export class Coordinator {
     run.members = members.map((w) => w.id);
     run.startedMs = this.now();
     const threads = members.reduce((sum, w) => sum + (run.config.engine.threads || w.threads), 0);
-    markRunning(this.db, run.id, { backend: members[0]!.backend || run.config.engine.backend, threads });
+    markRunning(this.db, run.id, { backend: members[0]!.backend || run.config.engine.backend, threads, owner: this.owner });
     this.assign(run, members, false);
     this.events.publish('run', run.id, { status: 'RUNNING', generation: run.generation, workers: run.members });
     this.log(
@@ -361,6 +397,7 @@ export class Coordinator {
         world_size: run.worldSize,
         generation: run.generation,
         nats_url: this.deps.options.natsUrl,
+        run_key: run.key,
         resync,
         ...resume,
       });
@@ -509,6 +546,8 @@ export class Coordinator {
       /* monitoring only: unreadable telemetry is unknown */
     }
     w.progress = { step: r.steps, samplesPerS: r.samples_per_s, telemetry };
+    const rejected = r.rejected_messages ?? 0;
+    if (rejected > 0) this.messagesRejected(run, w, r, rejected);
     this.events.publish('progress', run.id, {
       workerId: w.id,
       rank: r.rank,
@@ -518,8 +557,39 @@ export class Coordinator {
       stepSeconds: r.step_seconds ?? [],
       allreduceBytes: r.allreduce_bytes ?? 0,
       allreduceSeconds: r.allreduce_seconds ?? 0,
+      rejectedMessages: rejected,
       telemetry,
     });
+  }
+
+  /**
+   * A member dropped collective messages whose MAC failed: someone without the run's secret
+   * publishes on its subjects. An event names the first subjects of each step, for the run's
+   * first REJECTION_EVENTS_PER_RUN such reports; after that they are only counted (the
+   * `progress` event feeds bnn_collective_messages_rejected_total; the run's end records the total).
+   */
+  private messagesRejected(run: ActiveRun, w: WorkerEntry, r: MetricsReport, count: number): void {
+    run.rejected.messages += count;
+    if (run.rejected.events >= REJECTION_EVENTS_PER_RUN) return;
+    run.rejected.events++;
+    const subjects = (r.rejected_subjects ?? []).slice(0, 12);
+    const last = run.rejected.events === REJECTION_EVENTS_PER_RUN;
+    addEvent(this.db, {
+      runId: run.id,
+      kind: 'messages-rejected',
+      detail: {
+        workerId: w.id,
+        rank: r.rank,
+        generation: r.generation,
+        count,
+        subjects,
+        ...(last ? { note: 'later rejections are only counted: bnn_collective_messages_rejected_total, and the run end' } : {}),
+      },
+    });
+    this.log(
+      `run ${run.id}: rank ${r.rank} dropped ${count} collective message(s) failing their MAC (${subjects.join(', ')})` +
+        (last ? '; later ones are only counted' : ''),
+    );
   }
 
   cancel(runId: string): RunInfo {
@@ -540,6 +610,8 @@ export class Coordinator {
       error: error ?? null,
     });
     if (run.generation > 0) endGeneration(this.db, run.id, run.generation, status === 'COMPLETED' ? 'completed' : status.toLowerCase());
+    if (run.rejected.messages > 0)
+      addEvent(this.db, { runId: run.id, kind: 'messages-rejected-total', detail: { count: run.rejected.messages } });
     for (const id of run.members) {
       const w = this.workers.get(id);
       if (!w || w.runId !== run.id) continue;

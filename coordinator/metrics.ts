@@ -234,6 +234,7 @@ interface ProgressMetrics {
   stepSeconds: Histogram<'run'>;
   allreduceBytes: Counter<'run' | (typeof WORKER_LABELS)[number]>;
   allreduceSeconds: Counter<'run' | (typeof WORKER_LABELS)[number]>;
+  messagesRejected: Counter<'run' | (typeof WORKER_LABELS)[number]>;
 }
 
 function registerProgressMetrics(registers: Registry[]): ProgressMetrics {
@@ -256,16 +257,22 @@ function registerProgressMetrics(registers: Registry[]): ProgressMetrics {
     labelNames: ['run', ...WORKER_LABELS],
     registers,
   });
-  return { stepSeconds, allreduceBytes, allreduceSeconds };
+  const messagesRejected = new Counter({
+    name: 'bnn_collective_messages_rejected_total',
+    help: "Collective messages a worker dropped because their MAC failed (published by a process without the run's secret, replayed or altered).",
+    labelNames: ['run', ...WORKER_LABELS],
+    registers,
+  });
+  return { stepSeconds, allreduceBytes, allreduceSeconds, messagesRejected };
 }
 
 /**
- * Counts step times and all-reduce traffic from the broadcast's `progress` events, labelled with
+ * Counts step times, all-reduce traffic and rejected messages from the broadcast's `progress` events, labelled with
  * the hostname its `worker` events (or the current snapshot) gave. Stop the returned queue to stop.
  */
 function followProgress(
   coordinator: Coordinator,
-  { stepSeconds, allreduceBytes, allreduceSeconds }: ProgressMetrics,
+  { stepSeconds, allreduceBytes, allreduceSeconds, messagesRejected }: ProgressMetrics,
 ): AsyncQueue<ClusterEvent> {
   const hostnames = new Map<string, string>();
   const follow = (ev: ClusterEvent): void => {
@@ -279,6 +286,8 @@ function followProgress(
     const seconds = finite(d.allreduceSeconds);
     if (bytes !== undefined && bytes >= 0) allreduceBytes.inc(l, bytes);
     if (seconds !== undefined && seconds >= 0) allreduceSeconds.inc(l, seconds);
+    const rejected = finite(d.rejectedMessages);
+    if (rejected !== undefined && rejected > 0) messagesRejected.inc(l, rejected);
   };
   for (const w of coordinator.snapshot().workers) hostnames.set(w.id, w.hostname);
   const queue: AsyncQueue<ClusterEvent> = coordinator.events.watch('');

@@ -96,7 +96,7 @@ test('query bad input - malformed filters and unknown metrics are bad usage (exi
     {
       args: ['runs', '--status', 'done,completed'],
       code: 2,
-      message: /--status: 'done' is not valid; expected one of PENDING, RUNNING, COMPLETED, FAILED, CANCELLED$/m,
+      message: /--status: 'done' is not valid; expected one of PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, ABANDONED$/m,
     },
     {
       args: ['runs', '--tag', 'paper,table2'],

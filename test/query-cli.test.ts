@@ -89,7 +89,7 @@ test('cli runs - bad flag values are bad usage (2) naming each flag, its value a
   assert.equal(status.stdout, '');
   assert.equal(
     status.stderr,
-    "bnn: error: --status: 'done' is not valid; expected one of PENDING, RUNNING, COMPLETED, FAILED, CANCELLED\n",
+    "bnn: error: --status: 'done' is not valid; expected one of PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, ABANDONED\n",
   );
   assert.equal(since.code, 2);
   assert.match(since.stderr, /^bnn: error: --since: 'last-week' is not valid; expected an ISO-8601 date/);

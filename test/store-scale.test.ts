@@ -125,11 +125,11 @@ test('store scale - a schema-2 store upgrades to the current schema: the scale i
   insertLegacyEnergy(raw, id, 1, 600, 'rapl');
   raw.close();
 
-  assert.throws(() => openStore(file, { readonly: true }), /its schema is 2 migration\(s\) behind \(schema 2, this build writes 4\)/);
+  assert.throws(() => openStore(file, { readonly: true }), /its schema is 3 migration\(s\) behind \(schema 2, this build writes 5\)/);
   const store = openStore(file);
   t.after(() => store.close());
-  assert.equal(currentSchemaVersion(), 4);
-  assert.equal((store.sqlite.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string }).value, '4');
+  assert.equal(currentSchemaVersion(), 5);
+  assert.equal((store.sqlite.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string }).value, '5');
   for (const name of SCALE_INDEXES) assert.ok(indexNames(store.sqlite).includes(name), name);
   assert.ok(
     !indexNames(store.sqlite).includes('runs_created_at_idx'),

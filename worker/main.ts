@@ -15,7 +15,7 @@ import {
 } from '../src/collective/index.js';
 import { parseRunConfig, type RunConfig } from '../src/config/index.js';
 import { initEngine, type BackendChoice } from '../src/engine/select.js';
-import { connectCoordinator, type Assignment, type ClientTls, type CoordinatorClient } from '../src/rpc/index.js';
+import { connectCoordinator, type Assignment, type ClientTls, type CoordinatorClient, type MetricsReport } from '../src/rpc/index.js';
 import { snapshotHardware } from '../src/telemetry/hardware.js';
 import { groupCollective } from '../src/train/group-collective.js';
 import { flatLayout } from '../src/train/gradients.js';
@@ -152,9 +152,11 @@ async function trainAssigned(
 ): Promise<number> {
   const a = c.first;
   const setup = await prepareTraining(config);
-  const progress = new ProgressReporter(reporter({ client, workerId: c.workerId, runId: a.run_id, group: () => group.assignment }), {
-    gpuCount: c.gpuCount,
-  });
+  const progress = new ProgressReporter(
+    reporter({ client, workerId: c.workerId, runId: a.run_id, group: () => group.assignment }),
+    { gpuCount: c.gpuCount },
+    () => rejectionFields(group),
+  );
   try {
     const collective = groupCollective(group, flatLayout(setup.model.params()), {
       timeReduce: (wait) => progress.allreduce(wait, () => group.bytes),
@@ -175,6 +177,12 @@ async function trainAssigned(
   }
 }
 
+/** Collective messages dropped for a failed MAC since the previous report (nothing when none). */
+function rejectionFields(group: ElasticGroup): Partial<MetricsReport> {
+  const r = group.takeRejections();
+  return r.count > 0 ? { rejected_messages: r.count, rejected_subjects: r.subjects } : {};
+}
+
 /** This worker's place in the generation an assignment describes (a `--nats` flag overrides its url). */
 function groupOf(a: Assignment, o: RunWorkerOptions): GroupAssignment {
   return {
@@ -183,6 +191,7 @@ function groupOf(a: Assignment, o: RunWorkerOptions): GroupAssignment {
     worldSize: a.world_size,
     generation: a.generation,
     url: o.natsUrl ?? a.nats_url,
+    runKey: a.run_key,
     resync: a.resync,
   };
 }

@@ -81,3 +81,33 @@ test('worker progress - the interval sends while steps are taken, one report in 
     [1, 2],
   );
 });
+
+test('worker progress - extra fields (rejected messages) ride on the next report, and are sent by stop() even without a step', async (t) => {
+  const dir = await tmpDir({ t });
+  const sent: Array<Partial<MetricsReport>> = [];
+  let pending: Partial<MetricsReport> = {};
+  const reporter = new ProgressReporter(
+    async (m) => {
+      sent.push(m);
+    },
+    { intervalMs: 3_600_000, sysRoot: dir.path },
+    () => {
+      const f = pending;
+      pending = {};
+      return f;
+    },
+  );
+  reporter.stepDone(0.01, 8, 1);
+  pending = { rejected_messages: 4, rejected_subjects: ['bnn.r.1.rs.2.0.0'] };
+  await reporter.stop();
+  pending = { rejected_messages: 1, rejected_subjects: ['bnn.r.1.rs.3.0.0'] };
+  await reporter.stop();
+  await reporter.stop();
+  assert.deepEqual(
+    sent.map((m) => [m.steps, m.step_seconds?.length, m.rejected_messages, m.rejected_subjects]),
+    [
+      [1, 1, 4, ['bnn.r.1.rs.2.0.0']],
+      [1, 0, 1, ['bnn.r.1.rs.3.0.0']],
+    ],
+  );
+});

@@ -19,6 +19,8 @@ export function defaultProgressOptions(): ProgressOptions {
 /**
  * Collects steps and all-reduce timings as training calls `step()` and `allreduce()`, and sends
  * them with host telemetry through `send` every `intervalMs`. `stop()` sends what is left.
+ * `fields`, read once per report, adds what other parts have to say since the previous one (the
+ * collective's rejected messages); a non-empty result is sent even without a step.
  */
 export class ProgressReporter {
   private readonly o: ProgressOptions;
@@ -36,6 +38,7 @@ export class ProgressReporter {
   constructor(
     private readonly send: (m: Partial<MetricsReport>) => Promise<void>,
     options: Partial<ProgressOptions> = {},
+    private readonly fields: () => Partial<MetricsReport> = () => ({}),
   ) {
     this.o = { ...defaultProgressOptions(), ...options };
     this.host = new HostSampler(this.o);
@@ -78,9 +81,11 @@ export class ProgressReporter {
     if (this.inFlight && !final) return;
     const now = performance.now();
     const steps = this.stepSeconds.length;
-    if (steps === 0 && (final || now - this.lastSentMs < this.o.idleIntervalMs)) return;
+    const extra = this.fields();
+    if (steps === 0 && Object.keys(extra).length === 0 && (final || now - this.lastSentMs < this.o.idleIntervalMs)) return;
     const windowS = (now - this.windowStartMs) / 1000;
     const report: Partial<MetricsReport> = {
+      ...extra,
       steps: this.step,
       samples_per_s: windowS > 0 ? this.samples / windowS : 0,
       step_seconds: this.stepSeconds,

@@ -1,3 +1,4 @@
+export { checkCheckpointDir } from './directory.js';
 export { CheckpointError } from './errors.js';
 export {
   DTYPES,

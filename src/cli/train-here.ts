@@ -5,7 +5,8 @@ import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { RunConfig } from '../config/index.js';
 import { fp32SizeBytes } from '../bnn/models.js';
-import { initEngine } from '../engine/select.js';
+import { checkCheckpointDir } from '../checkpoint/directory.js';
+import { initEngine, type EngineInfo } from '../engine/select.js';
 import { packedSizeBytes } from '../export/packed.js';
 import { soloCollective } from '../train/collective.js';
 import { TrainingStoppedError } from '../train/errors.js';
@@ -53,9 +54,12 @@ const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 /** Trains `config` in this process and records the run. Returns the exit code: 0 completed, 130 cancelled (Ctrl-C); failures throw. */
 export async function trainHere(config: RunConfig, opts: TrainOptions, io: CliIO): Promise<number> {
   const warn = (m: string) => io.stderr.write(`${m}\n`);
+  // Everything that can fail is checked before the run is recorded (a failure here writes no
+  // row): the engine, the data set and model, the checkpoint directory, then the store opened.
   const engine = await initEngine({ backend: config.engine.backend, threads: config.engine.threads, warn });
   const setup = await prepareTraining(config);
   try {
+    const checkpointRoot = checkCheckpointDir(config.checkpointDir);
     const run = await StoreRun.open(config, {
       ...(opts.configPath ? { configPath: opts.configPath } : {}),
       backend: engine.backend,
@@ -63,51 +67,70 @@ export async function trainHere(config: RunConfig, opts: TrainOptions, io: CliIO
       ...(opts.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: opts.lockTimeoutMs }),
       warn,
     });
-    const checkpointDir = path.resolve(config.checkpointDir, run.runId);
-    const display = progressSink(config, !opts.quiet && !opts.json, io);
-    display.log(
-      `bnn: run ${run.runId} (${config.name}): ${config.model.arch} ${config.model.precision} on ${setup.dataset.name} ` +
-        `(${setup.train.n} train / ${setup.dataset.test.n} test), backend ${engine.backend}${engine.kernel ? ` [${engine.kernel}]` : ''}, ` +
-        `${engine.threads} thread(s), seed ${config.seed}`,
-    );
-    let stop: string | null = null;
-    const onSigint = () => {
-      stop = 'interrupted (SIGINT)';
-    };
-    process.once('SIGINT', onSigint);
-    const t0 = performance.now();
-    let status: TrainSummary['status'] = 'COMPLETED';
     try {
-      mkdirSync(checkpointDir, { recursive: true });
-      await runTrainingLoop(setup, soloCollective(), teeSink(run, display), {
-        runId: run.runId,
-        checkpointDir,
-        checkStop: () => {
-          if (stop !== null) throw new TrainingStoppedError(stop);
-        },
-      });
+      return await trainRecorded(run, setup, { engine, checkpointDir: path.join(checkpointRoot, run.runId), opts, io });
     } catch (err) {
-      if (!(err instanceof TrainingStoppedError)) {
-        await run.fail(err);
-        throw err;
-      }
-      status = 'CANCELLED';
-    } finally {
-      process.removeListener('SIGINT', onSigint);
-      display.close();
+      // From the row on, any failure ends the run FAILED with its reason (nothing once it has ended).
+      await run.fail(err);
+      throw err;
     }
-    const summary = await finish(run, setup, {
-      status,
-      wallTimeS: (performance.now() - t0) / 1000,
-      backend: engine.backend,
-      threads: engine.threads,
-      reason: stop,
-    });
-    printSummary(summary, opts, io);
-    return status === 'COMPLETED' ? 0 : 130;
   } finally {
     setup.model.dispose();
   }
+}
+
+interface RecordedRunContext {
+  engine: EngineInfo;
+  checkpointDir: string;
+  opts: TrainOptions;
+  io: CliIO;
+}
+
+/** The loop of a recorded run, its end recorded (COMPLETED, or CANCELLED by Ctrl-C) and its summary printed. */
+async function trainRecorded(
+  run: StoreRun,
+  setup: TrainingSetup,
+  { engine, checkpointDir, opts, io }: RecordedRunContext,
+): Promise<number> {
+  const { config } = setup;
+  const display = progressSink(config, !opts.quiet && !opts.json, io);
+  display.log(
+    `bnn: run ${run.runId} (${config.name}): ${config.model.arch} ${config.model.precision} on ${setup.dataset.name} ` +
+      `(${setup.train.n} train / ${setup.dataset.test.n} test), backend ${engine.backend}${engine.kernel ? ` [${engine.kernel}]` : ''}, ` +
+      `${engine.threads} thread(s), seed ${config.seed}`,
+  );
+  let stop: string | null = null;
+  const onSigint = () => {
+    stop = 'interrupted (SIGINT)';
+  };
+  process.once('SIGINT', onSigint);
+  const t0 = performance.now();
+  let status: TrainSummary['status'] = 'COMPLETED';
+  try {
+    mkdirSync(checkpointDir, { recursive: true });
+    await runTrainingLoop(setup, soloCollective(), teeSink(run, display), {
+      runId: run.runId,
+      checkpointDir,
+      checkStop: () => {
+        if (stop !== null) throw new TrainingStoppedError(stop);
+      },
+    });
+  } catch (err) {
+    if (!(err instanceof TrainingStoppedError)) throw err;
+    status = 'CANCELLED';
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+    display.close();
+  }
+  const summary = await finish(run, setup, {
+    status,
+    wallTimeS: (performance.now() - t0) / 1000,
+    backend: engine.backend,
+    threads: engine.threads,
+    reason: stop,
+  });
+  printSummary(summary, opts, io);
+  return status === 'COMPLETED' ? 0 : 130;
 }
 
 async function finish(

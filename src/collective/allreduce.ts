@@ -1,6 +1,7 @@
 import { accumulateChunk, encodeChunk, maxChunkElements, newPlainMessage, readHeader, HEADER_BYTES } from './codec.js';
 import { CollectiveConfigError, CollectiveFailedError, CollectiveTimeoutError, TransportClosedError } from './errors.js';
 import { ReadyBarrier } from './barrier.js';
+import { MAC_BYTES, type GroupMac, type RunAuth } from './auth.js';
 import { planLayout, type ChunkSpec } from './layout.js';
 import { createStepState, missingContributions, type Deferred, type StepState } from './step-state.js';
 import {
@@ -41,6 +42,8 @@ export interface AllReduceStats {
   bytesReceived: number;
   /** Messages ignored: stale steps, duplicates, malformed, or too far ahead to buffer. */
   messagesDropped: number;
+  /** Messages dropped because their MAC failed (forged, replayed onto another subject, altered); not in messagesDropped. */
+  messagesRejected: number;
 }
 
 interface Parsed {
@@ -65,6 +68,10 @@ const MAX_BUFFERED_STEPS = 2;
  * Subscriptions are made at construction; `ready()` is the barrier that makes sure every
  * rank is subscribed before anyone publishes. One step at a time; buckets within a step run
  * concurrently. After any failure the instance is unusable: re-form the group (new generation).
+ *
+ * With a RunAuth every message this rank sends carries a MAC (auth.ts) and every message it
+ * receives is verified before it is parsed, buffered or decoded; one that fails is dropped and
+ * counted (`stats.messagesRejected`, and the RunAuth's log). Runs always pass one (ElasticGroup).
  */
 export class AllReduce {
   readonly group: AllReduceGroup;
@@ -84,15 +91,29 @@ export class AllReduce {
   private workerResidual: Float32Array | null = null;
   private ownerResidual: Float32Array | null = null;
   private readonly pumps: Array<Promise<void>>;
-  readonly stats: AllReduceStats = { messagesSent: 0, bytesSent: 0, messagesReceived: 0, bytesReceived: 0, messagesDropped: 0 };
+  /** This generation's MAC; null: unauthenticated (benches and tests only). */
+  private readonly mac: GroupMac | null;
+  /** Bytes after each payload for its MAC. */
+  private readonly trailer: number;
+  readonly stats: AllReduceStats = {
+    messagesSent: 0,
+    bytesSent: 0,
+    messagesReceived: 0,
+    bytesReceived: 0,
+    messagesDropped: 0,
+    messagesRejected: 0,
+  };
 
   constructor(
     private readonly transport: Transport,
     group: AllReduceGroup,
     options: Partial<AllReduceOptions> = {},
+    auth: RunAuth | null = null,
   ) {
     this.group = parseAllReduceGroup(group);
     this.options = parseAllReduceOptions(options);
+    this.mac = auth ? auth.forGroup(this.group.runId, this.group.generation) : null;
+    this.trailer = this.mac ? MAC_BYTES : 0;
     this.prefix = `bnn.${this.group.runId}.${this.group.generation}`;
     const { rank } = this.group;
     this.algorithm = resolveAlgorithm(this.options.algorithm, this.group.worldSize, this.options.compression);
@@ -108,18 +129,21 @@ export class AllReduce {
       rank,
       this.group.worldSize,
       { messageLimit: this.localMessageLimit(), compression, op, algorithm },
-      (msg) => {
-        if (!this.closed && !this.transport.isClosed) this.send(`${this.prefix}.hello`, msg);
+      (hello) => {
+        if (this.closed || this.transport.isClosed) return;
+        const msg = new Uint8Array(hello.byteLength + this.trailer);
+        msg.set(hello);
+        this.send(`${this.prefix}.hello`, msg, null);
       },
     );
     this.pumps = this.subs.map((s) => this.pump(s));
   }
 
-  /** Largest message (header + body) this rank will send or accept, before agreeing with peers. */
+  /** Largest message (header + body + MAC) this rank will send or accept, before agreeing with peers. */
   private localMessageLimit(): number {
     const room = this.transport.maxPayload - this.options.headerRoomBytes;
     const limit = this.options.maxMessageBytes > 0 ? Math.min(room, this.options.maxMessageBytes) : room;
-    if (limit <= HEADER_BYTES + 4)
+    if (limit <= HEADER_BYTES + 4 + this.trailer)
       throw new CollectiveConfigError(
         `max_payload ${this.transport.maxPayload} minus headerRoomBytes ${this.options.headerRoomBytes} leaves no room for a chunk`,
       );
@@ -141,7 +165,7 @@ export class AllReduce {
     if (this.isReady) return;
     await this.transport.flush();
     const limit = await this.barrier.wait(this.options.readyTimeoutMs, () => this.assertUsable());
-    this.chunkElements = maxChunkElements(this.options.compression, limit);
+    this.chunkElements = maxChunkElements(this.options.compression, limit - this.trailer);
     this.isReady = true;
   }
 
@@ -244,12 +268,12 @@ export class AllReduce {
       for (const spec of state.layout.chunksByBucket[bucket] as ChunkSpec[]) {
         const values = gradient.subarray(spec.offset - base, spec.offset - base + spec.length);
         const residual = this.workerResidual ? this.workerResidual.subarray(spec.offset, spec.offset + spec.length) : null;
-        const msg = encodeChunk(codec, rank, values, residual);
+        const msg = encodeChunk(codec, rank, values, residual, undefined, this.trailer);
         if (this.algorithm === 'allgather') {
-          this.send(`${this.prefix}.ga.${state.step}.${rank}.${spec.index}`, msg);
+          this.send(`${this.prefix}.ga.${state.step}.${rank}.${spec.index}`, msg, state.step);
           this.addContribution(state, spec.index, rank, msg);
         } else if (spec.shard === rank) this.addContribution(state, spec.index, rank, msg);
-        else this.send(`${this.prefix}.rs.${state.step}.${spec.shard}.${spec.index}`, msg);
+        else this.send(`${this.prefix}.rs.${state.step}.${spec.shard}.${spec.index}`, msg, state.step);
       }
       this.transport.flushNow?.();
     } catch (err) {
@@ -260,7 +284,9 @@ export class AllReduce {
     return (state.bucketDone[bucket] as Deferred<Float32Array>).promise;
   }
 
-  private send(subject: string, msg: Uint8Array): void {
+  /** Publishes `msg` (whose last `trailer` bytes are room for its MAC, sealed here); `step` null for a hello. */
+  private send(subject: string, msg: Uint8Array, step: number | null): void {
+    this.mac?.seal(step, subject, msg);
     this.transport.publish(subject, msg);
     this.stats.messagesSent++;
     this.stats.bytesSent += msg.byteLength;
@@ -288,11 +314,23 @@ export class AllReduce {
     if (!this.accept(m)) this.drop();
   }
 
-  /** Handles a message now or keeps it for its step; false when it is to be dropped (malformed, stale, too far ahead). */
+  /** The payload of an authentic message; null (counted) when its MAC fails. Without a MAC, the message. */
+  private open(subject: string, step: number | null, data: Uint8Array): Uint8Array | null {
+    if (!this.mac) return data;
+    const payload = this.mac.open(step, subject, data);
+    if (!payload) this.stats.messagesRejected++;
+    return payload;
+  }
+
+  /**
+   * Handles a message now or keeps it for its step (verified first), or rejects it (its MAC
+   * failed: counted, not dropped); false when it is to be dropped (malformed, stale, too far ahead).
+   */
   private accept(m: TransportMessage): boolean {
     const t = m.subject.split('.');
     if (t.length === 4 && t[3] === 'hello') {
-      this.onHello(m.data);
+      const hello = this.open(m.subject, null, m.data);
+      if (hello) this.onHello(hello);
       return true;
     }
     if (t.length !== 7) return false;
@@ -307,10 +345,14 @@ export class AllReduce {
       !Number.isInteger(chunk)
     )
       return false;
-    const parsed: Parsed = { phase, step, shard, chunk, data: m.data };
     const cur = this.current;
-    if (cur && step === cur.step) return this.route(parsed);
-    if (step <= this.lastStep) return false;
+    const now = cur !== null && step === cur.step;
+    // a stale step's message can do nothing: not worth verifying
+    if (!now && step <= this.lastStep) return false;
+    const data = this.open(m.subject, step, m.data);
+    if (!data) return true;
+    const parsed: Parsed = { phase, step, shard, chunk, data };
+    if (now) return this.route(parsed);
     let list = this.buffered.get(step);
     if (!list) {
       if (this.buffered.size >= MAX_BUFFERED_STEPS) return false;
@@ -382,7 +424,7 @@ export class AllReduce {
     // `none` reduces straight into the outgoing message; the others reduce, then encode
     let msg: Uint8Array;
     let acc: Float32Array;
-    if (codec === 'none') ({ msg, body: acc } = newPlainMessage(rank, spec.length));
+    if (codec === 'none') ({ msg, body: acc } = newPlainMessage(rank, spec.length, this.trailer));
     else {
       acc = out;
       msg = new Uint8Array(0);
@@ -395,10 +437,10 @@ export class AllReduce {
     if (codec !== 'none') {
       const residual = this.ownerResidual ? this.ownerResidual.subarray(spec.offset, spec.offset + spec.length) : null;
       // every rank, the owner included, keeps exactly what went on the wire: decode in place
-      msg = encodeChunk(codec, rank, acc, residual, acc);
+      msg = encodeChunk(codec, rank, acc, residual, acc, this.trailer);
     }
     try {
-      if (worldSize > 1) this.send(`${this.prefix}.ag.${state.step}.${rank}.${chunk}`, msg);
+      if (worldSize > 1) this.send(`${this.prefix}.ag.${state.step}.${rank}.${chunk}`, msg, state.step);
     } catch (err) {
       this.fail(
         err instanceof CollectiveFailedError ? err : new CollectiveFailedError(`step ${state.step}: could not publish`, { cause: err }),

@@ -111,7 +111,8 @@ function assertLittleEndian(): void {
  * Encodes one chunk. For `sign-ef`, `residual` (same length as `values`) is the error-feedback
  * state: the chunk sent is sign(values + residual) × scale, and `residual` is overwritten with
  * (values + residual) − decoded. Other codecs ignore `residual`. With `decodedOut` (which may be
- * `values` itself), the decoded chunk is written there too, saving a decode pass.
+ * `values` itself), the decoded chunk is written there too, saving a decode pass. The message
+ * ends with `trailerBytes` of room (zeros) for its MAC (auth.ts).
  */
 export function encodeChunk(
   codec: Compression,
@@ -119,15 +120,16 @@ export function encodeChunk(
   values: Float32Array,
   residual: Float32Array | null,
   decodedOut?: Float32Array,
+  trailerBytes = 0,
 ): Uint8Array {
   assertLittleEndian();
   const n = values.length;
-  const msg = new Uint8Array(messageBytes(codec, n));
+  const msg = new Uint8Array(messageBytes(codec, n) + trailerBytes);
   writeHeader(msg, codec, rank, n);
   if (codec === 'none') {
     new Float32Array(msg.buffer, HEADER_BYTES, n).set(values);
   } else if (codec === 'fp16') {
-    codecKernels().halfEncode(values, msg.subarray(HEADER_BYTES), decodedOut ?? null);
+    codecKernels().halfEncode(values, msg.subarray(HEADER_BYTES, HEADER_BYTES + 2 * n), decodedOut ?? null);
   } else {
     if (!residual || residual.length !== n) throw new CollectiveConfigError('sign-ef encoding needs a residual of the chunk length');
     const scaleBytes = 4 * signBlocks(n);
@@ -135,17 +137,17 @@ export function encodeChunk(
       values,
       residual,
       msg.subarray(HEADER_BYTES, HEADER_BYTES + scaleBytes),
-      msg.subarray(HEADER_BYTES + scaleBytes),
+      msg.subarray(HEADER_BYTES + scaleBytes, HEADER_BYTES + scaleBytes + Math.ceil(n / 8)),
       decodedOut ?? null,
     );
   }
   return msg;
 }
 
-/** A `none` message whose body the caller fills through `body` (e.g. reduces into it). */
-export function newPlainMessage(rank: number, count: number): { msg: Uint8Array; body: Float32Array } {
+/** A `none` message whose body the caller fills through `body` (e.g. reduces into it), with `trailerBytes` of room after it. */
+export function newPlainMessage(rank: number, count: number, trailerBytes = 0): { msg: Uint8Array; body: Float32Array } {
   assertLittleEndian();
-  const msg = new Uint8Array(messageBytes('none', count));
+  const msg = new Uint8Array(messageBytes('none', count) + trailerBytes);
   writeHeader(msg, 'none', rank, count);
   return { msg, body: new Float32Array(msg.buffer, HEADER_BYTES, count) };
 }

@@ -9,6 +9,7 @@
  * members). Either way the step in flight is abandoned and redone by the new generation.
  */
 import { AllReduce } from './allreduce.js';
+import { RunAuth, type Rejections } from './auth.js';
 import type { Compression } from './compression.js';
 import {
   CollectiveFailedError,
@@ -30,6 +31,8 @@ export interface GroupAssignment {
   generation: number;
   /** Where the generation's transport is (a NATS url). */
   url: string;
+  /** The run's secret (32 bytes, the same in every generation): every message carries a MAC keyed by it (auth.ts). */
+  runKey: Uint8Array;
   /** The group was re-formed: every rank takes rank 0's state before the next step. */
   resync: boolean;
 }
@@ -67,12 +70,16 @@ export class ElasticGroup {
   private lastStep = -1;
   private pastBytes = 0;
   private closed = false;
+  private auth: RunAuth;
+  /** Exact sums done in this generation: each has its own group (`<run>-sync<k>`), so its own subjects and keys. */
+  private syncRounds = 0;
 
   constructor(
     first: GroupAssignment,
     private readonly o: ElasticGroupOptions,
   ) {
     this.current = first;
+    this.auth = new RunAuth(first.runKey);
   }
 
   get assignment(): GroupAssignment {
@@ -83,6 +90,11 @@ export class ElasticGroup {
   get bytes(): number {
     const s = this.allreduce?.stats;
     return this.pastBytes + (s ? s.bytesSent + s.bytesReceived : 0);
+  }
+
+  /** Messages dropped since the previous call because their MAC failed (every generation, gradient and sync groups). */
+  takeRejections(): Rejections {
+    return this.auth.takeRejections();
   }
 
   /** A newer assignment of the same run: the group is being re-formed. Older ones are ignored. */
@@ -106,6 +118,9 @@ export class ElasticGroup {
     this.checkMembership();
     if (!this.transport || this.transport.isClosed) this.transport = await this.connect();
     const a = this.current;
+    // one secret per run; a coordinator that handed out another would be a bug, but its key wins
+    if (!this.auth.holds(a.runKey)) this.auth = new RunAuth(a.runKey);
+    this.syncRounds = 0;
     this.allreduce = new AllReduce(
       this.transport,
       { runId: a.runId, generation: a.generation, rank: a.rank, worldSize: a.worldSize },
@@ -115,6 +130,7 @@ export class ElasticGroup {
         stepDeadlineMs: this.o.stepDeadlineMs,
         readyTimeoutMs: this.o.stepDeadlineMs,
       },
+      this.auth,
     );
     await this.race(this.allreduce.ready());
     return { resync: a.resync };
@@ -145,7 +161,7 @@ export class ElasticGroup {
 
   /**
    * Every rank ends with rank 0's `v`, bit for bit: an uncompressed sum to which the other ranks
-   * add −0 (x + −0 = x for every x, +0 and NaN included). Its own group (subjects `<run>-sync`).
+   * add −0 (x + −0 = x for every x, +0 and NaN included). Its own group (subjects `<run>-sync<k>`).
    */
   async broadcastFromRank0(v: Float32Array): Promise<Float32Array> {
     return this.exactSum(this.current.rank === 0 ? v : new Float32Array(v.length).fill(-0));
@@ -260,19 +276,24 @@ export class ElasticGroup {
     }
   }
 
-  /** An uncompressed rank-order sum of `v` in the run's sync group (not the gradient group). */
+  /**
+   * An uncompressed rank-order sum of `v` in a sync group of its own (not the gradient group):
+   * the k-th of this generation is `<run>-sync<k>` on every rank (every rank makes the same
+   * calls in the same order), so no message of one can pass for another's, hellos included.
+   */
   private async exactSum(v: Float32Array): Promise<Float32Array> {
     if (!this.transport) throw new CollectiveFailedError('join() the group first');
     const a = this.current;
     const sync = new AllReduce(
       this.transport,
-      { runId: `${a.runId}-sync`, generation: a.generation, rank: a.rank, worldSize: a.worldSize },
+      { runId: `${a.runId}-sync${this.syncRounds++}`, generation: a.generation, rank: a.rank, worldSize: a.worldSize },
       {
         op: 'sum',
         compression: 'none',
         stepDeadlineMs: this.o.stepDeadlineMs,
         readyTimeoutMs: this.o.stepDeadlineMs,
       },
+      this.auth,
     );
     try {
       await this.race(sync.ready());

@@ -1,4 +1,5 @@
 export { AllReduce, type AllReduceStep, type AllReduceStats, type StepOptions } from './allreduce.js';
+export { GroupMac, MAC_BYTES, newRunKey, RUN_KEY_BYTES, RunAuth, type Rejections } from './auth.js';
 export {
   defaultAllReduceOptions,
   parseAllReduceOptions,

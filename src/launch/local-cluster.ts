@@ -26,6 +26,7 @@ export interface LocalCluster {
   /** `127.0.0.1:<port>` of the coordinator. */
   coordinator: string;
   token: string;
+  /** The nats-server's url, without its credentials (those reach only the coordinator, which hands them to its workers). */
   natsUrl: string;
   /** `http://127.0.0.1:<port>/` of the coordinator's dashboard; null without a monitor port. */
   dashboard: string | null;
@@ -58,9 +59,26 @@ async function terminate(child: ChildProcess, graceMs: number): Promise<void> {
   clearTimeout(timer);
 }
 
+/** What a local cluster's nats-server lets its one user do: the collective's subjects and the client's inboxes. */
+export const LOCAL_NATS_PERMISSIONS = { publish: ['bnn.>', '_INBOX.>'], subscribe: ['bnn.>', '_INBOX.>'] };
+
+/**
+ * The environments of the children: the cluster token for all; the NATS credentials for the
+ * coordinator only, in its environment (a command line is visible to `ps`), which hands them to
+ * its workers in their assignments. A user's own BNN_NATS_* (meant for another cluster) would
+ * override those, so they are removed.
+ */
+function childEnvs(token: string, nats: { user: string; password: string }): { coordinator: NodeJS.ProcessEnv; worker: NodeJS.ProcessEnv } {
+  const base: NodeJS.ProcessEnv = { ...process.env, BNN_CLUSTER_TOKEN: token };
+  for (const k of ['BNN_NATS_USER', 'BNN_NATS_PASS', 'BNN_NATS_TOKEN']) delete base[k];
+  return { coordinator: { ...base, BNN_NATS_USER: nats.user, BNN_NATS_PASS: nats.password }, worker: base };
+}
+
 export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCluster> {
   const token = randomBytes(16).toString('hex');
-  const env = { ...process.env, BNN_CLUSTER_TOKEN: token };
+  // NATS auth is always on: a user and password of this launch, allowed the collective's subjects only
+  const natsUser = { user: `bnn-${randomBytes(4).toString('hex')}`, password: randomBytes(24).toString('hex') };
+  const env = childEnvs(token, natsUser);
   const { cmd, args } = bnnCommand();
   const children: ChildProcess[] = [];
   let nats: NatsServerHandle | null = null;
@@ -85,7 +103,12 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
   };
   try {
     // one Go scheduler thread: the server shares these cores with the workers (see goMaxProcs)
-    nats = await startNatsServer({ ...(o.natsServerBin ? { binary: o.natsServerBin } : {}), goMaxProcs: 1 });
+    nats = await startNatsServer({
+      ...(o.natsServerBin ? { binary: o.natsServerBin } : {}),
+      goMaxProcs: 1,
+      ...natsUser,
+      permissions: LOCAL_NATS_PERMISSIONS,
+    });
     const coord = spawn(
       cmd,
       [
@@ -102,7 +125,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
         '--exit-with-stdin',
         ...(o.httpPort === null ? ['--no-http'] : ['--http-host', '127.0.0.1', '--http-port', String(o.httpPort ?? 0)]),
       ],
-      { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true },
+      { env: env.coordinator, stdio: ['pipe', 'pipe', 'pipe'], detached: true },
     );
     children.push(coord);
     forward(coord, 'coordinator', o.log);
@@ -132,7 +155,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
       const w = spawn(
         cmd,
         [...args, 'worker', '--coordinator', address, '--threads', String(o.threadsPerWorker), '--backend', o.backend, '--exit-with-stdin'],
-        { env, stdio: ['pipe', 'ignore', 'pipe'], detached: true },
+        { env: env.worker, stdio: ['pipe', 'ignore', 'pipe'], detached: true },
       );
       children.push(w);
       forward(w, `worker ${i}`, o.log);

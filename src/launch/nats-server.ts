@@ -17,6 +17,8 @@ export interface NatsServerOptions {
   /** Require this user (with `password`) from every client. Written to the config file, not the command line (`ps` shows that). */
   user?: string;
   password?: string;
+  /** With `user`: the subjects that user may publish and subscribe to (NATS wildcards); absent: all. */
+  permissions?: { publish: string[]; subscribe: string[] };
   /** Require this token from every client (exclusive with user/password). */
   token?: string;
   /** Serve TLS with this certificate and key; with `caFile`, also require client certificates it signed (`verify`). */
@@ -102,6 +104,14 @@ function killAllOnExit(): void {
   });
 }
 
+/** The `authorization` block of one user, with its subject permissions when given. */
+function userAuthorization(user: string, password: string, permissions?: { publish: string[]; subscribe: string[] }): string {
+  const who = `user: ${JSON.stringify(user)}, password: ${JSON.stringify(password)}`;
+  if (!permissions) return `authorization { ${who} }`;
+  const list = (subjects: string[]) => `[${subjects.map((x) => JSON.stringify(x)).join(', ')}]`;
+  return `authorization { users: [ { ${who}, permissions: { publish: ${list(permissions.publish)}, subscribe: ${list(permissions.subscribe)} } } ] }`;
+}
+
 /** Starts nats-server on loopback and resolves once it accepts connections. */
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServerHandle> {
   if (options.token !== undefined && options.user !== undefined)
@@ -113,8 +123,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const conf: string[] = ['write_deadline: "30s"'];
   if (options.maxPayloadBytes !== undefined) conf.push(`max_payload: ${options.maxPayloadBytes}`);
   if (options.maxPendingBytes !== undefined) conf.push(`max_pending: ${options.maxPendingBytes}`);
-  if (options.user !== undefined)
-    conf.push(`authorization { user: ${JSON.stringify(options.user)}, password: ${JSON.stringify(options.password ?? '')} }`);
+  if (options.user !== undefined) conf.push(userAuthorization(options.user, options.password ?? '', options.permissions));
   if (options.token !== undefined) conf.push(`authorization { token: ${JSON.stringify(options.token)} }`);
   if (options.tls) {
     const t = options.tls;

@@ -20,6 +20,7 @@ export {
   defaultRunsQuery,
   parseRunsQuery,
   queryRuns,
+  queryShownRuns,
   runFilterFlags,
   runFilterOf,
   runsQueryFlags,
@@ -31,6 +32,7 @@ export {
   type RunsQueryFlags,
   type SortKey,
 } from './runs.js';
+export { abandonedNote, abandonedRunIds, runLiveness, shownRun, type ShownRun } from './liveness.js';
 export { runDetail, type RunDetail } from './show.js';
 export { leadingKeyword, runSql, type SqlResult, type SqlValue } from './sql.js';
 export { mean, sampleStd, welchTTest, type WelchResult } from './stats.js';

@@ -2,10 +2,17 @@ import { z } from 'zod';
 import { choiceFlag, listFlag, numberFlag, parseFlags } from '../config/flags.js';
 import { ARCHS, DATASET_NAMES, PRECISIONS } from '../config/schema.js';
 import type { StoreDb } from '../store/db.js';
-import { RUN_SORT_KEYS as SORT_KEYS, type RunFilter, type RunsQuery, type RunSortKey as SortKey } from '../store/run-queries.js';
-import { RUN_STATUSES } from '../store/schema.js';
+import {
+  queryRuns,
+  RUN_SORT_KEYS as SORT_KEYS,
+  SHOWN_STATUSES,
+  type RunFilter,
+  type RunsQuery,
+  type RunSortKey as SortKey,
+} from '../store/run-queries.js';
 import { getRun } from '../store/runs.js';
 import { dateBoundFlag, endExclusive, tagFlag } from './flags.js';
+import { abandonedRunIds, filterNeedsAbandoned, shownRun, type ShownRun } from './liveness.js';
 
 // The queries themselves live in the store (src/store/run-queries.ts); this module parses flags into them.
 export { queryRuns, runsStatement } from '../store/run-queries.js';
@@ -38,7 +45,7 @@ export interface RunsQueryFlags extends RunFilterFlags {
 
 /** The filter flags' schema (for parseFlags, src/config/flags.ts), shared by `runs`, `compare` and `report`. */
 export const runFilterFlags = z.object({
-  status: listFlag(choiceFlag(RUN_STATUSES), { unique: true }).optional(),
+  status: listFlag(choiceFlag(SHOWN_STATUSES), { unique: true }).optional(),
   model: choiceFlag(ARCHS).optional(),
   precision: choiceFlag(PRECISIONS).optional(),
   dataset: choiceFlag(DATASET_NAMES).optional(),
@@ -73,6 +80,15 @@ export const runsQueryFlags = runFilterFlags.extend({
 export function runsQueryOf(flags: z.output<typeof runsQueryFlags>): RunsQuery {
   const descending = flags.desc === true || (flags.sort === undefined && flags.asc !== true);
   return { ...runFilterOf(flags), sort: flags.sort ?? 'created', descending, limit: flags.limit };
+}
+
+/**
+ * `bnn runs`: the runs the query selects, as shown (ABANDONED where the owner of a PENDING or
+ * RUNNING run is gone; a status filter selects by the status shown).
+ */
+export function queryShownRuns(db: StoreDb, query: RunsQuery): ShownRun[] {
+  const abandonedIds = filterNeedsAbandoned(query.statuses) ? abandonedRunIds(db) : [];
+  return queryRuns(db, { ...query, abandonedIds }).map(shownRun);
 }
 
 /** Checks `bnn runs` flags before any I/O: FlagError (exit 2) naming each bad flag, its value and what is valid. */

@@ -3,10 +3,12 @@ import { listCheckpoints } from '../store/checkpoints.js';
 import { listEvents } from '../store/events.js';
 import { listEpochMetrics } from '../store/metrics.js';
 import { getRun } from '../store/runs.js';
-import type { CheckpointRow, EpochMetricsRow, EventRow, RunRow } from '../store/schema.js';
+import type { CheckpointRow, EpochMetricsRow, EventRow } from '../store/schema.js';
+import { shownRun, type ShownRun } from './liveness.js';
 
 export interface RunDetail {
-  run: RunRow;
+  /** Its row, with the status as shown (ABANDONED where its owner process is gone). */
+  run: ShownRun;
   /** In epoch order. */
   epochs: EpochMetricsRow[];
   /** Oldest first. */
@@ -19,7 +21,7 @@ export interface RunDetail {
 export function runDetail(db: StoreDb, idOrPrefix: string): RunDetail {
   const run = getRun(db, idOrPrefix);
   return {
-    run,
+    run: shownRun(run),
     epochs: listEpochMetrics(db, run.id),
     checkpoints: listCheckpoints(db, run.id),
     events: listEvents(db, run.id),

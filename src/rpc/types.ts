@@ -35,6 +35,8 @@ export interface Assignment {
   resume_path: string;
   resume_sha256: string;
   resume_step: number;
+  /** The run's secret: every collective message carries a MAC keyed by it (src/collective/auth.ts). Never logged or stored. */
+  run_key: Uint8Array;
 }
 export interface MetricsReport {
   worker_id: string;
@@ -60,6 +62,9 @@ export interface MetricsReport {
   allreduce_bytes: number;
   allreduce_seconds: number;
   telemetry_json: string;
+  /** Collective messages dropped since the previous report because their MAC failed, and the first subjects of each step. */
+  rejected_messages: number;
+  rejected_subjects: string[];
 }
 export interface CheckpointReport {
   worker_id: string;

@@ -26,6 +26,8 @@ export {
 } from './errors.js';
 export { defaultWriteQueueOptions, StoreWriteQueue, type WriteQueueOptions } from './write-queue.js';
 export {
+  activeRunOwners,
+  claimRun,
   countRunsByStatus,
   createRun,
   finishRun,
@@ -33,6 +35,7 @@ export {
   listRuns,
   markRunning,
   newRunId,
+  runOwner,
   type CreateRunInput,
   type FinalStatus,
   type ListRunsFilter,
@@ -52,6 +55,8 @@ export {
   queryRuns,
   RUN_SORT_KEYS,
   runsStatement,
+  SHOWN_STATUSES,
+  type ShownStatus,
   type RunFilter,
   type RunSortKey,
   type RunsQuery,

@@ -1,6 +1,14 @@
-import { and, asc, desc, eq, gte, inArray, lt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { StoreDb } from './db.js';
-import { runs, type RunRow, type RunStatus } from './schema.js';
+import { RUN_STATUSES, runs, type RunRow, type RunStatus } from './schema.js';
+
+/**
+ * The statuses the query commands show: the stored ones, and ABANDONED for a PENDING or
+ * RUNNING run whose owner process is gone. ABANDONED is never stored (its truth changes
+ * when a process exits, and readers must not write): src/query/liveness.ts finds those runs.
+ */
+export const SHOWN_STATUSES = [...RUN_STATUSES, 'ABANDONED'] as const;
+export type ShownStatus = (typeof SHOWN_STATUSES)[number];
 
 /** Columns the run listing can sort by, by the name the user types (`bnn runs --sort`). */
 export const RUN_SORT_KEYS = ['created', 'finished', 'final_test_acc', 'samples_per_s', 'wall_time_s', 'name'] as const;
@@ -17,7 +25,10 @@ const SORT_COLUMNS = {
 
 /** Which runs to select; every field optional, all given ones must hold. */
 export interface RunFilter {
-  statuses?: readonly RunStatus[];
+  /** As shown: ABANDONED selects the `abandonedIds`, and a stored status excludes them. */
+  statuses?: readonly ShownStatus[];
+  /** The runs shown as ABANDONED (full ids); only `statuses` reads it. */
+  abandonedIds?: readonly string[];
   /** Architecture (`model.arch`). */
   model?: string;
   precision?: string;
@@ -46,7 +57,7 @@ export interface RunsQuery extends RunFilter {
 /** The WHERE conditions for a filter (shared by `runs` and `compare`). */
 function runFilterConditions(filter: RunFilter): SQL[] {
   const where: SQL[] = [];
-  if (filter.statuses !== undefined && filter.statuses.length > 0) where.push(inArray(runs.status, [...filter.statuses]));
+  if (filter.statuses !== undefined && filter.statuses.length > 0) where.push(statusCondition(filter.statuses, filter.abandonedIds ?? []));
   if (filter.model !== undefined) where.push(eq(runs.model, filter.model));
   if (filter.precision !== undefined) where.push(eq(runs.precision, filter.precision));
   if (filter.dataset !== undefined) where.push(eq(runs.dataset, filter.dataset));
@@ -63,6 +74,20 @@ function runFilterConditions(filter: RunFilter): SQL[] {
     where.push(sql`${runs.id} IN (SELECT value FROM json_each(${JSON.stringify(filter.ids)}))`);
   }
   return where;
+}
+
+/** Runs with one of the shown statuses: a stored one unless abandoned, or ABANDONED. */
+function statusCondition(statuses: readonly ShownStatus[], abandonedIds: readonly string[]): SQL {
+  const stored = statuses.filter((s): s is RunStatus => s !== 'ABANDONED');
+  // json_each keeps one bound parameter however many ids there are (SQLite caps parameters).
+  const abandoned = sql`${runs.id} IN (SELECT value FROM json_each(${JSON.stringify(abandonedIds)}))`;
+  const conditions: SQL[] = [];
+  if (stored.length > 0) {
+    const plain = inArray(runs.status, stored);
+    conditions.push(abandonedIds.length === 0 ? plain : and(plain, sql`NOT ${abandoned}`)!);
+  }
+  if (stored.length < statuses.length) conditions.push(abandoned);
+  return conditions.length === 1 ? conditions[0]! : or(...conditions)!;
 }
 
 /** The WHERE conditions of a comparison: COMPLETED runs matching the filter (run ids already resolved). */

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { configHash } from '../config/hash.js';
 import { codeVersion as currentCodeVersion } from '../config/package-info.js';
 import type { RunConfig } from '../config/schema.js';
+import type { ProcessOwner } from '../util/process-owner.js';
 import type { StoreDb } from './db.js';
 import { AMBIGUOUS_LIST_LIMIT, RunNotFoundError, RunStateError } from './errors.js';
 import { events, RUN_STATUSES, runs, type RunRow, type RunStatus } from './schema.js';
@@ -22,7 +23,24 @@ export interface CreateRunInput {
   codeVersion?: string;
   /** Config file the run was loaded from; recorded in the `created` event. */
   configPath?: string;
+  /** The process that will run it (`bnn train`, or the coordinator); recorded so a later command can tell when it is gone. */
+  owner?: ProcessOwner;
   now?: Date;
+}
+
+/** The owner columns of a run row for `owner`. */
+function ownerColumns(owner: ProcessOwner): Pick<RunRow, 'ownerHost' | 'ownerPid' | 'ownerStart'> {
+  return { ownerHost: owner.host, ownerPid: owner.pid, ownerStart: owner.start };
+}
+
+/** The owner recorded with a run, or null (a run recorded before schema 5). */
+export function runOwner(row: Pick<RunRow, 'ownerHost' | 'ownerPid' | 'ownerStart'>): ProcessOwner | null {
+  if (row.ownerHost === null || row.ownerPid === null) return null;
+  return { host: row.ownerHost, pid: row.ownerPid, start: row.ownerStart };
+}
+
+function sameOwner(a: ProcessOwner, b: ProcessOwner | undefined): boolean {
+  return b !== undefined && a.host === b.host && a.pid === b.pid && a.start === b.start;
 }
 
 /** Inserts a PENDING run (and its `created` event) and returns the row. */
@@ -45,6 +63,7 @@ export function createRun(db: StoreDb, input: CreateRunInput): RunRow {
       backend: config.engine.backend,
       threads: config.engine.threads,
       createdAt: isoTime(now),
+      ...(input.owner ? ownerColumns(input.owner) : {}),
     };
     try {
       return db.transaction((tx) => {
@@ -72,13 +91,15 @@ export interface StartRunInput {
   backend: string;
   /** Threads actually in use. */
   threads: number;
+  /** The process running it from now on (replaces the one recorded). */
+  owner?: ProcessOwner;
   now?: Date;
 }
 
 /**
  * Marks a run RUNNING. From PENDING this is its start; from FAILED, CANCELLED or a stale
- * RUNNING (a crashed process) it is a resume, recorded as a `resumed` event. A COMPLETED
- * run cannot be restarted.
+ * RUNNING (a crashed process) it is a resume, recorded as a `resumed` event naming the owner
+ * it takes over from. A COMPLETED run cannot be restarted.
  */
 export function markRunning(db: StoreDb, id: string, input: StartRunInput): RunRow {
   const at = isoTime(input.now ?? new Date());
@@ -95,20 +116,48 @@ export function markRunning(db: StoreDb, id: string, input: StartRunInput): RunR
         startedAt: current.startedAt ?? at,
         finishedAt: null,
         error: null,
+        ...(input.owner ? ownerColumns(input.owner) : {}),
       })
       .where(eq(runs.id, id))
       .returning()
       .get();
+    // From RUNNING: the process it takes over from (gone, or it would not be resumed).
+    const previous = runOwner(current);
+    const takenOver = current.status === 'RUNNING' && previous !== null && !sameOwner(previous, input.owner);
+    const stale = takenOver ? { previousOwner: previous } : {};
     tx.insert(events)
       .values({
         runId: id,
         at,
         kind: current.status === 'PENDING' ? 'started' : 'resumed',
-        detail: { from: current.status, backend: input.backend, threads: input.threads },
+        detail: { from: current.status, backend: input.backend, threads: input.threads, ...stale },
       })
       .run();
     return updated;
   });
+}
+
+/**
+ * Records `owner` as the process that runs a run from now on, without changing its status
+ * (a coordinator that takes a run over to resume it, before its workers start it). RunStateError
+ * for a COMPLETED run.
+ */
+export function claimRun(db: StoreDb, id: string, owner: ProcessOwner): RunRow {
+  return db.transaction((tx) => {
+    const current = tx.select({ status: runs.status }).from(runs).where(eq(runs.id, id)).get();
+    if (!current) throw new RunNotFoundError(id);
+    if (current.status === 'COMPLETED') throw new RunStateError(id, current.status, 'RUNNING');
+    return tx.update(runs).set(ownerColumns(owner)).where(eq(runs.id, id)).returning().get();
+  });
+}
+
+/** The id, status and owner of every PENDING or RUNNING run (the runs an owner may have left behind). */
+export function activeRunOwners(db: StoreDb): Pick<RunRow, 'id' | 'status' | 'ownerHost' | 'ownerPid' | 'ownerStart'>[] {
+  return db
+    .select({ id: runs.id, status: runs.status, ownerHost: runs.ownerHost, ownerPid: runs.ownerPid, ownerStart: runs.ownerStart })
+    .from(runs)
+    .where(inArray(runs.status, ['PENDING', 'RUNNING']))
+    .all();
 }
 
 export type FinalStatus = Extract<RunStatus, 'COMPLETED' | 'FAILED' | 'CANCELLED'>;

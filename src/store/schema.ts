@@ -53,6 +53,15 @@ export const runs = sqliteTable(
     energySources: text('energy_sources'),
     /** Training samples over the run's epoch metrics (Σ round(samples_per_s × epoch_time_s)); null when it has none. */
     trainedSamples: integer('trained_samples'),
+    // Schema 5: the process that owns the run while it is PENDING or RUNNING (`bnn train`, or the
+    // coordinator of a cluster run), set when the run is created, started or resumed. A RUNNING
+    // run whose owner is gone was orphaned (killed, crashed, its host restarted): the query
+    // commands show it as ABANDONED (src/query/liveness.ts); the status stored stays RUNNING.
+    /** `os.hostname()` of the owner; null for runs recorded before schema 5. */
+    ownerHost: text('owner_host'),
+    ownerPid: integer('owner_pid'),
+    /** `<boot id>:<pid namespace inode>:<start time in clock ticks after boot>` of the owner (Linux /proc), which tells it from a later process with its pid; null where unknown. */
+    ownerStart: text('owner_start'),
   },
   (t) => [
     index('runs_status_idx').on(t.status),

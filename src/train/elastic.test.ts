@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { ElasticGroup, LoopbackHub, MembershipChangedError, type GroupAssignment } from '../collective/index.js';
+import { ElasticGroup, LoopbackHub, MembershipChangedError, newRunKey, type GroupAssignment } from '../collective/index.js';
 import { parseRunConfig } from '../config/index.js';
 import { initEngine } from '../engine/select.js';
 import { soloCollective, type TrainingCollective } from './collective.js';
@@ -89,12 +89,14 @@ function injecting(g: ElasticGroup, at: number, inject: () => void): ByteGroup {
 /** Trains two ranks to the end; `changeAt`: the step during which a second generation is offered to both. */
 async function twoRanks(dir: string, changeAt: number | null) {
   const hub = new LoopbackHub({ maxPayload: 64 * 1024, shuffleSeed: 5 });
+  const runKey = newRunKey();
   const assign = (rank: number, generation: number, resync: boolean): GroupAssignment => ({
     runId: 'r-elastic',
     rank,
     worldSize: 2,
     generation,
     url: 'loopback',
+    runKey,
     resync,
   });
   const never = new Promise<never>(() => undefined);

@@ -23,6 +23,7 @@ import {
   withStoreErrors,
 } from '../store/index.js';
 import { RunTelemetry, type RunEnergyTotal } from '../telemetry/recorder.js';
+import { currentProcessOwner } from '../util/process-owner.js';
 import type { CheckpointRecord, EpochReport, StepReport, TrainingSink } from './sink.js';
 
 export interface StoreRunOptions {
@@ -50,6 +51,8 @@ export class StoreRun implements TrainingSink {
   readonly tally = new EpochTally();
   /** Optimizer steps done. */
   steps = 0;
+  /** Set once the run's end is recorded (or failing to record it was reported): `fail` then does nothing. */
+  private ended = false;
 
   private constructor(
     private readonly store: Store,
@@ -59,19 +62,26 @@ export class StoreRun implements TrainingSink {
     private readonly warn: (line: string) => void,
   ) {}
 
-  /** Creates the run's row (RUNNING) and starts its telemetry. */
+  /**
+   * Creates the run's row (RUNNING, owned by this process: once it is gone, a run left RUNNING
+   * shows as ABANDONED) and starts its telemetry. A failure after the row exists ends it FAILED.
+   */
   static async open(config: RunConfig, o: StoreRunOptions): Promise<StoreRun> {
     const store = openStore(config.store, {
       ...(o.lockTimeoutMs === undefined ? {} : { busyTimeoutMs: o.lockTimeoutMs }),
       busyHint: 'try again when it has finished, or give bnn train a longer --lock-timeout-ms',
     });
+    let runId: string | null = null;
     try {
-      const run = withStoreErrors(store, () => createRun(store.db, { config, configPath: o.configPath }));
-      withStoreErrors(store, () => markRunning(store.db, run.id, { backend: o.backend, threads: o.threads }));
-      const writes = new StoreWriteQueue(store, { what: `epoch metrics, checkpoints and energy samples of run ${run.id}`, notice: o.warn });
-      const telemetry = await RunTelemetry.start(store.db, run.id, { warn: o.warn, write: (w) => writes.push(w) });
-      return new StoreRun(store, run.id, writes, telemetry, o.warn);
+      const owner = currentProcessOwner();
+      const id = withStoreErrors(store, () => createRun(store.db, { config, configPath: o.configPath, owner }).id);
+      runId = id;
+      withStoreErrors(store, () => markRunning(store.db, id, { backend: o.backend, threads: o.threads, owner }));
+      const writes = new StoreWriteQueue(store, { what: `epoch metrics, checkpoints and energy samples of run ${id}`, notice: o.warn });
+      const telemetry = await RunTelemetry.start(store.db, id, { warn: o.warn, write: (w) => writes.push(w) });
+      return new StoreRun(store, id, writes, telemetry, o.warn);
     } catch (err) {
+      if (runId !== null) recordFailure(store, runId, err, o.warn);
       store.close();
       throw err;
     }
@@ -107,50 +117,60 @@ export class StoreRun implements TrainingSink {
 
   log(_line: string): void {}
 
-  /** Writes what is queued, records the run's end and its energy; closes the store. */
+  /**
+   * Writes what is queued, records the run's end and its energy; closes the store. Where a
+   * write fails (the lock outlasts --lock-timeout-ms, a full disk), the store stays open and
+   * `fail` may still record FAILED.
+   */
   async finish(o: RunOutcome): Promise<RunEnergyTotal> {
-    try {
-      const energy = await this.telemetry.finish();
-      this.writes.drain(this.lostHint());
-      withStoreErrors(this.store, () =>
-        finishRun(this.store.db, this.runId, o.status, {
-          finalTestAcc: this.tally.finalTestAcc,
-          bestTestAcc: this.tally.bestTestAcc,
-          modelSizeBytes: o.modelSizeBytes,
-          packedSizeBytes: o.packedSizeBytes,
-          wallTimeS: o.wallTimeS,
-          samplesPerS: this.tally.samplesPerS,
-          error: o.status === 'CANCELLED' ? (o.reason ?? 'cancelled') : null,
-        }),
-      );
-      return energy;
-    } finally {
-      this.store.close();
-    }
+    const energy = await this.telemetry.finish();
+    this.writes.drain(this.lostHint());
+    withStoreErrors(this.store, () =>
+      finishRun(this.store.db, this.runId, o.status, {
+        finalTestAcc: this.tally.finalTestAcc,
+        bestTestAcc: this.tally.bestTestAcc,
+        modelSizeBytes: o.modelSizeBytes,
+        packedSizeBytes: o.packedSizeBytes,
+        wallTimeS: o.wallTimeS,
+        samplesPerS: this.tally.samplesPerS,
+        error: o.status === 'CANCELLED' ? (o.reason ?? 'cancelled') : null,
+      }),
+    );
+    this.ended = true;
+    this.store.close();
+    return energy;
   }
 
   /**
    * Writes what is queued and records the run as FAILED with the error's message; closes the
-   * store. Never throws: a store that cannot take them (still locked, full) is warned about,
-   * and the caller reports the run's own error.
+   * store; nothing once the run has ended. Never throws: a store that cannot take them (still
+   * locked, full) is warned about, and the caller reports the run's own error.
    */
   async fail(err: unknown): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
     try {
       await this.telemetry.finish();
-      const queued = attempt(() => this.writes.drain(this.lostHint()));
-      // The run's own error may be the queue's (a full disk): said once, by the caller.
-      if (queued !== null && queued !== err) this.warn(`bnn: warning: ${(queued as Error).message}`);
-      if (queued instanceof StoreBusyError) return; // still locked: the FAILED row cannot go in either
-      const error = String((err as Error).message ?? err);
-      const failed = attempt(() => withStoreErrors(this.store, () => finishRun(this.store.db, this.runId, 'FAILED', { error })));
-      if (failed !== null) this.warn(`bnn: warning: run ${this.runId} could not be recorded as FAILED: ${(failed as Error).message}`);
     } finally {
+      this.endFailed(err);
       this.store.close();
     }
   }
 
+  private endFailed(err: unknown): void {
+    // A lock that already outlasted the timeout would only be waited for again.
+    const queued = err instanceof StoreBusyError ? err : attempt(() => this.writes.drain(this.lostHint()));
+    // The run's own error may be the queue's (a full disk, the lock): said once, by the caller.
+    if (queued !== null && queued !== err) this.warn(`bnn: warning: ${(queued as Error).message}`);
+    if (queued instanceof StoreBusyError) return; // still locked: the FAILED row cannot go in either
+    recordFailure(this.store, this.runId, err, this.warn);
+  }
+
   private lostHint(): string {
-    return `run ${this.runId} stays RUNNING there; stop the process holding the lock, or give bnn train a longer --lock-timeout-ms`;
+    return (
+      `run ${this.runId} is not recorded as ended (it shows as ABANDONED once this process has exited); ` +
+      'stop the process holding the lock, or give bnn train a longer --lock-timeout-ms'
+    );
   }
 }
 
@@ -161,5 +181,21 @@ function attempt(fn: () => void): unknown {
     return null;
   } catch (err) {
     return err;
+  }
+}
+
+/**
+ * Ends a run FAILED with the error's message. Where even that write fails (the store is what
+ * broke), says so: the run stays RUNNING in the store and shows as ABANDONED once this process
+ * has exited.
+ */
+function recordFailure(store: Store, runId: string, err: unknown, warn: (line: string) => void): void {
+  try {
+    withStoreErrors(store, () => finishRun(store.db, runId, 'FAILED', { error: String((err as Error | null)?.message ?? err) }));
+  } catch (writeErr) {
+    warn(
+      `bnn: warning: run ${runId} could not be marked FAILED (${(writeErr as Error).message}); ` +
+        'it shows as ABANDONED once this process has exited, and bnn resume can continue it',
+    );
   }
 }

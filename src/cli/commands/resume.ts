@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { COMPRESSIONS } from '../../collective/compression.js';
 import { choiceFlag, fileFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { UserError } from '../../util/errors.js';
+import { runLiveness } from '../../query/liveness.js';
 import {
   getRun,
   getWorker,
@@ -11,9 +12,11 @@ import {
   listMembers,
   openStore,
   resumeWorldSize,
+  runOwner,
   type Store,
   withStoreErrors,
 } from '../../store/index.js';
+import { describeOwner, type OwnerVerdict, type ProcessOwner } from '../../util/process-owner.js';
 import { runClusterSession } from '../cluster-session.js';
 import { action, type CommandContext } from '../command.js';
 
@@ -46,10 +49,13 @@ interface ResumableRun {
   backend: string;
   /** For a RUNNING run: the most recent heartbeat a member of its last generation left in the store. */
   lastSeen: { worker: string; ageMs: number } | null;
+  /** For a PENDING or RUNNING run: its owner process (`bnn train`, or a coordinator) and whether it still runs; null if none is recorded. */
+  owner: { process: ProcessOwner; verdict: OwnerVerdict } | null;
 }
 
 function lookUp(storePath: string, runId: string): ResumableRun {
-  const store = openStore(storePath, { readonly: true });
+  // An older store is upgraded as the query commands do (the coordinator would upgrade it anyway).
+  const store = openStore(storePath, { readonly: true, upgrade: true });
   try {
     return withStoreErrors(store, () => resumableRun(store, runId));
   } finally {
@@ -66,17 +72,44 @@ function resumableRun(store: Store, runId: string): ResumableRun {
     const ageMs = w ? Date.now() - Date.parse(w.lastSeen) : Infinity;
     if (!lastSeen || ageMs < lastSeen.ageMs) lastSeen = { worker: m.workerId, ageMs };
   }
-  return { id: row.id, status: row.status, worldSize: resumeWorldSize(store.db, row.id), backend: row.config.engine.backend, lastSeen };
+  const owner = runOwner(row);
+  const verdict = runLiveness(row);
+  return {
+    id: row.id,
+    status: row.status,
+    worldSize: resumeWorldSize(store.db, row.id),
+    backend: row.config.engine.backend,
+    lastSeen,
+    owner: owner && verdict ? { process: owner, verdict } : null,
+  };
 }
 
+const FORCE_HINT = 'pass --force if nothing runs it any more';
+
 /**
- * A RUNNING run may still have its cluster: its members' heartbeats keep reaching the store
- * (about once a second). Seen recently: wait out the window and look again.
+ * Whether a run may be resumed: not COMPLETED, and nothing still running it. A PENDING or
+ * RUNNING run is resumed when its owner process is gone (ABANDONED) and refused while it runs;
+ * where the owner cannot be checked (another host, or none recorded) a cluster run's member
+ * heartbeats decide (seen recently: wait out the window and look again), and a run without
+ * members is refused. `--force` skips all but COMPLETED.
  */
 async function checkResumable(storePath: string, id: string, force: boolean): Promise<ResumableRun> {
   let run = lookUp(storePath, id);
   if (run.status === 'COMPLETED') throw new UserError(`run ${run.id} has COMPLETED: nothing to resume`);
-  if (run.status !== 'RUNNING' || force || !run.lastSeen || run.lastSeen.ageMs >= ALIVE_WINDOW_MS) return run;
+  if ((run.status !== 'RUNNING' && run.status !== 'PENDING') || force) return run;
+  const owner = run.owner;
+  if (owner?.verdict.state === 'alive') {
+    throw new UserError(
+      `run ${run.id} is ${run.status} and the process that runs it (${describeOwner(owner.process)}) is still running: ` +
+        `stop it first (Ctrl-C cancels it at a checkpoint; bnn resume continues it then), or ${FORCE_HINT}`,
+    );
+  }
+  if (owner?.verdict.state === 'gone') return run;
+  const why = owner ? owner.verdict.why : 'it was recorded without its owner process (by an older bnn-cluster)';
+  if (!run.lastSeen) {
+    throw new UserError(`run ${run.id} is ${run.status} and ${why}: cannot tell whether it still runs; ${FORCE_HINT}`);
+  }
+  if (run.lastSeen.ageMs >= ALIVE_WINDOW_MS) return run;
   await new Promise((r) => setTimeout(r, ALIVE_WINDOW_MS - run.lastSeen!.ageMs + 300));
   run = lookUp(storePath, id);
   if (run.status !== 'RUNNING' || (run.lastSeen && run.lastSeen.ageMs < ALIVE_WINDOW_MS)) {
@@ -93,7 +126,7 @@ export function registerResume(program: Command, ctx: CommandContext): void {
   program
     .command('resume')
     .description(
-      'continue a run whose cluster died (or that was cancelled) from its newest good checkpoint, on nats-server, a coordinator and N workers started on this host',
+      'continue a run that did not complete (ABANDONED: its process died; FAILED; CANCELLED) from its newest good checkpoint, on nats-server, a coordinator and N workers started on this host',
     )
     .argument('<run>', 'run id or a unique prefix of it')
     .option('--store <file>', 'experiment database holding the run', './runs/bnn.db')
@@ -103,7 +136,7 @@ export function registerResume(program: Command, ctx: CommandContext): void {
     .option('--nats-server-bin <path>', 'nats-server executable (default: nats-server on PATH, or NATS_SERVER_BIN)')
     .option('--json', 'print the result as one JSON object on stdout (no progress lines)')
     .option('--quiet', 'no progress lines')
-    .option('--force', 'resume a RUNNING run even though its workers still heartbeat')
+    .option('--force', 'resume a PENDING or RUNNING run even though its process still runs or its workers still heartbeat')
     .action(
       action(ctx, async (id: string, raw: ResumeFlags) => {
         const f = parseFlags(flagsSchema, raw);
@@ -114,6 +147,9 @@ export function registerResume(program: Command, ctx: CommandContext): void {
         const warn = (line: string) => {
           if (!raw.json) ctx.io.stderr.write(`${line}\n`);
         };
+        if (run.owner?.verdict.state === 'gone' && !raw.quiet) {
+          warn(`bnn: run ${run.id} is ABANDONED (recorded as ${run.status}, but ${run.owner.verdict.why}); continuing it`);
+        }
         return runClusterSession(
           {
             kind: 'local',

@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import { addQueryOutputOptions, jsonText, queryOutputFlags, queryOutputOf, type QueryOutputFlags } from '../../query/cli.js';
 import { count, duration, pct, renderTable, toCsv } from '../../query/format.js';
 import { withQueryStore } from '../../query/open.js';
-import { DEFAULT_RUNS_LIMIT, queryRuns, runsQueryFlags, runsQueryOf, SORT_KEYS, type RunsQueryFlags } from '../../query/runs.js';
-import type { RunRow } from '../../store/schema.js';
+import { abandonedNote, type ShownRun } from '../../query/liveness.js';
+import { DEFAULT_RUNS_LIMIT, queryShownRuns, runsQueryFlags, runsQueryOf, SORT_KEYS, type RunsQueryFlags } from '../../query/runs.js';
 import { action, type CommandContext } from '../command.js';
 import { parseFlags } from '../../config/flags.js';
 
@@ -11,8 +11,8 @@ type RunsFlags = RunsQueryFlags & QueryOutputFlags;
 
 const flagsSchema = runsQueryFlags.extend(queryOutputFlags.shape);
 
-/** Columns of `bnn runs --csv`, named as in the database. */
-const CSV_COLUMNS: readonly [string, (r: RunRow) => unknown][] = [
+/** Columns of `bnn runs --csv`, named as in the database (`status` as shown, `stored_status` as stored). */
+const CSV_COLUMNS: readonly [string, (r: ShownRun) => unknown][] = [
   ['id', (r) => r.id],
   ['name', (r) => r.name],
   ['status', (r) => r.status],
@@ -35,6 +35,9 @@ const CSV_COLUMNS: readonly [string, (r: RunRow) => unknown][] = [
   ['code_version', (r) => r.codeVersion],
   ['config_hash', (r) => r.configHash],
   ['error', (r) => r.error],
+  ['stored_status', (r) => r.storedStatus],
+  ['owner_host', (r) => r.ownerHost],
+  ['owner_pid', (r) => r.ownerPid],
 ];
 
 /** `bnn runs`: the recorded runs, filtered and sorted. */
@@ -42,7 +45,10 @@ export function registerRuns(program: Command, ctx: CommandContext): void {
   const cmd = program
     .command('runs')
     .description('list recorded runs (newest first), with filters')
-    .option('--status <s>', 'PENDING, RUNNING, COMPLETED, FAILED or CANCELLED (comma-separated for several)')
+    .option(
+      '--status <s>',
+      'PENDING, RUNNING, COMPLETED, FAILED, CANCELLED or ABANDONED (RUNNING, its process gone; comma-separated for several)',
+    )
     .option('--model <arch>', 'architecture (model.arch)')
     .option('--precision <p>', 'model precision')
     .option('--dataset <name>', 'data set')
@@ -59,7 +65,7 @@ export function registerRuns(program: Command, ctx: CommandContext): void {
       const flags = parseFlags(flagsSchema, raw);
       const output = queryOutputOf(flags, (line) => ctx.io.stderr.write(`${line}\n`));
       const query = runsQueryOf(flags);
-      const rows = withQueryStore(output.storePath, output.store, ({ db }) => queryRuns(db, query));
+      const rows = withQueryStore(output.storePath, output.store, ({ db }) => queryShownRuns(db, query));
       if (output.mode === 'json') {
         ctx.io.stdout.write(jsonText(rows));
       } else if (output.mode === 'csv') {
@@ -74,13 +80,15 @@ export function registerRuns(program: Command, ctx: CommandContext): void {
       } else {
         ctx.io.stdout.write(runsTable(rows));
         if (rows.length === query.limit) ctx.io.stderr.write(`(first ${query.limit}; raise --limit for more)\n`);
+        for (const r of rows)
+          if (r.status === 'ABANDONED') ctx.io.stderr.write(`${r.id} ABANDONED: ${abandonedNote(r, output.storePath)}\n`);
       }
       return 0;
     }),
   );
 }
 
-function runsTable(rows: readonly RunRow[]): string {
+function runsTable(rows: readonly ShownRun[]): string {
   return renderTable(
     [
       { header: 'ID' },

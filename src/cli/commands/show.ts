@@ -3,9 +3,12 @@ import YAML from 'yaml';
 import { addQueryOutputOptions, jsonText, parseQueryOutputFlags, type QueryOutputFlags } from '../../query/cli.js';
 import { joulesPerSampleOf } from '../../query/energy.js';
 import { bytes, count, duration, fixed, joulesPerSample, pct, renderTable, sparkline, toCsv } from '../../query/format.js';
+import { abandonedNote } from '../../query/liveness.js';
 import { withQueryStore } from '../../query/open.js';
 import { runDetail, type RunDetail } from '../../query/show.js';
+import { runOwner } from '../../store/runs.js';
 import type { EpochMetricsRow } from '../../store/schema.js';
+import { describeOwner, type OwnerVerdict, type ProcessOwner } from '../../util/process-owner.js';
 import { action, type CommandContext } from '../command.js';
 
 const EPOCH_CSV: readonly [string, (e: EpochMetricsRow) => unknown][] = [
@@ -37,17 +40,17 @@ export function registerShow(program: Command, ctx: CommandContext): void {
             detail.epochs.map((e) => EPOCH_CSV.map(([, get]) => get(e))),
           ),
         );
-      } else ctx.io.stdout.write(showText(detail));
+      } else ctx.io.stdout.write(showText(detail, output.storePath));
       return 0;
     }),
   );
 }
 
-function showText({ run, epochs, checkpoints, events }: RunDetail): string {
+function showText({ run, epochs, checkpoints, events }: RunDetail, storePath: string): string {
   const fields: [string, string][] = [
     ['id', run.id],
     ['name', run.name],
-    ['status', run.status],
+    ['status', run.status === 'ABANDONED' ? `ABANDONED (${abandonedNote(run, storePath)})` : run.status],
     ['model', run.model],
     ['precision', run.precision],
     ['dataset', run.dataset],
@@ -67,6 +70,8 @@ function showText({ run, epochs, checkpoints, events }: RunDetail): string {
     ['energy', energyText(run)],
   ];
   if (run.error !== null) fields.push(['error', run.error]);
+  const owner = runOwner(run);
+  if (owner !== null && run.liveness !== null) fields.push(['owner', ownerText(owner, run.liveness)]);
   const labelWidth = Math.max(...fields.map(([k]) => k.length)) + 1;
   const parts: string[] = [fields.map(([k, v]) => `${`${k}:`.padEnd(labelWidth)} ${v}`).join('\n')];
 
@@ -149,6 +154,13 @@ function energyText(run: RunDetail['run']): string {
   return perSample === undefined
     ? `${joules}; J/sample unknown (no epoch metrics)`
     : `${joules}; ${joulesPerSample(perSample.joulesPerSample, null)}/sample over ${count(run.trainedSamples)} samples`;
+}
+
+/** `pid 4242 on node-a (running)`; where it cannot be checked, why. */
+function ownerText(owner: ProcessOwner, liveness: OwnerVerdict): string {
+  if (liveness.state === 'alive') return `${describeOwner(owner)} (running)`;
+  if (liveness.state === 'gone') return `${describeOwner(owner)} (gone)`;
+  return `${describeOwner(owner)} (cannot tell whether it still runs: ${liveness.why})`;
 }
 
 function indent(text: string): string {
