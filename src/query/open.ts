@@ -89,13 +89,15 @@ export function storeFailure(file: string, err: unknown, lockTimeoutMs: number):
 
 /**
  * The line a query command prints when it read a store on read-only media as an immutable
- * snapshot while a -wal file beside it holds changes that snapshot cannot show; null when
- * nothing is missing.
+ * snapshot, saying why (SQLite cannot create the -shm index a WAL database needs there) and,
+ * when a -wal file beside it holds changes that snapshot cannot show, what is missing; null
+ * for an ordinary open.
  */
 export function immutableNotice(store: Pick<Store, 'path' | 'immutable'>): string | null {
   if (!store.immutable) return null;
+  const why = `bnn: note: ${store.path} is on read-only media (SQLite cannot create its -shm file there): read as an immutable snapshot`;
   const pending = walBytes(store.path);
-  if (pending === 0) return null;
+  if (pending === 0) return why;
   return (
     `bnn: warning: ${store.path} is on read-only media: read as it was at its last checkpoint; the ${pending} bytes ` +
     `of changes in ${store.path}-wal cannot be applied there (copy the database with its -wal file to writable storage to see them)`
