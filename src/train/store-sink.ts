@@ -193,8 +193,10 @@ function recordFailure(store: Store, runId: string, err: unknown, warn: (line: s
   try {
     withStoreErrors(store, () => finishRun(store.db, runId, 'FAILED', { error: String((err as Error | null)?.message ?? err) }));
   } catch (writeErr) {
+    // The store's own failure (a full disk) is reported as the run's error: not repeated here.
+    const why = (writeErr as Error).message === (err as Error | null)?.message ? 'the same failure' : (writeErr as Error).message;
     warn(
-      `bnn: warning: run ${runId} could not be marked FAILED (${(writeErr as Error).message}); ` +
+      `bnn: warning: run ${runId} could not be marked FAILED (${why}); ` +
         'it shows as ABANDONED once this process has exited, and bnn resume can continue it',
     );
   }
