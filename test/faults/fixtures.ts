@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type BetterSqlite3 from 'better-sqlite3';
 import { REPO_ROOT } from '../helpers/cli.js';
+import { type TmpDir, tmpDir } from '../helpers/tmp.js';
 
 /** The real data set, as installed on the test machines (IDX, gzipped). */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -173,17 +174,37 @@ export function canMount(): boolean {
   return process.getuid?.() === 0;
 }
 
-/** Mounts a tmpfs of `size` (`1m`) on `dir`, unmounted when the test ends. */
-export function mountTmpfs(dir: string, size: string, t: { after(fn: () => void): void }): void {
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
-  t.after(() => execFileSync('umount', ['-l', dir]));
+export interface FaultDir extends TmpDir {
+  /** Runs `fn` when the test ends, before the directory is removed (last registered first). */
+  undo(fn: () => void): void;
+  /** Mounts a tmpfs of `size` (`2m`) on `at` (root only); unmounted when the test ends. */
+  mountTmpfs(at: string, size: string): void;
+  /** Bind-mounts `from` on `to` read-only (what read-only media look like to SQLite; root only); unmounted when the test ends. */
+  mountReadOnly(from: string, to: string): void;
 }
 
-/** Bind-mounts `from` on `to` read-only (what a read-only medium looks like to SQLite), unmounted when the test ends. */
-export function mountReadOnly(from: string, to: string, t: { after(fn: () => void): void }): void {
-  execFileSync('mount', ['--bind', from, to]);
-  t.after(() => execFileSync('umount', ['-l', to]));
-  execFileSync('mount', ['-o', 'remount,ro,bind', to]);
+/** A temp directory for a fault test: what it mounts or changes inside is undone, then it is removed, when the test ends. */
+export async function faultDir(t: { after(fn: () => Promise<void>): void }, prefix: string): Promise<FaultDir> {
+  const dir = await tmpDir({ prefix });
+  const undos: (() => void)[] = [];
+  t.after(async () => {
+    for (const fn of undos.reverse()) fn();
+    await dir.cleanup();
+  });
+  const unmount = (at: string) => () => execFileSync('umount', [at]);
+  return {
+    ...dir,
+    undo: (fn) => undos.push(fn),
+    mountTmpfs(at, size) {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', at]);
+      undos.push(unmount(at));
+    },
+    mountReadOnly(from, to) {
+      execFileSync('mount', ['--bind', from, to]);
+      undos.push(unmount(to));
+      execFileSync('mount', ['-o', 'remount,ro,bind', to]);
+    },
+  };
 }
 
 /**
