@@ -1,6 +1,8 @@
 // Domain errors of the coordinator; server.ts maps each to a gRPC status in one place.
+import { UserError } from '../src/util/errors.js';
 
-export class CoordinatorError extends Error {
+/** A request the coordinator refuses (the caller's mistake, never the coordinator's bug): a user error. */
+export class CoordinatorError extends UserError {
   constructor(message: string, options: { cause?: unknown } = {}) {
     super(message, options);
     this.name = 'CoordinatorError';

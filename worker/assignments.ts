@@ -4,6 +4,9 @@
 import type { Assignment, CoordinatorClient } from '../src/rpc/index.js';
 import { CoordinatorLostError, RunStoppedError } from './errors.js';
 
+/** What a worker that lost its coordinator says to do. */
+const RECONNECT_HINT = 'check that it still runs at --coordinator, then start this worker again';
+
 export class AssignmentFeed {
   /** Resolves with the first assignment; rejects when the coordinator is lost first. */
   readonly first: Promise<Assignment>;
@@ -34,9 +37,9 @@ export class AssignmentFeed {
   private async pump(): Promise<void> {
     try {
       for await (const a of this.stream) this.onAssignment(a);
-      this.loseCoordinator(new CoordinatorLostError('the coordinator ended the assignment stream'));
+      this.loseCoordinator(new CoordinatorLostError(`the coordinator ended the assignment stream; ${RECONNECT_HINT}`));
     } catch (err) {
-      this.loseCoordinator(new CoordinatorLostError(`lost the coordinator: ${(err as Error).message}`, { cause: err }));
+      this.loseCoordinator(new CoordinatorLostError(`lost the coordinator: ${(err as Error).message}; ${RECONNECT_HINT}`, { cause: err }));
     }
   }
 

@@ -1,8 +1,9 @@
 // Errors of the worker; callers branch with instanceof.
 import { TrainingStoppedError } from '../src/train/errors.js';
-import { NamedError } from '../src/util/errors.js';
+import { UserError } from '../src/util/errors.js';
 
-export class WorkerError extends NamedError {}
+/** The worker cannot go on for a reason outside it (its coordinator went away): a user error. */
+export class WorkerError extends UserError {}
 
 /** The coordinator told this worker to stop its run (cancelled, or failed on another rank): a stop, not a failure. */
 export class RunStoppedError extends TrainingStoppedError {

@@ -21,6 +21,8 @@ export interface TrainOptions {
   json: boolean;
   quiet: boolean;
   configPath?: string;
+  /** How long to wait for another process's lock on the store. */
+  lockTimeoutMs?: number;
 }
 
 export interface TrainSummary {
@@ -62,6 +64,7 @@ export async function trainHere(config: RunConfig, opts: TrainOptions, io: CliIO
       ...(opts.configPath ? { configPath: opts.configPath } : {}),
       backend: engine.backend,
       threads: engine.threads,
+      ...(opts.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: opts.lockTimeoutMs }),
       warn,
     });
     try {

@@ -4,12 +4,17 @@
  * As in Horovod's elastic run loop, a *failed collective* (a step that could not complete:
  * restore the last committed state and redo the step in a new generation) is kept apart
  * from a *membership change* (the group is being re-formed: reset and re-sync, no rollback).
+ *
+ * A failed collective, an unreachable server and a group that was not re-formed are the
+ * network's or the cluster's doing (user errors, shown without a stack); a membership change
+ * is control flow and a CollectiveConfigError a caller's bug (test/errors-classified.test.ts).
  */
+import { UserError } from '../util/errors.js';
 
 /** A collective operation could not complete; the group instance is unusable afterwards. */
-export class CollectiveFailedError extends Error {
+export class CollectiveFailedError extends UserError {
   constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(message, options);
     this.name = 'CollectiveFailedError';
   }
 }
@@ -75,24 +80,31 @@ export class CollectiveConfigError extends Error {
 }
 
 /** The transport could not be reached again within the reconnect window (a server that stayed down). */
-export class TransportUnreachableError extends Error {
+export class TransportUnreachableError extends UserError {
   constructor(
     readonly url: string,
     readonly ms: number,
     options: { cause?: unknown } = {},
   ) {
-    super(`${url} unreachable for ${ms} ms`, options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      `${url} unreachable for ${ms} ms; check that the server runs there and this host can reach it (bnn worker --nats <url>)`,
+      options,
+    );
     this.name = 'TransportUnreachableError';
   }
 }
 
 /** After a failure, no newer generation of the group was assigned in time. */
-export class RegroupTimeoutError extends Error {
+export class RegroupTimeoutError extends UserError {
   constructor(
     readonly ms: number,
     after: Error,
   ) {
-    super(`the coordinator did not re-form the group within ${ms} ms after: ${after.message}`, { cause: after });
+    super(
+      `the coordinator did not re-form the group within ${ms} ms after: ${after.message}; check that the coordinator still runs ` +
+        '(bnn resume <run> continues from the last checkpoint)',
+      { cause: after },
+    );
     this.name = 'RegroupTimeoutError';
   }
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { loadCifar10, readCifar10Batch } from './cifar10.js';
-import { DataFormatError, DatasetNotFoundError } from './errors.js';
+import { DATA_FILE_FIX, DataFormatError, DatasetNotFoundError } from './errors.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'bnn-cifar-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -99,7 +99,8 @@ test('cifar10 - a label above 9 is a DataFormatError naming the record', async (
   writeFileSync(p, records([0, 10, 1]));
   await assert.rejects(
     readCifar10Batch(p),
-    (err: unknown) => err instanceof DataFormatError && err.message === `${p}: record 1 (byte offset 3073) has label 10, expected 0..9`,
+    (err: unknown) =>
+      err instanceof DataFormatError && err.message === `${p}: record 1 (byte offset 3073) has label 10, expected 0..9; ${DATA_FILE_FIX}`,
   );
 });
 

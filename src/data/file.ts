@@ -22,9 +22,11 @@ export async function readMaybeGzip(path: string): Promise<FileBytes> {
     raw = await fs.readFile(path);
   } catch (err) {
     if (isErrnoException(err) && err.code === 'ENOENT') {
-      throw new DatasetNotFoundError(path, [path], `${path}: file not found`, { cause: err });
+      throw new DatasetNotFoundError(path, [path], `${path}: file not found; reinstall the data set or point dataset.dir at its files`, {
+        cause: err,
+      });
     }
-    throw new DataError(`${path}: cannot read: ${(err as Error).message}`, { cause: err });
+    throw new DataError(`${path}: cannot read: ${(err as Error).message}; check that the file is readable by this user`, { cause: err });
   }
   if (raw.length < 2 || raw[0] !== 0x1f || raw[1] !== 0x8b) {
     return { bytes: new Uint8Array(raw.buffer, raw.byteOffset, raw.length), gzipped: false };
@@ -37,7 +39,7 @@ export async function readMaybeGzip(path: string): Promise<FileBytes> {
       isErrnoException(err) && err.code === 'Z_BUF_ERROR'
         ? 'unexpected end of compressed data (the .gz file is truncated)'
         : (err as Error).message;
-    throw new DataFormatError(path, `corrupt gzip: ${reason}; expected a complete gzip stream (re-download or reinstall the data set)`, {
+    throw new DataFormatError(path, `corrupt gzip: ${reason}; expected a complete gzip stream`, {
       cause: err,
     });
   }

@@ -84,7 +84,11 @@ test('idx - a corrupted gzip file is a DataFormatError with the zlib error as ca
 test('idx - a payload shorter than the header says is reported with both sizes', async () => {
   const header = encodeIdx([60000, 28, 28], new Uint8Array(1234));
   const p = writeTmp('short-images', header);
-  await rejectsFormat(() => readIdxImages(p), p, /truncated: header says 60000×28×28 = 47040000 bytes of pixels, file has 1234$/);
+  await rejectsFormat(
+    () => readIdxImages(p),
+    p,
+    /truncated: header says 60000×28×28 = 47040000 bytes of pixels, file has 1234; re-download or reinstall the data set/,
+  );
   const pgz = writeTmp('short-images.gz', gzipSync(header));
   await rejectsFormat(() => readIdxImages(pgz), pgz, /file has 1234 \(after gunzip\)/);
   const tiny = writeTmp('tiny', encodeIdx([1, 2, 2], new Uint8Array(4)).subarray(0, 9));

@@ -58,6 +58,12 @@ export function parseIdx(bytes: Uint8Array, path: string, expectedRank: number, 
   const has = (n: number): string => `file has ${n}${gzipped ? ' (after gunzip)' : ''}`;
   const expectedMagic = `00 00 08 ${hex(expectedRank)}`;
   const meaning = RANK_MEANING[expectedRank] ? ` (${RANK_MEANING[expectedRank]})` : '';
+  if (bytes.length === 0) {
+    throw new DataFormatError(
+      path,
+      `empty file${gzipped ? ' (after gunzip)' : ''}: expected an IDX header (magic ${expectedMagic}) and ${payloadNoun}`,
+    );
+  }
   if (bytes.length < 4) {
     throw new DataFormatError(path, `truncated: an IDX header needs at least 4 bytes, ${has(bytes.length)}`);
   }

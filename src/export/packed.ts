@@ -5,6 +5,7 @@ import { BatchNorm, Dropout, QuantDense, type Layer } from '../bnn/layers.js';
 import type { Model } from '../bnn/models.js';
 import { writeSafetensors, type Tensor } from '../checkpoint/index.js';
 import type { Normalization } from '../data/index.js';
+import { UserError } from '../util/errors.js';
 
 export const PACKED_FORMAT = 'bnn-packed/1';
 
@@ -52,7 +53,8 @@ export function packColumns(w: Float32Array, k: number, n: number): BigUint64Arr
   return out;
 }
 
-class UnsupportedExportError extends Error {
+/** The model has a layer or quantizer without a packed form: `bnn export` cannot write it (a user error). */
+class UnsupportedExportError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'UnsupportedExportError';

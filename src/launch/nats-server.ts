@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { UserError } from '../util/errors.js';
 
 export interface NatsServerOptions {
   /** The executable. Default `nats-server` on PATH (env NATS_SERVER_BIN overrides). */
@@ -57,7 +58,8 @@ export class NatsServerMissingError extends Error {
   }
 }
 
-export class NatsServerStartError extends Error {
+/** nats-server could not be started (bad options, a port in use, ...): the message has its own words. */
+export class NatsServerStartError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'NatsServerStartError';

@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { openStore, type Store } from '../store/db.js';
-import { StoreError } from '../store/errors.js';
+import { openStore, walBytes, type Store } from '../store/db.js';
+import { StoreError, storeErrorFrom } from '../store/errors.js';
 
 /** Where the query commands look for the experiment database unless `--store` says otherwise. */
 export const DEFAULT_STORE_PATH = './runs/bnn.db';
@@ -41,14 +41,17 @@ export function existingStoreFile(path: string): string {
 /**
  * Opens the experiment database read-only for a query. Never creates the file. A store from
  * an older schema is upgraded first (its migrations applied in one short write transaction,
- * `notice` told), then read read-only; one from a newer schema is refused. A lock held past
- * `lockTimeoutMs`, a corrupt file or a foreign file is a StoreError naming it.
+ * `notice` told), then read read-only; one from a newer schema is refused. On read-only media
+ * it is read as an immutable snapshot (`notice` told when a -wal file holds changes that
+ * snapshot cannot show). A lock held past `lockTimeoutMs`, a corrupt file or a foreign file
+ * is a StoreError naming it.
  */
 export function openQueryStore(path: string, options: QueryStoreOptions = {}): Store {
   const opts = { ...defaultQueryStoreOptions(), ...options };
   const file = existingStoreFile(path);
+  let store: Store;
   try {
-    return openStore(file, {
+    store = openStore(file, {
       readonly: true,
       busyTimeoutMs: opts.lockTimeoutMs,
       upgrade: true,
@@ -57,6 +60,9 @@ export function openQueryStore(path: string, options: QueryStoreOptions = {}): S
   } catch (err) {
     throw storeFailure(file, err, opts.lockTimeoutMs);
   }
+  const stale = immutableNotice(store);
+  if (stale !== null) opts.notice?.(stale);
+  return store;
 }
 
 /** Runs `fn` on a read-only store and closes it afterwards, mapping SQLite lock and corruption errors. */
@@ -72,29 +78,28 @@ export function withQueryStore<T>(path: string, options: QueryStoreOptions, fn: 
   }
 }
 
-const LOCK_CODES = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_BUSY_RECOVERY']);
-const CORRUPT_CODES = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB']);
-
 /**
- * A clearer StoreError for a lock or a corrupt file (found directly or as the `cause` of a
- * StoreError from openStore); any other error is returned unchanged.
+ * A store error naming `file` for an SQLite failure (a lock held past `lockTimeoutMs`, a
+ * corrupt, full or read-only file: storeErrorFrom, the one map of SQLite's codes); any other
+ * error is returned unchanged.
  */
 export function storeFailure(file: string, err: unknown, lockTimeoutMs: number): unknown {
-  const code = sqliteCode(err) ?? sqliteCode((err as { cause?: unknown } | null)?.cause);
-  if (code !== undefined && LOCK_CODES.has(code)) {
-    return new StoreError(
-      file,
-      `the database is locked by another process (waited ${lockTimeoutMs} ms); try again when it has finished, or raise --lock-timeout-ms`,
-      { cause: err },
-    );
-  }
-  if (code !== undefined && CORRUPT_CODES.has(code) && !(err instanceof StoreError)) {
-    return new StoreError(file, `not an SQLite database, or corrupt (${(err as Error).message})`, { cause: err });
-  }
-  return err;
+  return storeErrorFrom(file, err, { waitedMs: lockTimeoutMs });
 }
 
-function sqliteCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null | undefined)?.code;
-  return typeof code === 'string' && code.startsWith('SQLITE_') ? code : undefined;
+/**
+ * The line a query command prints when it read a store on read-only media as an immutable
+ * snapshot, saying why (SQLite cannot create the -shm index a WAL database needs there) and,
+ * when a -wal file beside it holds changes that snapshot cannot show, what is missing; null
+ * for an ordinary open.
+ */
+export function immutableNotice(store: Pick<Store, 'path' | 'immutable'>): string | null {
+  if (!store.immutable) return null;
+  const why = `bnn: note: ${store.path} is on read-only media (SQLite cannot create its -shm file there): read as an immutable snapshot`;
+  const pending = walBytes(store.path);
+  if (pending === 0) return why;
+  return (
+    `bnn: warning: ${store.path} is on read-only media: read as it was at its last checkpoint; the ${pending} bytes ` +
+    `of changes in ${store.path}-wal cannot be applied there (copy the database with its -wal file to writable storage to see them)`
+  );
 }

@@ -1,8 +1,8 @@
-import Database from 'better-sqlite3';
-import { checkSchemaCurrent } from '../store/db.js';
+import type Database from 'better-sqlite3';
+import { checkSchemaCurrent, openSqlite } from '../store/db.js';
 import { notAStoreMessage, StoreError, StoreSchemaBehindError } from '../store/errors.js';
 import { SqlError, SqlRefusedError } from './errors.js';
-import { defaultQueryStoreOptions, existingStoreFile, storeFailure, type QueryStoreOptions } from './open.js';
+import { defaultQueryStoreOptions, existingStoreFile, immutableNotice, storeFailure, type QueryStoreOptions } from './open.js';
 
 /** Leading keywords of statements `bnn sql` may run; anything else is refused by name. */
 const ALLOWED_KEYWORDS = new Set(['SELECT', 'WITH', 'VALUES', 'EXPLAIN', 'PRAGMA']);
@@ -22,7 +22,8 @@ export type SqlValue = string | number | null;
 /**
  * Runs one read-only statement against the database file and returns its rows.
  * The file is opened with `readonly: true, fileMustExist: true`, so neither it nor a
- * missing file is ever written or created. Refused (SqlRefusedError, exit 1): more or less
+ * missing file is ever written or created (on read-only media: as an immutable snapshot, see
+ * openSqlite). Refused (SqlRefusedError, exit 1): more or less
  * than one statement, anything but SELECT / WITH / VALUES / EXPLAIN / read-only PRAGMA,
  * ATTACH, DETACH, transactions, and any statement SQLite does not report as read-only.
  * A file of an older or newer schema than this build's is refused too (StoreSchemaBehindError
@@ -34,15 +35,11 @@ export function runSql(path: string, text: string, options: QueryStoreOptions = 
   const keyword = leadingKeyword(text);
   checkKeyword(text, keyword);
   const file = existingStoreFile(path);
-  let db: Database.Database;
+  const { sqlite: db, immutable } = openSqlite(file, { readonly: true, busyTimeoutMs: opts.lockTimeoutMs });
   try {
-    db = new Database(file, { readonly: true, fileMustExist: true });
-  } catch (err) {
-    throw new StoreError(file, `cannot open: ${(err as Error).message}`, { cause: err });
-  }
-  try {
-    db.pragma(`busy_timeout = ${opts.lockTimeoutMs}`);
     checkSchema(db, file, opts.lockTimeoutMs);
+    const stale = immutableNotice({ path: file, immutable });
+    if (stale !== null) opts.notice?.(stale);
     let stmt: Database.Statement;
     try {
       stmt = db.prepare(text);

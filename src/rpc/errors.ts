@@ -24,7 +24,11 @@ export type RpcCode = (typeof RpcCode)[keyof typeof RpcCode];
 
 export const rpcCodeName = (code: number): string => Object.entries(RpcCode).find(([, v]) => v === code)?.[0] ?? `code ${code}`;
 
-/** A call failed with a status: thrown by handlers to answer with it, and by the client when a call fails. */
+/**
+ * A call failed with a status: thrown by handlers to answer with it, and by the client when a
+ * call fails with a status that is the server's fault (INTERNAL, UNKNOWN, UNIMPLEMENTED,
+ * DATA_LOSS: a bug there). The caller's own failures are RpcRefusedError and its siblings.
+ */
 export class RpcError extends Error {
   constructor(
     readonly code: RpcCode,
@@ -51,5 +55,33 @@ export class RpcUnavailableError extends RpcError {
   constructor(message: string, options: { cause?: unknown } = {}) {
     super(RpcCode.UNAVAILABLE, message, options);
     this.name = 'RpcUnavailableError';
+  }
+}
+
+/** The statuses that say the request itself was refused or could not be served: the caller's to fix. */
+const REFUSED_CODES: ReadonlySet<number> = new Set([
+  RpcCode.CANCELLED,
+  RpcCode.INVALID_ARGUMENT,
+  RpcCode.DEADLINE_EXCEEDED,
+  RpcCode.NOT_FOUND,
+  RpcCode.ALREADY_EXISTS,
+  RpcCode.PERMISSION_DENIED,
+  RpcCode.RESOURCE_EXHAUSTED,
+  RpcCode.FAILED_PRECONDITION,
+  RpcCode.ABORTED,
+  RpcCode.OUT_OF_RANGE,
+]);
+
+/** Whether a client seeing `code` should tell its user (RpcRefusedError) rather than report a bug. */
+export function isRefusal(code: number): boolean {
+  return REFUSED_CODES.has(code);
+}
+
+/** The coordinator refused a request (no such run, a bad config, a run that cannot be resumed, ...). */
+export class RpcRefusedError extends RpcError {
+  readonly userFacing = true as const;
+  constructor(code: RpcCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
+    this.name = 'RpcRefusedError';
   }
 }

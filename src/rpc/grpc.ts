@@ -5,7 +5,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
 import { packageRoot } from '../config/package-info.js';
-import { RpcCode, RpcError, RpcUnauthenticatedError, RpcUnavailableError, rpcCodeName } from './errors.js';
+import { isRefusal, RpcCode, RpcError, RpcRefusedError, RpcUnauthenticatedError, RpcUnavailableError, rpcCodeName } from './errors.js';
 import { probeTls, type ClientTls, type ServerTls } from './tls.js';
 import type {
   Ack,
@@ -271,7 +271,8 @@ function fromServiceError(err: grpc.ServiceError, address: string, tls = false):
     return new RpcUnavailableError(`coordinator ${address} is unavailable: ${details}${tls ? tlsHint(details) : ''}`, { cause: err });
   }
   const code = (Object.values(RpcCode) as number[]).includes(err.code) ? (err.code as RpcCode) : RpcCode.UNKNOWN;
-  return new RpcError(code, `${rpcCodeName(code)}: ${err.details}`, { cause: err });
+  const message = `coordinator ${address}: ${rpcCodeName(code)}: ${err.details}`;
+  return isRefusal(code) ? new RpcRefusedError(code, message, { cause: err }) : new RpcError(code, message, { cause: err });
 }
 
 type Callback<R> = (err: grpc.ServiceError | null, res?: R) => void;

@@ -1,6 +1,6 @@
 export { connectCoordinator, createRpcServer, protoPath, TOKEN_METADATA_KEY } from './grpc.js';
 export type { CoordinatorClient, CoordinatorClientOptions, HeartbeatSender, RpcServer, RpcServerOptions, RpcStream } from './grpc.js';
-export { RpcCode, RpcError, RpcUnauthenticatedError, RpcUnavailableError, rpcCodeName } from './errors.js';
+export { isRefusal, RpcCode, RpcError, RpcRefusedError, RpcUnauthenticatedError, RpcUnavailableError, rpcCodeName } from './errors.js';
 export type * from './types.js';
 export { clientTlsFiles, loadClientTls, loadServerTls, probeTls, serverTlsFiles, TlsConfigError } from './tls.js';
 export type { ClientTls, ClientTlsFiles, ServerTls, ServerTlsFiles } from './tls.js';

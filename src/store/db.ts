@@ -1,19 +1,44 @@
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { packageRoot } from '../config/package-info.js';
-import { notAStoreMessage, StoreError, StoreSchemaBehindError, StoreSchemaTooNewError } from './errors.js';
+import {
+  DEFAULT_BUSY_HINT,
+  notAStoreMessage,
+  sqliteCode,
+  StoreBusyError,
+  StoreError,
+  storeErrorFrom,
+  StoreReadOnlyError,
+  StoreSchemaBehindError,
+  StoreSchemaTooNewError,
+  writableDir,
+} from './errors.js';
 import * as schema from './schema.js';
+
+// better-sqlite3 reads URI file names (`file:...?immutable=1`, how a database on read-only
+// media is opened) only when this is set as its addon loads, at the first `new Database`.
+// Every path this package opens is absolute, so no plain file name is taken for a URI.
+process.env.SQLITE_USE_URI ??= '1';
+
+/**
+ * How long a statement waits for another process's lock before it fails (SQLite's busy
+ * handler retries with backoff meanwhile): `bnn train --lock-timeout-ms`, and openStore's default.
+ */
+export const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
 
 export type StoreDb = BetterSQLite3Database<typeof schema>;
 
 export interface OpenStoreOptions {
   /** Open without writing: no directory creation, no migration (a stale schema is an error). */
   readonly?: boolean;
-  /** How long a statement waits for another process's lock before failing. */
+  /** How long a statement waits for another process's lock before failing (DEFAULT_LOCK_TIMEOUT_MS). */
   busyTimeoutMs?: number;
+  /** What the message of a lock held past `busyTimeoutMs` tells people to do. */
+  busyHint?: string;
   /**
    * With `readonly`: a store some migrations behind is upgraded first (on a separate
    * read-write connection, the migrations applied in one write transaction), then opened
@@ -25,8 +50,10 @@ export interface OpenStoreOptions {
   onUpgrade?: (from: number, to: number) => void;
 }
 
-export function defaultOpenStoreOptions(): Required<Omit<OpenStoreOptions, 'onUpgrade'>> {
-  return { readonly: false, busyTimeoutMs: 10_000, upgrade: false };
+type ResolvedOpenStoreOptions = Required<Omit<OpenStoreOptions, 'onUpgrade'>>;
+
+export function defaultOpenStoreOptions(): ResolvedOpenStoreOptions {
+  return { readonly: false, busyTimeoutMs: DEFAULT_LOCK_TIMEOUT_MS, busyHint: DEFAULT_BUSY_HINT, upgrade: false };
 }
 
 export interface Store {
@@ -36,6 +63,12 @@ export interface Store {
   /** Absolute path of the database file (`:memory:` for an in-memory store). */
   readonly path: string;
   readonly readonly: boolean;
+  /** Opened as an immutable snapshot: a read-only open of a file on read-only media (see openSqlite). */
+  readonly immutable: boolean;
+  /** The connection's busy timeout: how long a statement waits for another process's lock. */
+  readonly busyTimeoutMs: number;
+  /** What a lock message tells people to do. */
+  readonly busyHint: string;
   /** Closes the connection; idempotent. */
   close(): void;
 }
@@ -64,12 +97,16 @@ export function openStore(path: string, options: OpenStoreOptions = {}): Store {
     try {
       upgraded = open(err.file, { ...opts, readonly: false });
     } catch (cause) {
-      if (cause instanceof StoreSchemaTooNewError) throw cause;
-      throw new StoreError(
-        err.file,
-        `its schema (${err.fileVersion}) is older than this build's (${err.knownVersion}) and upgrading it failed: ${(cause as Error).message}`,
-        { cause },
-      );
+      if (cause instanceof StoreSchemaTooNewError || cause instanceof StoreBusyError) throw cause;
+      const older = `its schema (${err.fileVersion}) is older than this build's (${err.knownVersion})`;
+      if (cause instanceof StoreReadOnlyError) {
+        throw new StoreError(
+          err.file,
+          `${older} and it cannot be upgraded where it is (read-only); copy it to writable storage and query the copy`,
+          { cause },
+        );
+      }
+      throw new StoreError(err.file, `${older} and upgrading it failed: ${(cause as Error).message}`, { cause });
     }
     upgraded.close();
     opts.onUpgrade?.(err.fileVersion, err.knownVersion);
@@ -77,7 +114,7 @@ export function openStore(path: string, options: OpenStoreOptions = {}): Store {
   }
 }
 
-function open(path: string, opts: Required<Omit<OpenStoreOptions, 'onUpgrade'>>): Store {
+function open(path: string, opts: ResolvedOpenStoreOptions): Store {
   const memory = path === ':memory:';
   const file = memory ? path : resolve(path);
 
@@ -87,30 +124,22 @@ function open(path: string, opts: Required<Omit<OpenStoreOptions, 'onUpgrade'>>)
       try {
         mkdirSync(dirname(file), { recursive: true });
       } catch (err) {
-        throw new StoreError(file, `cannot create its directory: ${(err as Error).message}`, { cause: err });
+        throw new StoreError(
+          file,
+          `cannot create its directory: ${(err as Error).message}; record runs in a writable store (--store, or store: in the run config)`,
+          { cause: err },
+        );
       }
     }
   }
 
-  let sqlite: Database.Database;
+  const { sqlite, immutable } = openSqlite(file, opts);
   try {
-    sqlite = new Database(file, { readonly: opts.readonly, fileMustExist: opts.readonly });
-  } catch (err) {
-    throw new StoreError(file, `cannot open: ${(err as Error).message}`, { cause: err });
-  }
-
-  try {
-    sqlite.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs))}`);
-    // Reading the schema forces SQLite to read the header: a foreign file fails here.
-    sqlite.prepare('SELECT count(*) FROM sqlite_master').get();
     if (!opts.readonly && !memory) sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('foreign_keys = ON');
   } catch (err) {
     sqlite.close();
-    const code = (err as { code?: string }).code;
-    const why =
-      code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' ? 'not an SQLite database, or corrupt' : `cannot use as an SQLite database`;
-    throw new StoreError(file, `${why} (${(err as Error).message})`, { cause: err });
+    throw mapped(file, err, opts, 'cannot use as an SQLite database');
   }
 
   const db = drizzle(sqlite, { schema });
@@ -124,7 +153,7 @@ function open(path: string, opts: Required<Omit<OpenStoreOptions, 'onUpgrade'>>)
     ensureSchema(db, sqlite, file, opts.readonly);
   } catch (err) {
     sqlite.close();
-    throw err;
+    throw storeErrorFrom(file, err, { waitedMs: opts.busyTimeoutMs, busyHint: opts.busyHint });
   }
 
   let closed = false;
@@ -133,12 +162,86 @@ function open(path: string, opts: Required<Omit<OpenStoreOptions, 'onUpgrade'>>)
     sqlite,
     path: file,
     readonly: opts.readonly,
+    immutable,
+    busyTimeoutMs: opts.busyTimeoutMs,
+    busyHint: opts.busyHint,
     close() {
       if (closed) return;
       closed = true;
       sqlite.close();
     },
   };
+}
+
+/**
+ * Runs `fn` on the store, an SQLite failure in it (a lock held past the busy timeout, a full
+ * disk, a corrupt page, ...) thrown as the store error naming the file (storeErrorFrom).
+ */
+export function withStoreErrors<T>(store: Store, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw storeErrorFrom(store.path, err, { waitedMs: store.busyTimeoutMs, busyHint: store.busyHint });
+  }
+}
+
+/** An SQLite connection as openSqlite made it. */
+export interface SqliteConnection {
+  sqlite: Database.Database;
+  /** Opened with `immutable=1` (read-only media): SQLite takes no locks and reads no -wal file. */
+  immutable: boolean;
+}
+
+/**
+ * Opens the SQLite connection to `file` (absolute, or `:memory:`) with its busy timeout, and
+ * reads its schema table once, so a foreign or corrupt file fails here. Read-only, on media
+ * this process cannot write (a read-only mount): a WAL database cannot create its -shm index
+ * there and SQLite refuses to read it, so it is opened again as immutable (nothing can change
+ * it there). Failures are store errors naming the file (storeErrorFrom).
+ */
+export function openSqlite(file: string, o: { readonly: boolean; busyTimeoutMs: number; busyHint?: string }): SqliteConnection {
+  const timeout = Math.max(0, Math.floor(o.busyTimeoutMs));
+  const connect = (name: string): Database.Database => {
+    try {
+      return new Database(name, { readonly: o.readonly, fileMustExist: o.readonly, timeout });
+    } catch (err) {
+      throw mapped(file, err, o, 'cannot open');
+    }
+  };
+  const probe = (sqlite: Database.Database): unknown => {
+    try {
+      sqlite.prepare('SELECT count(*) FROM sqlite_master').get();
+      return null;
+    } catch (err) {
+      sqlite.close();
+      return err;
+    }
+  };
+  const sqlite = connect(file);
+  const failure = probe(sqlite);
+  if (failure === null) return { sqlite, immutable: false };
+  if (o.readonly && file !== ':memory:' && sqliteCode(failure)?.startsWith('SQLITE_CANTOPEN') && !writableDir(file)) {
+    const snapshot = connect(`${pathToFileURL(file).href}?immutable=1`);
+    if (probe(snapshot) === null) return { sqlite: snapshot, immutable: true };
+  }
+  throw mapped(file, failure, o, 'cannot use as an SQLite database');
+}
+
+/** `err` as a store error naming `file`: mapped by its SQLite code, else `<what> (<message>)`. */
+function mapped(file: string, err: unknown, o: { busyTimeoutMs: number; busyHint?: string }, what: string): StoreError {
+  const ctx = { waitedMs: o.busyTimeoutMs, ...(o.busyHint === undefined ? {} : { busyHint: o.busyHint }) };
+  const specific = storeErrorFrom(file, err, ctx);
+  if (specific instanceof StoreError) return specific;
+  return new StoreError(file, `${what} (${(err as Error).message})`, { cause: err });
+}
+
+/** Bytes in the -wal file beside `file` (0 when there is none): changes an immutable open does not see. */
+export function walBytes(file: string): number {
+  try {
+    return statSync(`${file}-wal`).size;
+  } catch {
+    return 0;
+  }
 }
 
 interface Journal {

@@ -1,21 +1,30 @@
 export {
   checkSchemaCurrent,
   currentSchemaVersion,
+  DEFAULT_LOCK_TIMEOUT_MS,
   defaultOpenStoreOptions,
   migrationsFolder,
   openStore,
   type OpenStoreOptions,
   type Store,
   type StoreDb,
+  withStoreErrors,
 } from './db.js';
 export {
+  isBusy,
   RunNotFoundError,
   RunStateError,
+  StoreBusyError,
+  StoreCorruptError,
   StoreError,
+  storeErrorFrom,
+  StoreFullError,
+  StoreReadOnlyError,
   StoreSchemaBehindError,
   StoreSchemaTooNewError,
   WorkerNotFoundError,
 } from './errors.js';
+export { defaultWriteQueueOptions, StoreWriteQueue, type WriteQueueOptions } from './write-queue.js';
 export {
   activeRunOwners,
   claimRun,

@@ -89,13 +89,18 @@ export class EpochTally {
   /** Records one epoch (addEpochMetrics) and counts it. */
   record(db: StoreDb, runId: string, metrics: EpochMetricsInput): EpochMetricsRow {
     const row = addEpochMetrics(db, runId, metrics);
+    this.count(metrics);
+    return row;
+  }
+
+  /** Counts one epoch without writing it (a caller that writes it later, e.g. through a StoreWriteQueue). */
+  count(metrics: EpochMetricsInput): void {
     if (metrics.testAcc !== null && metrics.testAcc !== undefined) {
       this.finalTestAcc = metrics.testAcc;
       this.bestTestAcc = Math.max(this.bestTestAcc ?? 0, metrics.testAcc);
     }
     this.samples += (metrics.samplesPerS ?? 0) * metrics.epochTimeS;
     this.trainSeconds += metrics.epochTimeS;
-    return row;
   }
 
   /** Training samples per second over the epochs recorded here; null before the first. */

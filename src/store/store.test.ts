@@ -7,7 +7,7 @@ import { tmpDir } from '../../test/helpers/tmp.js';
 import { configHash } from '../config/hash.js';
 import { defaultRunConfig } from '../config/schema.js';
 import { addCheckpoint, latestCheckpoint } from './checkpoints.js';
-import { currentSchemaVersion, openStore, type Store } from './db.js';
+import { currentSchemaVersion, DEFAULT_LOCK_TIMEOUT_MS, openStore, type Store } from './db.js';
 import { RunNotFoundError, RunStateError, StoreError } from './errors.js';
 import { addEvent, listEvents } from './events.js';
 import { addEpochMetrics, listEpochMetrics } from './metrics.js';
@@ -28,7 +28,7 @@ test('store - opening migrates an empty file: tables, WAL, foreign keys, busy ti
   assert.ok(existsSync(store.file), 'parent directory and file created');
   assert.equal(store.sqlite.pragma('journal_mode', { simple: true }), 'wal');
   assert.equal(store.sqlite.pragma('foreign_keys', { simple: true }), 1);
-  assert.equal(store.sqlite.pragma('busy_timeout', { simple: true }), 10000);
+  assert.equal(store.sqlite.pragma('busy_timeout', { simple: true }), DEFAULT_LOCK_TIMEOUT_MS);
   const tables = (store.sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[])
     .map((r) => r.name)
     .filter((n) => !n.startsWith('sqlite_'));

@@ -13,6 +13,11 @@ export interface RunTelemetryOptions {
   hardware?: HardwareOptions;
   /** Test seams for the meter. */
   deps?: EnergyMeterDeps;
+  /**
+   * Where store writes go; default: written at once. `bnn train` passes its StoreWriteQueue's
+   * push, so a store locked by another process delays them instead of failing them.
+   */
+  write?: (write: (db: StoreDb) => void) => void;
 }
 
 /** Energy of a whole run, as the train summary reports it. */
@@ -72,7 +77,8 @@ export class RunTelemetry {
   private async recordHardware(): Promise<void> {
     await this.guard('hardware snapshot', async () => {
       const hardware = await snapshotHardware(this.options.hardware);
-      recordHardware(this.db, { hardware, runId: this.runId, workerId: this.options.workerId ?? null });
+      const row = { hardware, runId: this.runId, workerId: this.options.workerId ?? null };
+      this.write((db) => recordHardware(db, row));
     });
   }
 
@@ -84,20 +90,23 @@ export class RunTelemetry {
     });
   }
 
+  private write(fn: (db: StoreDb) => void): void {
+    if (this.options.write) this.options.write(fn);
+    else fn(this.db);
+  }
+
   private store(set: EnergySampleSet, epoch: number | null): void {
-    addEnergySamples(
-      this.db,
-      set.readings.map((r) => ({
-        runId: this.runId,
-        workerId: this.options.workerId ?? null,
-        epoch,
-        at: set.at,
-        watts: r.watts,
-        joules: r.joules,
-        source: r.source,
-        detail: { ...r.detail, intervalS: r.intervalS },
-      })),
-    );
+    const rows = set.readings.map((r) => ({
+      runId: this.runId,
+      workerId: this.options.workerId ?? null,
+      epoch,
+      at: set.at,
+      watts: r.watts,
+      joules: r.joules,
+      source: r.source,
+      detail: { ...r.detail, intervalS: r.intervalS },
+    }));
+    this.write((db) => addEnergySamples(db, rows));
     this.joules += set.joules;
   }
 

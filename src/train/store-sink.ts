@@ -1,10 +1,27 @@
 /**
  * The results sink of `bnn train`: the run's row, epoch metrics, checkpoints, hardware and
- * energy go straight into the experiment database. (A cluster worker reports over RPC instead
- * and the coordinator writes the same rows; this module is never on a worker's import path.)
+ * energy go into the experiment database. (A cluster worker reports over RPC instead and the
+ * coordinator writes the same rows; this module is never on a worker's import path.)
+ *
+ * Another process holding the store's lock does not stop training: rows written during the
+ * run go through a StoreWriteQueue, kept in memory and retried with backoff while the store is
+ * locked, and written before the run's end is recorded (or the run fails saying how long it
+ * waited and what was not written).
  */
 import type { RunConfig } from '../config/index.js';
-import { addCheckpoint, createRun, EpochTally, finishRun, markRunning, openStore, type Store } from '../store/index.js';
+import {
+  addCheckpoint,
+  addEpochMetrics,
+  createRun,
+  EpochTally,
+  finishRun,
+  markRunning,
+  openStore,
+  type Store,
+  StoreBusyError,
+  StoreWriteQueue,
+  withStoreErrors,
+} from '../store/index.js';
 import { RunTelemetry, type RunEnergyTotal } from '../telemetry/recorder.js';
 import { currentProcessOwner } from '../util/process-owner.js';
 import type { CheckpointRecord, EpochReport, StepReport, TrainingSink } from './sink.js';
@@ -14,6 +31,8 @@ export interface StoreRunOptions {
   /** What the engine runs on (recorded with the run). */
   backend: string;
   threads: number;
+  /** How long to wait for another process's lock on the store (DEFAULT_LOCK_TIMEOUT_MS). */
+  lockTimeoutMs?: number;
   warn(line: string): void;
 }
 
@@ -38,6 +57,7 @@ export class StoreRun implements TrainingSink {
   private constructor(
     private readonly store: Store,
     readonly runId: string,
+    private readonly writes: StoreWriteQueue,
     private readonly telemetry: RunTelemetry,
     private readonly warn: (line: string) => void,
   ) {}
@@ -47,14 +67,19 @@ export class StoreRun implements TrainingSink {
    * shows as ABANDONED) and starts its telemetry. A failure after the row exists ends it FAILED.
    */
   static async open(config: RunConfig, o: StoreRunOptions): Promise<StoreRun> {
-    const store = openStore(config.store);
+    const store = openStore(config.store, {
+      ...(o.lockTimeoutMs === undefined ? {} : { busyTimeoutMs: o.lockTimeoutMs }),
+      busyHint: 'try again when it has finished, or give bnn train a longer --lock-timeout-ms',
+    });
     let runId: string | null = null;
     try {
       const owner = currentProcessOwner();
-      runId = createRun(store.db, { config, configPath: o.configPath, owner }).id;
-      markRunning(store.db, runId, { backend: o.backend, threads: o.threads, owner });
-      const telemetry = await RunTelemetry.start(store.db, runId, { warn: o.warn });
-      return new StoreRun(store, runId, telemetry, o.warn);
+      const id = withStoreErrors(store, () => createRun(store.db, { config, configPath: o.configPath, owner }).id);
+      runId = id;
+      withStoreErrors(store, () => markRunning(store.db, id, { backend: o.backend, threads: o.threads, owner }));
+      const writes = new StoreWriteQueue(store, { what: `epoch metrics, checkpoints and energy samples of run ${id}`, notice: o.warn });
+      const telemetry = await RunTelemetry.start(store.db, id, { warn: o.warn, write: (w) => writes.push(w) });
+      return new StoreRun(store, id, writes, telemetry, o.warn);
     } catch (err) {
       if (runId !== null) recordFailure(store, runId, err, o.warn);
       store.close();
@@ -65,11 +90,12 @@ export class StoreRun implements TrainingSink {
   step(s: StepReport): void {
     this.steps = s.step;
     this.telemetry.tick();
+    this.writes.poll();
   }
 
   async epoch(e: EpochReport): Promise<void> {
     const { test } = e;
-    this.tally.record(this.store.db, this.runId, {
+    const metrics = {
       epoch: e.epoch,
       trainLoss: e.trainLoss,
       trainAcc: e.trainAcc,
@@ -78,43 +104,83 @@ export class StoreRun implements TrainingSink {
       lr: e.lr,
       samplesPerS: e.samplesPerS,
       epochTimeS: e.epochTimeS,
-    });
+    };
+    this.tally.count(metrics);
+    this.writes.push((db) => addEpochMetrics(db, this.runId, metrics));
     await this.telemetry.epochEnd(e.epoch);
   }
 
   async checkpoint(c: CheckpointRecord): Promise<void> {
-    addCheckpoint(this.store.db, { runId: this.runId, epoch: c.epoch, step: c.step, path: c.path, sha256: c.sha256, bytes: c.bytes });
+    const row = { runId: this.runId, epoch: c.epoch, step: c.step, path: c.path, sha256: c.sha256, bytes: c.bytes };
+    this.writes.push((db) => addCheckpoint(db, row));
   }
 
   log(_line: string): void {}
 
-  /** Records the run's end and its energy; closes the store. Where the write fails, `fail` may still record FAILED. */
+  /**
+   * Writes what is queued, records the run's end and its energy; closes the store. Where a
+   * write fails (the lock outlasts --lock-timeout-ms, a full disk), the store stays open and
+   * `fail` may still record FAILED.
+   */
   async finish(o: RunOutcome): Promise<RunEnergyTotal> {
     const energy = await this.telemetry.finish();
-    finishRun(this.store.db, this.runId, o.status, {
-      finalTestAcc: this.tally.finalTestAcc,
-      bestTestAcc: this.tally.bestTestAcc,
-      modelSizeBytes: o.modelSizeBytes,
-      packedSizeBytes: o.packedSizeBytes,
-      wallTimeS: o.wallTimeS,
-      samplesPerS: this.tally.samplesPerS,
-      error: o.status === 'CANCELLED' ? (o.reason ?? 'cancelled') : null,
-    });
+    this.writes.drain(this.lostHint());
+    withStoreErrors(this.store, () =>
+      finishRun(this.store.db, this.runId, o.status, {
+        finalTestAcc: this.tally.finalTestAcc,
+        bestTestAcc: this.tally.bestTestAcc,
+        modelSizeBytes: o.modelSizeBytes,
+        packedSizeBytes: o.packedSizeBytes,
+        wallTimeS: o.wallTimeS,
+        samplesPerS: this.tally.samplesPerS,
+        error: o.status === 'CANCELLED' ? (o.reason ?? 'cancelled') : null,
+      }),
+    );
     this.ended = true;
     this.store.close();
     return energy;
   }
 
-  /** Records the run as FAILED with the error's message and closes the store; nothing once the run has ended. */
+  /**
+   * Writes what is queued and records the run as FAILED with the error's message; closes the
+   * store; nothing once the run has ended. Never throws: a store that cannot take them (still
+   * locked, full) is warned about, and the caller reports the run's own error.
+   */
   async fail(err: unknown): Promise<void> {
     if (this.ended) return;
     this.ended = true;
     try {
       await this.telemetry.finish();
     } finally {
-      recordFailure(this.store, this.runId, err, this.warn);
+      this.endFailed(err);
       this.store.close();
     }
+  }
+
+  private endFailed(err: unknown): void {
+    // A lock that already outlasted the timeout would only be waited for again.
+    const queued = err instanceof StoreBusyError ? err : attempt(() => this.writes.drain(this.lostHint()));
+    // The run's own error may be the queue's (a full disk, the lock): said once, by the caller.
+    if (queued !== null && queued !== err) this.warn(`bnn: warning: ${(queued as Error).message}`);
+    if (queued instanceof StoreBusyError) return; // still locked: the FAILED row cannot go in either
+    recordFailure(this.store, this.runId, err, this.warn);
+  }
+
+  private lostHint(): string {
+    return (
+      `run ${this.runId} is not recorded as ended (it shows as ABANDONED once this process has exited); ` +
+      'stop the process holding the lock, or give bnn train a longer --lock-timeout-ms'
+    );
+  }
+}
+
+/** What `fn` threw; null when it returned. */
+function attempt(fn: () => void): unknown {
+  try {
+    fn();
+    return null;
+  } catch (err) {
+    return err;
   }
 }
 
@@ -125,10 +191,12 @@ export class StoreRun implements TrainingSink {
  */
 function recordFailure(store: Store, runId: string, err: unknown, warn: (line: string) => void): void {
   try {
-    finishRun(store.db, runId, 'FAILED', { error: String((err as Error | null)?.message ?? err) });
+    withStoreErrors(store, () => finishRun(store.db, runId, 'FAILED', { error: String((err as Error | null)?.message ?? err) }));
   } catch (writeErr) {
+    // The store's own failure (a full disk) is reported as the run's error: not repeated here.
+    const why = (writeErr as Error).message === (err as Error | null)?.message ? 'the same failure' : (writeErr as Error).message;
     warn(
-      `bnn: warning: run ${runId} could not be marked FAILED (${(writeErr as Error).message}); ` +
+      `bnn: warning: run ${runId} could not be marked FAILED (${why}); ` +
         'it shows as ABANDONED once this process has exited, and bnn resume can continue it',
     );
   }

@@ -11,7 +11,8 @@ export class UserError extends Error {
 
   constructor(message: string, options: { cause?: unknown; exitCode?: 1 | 2 } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'UserError';
+    // Named after the class: a subclass needs no name of its own (setting one is harmless).
+    this.name = new.target.name;
     this.exitCode = options.exitCode ?? 1;
   }
 

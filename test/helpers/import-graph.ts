@@ -14,7 +14,8 @@ export interface ImportGraph {
   packages: Map<string, string[]>;
 }
 
-function sourceFiles(dir: string): string[] {
+/** The TypeScript sources under `dir` (no tests, declarations, node_modules or dashboard assets). */
+export function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
     const p = join(dir, e.name);
     if (e.isDirectory()) return ['node_modules', 'dashboard'].includes(e.name) ? [] : sourceFiles(p);

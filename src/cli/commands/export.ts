@@ -32,13 +32,15 @@ export function registerExport(program: Command, ctx: CommandContext): void {
       action(ctx, async (runId: string, raw: ExportFlags) => {
         const flags = { ...raw, ...parseFlags(flagsSchema, raw) };
         const { initEngine } = await import('../../engine/select.js');
-        const { openStore } = await import('../../store/index.js');
+        const { openStore, storeErrorFrom } = await import('../../store/index.js');
         const { restoreModelFromRun } = await import('../../export/from-run.js');
         const { writePackedModel } = await import('../../export/packed.js');
         await initEngine({ backend: 'cpu', threads: 1 });
         const store = openStore(flags.store, { readonly: true });
         try {
-          const r = await restoreModelFromRun(store.db, runId);
+          const r = await restoreModelFromRun(store.db, runId).catch((err: unknown) => {
+            throw storeErrorFrom(store.path, err, { waitedMs: store.busyTimeoutMs });
+          });
           const out = path.resolve(flags.out ?? path.join('runs', 'models', `${r.runId}.bnnpack`));
           const meta = { runId: r.runId, checkpoint: r.checkpointPath };
           const packed = await writePackedModel(out, r.model, r.normalization, meta);

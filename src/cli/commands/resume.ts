@@ -5,7 +5,17 @@ import { COMPRESSIONS } from '../../collective/compression.js';
 import { choiceFlag, fileFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { UserError } from '../../util/errors.js';
 import { runLiveness } from '../../query/liveness.js';
-import { getRun, getWorker, lastGeneration, listMembers, openStore, resumeWorldSize, runOwner } from '../../store/index.js';
+import {
+  getRun,
+  getWorker,
+  lastGeneration,
+  listMembers,
+  openStore,
+  resumeWorldSize,
+  runOwner,
+  type Store,
+  withStoreErrors,
+} from '../../store/index.js';
 import { describeOwner, type OwnerVerdict, type ProcessOwner } from '../../util/process-owner.js';
 import { runClusterSession } from '../cluster-session.js';
 import { action, type CommandContext } from '../command.js';
@@ -47,27 +57,31 @@ function lookUp(storePath: string, runId: string): ResumableRun {
   // An older store is upgraded as the query commands do (the coordinator would upgrade it anyway).
   const store = openStore(storePath, { readonly: true, upgrade: true });
   try {
-    const row = getRun(store.db, runId);
-    const { generation } = lastGeneration(store.db, row.id);
-    let lastSeen: ResumableRun['lastSeen'] = null;
-    for (const m of listMembers(store.db, row.id, generation)) {
-      const w = getWorker(store.db, m.workerId);
-      const ageMs = w ? Date.now() - Date.parse(w.lastSeen) : Infinity;
-      if (!lastSeen || ageMs < lastSeen.ageMs) lastSeen = { worker: m.workerId, ageMs };
-    }
-    const owner = runOwner(row);
-    const verdict = runLiveness(row);
-    return {
-      id: row.id,
-      status: row.status,
-      worldSize: resumeWorldSize(store.db, row.id),
-      backend: row.config.engine.backend,
-      lastSeen,
-      owner: owner && verdict ? { process: owner, verdict } : null,
-    };
+    return withStoreErrors(store, () => resumableRun(store, runId));
   } finally {
     store.close();
   }
+}
+
+function resumableRun(store: Store, runId: string): ResumableRun {
+  const row = getRun(store.db, runId);
+  const { generation } = lastGeneration(store.db, row.id);
+  let lastSeen: ResumableRun['lastSeen'] = null;
+  for (const m of listMembers(store.db, row.id, generation)) {
+    const w = getWorker(store.db, m.workerId);
+    const ageMs = w ? Date.now() - Date.parse(w.lastSeen) : Infinity;
+    if (!lastSeen || ageMs < lastSeen.ageMs) lastSeen = { worker: m.workerId, ageMs };
+  }
+  const owner = runOwner(row);
+  const verdict = runLiveness(row);
+  return {
+    id: row.id,
+    status: row.status,
+    worldSize: resumeWorldSize(store.db, row.id),
+    backend: row.config.engine.backend,
+    lastSeen,
+    owner: owner && verdict ? { process: owner, verdict } : null,
+  };
 }
 
 const FORCE_HINT = 'pass --force if nothing runs it any more';

@@ -12,7 +12,7 @@ export function registerSql(program: Command, ctx: CommandContext): void {
     .argument('<statement>', 'the statement, quoted: "SELECT name, final_test_acc FROM runs"');
   addQueryOutputOptions(cmd).action(
     action(ctx, async (statement: string, flags: QueryOutputFlags) => {
-      const output = parseQueryOutputFlags(flags);
+      const output = parseQueryOutputFlags(flags, (line) => ctx.io.stderr.write(`${line}\n`));
       const result = runSql(output.storePath, statement, output.store);
       if (output.mode === 'json') ctx.io.stdout.write(jsonText(asObjects(result)));
       else if (output.mode === 'csv') ctx.io.stdout.write(toCsv(result.columns, result.rows));
