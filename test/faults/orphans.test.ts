@@ -13,7 +13,7 @@ import { tmpDir } from '../helpers/tmp.js';
 function storedRuns(db: string) {
   const store = openStore(db, { readonly: true });
   try {
-    return queryRuns(store.db, { sort: 'created', descending: false });
+    return queryRuns(store.db, { sort: 'created', descending: false, limit: 100 });
   } finally {
     store.close();
   }
