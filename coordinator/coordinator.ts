@@ -413,8 +413,9 @@ export class Coordinator {
 
   /**
    * A rank's collective failed. A report from an older generation is stale (the group has been
-   * re-formed since). Ranks named missing (their contributions never arrived by the deadline)
-   * are evicted as dead; then the group is re-formed and the step redone.
+   * re-formed since). Ranks it names (their contributions never arrived by the deadline, or
+   * carried NaN or Inf values, which a member never sends) are evicted as dead; then the group
+   * is re-formed and the step redone.
    */
   private collectiveFailed(run: ActiveRun, w: WorkerEntry, r: MetricsReport): void {
     if (r.generation !== run.generation) return;
@@ -431,7 +432,7 @@ export class Coordinator {
         this.declareDead(
           m,
           this.now() - m.lastSeenMs,
-          `missed the all-reduce deadline of step ${r.failed_step} (reported by rank ${r.rank})`,
+          `failed the all-reduce of step ${r.failed_step} (reported by rank ${r.rank}: ${r.collective_error})`,
           false,
         );
     }

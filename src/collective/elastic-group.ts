@@ -14,6 +14,7 @@ import {
   CollectiveFailedError,
   CollectiveTimeoutError,
   MembershipChangedError,
+  NonFiniteContributionError,
   RegroupTimeoutError,
   TransportClosedError,
   TransportUnreachableError,
@@ -283,7 +284,12 @@ export class ElasticGroup {
   }
 }
 
-/** Ranks a timed-out collective heard nothing from (the coordinator evicts them). */
+/**
+ * Ranks a failed collective blames (the coordinator evicts them): those a timed-out step heard
+ * nothing from, or the sender of NaN or ±Inf values.
+ */
 export function missingRanksOf(err: CollectiveFailedError): number[] {
-  return err instanceof CollectiveTimeoutError ? err.missingRanks : [];
+  if (err instanceof CollectiveTimeoutError) return err.missingRanks;
+  if (err instanceof NonFiniteContributionError) return [err.rank];
+  return [];
 }
