@@ -80,6 +80,11 @@ export class ElasticGroup {
     return this.current;
   }
 
+  /** The wire format of the group's gradient all-reduce. */
+  get compression(): Compression {
+    return this.o.compression;
+  }
+
   /** All-reduce bytes sent plus received, over every generation so far (for progress reports). */
   get bytes(): number {
     const s = this.allreduce?.stats;

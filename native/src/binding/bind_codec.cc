@@ -116,7 +116,8 @@ Napi::Value scale_into(const Napi::CallbackInfo& ci) {
   const float* src = args.floats(0, "src", n, "src.length");
   float* dst = args.floats(1, "dst", n, "src.length");
   const double scale = args.number(2, "scale");
-  const double limit = args.is_nullish(3) ? INFINITY : args.number(3, "limit");
+  const bool unlimited = args.is_nullish(3) || (ci[3].IsNumber() && ci[3].As<Napi::Number>().DoubleValue() == INFINITY);
+  const double limit = unlimited ? INFINITY : args.number(3, "limit");
   if (!(limit > 0)) args.fail("argument 'limit' must be a number > 0 (Infinity: test for non-finite results)");
   if (dst != src) args.require_disjoint(0, "src", 1, "dst");
   // compared in float32, as the JavaScript twin does (Math.fround(limit)); above FLT_MAX: +Inf
