@@ -481,6 +481,7 @@ export class Coordinator {
         samplesPerS: r.samples_per_s,
         epochTimeS: r.epoch_time_s,
       });
+      if (r.skipped_steps > 0) addEvent(this.db, { runId: run.id, kind: 'skipped', detail: { epoch: r.epoch, steps: r.skipped_steps } });
       this.events.publish('epoch', run.id, {
         epoch: r.epoch,
         epochs: run.config.train.epochs,

@@ -4,7 +4,7 @@
  * and the coordinator writes the same rows; this module is never on a worker's import path.)
  */
 import type { RunConfig } from '../config/index.js';
-import { addCheckpoint, createRun, EpochTally, finishRun, markRunning, openStore, type Store } from '../store/index.js';
+import { addCheckpoint, addEvent, createRun, EpochTally, finishRun, markRunning, openStore, type Store } from '../store/index.js';
 import { RunTelemetry, type RunEnergyTotal } from '../telemetry/recorder.js';
 import type { CheckpointRecord, EpochReport, StepReport, TrainingSink } from './sink.js';
 
@@ -69,6 +69,8 @@ export class StoreRun implements TrainingSink {
       samplesPerS: e.samplesPerS,
       epochTimeS: e.epochTimeS,
     });
+    if (e.skippedSteps > 0)
+      addEvent(this.store.db, { runId: this.runId, kind: 'skipped', detail: { epoch: e.epoch, steps: e.skippedSteps } });
     await this.telemetry.epochEnd(e.epoch);
   }
 
