@@ -145,10 +145,13 @@ test('checkpoint - a state with NaN or Inf is refused before any file is touched
     undo();
   }
   const fresh = path.join(dir, 'never.safetensors');
-  await assert.rejects(saveCheckpoint(fresh, a, optA, meta(3), { 'ef/x': { dtype: 'F32', shape: [2], data: Float32Array.of(1, Number.NaN) } }), {
-    name: 'NonFiniteStateError',
-    message: `${fresh}: not written: ef/x is NaN (element 1)`,
-  });
+  await assert.rejects(
+    saveCheckpoint(fresh, a, optA, meta(3), { 'ef/x': { dtype: 'F32', shape: [2], data: Float32Array.of(1, Number.NaN) } }),
+    {
+      name: 'NonFiniteStateError',
+      message: `${fresh}: not written: ef/x is NaN (element 1)`,
+    },
+  );
   assert.deepEqual(await readdir(dir), ['c.safetensors'], 'no file, no temporary file');
   // the good file is still there, untouched, and loads
   const b = buildModel(spec, [4, 4, 1], 3, 99);

@@ -139,7 +139,10 @@ test('non-finite - with onNonFinite: skip a step with a NaN loss or Inf gradient
 
 test('non-finite - an epoch whose every step was skipped ends the run as diverged (nothing NaN is reported)', async (t) => {
   const { run, epochs } = await solo(t, 'skip', new Map([0, 1, 2, 3, 4, 5].map((s) => [s, 'loss'])));
-  await assert.rejects(run, { name: 'DivergedError', message: 'diverged: every step of the epoch was skipped (train.onNonFinite: skip) at epoch 1 step 6' });
+  await assert.rejects(run, {
+    name: 'DivergedError',
+    message: 'diverged: every step of the epoch was skipped (train.onNonFinite: skip) at epoch 1 step 6',
+  });
   assert.deepEqual(epochs, []);
 });
 
