@@ -103,9 +103,14 @@ function beginStep(
       } else {
         v.fill(0);
       }
-      const lossFinite = Number.isFinite(metrics.lossSum);
-      const here = lossFinite ? gradProblem : `loss is ${formatValue(metrics.lossSum)}`;
-      v[layout.length] = lossFinite ? metrics.lossSum : 0;
+      const loss = metrics.lossSum;
+      // the loss sum travels in the same wire format (fp16 turns 65520 into Inf)
+      const lossFits = Math.abs(loss) < limit;
+      const lossProblem = Number.isFinite(loss)
+        ? `loss sum is ${formatValue(loss)} (the wire format carries |x| < ${limit})`
+        : `loss is ${formatValue(loss)}`;
+      const here = lossFits ? gradProblem : lossProblem;
+      v[layout.length] = lossFits ? loss : 0;
       v[layout.length + 1] = metrics.correct;
       v[layout.length + 2] = here ? 1 : 0;
       const sum = await (options.timeReduce ? options.timeReduce(() => inner.finish()) : inner.finish());

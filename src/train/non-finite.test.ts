@@ -33,7 +33,7 @@ const configWith = (onNonFinite?: 'fail' | 'skip'): RunConfig =>
     { source: 'test' },
   );
 
-type Poison = 'loss' | 'gradient';
+type Poison = 'loss' | 'gradient' | 'loss 1e5';
 
 /** `c`, but the loss or every gradient this rank hands to the reduction of the listed (0-based) steps is NaN / +Inf at element 0. */
 function poisoning(c: TrainingCollective, poison: ReadonlyMap<number, Poison>): TrainingCollective {
@@ -46,7 +46,7 @@ function poisoning(c: TrainingCollective, poison: ReadonlyMap<number, Poison>): 
       return {
         ...(r.hook ? { hook: r.hook } : {}),
         finish: (grads, metrics) => {
-          if (kind === 'loss') return r.finish(grads, { ...metrics, lossSum: Number.NaN });
+          if (kind !== 'gradient') return r.finish(grads, { ...metrics, lossSum: kind === 'loss' ? Number.NaN : 1e5 });
           // the cpu backend hands out its own arrays: poisoned in place
           for (const g of Object.values(grads ?? {})) (g.dataSync() as Float32Array)[0] = Infinity;
           return r.finish(grads, metrics);
@@ -146,15 +146,15 @@ test('non-finite - an epoch whose every step was skipped ends the run as diverge
   assert.deepEqual(epochs, []);
 });
 
-/** Two ranks over the loopback; rank 1's loss of (0-based) step 4 is NaN. */
-async function twoRanks(onNonFinite: 'fail' | 'skip') {
+/** Two ranks over the loopback; rank 1's loss of (0-based) step 4 is NaN (or `poison`). */
+async function twoRanks(onNonFinite: 'fail' | 'skip', compression: 'none' | 'fp16' = 'none', poison: Poison = 'loss') {
   const hub = new LoopbackHub({ maxPayload: 64 * 1024, shuffleSeed: 5 });
   const assign = (rank: number): GroupAssignment => ({ runId: 'r-nf', rank, worldSize: 2, generation: 1, url: 'loopback', resync: false });
   const never = new Promise<never>(() => undefined);
   const groups = [0, 1].map(
     (rank) =>
       new ElasticGroup(assign(rank), {
-        compression: 'none',
+        compression,
         connect: async () => hub.connect(),
         isFatal: () => false,
         redact: (u) => u,
@@ -174,7 +174,7 @@ async function twoRanks(onNonFinite: 'fail' | 'skip') {
     const results = await Promise.allSettled(
       setups.map((setup, rank) => {
         const c = groupCollective(groups[rank]!, flatLayout(setup.model.params()));
-        return runTrainingLoop(setup, rank === 1 ? poisoning(c, new Map([[4, 'loss']])) : c, recs[rank]!.sink, {
+        return runTrainingLoop(setup, rank === 1 ? poisoning(c, new Map([[4, poison]])) : c, recs[rank]!.sink, {
           runId: 'r-nf',
           checkpointDir: path.join(dir, `rank${rank}`),
           checkStop: () => undefined,
@@ -210,4 +210,15 @@ test('non-finite - two ranks: one rank meets a NaN loss; both fail alike, or wit
   );
   assert.deepEqual(skipped.final[0], skipped.final[1], 'weights and moments equal on both ranks');
   for (const rec of skipped.recs) assert.equal(JSON.stringify(rec.states[5]), JSON.stringify(rec.states[4]), 'step 5 changed nothing');
+});
+
+test('non-finite - two ranks, fp16: a loss sum beyond what fp16 carries is never sent; both ranks fail alike, no rank is blamed', async () => {
+  const failed = await twoRanks('fail', 'fp16', 'loss 1e5');
+  assert.deepEqual(
+    failed.results.map((r) => (r.status === 'rejected' ? `${(r.reason as Error).name}: ${(r.reason as Error).message}` : 'fulfilled')),
+    [
+      'DivergedError: diverged: a loss or gradient is NaN or Inf at epoch 1 step 5 (1 other rank(s))',
+      'DivergedError: diverged: loss sum is 100000 (the wire format carries |x| < 65520) at epoch 1 step 5 (rank 1)',
+    ],
+  );
 });
