@@ -60,6 +60,7 @@ function setup(t: { after(fn: () => void): void }) {
     collective_error: '',
     missing_ranks: [],
     failed_step: 0,
+    skipped_steps: 0,
     step_seconds: [],
     allreduce_bytes: 0,
     allreduce_seconds: 0,
@@ -282,4 +283,41 @@ test('coordinator security - reports of rejected messages become events naming s
     [{ count: 75 }],
   );
   assert.deepEqual(progress, [...Array(25).fill(3), 0]);
+});
+
+test('coordinator metrics - an epoch report with skipped steps (train.onNonFinite: skip) records a skipped event; a rank that diverged fails the run', async (t) => {
+  const { c, store, join, report, config } = setup(t);
+  const ids = join(2);
+  const { run_id } = c.submit(JSON.stringify({ ...config, train: { ...config.train, onNonFinite: 'skip' } }), 2, '');
+  await settle();
+  const epoch = (n: number, skipped: number) =>
+    report({
+      worker_id: ids[0]!,
+      run_id,
+      generation: 1,
+      rank: 0,
+      epoch: n,
+      train_loss: 1,
+      train_acc: 0.5,
+      lr: 1e-3,
+      samples_per_s: 10,
+      epoch_time_s: 1,
+      steps: 5 * n,
+      skipped_steps: skipped,
+    });
+  c.reportMetrics(epoch(1, 3));
+  c.reportMetrics(epoch(2, 0));
+  assert.deepEqual(
+    listEvents(store.db, run_id)
+      .filter((e) => e.kind === 'skipped')
+      .map((e) => e.detail),
+    [{ epoch: 1, steps: 3 }],
+  );
+  c.reportMetrics(
+    report({ worker_id: ids[1]!, run_id, generation: 1, rank: 1, error: 'diverged: loss is NaN at epoch 3 step 12 (rank 1)' }),
+  );
+  assert.deepEqual(
+    [c.info(run_id).status, c.info(run_id).error],
+    ['FAILED', `rank 1 (${ids[1]}): diverged: loss is NaN at epoch 3 step 12 (rank 1)`],
+  );
 });

@@ -450,8 +450,9 @@ export class Coordinator {
 
   /**
    * A rank's collective failed. A report from an older generation is stale (the group has been
-   * re-formed since). Ranks named missing (their contributions never arrived by the deadline)
-   * are evicted as dead; then the group is re-formed and the step redone.
+   * re-formed since). Ranks it names (their contributions never arrived by the deadline, or
+   * carried NaN or Inf values, which a member never sends) are evicted as dead; then the group
+   * is re-formed and the step redone.
    */
   private collectiveFailed(run: ActiveRun, w: WorkerEntry, r: MetricsReport): void {
     if (r.generation !== run.generation) return;
@@ -468,7 +469,7 @@ export class Coordinator {
         this.declareDead(
           m,
           this.now() - m.lastSeenMs,
-          `missed the all-reduce deadline of step ${r.failed_step} (reported by rank ${r.rank})`,
+          `failed the all-reduce of step ${r.failed_step} (reported by rank ${r.rank}: ${r.collective_error})`,
           false,
         );
     }
@@ -517,6 +518,7 @@ export class Coordinator {
         samplesPerS: r.samples_per_s,
         epochTimeS: r.epoch_time_s,
       });
+      if (r.skipped_steps > 0) addEvent(this.db, { runId: run.id, kind: 'skipped', detail: { epoch: r.epoch, steps: r.skipped_steps } });
       this.events.publish('epoch', run.id, {
         epoch: r.epoch,
         epochs: run.config.train.epochs,

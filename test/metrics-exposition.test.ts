@@ -30,6 +30,7 @@ function report(m: Partial<MetricsReport> & Pick<MetricsReport, 'worker_id' | 'r
     collective_error: '',
     missing_ranks: [],
     failed_step: 0,
+    skipped_steps: 0,
     ...m,
   } as MetricsReport;
 }

@@ -39,10 +39,12 @@ export function reportSink(d: ReportSinkDeps): TrainingSink {
         samples_per_s: e.samplesPerS,
         epoch_time_s: e.epochTimeS,
         steps: e.steps,
+        skipped_steps: e.skippedSteps,
       });
       d.log(
         `epoch ${e.epoch}/${e.epochs} loss ${e.trainLoss.toFixed(4)} acc ${e.trainAcc.toFixed(4)}` +
-          (test ? ` test acc ${test.accuracy.toFixed(4)}` : ''),
+          (test ? ` test acc ${test.accuracy.toFixed(4)}` : '') +
+          (e.skippedSteps ? ` (${e.skippedSteps} step(s) skipped: NaN or Inf)` : ''),
       );
     },
     // Unrecorded, the file is merely unused by a resume; training goes on.

@@ -196,7 +196,8 @@ function progressSink(config: RunConfig, enabled: boolean, io: CliIO): TrainingS
       say(
         `epoch ${e.epoch}/${e.epochs}  train loss ${e.trainLoss.toFixed(4)} acc ${pct(e.trainAcc)}` +
           (e.test ? `  test loss ${e.test.loss.toFixed(4)} acc ${pct(e.test.accuracy)}` : '') +
-          `  ${Math.round(e.samplesPerS).toLocaleString('en-US')} samples/s  ${e.epochTimeS.toFixed(1)} s`,
+          `  ${Math.round(e.samplesPerS).toLocaleString('en-US')} samples/s  ${e.epochTimeS.toFixed(1)} s` +
+          (e.skippedSteps ? `  (${e.skippedSteps} step(s) skipped: NaN or Inf)` : ''),
       );
     },
     checkpoint: async () => undefined,

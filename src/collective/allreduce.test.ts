@@ -2,7 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveAlgorithm } from './options.js';
 import { AllReduce } from './allreduce.js';
-import { CollectiveFailedError, CollectiveTimeoutError, CollectiveConfigError, TransportClosedError } from './errors.js';
+import {
+  CollectiveFailedError,
+  CollectiveTimeoutError,
+  CollectiveConfigError,
+  NonFiniteContributionError,
+  TransportClosedError,
+} from './errors.js';
+import { missingRanksOf } from './elastic-group.js';
 import type { AllReduceOptions } from './options.js';
 import { LoopbackHub, type LoopbackTransport } from './transport.js';
 import { firstBitDifference, randomGradient, rankOrderReduce } from './testing.js';
@@ -187,6 +194,52 @@ test('allreduce loopback - a rank that never contributes gives CollectiveTimeout
     }
     // the instance is unusable afterwards
     assert.throws(() => (g.ranks[0] as AllReduce).allreduceBuckets([1]), CollectiveTimeoutError);
+  } finally {
+    await g.close();
+  }
+});
+
+test('allreduce loopback - a contribution with NaN or Inf fails the step naming its sender, every codec and algorithm', async () => {
+  for (const compression of ['none', 'fp16', 'sign-ef'] as const)
+    for (const algorithm of ['reduce-scatter', 'allgather'] as const)
+      for (const special of [Number.NaN, Infinity]) {
+        const g = await loopbackGroup(3, { compression, algorithm, stepDeadlineMs: 300 }, { shuffleSeed: 3 });
+        const what = `${compression} ${algorithm} ${special}`;
+        try {
+          const inputs = [0, 1, 2].map((r) => randomGradient(3000, 20 + r));
+          (inputs[1] as Float32Array)[100] = special; // in shard 0 (reduce-scatter): rank 0 sums it
+          const results = await Promise.allSettled(g.ranks.map((ar, r) => ar.allreduce(inputs[r] as Float32Array)));
+          assert.ok(
+            results.every((res) => res.status === 'rejected'),
+            `${what}: no rank may finish the step`,
+          );
+          const errors = results.map((res) => (res as PromiseRejectedResult).reason as Error);
+          // the ranks that summed the chunk name rank 1; the others time out waiting for them
+          const named = errors.filter((e) => e instanceof NonFiniteContributionError);
+          assert.ok(named.length >= 1, `${what}: ${errors.map(String).join('; ')}`);
+          for (const e of named) {
+            assert.equal((e as NonFiniteContributionError).rank, 1, what);
+            assert.ok(e instanceof CollectiveFailedError);
+            assert.deepEqual(missingRanksOf(e as NonFiniteContributionError), [1], what);
+            assert.match(e.message, /rank 1 sent NaN or Inf values/);
+          }
+          if (algorithm === 'reduce-scatter') assert.ok(errors[0] instanceof NonFiniteContributionError, `${what}: the owner of shard 0`);
+        } finally {
+          await g.close();
+        }
+      }
+});
+
+test("allreduce loopback - a sum that overflows to Inf is no rank's fault: every rank gets the same result", async () => {
+  const g = await loopbackGroup(2, { op: 'sum' });
+  try {
+    const inputs = [0, 1].map((r) => randomGradient(500, 40 + r));
+    for (const v of inputs) v[7] = 3e38;
+    const results = await Promise.all(g.ranks.map((ar, r) => ar.allreduce(inputs[r] as Float32Array)));
+    for (const res of results) {
+      assert.equal(res[7], Infinity);
+      assert.equal(firstBitDifference(res, rankOrderReduce(inputs, 'sum')), -1);
+    }
   } finally {
     await g.close();
   }

@@ -1,5 +1,11 @@
 import { accumulateChunk, encodeChunk, maxChunkElements, newPlainMessage, readHeader, HEADER_BYTES } from './codec.js';
-import { CollectiveConfigError, CollectiveFailedError, CollectiveTimeoutError, TransportClosedError } from './errors.js';
+import {
+  CollectiveConfigError,
+  CollectiveFailedError,
+  CollectiveTimeoutError,
+  NonFiniteContributionError,
+  TransportClosedError,
+} from './errors.js';
 import { ReadyBarrier } from './barrier.js';
 import { MAC_BYTES, type GroupMac, type RunAuth } from './auth.js';
 import { planLayout, type ChunkSpec } from './layout.js';
@@ -404,19 +410,18 @@ export class AllReduce {
   /**
    * Sums the N contributions of an owned chunk in rank order, then publishes the result
    * (reduce-scatter); with allgather every rank does this for every chunk and publishes nothing.
+   * A contribution with NaN or ±Inf fails the step naming its sender (the accumulate kernels
+   * report it from the same pass). A sum may still overflow to ±Inf: that result goes out as
+   * it is, the same on every rank, and the training side tells divergence from there.
    */
   private reduceChunk(state: StepState, chunk: number): void {
     const { rank, worldSize } = this.group;
     const spec = (state.layout.chunksByShard[state.ownedShard] as ChunkSpec[])[chunk] as ChunkSpec;
     const slots = state.contributions[chunk] as Array<Uint8Array | null>;
     const codec = this.options.compression;
-    const divisor = this.options.op === 'mean' ? worldSize : 1;
     const out = state.out.subarray(spec.offset, spec.offset + spec.length);
     if (this.algorithm === 'allgather') {
-      for (let r = 0; r < worldSize; r++) {
-        accumulateChunk(codec, slots[r] as Uint8Array, spec.length, out, r === 0, r === worldSize - 1 ? divisor : 1);
-      }
-      slots.fill(null);
+      if (!this.sumContributions(state, slots, out)) return;
       state.reduced[chunk] = true;
       this.markGathered(state, spec);
       return;
@@ -429,10 +434,7 @@ export class AllReduce {
       acc = out;
       msg = new Uint8Array(0);
     }
-    for (let r = 0; r < worldSize; r++) {
-      accumulateChunk(codec, slots[r] as Uint8Array, spec.length, acc, r === 0, r === worldSize - 1 ? divisor : 1);
-    }
-    slots.fill(null);
+    if (!this.sumContributions(state, slots, acc)) return;
     state.reduced[chunk] = true;
     if (codec !== 'none') {
       const residual = this.ownerResidual ? this.ownerResidual.subarray(spec.offset, spec.offset + spec.length) : null;
@@ -449,6 +451,21 @@ export class AllReduce {
     }
     if (codec === 'none') out.set(acc);
     this.markGathered(state, spec);
+  }
+
+  /** acc = the contributions in `slots` summed in rank order (÷N for `mean`); false, the step failed, when one had NaN or ±Inf. */
+  private sumContributions(state: StepState, slots: Array<Uint8Array | null>, acc: Float32Array): boolean {
+    const { worldSize } = this.group;
+    const codec = this.options.compression;
+    const divisor = this.options.op === 'mean' ? worldSize : 1;
+    for (let r = 0; r < worldSize; r++) {
+      if (accumulateChunk(codec, slots[r] as Uint8Array, acc.length, acc, r === 0, r === worldSize - 1 ? divisor : 1)) {
+        this.fail(new NonFiniteContributionError(state.step, r));
+        return false;
+      }
+    }
+    slots.fill(null);
+    return true;
   }
 
   private markGathered(state: StepState, spec: ChunkSpec): void {

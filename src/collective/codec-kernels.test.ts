@@ -233,6 +233,62 @@ test('codec kernels - scaled copy: native equals the JavaScript float64 product 
   });
 });
 
+/** Ragged sizes, each with NaN, ±Inf (and -0, which is finite) at its start, middle and end. */
+function* nonFiniteCases(): Generator<{ n: number; at: number; special: number; what: string }> {
+  for (const n of [1, 2, 3, 17, 63, 65, 257]) {
+    for (const at of new Set([0, n >> 1, n - 1])) {
+      for (const special of [Number.NaN, Infinity, -Infinity, -0]) yield { n, at, special, what: `n=${n} ${special}@${at}` };
+    }
+  }
+}
+
+/** The kernels in use here: the JavaScript twin, then every native variant. */
+function eachKernels(fn: (k: CodecKernels, name: string) => void): void {
+  fn(jsKernels, 'js');
+  forEachVariant(fn);
+}
+
+test('codec kernels - accumulate reports a decoded NaN or Inf (never -0), every variant and the JavaScript twin alike', () => {
+  eachKernels((k, name) => {
+    for (const { n, at, special, what } of nonFiniteCases()) {
+      const bad = !Number.isFinite(special);
+      const v = randomGradient(n, n + at, 3);
+      v[at] = special;
+      const acc = randomGradient(n, 7);
+      assert.equal(k.addF32(shifted(new Uint8Array(v.buffer), 1), acc, false, 1), bad, `${name} addF32 ${what}`);
+      assert.equal(k.addF32(new Uint8Array(v.buffer), acc, true, 3), bad, `${name} addF32 first ${what}`);
+      const half = new Uint8Array(2 * n);
+      jsKernels.halfEncode(v, half, null);
+      assert.equal(k.halfAccumulate(shifted(half, 1), acc, false, 1), bad, `${name} halfAccumulate ${what}`);
+      // one sign-ef scale per 256 elements: the special value is the scale of element `at`'s block
+      const scales = new Float32Array(Math.ceil(n / 256)).fill(0.5);
+      scales[at >> 8] = special;
+      const signs = new Uint8Array(Math.ceil(n / 8)).fill(0xa5);
+      assert.equal(k.signAccumulate(new Uint8Array(scales.buffer), signs, acc, false, 2), bad, `${name} signAccumulate ${what}`);
+    }
+  });
+});
+
+test('codec kernels - scaled copy reports NaN and values at or beyond its limit; the first non-finite index', () => {
+  eachKernels((k, name) => {
+    for (const { n, at, special, what } of nonFiniteCases()) {
+      const v = randomGradient(n, 3 * n + at, 100);
+      v[at] = special;
+      const dst = new Float32Array(n);
+      assert.equal(k.scaleInto(v, dst, 0.5), !Number.isFinite(special), `${name} scaleInto ${what}`);
+      assert.equal(k.scaleInto(v, dst, 1, 65520), !Number.isFinite(special), `${name} scaleInto, fp16 limit ${what}`);
+      assert.equal(k.firstNonFinite(v), Number.isFinite(special) ? -1 : at, `${name} firstNonFinite ${what}`);
+      v[at] = 65519.99;
+      assert.equal(k.scaleInto(v, dst, 1, 65520), false, `${name} below the fp16 limit ${what}`);
+      v[at] = -65520;
+      assert.equal(k.scaleInto(v, dst, 1, 65520), true, `${name} at the fp16 limit ${what}`);
+      assert.equal(k.scaleInto(v, dst, 1), false, `${name} finite without a limit ${what}`);
+      assert.equal(k.scaleInto(v, dst, (1e38 / 65520) * 10), true, `${name} overflow to Inf ${what}`);
+    }
+    assert.equal(k.firstNonFinite(new Float32Array(0)), -1);
+  });
+});
+
 test('codec kernels - wrong arguments name what is wrong', { skip: skipNative }, () => {
   const c = native.codec;
   assert.ok(c);
@@ -254,4 +310,5 @@ test('codec kernels - wrong arguments name what is wrong', { skip: skipNative },
     /must not overlap/,
   );
   assert.throws(() => c.codecHalfAccumulate(new Uint8Array(4), new Float32Array(2), false, 0), /divisor/);
+  assert.throws(() => c.codecScaleInto(new Float32Array(2), new Float32Array(2), 1, 0), /argument 'limit' must be a number > 0/);
 });

@@ -156,17 +156,32 @@ export function newPlainMessage(rank: number, count: number, trailerBytes = 0): 
  * Decodes a chunk (header already checked: `count` elements of `codec`) into `acc`: overwrites
  * it when `first`, otherwise adds element-wise in float32 (acc[i] = fround(acc[i] + decoded[i])).
  * A `divisor` other than 1 then divides the float32 sum (one rounding each, as two passes would).
+ * Returns true when a decoded value was NaN or ±Inf (tested in the same pass).
  */
-export function accumulateChunk(codec: Compression, msg: Uint8Array, count: number, acc: Float32Array, first: boolean, divisor = 1): void {
+export function accumulateChunk(
+  codec: Compression,
+  msg: Uint8Array,
+  count: number,
+  acc: Float32Array,
+  first: boolean,
+  divisor = 1,
+): boolean {
   assertLittleEndian();
   if (acc.length !== count) throw new RangeError(`chunk of ${count} elements into ${acc.length}`);
   const k = codecKernels();
-  if (codec === 'none') k.addF32(msg.subarray(HEADER_BYTES, HEADER_BYTES + 4 * count), acc, first, divisor);
-  else if (codec === 'fp16') k.halfAccumulate(msg.subarray(HEADER_BYTES, HEADER_BYTES + 2 * count), acc, first, divisor);
-  else {
-    const bitsAt = HEADER_BYTES + 4 * signBlocks(count);
-    k.signAccumulate(msg.subarray(HEADER_BYTES, bitsAt), msg.subarray(bitsAt, bitsAt + Math.ceil(count / 8)), acc, first, divisor);
-  }
+  if (codec === 'none') return k.addF32(msg.subarray(HEADER_BYTES, HEADER_BYTES + 4 * count), acc, first, divisor);
+  if (codec === 'fp16') return k.halfAccumulate(msg.subarray(HEADER_BYTES, HEADER_BYTES + 2 * count), acc, first, divisor);
+  const bitsAt = HEADER_BYTES + 4 * signBlocks(count);
+  return k.signAccumulate(msg.subarray(HEADER_BYTES, bitsAt), msg.subarray(bitsAt, bitsAt + Math.ceil(count / 8)), acc, first, divisor);
+}
+
+/**
+ * The smallest magnitude a contribution of `codec` cannot carry as a finite value: fp16 rounds
+ * |x| ≥ 65520 to ±Inf; fp32 and sign-ef carry every finite value. A rank checks its gradient
+ * against it before sending (a member never puts NaN or ±Inf on the wire).
+ */
+export function wireLimit(codec: Compression): number {
+  return codec === 'fp16' ? 65520 : Infinity;
 }
 
 /** The block scales of a sign-ef chunk message of `count` elements (a copy). */

@@ -15,6 +15,7 @@ import {
   CollectiveFailedError,
   CollectiveTimeoutError,
   MembershipChangedError,
+  NonFiniteContributionError,
   RegroupTimeoutError,
   TransportClosedError,
   TransportUnreachableError,
@@ -84,6 +85,11 @@ export class ElasticGroup {
 
   get assignment(): GroupAssignment {
     return this.current;
+  }
+
+  /** The wire format of the group's gradient all-reduce. */
+  get compression(): Compression {
+    return this.o.compression;
   }
 
   /** All-reduce bytes sent plus received, over every generation so far (for progress reports). */
@@ -304,7 +310,12 @@ export class ElasticGroup {
   }
 }
 
-/** Ranks a timed-out collective heard nothing from (the coordinator evicts them). */
+/**
+ * Ranks a failed collective blames (the coordinator evicts them): those a timed-out step heard
+ * nothing from, or the sender of NaN or ±Inf values.
+ */
 export function missingRanksOf(err: CollectiveFailedError): number[] {
-  return err instanceof CollectiveTimeoutError ? err.missingRanks : [];
+  if (err instanceof CollectiveTimeoutError) return err.missingRanks;
+  if (err instanceof NonFiniteContributionError) return [err.rank];
+  return [];
 }

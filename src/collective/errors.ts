@@ -49,6 +49,23 @@ export class CollectiveTimeoutError extends CollectiveFailedError {
   }
 }
 
+/**
+ * A rank's contribution to a step carried NaN or ±Inf. A member never sends one (a rank whose
+ * own gradient is not finite sends zeros and says so in the step's metrics, so that every
+ * rank fails or skips the step alike), so the sender is faulty: it is named, as a rank that
+ * missed the deadline is, and the group re-forms without it.
+ */
+export class NonFiniteContributionError extends CollectiveFailedError {
+  constructor(
+    readonly step: number,
+    /** The sender. */
+    readonly rank: number,
+  ) {
+    super(`all-reduce step ${step}: rank ${rank} sent NaN or Inf values (a member sends only finite ones)`);
+    this.name = 'NonFiniteContributionError';
+  }
+}
+
 /** The transport under a collective closed or failed while it was in use. */
 export class TransportClosedError extends CollectiveFailedError {
   constructor(message = 'transport closed', options: { cause?: unknown } = {}) {

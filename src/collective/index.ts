@@ -8,7 +8,7 @@ export {
   type AllReduceOptions,
 } from './options.js';
 export { COMPRESSIONS, isCompression, type Compression } from './compression.js';
-export { bodyBytes, messageBytes, HEADER_BYTES } from './codec.js';
+export { bodyBytes, messageBytes, wireLimit, HEADER_BYTES } from './codec.js';
 export * from './errors.js';
 export {
   LoopbackHub,

@@ -83,13 +83,15 @@ export function encodeSigns(
   }
 }
 
-/** Adds (or, when `first`, writes) the decoded ±scale values of `n` elements into `acc`. */
-export function accumulateSigns(scales: Uint8Array, bits: Uint8Array, n: number, acc: Float32Array, first: boolean): void {
+/** Adds (or, when `first`, writes) the decoded ±scale values of `n` elements into `acc`; true when a scale is NaN or ±Inf. */
+export function accumulateSigns(scales: Uint8Array, bits: Uint8Array, n: number, acc: Float32Array, first: boolean): boolean {
   const dv = new DataView(scales.buffer, scales.byteOffset, scales.byteLength);
   const pm = new Float32Array(2);
+  let bad = false;
   for (let b0 = 0, blk = 0; b0 < n; b0 += SIGN_BLOCK, blk++) {
     const end = Math.min(b0 + SIGN_BLOCK, n);
     const scale = dv.getFloat32(4 * blk, true);
+    if (scale - scale !== 0) bad = true;
     pm[0] = -scale;
     pm[1] = scale;
     for (let base = b0; base < end; base += 8) {
@@ -99,4 +101,5 @@ export function accumulateSigns(scales: Uint8Array, bits: Uint8Array, n: number,
       else for (let i = base; i < stop; i++) acc[i] = (acc[i] as number) + (pm[(byte >>> (i - base)) & 1] as number);
     }
   }
+  return bad;
 }

@@ -119,6 +119,14 @@ export const trainSchema = z.strictObject({
   compression: z.enum(COMPRESSIONS).default('none'),
   /** Checkpoint every N optimizer steps; 0: only at epoch end. */
   checkpointEverySteps: nonNegativeInt().default(0),
+  /**
+   * A step whose loss or gradient is NaN or ±Inf: `fail` (absent means fail) ends the run as
+   * diverged; `skip` leaves the weights as they were and goes on, as mixed-precision loss
+   * scalers do (skipped steps are logged and counted per epoch). A parameter or optimizer
+   * moment that an update itself makes NaN or ±Inf ends the run either way. No default, so
+   * configs written before the field existed keep their hash (and their checkpoints resume).
+   */
+  onNonFinite: z.enum(['fail', 'skip']).optional(),
 });
 
 export const engineSchema = z.strictObject({

@@ -154,9 +154,11 @@ export interface NativeAddon {
   /**
    * One AdamW step + clip, in place over p, m, v (same length, no overlap): m ← β1·m + (1−β1)·g;
    * v ← β2·v + (1−β2)·g²; p ← p − lr·wd·p − lr·(m/(1−β1^step)) / (√(v/(1−β2^step)) + ε);
-   * then p ← clamp(p, −clip, clip) when clip > 0. Float32 arithmetic.
+   * then p ← clamp(p, −clip, clip) when clip > 0. Float32 arithmetic. Returns true when some
+   * updated p or v is NaN or ±Inf (a NaN or ±Inf gradient value always makes its v so): the
+   * test rides along the update's pass.
    */
-  adamw(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, h: AdamWHyperparams): void;
+  adamw(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, h: AdamWHyperparams): boolean;
   /**
    * BatchNorm training forward over row-major x [rows][channels] (channels innermost: dense
    * [batch][C], or NHWC with rows = N·H·W). Writes y = (x − mean)·invStd·gamma + beta, the
@@ -254,6 +256,12 @@ function notBuiltReason(file: string): string {
   return `${shown} not found (run npm run build:native)${why}`;
 }
 
+/** Whether the addon's AdamW reports non-finite results (an addon built before it returned nothing). */
+function reportsNonFinite(addon: NativeAddon): boolean {
+  const one = () => new Float32Array(1);
+  return typeof addon.adamw(one(), one(), one(), one(), { lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, step: 1 }) === 'boolean';
+}
+
 /**
  * Loads the addon once per process and caches the outcome. Never throws.
  * Before the first load it sets OPENBLAS_THREAD_TIMEOUT=4 unless already set: OpenBLAS reads
@@ -271,7 +279,8 @@ export function loadNative(): NativeLoad {
   try {
     const require = createRequire(import.meta.url);
     const mod = require(file) as Partial<NativeAddon>;
-    const missing = REQUIRED_FUNCTIONS.filter((name) => typeof mod[name] !== 'function');
+    const missing: string[] = REQUIRED_FUNCTIONS.filter((name) => typeof mod[name] !== 'function');
+    if (missing.length === 0 && !reportsNonFinite(mod as NativeAddon)) missing.push("adamw's non-finite report");
     cached =
       missing.length > 0
         ? { addon: null, reason: `${ADDON_RELATIVE} is out of date (missing ${missing.join(', ')}; run npm run build:native)` }
@@ -293,8 +302,12 @@ export function packedInt32Length(rows: number, k: number): number {
  * the JavaScript twin they equal bit for bit). Byte buffers may sit at any alignment.
  */
 export interface NativeCodec {
-  /** acc[i] = first ? src[i] : acc[i] + src[i] (float32; src = 4·acc.length bytes of LE fp32), then acc[i] /= divisor (default 1). */
-  codecAddF32(src: Uint8Array, acc: Float32Array, first: boolean, divisor?: number): void;
+  /**
+   * acc[i] = first ? src[i] : acc[i] + src[i] (float32; src = 4·acc.length bytes of LE fp32), then
+   * acc[i] /= divisor (default 1). Like every decode-and-accumulate kernel here, returns true
+   * when a decoded value was NaN or ±Inf.
+   */
+  codecAddF32(src: Uint8Array, acc: Float32Array, first: boolean, divisor?: number): boolean;
   /**
    * sign-ef encode with error feedback, one scale per block of 256 elements: u = values +
    * residual (−0 → +0); s_b = mean |u| over block b (16 float64 lanes, lane j takes the block's
@@ -309,14 +322,20 @@ export interface NativeCodec {
     bits: Uint8Array,
     decodedOut?: Float32Array | null,
   ): void;
-  /** acc[i] = (first ? 0 : acc[i]) + (bit i ? s_b : −s_b) (first writes), then /= divisor. */
-  codecSignAccumulate(scales: Uint8Array, bits: Uint8Array, acc: Float32Array, first: boolean, divisor?: number): void;
+  /** acc[i] = (first ? 0 : acc[i]) + (bit i ? s_b : −s_b) (first writes), then /= divisor; true when a scale is NaN or ±Inf. */
+  codecSignAccumulate(scales: Uint8Array, bits: Uint8Array, acc: Float32Array, first: boolean, divisor?: number): boolean;
   /** IEEE half, round to nearest even, into dst (2·src.length bytes, LE); decodedOut (may be `src`) gets the rounded values. */
   codecHalfEncode(src: Float32Array, dst: Uint8Array, decodedOut?: Float32Array | null): void;
-  /** acc[i] = (first ? 0 : acc[i]) + half(src[i]) (first writes), then /= divisor. */
-  codecHalfAccumulate(src: Uint8Array, acc: Float32Array, first: boolean, divisor?: number): void;
-  /** dst[i] = float32(float64(src[i]) · scale), as `dst[i] = src[i] * scale` in JavaScript; dst may be src. */
-  codecScaleInto(src: Float32Array, dst: Float32Array, scale: number): void;
+  /** acc[i] = (first ? 0 : acc[i]) + half(src[i]) (first writes), then /= divisor; true when a half is NaN or ±Inf. */
+  codecHalfAccumulate(src: Uint8Array, acc: Float32Array, first: boolean, divisor?: number): boolean;
+  /**
+   * dst[i] = float32(float64(src[i]) · scale), as `dst[i] = src[i] * scale` in JavaScript; dst
+   * may be src. Returns true when some dst[i] is NaN or |dst[i]| ≥ limit (compared in float32;
+   * default Infinity: some dst[i] is not finite).
+   */
+  codecScaleInto(src: Float32Array, dst: Float32Array, scale: number, limit?: number): boolean;
+  /** Index of the first NaN or ±Inf in src, or −1. */
+  codecFirstNonFinite(src: Float32Array): number;
   /** Sets the kernel variant when given (`auto` = best; BNN_CODEC_KERNEL sets the initial one) and returns the one in use. */
   codecKernel(name?: 'auto' | 'avx512' | 'avx2' | 'portable'): 'avx512' | 'avx2' | 'portable';
 }
@@ -328,6 +347,7 @@ const CODEC_FUNCTIONS: readonly (keyof NativeCodec)[] = [
   'codecHalfEncode',
   'codecHalfAccumulate',
   'codecScaleInto',
+  'codecFirstNonFinite',
   'codecKernel',
 ];
 

@@ -29,13 +29,18 @@ export interface AdamWHyper {
   clip: number;
 }
 
-/** Reference loop (also the fallback on non-native backends). Same arithmetic as the native kernel. */
-export function adamwStepJs(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, h: AdamWHyper): void {
+/**
+ * Reference loop (also the fallback on non-native backends). Same arithmetic as the native
+ * kernel, and the same report: true when some updated p or v is NaN or ±Inf (a NaN or ±Inf
+ * gradient value always makes its v so).
+ */
+export function adamwStepJs(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, h: AdamWHyper): boolean {
   const b1 = h.beta1;
   const b2 = h.beta2;
   const c1 = 1 - b1 ** h.step;
   const c2 = 1 - b2 ** h.step;
   const decay = h.lr * h.weightDecay;
+  let bad = false;
   for (let i = 0; i < p.length; i++) {
     const gi = g[i];
     const mi = b1 * m[i] + (1 - b1) * gi;
@@ -45,7 +50,39 @@ export function adamwStepJs(p: Float32Array, g: Float32Array, m: Float32Array, v
     let pi = p[i] - decay * p[i] - (h.lr * (mi / c1)) / (Math.sqrt(vi / c2) + h.epsilon);
     if (h.clip > 0) pi = pi > h.clip ? h.clip : pi < -h.clip ? -h.clip : pi;
     p[i] = pi;
+    // x − x is 0 for finite x, NaN otherwise; tested on the stored float32 values
+    if ((p[i] as number) - (p[i] as number) !== 0 || (v[i] as number) - (v[i] as number) !== 0) bad = true;
   }
+  return bad;
+}
+
+/** What went NaN or ±Inf in an update (the first parameter it happened to): see `AdamW.apply`. */
+export interface NonFiniteUpdate {
+  /** The parameter's name. */
+  param: string;
+  /** Where: its gradient (came in so), its new value, or its second moment (g² overflowed). */
+  what: 'gradient' | 'parameter' | 'second moment';
+  value: number;
+  index: number;
+}
+
+/** Index of the first NaN or ±Inf of `a`, or −1 (the rare path after a report: a plain loop). */
+function firstNonFinite(a: ArrayLike<number>): number {
+  for (let i = 0; i < a.length; i++) if ((a[i] as number) - (a[i] as number) !== 0) return i;
+  return -1;
+}
+
+/** Which of gradient, parameter and second moment holds the NaN or ±Inf the kernel reported. */
+function locate(param: string, g: ArrayLike<number>, p: ArrayLike<number>, v: ArrayLike<number>): NonFiniteUpdate | null {
+  for (const [what, a] of [
+    ['gradient', g],
+    ['parameter', p],
+    ['second moment', v],
+  ] as const) {
+    const index = firstNonFinite(a);
+    if (index >= 0) return { param, what, value: a[index] as number, index };
+  }
+  return null;
 }
 
 export interface AdamWState {
@@ -86,9 +123,16 @@ export class AdamW {
     return this.stepCount;
   }
 
-  /** Applies one update. `grads` maps tfjs variable names (`variable.name`) to gradients; `lrFactor` comes from the schedule. */
-  apply(grads: tf.NamedTensorMap, lrFactor: number): void {
+  /**
+   * Applies one update. `grads` maps tfjs variable names (`variable.name`) to gradients;
+   * `lrFactor` comes from the schedule. Returns null, or where the update met NaN or ±Inf (a
+   * gradient value, or a parameter or second moment the update made so): the fused kernel
+   * reports it from its own pass, so a finite step costs nothing more. Such an update has been
+   * applied (the weights are lost): the caller ends the run.
+   */
+  apply(grads: tf.NamedTensorMap, lrFactor: number): NonFiniteUpdate | null {
     this.stepCount++;
+    let report: NonFiniteUpdate | null = null;
     const native = nativeActive();
     const backend = native ? (tf.backend() as MathBackendCPU) : null;
     for (const p of this.params) {
@@ -105,18 +149,33 @@ export class AdamW {
       };
       const m = this.m.get(p.name)!;
       const v = this.v.get(p.name)!;
+      let bad: boolean;
+      let values: Float32Array;
+      let g: Float32Array;
       if (backend && engineState.addon) {
-        const values = backend.data.get(p.variable.dataId).values as Float32Array;
-        const g = backend.data.get(grad.dataId).values as Float32Array;
-        engineState.addon.adamw(values, g, m, v, h);
+        values = backend.data.get(p.variable.dataId).values as Float32Array;
+        g = backend.data.get(grad.dataId).values as Float32Array;
+        bad = engineState.addon.adamw(values, g, m, v, h);
       } else {
-        const values = Float32Array.from(p.variable.dataSync() as Float32Array);
-        adamwStepJs(values, grad.dataSync() as Float32Array, m, v, h);
+        values = Float32Array.from(p.variable.dataSync() as Float32Array);
+        g = grad.dataSync() as Float32Array;
+        bad = adamwStepJs(values, g, m, v, h);
         tf.tidy(() => p.variable.assign(tf.tensor(values, p.variable.shape)));
       }
+      if (bad) report ??= locate(p.variable.name, g, values, v);
       if (h.clip > 0) engineState.boundedWeights.set(p.variable.dataId, h.clip);
     }
     bumpWeightVersion();
+    return report;
+  }
+
+  /**
+   * Counts a step without applying it (a skipped step, `train.onNonFinite: skip`): parameters
+   * and moments stay as they are; the step number (data position, schedule, bias correction)
+   * moves on.
+   */
+  skipStep(): void {
+    this.stepCount++;
   }
 
   state(): AdamWState {

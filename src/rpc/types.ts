@@ -58,6 +58,8 @@ export interface MetricsReport {
   collective_error: string;
   missing_ranks: number[];
   failed_step: number;
+  /** With an epoch's metrics: its steps skipped for a NaN or ±Inf loss or gradient (`train.onNonFinite: skip`). */
+  skipped_steps: number;
   step_seconds: number[];
   allreduce_bytes: number;
   allreduce_seconds: number;

@@ -158,7 +158,8 @@ export const events = sqliteTable(
 /**
  * Event kinds written by this build. Run lifecycle: created, started, resumed, completed,
  * failed, cancelled. Cluster membership: joined (a worker registered or joined a run's
- * group), left (it left cleanly), suspect (heartbeats late), dead (declared lost).
+ * group), left (it left cleanly), suspect (heartbeats late), dead (declared lost). Training:
+ * skipped (an epoch's steps skipped for a NaN or Inf loss or gradient, `detail.steps`).
  */
 export const EVENT_KINDS = [
   'created',
@@ -171,6 +172,7 @@ export const EVENT_KINDS = [
   'left',
   'suspect',
   'dead',
+  'skipped',
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 

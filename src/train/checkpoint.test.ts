@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -9,7 +9,8 @@ import { buildModel, type ModelSpec } from '../bnn/models.js';
 import { AdamW } from '../optim/adamw.js';
 import { trainStep } from './trainer.js';
 import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
-import { CheckpointError } from '../checkpoint/index.js';
+import { CheckpointError, readSafetensors, writeSafetensors } from '../checkpoint/index.js';
+import { NonFiniteStateError } from './errors.js';
 import { Rng } from '../util/rng.js';
 
 await initEngine({ backend: 'cpu', threads: 1 });
@@ -101,6 +102,90 @@ test('checkpoint - a file whose hash does not match is refused and nothing is lo
     (e: unknown) => e instanceof CheckpointError && e.message.includes(file),
   );
   assert.deepEqual(snapshot(b), before);
+  a.dispose();
+  b.dispose();
+});
+
+test('checkpoint - a state with NaN or Inf is refused before any file is touched, naming the tensor and element', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'bnn-ckpt-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const a = buildModel(spec, [4, 4, 1], 3, 5);
+  const optA = new AdamW(a.params(), opts);
+  steps(a, optA, 0, 2);
+  const file = path.join(dir, 'c.safetensors');
+  const good = await saveCheckpoint(file, a, optA, meta(2));
+  const p = a.params()[1]!;
+  const v = optA.state().v[p.name] as Float32Array;
+  const buffer = a.buffers()[0]!;
+  // each poisons one value and returns what puts it back
+  const poison = [
+    {
+      what: `param/${p.name} is NaN (element 3)`,
+      set: () => {
+        const kept = p.variable.clone();
+        const x = Float32Array.from(p.variable.dataSync() as Float32Array);
+        x[3] = Number.NaN;
+        p.variable.assign(tf.tensor(x, p.variable.shape));
+        return () => {
+          p.variable.assign(kept);
+          kept.dispose();
+        };
+      },
+    },
+    { what: `optim/v/${p.name} is Inf (element 0)`, set: () => swap(v, 0, Infinity) },
+    { what: `buffer/${buffer.name} is -Inf (element 1)`, set: () => swap(buffer.values, 1, -Infinity) },
+  ];
+  for (const { what, set } of poison) {
+    const undo = set();
+    await assert.rejects(
+      saveCheckpoint(file, a, optA, meta(3)),
+      (e: unknown) => e instanceof NonFiniteStateError && e.what === what && e.message === `${file}: not written: ${what}`,
+      what,
+    );
+    undo();
+  }
+  const fresh = path.join(dir, 'never.safetensors');
+  await assert.rejects(
+    saveCheckpoint(fresh, a, optA, meta(3), { 'ef/x': { dtype: 'F32', shape: [2], data: Float32Array.of(1, Number.NaN) } }),
+    {
+      name: 'NonFiniteStateError',
+      message: `${fresh}: not written: ef/x is NaN (element 1)`,
+    },
+  );
+  assert.deepEqual(await readdir(dir), ['c.safetensors'], 'no file, no temporary file');
+  // the good file is still there, untouched, and loads
+  const b = buildModel(spec, [4, 4, 1], 3, 99);
+  assert.equal((await loadCheckpoint(file, b, new AdamW(b.params(), opts), good.sha256)).step, 2);
+  a.dispose();
+  b.dispose();
+});
+
+function swap(a: Float32Array, i: number, x: number): () => void {
+  const kept = a[i] as number;
+  a[i] = x;
+  return () => {
+    a[i] = kept;
+  };
+}
+
+test('checkpoint - loading a file with NaN or Inf (written without the guard) is refused and nothing is loaded', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'bnn-ckpt-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const a = buildModel(spec, [4, 4, 1], 3, 5);
+  const file = path.join(dir, 'c.safetensors');
+  await saveCheckpoint(file, a, new AdamW(a.params(), opts), meta(0));
+  const good = await readSafetensors(file);
+  const name = `param/${a.params()[0]!.name}`;
+  const poisoned = Float32Array.from(good.tensors[name]!.data as Float32Array);
+  poisoned[2] = Number.NaN;
+  const { sha256 } = await writeSafetensors(file, { ...good.tensors, [name]: { ...good.tensors[name]!, data: poisoned } }, good.metadata);
+  const b = buildModel(spec, [4, 4, 1], 3, 99);
+  const before = snapshot(b);
+  await assert.rejects(loadCheckpoint(file, b, new AdamW(b.params(), opts), sha256), {
+    name: 'CheckpointError',
+    message: `checkpoint ${file}: tensor '${name}' is NaN (element 2): a state with NaN or Inf cannot be loaded`,
+  });
+  assert.deepEqual(snapshot(b), before, 'nothing loaded');
   a.dispose();
   b.dispose();
 });

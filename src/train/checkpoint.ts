@@ -6,6 +6,8 @@ import type { Model } from '../bnn/models.js';
 import type { AdamW } from '../optim/adamw.js';
 import { bumpWeightVersion } from '../engine/state.js';
 import type { CursorState } from '../data/index.js';
+import { NonFiniteStateError } from './errors.js';
+import { describeNonFinite } from './non-finite.js';
 
 export const CHECKPOINT_FORMAT = 'bnn-checkpoint/1';
 
@@ -53,6 +55,12 @@ export function modelTensors(model: Model): Record<string, Tensor> {
   return out;
 }
 
+/**
+ * Writes the training state to `path` (atomically, see writeSafetensors). Refuses, with a
+ * NonFiniteStateError naming the tensor and element and before touching any file, a state
+ * with NaN or ±Inf anywhere (parameters, BatchNorm statistics, moments, extras): a recorded
+ * checkpoint is always one a run can continue from.
+ */
 export async function saveCheckpoint(
   path: string,
   model: Model,
@@ -65,6 +73,10 @@ export async function saveCheckpoint(
   for (const p of model.params()) {
     tensors[`optim/m/${p.name}`] = { dtype: 'F32', shape: p.variable.shape, data: st.m[p.name] };
     tensors[`optim/v/${p.name}`] = { dtype: 'F32', shape: p.variable.shape, data: st.v[p.name] };
+  }
+  for (const [name, t] of Object.entries(tensors)) {
+    const bad = t.data instanceof Float32Array ? describeNonFinite(t.data) : null;
+    if (bad) throw new NonFiniteStateError(`${name} ${bad}`, path);
   }
   return writeSafetensors(path, tensors, {
     format: CHECKPOINT_FORMAT,
@@ -91,6 +103,18 @@ export async function loadCheckpoint(
   return applyCheckpoint(await readSafetensors(path, { expectedSha256 }), path, model, optimizer);
 }
 
+/**
+ * Throws CheckpointError, before anything is loaded, when a float tensor of `file` holds NaN or
+ * ±Inf (written by a build without the guard of saveCheckpoint, or edited): nothing can train
+ * from such a state, nor predict with it.
+ */
+function refuseNonFinite(file: SafetensorsFile, path: string): void {
+  for (const [name, t] of Object.entries(file.tensors)) {
+    const bad = t.data instanceof Float32Array ? describeNonFinite(t.data) : null;
+    if (bad) throw CheckpointError.at(path, `tensor '${name}' ${bad}: a state with NaN or Inf cannot be loaded`);
+  }
+}
+
 /** Restores model (and optimizer) state from a checkpoint file already read and verified. */
 export function applyCheckpoint(file: SafetensorsFile, path: string, model: Model, optimizer: AdamW | null): CheckpointMeta {
   if (file.metadata.format !== CHECKPOINT_FORMAT) {
@@ -99,6 +123,7 @@ export function applyCheckpoint(file: SafetensorsFile, path: string, model: Mode
     );
   }
   const meta = JSON.parse(file.metadata.meta ?? '{}') as CheckpointMeta & { optimizerStep: number };
+  refuseNonFinite(file, path);
   for (const p of model.params()) {
     const values = take(file.tensors, `param/${p.name}`, p.variable.shape, path);
     tf.tidy(() => p.variable.assign(tf.tensor(Float32Array.from(values), p.variable.shape)));

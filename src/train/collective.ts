@@ -32,6 +32,13 @@ export interface StepMetrics {
 export interface ReducedStep {
   grads: tf.NamedTensorMap;
   metrics: StepMetrics;
+  /**
+   * A group's report of NaN or ±Inf in the step (absent: the identity collective, whose loss
+   * and gradients the loop sees as computed). `here`: what this rank found in its own loss or
+   * gradients (it sent zeros and 0 instead); `ranks`: how many ranks found something, summed
+   * with the gradients, so every rank learns the same count and fails or skips the step alike.
+   */
+  nonFinite?: { here: string | null; ranks: number };
   /** Releases what the reduction allocated (never the caller's own gradients). */
   dispose(): void;
 }

@@ -63,6 +63,9 @@ function injecting(g: ElasticGroup, at: number, inject: () => void): ByteGroup {
     get assignment() {
       return g.assignment;
     },
+    get compression() {
+      return g.compression;
+    },
     join: () => g.join(),
     checkMembership: () => g.checkMembership(),
     beginAllreduceSum: (vec, step) => {

@@ -15,3 +15,25 @@ export class TrainingStoppedError extends TrainingError {
     super(message);
   }
 }
+
+/**
+ * The run diverged: its loss, a gradient, a parameter or an optimizer moment became NaN or
+ * ±Inf (`diverged: loss is NaN at epoch 2 step 31`). A failure of the run, not a bug: the CLI
+ * prints the message and exits 1, a worker reports it as the run's error. Nothing non-finite
+ * was recorded: the last checkpoint written is a usable one.
+ */
+export class DivergedError extends TrainingError {
+  readonly userFacing = true as const;
+  readonly exitCode = 1 as const;
+}
+
+/** A checkpoint was not written because a tensor of it holds NaN or ±Inf (see `saveCheckpoint`). */
+export class NonFiniteStateError extends TrainingError {
+  constructor(
+    /** Which tensor and where: `param/dense_1/kernel is NaN (element 17)`. */
+    readonly what: string,
+    readonly path: string,
+  ) {
+    super(`${path}: not written: ${what}`);
+  }
+}

@@ -36,6 +36,36 @@ test('gradients - fillGradients writes scale · gradient at each offset (missing
   );
 });
 
+test('gradients - fillGradients writes a gradient with NaN, Inf or a value beyond the limit as zeros and names the first', () => {
+  const params = [{ variable: { name: 'w', size: 65 } }, { variable: { name: 'b', size: 3 } }];
+  const offsets = [0, 65];
+  const clean = { w: randomGradient(65, 3), b: randomGradient(3, 4) };
+  const fill = (w: Float32Array, b: Float32Array, limit?: number) => {
+    const vec = new Float32Array(68).fill(9);
+    const problem = fillGradients(vec, params, offsets, { w: { dataSync: () => w }, b: { dataSync: () => b } }, 0.5, limit);
+    return { vec, problem };
+  };
+  assert.equal(fill(clean.w, clean.b).problem, null);
+  for (const [special, word] of [
+    [Number.NaN, 'NaN'],
+    [Infinity, 'Inf'],
+    [-Infinity, '-Inf'],
+  ] as const) {
+    const b = Float32Array.from(clean.b);
+    b[2] = special;
+    const { vec, problem } = fill(clean.w, b);
+    assert.equal(problem, `gradient of b is ${word} (element 2)`);
+    assert.deepEqual(Array.from(vec.subarray(65)), [0, 0, 0], 'the bad gradient is sent as zeros');
+    assert.equal(vec[64], Math.fround((clean.w[64] as number) * 0.5), 'the others as they are');
+  }
+  const w = Float32Array.from(clean.w);
+  w[40] = 2 * 70000; // 70000 after the shard scale: beyond what fp16 carries
+  assert.equal(fill(w, clean.b).problem, null, 'finite: fine for fp32');
+  const over = fill(w, clean.b, 65520);
+  assert.equal(over.problem, 'gradient of w is 70000 (element 40; the wire format carries |x| < 65520)');
+  assert.ok(over.vec.subarray(0, 65).every((x) => x === 0));
+});
+
 test('gradients - gradientViews: one tensor per parameter over its slice of the flat vector, in its shape', async () => {
   await tf.setBackend('cpu');
   const flat = Float32Array.from({ length: 2 * 3 + 4 + 2 }, (_, i) => i + 0.5);

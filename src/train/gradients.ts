@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { codecKernels, CollectiveConfigError, gradientVector, type BucketedVector } from '../collective/index.js';
+import { describeNonFinite } from './non-finite.js';
 
 /** What the layout needs of a parameter (tfjs Variables qualify). */
 export interface FlatParam {
@@ -54,7 +55,11 @@ export interface GradientData {
 /**
  * Writes `scale · gradient` of every parameter at its offset in `vec` (a missing gradient is
  * zero): the same values as the JavaScript `out[k] = data[k] * scale` (float64 product rounded
- * to float32), through the native codec kernel when available. `scale === 1` copies.
+ * to float32), through the native codec kernel when available. The same pass tests every value
+ * written against `limit` (what the wire format carries, `wireLimit`; Infinity: finite): a
+ * parameter whose gradient has NaN, ±Inf or a value at the limit is written as zeros instead (a
+ * rank never sends such values), and the first such one is returned, described
+ * (`gradient of dense_1/kernel is NaN (element 17)`); null when every value passed.
  */
 export function fillGradients(
   vec: Float32Array,
@@ -62,8 +67,10 @@ export function fillGradients(
   offsets: readonly number[],
   grads: Readonly<Record<string, GradientData | undefined>>,
   scale: number,
-): void {
+  limit = Infinity,
+): string | null {
   const k = codecKernels();
+  let problem: string | null = null;
   params.forEach((p, i) => {
     const off = offsets[i] as number;
     const n = p.variable.size;
@@ -76,9 +83,11 @@ export function fillGradients(
     const data = raw instanceof Float32Array ? raw : Float32Array.from(raw);
     if (data.length !== n) throw new CollectiveConfigError(`gradient of ${p.variable.name}: expected ${n} elements, got ${data.length}`);
     const dst = vec.subarray(off, off + n);
-    if (scale === 1) dst.set(data);
-    else k.scaleInto(data, dst, scale);
+    if (!k.scaleInto(data, dst, scale, limit)) return;
+    problem ??= `gradient of ${p.variable.name} ${describeNonFinite(dst, limit)}`;
+    dst.fill(0);
   });
+  return problem;
 }
 
 /**

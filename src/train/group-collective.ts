@@ -8,16 +8,19 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError, type SafetensorsFile, type Tensor } from '../checkpoint/index.js';
-import type { BucketedStep, BucketedVector } from '../collective/index.js';
+import { wireLimit, type BucketedStep, type BucketedVector, type Compression } from '../collective/index.js';
 import type { GradientHook } from '../bnn/layers.js';
 import type { CheckpointMeta } from './checkpoint.js';
 import type { CheckpointExtras, GroupView, StepMetrics, StepReduction, TrainingCollective } from './collective.js';
 import { TrainingError } from './errors.js';
 import { fillGradients, gradientViews, layoutVector, type FlatLayout } from './gradients.js';
+import { formatValue } from './non-finite.js';
 
 /** What the group collective needs of an elastic group (ElasticGroup provides it). */
 export interface ByteGroup {
   readonly assignment: GroupView;
+  /** The all-reduce's wire format: gradients must fit it (`wireLimit`). */
+  readonly compression: Compression;
   join(): Promise<{ resync: boolean }>;
   checkMembership(): void;
   beginAllreduceSum(vec: BucketedVector, step: number): BucketedStep;
@@ -33,8 +36,8 @@ export interface GroupCollectiveOptions {
   timeReduce?<T>(wait: () => Promise<T>): Promise<T>;
 }
 
-/** Trailing metric buckets: this rank's loss · samples, then its correct count. */
-const METRICS = 2;
+/** Trailing metric buckets: this rank's loss · samples, its correct count, 1 when its loss or a gradient was NaN or ±Inf. */
+const METRICS = 3;
 
 export function groupCollective(group: ByteGroup, layout: FlatLayout, options: GroupCollectiveOptions = {}): TrainingCollective {
   const vec = layoutVector(layout, METRICS);
@@ -46,7 +49,8 @@ export function groupCollective(group: ByteGroup, layout: FlatLayout, options: G
     group: view,
     join: () => group.join(),
     checkMembership: () => group.checkMembership(),
-    beginStep: (step, shardScale) => beginStep(group.beginAllreduceSum(vec, step), vec, layout, shardScale, options),
+    beginStep: (step, shardScale) =>
+      beginStep(group.beginAllreduceSum(vec, step), vec, layout, shardScale, wireLimit(group.compression), options),
     broadcastFromRank0: (v) => group.broadcastFromRank0(v),
     gatherCheckpointExtras: () => gatherErrorFeedback(group),
     restoreCheckpointExtras: (file, meta, path) => restoreErrorFeedback(group, file, meta, path),
@@ -54,15 +58,23 @@ export function groupCollective(group: ByteGroup, layout: FlatLayout, options: G
   };
 }
 
+/**
+ * One step's reduction. A gradient with NaN, ±Inf or a value the wire format cannot carry is
+ * sent as zeros (fillGradients tests it in its copy), a non-finite loss as 0, and the third
+ * metric says so: a member never puts a non-finite value on the wire, and every rank learns
+ * from the sum that some rank's step was not finite.
+ */
 function beginStep(
   inner: BucketedStep,
   vec: BucketedVector,
   layout: FlatLayout,
   scale: number,
+  limit: number,
   options: GroupCollectiveOptions,
 ): StepReduction {
   const v = vec.data;
   const hooked = new Array<boolean>(layout.params.length).fill(false);
+  let gradProblem: string | null = null;
   // bucket i of the vector is parameter i
   const hook: GradientHook = (name, grad) => {
     const i = layout.index.get(name);
@@ -70,7 +82,8 @@ function beginStep(
     if (hooked[i])
       throw new TrainingError(`${name}: its gradient arrived twice in one backward pass (a kernel used twice is not supported)`);
     hooked[i] = true;
-    fillGradients(v, [layout.params[i]!], [layout.offsets[i]!], { [name]: grad }, scale);
+    const problem = fillGradients(v, [layout.params[i]!], [layout.offsets[i]!], { [name]: grad }, scale, limit);
+    gradProblem ??= problem;
     inner.submit(i);
   };
   return {
@@ -78,22 +91,37 @@ function beginStep(
     finish: async (grads, metrics) => {
       if (grads) {
         const rest = layout.params.map((_, i) => i).filter((i) => !hooked[i]);
-        fillGradients(
+        const p = fillGradients(
           v,
           rest.map((i) => layout.params[i]!),
           rest.map((i) => layout.offsets[i]!),
           grads,
           scale,
+          limit,
         ); // native scaled copy
+        gradProblem ??= p;
       } else {
         v.fill(0);
       }
-      v[layout.length] = metrics.lossSum;
+      const loss = metrics.lossSum;
+      // the loss sum travels in the same wire format (fp16 turns 65520 into Inf)
+      const lossFits = Math.abs(loss) < limit;
+      const lossProblem = Number.isFinite(loss)
+        ? `loss sum is ${formatValue(loss)} (the wire format carries |x| < ${limit})`
+        : `loss is ${formatValue(loss)}`;
+      const here = lossFits ? gradProblem : lossProblem;
+      v[layout.length] = lossFits ? loss : 0;
       v[layout.length + 1] = metrics.correct;
+      v[layout.length + 2] = here ? 1 : 0;
       const sum = await (options.timeReduce ? options.timeReduce(() => inner.finish()) : inner.finish());
       const reduced = gradientViews(layout.params, layout.offsets, sum); // views of the result; disposed after the update
       const summed: StepMetrics = { lossSum: sum[layout.length]!, correct: sum[layout.length + 1]! };
-      return { grads: reduced, metrics: summed, dispose: () => tf.dispose(reduced) };
+      return {
+        grads: reduced,
+        metrics: summed,
+        nonFinite: { here, ranks: sum[layout.length + 2]! },
+        dispose: () => tf.dispose(reduced),
+      };
     },
   };
 }

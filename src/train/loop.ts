@@ -18,10 +18,11 @@ import { shardIndices, shardRange, type Batch } from '../data/index.js';
 import { withGradientHook } from '../bnn/layers.js';
 import { lrFactor } from '../optim/schedule.js';
 import { Rng } from '../util/rng.js';
-import { isRegroupable, type CheckpointExtras, type StepMetrics, type TrainingCollective } from './collective.js';
+import { isRegroupable, type CheckpointExtras, type ReducedStep, type StepMetrics, type TrainingCollective } from './collective.js';
 import { applyCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
 import { TrainingState } from './elastic-state.js';
-import { TrainingStoppedError } from './errors.js';
+import { DivergedError, NonFiniteStateError, TrainingStoppedError } from './errors.js';
+import { firstNonFiniteGradient, formatValue, type NonFinitePolicy } from './non-finite.js';
 import type { TrainingSetup } from './setup.js';
 import type { TrainingSink } from './sink.js';
 import { computeGradients, evaluate, makeBatch } from './trainer.js';
@@ -62,6 +63,10 @@ class TrainingRun {
   private joined = false;
   private lastCheckpointStep = -1;
   private epochStartMs = performance.now();
+  /** `train.onNonFinite`: what a step whose loss or gradient is NaN or ±Inf does. */
+  private readonly onNonFinite: NonFinitePolicy;
+  /** Steps of the current epoch skipped for a NaN or ±Inf loss or gradient (`onNonFinite: skip`). */
+  private skippedInEpoch = 0;
   /** The checkpoint resumed from, until its collective extras are restored after the first join. */
   private resumed: { file: SafetensorsFile; meta: CheckpointMeta; path: string } | null = null;
 
@@ -73,6 +78,7 @@ class TrainingRun {
   ) {
     this.state = new TrainingState(setup.model, setup.optimizer, collective);
     this.hash = configHash(setup.config);
+    this.onNonFinite = setup.config.train.onNonFinite ?? 'fail';
   }
 
   async run(): Promise<LoopResult> {
@@ -169,18 +175,67 @@ class TrainingRun {
         metrics = { lossSum: g.loss * mine.length, correct: g.correct };
       }
       const reduced = await reduction.finish(grads, metrics);
+      let applied: boolean;
       try {
-        setup.optimizer.apply(reduced.grads, lrFactor(setup.optimizer.step, setup.schedule));
+        applied = this.update(reduced);
       } finally {
         reduced.dispose();
       }
-      state.progress.lossSum += reduced.metrics.lossSum;
-      state.progress.correct += reduced.metrics.correct;
-      state.progress.seen += global;
+      if (applied) {
+        state.progress.lossSum += reduced.metrics.lossSum;
+        state.progress.correct += reduced.metrics.correct;
+        state.progress.seen += global;
+      }
     } finally {
       if (grads) tf.dispose(grads);
     }
     this.reportStep(performance.now() - s0, mine.length);
+  }
+
+  /**
+   * Applies the step's reduced gradients, unless its loss or a gradient is NaN or ±Inf: then
+   * the run diverged (DivergedError), or with `onNonFinite: skip` the step is skipped (false):
+   * no update, moments as they were, BatchNorm statistics and epoch sums put back, the step
+   * counted. Every rank decides alike (the group reduces the count of ranks that found one).
+   * The loss costs one test; gradients are scanned before the update only under `skip`: when
+   * failing, the fused AdamW reports what it met, at no cost, and an update that makes a
+   * parameter or moment NaN or ±Inf (beyond any skipping) ends the run either way.
+   */
+  private update(reduced: ReducedStep): boolean {
+    const { optimizer, schedule } = this.setup;
+    const problem = this.nonFiniteInput(reduced);
+    if (problem && this.onNonFinite === 'skip') {
+      this.state.restore();
+      optimizer.skipStep();
+      this.skippedInEpoch++;
+      this.sink.log(`step ${optimizer.step}: skipped: ${problem.what}${problem.where ? ` (${problem.where})` : ''}`);
+      return false;
+    }
+    if (problem) throw this.diverged(problem.what, problem.where);
+    const report = optimizer.apply(reduced.grads, lrFactor(optimizer.step, schedule));
+    if (report) throw this.diverged(`${report.what} is ${formatValue(report.value)}`, `${report.param}, element ${report.index}`, -1);
+    return true;
+  }
+
+  /** The step's NaN or ±Inf loss or gradient, if any (gradients scanned only under `skip`, see `update`). */
+  private nonFiniteInput(reduced: ReducedStep): { what: string; where?: string } | null {
+    const nf = reduced.nonFinite;
+    if (nf && nf.ranks > 0) {
+      if (nf.here) return { what: nf.here, where: `rank ${this.collective.group().rank}` };
+      return { what: 'a loss or gradient is NaN or Inf', where: `${nf.ranks} other rank(s)` };
+    }
+    const loss = reduced.metrics.lossSum;
+    if (!Number.isFinite(loss)) return { what: `loss is ${formatValue(loss)}` };
+    if (this.onNonFinite !== 'skip') return null;
+    const bad = firstNonFiniteGradient(reduced.grads);
+    return bad && { what: `gradient is ${formatValue(bad.value)}`, where: `${bad.name}, element ${bad.index}` };
+  }
+
+  /** `diverged: loss is NaN at epoch 2 step 31 (where)`; `offset`: the step's number less the optimizer's count. */
+  private diverged(what: string, where?: string, offset = 0): DivergedError {
+    const step = this.state.step + 1 + offset;
+    const epoch = Math.floor((step - 1) / this.setup.stepsPerEpoch) + 1;
+    return new DivergedError(`diverged: ${what} at epoch ${epoch} step ${step}${where ? ` (${where})` : ''}`);
   }
 
   /** This rank's inputs and labels. Augmentation draws run over the whole batch in order: build it all, keep the shard. */
@@ -233,8 +288,11 @@ class TrainingRun {
           return null;
         })
       : null;
+    if (epochEnd && this.state.progress.seen === 0) {
+      throw this.diverged(`every step of the epoch was skipped (train.onNonFinite: skip)`, undefined, -1);
+    }
     if (this.collective.group().rank !== 0) {
-      if (epochEnd) this.state.progress = { lossSum: 0, correct: 0, seen: 0 };
+      if (epochEnd) this.endEpochSums();
       return;
     }
     if (epochEnd) await this.endEpoch(done, stepEndMs, extras);
@@ -248,20 +306,30 @@ class TrainingRun {
     const epochTimeS = (stepEndMs - this.epochStartMs) / 1000;
     const test =
       config.train.evalEveryEpoch || epoch === config.train.epochs ? evaluate(setup.model, setup.dataset.test, setup.norm) : null;
-    await this.writeCheckpoint(epochStem(epoch), extras);
     const p = this.state.progress;
+    const trainLoss = p.lossSum / p.seen;
+    // nothing NaN or ±Inf is reported (the store's metric columns are numbers)
+    if (!Number.isFinite(trainLoss)) throw this.diverged(`the epoch's train loss is ${formatValue(trainLoss)}`, undefined, -1);
+    if (test && !Number.isFinite(test.loss)) throw this.diverged(`test loss is ${formatValue(test.loss)}`, undefined, -1);
+    await this.writeCheckpoint(epochStem(epoch), extras);
     await this.sink.epoch({
       epoch,
       epochs: config.train.epochs,
       steps: done,
-      trainLoss: p.lossSum / p.seen,
+      trainLoss,
       trainAcc: p.correct / p.seen,
       test,
       lr: config.train.optimizer.lr * lrFactor(done, setup.schedule),
       samplesPerS: p.seen / epochTimeS,
       epochTimeS,
+      skippedSteps: this.skippedInEpoch,
     });
+    this.endEpochSums();
+  }
+
+  private endEpochSums(): void {
     this.state.progress = { lossSum: 0, correct: 0, seen: 0 };
+    this.skippedInEpoch = 0;
   }
 
   private async writeCheckpoint(stem: string, extras: CheckpointExtras | null = null): Promise<void> {
@@ -287,7 +355,10 @@ class TrainingRun {
     };
     const file = path.join(this.o.checkpointDir, `${stem}.safetensors`);
     mkdirSync(this.o.checkpointDir, { recursive: true });
-    const { sha256, bytes } = await saveCheckpoint(file, setup.model, setup.optimizer, meta, extras?.tensors ?? {});
+    const { sha256, bytes } = await saveCheckpoint(file, setup.model, setup.optimizer, meta, extras?.tensors ?? {}).catch((e: unknown) => {
+      // a finite loss and update with a state gone NaN or ±Inf (BatchNorm statistics overflowed)
+      throw e instanceof NonFiniteStateError ? this.diverged(e.what, 'checkpoint not written', -1) : e;
+    });
     this.lastCheckpointStep = s;
     await this.sink.checkpoint({ path: file, step: s, epoch: meta.epoch, sha256, bytes });
   }

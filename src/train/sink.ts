@@ -38,6 +38,8 @@ export interface EpochReport {
   lr: number;
   samplesPerS: number;
   epochTimeS: number;
+  /** Steps of the epoch skipped for a NaN or ±Inf loss or gradient (`train.onNonFinite: skip`). */
+  skippedSteps: number;
 }
 
 /** A checkpoint file rank 0 wrote. */

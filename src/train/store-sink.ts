@@ -11,6 +11,7 @@
 import type { RunConfig } from '../config/index.js';
 import {
   addCheckpoint,
+  addEvent,
   addEpochMetrics,
   createRun,
   EpochTally,
@@ -107,6 +108,10 @@ export class StoreRun implements TrainingSink {
     };
     this.tally.count(metrics);
     this.writes.push((db) => addEpochMetrics(db, this.runId, metrics));
+    if (e.skippedSteps > 0) {
+      const detail = { epoch: e.epoch, steps: e.skippedSteps };
+      this.writes.push((db) => addEvent(db, { runId: this.runId, kind: 'skipped', detail }));
+    }
     await this.telemetry.epochEnd(e.epoch);
   }
 

@@ -1,5 +1,8 @@
 // All-reduce wire-format kernels (native/src/codec): codecAddF32, codecSignEncode,
-// codecSignAccumulate, codecHalfEncode, codecHalfAccumulate, codecScaleInto, codecKernel.
+// codecSignAccumulate, codecHalfEncode, codecHalfAccumulate, codecScaleInto,
+// codecFirstNonFinite, codecKernel. The accumulate kernels return whether a decoded value was
+// NaN or ±Inf; codecScaleInto whether a result was out of range.
+#include <cfloat>
 #include <cmath>
 #include <string>
 
@@ -30,7 +33,7 @@ float divisor_arg(const Args& args, size_t i) {
 
 // (src: Uint8Array (width·n bytes), acc: Float32Array (n), first, divisor = 1): the argument
 // checks codecAddF32 (width 4) and codecHalfAccumulate (width 2) share, then the kernel.
-template <void (*Kernel)(const uint8_t*, float*, size_t, bool, float)>
+template <bool (*Kernel)(const uint8_t*, float*, size_t, bool, float)>
 Napi::Value accumulate_bytes(const Napi::CallbackInfo& ci, const char* fn, size_t width, const char* src_expr) {
   Args args(ci, fn, 3, 4);
   const size_t n = float_length(ci, args, 1, "acc");
@@ -38,8 +41,7 @@ Napi::Value accumulate_bytes(const Napi::CallbackInfo& ci, const char* fn, size_
   float* acc = args.floats(1, "acc", n, "acc.length");
   const bool first = args.flag(2, "first");
   args.require_disjoint(0, "src", 1, "acc");
-  Kernel(src, acc, n, first, divisor_arg(args, 3));
-  return args.env().Undefined();
+  return Napi::Boolean::New(args.env(), Kernel(src, acc, n, first, divisor_arg(args, 3)));
 }
 
 // codecAddF32(src: Uint8Array (4n bytes), acc: Float32Array (n), first, divisor = 1)
@@ -82,8 +84,7 @@ Napi::Value sign_accumulate(const Napi::CallbackInfo& ci) {
   const bool first = args.flag(3, "first");
   args.require_disjoint(0, "scales", 2, "acc");
   args.require_disjoint(1, "bits", 2, "acc");
-  codec::sign_accumulate(scales, bits, acc, n, first, divisor_arg(args, 4));
-  return args.env().Undefined();
+  return Napi::Boolean::New(args.env(), codec::sign_accumulate(scales, bits, acc, n, first, divisor_arg(args, 4)));
 }
 
 // codecHalfEncode(src: Float32Array (n), dst: Uint8Array (2n), decodedOut | null)
@@ -107,16 +108,29 @@ Napi::Value half_accumulate(const Napi::CallbackInfo& ci) {
   return accumulate_bytes<codec::half_accumulate>(ci, "codecHalfAccumulate", 2, "2*acc.length");
 }
 
-// codecScaleInto(src: Float32Array (n), dst: Float32Array (n), scale): dst may be src.
+// codecScaleInto(src: Float32Array (n), dst: Float32Array (n), scale, limit = Infinity): dst may
+// be src; returns whether some result is NaN or at least `limit` in magnitude.
 Napi::Value scale_into(const Napi::CallbackInfo& ci) {
-  Args args(ci, "codecScaleInto", 3, 3);
+  Args args(ci, "codecScaleInto", 3, 4);
   const size_t n = float_length(ci, args, 0, "src");
   const float* src = args.floats(0, "src", n, "src.length");
   float* dst = args.floats(1, "dst", n, "src.length");
   const double scale = args.number(2, "scale");
+  const bool unlimited = args.is_nullish(3) || (ci[3].IsNumber() && ci[3].As<Napi::Number>().DoubleValue() == INFINITY);
+  const double limit = unlimited ? INFINITY : args.number(3, "limit");
+  if (!(limit > 0)) args.fail("argument 'limit' must be a number > 0 (Infinity: test for non-finite results)");
   if (dst != src) args.require_disjoint(0, "src", 1, "dst");
-  codec::scale_into(src, dst, n, scale);
-  return args.env().Undefined();
+  // compared in float32, as the JavaScript twin does (Math.fround(limit)); above FLT_MAX: +Inf
+  const float lim = limit > FLT_MAX ? INFINITY : static_cast<float>(limit);
+  return Napi::Boolean::New(args.env(), codec::scale_into(src, dst, n, scale, lim));
+}
+
+// codecFirstNonFinite(src: Float32Array): the index of its first NaN or ±Inf, or -1.
+Napi::Value first_non_finite(const Napi::CallbackInfo& ci) {
+  Args args(ci, "codecFirstNonFinite", 1, 1);
+  const size_t n = float_length(ci, args, 0, "src");
+  const size_t i = codec::first_non_finite(args.floats(0, "src", n, "src.length"), n);
+  return Napi::Number::New(args.env(), i == n ? -1.0 : static_cast<double>(i));
 }
 
 // codecKernel(name?): sets the variant when given ('auto' = best), returns the one in use.
@@ -135,6 +149,7 @@ void register_codec(Napi::Env env, Napi::Object exports) {
   export_function<half_encode>(env, exports, "codecHalfEncode");
   export_function<half_accumulate>(env, exports, "codecHalfAccumulate");
   export_function<scale_into>(env, exports, "codecScaleInto");
+  export_function<first_non_finite>(env, exports, "codecFirstNonFinite");
   export_function<kernel>(env, exports, "codecKernel");
 }
 

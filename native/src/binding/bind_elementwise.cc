@@ -39,7 +39,9 @@ Napi::Value ste_grad(const Napi::CallbackInfo& ci) {
   return args.env().Undefined();
 }
 
-// adamw(p, g, m, v, {lr, step, beta1?, beta2?, epsilon?, weightDecay?, clip?}): in place over p, m, v.
+// adamw(p, g, m, v, {lr, step, beta1?, beta2?, epsilon?, weightDecay?, clip?}): in place over p, m, v;
+// returns true when some updated parameter or second moment is NaN or ±Inf (a NaN or ±Inf
+// gradient value always makes its second moment so).
 Napi::Value adamw(const Napi::CallbackInfo& ci) {
   Args args(ci, "adamw", 5, 5);
   const size_t n = length_of(ci, args, 0, "p");
@@ -67,8 +69,7 @@ Napi::Value adamw(const Napi::CallbackInfo& ci) {
   if (!(h.beta1 >= 0 && h.beta1 < 1) || !(h.beta2 >= 0 && h.beta2 < 1))
     args.fail("arguments 'options.beta1' and 'options.beta2' must be in [0, 1)");
   if (!(h.eps >= 0) || !(h.clip >= 0)) args.fail("arguments 'options.epsilon' and 'options.clip' must be >= 0");
-  elementwise::adamw(p, g, m, v, n, h);
-  return args.env().Undefined();
+  return Napi::Boolean::New(args.env(), elementwise::adamw(p, g, m, v, n, h));
 }
 
 // batchNormForward(x, rows, channels, gamma|null, beta|null, eps, y, mean, invStd)

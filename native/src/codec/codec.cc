@@ -14,13 +14,15 @@ namespace bnn::codec {
 
 namespace {
 
-void add_f32_portable(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {
-  if (first) {
-    std::memcpy(acc, src, n * 4);
-  } else {
-    for (size_t i = 0; i < n; ++i) acc[i] = acc[i] + ref::load_f32(src + 4 * i);
+bool add_f32_portable(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {
+  bool bad = false;
+  for (size_t i = 0; i < n; ++i) {
+    const float d = ref::load_f32(src + 4 * i);
+    bad |= ref::non_finite(d);
+    acc[i] = first ? d : acc[i] + d;
   }
   ref::finish(acc, 0, n, divisor);
+  return bad;
 }
 
 void sign_encode_portable(const float* values, float* residual, uint8_t* scales, uint8_t* bits, float* decoded_out, size_t n) {
@@ -35,33 +37,42 @@ void sign_encode_portable(const float* values, float* residual, uint8_t* scales,
   }
 }
 
-void sign_accumulate_portable(const uint8_t* scales, const uint8_t* bits, float* acc, size_t n, bool first, float divisor) {
+bool sign_accumulate_portable(const uint8_t* scales, const uint8_t* bits, float* acc, size_t n, bool first, float divisor) {
+  bool bad = false;
   for (size_t b0 = 0, blk = 0; b0 < n; b0 += kSignBlock, ++blk) {
     const size_t end = b0 + kSignBlock < n ? b0 + kSignBlock : n;
     const float scale = ref::load_f32(scales + 4 * blk);
+    bad |= ref::non_finite(scale);
     for (size_t i = b0; i < end; ++i) {
       const float d = ((bits[i >> 3] >> (i & 7)) & 1) ? scale : -scale;
       acc[i] = first ? d : acc[i] + d;
     }
   }
   ref::finish(acc, 0, n, divisor);
+  return bad;
 }
 
 void half_encode_portable(const float* src, uint8_t* dst, float* decoded_out, size_t n) {
   ref::half_encode_range(src, dst, decoded_out, 0, n);
 }
 
-void half_accumulate_portable(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {
+bool half_accumulate_portable(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {
+  bool bad = false;
   for (size_t i = 0; i < n; ++i) {
-    const float d = ref::half_bits_to_float(static_cast<uint16_t>(src[2 * i] | (src[2 * i + 1] << 8)));
+    const uint16_t h = static_cast<uint16_t>(src[2 * i] | (src[2 * i + 1] << 8));
+    bad |= ref::half_non_finite(h);
+    const float d = ref::half_bits_to_float(h);
     acc[i] = first ? d : acc[i] + d;
   }
   ref::finish(acc, 0, n, divisor);
+  return bad;
 }
 
-void scale_into_portable(const float* src, float* dst, size_t n, double scale) {
-  for (size_t i = 0; i < n; ++i) dst[i] = static_cast<float>(static_cast<double>(src[i]) * scale);
+bool scale_into_portable(const float* src, float* dst, size_t n, double scale, float limit) {
+  return ref::scale_range(src, dst, 0, n, scale, limit);
 }
+
+size_t first_non_finite_portable(const float* src, size_t n) { return ref::first_non_finite_range(src, 0, n); }
 
 bool supports(const std::string& name) {
   if (name == "portable") return true;
@@ -104,29 +115,32 @@ const Kernels*& active() {
 
 const Kernels& portable_kernels() {
   static const Kernels k{"portable", add_f32_portable, sign_encode_portable, sign_accumulate_portable,
-                         half_encode_portable, half_accumulate_portable, scale_into_portable};
+                         half_encode_portable, half_accumulate_portable, scale_into_portable,
+                         first_non_finite_portable};
   return k;
 }
 
-void add_f32(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {
-  active()->add_f32(src, acc, n, first, divisor);
+bool add_f32(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {
+  return active()->add_f32(src, acc, n, first, divisor);
 }
 void sign_encode(const float* values, float* residual, uint8_t* scales, uint8_t* bits, float* decoded_out, size_t n) {
   active()->sign_encode(values, residual, scales, bits, decoded_out, n);
 }
-void sign_accumulate(const uint8_t* scales, const uint8_t* bits, float* acc, size_t n, bool first, float divisor) {
-  active()->sign_accumulate(scales, bits, acc, n, first, divisor);
+bool sign_accumulate(const uint8_t* scales, const uint8_t* bits, float* acc, size_t n, bool first, float divisor) {
+  return active()->sign_accumulate(scales, bits, acc, n, first, divisor);
 }
 void half_encode(const float* src, uint8_t* dst, float* decoded_out, size_t n) {
   active()->half_encode(src, dst, decoded_out, n);
 }
-void half_accumulate(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {
-  active()->half_accumulate(src, acc, n, first, divisor);
+bool half_accumulate(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {
+  return active()->half_accumulate(src, acc, n, first, divisor);
 }
 
-void scale_into(const float* src, float* dst, size_t n, double scale) {
-  active()->scale_into(src, dst, n, scale);
+bool scale_into(const float* src, float* dst, size_t n, double scale, float limit) {
+  return active()->scale_into(src, dst, n, scale, limit);
 }
+
+size_t first_non_finite(const float* src, size_t n) { return active()->first_non_finite(src, n); }
 
 const char* active_variant() { return active()->name; }
 

@@ -18,19 +18,26 @@ inline __m512 sel_div(__m512 x, float divisor) {
 
 inline __mmask16 tail_mask(size_t left) { return static_cast<__mmask16>((1u << left) - 1u); }
 
-void add_f32(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {
+// Lanes where x is NaN (quiet or signaling) or ±Inf.
+inline __mmask16 non_finite_lanes(__m512 x) { return _mm512_fpclass_ps_mask(x, 0x01 | 0x08 | 0x10 | 0x80); }
+
+bool add_f32(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {
   size_t i = 0;
+  __mmask16 bad = 0;
   for (; i + 16 <= n; i += 16) {
     const __m512 s = _mm512_loadu_ps(reinterpret_cast<const float*>(src + 4 * i));
+    bad |= non_finite_lanes(s);
     const __m512 r = first ? s : _mm512_add_ps(_mm512_loadu_ps(acc + i), s);
     _mm512_storeu_ps(acc + i, sel_div(r, divisor));
   }
   if (i < n) {
     const __mmask16 m = tail_mask(n - i);
     const __m512 s = _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(src + 4 * i));
+    bad |= non_finite_lanes(s);  // masked-off lanes load as 0
     const __m512 r = first ? s : _mm512_add_ps(_mm512_maskz_loadu_ps(m, acc + i), s);
     _mm512_mask_storeu_ps(acc + i, m, sel_div(r, divisor));
   }
+  return bad != 0;
 }
 
 void sign_encode(const float* values, float* residual, uint8_t* scales, uint8_t* bits, float* decoded_out, size_t n) {
@@ -67,11 +74,13 @@ void sign_encode(const float* values, float* residual, uint8_t* scales, uint8_t*
   }
 }
 
-void sign_accumulate(const uint8_t* scales, const uint8_t* bits, float* acc, size_t n, bool first, float divisor) {
+bool sign_accumulate(const uint8_t* scales, const uint8_t* bits, float* acc, size_t n, bool first, float divisor) {
+  bool bad = false;
   for (size_t b0 = 0, blk = 0; b0 < n; b0 += kSignBlock, ++blk) {
     const size_t end = b0 + kSignBlock < n ? b0 + kSignBlock : n;
     const size_t full = b0 + (end - b0) / 16 * 16;
     const float scale = ref::load_f32(scales + 4 * blk);
+    bad |= ref::non_finite(scale);
     const __m512 pos = _mm512_set1_ps(scale), neg = _mm512_set1_ps(-scale);
     for (size_t i = b0; i < full; i += 16) {
       uint16_t b;
@@ -86,6 +95,7 @@ void sign_accumulate(const uint8_t* scales, const uint8_t* bits, float* acc, siz
     }
     ref::finish(acc, full, end, divisor);
   }
+  return bad;
 }
 
 void half_encode(const float* src, uint8_t* dst, float* decoded_out, size_t n) {
@@ -107,38 +117,60 @@ void half_encode(const float* src, uint8_t* dst, float* decoded_out, size_t n) {
   ref::half_encode_range(src, dst, decoded_out, i, n);
 }
 
-void half_accumulate(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {
+bool half_accumulate(const uint8_t* src, float* acc, size_t n, bool first, float divisor) {
   size_t i = 0;
+  __mmask16 bad = 0;
+  bool bad_tail = false;
   for (; i + 16 <= n; i += 16) {
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 2 * i)));
+    bad |= non_finite_lanes(d);  // a half's NaN or ±Inf stays one in float32
     const __m512 r = first ? d : _mm512_add_ps(_mm512_loadu_ps(acc + i), d);
     _mm512_storeu_ps(acc + i, sel_div(r, divisor));
   }
   for (; i < n; ++i) {
     uint16_t h;
     std::memcpy(&h, src + 2 * i, 2);
+    bad_tail |= ref::half_non_finite(h);
     const float d = ref::half_bits_to_float(h);
     acc[i] = first ? d : acc[i] + d;
   }
   ref::finish(acc, n - n % 16, n, divisor);
+  return bad_tail || bad != 0;
 }
 
-void scale_into(const float* src, float* dst, size_t n, double scale) {
+bool scale_into(const float* src, float* dst, size_t n, double scale, float limit) {
   const __m512d s = _mm512_set1_pd(scale);
+  const __m512 lim = _mm512_set1_ps(limit);
+  __mmask16 bad = 0;
   size_t i = 0;
   for (; i + 16 <= n; i += 16) {
     const __m512 x = _mm512_loadu_ps(src + i);
     const __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(x)), s));
     const __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))), s));
-    _mm512_storeu_ps(dst + i, _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1));
+    const __m512 d = _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+    bad |= _mm512_cmp_ps_mask(_mm512_abs_ps(d), lim, _CMP_NLT_UQ);  // NaN or |d| >= limit
+    _mm512_storeu_ps(dst + i, d);
   }
-  for (; i < n; ++i) dst[i] = static_cast<float>(static_cast<double>(src[i]) * scale);
+  const bool bad_tail = ref::scale_range(src, dst, i, n, scale, limit);
+  return bad_tail || bad != 0;
+}
+
+size_t first_non_finite(const float* src, size_t n) {
+  size_t i = 0;
+  // 64 values per test: the scan runs at memory speed; the lane is found in the tail loop
+  for (; i + 64 <= n; i += 64) {
+    const __mmask16 m = non_finite_lanes(_mm512_loadu_ps(src + i)) | non_finite_lanes(_mm512_loadu_ps(src + i + 16)) |
+                        non_finite_lanes(_mm512_loadu_ps(src + i + 32)) | non_finite_lanes(_mm512_loadu_ps(src + i + 48));
+    if (m) return ref::first_non_finite_range(src, i, i + 64);
+  }
+  return ref::first_non_finite_range(src, i, n);
 }
 
 }  // namespace
 
 const Kernels& avx512_kernels() {
-  static const Kernels k{"avx512", add_f32, sign_encode, sign_accumulate, half_encode, half_accumulate, scale_into};
+  static const Kernels k{"avx512",        add_f32,    sign_encode,     sign_accumulate, half_encode,
+                         half_accumulate, scale_into, first_non_finite};
   return k;
 }
 

@@ -7,12 +7,13 @@ namespace bnn::codec {
 
 struct Kernels {
   const char* name;
-  void (*add_f32)(const uint8_t* src, float* acc, size_t n, bool first, float divisor);
+  bool (*add_f32)(const uint8_t* src, float* acc, size_t n, bool first, float divisor);
   void (*sign_encode)(const float* values, float* residual, uint8_t* scales, uint8_t* bits, float* decoded_out, size_t n);
-  void (*sign_accumulate)(const uint8_t* scales, const uint8_t* bits, float* acc, size_t n, bool first, float divisor);
+  bool (*sign_accumulate)(const uint8_t* scales, const uint8_t* bits, float* acc, size_t n, bool first, float divisor);
   void (*half_encode)(const float* src, uint8_t* dst, float* decoded_out, size_t n);
-  void (*half_accumulate)(const uint8_t* src, float* acc, size_t n, bool first, float divisor);
-  void (*scale_into)(const float* src, float* dst, size_t n, double scale);
+  bool (*half_accumulate)(const uint8_t* src, float* acc, size_t n, bool first, float divisor);
+  bool (*scale_into)(const float* src, float* dst, size_t n, double scale, float limit);
+  size_t (*first_non_finite)(const float* src, size_t n);
 };
 
 const Kernels& portable_kernels();

@@ -37,6 +37,32 @@ inline uint32_t bits_of(float f) {
   return u;
 }
 
+// NaN or ±Inf: the exponent bits all set (the test every variant makes, on bits or by class).
+inline bool non_finite(float f) { return (bits_of(f) & 0x7f800000u) == 0x7f800000u; }
+
+// A half's NaN or ±Inf: its exponent bits all set.
+inline bool half_non_finite(uint16_t h) { return (h & 0x7c00u) == 0x7c00u; }
+
+// Whether x is NaN or |x| >= limit (scale_into's range test; limit = +Inf tests for non-finite).
+inline bool out_of_range(float x, float limit) { return !(std::fabs(x) < limit); }
+
+// Index of the first non-finite value in [from, to), or to.
+inline size_t first_non_finite_range(const float* src, size_t from, size_t to) {
+  for (size_t i = from; i < to; ++i)
+    if (non_finite(src[i])) return i;
+  return to;
+}
+
+// scale_into over [from, to): the product rounded once from float64; true when some result is out of range.
+inline bool scale_range(const float* src, float* dst, size_t from, size_t to, double scale, float limit) {
+  bool bad = false;
+  for (size_t i = from; i < to; ++i) {
+    dst[i] = static_cast<float>(static_cast<double>(src[i]) * scale);
+    bad |= out_of_range(dst[i], limit);
+  }
+  return bad;
+}
+
 // npy_floatbits_to_halfbits: round to nearest even, overflow to ±Inf, NaN stays NaN.
 inline uint16_t float_to_half_bits(uint32_t f) {
   const uint32_t h_sgn = (f >> 16) & 0x8000u;

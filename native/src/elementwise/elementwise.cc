@@ -1,6 +1,9 @@
 #include "elementwise.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
 #include <cmath>
 #include <vector>
 
@@ -91,9 +94,18 @@ struct AdamWCoefficients {
   float b1, b2, one_b1, one_b2, eps, decay, step_size, inv_sqrt_bc2, clip;
 };
 
+// 1 when x is NaN or ±Inf (exponent bits all set): integer ops, so the loop still vectorises.
+inline unsigned non_finite(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  return (u & 0x7f800000u) == 0x7f800000u;
+}
+
 // Scalars by value and restrict pointers, so the loop vectorises (no reloads through captures).
-void adamw_range(float* __restrict p, const float* __restrict g, float* __restrict m, float* __restrict v, size_t b,
-                 size_t e, const AdamWCoefficients k) {
+// Returns 1 when some updated parameter or second moment of the range is NaN or ±Inf.
+unsigned adamw_range(float* __restrict p, const float* __restrict g, float* __restrict m, float* __restrict v, size_t b,
+                     size_t e, const AdamWCoefficients k) {
+  unsigned bad = 0;
   for (size_t i = b; i < e; ++i) {
     const float gi = g[i];
     const float mi = k.b1 * m[i] + k.one_b1 * gi;
@@ -102,13 +114,16 @@ void adamw_range(float* __restrict p, const float* __restrict g, float* __restri
     v[i] = vi;
     float q = p[i] * k.decay - k.step_size * mi / (std::sqrt(vi) * k.inv_sqrt_bc2 + k.eps);
     q = q < -k.clip ? -k.clip : q;
-    p[i] = q > k.clip ? k.clip : q;
+    q = q > k.clip ? k.clip : q;
+    p[i] = q;
+    bad |= non_finite(q) | non_finite(vi);
   }
+  return bad;
 }
 
 }  // namespace
 
-void adamw(float* p, const float* g, float* m, float* v, size_t n, const AdamWParams& h) {
+bool adamw(float* p, const float* g, float* m, float* v, size_t n, const AdamWParams& h) {
   BNN_REQUIRE(n == 0 || (p && g && m && v), "null buffer");
   BNN_REQUIRE(h.step >= 1, "step must be >= 1");
   BNN_REQUIRE(h.clip >= 0, "clip must be >= 0");
@@ -123,7 +138,11 @@ void adamw(float* p, const float* g, float* m, float* v, size_t n, const AdamWPa
   k.step_size = static_cast<float>(h.lr / bc1);
   k.inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(bc2));
   k.clip = h.clip > 0 ? static_cast<float>(h.clip) : INFINITY;
-  for_ranges(n, [&](size_t b, size_t e) { adamw_range(p, g, m, v, b, e, k); });
+  std::atomic<bool> bad{false};
+  for_ranges(n, [&](size_t b, size_t e) {
+    if (adamw_range(p, g, m, v, b, e, k)) bad.store(true, std::memory_order_relaxed);
+  });
+  return bad.load();
 }
 
 void batch_norm_forward(const float* x, size_t rows, size_t c, const float* gamma, const float* beta, float eps,

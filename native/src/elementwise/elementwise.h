@@ -15,8 +15,8 @@ void sign_into(const float* src, float* dst, size_t n);
 // Straight-through estimator: dst[i] = |x[i]| <= threshold ? grad[i] : 0 (paper A.1 uses
 // threshold 1). dst may be grad.
 void ste_grad(const float* grad, const float* x, float* dst, size_t n, float threshold = 1.0f);
-// AdamW + clip in one pass, in place over p, m, v (semantics: ref::adamw).
-void adamw(float* p, const float* g, float* m, float* v, size_t n, const AdamWParams& h);
+// AdamW + clip in one pass, in place over p, m, v (semantics: ref::adamw, its return value too).
+bool adamw(float* p, const float* g, float* m, float* v, size_t n, const AdamWParams& h);
 // BatchNorm training forward / backward (semantics: ref::batch_norm_forward / _backward).
 void batch_norm_forward(const float* x, size_t rows, size_t c, const float* gamma, const float* beta, float eps,
                         float* y, float* mean, float* inv_std);

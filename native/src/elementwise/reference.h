@@ -15,8 +15,12 @@ struct AdamWParams {
 };
 
 // One AdamW step, in the order of PyTorch's AdamW: decay, moments, bias-corrected step, clip.
-inline void adamw(float* p, const float* g, float* m, float* v, size_t n, const AdamWParams& h) {
+// Returns true when some updated parameter or second moment v is NaN or ±Inf: a NaN or ±Inf
+// gradient value always makes its v so (v = β2·v + (1−β2)·g²), a parameter that overflows its
+// own, so the test of two outputs covers the inputs too and rides along the update's pass.
+inline bool adamw(float* p, const float* g, float* m, float* v, size_t n, const AdamWParams& h) {
   const double bc1 = 1.0 - std::pow(h.beta1, h.step), bc2 = 1.0 - std::pow(h.beta2, h.step);
+  bool bad = false;
   for (size_t i = 0; i < n; ++i) {
     m[i] = static_cast<float>(h.beta1 * m[i] + (1.0 - h.beta1) * g[i]);
     v[i] = static_cast<float>(h.beta2 * v[i] + (1.0 - h.beta2) * double(g[i]) * g[i]);
@@ -24,7 +28,9 @@ inline void adamw(float* p, const float* g, float* m, float* v, size_t n, const 
     q -= h.lr / bc1 * m[i] / (std::sqrt(v[i] / bc2) + h.eps);
     if (h.clip > 0) q = q < -h.clip ? -h.clip : q > h.clip ? h.clip : q;
     p[i] = static_cast<float>(q);
+    bad |= !std::isfinite(p[i]) || !std::isfinite(v[i]);
   }
+  return bad;
 }
 
 // BatchNorm training forward over row-major [rows][c] (c innermost): batch mean, biased

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "../check_util.h"
+#include "codec_check.h"
 #include "binary_conv/binary_conv.h"
 #include "binary_conv/reference.h"
 #include "common/thread_pool.h"
@@ -378,6 +379,7 @@ int main() {
     check_sgemm(t);
     check_fp32_conv(t);
     check_elementwise(t);
+    tools::check_codec(t);
     std::printf("kernel_check: threads=%zu done\n", threads);
   }
   std::printf("kernel_check: %d passed, %d failed\n", t.passed(), t.failed());
