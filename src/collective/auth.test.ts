@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { AllReduce } from './allreduce.js';
 import { MAC_BYTES, newRunKey, RunAuth, RUN_KEY_BYTES, type GroupMac } from './auth.js';
 import { encodeChunk, HEADER_BYTES } from './codec.js';
-import { CollectiveConfigError, CollectiveTimeoutError } from './errors.js';
+import { CollectiveConfigError, CollectiveTimeoutError, NonFiniteContributionError } from './errors.js';
 import type { AllReduceOptions } from './options.js';
 import { LoopbackHub, type TransportMessage } from './transport.js';
 import { firstBitDifference, randomGradient, rankOrderReduce } from './testing.js';
@@ -182,22 +182,35 @@ test('allreduce auth - forged NaN and finite chunks and replays of step 0 on ste
   }
 });
 
-test('allreduce auth - the same forgeries against unauthenticated ranks do corrupt the sum (what the MAC prevents)', async () => {
-  const f = await forgedGroup([null, null], { algorithm: 'reduce-scatter' });
-  try {
-    await Promise.all(f.ranks.map((r) => r.ready()));
-    const inputs = [randomGradient(1500, 1), randomGradient(1500, 2)];
-    await Promise.all(f.ranks.map((ar, r) => ar.allreduce(inputs[r]!)));
-    await f.hub.settle();
-    for (const m of forgeries(f.seen, 0, 1).filter((_, i) => i % 3 === 1)) f.forger.publish(m.subject, m.data);
-    await f.hub.settle();
-    const r1 = await Promise.all(f.ranks.map((ar, r) => ar.allreduce(inputs[r]!)));
-    assert.ok(
-      r1.some((res) => res.some(Number.isNaN)),
-      'a forged NaN chunk buffered ahead of its step is taken',
-    );
-  } finally {
-    await f.close();
+test('allreduce auth - the same forgeries against unauthenticated ranks fail the step (NaN) or corrupt the sum unseen (finite): what the MAC prevents', async () => {
+  // forgeries() yields [replay, NaN body, 1e6 body] per genuine message
+  for (const kind of ['nan', 'finite'] as const) {
+    const f = await forgedGroup([null, null], { algorithm: 'reduce-scatter' });
+    try {
+      await Promise.all(f.ranks.map((r) => r.ready()));
+      const inputs = [randomGradient(1500, 1), randomGradient(1500, 2)];
+      await Promise.all(f.ranks.map((ar, r) => ar.allreduce(inputs[r]!)));
+      await f.hub.settle();
+      const pick = kind === 'nan' ? 1 : 2;
+      for (const m of forgeries(f.seen, 0, 1).filter((_, i) => i % 3 === pick)) f.forger.publish(m.subject, m.data);
+      await f.hub.settle();
+      const results = await Promise.allSettled(f.ranks.map((ar, r) => ar.allreduce(inputs[r]!)));
+      if (kind === 'nan') {
+        // the non-finite guard stops the NaN, but blames a member for what a stranger sent
+        assert.ok(
+          results.some((r) => r.status === 'rejected' && r.reason instanceof NonFiniteContributionError),
+          'a forged NaN chunk buffered ahead of its step fails it',
+        );
+      } else {
+        const expected = rankOrderReduce(inputs);
+        assert.ok(
+          results.some((r) => r.status === 'fulfilled' && firstBitDifference(r.value, expected) !== -1),
+          'a forged finite chunk buffered ahead of its step is summed in',
+        );
+      }
+    } finally {
+      await f.close();
+    }
   }
 });
 

@@ -55,7 +55,7 @@ export function registerCoordinator(program: Command, ctx: CommandContext): void
   const cmd = program
     .command('coordinator')
     .description('serve the cluster control plane (gRPC) until SIGINT/SIGTERM')
-    .option('--host <addr>', 'address to bind', '0.0.0.0')
+    .option('--host <addr>', "address to bind (0.0.0.0, or one of this host's addresses, for workers on other hosts)", '127.0.0.1')
     .option('--port <n>', 'gRPC port (0: a free one, announced on stdout as {"listening": port})', '50051')
     .option('--store <file>', 'experiment database', './runs/bnn.db')
     .option('--nats <url>', 'NATS url handed to workers (the gradient data plane)', 'nats://127.0.0.1:4222')
