@@ -19,6 +19,8 @@ const INTERNAL: Readonly<Record<string, string>> = {
   TrainingError: "the training loop's own invariant broke (a gradient arrived twice in one backward pass)",
   TrainingStoppedError:
     'a stop (Ctrl-C, the STOP of a coordinator), not a failure: bnn train exits 130 and a worker 0 before any error handler',
+  NonFiniteStateError:
+    "saveCheckpoint's refusal of a NaN or Inf state: the training loop turns it into a DivergedError (a user error) naming the tensor",
   RunStoppedError: 'a TrainingStoppedError of a worker (the coordinator stopped its run): a stop, handled where the run ends',
   RpcError:
     "a handler's answer inside the coordinator, or on a client a status that is the server's fault (INTERNAL, UNKNOWN, UNIMPLEMENTED, DATA_LOSS); refusals are RpcRefusedError",

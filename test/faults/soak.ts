@@ -208,8 +208,19 @@ async function runConfigJson(o: SoakOptions, dir: string): Promise<string> {
   return JSON.stringify(config);
 }
 
-/** Injects `o.events` faults while the run goes on, one at a time, each after the group has recovered from the previous. */
-async function injectFaults(o: SoakOptions, cluster: Cluster, done: () => boolean, generations: number[]): Promise<Fault[]> {
+/**
+ * Injects `o.events` faults while the run trains, one at a time, each after the group has
+ * recovered from the previous. The first waits for the run's first progress report: a worker
+ * killed before the group formed leaves nothing to re-form.
+ */
+async function injectFaults(
+  o: SoakOptions,
+  cluster: Cluster,
+  run: { ended(): boolean; training(): boolean },
+  generations: number[],
+): Promise<Fault[]> {
+  const done = run.ended;
+  while (!run.training() && !done()) await sleep(200);
   const rng = new Rng(o.seed);
   const faults: Fault[] = [];
   const t0 = Date.now();
@@ -253,12 +264,14 @@ async function follow(
   client: CoordinatorClient,
   runId: string,
   generations: number[],
+  onProgress: () => void,
 ): Promise<{ status: string; error: string; testAcc: number | null }> {
   const watch = client.watchCluster({ run_id: runId });
   let testAcc: number | null = null;
   for await (const ev of watch) {
     const d = JSON.parse(ev.detail_json) as Record<string, unknown>;
     if (ev.kind === 'generation') generations.push(Date.now());
+    if (ev.kind === 'progress') onProgress();
     if (ev.kind === 'epoch' && typeof d.testAcc === 'number') testAcc = d.testAcc;
     if (ev.kind === 'run' && ['COMPLETED', 'FAILED', 'CANCELLED'].includes(String(d.status))) {
       watch.cancel();
@@ -298,9 +311,10 @@ async function main(): Promise<number> {
     say(o, `run ${info.run_id} submitted to ${o.workers} workers`);
     const generations: number[] = [];
     let ended = false;
+    let training = false;
     const timeout = setTimeout(() => void client.cancelRun({ run_id: info.run_id }).catch(() => undefined), o.timeoutS * 1000);
-    const following = follow(client, info.run_id, generations).finally(() => (ended = true));
-    const faults = await injectFaults(o, cluster, () => ended, generations);
+    const following = follow(client, info.run_id, generations, () => (training = true)).finally(() => (ended = true));
+    const faults = await injectFaults(o, cluster, { ended: () => ended, training: () => training }, generations);
     const end = await following;
     clearTimeout(timeout);
     client.close();
