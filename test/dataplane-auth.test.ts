@@ -7,14 +7,13 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { Coordinator, parseCoordinatorOptions } from '../coordinator/index.js';
-import { createCoordinatorMetrics } from '../coordinator/metrics.js';
 import { connectNatsTransport, HEADER_BYTES, NatsAuthError, type Transport } from '../src/collective/index.js';
 import { loadConfig } from '../src/config/index.js';
 import type { MetricsReport } from '../src/rpc/index.js';
 import { listEvents, openStore } from '../src/store/index.js';
 import { runCli } from './helpers/cli.js';
 import { readWeights, spawnCli, writeTinyConfig } from './helpers/cluster.js';
+import { coordinatorWithMetrics } from './helpers/coordinator.js';
 import { tmpDir } from './helpers/tmp.js';
 
 /** The user and password in the config file of the nats-server listening on `port` (found through `ps`, then read). */
@@ -151,14 +150,7 @@ test('dataplane auth - forged NaN and finite chunks and replays on coming steps 
 
 test('dataplane auth - rejected messages in progress reports count in bnn_collective_messages_rejected_total per run and worker', async (t) => {
   const dir = await tmpDir({ t });
-  const store = openStore(dir.join('bnn.db'));
-  const coordinator = new Coordinator({ db: store.db, options: parseCoordinatorOptions({}) });
-  const metrics = createCoordinatorMetrics({ coordinator, db: store.db, processMetrics: false });
-  t.after(() => {
-    metrics.close();
-    coordinator.close();
-    store.close();
-  });
+  const { coordinator, metrics } = coordinatorWithMetrics(t, dir.join('bnn.db'));
   const { worker_id } = coordinator.register({ hostname: 'h', hardware_json: '', threads: 1, backend: 'cpu', pid: 1 });
   coordinator.assignments(worker_id);
   const { run_id } = coordinator.submit(JSON.stringify(await loadConfig(writeTinyConfig(dir.path))), 1, '');

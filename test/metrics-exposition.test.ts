@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { Coordinator, parseCoordinatorOptions } from '../coordinator/index.js';
-import { createCoordinatorMetrics, STEP_SECONDS_BUCKETS } from '../coordinator/metrics.js';
+import { STEP_SECONDS_BUCKETS } from '../coordinator/metrics.js';
 import { loadConfig } from '../src/config/index.js';
 import type { MetricsReport } from '../src/rpc/index.js';
-import { openStore } from '../src/store/index.js';
 import { writeTinyConfig } from './helpers/cluster.js';
+import { coordinatorWithMetrics } from './helpers/coordinator.js';
 import { tmpDir } from './helpers/tmp.js';
 
 function report(m: Partial<MetricsReport> & Pick<MetricsReport, 'worker_id' | 'run_id' | 'rank'>): MetricsReport {
@@ -44,14 +43,7 @@ const settle = () => new Promise((r) => setImmediate(r));
 
 test('metrics - progress reports become exact histogram buckets, all-reduce counters and telemetry gauges; unknown telemetry is absent, not 0; promtool accepts it', async (t) => {
   const dir = await tmpDir({ t });
-  const store = openStore(dir.join('bnn.db'));
-  const coordinator = new Coordinator({ db: store.db, options: parseCoordinatorOptions({}) });
-  const metrics = createCoordinatorMetrics({ coordinator, db: store.db, processMetrics: false });
-  t.after(() => {
-    metrics.close();
-    coordinator.close();
-    store.close();
-  });
+  const { coordinator, metrics } = coordinatorWithMetrics(t, dir.join('bnn.db'));
   const ids = ['gpu-host', 'cpu-host'].map((hostname, pid) => {
     const { worker_id } = coordinator.register({ hostname, hardware_json: '', threads: 1, backend: 'cpu', pid });
     coordinator.assignments(worker_id);

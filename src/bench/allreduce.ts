@@ -178,16 +178,14 @@ async function openRawPubSub(url: string, size: number, msgBytes: number) {
 /** One all-reduce step on every rank; resolves with its wall time, bytes published, and whether results were exact (when checked). */
 type StepRunner = (check: boolean) => Promise<{ ms: number; wire: number; exact: boolean | null }>;
 
-async function inProcessRanks(
-  url: string,
-  generation: number,
-  n: number,
-  compression: Compression,
-  algorithm: AllReduceOptions['algorithm'],
-  len: number,
-  seed: number,
-  runKey: Uint8Array | null,
-) {
+/** Seed of the ranks' gradients (rank r uses SEED + r). */
+const SEED = 17;
+
+/** The ranks of one configuration in this event loop, each with its own NATS connection; MACed with `runKey` unless null. */
+async function inProcessRanks(url: string, generation: number, c: BenchConfig, runKey: Uint8Array | null) {
+  const { n, compression, algorithm } = c;
+  const len = c.size / 4;
+  const seed = SEED;
   const transports: NatsTransport[] = [];
   for (let r = 0; r < n; r++) transports.push(await connectNatsTransport({ servers: url, name: `bench-rank-${r}` }));
   const ranks = transports.map(
@@ -278,16 +276,11 @@ async function nextReply(t: RankThread): Promise<BenchRankReply> {
   return r;
 }
 
-async function threadRanks(
-  url: string,
-  generation: number,
-  n: number,
-  compression: Compression,
-  algorithm: AllReduceOptions['algorithm'],
-  len: number,
-  seed: number,
-  runKey: Uint8Array | null,
-) {
+/** The ranks of one configuration, one worker thread (own event loop and NATS connection) each. */
+async function threadRanks(url: string, generation: number, c: BenchConfig, runKey: Uint8Array | null) {
+  const { n, compression, algorithm } = c;
+  const len = c.size / 4;
+  const seed = SEED;
   const ranks = Array.from({ length: n }, (_, rank) =>
     startRankThread({ url, generation, rank, worldSize: n, compression, algorithm, length: len, seed, runKey }),
   );
@@ -395,8 +388,7 @@ async function measureConfig(
   const sets: Array<Awaited<ReturnType<typeof open>>> = [];
   const raw = await openRawPubSub(url, c.size, rawMsgBytes);
   try {
-    for (const mac of macs)
-      sets.push(await open(url, nextGeneration(), c.n, c.compression, c.algorithm, c.size / 4, 17, mac ? newRunKey() : null));
+    for (const mac of macs) sets.push(await open(url, nextGeneration(), c, mac ? newRunKey() : null));
     const times = macs.map((): number[] => []);
     const rawTimes: number[] = [];
     const exact = macs.map((): boolean | null => null);

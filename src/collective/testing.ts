@@ -1,7 +1,11 @@
 /**
- * Helpers shared by the collective tests and the all-reduce bench: deterministic gradients
- * and the rank-order reference sum every all-reduce result is checked against.
+ * Helpers shared by the collective tests and the all-reduce bench: deterministic gradients,
+ * the rank-order reference sum every all-reduce result is checked against, and the options of
+ * an elastic group over an in-process loopback hub.
  */
+import type { Compression } from './compression.js';
+import type { ElasticGroupOptions } from './elastic-group.js';
+import type { LoopbackHub } from './transport.js';
 
 /** Deterministic pseudo-random floats in [-scale, scale) (xorshift32 per seed). */
 export function randomGradient(length: number, seed: number, scale = 1): Float32Array {
@@ -38,4 +42,21 @@ export function firstBitDifference(a: Float32Array, b: Float32Array): number {
   const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
   for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
   return -1;
+}
+
+/** Options of an ElasticGroup in an in-process test over `hub`: no failure is fatal, nothing interrupts it, no logging. */
+export function loopbackGroupOptions(hub: LoopbackHub, name: string, compression: Compression = 'none'): ElasticGroupOptions {
+  return {
+    compression,
+    connect: async () => hub.connect(),
+    isFatal: () => false,
+    redact: (u) => u,
+    name,
+    stepDeadlineMs: 10_000,
+    reconnectTimeoutMs: 1000,
+    regroupTimeoutMs: 10_000,
+    interrupted: new Promise<never>(() => undefined),
+    reportFailure: async () => undefined,
+    log: () => undefined,
+  };
 }

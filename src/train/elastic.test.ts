@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ElasticGroup, LoopbackHub, MembershipChangedError, newRunKey, type GroupAssignment } from '../collective/index.js';
+import { loopbackGroupOptions } from '../collective/testing.js';
 import { parseRunConfig } from '../config/index.js';
 import { initEngine } from '../engine/select.js';
 import { soloCollective, type TrainingCollective } from './collective.js';
@@ -102,23 +103,7 @@ async function twoRanks(dir: string, changeAt: number | null) {
     runKey,
     resync,
   });
-  const never = new Promise<never>(() => undefined);
-  const groups = [0, 1].map(
-    (rank) =>
-      new ElasticGroup(assign(rank, 1, false), {
-        compression: 'none',
-        connect: async () => hub.connect(),
-        isFatal: () => false,
-        redact: (u) => u,
-        name: `rank${rank}`,
-        stepDeadlineMs: 10_000,
-        reconnectTimeoutMs: 1000,
-        regroupTimeoutMs: 10_000,
-        interrupted: never,
-        reportFailure: async () => undefined,
-        log: () => undefined,
-      }),
-  );
+  const groups = [0, 1].map((rank) => new ElasticGroup(assign(rank, 1, false), loopbackGroupOptions(hub, `rank${rank}`)));
   const offerNext = () => groups.forEach((g, rank) => g.offer(assign(rank, 2, true)));
   const setups = await Promise.all(groups.map(() => prepareTraining(config)));
   const epochs: EpochReport[][] = [[], []];

@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ElasticGroup, LoopbackHub, newRunKey, type GroupAssignment } from '../collective/index.js';
+import { loopbackGroupOptions } from '../collective/testing.js';
 import { parseRunConfig, type RunConfig } from '../config/index.js';
 import { initEngine } from '../engine/select.js';
 import { soloCollective, type TrainingCollective } from './collective.js';
@@ -159,23 +160,7 @@ async function twoRanks(onNonFinite: 'fail' | 'skip', compression: 'none' | 'fp1
     runKey,
     resync: false,
   });
-  const never = new Promise<never>(() => undefined);
-  const groups = [0, 1].map(
-    (rank) =>
-      new ElasticGroup(assign(rank), {
-        compression,
-        connect: async () => hub.connect(),
-        isFatal: () => false,
-        redact: (u) => u,
-        name: `rank${rank}`,
-        stepDeadlineMs: 10_000,
-        reconnectTimeoutMs: 1000,
-        regroupTimeoutMs: 10_000,
-        interrupted: never,
-        reportFailure: async () => undefined,
-        log: () => undefined,
-      }),
-  );
+  const groups = [0, 1].map((rank) => new ElasticGroup(assign(rank), loopbackGroupOptions(hub, `rank${rank}`, compression)));
   const dir = await mkdtemp(path.join(tmpdir(), 'bnn-nonfinite-'));
   const setups = await Promise.all(groups.map(() => prepareTraining(configWith(onNonFinite))));
   const recs = setups.map(recorder);

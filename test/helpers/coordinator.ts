@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { createCoordinatorServer, type CoordinatorOptions } from '../../coordinator/index.js';
+import { Coordinator, createCoordinatorServer, parseCoordinatorOptions, type CoordinatorOptions } from '../../coordinator/index.js';
+import { createCoordinatorMetrics } from '../../coordinator/metrics.js';
 import { connectCoordinator, type CoordinatorClient, type CoordinatorClientOptions, type ServerTls } from '../../src/rpc/index.js';
 import { openStore } from '../../src/store/index.js';
 
@@ -18,6 +19,22 @@ export async function startTestCoordinator(t: { after(fn: () => unknown): void }
     store.close();
   });
   return { store, server, address, client };
+}
+
+/**
+ * A Coordinator (no server: its handlers are called directly) over a store opened at `storePath`,
+ * with its Prometheus metrics (no process metrics); all closed when `t` ends.
+ */
+export function coordinatorWithMetrics(t: { after(fn: () => unknown): void }, storePath: string) {
+  const store = openStore(storePath);
+  const coordinator = new Coordinator({ db: store.db, options: parseCoordinatorOptions({}) });
+  const metrics = createCoordinatorMetrics({ coordinator, db: store.db, processMetrics: false });
+  t.after(() => {
+    metrics.close();
+    coordinator.close();
+    store.close();
+  });
+  return { store, coordinator, metrics };
 }
 
 /**
