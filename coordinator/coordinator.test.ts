@@ -67,6 +67,10 @@ function setup(t: { after(fn: () => void): void }) {
     telemetry_json: '',
     rejected_messages: 0,
     rejected_subjects: [],
+    backend: '',
+    model_size_bytes: 0,
+    packed_size_bytes: 0,
+    energy_json: '',
     ...m,
   });
   const config = { ...defaultRunConfig(), name: 'unit' };
@@ -320,4 +324,82 @@ test('coordinator metrics - an epoch report with skipped steps (train.onNonFinit
     [c.info(run_id).status, c.info(run_id).error],
     ['FAILED', `rank 1 (${ids[1]}): diverged: loss is NaN at epoch 3 step 12 (rank 1)`],
   );
+});
+
+test('coordinator queue - runs wait with a reason, start by priority then FIFO on disjoint workers, and a queued run can be cancelled', async (t) => {
+  const { c, store, join, drain, report, config } = setup(t);
+  const json = JSON.stringify(config);
+  const a = c.submit(json, 2, '');
+  assert.equal(c.info(a.run_id).status, 'PENDING');
+  assert.equal(c.info(a.run_id).waiting, 'waiting for 2 workers, 0 idle (0 registered)');
+  assert.equal(c.info(a.run_id).queue_position, 1);
+  const b = c.submit(json, 2, '');
+  const urgent = c.submit(json, 1, '', 5);
+  const cancelled = c.submit(json, 4, '');
+  assert.equal(c.info(b.run_id).waiting, 'waiting for 2 workers, 0 idle (0 registered); 2 runs ahead in the queue');
+  assert.deepEqual(
+    [urgent, a, b, cancelled].map((r) => c.info(r.run_id).queue_position),
+    [1, 2, 3, 4],
+    'a higher priority goes first, then submission order',
+  );
+  // a queued run is cancelled without ever starting
+  assert.equal(c.cancel(cancelled.run_id).status, 'CANCELLED');
+  const ids = join(3);
+  await settle();
+  // 3 idle workers: the urgent run takes one, run a two; b waits for workers busy elsewhere
+  assert.equal(c.info(urgent.run_id).status, 'RUNNING');
+  assert.equal(c.info(a.run_id).status, 'RUNNING');
+  assert.equal(c.info(b.run_id).status, 'PENDING');
+  assert.equal(c.info(b.run_id).waiting, 'waiting for 2 workers, 0 idle');
+  const snapshot = c.snapshot();
+  const members = snapshot.runs.filter((r) => r.status === 'RUNNING').flatMap((r) => r.members);
+  assert.equal(new Set(members).size, 3, 'runs at once never share a worker');
+  assert.equal(snapshot.runs.find((r) => r.id === b.run_id)?.waiting, 'waiting for 2 workers, 0 idle');
+  // the urgent run's worker finishes: b still needs 2, 1 is idle
+  const urgentWorker = snapshot.runs.find((r) => r.id === urgent.run_id)!.members[0]!;
+  c.reportMetrics(report({ worker_id: urgentWorker, run_id: urgent.run_id, generation: 1, rank: 0, done: true, steps: 3 }));
+  assert.equal(c.info(urgent.run_id).status, 'COMPLETED');
+  assert.equal(c.info(b.run_id).waiting, 'waiting for 2 workers, 1 idle');
+  // run a ends: b starts on the same worker processes, without their restarting
+  const [r0, r1] = snapshot.runs.find((r) => r.id === a.run_id)!.members;
+  c.reportMetrics(report({ worker_id: r1!, run_id: a.run_id, generation: 1, rank: 1, done: true, steps: 3 }));
+  c.reportMetrics(report({ worker_id: r0!, run_id: a.run_id, generation: 1, rank: 0, done: true, steps: 3 }));
+  await settle();
+  assert.equal(c.info(b.run_id).status, 'RUNNING');
+  assert.equal(c.info(b.run_id).waiting, '');
+  for (const id of ids) await drain(id);
+  const kinds = listEvents(store.db, b.run_id).map((e) => e.kind);
+  assert.ok(kinds.filter((k) => k === 'waiting').length >= 2, `waiting events recorded as the reason changed: ${kinds.join(' ')}`);
+  const events = listEvents(store.db, cancelled.run_id).map((e) => e.kind);
+  assert.ok(events.includes('cancelled') && !events.includes('started'), events.join(' '));
+  assert.throws(() => c.submit(json, 1, '', 1.5), /priority: expected an integer/);
+});
+
+test('coordinator membership - a rank that finished and then left is neither suspect nor dead, and counts as alive in the last epoch line', async (t) => {
+  const { c, store, join, drain, report, config } = setup(t);
+  const ids = join(2);
+  const { run_id } = c.submit(JSON.stringify(config), 2, '');
+  await settle();
+  for (const id of ids) await drain(id);
+  const seen: Array<Record<string, unknown>> = [];
+  const watch = c.watch('');
+  void (async () => {
+    for await (const ev of watch) seen.push({ kind: ev.kind, ...JSON.parse(ev.detail_json) });
+  })();
+  // rank 1 finishes and its process exits (its assignment stream closes)
+  c.reportMetrics(report({ worker_id: ids[1]!, run_id, generation: 1, rank: 1, done: true, steps: 5 }));
+  c.assignments(ids[1]!).stop();
+  await settle();
+  // rank 0's last epoch comes after rank 1's heartbeats stopped
+  c.reportMetrics(report({ worker_id: ids[0]!, run_id, generation: 1, rank: 0, epoch: 1, test_loss: 0.5, test_acc: 0.8, steps: 5 }));
+  c.reportMetrics(report({ worker_id: ids[0]!, run_id, generation: 1, rank: 0, done: true, steps: 5 }));
+  await settle();
+  watch.stop();
+  assert.equal(c.info(run_id).status, 'COMPLETED');
+  const epoch = seen.find((e) => e.kind === 'epoch');
+  assert.deepEqual([epoch?.workersAlive, epoch?.worldSize], [2, 2], 'the finished rank is not counted lost');
+  const states = seen.filter((e) => e.kind === 'worker' && e.workerId === ids[1]).map((e) => e.state);
+  assert.deepEqual(states, ['left']);
+  const kinds = (store.sqlite.prepare('SELECT kind FROM events WHERE run_id IS NULL').all() as Array<{ kind: string }>).map((e) => e.kind);
+  assert.ok(kinds.includes('left') && !kinds.includes('dead'), kinds.join(' '));
 });

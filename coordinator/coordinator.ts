@@ -10,6 +10,7 @@ import { currentProcessOwner, type ProcessOwner } from '../src/util/process-owne
 import { AsyncQueue } from '../src/util/queue.js';
 import {
   addCheckpoint,
+  addEnergySamples,
   claimRun,
   EpochTally,
   addEvent,
@@ -25,6 +26,7 @@ import {
   recordHardware,
   resumeWorldSize,
   runOwner,
+  setRunBackend,
   touchWorker,
   upsertWorker,
   type StoreDb,
@@ -40,12 +42,18 @@ import type {
   RunInfo,
 } from '../src/rpc/index.js';
 import type { HardwareInfo } from '../src/telemetry/index.js';
+import type { EnergySource } from '../src/store/schema.js';
 import { EventBroadcast } from './broadcast.js';
 import { chooseCheckpoint } from './checkpoints.js';
 import { InvalidRequestError, NotAMemberError, NotResumableError, UnknownWorkerError } from './errors.js';
 import type { CoordinatorOptions } from './options.js';
 
 export type WorkerState = 'alive' | 'suspect' | 'dead';
+
+/** A number a client sends, or 0. */
+function num(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+}
 
 interface WorkerEntry {
   id: string;
@@ -87,6 +95,10 @@ export interface RunSnapshot {
   /** Worker ids by rank. */
   members: string[];
   epochs: number;
+  priority: number;
+  /** PENDING: why it waits ("waiting for 4 workers, 2 idle") and its place in the queue (1: next); null when running. */
+  waiting: string | null;
+  queuePosition: number | null;
 }
 
 export interface ClusterSnapshot {
@@ -127,6 +139,20 @@ interface ActiveRun {
   key: Uint8Array;
   /** Collective messages its members dropped for a failed MAC, and the `messages-rejected` events written. */
   rejected: { messages: number; events: number };
+  /** Queue order: higher first, then `seq` (submission order). */
+  priority: number;
+  seq: number;
+  /** PENDING: why it waits, as last recorded (a `waiting` event when it changes). */
+  waiting: string | null;
+  /** Members that finished the run (reported done): not lost, whatever their process does next. */
+  finished: Set<string>;
+  /** Wall time of earlier attempts (a resumed run adds this attempt's to it). */
+  wallTimeBeforeS: number;
+  /** Rank 0's report of the model's sizes (FP32, packed export). */
+  modelSizeBytes: number | null;
+  packedSizeBytes: number | null;
+  /** The backend recorded for the run (the engine the workers really run). */
+  backend: string | null;
 }
 
 /** `messages-rejected` events per run; later rejections are counted only (Prometheus, and one event at the run's end). */
@@ -148,6 +174,7 @@ export class Coordinator {
   private readonly workers = new Map<string, WorkerEntry>();
   private readonly runs = new Map<string, ActiveRun>();
   private seq = 0;
+  private runSeq = 0;
   private closing = false;
   readonly events = new EventBroadcast();
   private readonly sweepTimer: NodeJS.Timeout;
@@ -232,16 +259,20 @@ export class Coordinator {
       w.queue = null;
       // A member whose stream closes (its process died, its connection broke) is gone now:
       // waiting for its heartbeats to stop would only delay the run's failure.
-      if (!this.closing && w.runId !== null && w.state !== 'dead')
-        this.declareDead(w, this.now() - w.lastSeenMs, 'its assignment stream closed');
+      if (this.closing || w.state === 'dead') return;
+      if (w.runId !== null) this.declareDead(w, this.now() - w.lastSeenMs, 'its assignment stream closed');
+      // an idle worker that closed its stream left (stopped, or `--once` after its run): not a death
+      else this.leave(w);
     });
     queue.push({ kind: 'KIND_UNSPECIFIED', reason: 'connected' });
     this.schedule();
     return queue;
   }
 
-  submit(configJson: string, workers: number, configPath: string): RunInfo {
+  submit(configJson: string, workers: number, configPath: string, priority = 0): RunInfo {
     if (!Number.isInteger(workers) || workers < 1) throw new InvalidRequestError(`workers: expected an integer ≥ 1, got ${workers}`);
+    if (!Number.isInteger(priority) || Math.abs(priority) > 1_000_000)
+      throw new InvalidRequestError(`priority: expected an integer from -1000000 to 1000000 (higher starts first), got ${priority}`);
     let raw: unknown;
     try {
       raw = JSON.parse(configJson);
@@ -251,7 +282,7 @@ export class Coordinator {
     const config = parseRunConfig(raw, { source: configPath || 'SubmitRun.config_json' });
     const row = createRun(this.db, { config, owner: this.owner, ...(configPath ? { configPath } : {}) });
     // What ResumeRun needs that the config does not say (resumeWorldSize reads it).
-    addEvent(this.db, { runId: row.id, kind: 'submitted', detail: { workers } });
+    addEvent(this.db, { runId: row.id, kind: 'submitted', detail: { workers, ...(priority !== 0 ? { priority } : {}) } });
     const run: ActiveRun = {
       id: row.id,
       config,
@@ -266,9 +297,11 @@ export class Coordinator {
       tally: new EpochTally(),
       key: newRunKey(),
       rejected: { messages: 0, events: 0 },
+      ...this.queueFields(priority),
+      wallTimeBeforeS: 0,
     };
     this.runs.set(run.id, run);
-    this.events.publish('run', run.id, { status: 'PENDING', workers });
+    this.events.publish('run', run.id, { status: 'PENDING', workers, priority });
     this.log(`run ${run.id} submitted (${config.name}, ${workers} worker(s))`);
     this.schedule();
     return this.info(run.id);
@@ -317,6 +350,10 @@ export class Coordinator {
       tally: new EpochTally({ bestTestAcc: accs.length > 0 ? Math.max(...accs) : null, finalTestAcc: epochs.at(-1)?.testAcc ?? null }),
       key: newRunKey(),
       rejected: { messages: 0, events: 0 },
+      ...this.queueFields(req.priority ?? 0),
+      wallTimeBeforeS: row.wallTimeS ?? 0,
+      modelSizeBytes: row.modelSizeBytes ?? null,
+      packedSizeBytes: row.packedSizeBytes ?? null,
     };
     this.runs.set(run.id, run);
     // Ours from now on: until its workers start it, a run left RUNNING by a dead owner is not ABANDONED.
@@ -346,10 +383,31 @@ export class Coordinator {
     return { ...this.info(run.id), resumed_from: chosen?.path ?? '', resumed_step: chosen?.step ?? 0, warnings };
   }
 
-  /** Starts pending runs, oldest first, while enough idle workers are connected; tops up shrunken groups. */
+  /** The queue fields of a new (or resumed) run. */
+  private queueFields(priority: number) {
+    return {
+      priority,
+      seq: this.runSeq++,
+      waiting: null,
+      finished: new Set<string>(),
+      modelSizeBytes: null,
+      packedSizeBytes: null,
+      backend: null,
+    };
+  }
+
+  /** PENDING runs in queue order: higher priority first, then submission order. */
+  private queued(): ActiveRun[] {
+    return [...this.runs.values()].filter((r) => r.status === 'PENDING').sort((a, b) => b.priority - a.priority || a.seq - b.seq);
+  }
+
+  /**
+   * Starts pending runs in queue order while enough idle workers are connected (a run that does
+   * not fit leaves the idle workers to the next one that does); tops up shrunken groups; records
+   * why each run still waits.
+   */
   private schedule(): void {
-    for (const run of this.runs.values()) {
-      if (run.status !== 'PENDING') continue;
+    for (const run of this.queued()) {
       const idle = this.idleWorkers();
       if (idle.length < run.worldSize) continue;
       this.start(run, idle.slice(0, run.worldSize));
@@ -359,11 +417,36 @@ export class Coordinator {
         this.reform(run, 'worker(s) joined');
       }
     }
+    this.updateWaiting();
+  }
+
+  /** Why a run waits: the workers it needs, how many are idle and registered, and what is ahead of it. */
+  private waitingReason(run: ActiveRun, ahead: number): string {
+    const idle = this.idleWorkers().length;
+    const registered = [...this.workers.values()].filter((w) => w.state !== 'dead').length;
+    let why = `waiting for ${run.worldSize} worker${run.worldSize === 1 ? '' : 's'}, ${idle} idle`;
+    if (registered < run.worldSize) why += ` (${registered} registered)`;
+    if (ahead > 0) why += `; ${ahead} run${ahead === 1 ? '' : 's'} ahead in the queue`;
+    return why;
+  }
+
+  /** Records (event `waiting`) and publishes each pending run's reason when it changed. */
+  private updateWaiting(): void {
+    const queue = this.queued();
+    queue.forEach((run, i) => {
+      const reason = this.waitingReason(run, i);
+      if (reason === run.waiting) return;
+      run.waiting = reason;
+      addEvent(this.db, { runId: run.id, kind: 'waiting', detail: { reason, position: i + 1, workers: run.worldSize } });
+      this.events.publish('run', run.id, { status: 'PENDING', waiting: reason, position: i + 1, workers: run.worldSize });
+      this.log(`run ${run.id} ${reason}`);
+    });
   }
 
   private start(run: ActiveRun, members: WorkerEntry[]): void {
     run.generation += 1;
     run.status = 'RUNNING';
+    run.waiting = null;
     run.members = members.map((w) => w.id);
     run.startedMs = this.now();
     const threads = members.reduce((sum, w) => sum + (run.config.engine.threads || w.threads), 0);
@@ -505,7 +588,9 @@ export class Coordinator {
       this.end(run, 'FAILED', `rank ${r.rank} (${w.id}): ${r.error}`);
       return;
     }
-    if (r.epoch === 0 && !r.done) this.progress(run, w, r);
+    if (r.backend || r.model_size_bytes > 0) this.recordEngine(run, r);
+    if (r.energy_json) this.recordEnergy(run, w, r.energy_json);
+    if (r.epoch === 0 && !r.done && !r.backend && !r.energy_json) this.progress(run, w, r);
     if (r.epoch > 0 && r.rank === 0) {
       const evaluated = r.test_loss >= 0;
       run.tally.record(this.db, run.id, {
@@ -527,14 +612,53 @@ export class Coordinator {
         testLoss: evaluated ? r.test_loss : null,
         testAcc: evaluated ? r.test_acc : null,
         samplesPerS: r.samples_per_s,
-        workersAlive: run.members.filter((id) => this.workers.get(id)?.state === 'alive').length,
+        // a member that finished its part is not lost, whatever its process does next
+        workersAlive: run.members.filter((id) => run.finished.has(id) || this.workers.get(id)?.state === 'alive').length,
         worldSize: run.worldSize,
       });
     }
     if (r.done) {
       leaveRun(this.db, { runId: run.id, generation: run.generation, workerId: w.id, reason: 'completed' });
+      run.finished.add(w.id);
       w.runId = null;
       if (r.rank === 0) this.end(run, 'COMPLETED');
+    }
+  }
+
+  /** The backend a rank's engine runs (rank 0's is the run's) and rank 0's model sizes. */
+  private recordEngine(run: ActiveRun, r: MetricsReport): void {
+    if (r.rank !== 0) return;
+    if (r.backend && r.backend !== run.backend) {
+      run.backend = r.backend;
+      setRunBackend(this.db, run.id, r.backend);
+    }
+    if (r.model_size_bytes > 0) {
+      run.modelSizeBytes = r.model_size_bytes;
+      run.packedSizeBytes = r.packed_size_bytes > 0 ? r.packed_size_bytes : null;
+    }
+  }
+
+  /** Energy a member measured (MetricsReport.energy_json), stored under it; a malformed report is logged and dropped. */
+  private recordEnergy(run: ActiveRun, w: WorkerEntry, json: string): void {
+    try {
+      const e = JSON.parse(json) as { epoch?: unknown; at?: unknown; readings?: unknown };
+      if (!Array.isArray(e.readings)) throw new Error('readings: expected an array');
+      const at = typeof e.at === 'string' ? new Date(e.at) : new Date(this.now());
+      if (Number.isNaN(at.getTime())) throw new Error(`at: expected an ISO time, got '${String(e.at)}'`);
+      const epoch = typeof e.epoch === 'number' && Number.isInteger(e.epoch) && e.epoch > 0 ? e.epoch : null;
+      const rows = (e.readings as Array<Record<string, unknown>>).map((r) => ({
+        runId: run.id,
+        workerId: w.id,
+        epoch,
+        at,
+        watts: typeof r.watts === 'number' ? r.watts : null,
+        joules: num(r.joules),
+        source: String(r.source) as EnergySource,
+        detail: { ...(typeof r.detail === 'object' && r.detail !== null ? r.detail : {}), intervalS: num(r.intervalS) },
+      }));
+      if (rows.length > 0) addEnergySamples(this.db, rows);
+    } catch (err) {
+      this.log(`run ${run.id}: energy report of ${w.id} dropped (${(err as Error).message})`);
     }
   }
 
@@ -603,15 +727,19 @@ export class Coordinator {
 
   private end(run: ActiveRun, status: 'COMPLETED' | 'FAILED' | 'CANCELLED', error?: string): void {
     this.runs.delete(run.id);
-    const wallTimeS = run.startedMs ? (this.now() - run.startedMs) / 1000 : 0;
+    // a resumed run adds this attempt's wall time to the earlier ones'
+    const wallTimeS = run.wallTimeBeforeS + (run.startedMs ? (this.now() - run.startedMs) / 1000 : 0);
     finishRun(this.db, run.id, status, {
       finalTestAcc: run.tally.finalTestAcc,
       bestTestAcc: run.tally.bestTestAcc,
       wallTimeS,
       samplesPerS: run.tally.samplesPerS,
+      modelSizeBytes: run.modelSizeBytes,
+      packedSizeBytes: run.packedSizeBytes,
       error: error ?? null,
     });
-    if (run.generation > 0) endGeneration(this.db, run.id, run.generation, status === 'COMPLETED' ? 'completed' : status.toLowerCase());
+    if (run.status === 'RUNNING')
+      endGeneration(this.db, run.id, run.generation, status === 'COMPLETED' ? 'completed' : status.toLowerCase());
     if (run.rejected.messages > 0)
       addEvent(this.db, { runId: run.id, kind: 'messages-rejected-total', detail: { count: run.rejected.messages } });
     for (const id of run.members) {
@@ -624,6 +752,7 @@ export class Coordinator {
     }
     this.events.publish('run', run.id, { status, error: error ?? null });
     this.log(`run ${run.id} ${status}${error ? `: ${error}` : ''}`);
+    // the queue moved: the runs behind this one (if it was PENDING) wait for less
     this.schedule();
   }
 
@@ -641,6 +770,18 @@ export class Coordinator {
         this.log(`worker ${w.id} suspect (silent ${silent} ms)`);
       }
     }
+    // a suspect or dead worker is no longer idle
+    this.updateWaiting();
+  }
+
+  /** An idle worker went away on purpose: forgotten, with a `left` event (never suspect or dead). */
+  private leave(w: WorkerEntry): void {
+    this.workers.delete(w.id);
+    w.state = 'dead';
+    addEvent(this.db, { kind: 'left', detail: { workerId: w.id, hostname: w.hostname } });
+    this.events.publish('worker', '', { workerId: w.id, state: 'left', hostname: w.hostname });
+    this.log(`worker ${w.id} left`);
+    this.updateWaiting();
   }
 
   /** A dead member leaves its run, whose group is re-formed without it (unless `reform` is false: the caller re-forms). */
@@ -677,6 +818,9 @@ export class Coordinator {
       resumed_from: '',
       resumed_step: 0,
       warnings: [],
+      waiting: run?.status === 'PENDING' ? (run.waiting ?? '') : '',
+      queue_position: run?.status === 'PENDING' ? this.queued().indexOf(run) + 1 : 0,
+      priority: run?.priority ?? 0,
     };
   }
 
@@ -704,6 +848,7 @@ export class Coordinator {
         telemetry: p?.telemetry ?? {},
       };
     });
+    const queue = this.queued();
     const runs = [...this.runs.values()].map(
       (r): RunSnapshot => ({
         id: r.id,
@@ -713,6 +858,9 @@ export class Coordinator {
         worldSize: r.worldSize,
         members: [...r.members],
         epochs: r.config.train.epochs,
+        priority: r.priority,
+        waiting: r.status === 'PENDING' ? r.waiting : null,
+        queuePosition: r.status === 'PENDING' ? queue.indexOf(r) + 1 : null,
       }),
     );
     return { workers, runs };

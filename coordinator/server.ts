@@ -92,7 +92,8 @@ function handlersFor(c: Coordinator): CoordinatorHandlers {
         c.reportCheckpoint(req);
         return {};
       }),
-    submitRun: (req: SubmitRunRequest): Promise<RunInfo> => mapped(() => c.submit(req.config_json, req.workers, req.config_path)),
+    submitRun: (req: SubmitRunRequest): Promise<RunInfo> =>
+      mapped(() => c.submit(req.config_json, req.workers, req.config_path, req.priority ?? 0)),
     resumeRun: (req: ResumeRunRequest): Promise<RunInfo> => mapped(() => c.resume(req)),
     cancelRun: (req: RunRef): Promise<RunInfo> => mapped(() => c.cancel(req.run_id)),
     getRun: (req: RunRef): Promise<RunInfo> => mapped(() => c.info(req.run_id)),

@@ -32,7 +32,7 @@ async function frozenWorkerRun(
   const startWorker = () => {
     const child = spawn(
       process.execPath,
-      ['--import', TSX, CLI_ENTRY, 'worker', '--coordinator', address, '--threads', '1', '--backend', 'cpu', ...workerArgs],
+      ['--import', TSX, CLI_ENTRY, 'worker', '--once', '--coordinator', address, '--threads', '1', '--backend', 'cpu', ...workerArgs],
       {
         env: { ...process.env, BNN_CLUSTER_TOKEN: 'tok' },
         stdio: ['ignore', 'ignore', 'pipe'],

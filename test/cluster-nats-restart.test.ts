@@ -32,7 +32,7 @@ test('cluster nats restart - nats-server killed and restarted mid-run: the step 
   const exits = [0, 1].map(() => {
     const child = spawn(
       process.execPath,
-      ['--import', TSX, CLI_ENTRY, 'worker', '--coordinator', address, '--threads', '1', '--backend', 'cpu'],
+      ['--import', TSX, CLI_ENTRY, 'worker', '--once', '--coordinator', address, '--threads', '1', '--backend', 'cpu'],
       {
         env: { ...process.env, BNN_CLUSTER_TOKEN: 'tok', BNN_WORKER_DUMP_WEIGHTS: dir.join('restarted') },
         stdio: ['ignore', 'ignore', 'pipe'],

@@ -81,7 +81,7 @@ test('cluster remote - launch --coordinator over mutual TLS: a run completes (ex
   });
   const address = `127.0.0.1:${port}`;
   const worker = (extra: string[] = []) =>
-    bnn(['worker', '--coordinator', address, '--threads', '1', '--backend', 'cpu', ...clientTls, ...extra], env, t);
+    bnn(['worker', '--once', '--coordinator', address, '--threads', '1', '--backend', 'cpu', ...clientTls, ...extra], env, t);
 
   // 1. Completes: two workers, exit 0, the same JSON shape as --local.
   const workers = [worker(), worker()];

@@ -68,6 +68,7 @@ test('cluster tls - a run over TLS completes: bnn worker verifies the coordinato
       TSX,
       CLI_ENTRY,
       'worker',
+      '--once',
       '--coordinator',
       `127.0.0.1:${port}`,
       '--threads',
@@ -134,7 +135,7 @@ test('cluster tls - mutual TLS refuses clients without a certificate, with one f
 
   // The CLI worker without a client certificate exits 1 with the reason.
   const r = await runCli(
-    ['worker', '--coordinator', `127.0.0.1:${port}`, '--token', 'tok', '--tls-ca', c.ca, '--connect-timeout-ms', '5000'],
+    ['worker', '--once', '--coordinator', `127.0.0.1:${port}`, '--token', 'tok', '--tls-ca', c.ca, '--connect-timeout-ms', '5000'],
     { timeoutMs: 30_000 },
   );
   assert.equal(r.code, 1, r.stderr);

@@ -30,7 +30,7 @@ test('cluster worker - standalone workers train the assigned ranks and exit 0 pr
   const exits = [0, 1].map(() => {
     const child = spawn(
       process.execPath,
-      ['--import', TSX, CLI_ENTRY, 'worker', '--coordinator', `127.0.0.1:${port}`, '--threads', '1', '--backend', 'cpu'],
+      ['--import', TSX, CLI_ENTRY, 'worker', '--once', '--coordinator', `127.0.0.1:${port}`, '--threads', '1', '--backend', 'cpu'],
       { env: { ...process.env, BNN_CLUSTER_TOKEN: 'tok' }, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let stderr = '';

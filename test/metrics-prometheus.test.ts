@@ -79,7 +79,11 @@ test('metrics - a coordinator training a run on two workers serves /metrics that
   assert.equal(sample(empty, 'bnn_runs', { status: 'RUNNING' }), 0);
 
   const workers = [0, 1].map(() =>
-    spawnCli(['worker', '--coordinator', `127.0.0.1:${grpcPort}`, '--threads', '1', '--backend', 'cpu'], { cwd: dir.path, env, t }),
+    spawnCli(['worker', '--once', '--coordinator', `127.0.0.1:${grpcPort}`, '--threads', '1', '--backend', 'cpu'], {
+      cwd: dir.path,
+      env,
+      t,
+    }),
   );
   const client = connectCoordinator(`127.0.0.1:${grpcPort}`, { token: 'tok' });
   t.after(() => client.close());

@@ -41,7 +41,7 @@ test('monitor - a real coordinator and worker: --json and --once snapshots (idle
     store.close();
   });
   const env = { BNN_CLUSTER_TOKEN: 'tok' };
-  const worker = spawnCli(['worker', '--coordinator', address, '--threads', '1', '--backend', 'cpu'], { cwd: dir.path, env, t });
+  const worker = spawnCli(['worker', '--once', '--coordinator', address, '--threads', '1', '--backend', 'cpu'], { cwd: dir.path, env, t });
   // Each wait has its own stream: leaving a for-await loop cancels the call.
   for await (const ev of client.watchCluster({ run_id: '', snapshot_interval_ms: 200 })) {
     if (ev.kind === 'snapshot' && (JSON.parse(ev.detail_json) as SnapshotJson).workers.length === 1) break;

@@ -36,7 +36,7 @@ async function cluster(t: AfterHook, natsUrl: string) {
   const worker = (args: string[], env: Record<string, string> = {}) => {
     const child = spawn(
       process.execPath,
-      ['--import', TSX, CLI_ENTRY, 'worker', '--coordinator', `127.0.0.1:${port}`, '--threads', '1', '--backend', 'cpu', ...args],
+      ['--import', TSX, CLI_ENTRY, 'worker', '--once', '--coordinator', `127.0.0.1:${port}`, '--threads', '1', '--backend', 'cpu', ...args],
       { env: { ...process.env, BNN_CLUSTER_TOKEN: 'tok', ...env }, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let stderr = '';

@@ -157,3 +157,9 @@ test('telemetry meter - options validated before any I/O; sources can be restric
   assert.equal(na.available, false);
   assert.match((na as { reason: string }).reason, /no power reading/);
 });
+
+test('telemetry - the meter picks its sources from the same list, in the same order, as the store accepts them', async () => {
+  const { MEASURED_ENERGY_SOURCES } = await import('../src/telemetry/types.js');
+  const { ENERGY_SOURCES } = await import('../src/store/schema.js');
+  assert.deepEqual([...MEASURED_ENERGY_SOURCES], [...ENERGY_SOURCES]);
+});

@@ -1,35 +1,76 @@
-// A worker's view of its Assignments stream: the first ASSIGN picks its run; later ASSIGNs of
-// that run (a higher generation) are offered to its elastic group, a STOP or the stream's end
-// interrupts it. One run per worker process.
+// A worker's view of its Assignments stream, for the worker's whole life: each run's first
+// ASSIGN opens a RunFeed (taken in order by `nextRun`); later ASSIGNs of that run (a higher
+// generation) are offered to its elastic group; a STOP of the run, the stream's end or the
+// worker's own shutdown interrupts it. A long-lived worker serves one run after another.
 import type { Assignment, CoordinatorClient } from '../src/rpc/index.js';
-import { CoordinatorLostError, RunStoppedError } from './errors.js';
+import { CoordinatorLostError, RunStoppedError, WorkerShutdownError } from './errors.js';
 
 /** What a worker that lost its coordinator says to do. */
 const RECONNECT_HINT = 'check that it still runs at --coordinator, then start this worker again';
 
-export class AssignmentFeed {
-  /** Resolves with the first assignment; rejects when the coordinator is lost first. */
-  readonly first: Promise<Assignment>;
-  /** Rejects with RunStoppedError (a STOP) or CoordinatorLostError; never resolves. */
+/** One run as this worker sees it: its first assignment, later ones, and what interrupts it. */
+export class RunFeed {
+  /** Rejects with RunStoppedError (a STOP), CoordinatorLostError or WorkerShutdownError; never resolves. */
   readonly interrupted: Promise<never>;
   private stopReason: string | null = null;
-  private lost: Error | null = null;
-  private runId = '';
+  private failure: Error | null = null;
   private onOffer: ((a: Assignment) => void) | null = null;
   private readonly later: Assignment[] = [];
-  private assigned!: (a: Assignment) => void;
-  private lostSignal!: (e: Error) => void;
-  private stopSignal!: (e: Error) => void;
+  private signal!: (e: Error) => void;
+
+  constructor(readonly first: Assignment) {
+    this.interrupted = new Promise<never>((_, reject) => (this.signal = reject));
+    this.interrupted.catch(() => undefined);
+  }
+
+  get runId(): string {
+    return this.first.run_id;
+  }
+
+  /** A later assignment of this run (a re-formed group). */
+  offer(a: Assignment): void {
+    if (this.onOffer) this.onOffer(a);
+    else this.later.push(a);
+  }
+
+  /** The coordinator stopped the run (cancelled, failed elsewhere, or over). A STOP also abandons an all-reduce in flight. */
+  stop(reason: string): void {
+    if (this.stopReason !== null || this.failure) return;
+    this.stopReason = reason || 'stopped';
+    this.signal(new RunStoppedError(this.runId, this.stopReason));
+  }
+
+  /** The coordinator went away, or this worker is shutting down. */
+  fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.signal(err);
+  }
+
+  /** Later assignments of the run go to `offer` (those that arrived already, at once). */
+  forwardTo(offer: (a: Assignment) => void): void {
+    this.onOffer = offer;
+    for (const a of this.later.splice(0)) offer(a);
+  }
+
+  /** Throws RunStoppedError, CoordinatorLostError or WorkerShutdownError when the run must end here; called between steps. */
+  checkStop(): void {
+    if (this.failure) throw this.failure;
+    if (this.stopReason !== null) throw new RunStoppedError(this.runId, this.stopReason);
+  }
+}
+
+export class AssignmentStream {
+  private lost: Error | null = null;
+  /** Runs assigned and not yet taken by `nextRun`, oldest first. */
+  private readonly waiting: RunFeed[] = [];
+  /** Every run this worker has been assigned, by id (a late ASSIGN or STOP of a finished one is ignored). */
+  private readonly feeds = new Map<string, RunFeed>();
+  private current: RunFeed | null = null;
+  private wake: (() => void) | null = null;
   private readonly stream: ReturnType<CoordinatorClient['assignments']>;
 
   constructor(client: CoordinatorClient, workerId: string) {
-    this.first = new Promise<Assignment>((resolve) => (this.assigned = resolve));
-    const lostPromise = new Promise<never>((_, reject) => (this.lostSignal = reject));
-    // A STOP also abandons an all-reduce in flight: the peers that stopped will never contribute.
-    const stopPromise = new Promise<never>((_, reject) => (this.stopSignal = reject));
-    this.interrupted = Promise.race([lostPromise, stopPromise]);
-    for (const p of [lostPromise, stopPromise, this.interrupted]) p.catch(() => undefined);
-    this.first = Promise.race([this.first, lostPromise]);
     this.stream = client.assignments({ worker_id: workerId });
     void this.pump();
   }
@@ -44,35 +85,48 @@ export class AssignmentFeed {
   }
 
   private onAssignment(a: Assignment): void {
-    if (a.kind === 'ASSIGN' && this.runId === '') {
-      this.runId = a.run_id;
-      this.assigned(a);
-    } else if (a.kind === 'ASSIGN' && a.run_id === this.runId) {
-      if (this.onOffer) this.onOffer(a);
-      else this.later.push(a);
-    } else if (a.kind === 'STOP' && a.run_id === this.runId) {
-      this.stopReason = a.reason || 'stopped';
-      this.stopSignal(new RunStoppedError(this.runId, this.stopReason));
+    const known = this.feeds.get(a.run_id);
+    if (a.kind === 'ASSIGN' && !known) {
+      const feed = new RunFeed(a);
+      this.feeds.set(a.run_id, feed);
+      this.waiting.push(feed);
+      this.wake?.();
+    } else if (a.kind === 'ASSIGN' && known) {
+      known.offer(a);
+    } else if (a.kind === 'STOP' && known) {
+      known.stop(a.reason);
     }
   }
 
-  /** The launcher went away (its lifeline closed), or the stream ended. */
-  loseCoordinator(err: Error, stopReason?: string): void {
-    if (stopReason) this.stopReason ??= stopReason;
+  /**
+   * The next run assigned to this worker (at once when one arrived while the previous run ended).
+   * Rejects with CoordinatorLostError or WorkerShutdownError.
+   */
+  async nextRun(): Promise<RunFeed> {
+    this.current = null;
+    for (;;) {
+      if (this.lost) throw this.lost;
+      const feed = this.waiting.shift();
+      if (feed) {
+        this.current = feed;
+        return feed;
+      }
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = null;
+    }
+  }
+
+  /** The stream ended, the launcher went away (its lifeline closed), or the worker shuts down: every run is interrupted. */
+  loseCoordinator(err: Error): void {
     this.lost ??= err;
-    this.lostSignal(this.lost);
+    this.current?.fail(this.lost);
+    for (const f of this.waiting) f.fail(this.lost);
+    this.wake?.();
   }
 
-  /** Later assignments of the run go to `offer` (those that arrived already, at once). */
-  forwardTo(offer: (a: Assignment) => void): void {
-    this.onOffer = offer;
-    for (const a of this.later.splice(0)) offer(a);
-  }
-
-  /** Throws RunStoppedError or CoordinatorLostError when the run must end here; called between steps. */
-  checkStop(): void {
-    if (this.stopReason !== null) throw new RunStoppedError(this.runId, this.stopReason);
-    if (this.lost) throw this.lost;
+  /** SIGTERM/SIGINT: an idle worker leaves at once; a run in progress stops at its next step boundary. */
+  shutdown(signal: string): void {
+    this.loseCoordinator(new WorkerShutdownError(signal));
   }
 
   cancel(): void {

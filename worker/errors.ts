@@ -17,3 +17,10 @@ export class RunStoppedError extends TrainingStoppedError {
 
 /** The coordinator's assignment stream ended while this worker still needed it. */
 export class CoordinatorLostError extends WorkerError {}
+
+/** The worker was told to stop (SIGTERM, SIGINT): it leaves its run at the next step boundary and exits 0. */
+export class WorkerShutdownError extends TrainingStoppedError {
+  constructor(readonly signal: string) {
+    super(`worker shutting down (${signal})`, `worker shutting down (${signal}): leaving at the next step boundary`);
+  }
+}

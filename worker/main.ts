@@ -1,7 +1,7 @@
-// `bnn worker`: registers with the coordinator, heartbeats, waits for one assignment, trains it
-// data-parallel over NATS with the one training loop (src/train/loop.ts) and exits when the
-// run ends (or is stopped). Later assignments of the same run (a higher generation) re-form its
-// group mid-run (src/collective/elastic-group.ts).
+// `bnn worker`: registers with the coordinator, heartbeats, and serves the runs it is assigned
+// one after another until stopped (SIGTERM/SIGINT, or `--once`: after one run), training each
+// data-parallel over NATS with the one training loop (src/train/loop.ts). Later assignments of
+// the same run (a higher generation) re-form its group mid-run (src/collective/elastic-group.ts).
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -22,8 +22,11 @@ import { flatLayout } from '../src/train/gradients.js';
 import { runTrainingLoop } from '../src/train/loop.js';
 import { prepareTraining } from '../src/train/setup.js';
 import { TrainingStoppedError } from '../src/train/errors.js';
-import { AssignmentFeed } from './assignments.js';
-import { CoordinatorLostError } from './errors.js';
+import { fp32SizeBytes } from '../src/bnn/models.js';
+import { packedSizeBytes } from '../src/export/packed.js';
+import { AssignmentStream, type RunFeed } from './assignments.js';
+import { WorkerEnergy } from './energy.js';
+import { CoordinatorLostError, WorkerShutdownError } from './errors.js';
 import { startHeartbeat, type Heartbeat } from './heartbeat.js';
 import { ProgressReporter } from './progress.js';
 import { reporter, reportSink } from './report-sink.js';
@@ -43,6 +46,8 @@ export interface RunWorkerOptions {
   backend: BackendChoice;
   /** Stop when stdin ends (a launcher's lifeline). */
   exitWithStdin: boolean;
+  /** Serve one run, then exit (default: serve runs until SIGTERM/SIGINT). */
+  once?: boolean;
   /** Dump final weights as JSON here (tests). */
   dumpWeightsDir?: string;
   /** How long to wait for the coordinator at start. */
@@ -59,11 +64,15 @@ export function runThreads(config: RunConfig, workerThreads: number): number {
   return config.engine.threads > 0 ? config.engine.threads : workerThreads;
 }
 
-/** Returns the exit code: 0 the run completed (or was stopped by the coordinator), 1 it failed here. */
+/**
+ * Returns the exit code. With `once`: 0 the run completed (or was stopped by the coordinator), 1 it
+ * failed here. Serving: 0 when stopped by SIGTERM/SIGINT (or the launcher's lifeline), 1 when the
+ * coordinator went away.
+ */
 export async function runWorker(o: RunWorkerOptions): Promise<number> {
   const client = connectCoordinator(o.coordinator, { token: o.token, ...(o.tls ? { tls: o.tls } : {}) });
   let heartbeat: Heartbeat | null = null;
-  let feed: AssignmentFeed | null = null;
+  let feed: AssignmentStream | null = null;
   try {
     await client.waitForReady(o.connectTimeoutMs);
     const hardware = await snapshotHardware({ gpuTimeoutMs: 2000 });
@@ -88,16 +97,41 @@ export async function runWorker(o: RunWorkerOptions): Promise<number> {
       },
       log,
     );
-    feed = new AssignmentFeed(client, workerId);
+    feed = new AssignmentStream(client, workerId);
     const f = feed;
-    const lifeline = o.exitWithStdin
-      ? watchStdin(() => f.loseCoordinator(new CoordinatorLostError('stdin closed'), 'launcher went away (stdin closed)'))
-      : () => undefined;
+    const lifeline = o.exitWithStdin ? watchStdin(() => f.shutdown('launcher went away (stdin closed)')) : () => undefined;
+    const signals = onShutdownSignals((signal) => {
+      log(`${signal}: ${o.once ? 'stopping' : 'leaving the run in progress at its next step boundary, then exiting'}`);
+      f.shutdown(signal);
+    });
     try {
-      const a = await feed.first;
-      log(`run ${a.run_id} rank ${a.rank}/${a.world_size} generation ${a.generation}`);
-      return await serveRun(client, { workerId, gpuCount: hardware.gpuCount ?? 0, feed, first: a, log }, o);
+      let served = 0;
+      for (;;) {
+        let run: RunFeed;
+        try {
+          run = await feed.nextRun();
+        } catch (err) {
+          if (err instanceof WorkerShutdownError) {
+            log(`stopped after ${served} run(s)`);
+            return 0;
+          }
+          throw err;
+        }
+        const a = run.first;
+        log(`run ${a.run_id} rank ${a.rank}/${a.world_size} generation ${a.generation}`);
+        const code = await serveRun(client, { workerId, gpuCount: hardware.gpuCount ?? 0, feed: run, log }, o);
+        served++;
+        if (o.once) return code;
+        const interrupted = interruption(run);
+        if (interrupted instanceof WorkerShutdownError) {
+          log(`stopped after ${served} run(s)`);
+          return 0;
+        }
+        if (interrupted instanceof CoordinatorLostError) throw interrupted;
+        log(`idle: waiting for the next run`);
+      }
     } finally {
+      signals();
       lifeline();
     }
   } finally {
@@ -110,23 +144,32 @@ export async function runWorker(o: RunWorkerOptions): Promise<number> {
 interface RunContext {
   workerId: string;
   gpuCount: number;
-  feed: AssignmentFeed;
-  first: Assignment;
+  feed: RunFeed;
   log(line: string): void;
+}
+
+/** What interrupted a run (a shutdown, the coordinator lost, a STOP), or null. */
+function interruption(run: RunFeed): Error | null {
+  try {
+    run.checkStop();
+    return null;
+  } catch (err) {
+    return err as Error;
+  }
 }
 
 /** Trains the assigned run to its end here; returns the exit code. */
 async function serveRun(client: CoordinatorClient, c: RunContext, o: RunWorkerOptions): Promise<number> {
-  const a = c.first;
+  const a = c.feed.first;
   const group = { current: null as ElasticGroup | null };
   const report = reporter({ client, workerId: c.workerId, runId: a.run_id, group: () => group.current?.assignment ?? groupOf(a, o) });
   try {
     const config = parseRunConfig(JSON.parse(a.config_json), { source: `run ${a.run_id}` });
-    await initEngine({ backend: o.backend, threads: runThreads(config, o.threads), warn: c.log });
+    const engine = await initEngine({ backend: o.backend, threads: runThreads(config, o.threads), warn: c.log });
     group.current = elasticGroup(client, c, config, o);
     c.feed.forwardTo((next) => group.current!.offer(groupOf(next, o)));
-    const steps = await trainAssigned(client, config, group.current, c, o);
-    await report({ done: true, steps });
+    const { steps, energyJson } = await trainAssigned(client, config, group.current, c, o, engine.backend);
+    await report({ done: true, steps, energy_json: energyJson });
     c.log(`run ${a.run_id} done after ${steps} steps`);
     return 0;
   } catch (err) {
@@ -149,9 +192,18 @@ async function trainAssigned(
   group: ElasticGroup,
   c: RunContext,
   o: RunWorkerOptions,
-): Promise<number> {
-  const a = c.first;
+  backend: string,
+): Promise<{ steps: number; energyJson: string }> {
+  const a = c.feed.first;
   const setup = await prepareTraining(config);
+  const report = reporter({ client, workerId: c.workerId, runId: a.run_id, group: () => group.assignment });
+  // what the run's row records: the engine that really runs, and (rank 0) the model's sizes
+  const rank0 = group.assignment.rank === 0;
+  await report({
+    backend,
+    ...(rank0 ? { model_size_bytes: fp32SizeBytes(setup.model), packed_size_bytes: packedSizeBytes(setup.model) ?? 0 } : {}),
+  });
+  const energy = await WorkerEnergy.start((energy_json) => report({ energy_json }), c.log);
   const progress = new ProgressReporter(
     reporter({ client, workerId: c.workerId, runId: a.run_id, group: () => group.assignment }),
     { gpuCount: c.gpuCount },
@@ -161,7 +213,14 @@ async function trainAssigned(
     const collective = groupCollective(group, flatLayout(setup.model.params()), {
       timeReduce: (wait) => progress.allreduce(wait, () => group.bytes),
     });
-    const sink = reportSink({ client, workerId: c.workerId, runId: a.run_id, group: () => group.assignment, progress, log: c.log });
+    const reports = reportSink({ client, workerId: c.workerId, runId: a.run_id, group: () => group.assignment, progress, log: c.log });
+    const sink = {
+      ...reports,
+      step: (s: Parameters<typeof reports.step>[0]) => {
+        reports.step(s);
+        energy.step(s.epoch);
+      },
+    };
     const result = await runTrainingLoop(setup, collective, sink, {
       runId: a.run_id,
       checkpointDir: path.resolve(config.checkpointDir, a.run_id),
@@ -170,9 +229,10 @@ async function trainAssigned(
       ...(o.dumpWeightsDir ? { dumpWeightsDir: o.dumpWeightsDir } : {}),
     });
     await progress.stop();
-    return result.steps;
+    return { steps: result.steps, energyJson: await energy.finish() };
   } finally {
     progress.close();
+    energy.close();
     setup.model.dispose();
   }
 }
@@ -197,7 +257,7 @@ function groupOf(a: Assignment, o: RunWorkerOptions): GroupAssignment {
 }
 
 function elasticGroup(client: CoordinatorClient, c: RunContext, config: RunConfig, o: RunWorkerOptions): ElasticGroup {
-  return new ElasticGroup(groupOf(c.first, o), {
+  return new ElasticGroup(groupOf(c.feed.first, o), {
     compression: config.train.compression,
     connect: (servers, name) => connectNatsTransport({ ...o.natsAuth, servers, name, connectTimeoutMs: 2000 }),
     // refused credentials or a failed TLS handshake do not heal by waiting
@@ -221,6 +281,22 @@ function elasticGroup(client: CoordinatorClient, c: RunContext, config: RunConfi
     },
     log: c.log,
   });
+}
+
+/** Calls `onSignal` on SIGTERM and SIGINT (a second one exits at once); returns the remover. */
+function onShutdownSignals(onSignal: (signal: string) => void): () => void {
+  let seen = 0;
+  const handler = (signal: NodeJS.Signals) => {
+    seen++;
+    if (seen > 1) process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+    onSignal(signal);
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+  return () => {
+    process.off('SIGTERM', handler);
+    process.off('SIGINT', handler);
+  };
 }
 
 function watchStdin(onEnd: () => void): () => void {

@@ -86,7 +86,15 @@ function renderWorkers() {
 function allRuns() {
   const byId = new Map(state.recent.map((r) => [r.id, { ...r }]));
   for (const a of state.active)
-    byId.set(a.id, { ...(byId.get(a.id) || {}), id: a.id, name: a.name, status: a.status, generation: a.generation, epochs: a.epochs });
+    byId.set(a.id, {
+      ...(byId.get(a.id) || {}),
+      id: a.id,
+      name: a.name,
+      status: a.status,
+      waiting: a.waiting,
+      generation: a.generation,
+      epochs: a.epochs,
+    });
   return [...byId.values()].sort((a, b) => (b.createdAt || '9').localeCompare(a.createdAt || '9'));
 }
 
@@ -112,7 +120,7 @@ function renderRuns() {
     tr.append(
       cell(r.id),
       cell(r.name || ''),
-      cell(r.status || ''),
+      cell(r.status === 'PENDING' && r.waiting ? `PENDING: ${r.waiting}` : r.status || ''),
       cell(r.model || ''),
       cell(r.precision || ''),
       cell(r.dataset || ''),

@@ -7,7 +7,7 @@
  */
 import type { CoordinatorClient, ClientTls, RunInfo } from '../rpc/index.js';
 import type { CliIO } from './command.js';
-import { EXIT, isTerminal, onRunEvent, pct, type EpochEvent, type Terminal, type WatchEvent } from './commands/run-events.js';
+import { EXIT, isTerminal, onRunEvent, pct, queuedLine, type EpochEvent, type Terminal, type WatchEvent } from './commands/run-events.js';
 
 /** Where the run goes: a cluster started here for the session, or one already running. */
 export type SessionTarget =
@@ -34,6 +34,8 @@ export interface SessionOutput {
   quiet: boolean;
   /** The experiment database a local cluster writes: a run that did not complete gets a `bnn resume` hint. */
   store?: string;
+  /** Start the run and return at once (a remote cluster keeps it going): prints the run id (JSON: `{runId, status, waiting}`). */
+  detach?: boolean;
 }
 
 interface FollowResult {
@@ -97,15 +99,17 @@ export async function runClusterSession(target: SessionTarget, run: SessionStart
   let extra: Record<string, unknown> = {};
   try {
     await conn.client.waitForReady(target.kind === 'remote' ? target.connectTimeoutMs : 30_000);
-    watch = conn.client.watchCluster({ run_id: '' }); // before the start, so no event of the run is missed
+    // before the start, so no event of the run is missed (a detached session follows nothing)
+    if (!out.detach) watch = conn.client.watchCluster({ run_id: '' });
     const started = await run.start(conn.client);
     runId = started.runId;
     extra = started.result ?? {};
     for (const line of run.header(runId, conn, extra)) say(line);
+    if (out.detach) return await detached(conn.client, runId, out, extra);
     if (interrupts === 1)
       cancel(); // Ctrl-C while it was being started
-    else if (interrupts > 1) watch.cancel();
-    result = await followRun(conn.client, runId, watch, { say, stopped: () => interrupts > 1 });
+    else if (interrupts > 1) watch?.cancel();
+    result = await followRun(conn.client, runId, watch!, { say, stopped: () => interrupts > 1 });
   } finally {
     clearInterval(watchdog);
     process.removeListener('SIGINT', onSigint);
@@ -116,6 +120,21 @@ export async function runClusterSession(target: SessionTarget, run: SessionStart
   const wallTimeS = (performance.now() - t0) / 1000;
   printResult(out, { runId, ...result, workers: run.workers, coordinator: conn.coordinator, wallTimeS, extra });
   return failedHere ? 1 : EXIT[result.status];
+}
+
+/** `--detach`: the run's id and where it stands (queued: why), then back to the shell. */
+async function detached(client: CoordinatorClient, runId: string, out: SessionOutput, extra: Record<string, unknown>): Promise<number> {
+  const info = await client.getRun({ run_id: runId });
+  if (out.json) {
+    const waiting = info.status === 'PENDING' ? { waiting: info.waiting || null, queuePosition: info.queue_position } : {};
+    out.io.stdout.write(`${JSON.stringify({ runId, status: info.status, ...waiting, ...extra })}\n`);
+  } else {
+    out.io.stdout.write(`${runId}\n`);
+    if (!out.quiet && info.status === 'PENDING' && info.waiting)
+      out.io.stderr.write(`bnn: run ${runId} ${queuedLine(info.waiting, info.queue_position)}\n`);
+    if (!out.quiet) out.io.stderr.write(`bnn: follow it with bnn monitor --coordinator <host:port> --run ${runId}, or bnn show ${runId}\n`);
+  }
+  return 0;
 }
 
 async function connect(target: SessionTarget, log: (line: string) => void): Promise<Connected> {

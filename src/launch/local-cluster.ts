@@ -152,11 +152,13 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
     });
     const address = `127.0.0.1:${port}`;
     for (let i = 0; i < o.workers; i++) {
-      const w = spawn(
-        cmd,
-        [...args, 'worker', '--coordinator', address, '--threads', String(o.threadsPerWorker), '--backend', o.backend, '--exit-with-stdin'],
-        { env: env.worker, stdio: ['pipe', 'ignore', 'pipe'], detached: true },
-      );
+      // `--once`: the local cluster lives for its one run
+      const flags = ['--threads', String(o.threadsPerWorker), '--backend', o.backend, '--once', '--exit-with-stdin'];
+      const w = spawn(cmd, [...args, 'worker', '--coordinator', address, ...flags], {
+        env: env.worker,
+        stdio: ['pipe', 'ignore', 'pipe'],
+        detached: true,
+      });
       children.push(w);
       forward(w, `worker ${i}`, o.log);
       w.once('exit', (code) => o.onWorkerExit?.(i, code));

@@ -34,6 +34,8 @@ export interface MonitorRun {
   worldSize: number;
   epochs: number | null;
   epochsDone: number;
+  /** A queued run: why it waits (`waiting for 4 workers, 2 idle`); null otherwise. */
+  waiting: string | null;
 }
 
 export interface MonitorState {
@@ -152,8 +154,10 @@ export function applyEvent(state: MonitorState, ev: ClusterEvent): MonitorState 
         worldSize: num(detail.workers) ?? 0,
         epochs: null,
         epochsDone: 0,
+        waiting: null,
       };
       run.status = status;
+      run.waiting = status === 'PENDING' ? (str(detail.waiting) ?? run.waiting) : null;
       state.runs.set(ev.run_id, run);
       if (status === 'COMPLETED' || status === 'FAILED' || status === 'CANCELLED') {
         for (const w of state.workers.values()) {
@@ -211,6 +215,7 @@ function applySnapshot(state: MonitorState, detail: Json, atMs: number | null): 
       worldSize: num(o.worldSize) ?? 0,
       epochs: num(o.epochs),
       epochsDone: previous.get(id)?.epochsDone ?? 0,
+      waiting: str(o.waiting),
     });
   }
   state.synced = true;

@@ -73,6 +73,10 @@ export function renderMonitor(state: MonitorState, nowMs: number, header: string
   }
   const runs = [...state.runs.values()].sort((a, b) => a.id.localeCompare(b.id));
   for (const r of runs) {
+    if (r.status === 'PENDING' && r.waiting) {
+      lines.push(`run ${r.id} ${r.name} PENDING: ${r.waiting}`);
+      continue;
+    }
     lines.push(
       `run ${r.id} ${r.name} ${r.status}: generation ${r.generation}, ${r.worldSize} worker(s)${r.epochs === null ? '' : r.epochsDone > 0 ? `, epoch ${r.epochsDone}/${r.epochs}` : `, ${r.epochs} epochs`}`,
     );

@@ -9,6 +9,7 @@
  */
 import type { StoreDb } from '../store/db.js';
 import type { ShownStatus } from '../store/run-queries.js';
+import { latestEventOfKind } from '../store/events.js';
 import { activeRunOwners, runOwner } from '../store/runs.js';
 import type { RunRow, RunStatus } from '../store/schema.js';
 import { DEFAULT_STORE_PATH } from './open.js';
@@ -21,6 +22,8 @@ export interface ShownRun extends Omit<RunRow, 'status'> {
   storedStatus: RunStatus;
   /** For a PENDING or RUNNING run with a recorded owner: whether that process still runs; null otherwise. */
   liveness: OwnerVerdict | null;
+  /** A PENDING run queued on a coordinator: why it waits, as last recorded (`waiting for 4 workers, 2 idle`); null otherwise. */
+  waiting: string | null;
 }
 
 /** The owner's verdict for a PENDING or RUNNING run with a recorded owner; null for any other run. */
@@ -30,9 +33,20 @@ export function runLiveness(row: Pick<RunRow, 'status' | 'ownerHost' | 'ownerPid
   return owner === null ? null : ownerVerdict(owner);
 }
 
-export function shownRun(row: RunRow): ShownRun {
+export function shownRun(row: RunRow, waiting: string | null = null): ShownRun {
   const liveness = runLiveness(row);
-  return { ...row, status: liveness?.state === 'gone' ? 'ABANDONED' : row.status, storedStatus: row.status, liveness };
+  const status = liveness?.state === 'gone' ? 'ABANDONED' : row.status;
+  return { ...row, status, storedStatus: row.status, liveness, waiting: status === 'PENDING' ? waiting : null };
+}
+
+/** `shownRun` of each row, with each queued run's reason for waiting (its latest `waiting` event). */
+export function shownRuns(db: StoreDb, rows: readonly RunRow[]): ShownRun[] {
+  const pending = rows.filter((r) => r.status === 'PENDING').map((r) => r.id);
+  const waiting = latestEventOfKind(db, pending, 'waiting');
+  return rows.map((r) => {
+    const reason = waiting.get(r.id)?.detail?.reason;
+    return shownRun(r, typeof reason === 'string' ? reason : null);
+  });
 }
 
 /** Ids of the runs shown as ABANDONED now. */

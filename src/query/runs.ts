@@ -12,7 +12,7 @@ import {
 } from '../store/run-queries.js';
 import { getRun } from '../store/runs.js';
 import { dateBoundFlag, endExclusive, tagFlag } from './flags.js';
-import { abandonedRunIds, filterNeedsAbandoned, shownRun, type ShownRun } from './liveness.js';
+import { abandonedRunIds, filterNeedsAbandoned, shownRuns, type ShownRun } from './liveness.js';
 
 // The queries themselves live in the store (src/store/run-queries.ts); this module parses flags into them.
 export { queryRuns, runsStatement } from '../store/run-queries.js';
@@ -88,7 +88,7 @@ export function runsQueryOf(flags: z.output<typeof runsQueryFlags>): RunsQuery {
  */
 export function queryShownRuns(db: StoreDb, query: RunsQuery): ShownRun[] {
   const abandonedIds = filterNeedsAbandoned(query.statuses) ? abandonedRunIds(db) : [];
-  return queryRuns(db, { ...query, abandonedIds }).map(shownRun);
+  return shownRuns(db, queryRuns(db, { ...query, abandonedIds }));
 }
 
 /** Checks `bnn runs` flags before any I/O: FlagError (exit 2) naming each bad flag, its value and what is valid. */

@@ -4,7 +4,7 @@ import { listEvents } from '../store/events.js';
 import { listEpochMetrics } from '../store/metrics.js';
 import { getRun } from '../store/runs.js';
 import type { CheckpointRow, EpochMetricsRow, EventRow } from '../store/schema.js';
-import { shownRun, type ShownRun } from './liveness.js';
+import { shownRuns, type ShownRun } from './liveness.js';
 
 export interface RunDetail {
   /** Its row, with the status as shown (ABANDONED where its owner process is gone). */
@@ -21,7 +21,7 @@ export interface RunDetail {
 export function runDetail(db: StoreDb, idOrPrefix: string): RunDetail {
   const run = getRun(db, idOrPrefix);
   return {
-    run: shownRun(run),
+    run: shownRuns(db, [run])[0]!,
     epochs: listEpochMetrics(db, run.id),
     checkpoints: listCheckpoints(db, run.id),
     events: listEvents(db, run.id),

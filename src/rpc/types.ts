@@ -67,6 +67,13 @@ export interface MetricsReport {
   /** Collective messages dropped since the previous report because their MAC failed, and the first subjects of each step. */
   rejected_messages: number;
   rejected_subjects: string[];
+  /** The engine backend this rank trains with (sent with its first report of a generation). */
+  backend: string;
+  /** Rank 0, first report: FP32 model size and packed export size (0: none). */
+  model_size_bytes: number;
+  packed_size_bytes: number;
+  /** Energy measured since the previous energy report (JSON, see the proto). */
+  energy_json: string;
 }
 export interface CheckpointReport {
   worker_id: string;
@@ -83,6 +90,8 @@ export interface SubmitRunRequest {
   config_json: string;
   workers: number;
   config_path: string;
+  /** Queue order: higher first, then FIFO. */
+  priority: number;
 }
 export interface RunRef {
   run_id: string;
@@ -91,6 +100,8 @@ export interface ResumeRunRequest {
   run_id: string;
   workers: number;
   compression: string;
+  /** Queue order while it waits (higher first). */
+  priority: number;
 }
 export interface RunInfo {
   run_id: string;
@@ -104,6 +115,10 @@ export interface RunInfo {
   resumed_from: string;
   resumed_step: number;
   warnings: string[];
+  /** A PENDING run: why it waits, and its place in the queue (1: next); '' and 0 otherwise. */
+  waiting: string;
+  queue_position: number;
+  priority: number;
 }
 export interface WatchRequest {
   run_id: string;

@@ -1,4 +1,4 @@
-import { asc, eq } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray } from 'drizzle-orm';
 import type { StoreDb } from './db.js';
 import { isForeignKeyViolation, RunNotFoundError } from './errors.js';
 import { events, type EventRow } from './schema.js';
@@ -31,4 +31,18 @@ export function addEvent(db: StoreDb, input: EventInput): EventRow {
 /** A run's events in the order they happened. */
 export function listEvents(db: StoreDb, runId: string): EventRow[] {
   return db.select().from(events).where(eq(events.runId, runId)).orderBy(asc(events.at), asc(events.id)).all();
+}
+
+/** The newest event of `kind` of each of `runIds` that has one (e.g. why each PENDING run waits). */
+export function latestEventOfKind(db: StoreDb, runIds: readonly string[], kind: string): Map<string, EventRow> {
+  const out = new Map<string, EventRow>();
+  if (runIds.length === 0) return out;
+  const rows = db
+    .select()
+    .from(events)
+    .where(and(eq(events.kind, kind), inArray(events.runId, [...runIds])))
+    .orderBy(desc(events.id))
+    .all();
+  for (const r of rows) if (r.runId !== null && !out.has(r.runId)) out.set(r.runId, r);
+  return out;
 }

@@ -36,6 +36,7 @@ export {
   markRunning,
   newRunId,
   runOwner,
+  setRunBackend,
   type CreateRunInput,
   type FinalStatus,
   type ListRunsFilter,
@@ -69,7 +70,7 @@ export {
   type CompareRow,
 } from './compare.js';
 export { addCheckpoint, latestCheckpoint, listCheckpoints, type CheckpointInput } from './checkpoints.js';
-export { addEvent, listEvents, type EventInput } from './events.js';
+export { addEvent, latestEventOfKind, listEvents, type EventInput } from './events.js';
 export { getWorker, listWorkers, touchWorker, upsertWorker, type WorkerInput } from './workers.js';
 export {
   latestHardware,

@@ -272,3 +272,12 @@ export function countRunsByStatus(db: StoreDb): Record<RunStatus, number> {
   const rows = db.select({ status: runs.status, n: count() }).from(runs).groupBy(runs.status).all();
   return Object.fromEntries(RUN_STATUSES.map((s) => [s, rows.find((r) => r.status === s)?.n ?? 0])) as Record<RunStatus, number>;
 }
+
+/**
+ * Records the backend a run really trains with (a cluster learns it from its workers once their
+ * engines are up; the row started with the one asked for, e.g. `auto`).
+ */
+export function setRunBackend(db: StoreDb, id: string, backend: string): void {
+  const r = db.update(runs).set({ backend }).where(eq(runs.id, id)).run();
+  if (r.changes === 0) throw new RunNotFoundError(id);
+}

@@ -1,7 +1,7 @@
 // Telemetry's vocabulary held against the store's, at compile time: the store takes its own
 // types (src/store/ imports nothing of telemetry), so a drift is caught here, naming the type.
-// Only the energy meter and the recorder (which write to the store) import this module, so a
-// worker, which only samples, never reaches the store.
+// Only the recorder (which writes to the store) imports this module; the meter takes its list
+// from ./types.ts, so a worker, which only samples, never reaches the store.
 import type { HardwareColumns } from '../store/hardware.js';
 import { ENERGY_SOURCES as STORED_ENERGY_SOURCES, type EnergySource as StoredEnergySource } from '../store/schema.js';
 import type { EnergySource, HardwareInfo } from './types.js';

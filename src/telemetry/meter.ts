@@ -3,8 +3,13 @@ import { CpuEstimateProbe, DEFAULT_WATTS_PER_CORE } from './estimate.js';
 import type { CommandRunner } from './exec.js';
 import { findNvml } from './nvml.js';
 import { findRaplPackages, RaplProbe } from './rapl.js';
-import { ENERGY_SOURCES } from './energy-sources.js';
-import type { EnergyProbe, EnergyReading, EnergySource, Unavailable } from './types.js';
+import {
+  MEASURED_ENERGY_SOURCES as ENERGY_SOURCES,
+  type EnergyProbe,
+  type EnergyReading,
+  type EnergySource,
+  type Unavailable,
+} from './types.js';
 
 export interface EnergyMeterOptions {
   /** Filesystem root holding `sys/class/powercap` for RAPL (tests point it at a fake tree). */

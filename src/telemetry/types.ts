@@ -4,6 +4,14 @@
  */
 export type EnergySource = 'nvml' | 'rapl' | 'estimate';
 
+/**
+ * Every source, best first, as the meter picks them. The store keeps the same list (its CHECK
+ * on `energy_samples.source`); `src/telemetry/energy-sources.ts` checks the types agree and
+ * test/telemetry-meter.test.ts the order. Defined here so the meter, which a worker runs, does
+ * not import the store.
+ */
+export const MEASURED_ENERGY_SOURCES: readonly [EnergySource, ...EnergySource[]] = ['nvml', 'rapl', 'estimate'];
+
 /** Energy one source measured (or estimated) over one interval. */
 export interface EnergyReading {
   source: EnergySource;

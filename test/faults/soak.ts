@@ -132,7 +132,7 @@ class Cluster {
   /** Starts worker `i` and restarts it a second after it exits, until the soak stops. */
   startWorker(i: number): void {
     const w = bnn(
-      ['worker', '--coordinator', this.address, '--threads', '1', '--step-deadline-ms', '15000'],
+      ['worker', '--once', '--coordinator', this.address, '--threads', '1', '--step-deadline-ms', '15000'],
       { BNN_CLUSTER_TOKEN: this.token },
       (l) => this.log(`[worker ${i}] ${l}`),
     );

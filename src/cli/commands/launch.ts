@@ -22,6 +22,8 @@ interface LaunchFlags extends ClientTlsFlags, Record<string, unknown> {
   token?: string;
   json?: boolean;
   quiet?: boolean;
+  priority?: string;
+  detach?: boolean;
 }
 
 const compressionFlag = choiceFlag(COMPRESSIONS).optional();
@@ -36,6 +38,7 @@ const remoteFlags = z.object({
   coordinator: hostPortFlag,
   workers: numberFlag(z.number().int().min(1).max(1024)),
   compression: compressionFlag,
+  priority: numberFlag(z.number().int().min(-1_000_000).max(1_000_000)).optional(),
 });
 
 /** `bnn launch --local N <config>` (a cluster on this host) or `--coordinator host:port --workers N` (a running one): one run. */
@@ -50,22 +53,25 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
     .option('--nats-server-bin <path>', 'nats-server executable (default: nats-server on PATH, or NATS_SERVER_BIN)')
     .option('--coordinator <host:port>', 'submit to a running cluster instead and follow the run (Ctrl-C cancels it)')
     .option('--workers <n>', 'with --coordinator: how many of its workers train the run')
-    .option('--token <secret>', 'with --coordinator: the cluster token (default: BNN_CLUSTER_TOKEN)');
+    .option('--token <secret>', 'with --coordinator: the cluster token (default: BNN_CLUSTER_TOKEN)')
+    .option('--priority <n>', 'with --coordinator: queue order while the run waits for workers (higher first; default 0, then FIFO)')
+    .option('--detach', 'with --coordinator: submit, print the run id and exit (the cluster runs it; bnn monitor / bnn show follow it)');
   addClientTlsOptions(cmd);
   addConfigOverrideOptions(cmd)
     .option('--json', 'print the result as one JSON object on stdout (no progress lines)')
     .option('--quiet', 'no progress lines')
     .action(
       action(ctx, async (configPath: string, raw: LaunchFlags) => {
-        const { target, workers, compression } = launchTarget(raw);
+        const { target, workers, compression, priority } = launchTarget(raw);
         const loaded = applyOverrides(await loadConfig(configPath), overridesFromOptions(raw));
         // --compression is the config's train.compression (recorded with the run's config)
         const config: RunConfig = compression ? { ...loaded, train: { ...loaded.train, compression } } : loaded;
         const local = target.kind === 'local' ? { ...target, backend: config.engine.backend, store: config.store } : target;
-        return runClusterSession(local, submission(config, configPath, workers, local), {
+        return runClusterSession(local, submission(config, configPath, workers, local, priority), {
           io: ctx.io,
           json: raw.json === true,
           quiet: raw.quiet === true,
+          detach: raw.detach === true,
           ...(local.kind === 'local' ? { store: config.store } : {}),
         });
       }),
@@ -73,7 +79,12 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
 }
 
 /** Where to launch, from the flags (checked before any I/O). */
-function launchTarget(raw: LaunchFlags): { target: SessionTarget; workers: number; compression?: RunConfig['train']['compression'] } {
+function launchTarget(raw: LaunchFlags): {
+  target: SessionTarget;
+  workers: number;
+  compression?: RunConfig['train']['compression'];
+  priority: number;
+} {
   if (raw.coordinator !== undefined) {
     if (raw.local !== undefined)
       throw new UserError('give either --local <n> (start a cluster here) or --coordinator <host:port> (use a running one), not both', {
@@ -89,7 +100,14 @@ function launchTarget(raw: LaunchFlags): { target: SessionTarget; workers: numbe
       tls: clientTlsFromFlags(raw),
       connectTimeoutMs: 30_000,
     };
-    return { target, workers: f.workers, ...(f.compression ? { compression: f.compression } : {}) };
+    return { target, workers: f.workers, priority: f.priority ?? 0, ...(f.compression ? { compression: f.compression } : {}) };
+  }
+  for (const [flag, set] of [
+    ['--detach', raw.detach],
+    ['--priority', raw.priority],
+  ] as const) {
+    if (set !== undefined)
+      throw new UserError(`${flag} needs --coordinator <host:port>: a --local cluster lives only as long as its one run`, { exitCode: 2 });
   }
   if (raw.local === undefined)
     throw new UserError('bnn launch needs --local <n> (start a cluster here) or --coordinator <host:port> (submit to a running one)', {
@@ -104,14 +122,14 @@ function launchTarget(raw: LaunchFlags): { target: SessionTarget; workers: numbe
     store: '',
     ...(raw.natsServerBin ? { natsServerBin: raw.natsServerBin } : {}),
   };
-  return { target, workers: f.local, ...(f.compression ? { compression: f.compression } : {}) };
+  return { target, workers: f.local, priority: 0, ...(f.compression ? { compression: f.compression } : {}) };
 }
 
-function submission(config: RunConfig, configPath: string, workers: number, target: SessionTarget): SessionStart {
+function submission(config: RunConfig, configPath: string, workers: number, target: SessionTarget, priority: number): SessionStart {
   return {
     workers,
     start: async (client) => {
-      const info = await client.submitRun({ config_json: JSON.stringify(config), workers, config_path: configPath });
+      const info = await client.submitRun({ config_json: JSON.stringify(config), workers, config_path: configPath, priority });
       return { runId: info.run_id };
     },
     header: (runId, where) => {

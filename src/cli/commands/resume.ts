@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { COMPRESSIONS } from '../../collective/compression.js';
-import { choiceFlag, fileFlag, numberFlag, parseFlags } from '../../config/flags.js';
+import { choiceFlag, fileFlag, hostPortFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { UserError } from '../../util/errors.js';
 import { runLiveness } from '../../query/liveness.js';
 import {
@@ -19,9 +19,16 @@ import {
 import { describeOwner, type OwnerVerdict, type ProcessOwner } from '../../util/process-owner.js';
 import { runClusterSession } from '../cluster-session.js';
 import { action, type CommandContext } from '../command.js';
+import { addClientTlsOptions, clientTlsFromFlags, type ClientTlsFlags } from '../security-options.js';
+import { clusterToken } from './coordinator.js';
 
-interface ResumeFlags extends Record<string, unknown> {
+interface ResumeFlags extends ClientTlsFlags, Record<string, unknown> {
   store: string;
+  coordinator?: string;
+  token?: string;
+  workers?: string;
+  priority?: string;
+  detach?: boolean;
   local?: string;
   threadsPerWorker?: string;
   compression?: string;
@@ -36,6 +43,13 @@ const flagsSchema = z.object({
   local: numberFlag(z.number().int().min(1).max(64)).optional(),
   threadsPerWorker: numberFlag(z.number().int().min(0).max(1024)).optional(),
   compression: choiceFlag(COMPRESSIONS).optional(),
+});
+
+const remoteFlags = z.object({
+  coordinator: hostPortFlag,
+  workers: numberFlag(z.number().int().min(1).max(1024)).optional(),
+  compression: choiceFlag(COMPRESSIONS).optional(),
+  priority: numberFlag(z.number().int().min(-1_000_000).max(1_000_000)).optional(),
 });
 
 /** A RUNNING run whose members' heartbeats still reach the store within this window has a live cluster. */
@@ -123,7 +137,7 @@ async function checkResumable(storePath: string, id: string, force: boolean): Pr
 
 /** `bnn resume <run>`: nats-server, a coordinator and N workers on this host continue a run from its last good checkpoint. */
 export function registerResume(program: Command, ctx: CommandContext): void {
-  program
+  const cmd = program
     .command('resume')
     .description(
       'continue a run that did not complete (ABANDONED: its process died; FAILED; CANCELLED) from its newest good checkpoint, on nats-server, a coordinator and N workers started on this host',
@@ -137,45 +151,105 @@ export function registerResume(program: Command, ctx: CommandContext): void {
     .option('--json', 'print the result as one JSON object on stdout (no progress lines)')
     .option('--quiet', 'no progress lines')
     .option('--force', 'resume a PENDING or RUNNING run even though its process still runs or its workers still heartbeat')
-    .action(
-      action(ctx, async (id: string, raw: ResumeFlags) => {
-        const f = parseFlags(flagsSchema, raw);
-        if (!existsSync(f.store))
-          throw new UserError(`--store: ${f.store} does not exist (pass the experiment database that holds the run)`);
-        const run = await checkResumable(f.store, id, raw.force === true);
-        const workers = f.local ?? run.worldSize;
-        const warn = (line: string) => {
-          if (!raw.json) ctx.io.stderr.write(`${line}\n`);
+    .option(
+      '--coordinator <host:port>',
+      "resume on a running cluster instead (its coordinator checks the run in its own database and reads the run's checkpoints from where they live)",
+    )
+    .option('--workers <n>', "with --coordinator: workers to resume with (default: the world size of the run's last generation)")
+    .option('--token <secret>', 'with --coordinator: the cluster token (default: BNN_CLUSTER_TOKEN)')
+    .option('--priority <n>', 'with --coordinator: queue order while the run waits for workers (higher first)')
+    .option('--detach', 'with --coordinator: resume, print the run id and exit');
+  addClientTlsOptions(cmd).action(
+    action(ctx, async (id: string, raw: ResumeFlags) => {
+      if (raw.coordinator !== undefined) return resumeRemote(id, raw, ctx);
+      for (const [flag, set] of [
+        ['--workers', raw.workers],
+        ['--token', raw.token],
+        ['--priority', raw.priority],
+        ['--detach', raw.detach],
+      ] as const) {
+        if (set !== undefined)
+          throw new UserError(`${flag} needs --coordinator <host:port> (use --local <n> for a cluster started here)`, { exitCode: 2 });
+      }
+      const f = parseFlags(flagsSchema, raw);
+      if (!existsSync(f.store)) throw new UserError(`--store: ${f.store} does not exist (pass the experiment database that holds the run)`);
+      const run = await checkResumable(f.store, id, raw.force === true);
+      const workers = f.local ?? run.worldSize;
+      const warn = (line: string) => {
+        if (!raw.json) ctx.io.stderr.write(`${line}\n`);
+      };
+      if (run.owner?.verdict.state === 'gone' && !raw.quiet) {
+        warn(`bnn: run ${run.id} is ABANDONED (recorded as ${run.status}, but ${run.owner.verdict.why}); continuing it`);
+      }
+      return runClusterSession(
+        {
+          kind: 'local',
+          workers,
+          threadsPerWorker: f.threadsPerWorker ?? 1,
+          backend: run.backend,
+          store: f.store,
+          ...(raw.natsServerBin ? { natsServerBin: raw.natsServerBin } : {}),
+        },
+        {
+          workers,
+          start: async (client) => {
+            const info = await client.resumeRun({ run_id: run.id, workers, compression: f.compression ?? '' });
+            for (const w of info.warnings) warn(`bnn: warning: ${w}`);
+            return {
+              runId: run.id,
+              result: { resumedFrom: info.resumed_from || null, resumedStep: info.resumed_step, warnings: info.warnings },
+            };
+          },
+          header: (runId, where, r) => [
+            `bnn: resuming run ${runId} from ${r.resumedFrom ? `${String(r.resumedFrom)} (step ${String(r.resumedStep)})` : 'the start (no good checkpoint)'} ` +
+              `with ${workers} local worker(s), coordinator ${where.coordinator}, nats ${where.natsUrl}`,
+          ],
+        },
+        { io: ctx.io, json: raw.json === true, quiet: raw.quiet === true, store: f.store },
+      );
+    }),
+  );
+}
+
+/** `bnn resume --coordinator host:port <run>`: ResumeRun on a running cluster, followed like `bnn launch --coordinator`. */
+async function resumeRemote(id: string, raw: ResumeFlags, ctx: CommandContext): Promise<number> {
+  for (const [flag, set] of [
+    ['--local', raw.local],
+    ['--threads-per-worker', raw.threadsPerWorker],
+    ['--nats-server-bin', raw.natsServerBin],
+    ['--force', raw.force],
+  ] as const) {
+    if (set !== undefined)
+      throw new UserError(`${flag} applies to a cluster started here, not with --coordinator (the cluster's coordinator decides)`, {
+        exitCode: 2,
+      });
+  }
+  const f = parseFlags(remoteFlags, raw);
+  const tls = clientTlsFromFlags(raw);
+  const warn = (line: string) => {
+    if (!raw.json) ctx.io.stderr.write(`${line}\n`);
+  };
+  let workers = f.workers ?? 0;
+  return runClusterSession(
+    { kind: 'remote', address: f.coordinator, token: clusterToken(raw.token), tls, connectTimeoutMs: 30_000 },
+    {
+      get workers() {
+        return workers;
+      },
+      start: async (client) => {
+        const info = await client.resumeRun({ run_id: id, workers, compression: f.compression ?? '', priority: f.priority ?? 0 });
+        workers = info.world_size || workers;
+        for (const w of info.warnings) warn(`bnn: warning: ${w}`);
+        return {
+          runId: info.run_id,
+          result: { resumedFrom: info.resumed_from || null, resumedStep: info.resumed_step, warnings: info.warnings },
         };
-        if (run.owner?.verdict.state === 'gone' && !raw.quiet) {
-          warn(`bnn: run ${run.id} is ABANDONED (recorded as ${run.status}, but ${run.owner.verdict.why}); continuing it`);
-        }
-        return runClusterSession(
-          {
-            kind: 'local',
-            workers,
-            threadsPerWorker: f.threadsPerWorker ?? 1,
-            backend: run.backend,
-            store: f.store,
-            ...(raw.natsServerBin ? { natsServerBin: raw.natsServerBin } : {}),
-          },
-          {
-            workers,
-            start: async (client) => {
-              const info = await client.resumeRun({ run_id: run.id, workers, compression: f.compression ?? '' });
-              for (const w of info.warnings) warn(`bnn: warning: ${w}`);
-              return {
-                runId: run.id,
-                result: { resumedFrom: info.resumed_from || null, resumedStep: info.resumed_step, warnings: info.warnings },
-              };
-            },
-            header: (runId, where, r) => [
-              `bnn: resuming run ${runId} from ${r.resumedFrom ? `${String(r.resumedFrom)} (step ${String(r.resumedStep)})` : 'the start (no good checkpoint)'} ` +
-                `with ${workers} local worker(s), coordinator ${where.coordinator}, nats ${where.natsUrl}`,
-            ],
-          },
-          { io: ctx.io, json: raw.json === true, quiet: raw.quiet === true, store: f.store },
-        );
-      }),
-    );
+      },
+      header: (runId, _where, r) => [
+        `bnn: resuming run ${runId} from ${r.resumedFrom ? `${String(r.resumedFrom)} (step ${String(r.resumedStep)})` : 'the start (no good checkpoint)'} ` +
+          `on the cluster at ${f.coordinator}${tls ? ' (TLS)' : ''}`,
+      ],
+    },
+    { io: ctx.io, json: raw.json === true, quiet: raw.quiet === true, detach: raw.detach === true },
+  );
 }

@@ -64,6 +64,15 @@ export function onRunEvent(
     say(generationLine(d));
   } else if (ev.kind === 'run' && isTerminal(d.status)) {
     return { status: d.status, error: typeof d.error === 'string' ? d.error : '' };
+  } else if (ev.kind === 'run' && d.status === 'PENDING' && typeof d.waiting === 'string') {
+    say(queuedLine(d.waiting, typeof d.position === 'number' ? d.position : 0));
+  } else if (ev.kind === 'run' && d.status === 'RUNNING') {
+    say(`started: generation ${String(d.generation)}, ${Array.isArray(d.workers) ? d.workers.length : '?'} worker(s)`);
   }
   return null;
+}
+
+/** A queued run's line: `queued (position 2): waiting for 4 workers, 2 idle`. */
+export function queuedLine(waiting: string, position: number): string {
+  return `queued${position > 0 ? ` (position ${position})` : ''}: ${waiting}`;
 }

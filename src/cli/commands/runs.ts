@@ -80,8 +80,10 @@ export function registerRuns(program: Command, ctx: CommandContext): void {
       } else {
         ctx.io.stdout.write(runsTable(rows));
         if (rows.length === query.limit) ctx.io.stderr.write(`(first ${query.limit}; raise --limit for more)\n`);
-        for (const r of rows)
+        for (const r of rows) {
           if (r.status === 'ABANDONED') ctx.io.stderr.write(`${r.id} ABANDONED: ${abandonedNote(r, output.storePath)}\n`);
+          if (r.waiting) ctx.io.stderr.write(`${r.id} PENDING: ${r.waiting}\n`);
+        }
       }
       return 0;
     }),

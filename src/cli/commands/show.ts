@@ -46,11 +46,17 @@ export function registerShow(program: Command, ctx: CommandContext): void {
   );
 }
 
+/** The status, with why an ABANDONED run is one and why a PENDING run waits. */
+function statusText(run: RunDetail['run'], storePath: string): string {
+  if (run.status === 'ABANDONED') return `ABANDONED (${abandonedNote(run, storePath)})`;
+  return run.waiting ? `${run.status} (${run.waiting})` : run.status;
+}
+
 function showText({ run, epochs, checkpoints, events }: RunDetail, storePath: string): string {
   const fields: [string, string][] = [
     ['id', run.id],
     ['name', run.name],
-    ['status', run.status === 'ABANDONED' ? `ABANDONED (${abandonedNote(run, storePath)})` : run.status],
+    ['status', statusText(run, storePath)],
     ['model', run.model],
     ['precision', run.precision],
     ['dataset', run.dataset],

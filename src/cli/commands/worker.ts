@@ -22,6 +22,7 @@ interface WorkerFlags extends ClientTlsFlags, NatsAuthFlags {
   connectTimeoutMs: string;
   stepDeadlineMs: string;
   exitWithStdin?: boolean;
+  once?: boolean;
 }
 
 const flagsSchema = z.object({
@@ -32,11 +33,13 @@ const flagsSchema = z.object({
   stepDeadlineMs: numberFlag(z.number().int().min(1)),
 });
 
-/** `bnn worker`: joins a coordinator, trains one assigned run data-parallel, then exits. */
+/** `bnn worker`: joins a coordinator and trains the runs it assigns, data-parallel, until stopped (`--once`: one run). */
 export function registerWorker(program: Command, ctx: CommandContext): void {
   const cmd = program
     .command('worker')
-    .description('register with a coordinator, train the run it assigns (gradients all-reduced over NATS), then exit')
+    .description(
+      'register with a coordinator and train the runs it assigns (gradients all-reduced over NATS), one after another, until SIGTERM/SIGINT',
+    )
     .requiredOption('--coordinator <host:port>', 'coordinator address')
     .option('--nats <url>', 'NATS url (default: the one in the assignment)')
     .option('--token <secret>', 'cluster token (default: BNN_CLUSTER_TOKEN)')
@@ -44,6 +47,7 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
     .option('--backend <name>', `engine backend: ${BACKENDS.join(', ')}`, 'auto')
     .option('--connect-timeout-ms <n>', 'wait this long for the coordinator', '30000')
     .option('--step-deadline-ms <n>', 'an all-reduce step slower than this fails the run', '120000')
+    .option('--once', 'train one run, then exit (0 when it completed or was stopped, 1 when it failed here)')
     .option('--exit-with-stdin', 'stop when stdin closes (used by bnn launch)');
   addClientTlsOptions(cmd);
   addNatsAuthOptions(cmd, 'worker').action(
@@ -60,6 +64,7 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
         threads: f.threads,
         backend: f.backend,
         exitWithStdin: raw.exitWithStdin === true,
+        once: raw.once === true,
         connectTimeoutMs: f.connectTimeoutMs,
         stepDeadlineMs: f.stepDeadlineMs,
         natsAuth,
