@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { PassThrough, Writable } from 'node:stream';
 import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { createCoordinatorServer } from '../coordinator/index.js';
 import { loadConfig } from '../src/config/index.js';
@@ -161,4 +162,54 @@ test('monitor - bad input: wrong token, nothing listening, malformed address; cl
   assert.equal(noToken.code, 2);
   assert.match(noToken.stderr, /a cluster token is required/);
   for (const r of [wrongToken, nobody, malformed, noToken]) assert.doesNotMatch(r.stderr, /internal error|\n\s+at /);
+});
+
+test('monitor - finds the one bnn launch --local cluster of its user through a mode-0600 cluster file; none or several is a clear error', async (t) => {
+  const { statSync, readdirSync, existsSync } = await import('node:fs');
+  const dir = await tmpDir({ t });
+  const clusterDir = dir.join('clusters');
+  const env = { BNN_CLUSTER_DIR: clusterDir, BNN_CLUSTER_TOKEN: undefined };
+  const none = await runCli(['monitor', '--once'], { env });
+  assert.equal(none.code, 2, none.stderr);
+  assert.match(none.stderr, /no --coordinator given, and no 'bnn launch --local' cluster of yours runs on this host/);
+
+  const config = writeTinyConfig(dir.path, { epochs: 400 });
+  const launch = spawnCli(['launch', '--local', '1', config], { cwd: dir.path, env: { BNN_CLUSTER_DIR: clusterDir }, t });
+  let file = '';
+  for (let i = 0; i < 300 && !file; i++) {
+    const names = existsSync(clusterDir) ? readdirSync(clusterDir).filter((n) => n.endsWith('.json')) : [];
+    if (names.length > 0 && (await import('node:fs')).readFileSync(join(clusterDir, names[0]!), 'utf8').includes('"runId": "r-'))
+      file = join(clusterDir, names[0]!);
+    else await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.ok(file, 'the launcher writes its cluster file');
+  assert.equal(statSync(file).mode & 0o777, 0o600, 'only its user can read the token');
+  assert.equal(statSync(clusterDir).mode & 0o777, 0o700);
+  await launch.waitForLine(/^epoch 1\//, 120_000);
+  const found = await runCli(['monitor', '--json'], { env });
+  assert.equal(found.code, 0, found.stderr);
+  assert.match(found.stderr, /the local cluster of bnn launch \(pid \d+\), run r-/);
+  const snap = JSON.parse(found.stdout) as SnapshotJson;
+  assert.equal(snap.workers.length, 1, found.stdout);
+  // a second file of a live process makes the choice ambiguous
+  const { writeClusterFile } = await import('../src/launch/cluster-file.js');
+  const other = writeClusterFile(
+    {
+      coordinator: '127.0.0.1:1',
+      token: 'x',
+      dashboard: null,
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      runId: null,
+      store: '',
+    },
+    clusterDir,
+  );
+  const ambiguous = await runCli(['monitor', '--once'], { env });
+  assert.equal(ambiguous.code, 2);
+  assert.match(ambiguous.stderr, /several local clusters run; pick one with --coordinator/);
+  (await import('node:fs')).rmSync(other!, { force: true });
+  launch.child.kill('SIGINT');
+  await launch.exited;
+  assert.ok(!existsSync(file), 'the launcher removes its file when it stops');
 });

@@ -51,6 +51,8 @@ interface Connected {
   dashboard: string | null;
   /** A worker of a local cluster exited with this (null while none did). */
   workerFailure(): string | null;
+  /** A local cluster: records the run in its cluster file (src/launch/cluster-file.ts). */
+  started(runId: string): void;
   close(): Promise<void>;
 }
 
@@ -103,6 +105,7 @@ export async function runClusterSession(target: SessionTarget, run: SessionStart
     if (!out.detach) watch = conn.client.watchCluster({ run_id: '' });
     const started = await run.start(conn.client);
     runId = started.runId;
+    conn.started(runId);
     extra = started.result ?? {};
     for (const line of run.header(runId, conn, extra)) say(line);
     if (out.detach) return await detached(conn.client, runId, out, extra);
@@ -147,6 +150,7 @@ async function connect(target: SessionTarget, log: (line: string) => void): Prom
       natsUrl: null,
       dashboard: null,
       workerFailure: () => null,
+      started: () => undefined,
       close: async () => client.close(),
     };
   }
@@ -165,14 +169,31 @@ async function connect(target: SessionTarget, log: (line: string) => void): Prom
     },
   });
   const client = connectCoordinator(cluster.coordinator, { token: cluster.token });
+  // `bnn monitor` (no --coordinator) finds the cluster through this file, readable only by this user
+  const { writeClusterFile, removeClusterFile } = await import('../launch/cluster-file.js');
+  const info = {
+    coordinator: cluster.coordinator,
+    token: cluster.token,
+    dashboard: cluster.dashboard,
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    runId: null as string | null,
+    store: target.store,
+  };
+  const file = writeClusterFile(info);
+  if (file) log(`bnn: cluster address and token in ${file} (mode 0600): bnn monitor finds it`);
   return {
     client,
     coordinator: cluster.coordinator,
     natsUrl: cluster.natsUrl,
     dashboard: cluster.dashboard,
     workerFailure: () => workerFailure,
+    started: (runId) => {
+      if (file) writeClusterFile({ ...info, runId });
+    },
     close: async () => {
       ended = true;
+      removeClusterFile(file);
       client.close();
       await cluster.stop(10_000);
     },

@@ -6,7 +6,7 @@ import { addClientTlsOptions, clientTlsFromFlags, type ClientTlsFlags } from '..
 import { clusterToken } from './coordinator.js';
 
 interface MonitorFlags extends ClientTlsFlags {
-  coordinator: string;
+  coordinator?: string;
   token?: string;
   run?: string;
   refreshMs: string;
@@ -16,7 +16,7 @@ interface MonitorFlags extends ClientTlsFlags {
 }
 
 const flagsSchema = z.object({
-  coordinator: hostPortFlag,
+  coordinator: hostPortFlag.optional(),
   refreshMs: numberFlag(z.number().int().min(100).max(60_000)),
   timeoutMs: numberFlag(z.number().int().min(1)),
 });
@@ -28,8 +28,8 @@ export function registerMonitor(program: Command, ctx: CommandContext): void {
     .description(
       "live table of a cluster's workers (state, rank, run, step, samples/s, CPU/GPU use, temperature, power, heartbeat age); q or Ctrl-C quits",
     )
-    .requiredOption('--coordinator <host:port>', 'coordinator address')
-    .option('--token <secret>', 'cluster token (default: BNN_CLUSTER_TOKEN)')
+    .option('--coordinator <host:port>', "coordinator address (default: this user's one running 'bnn launch --local' cluster)")
+    .option('--token <secret>', 'cluster token (default: BNN_CLUSTER_TOKEN; a local cluster: from its cluster file)')
     .option('--run <id>', "only this run's events")
     .option('--refresh-ms <n>', 'how often the coordinator sends a full snapshot (100-60000)', '1000')
     .option('--timeout-ms <n>', 'give up when the first snapshot has not come within this', '10000')
@@ -38,17 +38,27 @@ export function registerMonitor(program: Command, ctx: CommandContext): void {
   addClientTlsOptions(cmd).action(
     action(ctx, async (raw: MonitorFlags) => {
       const f = parseFlags(flagsSchema, raw);
-      const token = clusterToken(raw.token);
       const tls = clientTlsFromFlags(raw);
+      let coordinator = f.coordinator;
+      let token: string;
+      if (coordinator === undefined) {
+        const { theLocalCluster } = await import('../../launch/cluster-file.js');
+        const local = theLocalCluster();
+        coordinator = local.coordinator;
+        token = raw.token ?? local.token;
+        ctx.io.stderr.write(
+          `bnn: the local cluster of bnn launch (pid ${local.pid})${local.runId ? `, run ${local.runId}` : ''}, at ${coordinator}\n`,
+        );
+      } else token = clusterToken(raw.token);
       const { connectCoordinator } = await import('../../rpc/index.js');
       const { runMonitor } = await import('../../monitor/index.js');
-      const client = connectCoordinator(f.coordinator, { token, ...(tls ? { tls } : {}) });
+      const client = connectCoordinator(coordinator, { token, ...(tls ? { tls } : {}) });
       try {
         await client.waitForReady(f.timeoutMs);
         return await runMonitor(
           (req) => client.watchCluster(req),
           {
-            coordinator: f.coordinator,
+            coordinator,
             runId: raw.run ?? '',
             refreshMs: f.refreshMs,
             once: raw.once === true,
