@@ -64,7 +64,7 @@ export class AssignmentStream {
   private lost: Error | null = null;
   /** Runs assigned and not yet taken by `nextRun`, oldest first. */
   private readonly waiting: RunFeed[] = [];
-  /** Every run this worker has been assigned, by id (a late ASSIGN or STOP of a finished one is ignored). */
+  /** The runs assigned and not yet over here, by id (a STOP of a finished one is ignored). */
   private readonly feeds = new Map<string, RunFeed>();
   private current: RunFeed | null = null;
   private wake: (() => void) | null = null;
@@ -103,6 +103,8 @@ export class AssignmentStream {
    * Rejects with CoordinatorLostError or WorkerShutdownError.
    */
   async nextRun(): Promise<RunFeed> {
+    // the run served before is over here: an ASSIGN of its id from now on is a resume of it (a new feed)
+    if (this.current && this.feeds.get(this.current.runId) === this.current) this.feeds.delete(this.current.runId);
     this.current = null;
     for (;;) {
       if (this.lost) throw this.lost;

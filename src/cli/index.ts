@@ -4,6 +4,7 @@ import { registerBench } from './commands/bench.js';
 import { registerBenchAllreduce } from './commands/bench-allreduce.js';
 import { registerBenchScaling } from './commands/bench-scaling.js';
 import { registerBenchStore } from './commands/bench-store.js';
+import { registerCancel } from './commands/cancel.js';
 import { registerCompare } from './commands/compare.js';
 import { registerCoordinator } from './commands/coordinator.js';
 import { registerExport } from './commands/export.js';
@@ -27,6 +28,7 @@ export const COMMANDS: readonly CommandRegistration[] = [
   registerTrain,
   registerLaunch,
   registerResume,
+  registerCancel,
   registerCoordinator,
   registerWorker,
   registerExport,
