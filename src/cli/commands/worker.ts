@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
 import { choiceFlag, hostPortFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { BACKENDS } from '../../config/schema.js';
+import { parseNatsServers } from '../../collective/nats-url.js';
 import { clusterToken } from './coordinator.js';
 import {
   addClientTlsOptions,
@@ -15,7 +16,8 @@ import {
 
 interface WorkerFlags extends ClientTlsFlags, NatsAuthFlags {
   coordinator: string;
-  nats?: string;
+  nats?: string[];
+  gpu?: string;
   token?: string;
   threads: string;
   backend: string;
@@ -38,7 +40,11 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
     .command('worker')
     .description('register with a coordinator, train the run it assigns (gradients all-reduced over NATS), then exit')
     .requiredOption('--coordinator <host:port>', 'coordinator address')
-    .option('--nats <url>', 'NATS url (default: the one in the assignment)')
+    .option(
+      '--nats <urls>',
+      "NATS url, or a cluster's seed list (comma-separated or repeated: nats://a:4222,nats://b:4222); default: the assignment's",
+      (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
+    )
     .option('--token <secret>', 'cluster token (default: BNN_CLUSTER_TOKEN)')
     .option('--threads <n>', 'threads for the engine (0: all cores)', '1')
     .option('--backend <name>', `engine backend: ${BACKENDS.join(', ')}`, 'auto')
@@ -52,6 +58,7 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
       const token = clusterToken(raw.token);
       const tls = clientTlsFromFlags(raw);
       const natsAuth = natsAuthFromOptions(raw);
+      const natsUrl = raw.nats ? parseNatsServers(raw.nats).join(',') : undefined;
       const { runWorker } = await import('../../../worker/index.js');
       const dump = process.env.BNN_WORKER_DUMP_WEIGHTS;
       return runWorker({
@@ -64,7 +71,7 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
         stepDeadlineMs: f.stepDeadlineMs,
         natsAuth,
         ...(tls ? { tls } : {}),
-        ...(raw.nats ? { natsUrl: raw.nats } : {}),
+        ...(natsUrl ? { natsUrl } : {}),
         ...(dump ? { dumpWeightsDir: dump } : {}),
         log: (line) => ctx.io.stderr.write(`${line}\n`),
       });
