@@ -92,9 +92,16 @@ test('cluster nats cluster - 3 nats-servers, workers given the seed list; the se
     JSON.stringify(events.filter((e) => e.kind === 'collective-failed').map((e) => e.detail)),
   );
   assert.ok(reformedAfterMs !== null, events.map((e) => e.kind).join(' '));
-  // the moved connections now live on the surviving nodes (a newer generation's name)
+  // each worker whose server was stopped connected again, to a server still up
   const survivors = nats.servers.filter((s) => s !== killed!.server);
-  assert.ok(survivors.every((s) => !s.exited));
+  const movedTo = workers
+    .map((w) => [...w.stderr.matchAll(/connected to NATS (\S+) for generation (\d+)/g)])
+    .filter((m) => m.length > 1)
+    .map((m) => m.at(-1)![1]!);
+  assert.ok(movedTo.length >= 1, workers.map((w) => w.stderr).join('\n'));
+  // nats.js names the server host:port
+  const at = (s: TestNatsServer, where: string) => where.endsWith(`:${s.port}`);
+  for (const where of movedTo) assert.ok(survivors.some((s) => at(s, where) && !s.exited) && !at(killed!.server, where), where);
   // credentials were embedded per url and are never logged
   for (const w of workers) assert.ok(!w.stderr.includes(creds.password), 'a NATS password reached a log');
 

@@ -115,6 +115,11 @@ export class NatsTransport implements Transport {
     return this.nc.isClosed();
   }
 
+  /** The server of the seed list this connection reached (nats.js keeps no credentials in it). */
+  get server(): string {
+    return redactNatsUrl(this.nc.getServer());
+  }
+
   publish(subject: string, data: Uint8Array): void {
     if (this.nc.isClosed()) throw new TransportClosedError();
     this.nc.publish(subject, data);
