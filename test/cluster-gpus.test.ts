@@ -33,6 +33,7 @@ test('gpus - bad --gpu and --gpus are refused with exit 2, naming the flag', asy
     [['worker', '--coordinator', '127.0.0.1:1', '--token', 't', '--gpu', 'cuda:0'], /--gpu: 'cuda:0' is not valid/],
     [['launch', 'x.yaml', '--local', '2', '--gpus', '0,x'], /--gpus: 'x' is not valid; expected an integer from 0 to 1023/],
     [['launch', 'x.yaml', '--local', '2', '--gpus', ','], /--gpus: .*not valid/],
+    [['resume', 'x', '--gpus', '0,-1'], /--gpus: '-1' is not valid; expected an integer from 0 to 1023/],
     [['launch', 'x.yaml', '--coordinator', 'h:1', '--workers', '2', '--token', 't', '--gpus', '0'], /--gpus is for --local/],
     [['worker', '--coordinator', '127.0.0.1:1', '--token', 't', '--nats', 'nats://a:1,,nats://b:2'], /--nats entry 2 is empty/],
     [['coordinator', '--token', 't', '--nats', 'nats://a:1', '--nats', 'http://b:2'], /--nats entry 2 'http:\/\/b:2'/],

@@ -28,12 +28,15 @@ interface LaunchFlags extends ClientTlsFlags, Record<string, unknown> {
 
 const compressionFlag = choiceFlag(COMPRESSIONS).optional();
 
+/** `--gpus 0,1`: GPU indexes dealt to local workers round-robin (launch --local, resume). */
+export const gpusFlag = listFlag(numberFlag(z.number().int().min(0).max(1023))).describe('GPU indexes, comma-separated (0,1)');
+/** The `--gpus` option's help. */
+export const GPUS_HELP = 'GPU indexes (0,1): local worker i runs on GPU list[i mod length] (bnn worker --gpu)';
+
 const localFlags = z.object({
   local: numberFlag(z.number().int().min(1).max(64)),
   threadsPerWorker: numberFlag(z.number().int().min(0).max(1024)).optional(),
-  gpus: listFlag(numberFlag(z.number().int().min(0).max(1023)))
-    .describe('GPU indexes, comma-separated (0,1)')
-    .optional(),
+  gpus: gpusFlag.optional(),
   compression: compressionFlag,
 });
 
@@ -51,7 +54,7 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
     .argument('<config>', 'run config (YAML)')
     .option('--local <n>', 'workers to start on this host')
     .option('--threads-per-worker <n>', 'engine threads of each local worker when the config leaves engine.threads at 0 (default: 1)')
-    .option('--gpus <list>', 'with --local: GPU indexes (0,1): worker i runs on GPU list[i mod length] (bnn worker --gpu)')
+    .option('--gpus <list>', `with --local: ${GPUS_HELP}`)
     .option('--compression <mode>', `gradient all-reduce wire format: ${COMPRESSIONS.join(', ')} (sets train.compression)`)
     .option('--nats-server-bin <path>', 'nats-server executable (default: nats-server on PATH, or NATS_SERVER_BIN)')
     .option('--coordinator <host:port>', 'submit to a running cluster instead and follow the run (Ctrl-C cancels it)')

@@ -18,12 +18,14 @@ import {
 } from '../../store/index.js';
 import { describeOwner, type OwnerVerdict, type ProcessOwner } from '../../util/process-owner.js';
 import { runClusterSession } from '../cluster-session.js';
+import { GPUS_HELP, gpusFlag } from './launch.js';
 import { action, type CommandContext } from '../command.js';
 
 interface ResumeFlags extends Record<string, unknown> {
   store: string;
   local?: string;
   threadsPerWorker?: string;
+  gpus?: string;
   compression?: string;
   natsServerBin?: string;
   json?: boolean;
@@ -35,6 +37,7 @@ const flagsSchema = z.object({
   store: fileFlag,
   local: numberFlag(z.number().int().min(1).max(64)).optional(),
   threadsPerWorker: numberFlag(z.number().int().min(0).max(1024)).optional(),
+  gpus: gpusFlag.optional(),
   compression: choiceFlag(COMPRESSIONS).optional(),
 });
 
@@ -132,6 +135,7 @@ export function registerResume(program: Command, ctx: CommandContext): void {
     .option('--store <file>', 'experiment database holding the run', './runs/bnn.db')
     .option('--local <n>', "workers to start (default: the world size of the run's last generation)")
     .option('--threads-per-worker <n>', "engine threads of each worker when the run's config leaves engine.threads at 0 (default: 1)")
+    .option('--gpus <list>', GPUS_HELP)
     .option('--compression <mode>', `gradient all-reduce wire format: ${COMPRESSIONS.join(', ')} (default: the run's train.compression)`)
     .option('--nats-server-bin <path>', 'nats-server executable (default: nats-server on PATH, or NATS_SERVER_BIN)')
     .option('--json', 'print the result as one JSON object on stdout (no progress lines)')
@@ -157,6 +161,7 @@ export function registerResume(program: Command, ctx: CommandContext): void {
             threadsPerWorker: f.threadsPerWorker ?? 1,
             backend: run.backend,
             store: f.store,
+            ...(f.gpus ? { gpus: f.gpus } : {}),
             ...(raw.natsServerBin ? { natsServerBin: raw.natsServerBin } : {}),
           },
           {
