@@ -54,6 +54,9 @@ export const RECORDED_PACKAGES = [
   'drizzle-orm',
 ] as const;
 
+/** Longest one of systeminformation's CPU, memory and OS queries may take (they read files and run lscpu/dmidecode). */
+const HOST_QUERY_TIMEOUT_MS = 5000;
+
 /**
  * This host's CPU, ISA flags, memory, GPU, OS, Node and package versions, from systeminformation
  * (`cpu`, `cpuFlags`, `mem`, `osInfo`, `graphics`). Never throws: what cannot be read is left
@@ -67,11 +70,12 @@ export const RECORDED_PACKAGES = [
 export async function snapshotHardware(options: HardwareOptions = {}): Promise<HardwareInfo> {
   const sys = options.si ?? si;
   const gpu = readGpus(sys, options);
+  // each call is bounded: what does not answer in time is taken from node:os (or left out)
   const [cpu, flags, mem, osInfo] = await Promise.all([
-    sys.cpu().catch(() => null),
-    sys.cpuFlags().catch(() => ''),
-    sys.mem().catch(() => null),
-    sys.osInfo().catch(() => null),
+    withTimeout(sys.cpu(), HOST_QUERY_TIMEOUT_MS).catch(() => null),
+    withTimeout(sys.cpuFlags(), HOST_QUERY_TIMEOUT_MS).catch(() => ''),
+    withTimeout(sys.mem(), HOST_QUERY_TIMEOUT_MS).catch(() => null),
+    withTimeout(sys.osInfo(), HOST_QUERY_TIMEOUT_MS).catch(() => null),
   ]);
   const threads = cpu?.cores || safe(() => os.cpus().length, 0) || 1;
   const model = [cpu?.manufacturer, cpu?.brand].filter((x) => x && x.trim() !== '').join(' ');
