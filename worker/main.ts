@@ -54,6 +54,8 @@ export interface RunWorkerOptions {
   connectTimeoutMs: number;
   /** All-reduce step deadline. */
   stepDeadlineMs: number;
+  /** The GPU this worker was given (`--gpu`, already made its only visible device): recorded in its hardware snapshot. */
+  gpu?: number;
   /** Keep trying to reconnect to a NATS server that went away this long (default 60 s). */
   natsReconnectTimeoutMs?: number;
   log(line: string): void;
@@ -75,7 +77,7 @@ export async function runWorker(o: RunWorkerOptions): Promise<number> {
   let feed: AssignmentStream | null = null;
   try {
     await client.waitForReady(o.connectTimeoutMs);
-    const hardware = await snapshotHardware({ gpuTimeoutMs: 2000 });
+    const hardware = await snapshotHardware({ gpuTimeoutMs: 2000, ...(o.gpu !== undefined ? { gpuIndex: o.gpu } : {}) });
     const reg = await client.register({
       hostname: os.hostname(),
       hardware_json: JSON.stringify(hardware),
@@ -85,7 +87,9 @@ export async function runWorker(o: RunWorkerOptions): Promise<number> {
     });
     const workerId = reg.worker_id;
     const log = (line: string) => o.log(`worker ${workerId}: ${line}`);
-    log(`registered with ${o.coordinator}`);
+    log(
+      `registered with ${o.coordinator}${o.gpu !== undefined ? `, GPU ${o.gpu}: ${hardware.gpuModel ?? 'not found by systeminformation or nvidia-smi'}` : ''}`,
+    );
     heartbeat = await startHeartbeat(
       client,
       {

@@ -11,7 +11,7 @@ import { EXIT, isTerminal, onRunEvent, pct, queuedLine, type EpochEvent, type Te
 
 /** Where the run goes: a cluster started here for the session, or one already running. */
 export type SessionTarget =
-  | { kind: 'local'; workers: number; threadsPerWorker: number; backend: string; store: string; natsServerBin?: string }
+  | { kind: 'local'; workers: number; threadsPerWorker: number; backend: string; store: string; natsServerBin?: string; gpus?: number[] }
   | { kind: 'remote'; address: string; token: string; tls: ClientTls | null; connectTimeoutMs: number };
 
 /** How the run is started once the session is connected and watching. */
@@ -163,6 +163,7 @@ async function connect(target: SessionTarget, log: (line: string) => void): Prom
     backend: target.backend,
     store: target.store,
     ...(target.natsServerBin ? { natsServerBin: target.natsServerBin } : {}),
+    ...(target.gpus ? { gpus: target.gpus } : {}),
     log,
     onWorkerExit: (i, code) => {
       if (code !== 0 && !ended) workerFailure ??= `worker ${i} exited with ${code === null ? 'a signal' : `code ${code}`}`;

@@ -270,7 +270,10 @@ export class ElasticGroup {
     const url = this.current.url;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.race(this.o.connect(url, `${this.o.name}-g${this.current.generation}`));
+        const transport = await this.race(this.o.connect(url, `${this.o.name}-g${this.current.generation}`));
+        // which server of a seed list: after a server was lost, this shows where the rank went
+        if (transport.server !== undefined) this.o.log(`connected to NATS ${transport.server} for generation ${this.current.generation}`);
+        return transport;
       } catch (err) {
         if (err instanceof MembershipChangedError || this.o.isFatal(err) || this.closed) throw err;
         // The url may carry credentials (handed out by the coordinator): never show them.

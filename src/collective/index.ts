@@ -23,8 +23,12 @@ export {
   mergeNatsAuth,
   natsAuthFromFlags,
   NatsAuthConfigError,
+  natsServerList,
+  NatsUrlError,
   natsUrlWithAuth,
+  parseNatsServers,
   redactNatsUrl,
+  splitNatsServers,
   splitNatsUrl,
   type NatsAuth,
 } from './nats-url.js';

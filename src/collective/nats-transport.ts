@@ -2,11 +2,15 @@
 import { connect, type ConnectionOptions, type NatsConnection, type Subscription } from 'nats';
 import { AsyncQueue } from '../util/queue.js';
 import { TransportClosedError } from './errors.js';
-import { mergeNatsAuth, redactNatsUrl, splitNatsUrl, type NatsAuth } from './nats-url.js';
+import { mergeNatsAuth, natsServerList, redactNatsUrl, splitNatsServers, type NatsAuth } from './nats-url.js';
 import type { Transport, TransportMessage, TransportSubscription } from './transport.js';
 
 export interface NatsTransportOptions {
-  /** Server URLs or host:port, e.g. `nats://127.0.0.1:4222`; credentials in a url (`nats://user:pass@host`, `nats://token@host`) are used unless set below. */
+  /**
+   * Server URLs or host:port, e.g. `nats://127.0.0.1:4222`, or a seed list of a cluster (an array,
+   * or comma-separated); credentials in a url (`nats://user:pass@host`, `nats://token@host`) are
+   * used unless set below.
+   */
   servers: string | string[];
   /** Username for user/password authentication. */
   user?: string;
@@ -41,21 +45,27 @@ function describeAuth(auth: NatsAuth): string {
 
 /** Connects to NATS and returns a Transport whose `maxPayload` is the server's `max_payload`. */
 export async function connectNatsTransport(options: NatsTransportOptions): Promise<NatsTransport> {
-  const split = (Array.isArray(options.servers) ? options.servers : [options.servers]).map(splitNatsUrl);
-  const fromUrl = split.find((s) => s.auth.user !== undefined || s.auth.token !== undefined)?.auth ?? {};
+  // a seed list (several servers of one cluster) may come as an array or comma-separated
+  const split = splitNatsServers((Array.isArray(options.servers) ? options.servers : [options.servers]).flatMap(natsServerList));
+  const fromUrl = split.auth;
   const explicit: NatsAuth = {
     ...(options.user !== undefined ? { user: options.user, password: options.password ?? '' } : {}),
     ...(options.token !== undefined ? { token: options.token } : {}),
     ...(options.tls ? { tls: options.tls } : {}),
   };
   const auth = mergeNatsAuth(fromUrl, explicit);
-  const servers = split.map((s) => s.url);
+  const servers = split.urls;
   const opts: ConnectionOptions = {
     servers,
     noEcho: options.echo !== true,
     timeout: options.connectTimeoutMs ?? 5000,
-    // collectives detect a lost peer through their deadline; reconnects would hide lost messages
+    // No reconnect inside the client: a connection that drops closes, so the step in flight fails
+    // at once (TransportClosedError) instead of waiting out its deadline over messages lost while
+    // disconnected. The caller (ElasticGroup) opens a new connection, which tries every server of
+    // the seed list once per attempt (waitOnFirstConnect off: a refused server is dropped from
+    // that attempt's pool and the next one dialled), and the group re-forms over it.
     reconnect: false,
+    waitOnFirstConnect: false,
   };
   if (auth.user !== undefined) opts.user = auth.user;
   if (auth.password !== undefined) opts.pass = auth.password;
@@ -103,6 +113,11 @@ export class NatsTransport implements Transport {
 
   get isClosed(): boolean {
     return this.nc.isClosed();
+  }
+
+  /** The server of the seed list this connection reached (nats.js keeps no credentials in it). */
+  get server(): string {
+    return redactNatsUrl(this.nc.getServer());
   }
 
   publish(subject: string, data: Uint8Array): void {

@@ -49,9 +49,86 @@ export function splitNatsUrl(url: string): { url: string; auth: NatsAuth } {
   return { url: bare, auth: hasPassword ? { user, password } : { token: user } };
 }
 
-/** `url` with the credentials of `auth` embedded (user/password or token); TLS files cannot travel in a url. */
+/** A `--nats` seed list with an entry that is not a NATS server url. */
+export class NatsUrlError extends Error {
+  readonly userFacing = true as const;
+  readonly exitCode = 2 as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'NatsUrlError';
+  }
+}
+
+const NATS_SCHEMES = new Set(['nats:', 'tls:']);
+
+/**
+ * A seed list of NATS servers, from one or more flag values each holding one url or several
+ * comma-separated (`nats://a:4222,nats://b:4222`): every entry checked (scheme nats:// or tls://,
+ * a host, a port from 1 to 65535, nothing after it), a bare `host:port` taken as `nats://host:port`,
+ * duplicates refused. Errors name the flag and the bad entry (credentials redacted).
+ */
+export function parseNatsServers(values: string | readonly string[], flag = '--nats'): string[] {
+  const entries = (typeof values === 'string' ? [values] : values).flatMap((v) => v.split(',')).map((e) => e.trim());
+  if (entries.length === 0 || entries.every((e) => e === '')) throw new NatsUrlError(`${flag}: no NATS url given`);
+  const out: string[] = [];
+  const seen = new Set<string>();
+  entries.forEach((entry, i) => {
+    const where = `${flag} entry ${i + 1} '${redactNatsUrl(entry)}'`;
+    if (entry === '') throw new NatsUrlError(`${flag} entry ${i + 1} is empty (a stray comma?)`);
+    const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(entry) ? entry : `nats://${entry}`;
+    const u = parse(withScheme);
+    if (!u) throw new NatsUrlError(`${where} is not a url: expected nats://host:4222`);
+    if (!NATS_SCHEMES.has(u.protocol)) throw new NatsUrlError(`${where}: scheme ${u.protocol}// is not nats:// or tls://`);
+    if (u.hostname === '') throw new NatsUrlError(`${where} has no host`);
+    if ((u.pathname !== '' && u.pathname !== '/') || u.search !== '' || u.hash !== '')
+      throw new NatsUrlError(`${where}: a NATS url is scheme://[credentials@]host[:port], nothing after the port`);
+    const port = /:(\d*)$/.exec(withScheme.slice(withScheme.lastIndexOf('@') + 1).replace(/\/$/, ''));
+    if (port && (port[1] === '' || Number(port[1]) < 1 || Number(port[1]) > 65535))
+      throw new NatsUrlError(`${where}: port must be 1 to 65535`);
+    const bare = splitNatsUrl(withScheme.replace(/\/$/, '')).url;
+    if (seen.has(bare)) throw new NatsUrlError(`${where} is listed twice`);
+    seen.add(bare);
+    out.push(withScheme.replace(/\/$/, ''));
+  });
+  return out;
+}
+
+/** The urls of a comma-separated seed list (as carried in an assignment's `nats_url`), without validation. */
+export function natsServerList(list: string): string[] {
+  return list
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
+}
+
+/**
+ * The urls of a seed list without credentials, and the one credential set they carry (the same
+ * in every entry that carries any; different ones are an error, as one connection logs in once).
+ */
+export function splitNatsServers(urls: readonly string[]): { urls: string[]; auth: NatsAuth } {
+  const split = urls.map(splitNatsUrl);
+  let auth: NatsAuth = {};
+  for (const s of split) {
+    if (s.auth.user === undefined && s.auth.token === undefined) continue;
+    if (auth.user === undefined && auth.token === undefined) auth = s.auth;
+    else if (auth.user !== s.auth.user || auth.password !== s.auth.password || auth.token !== s.auth.token)
+      throw new NatsAuthConfigError(
+        `the NATS urls ${urls.map(redactNatsUrl).join(', ')} carry different credentials: give one set (in every url, or with --nats-user/--nats-pass/--nats-token)`,
+      );
+  }
+  return { urls: split.map((s) => s.url), auth };
+}
+
+/**
+ * `url` with the credentials of `auth` embedded (user/password or token); TLS files cannot travel
+ * in a url. A comma-separated seed list gets them in every entry.
+ */
 export function natsUrlWithAuth(url: string, auth: NatsAuth): string {
   if (auth.user === undefined && auth.token === undefined) return url;
+  if (url.includes(','))
+    return natsServerList(url)
+      .map((u) => natsUrlWithAuth(u, auth))
+      .join(',');
   const u = parse(url);
   if (!u) throw new NatsAuthConfigError(`cannot attach NATS credentials to '${redactNatsUrl(url)}': expected a url like nats://host:4222`);
   if (auth.token !== undefined) u.username = encodeURIComponent(auth.token);
@@ -62,9 +139,18 @@ export function natsUrlWithAuth(url: string, auth: NatsAuth): string {
   return u.toString().replace(/\/$/, '');
 }
 
-/** `url` with any embedded credentials replaced by `***`, fit for logs. */
+/** `url` (or a comma-separated seed list, each entry alone) with any embedded credentials replaced by `***`, fit for logs. */
 export function redactNatsUrl(url: string): string {
-  return url.replace(/(\/\/)[^/@\s]*@/g, '$1***@');
+  return url
+    .split(',')
+    .map((entry) => {
+      const at = entry.lastIndexOf('@');
+      if (at < 0) return entry;
+      const scheme = /^\s*[a-z][a-z0-9+.-]*:\/\//i.exec(entry);
+      // everything between the scheme (if any) and the last `@` is userinfo, whatever characters it holds
+      return `${scheme ? scheme[0] : ''}***${entry.slice(at)}`;
+    })
+    .join(',');
 }
 
 /**

@@ -41,6 +41,8 @@ export interface Transport {
   flushNow?(): void;
   /** Stops every subscription and closes the connection; idempotent. */
   close(): Promise<void>;
+  /** The broker this connection reached (of a cluster's seed list), without credentials; for logs. Optional. */
+  readonly server?: string;
 }
 
 /** True when `subject` (no wildcards) matches `pattern` (NATS `*` and `>` wildcards). */

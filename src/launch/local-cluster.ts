@@ -14,6 +14,8 @@ export interface LocalClusterOptions {
   /** Experiment database the coordinator writes. */
   store: string;
   natsServerBin?: string;
+  /** GPU indexes: worker i gets `--gpu gpus[i % gpus.length]` (absent: no --gpu, CUDA sees what it sees). */
+  gpus?: readonly number[];
   /** The coordinator's monitor port (dashboard, /metrics) on 127.0.0.1; default 0 (a free one); null: none. */
   httpPort?: number | null;
   /** Lines from the children's stderr, prefixed with who wrote them. */
@@ -72,6 +74,18 @@ function childEnvs(token: string, nats: { user: string; password: string }): { c
   const base: NodeJS.ProcessEnv = { ...process.env, BNN_CLUSTER_TOKEN: token };
   for (const k of ['BNN_NATS_USER', 'BNN_NATS_PASS', 'BNN_NATS_TOKEN']) delete base[k];
   return { coordinator: { ...base, BNN_NATS_USER: nats.user, BNN_NATS_PASS: nats.password }, worker: base };
+}
+
+/** `--gpu` of local worker i: GPUs are dealt round-robin (worker i gets gpus[i mod length]); none without a list. */
+export function workerGpuArgs(gpus: readonly number[] | undefined, i: number): string[] {
+  return gpus && gpus.length > 0 ? ['--gpu', String(gpus[i % gpus.length])] : [];
+}
+
+/** `bnn worker` arguments of local worker i. */
+function workerArgs(o: LocalClusterOptions, address: string, i: number): string[] {
+  // `--once`: the local cluster lives for its one run
+  const flags = ['--coordinator', address, '--threads', String(o.threadsPerWorker), '--backend', o.backend, '--once', '--exit-with-stdin'];
+  return ['worker', ...flags, ...workerGpuArgs(o.gpus, i)];
 }
 
 export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCluster> {
@@ -152,13 +166,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
     });
     const address = `127.0.0.1:${port}`;
     for (let i = 0; i < o.workers; i++) {
-      // `--once`: the local cluster lives for its one run
-      const flags = ['--threads', String(o.threadsPerWorker), '--backend', o.backend, '--once', '--exit-with-stdin'];
-      const w = spawn(cmd, [...args, 'worker', '--coordinator', address, ...flags], {
-        env: env.worker,
-        stdio: ['pipe', 'ignore', 'pipe'],
-        detached: true,
-      });
+      const w = spawn(cmd, [...args, ...workerArgs(o, address, i)], { env: env.worker, stdio: ['pipe', 'ignore', 'pipe'], detached: true });
       children.push(w);
       forward(w, `worker ${i}`, o.log);
       w.once('exit', (code) => o.onWorkerExit?.(i, code));

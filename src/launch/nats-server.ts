@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -34,6 +35,22 @@ export interface NatsServerOptions {
    * gradients with a third less CPU (46 instead of 69 CPU ticks per 8 s).
    */
   goMaxProcs?: number;
+  /** `server_name` in the config (unique per node: clustered JetStream requires it). Default `bnn-<client port>`. */
+  serverName?: string;
+  /** Join a cluster: routes listen on `port` (0: a free loopback port) and dial `routes`. */
+  cluster?: NatsClusterOptions;
+}
+
+/** The `cluster {}` block of one node. */
+export interface NatsClusterOptions {
+  /** Cluster name; every node of one cluster has the same. */
+  name: string;
+  /** Route port on 127.0.0.1; 0 picks a free one. */
+  port: number;
+  /** Route urls of the other nodes (`nats-route://[user:pass@]127.0.0.1:<route port>`). */
+  routes: string[];
+  /** Credentials an incoming route must present (and, embedded in `routes`, the ones this node presents). */
+  authorization?: { user: string; password: string };
 }
 
 export interface NatsServerHandle {
@@ -43,6 +60,10 @@ export interface NatsServerHandle {
   pid: number;
   /** `http://127.0.0.1:<port>` when `monitor` was set. */
   monitorUrl?: string;
+  /** The route port when started with `cluster`. */
+  clusterPort?: number;
+  /** Its `server_name`. */
+  serverName: string;
   /** True once the process has exited. */
   readonly exited: boolean;
   /** Terminates the server and waits for it to exit; idempotent. */
@@ -112,6 +133,12 @@ function userAuthorization(user: string, password: string, permissions?: { publi
   return `authorization { users: [ { ${who}, permissions: { publish: ${list(permissions.publish)}, subscribe: ${list(permissions.subscribe)} } } ] }`;
 }
 
+/** The config's `tls {}` block; with a CA, client certificates are required (`verify`). */
+function tlsBlock(t: { certFile: string; keyFile: string; caFile?: string }): string {
+  const verify = t.caFile !== undefined ? `, ca_file: ${JSON.stringify(t.caFile)}, verify: true` : '';
+  return `tls { cert_file: ${JSON.stringify(t.certFile)}, key_file: ${JSON.stringify(t.keyFile)}${verify} }`;
+}
+
 /** Starts nats-server on loopback and resolves once it accepts connections. */
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServerHandle> {
   if (options.token !== undefined && options.user !== undefined)
@@ -119,20 +146,14 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const binary = options.binary ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
   const port = options.port || (await freePort());
   const monitorPort = options.monitor ? await freePort() : undefined;
+  const { serverName, clusterPort, lines: clusterConf } = await identityAndCluster(options, port);
   const dir = await mkdtemp(join(tmpdir(), 'bnn-nats-'));
-  const conf: string[] = ['write_deadline: "30s"'];
+  const conf: string[] = [...clusterConf, 'write_deadline: "30s"'];
   if (options.maxPayloadBytes !== undefined) conf.push(`max_payload: ${options.maxPayloadBytes}`);
   if (options.maxPendingBytes !== undefined) conf.push(`max_pending: ${options.maxPendingBytes}`);
   if (options.user !== undefined) conf.push(userAuthorization(options.user, options.password ?? '', options.permissions));
   if (options.token !== undefined) conf.push(`authorization { token: ${JSON.stringify(options.token)} }`);
-  if (options.tls) {
-    const t = options.tls;
-    conf.push(
-      `tls { cert_file: ${JSON.stringify(t.certFile)}, key_file: ${JSON.stringify(t.keyFile)}` +
-        (t.caFile !== undefined ? `, ca_file: ${JSON.stringify(t.caFile)}, verify: true` : '') +
-        ' }',
-    );
-  }
+  if (options.tls) conf.push(tlsBlock(options.tls));
   const confFile = join(dir, 'nats.conf');
   await writeFile(confFile, `${conf.join('\n')}\n`, { mode: 0o600 });
   const args = ['-a', '127.0.0.1', '-p', String(port), '-c', confFile];
@@ -201,11 +222,106 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     url: `nats://127.0.0.1:${port}`,
     port,
     pid: child.pid ?? -1,
+    serverName,
     get exited() {
       return exited;
     },
     stop,
   };
   if (monitorPort !== undefined) handle.monitorUrl = `http://127.0.0.1:${monitorPort}`;
+  if (clusterPort !== undefined) handle.clusterPort = clusterPort;
   return handle;
+}
+
+/** The node's `server_name` (always set: clustered JetStream requires one per node) and its `cluster {}` block, if any. */
+async function identityAndCluster(
+  options: NatsServerOptions,
+  port: number,
+): Promise<{ serverName: string; clusterPort: number | undefined; lines: string[] }> {
+  const serverName = options.serverName ?? `bnn-${port}`;
+  const lines = [`server_name: ${JSON.stringify(serverName)}`];
+  if (!options.cluster) return { serverName, clusterPort: undefined, lines };
+  const clusterPort = options.cluster.port || (await freePort());
+  lines.push(clusterBlock(options.cluster, clusterPort));
+  return { serverName, clusterPort, lines };
+}
+
+/** The config's `cluster {}` block: routes listen on loopback, dial the others, and (with authorization) require a route user. */
+function clusterBlock(c: NatsClusterOptions, port: number): string {
+  const lines = [`  name: ${JSON.stringify(c.name)}`, `  listen: "127.0.0.1:${port}"`];
+  if (c.authorization)
+    lines.push(`  authorization { user: ${JSON.stringify(c.authorization.user)}, password: ${JSON.stringify(c.authorization.password)} }`);
+  if (c.routes.length > 0) lines.push(`  routes: [${c.routes.map((r) => JSON.stringify(r)).join(', ')}]`);
+  return `cluster {\n${lines.join('\n')}\n}`;
+}
+
+export interface NatsClusterHandle {
+  /** The nodes, in start order. */
+  servers: NatsServerHandle[];
+  /** Every node's client url, comma-joined: the seed list for `--nats`. */
+  seedList: string;
+  /** Stops every node; idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `n` nats-servers on loopback as one cluster (full mesh: each node routes to every other),
+ * and resolves once each has its n−1 routes (read from its monitor's /routez; monitoring is always
+ * on here, on 127.0.0.1). Routes require a user and password made for this cluster, so nothing
+ * else on the host can join it as a route and read its traffic. `options` apply to every node
+ * (client port and `cluster` are chosen here); node i is named `<cluster name>-<i>`.
+ */
+export async function startNatsCluster(
+  n: number,
+  options: Omit<NatsServerOptions, 'port' | 'cluster' | 'serverName'> & { name?: string; routeTimeoutMs?: number } = {},
+): Promise<NatsClusterHandle> {
+  if (!Number.isInteger(n) || n < 1) throw new NatsServerStartError(`a NATS cluster needs at least one server (got ${n})`);
+  const { name = `bnn-${randomBytes(3).toString('hex')}`, routeTimeoutMs = 10_000, ...rest } = options;
+  const routeUser = { user: `route-${randomBytes(4).toString('hex')}`, password: randomBytes(24).toString('hex') };
+  // every port chosen up front, all distinct (a free port is only free until something binds it)
+  const ports: number[] = [];
+  while (ports.length < 2 * n) {
+    const p = await freePort();
+    if (!ports.includes(p)) ports.push(p);
+  }
+  const clientPorts = ports.slice(0, n);
+  const routePorts = ports.slice(n);
+  const routeUrl = (p: number) => `nats-route://${routeUser.user}:${routeUser.password}@127.0.0.1:${p}`;
+  const servers: NatsServerHandle[] = [];
+  const stop = async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+  };
+  try {
+    for (let i = 0; i < n; i++) {
+      const port = routePorts[i]!;
+      servers.push(
+        await startNatsServer({
+          ...rest,
+          port: clientPorts[i]!,
+          monitor: true,
+          serverName: `${name}-${i}`,
+          cluster: { name, port, routes: routePorts.filter((q) => q !== port).map(routeUrl), authorization: routeUser },
+        }),
+      );
+    }
+    const deadline = Date.now() + routeTimeoutMs;
+    for (const s of servers) {
+      for (;;) {
+        const routes = await fetch(`${s.monitorUrl}/routez`)
+          .then((r) => r.json() as Promise<{ num_routes?: number }>)
+          .then((j) => j.num_routes ?? 0)
+          .catch(() => 0);
+        if (routes >= n - 1) break;
+        if (Date.now() > deadline)
+          throw new NatsServerStartError(
+            `NATS cluster ${name}: ${s.serverName} has ${routes} of ${n - 1} routes after ${routeTimeoutMs} ms`,
+          );
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { servers, seedList: servers.map((s) => s.url).join(','), stop };
 }

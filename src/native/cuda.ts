@@ -150,6 +150,11 @@ function notBuiltReason(): string {
   return cudaNotBuiltReason(status);
 }
 
+/** Whether this process has tried to load the CUDA addon (after which CUDA_VISIBLE_DEVICES no longer applies to it). */
+export function cudaLoadAttempted(): boolean {
+  return cached !== undefined;
+}
+
 /**
  * Loads the CUDA addon once per process and caches the outcome. Never throws.
  * `cuda` is null when BNN_CUDA=0, when the addon was not built, or when it fails to load;

@@ -27,6 +27,7 @@ export interface Assignment {
   rank: number;
   world_size: number;
   generation: number;
+  /** One NATS url, or a cluster's seed list comma-joined; may carry credentials in every url. */
   nats_url: string;
   reason: string;
   /** The group was re-formed: every rank takes rank 0's training state before the next step. */

@@ -195,7 +195,7 @@ export const workers = sqliteTable(
   (t) => [index('workers_hostname_idx').on(t.hostname), index('workers_last_seen_idx').on(t.lastSeen)],
 );
 
-/** ISA features read from /proc/cpuinfo `flags` (x86) or `Features` (arm), by flag name. */
+/** ISA features (the CPU's flags: x86 `flags`, arm `Features`), by flag name. */
 export type IsaFlags = Record<string, boolean>;
 
 /** The hardware and software a worker (or the embedded trainer, worker_id null) ran on. */
@@ -209,18 +209,20 @@ export const hardwareSnapshots = sqliteTable(
     runId: text('run_id').references(() => runs.id, { onDelete: 'cascade' }),
     at: text('at').notNull(),
     cpuModel: text('cpu_model').notNull(),
-    /** Physical cores (from /proc/cpuinfo core ids; logical CPUs where unknown). */
+    /** Physical cores (logical CPUs where unknown). */
     cpuCores: integer('cpu_cores').notNull(),
     /** Logical CPUs (hardware threads). */
     cpuThreads: integer('cpu_threads').notNull(),
     /** e.g. `{"avx2": true, "avx512f": true, "avx512_vpopcntdq": false}`. */
     isaFlags: text('isa_flags', { mode: 'json' }).$type<IsaFlags>().notNull(),
     memoryBytes: integer('memory_bytes').notNull(),
-    /** First GPU's name; null when no NVIDIA GPU was found. */
+    /** The selected GPU's name (the first when none was selected); null when no NVIDIA GPU was found. */
     gpuModel: text('gpu_model'),
     gpuDriver: text('gpu_driver'),
     gpuMemoryBytes: integer('gpu_memory_bytes'),
     gpuCount: integer('gpu_count').notNull().default(0),
+    /** The GPU the worker was given (`bnn worker --gpu`), the one gpu_model/gpu_driver/gpu_memory_bytes describe; null: none given (they describe the first GPU). */
+    gpuIndex: integer('gpu_index'),
     /** `platform release arch`, e.g. `linux 6.8.0 x64`. */
     os: text('os').notNull(),
     nodeVersion: text('node_version').notNull(),

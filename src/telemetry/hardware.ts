@@ -1,23 +1,29 @@
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import si from 'systeminformation';
 import { packageRoot, packageVersion } from '../config/package-info.js';
 import type { CommandRunner } from './exec.js';
 import { NO_GPU, readGpuInfo, type GpuColumns } from './nvidia-smi.js';
 import type { HardwareInfo } from './types.js';
 
 export interface HardwareOptions {
-  /** Filesystem root holding `proc/cpuinfo` (tests point it at a fake tree). */
-  root?: string;
-  /** nvidia-smi, by name on PATH or by path. */
+  /** nvidia-smi, by name on PATH or by path (the fallback when systeminformation finds no NVIDIA GPU). */
   nvidiaSmi?: string;
-  /** Longest the GPU query may take; past it the GPU columns stay empty. */
+  /** Longest the GPU query may take; past it the GPU columns stay empty. Default 3000. */
   gpuTimeoutMs?: number;
-  /** Runs the command; tests inject canned output. */
+  /** Runs nvidia-smi for the fallback; tests inject canned output. */
   exec?: CommandRunner;
+  /** The GPU this process was given (`bnn worker --gpu`, in nvidia-smi's order): its model, driver and memory are recorded. */
+  gpuIndex?: number;
+  /** The systeminformation calls used; tests inject canned answers. Default: the package itself. */
+  si?: SystemInformation;
 }
 
-/** ISA features recorded (true/false each) from /proc/cpuinfo, by architecture. */
+/** The part of systeminformation a snapshot uses. */
+export type SystemInformation = Pick<typeof si, 'cpu' | 'cpuFlags' | 'mem' | 'osInfo' | 'graphics'>;
+
+/** ISA features recorded (true/false each) from systeminformation's `cpuFlags()`, by architecture. */
 export const ISA_FLAGS: Record<string, readonly string[]> = {
   x86: [
     'sse4_2',
@@ -48,60 +54,42 @@ export const RECORDED_PACKAGES = [
   'drizzle-orm',
 ] as const;
 
+/** Longest one of systeminformation's CPU, memory and OS queries may take (they read files and run lscpu/dmidecode). */
+const HOST_QUERY_TIMEOUT_MS = 5000;
+
 /**
- * This host's CPU, ISA flags, memory, GPU (when nvidia-smi answers), OS, Node and package
- * versions. Never throws: what cannot be read is left empty (`unknown`, null, false).
+ * This host's CPU, ISA flags, memory, GPU, OS, Node and package versions, from systeminformation
+ * (`cpu`, `cpuFlags`, `mem`, `osInfo`, `graphics`). Never throws: what cannot be read is left
+ * empty (`unknown`, null, false) or taken from `node:os`.
+ *
+ * GPU: the NVIDIA controllers of `si.graphics()` (on Linux it lists PCI controllers with lspci
+ * and merges nvidia-smi's name, driver and memory into them, in PCI bus order, nvidia-smi's
+ * order); `gpuIndex` (default 0) picks the one recorded. Where that finds none (no lspci, as in
+ * most containers) nvidia-smi is asked directly, the one thing only it answers there.
  */
 export async function snapshotHardware(options: HardwareOptions = {}): Promise<HardwareInfo> {
-  const gpu = readGpus(options);
-  const cpuinfo = readCpuinfo(options.root ?? '/');
-  const cpus = safe(() => os.cpus(), []);
-  const threads = cpus.length || cpuinfo.processors || 1;
+  const sys = options.si ?? si;
+  const gpu = readGpus(sys, options);
+  // each call is bounded: what does not answer in time is taken from node:os (or left out)
+  const [cpu, flags, mem, osInfo] = await Promise.all([
+    withTimeout(sys.cpu(), HOST_QUERY_TIMEOUT_MS).catch(() => null),
+    withTimeout(sys.cpuFlags(), HOST_QUERY_TIMEOUT_MS).catch(() => ''),
+    withTimeout(sys.mem(), HOST_QUERY_TIMEOUT_MS).catch(() => null),
+    withTimeout(sys.osInfo(), HOST_QUERY_TIMEOUT_MS).catch(() => null),
+  ]);
+  const threads = cpu?.cores || safe(() => os.cpus().length, 0) || 1;
+  const model = [cpu?.manufacturer, cpu?.brand].filter((x) => x && x.trim() !== '').join(' ');
   return {
-    cpuModel: cpus[0]?.model?.trim() || cpuinfo.model || 'unknown',
-    cpuCores: cpuinfo.physicalCores || threads,
+    cpuModel: model || safe(() => os.cpus()[0]?.model?.trim(), undefined) || 'unknown',
+    cpuCores: cpu?.physicalCores || threads,
     cpuThreads: threads,
-    isaFlags: isaFlags(cpuinfo.flags),
-    memoryBytes: safe(() => os.totalmem(), 0),
+    isaFlags: isaFlags(new Set(flags.split(/\s+/).filter(Boolean))),
+    memoryBytes: mem?.total || safe(() => os.totalmem(), 0),
     ...(await gpu),
-    os: `${os.platform()} ${safe(() => os.release(), '?')} ${os.arch()}`,
+    os: `${osInfo?.platform || os.platform()} ${osInfo?.kernel || safe(() => os.release(), '?')} ${osInfo?.arch || os.arch()}`,
     nodeVersion: process.versions.node,
     packageVersions: packageVersions(),
   };
-}
-
-interface Cpuinfo {
-  model: string | undefined;
-  flags: Set<string>;
-  processors: number;
-  /** Distinct (physical id, core id) pairs; 0 when the file does not say. */
-  physicalCores: number;
-}
-
-/** Parses /proc/cpuinfo (x86 `flags`, arm `Features`); an unreadable file gives empty values. */
-export function parseCpuinfo(text: string): Cpuinfo {
-  let model: string | undefined;
-  let flags = new Set<string>();
-  let processors = 0;
-  const cores = new Set<string>();
-  for (const block of text.split(/\n\s*\n/)) {
-    const fields = new Map<string, string>();
-    for (const line of block.split('\n')) {
-      const i = line.indexOf(':');
-      if (i > 0) fields.set(line.slice(0, i).trim().toLowerCase(), line.slice(i + 1).trim());
-    }
-    if (fields.has('processor')) processors++;
-    model ??= fields.get('model name');
-    const f = fields.get('flags') ?? fields.get('features');
-    if (f !== undefined && flags.size === 0) flags = new Set(f.split(/\s+/));
-    const core = fields.get('core id');
-    if (core !== undefined) cores.add(`${fields.get('physical id') ?? '0'}/${core}`);
-  }
-  return { model, flags, processors, physicalCores: cores.size };
-}
-
-function readCpuinfo(root: string): Cpuinfo {
-  return parseCpuinfo(safe(() => readFileSync(join(root, 'proc', 'cpuinfo'), 'utf8'), ''));
 }
 
 function isaFlags(present: ReadonlySet<string>): Record<string, boolean> {
@@ -111,13 +99,40 @@ function isaFlags(present: ReadonlySet<string>): Record<string, boolean> {
   return Object.fromEntries(names.map((n) => [n, present.has(n)]));
 }
 
-/** GPU columns from nvidia-smi; none when it is missing, fails or times out. */
-async function readGpus(options: HardwareOptions): Promise<GpuColumns> {
-  try {
-    return await readGpuInfo({ command: options.nvidiaSmi, timeoutMs: options.gpuTimeoutMs, exec: options.exec });
-  } catch {
-    return NO_GPU;
+/** GPU columns: systeminformation's NVIDIA controllers, else nvidia-smi; none when neither answers in time. */
+async function readGpus(sys: SystemInformation, options: HardwareOptions): Promise<GpuColumns & Pick<HardwareInfo, 'gpuIndex'>> {
+  const index = options.gpuIndex ?? 0;
+  const timeoutMs = options.gpuTimeoutMs ?? 3000;
+  const selected = { gpuIndex: options.gpuIndex ?? null };
+  const fromSi = await withTimeout(sys.graphics(), timeoutMs).catch(() => null);
+  const nvidia = (fromSi?.controllers ?? []).filter((c) => /nvidia/i.test(`${c.vendor} ${c.name ?? ''} ${c.model}`));
+  if (nvidia.length > 0) {
+    const c = nvidia[index];
+    if (!c) return { ...NO_GPU, gpuCount: nvidia.length, ...selected };
+    return {
+      gpuModel: c.name || c.model || null,
+      gpuDriver: c.driverVersion || null,
+      // memoryTotal comes from nvidia-smi, in MiB; lspci's vram alone (a BAR size) is not the GPU's memory
+      gpuMemoryBytes: c.memoryTotal ? Math.round(c.memoryTotal * 2 ** 20) : null,
+      gpuCount: nvidia.length,
+      ...selected,
+    };
   }
+  try {
+    return { ...(await readGpuInfo({ command: options.nvidiaSmi, timeoutMs, exec: options.exec }, index)), ...selected };
+  } catch {
+    return { ...NO_GPU, ...selected };
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 function packageVersions(): Record<string, string> {

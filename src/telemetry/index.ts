@@ -1,7 +1,7 @@
 export { DEFAULT_WATTS_PER_CORE, CpuEstimateProbe, type CpuEstimateOptions } from './estimate.js';
 export { runCommand, type CommandRunner } from './exec.js';
 export { defaultHostSamplerOptions, findCpuTempFile, HostSampler, type HostSamplerOptions } from './host.js';
-export { ISA_FLAGS, parseCpuinfo, RECORDED_PACKAGES, snapshotHardware, type HardwareOptions } from './hardware.js';
+export { ISA_FLAGS, RECORDED_PACKAGES, snapshotHardware, type HardwareOptions, type SystemInformation } from './hardware.js';
 export {
   defaultEnergyMeterOptions,
   EnergyMeter,

@@ -32,23 +32,23 @@ export function parseCsvRows(out: string): string[][] {
     .map((l) => l.split(',').map((c) => c.trim()));
 }
 
-/** The GPU part of a hardware snapshot. */
+/** The GPU part of a hardware snapshot (the selected index is the caller's). */
 export type GpuColumns = Pick<HardwareInfo, 'gpuModel' | 'gpuDriver' | 'gpuMemoryBytes' | 'gpuCount'>;
 
 /** What the hardware snapshot records when no NVIDIA GPU answers. */
 export const NO_GPU: GpuColumns = { gpuModel: null, gpuDriver: null, gpuMemoryBytes: null, gpuCount: 0 };
 
-/** First GPU's name, driver and memory, and how many GPUs (GPU_INFO_QUERY). */
-export async function readGpuInfo(options: NvidiaSmiOptions = {}): Promise<GpuColumns> {
-  return parseGpuInfo(await runNvidiaSmi(GPU_INFO_QUERY, options));
+/** Name, driver and memory of GPU `index` (default the first), and how many GPUs (GPU_INFO_QUERY). */
+export async function readGpuInfo(options: NvidiaSmiOptions = {}, index = 0): Promise<GpuColumns> {
+  return parseGpuInfo(await runNvidiaSmi(GPU_INFO_QUERY, options), index);
 }
 
-/** GPU_INFO_QUERY's output, `NVIDIA H100 80GB HBM3, 550.54.15, 81559 MiB` per line. */
-export function parseGpuInfo(out: string): GpuColumns {
-  const rows = parseCsvRows(out);
-  const first = rows[0];
-  if (!first || first.length < 3) return NO_GPU;
-  return { gpuModel: first[0] || null, gpuDriver: first[1] || null, gpuMemoryBytes: memoryBytes(first[2]!), gpuCount: rows.length };
+/** GPU_INFO_QUERY's output, `NVIDIA H100 80GB HBM3, 550.54.15, 81559 MiB` per line; row `index` described (none past the last). */
+export function parseGpuInfo(out: string, index = 0): GpuColumns {
+  const rows = parseCsvRows(out).filter((r) => r.length >= 3);
+  const row = rows[index];
+  if (!row) return { ...NO_GPU, gpuCount: rows.length };
+  return { gpuModel: row[0] || null, gpuDriver: row[1] || null, gpuMemoryBytes: memoryBytes(row[2]!), gpuCount: rows.length };
 }
 
 const UNITS: Record<string, number> = { b: 1, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, kb: 1e3, mb: 1e6, gb: 1e9 };

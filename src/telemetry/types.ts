@@ -45,18 +45,21 @@ export interface EnergyProbe {
 /** What a host looks like: CPU, memory, GPUs, OS and the versions that shape results. */
 export interface HardwareInfo {
   cpuModel: string;
-  /** Physical cores (from /proc/cpuinfo core ids; logical CPUs where unknown). */
+  /** Physical cores (systeminformation; logical CPUs where unknown). */
   cpuCores: number;
   /** Logical CPUs (hardware threads). */
   cpuThreads: number;
   /** ISA features by flag name, e.g. `{"avx2": true, "avx512f": true, "avx512_vpopcntdq": false}`. */
   isaFlags: Record<string, boolean>;
   memoryBytes: number;
-  /** First GPU's name; null when no NVIDIA GPU was found. */
+  /** The selected GPU's name (the first when none was selected); null when no NVIDIA GPU was found. */
   gpuModel: string | null;
   gpuDriver: string | null;
   gpuMemoryBytes: number | null;
+  /** NVIDIA GPUs on the host (all of them, whatever CUDA_VISIBLE_DEVICES says). */
   gpuCount: number;
+  /** The GPU this worker was given (`bnn worker --gpu`, nvidia-smi's order), whose model, driver and memory are the ones above; null when none was given (then they describe the first GPU). */
+  gpuIndex: number | null;
   /** `platform release arch`, e.g. `linux 6.8.0 x64`. */
   os: string;
   nodeVersion: string;

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
 import { fileFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { UserError } from '../../util/errors.js';
-import { natsUrlWithAuth } from '../../collective/nats-url.js';
+import { natsUrlWithAuth, parseNatsServers } from '../../collective/nats-url.js';
 import {
   addNatsAuthOptions,
   addServerTlsOptions,
@@ -17,7 +17,7 @@ interface CoordinatorFlags extends ServerTlsFlags, NatsAuthFlags {
   host: string;
   port: string;
   store: string;
-  nats: string;
+  nats?: string[];
   token?: string;
   heartbeatMs: string;
   suspectMs: string;
@@ -35,7 +35,6 @@ const flagsSchema = z.object({
   host: z.string().min(1),
   port: portFlag,
   store: fileFlag,
-  nats: z.string().min(1),
   heartbeatMs: numberFlag(z.number().int().min(10)),
   suspectMs: numberFlag(z.number().int().min(1)),
   deadMs: numberFlag(z.number().int().min(1)),
@@ -58,7 +57,11 @@ export function registerCoordinator(program: Command, ctx: CommandContext): void
     .option('--host <addr>', "address to bind (0.0.0.0, or one of this host's addresses, for workers on other hosts)", '127.0.0.1')
     .option('--port <n>', 'gRPC port (0: a free one, announced on stdout as {"listening": port})', '50051')
     .option('--store <file>', 'experiment database', './runs/bnn.db')
-    .option('--nats <url>', 'NATS url handed to workers (the gradient data plane)', 'nats://127.0.0.1:4222')
+    .option(
+      '--nats <urls>',
+      "NATS url handed to workers (the gradient data plane), or a cluster's seed list (comma-separated or repeated) (default: nats://127.0.0.1:4222)",
+      (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
+    )
     .option('--token <secret>', 'cluster token every call must carry (default: BNN_CLUSTER_TOKEN)')
     .option('--heartbeat-ms <n>', 'worker heartbeat interval', '1000')
     .option('--suspect-ms <n>', 'silence after which a worker is suspect', '3000')
@@ -74,7 +77,8 @@ export function registerCoordinator(program: Command, ctx: CommandContext): void
       const token = clusterToken(raw.token);
       const tls = serverTlsFromFlags(raw);
       // Credentials reach workers inside the assignment's NATS url (over the token-checked gRPC channel); logs redact them.
-      const natsUrl = natsUrlWithAuth(f.nats, natsAuthFromOptions(raw));
+      // a seed list travels comma-joined in the assignment's nats_url (one url: as before)
+      const natsUrl = natsUrlWithAuth(parseNatsServers(raw.nats ?? ['nats://127.0.0.1:4222']).join(','), natsAuthFromOptions(raw));
       const { runCoordinator } = await import('../../../coordinator/index.js');
       return runCoordinator({
         host: f.host,

@@ -2,10 +2,11 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { COMPRESSIONS } from '../../collective/compression.js';
 import type { RunConfig } from '../../config/index.js';
-import { choiceFlag, hostPortFlag, numberFlag, parseFlags } from '../../config/flags.js';
+import { choiceFlag, hostPortFlag, listFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { loadConfig } from '../../config/load.js';
 import { applyOverrides } from '../../config/overrides.js';
 import { UserError } from '../../util/errors.js';
+import { workerGpuArgs } from '../../launch/local-cluster.js';
 import { runClusterSession, type SessionStart, type SessionTarget } from '../cluster-session.js';
 import { action, type CommandContext } from '../command.js';
 import { addConfigOverrideOptions, overridesFromOptions } from '../options.js';
@@ -15,6 +16,7 @@ import { clusterToken } from './coordinator.js';
 interface LaunchFlags extends ClientTlsFlags, Record<string, unknown> {
   local?: string;
   threadsPerWorker?: string;
+  gpus?: string;
   compression?: string;
   natsServerBin?: string;
   coordinator?: string;
@@ -28,9 +30,15 @@ interface LaunchFlags extends ClientTlsFlags, Record<string, unknown> {
 
 const compressionFlag = choiceFlag(COMPRESSIONS).optional();
 
+/** `--gpus 0,1`: GPU indexes dealt to local workers round-robin (launch --local, resume). */
+export const gpusFlag = listFlag(numberFlag(z.number().int().min(0).max(1023))).describe('GPU indexes, comma-separated (0,1)');
+/** The `--gpus` option's help. */
+export const GPUS_HELP = 'GPU indexes (0,1): local worker i runs on GPU list[i mod length] (bnn worker --gpu)';
+
 const localFlags = z.object({
   local: numberFlag(z.number().int().min(1).max(64)),
   threadsPerWorker: numberFlag(z.number().int().min(0).max(1024)).optional(),
+  gpus: gpusFlag.optional(),
   compression: compressionFlag,
 });
 
@@ -49,6 +57,7 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
     .argument('<config>', 'run config (YAML)')
     .option('--local <n>', 'workers to start on this host')
     .option('--threads-per-worker <n>', 'engine threads of each local worker when the config leaves engine.threads at 0 (default: 1)')
+    .option('--gpus <list>', `with --local: ${GPUS_HELP}`)
     .option('--compression <mode>', `gradient all-reduce wire format: ${COMPRESSIONS.join(', ')} (sets train.compression)`)
     .option('--nats-server-bin <path>', 'nats-server executable (default: nats-server on PATH, or NATS_SERVER_BIN)')
     .option('--coordinator <host:port>', 'submit to a running cluster instead and follow the run (Ctrl-C cancels it)')
@@ -90,6 +99,8 @@ function launchTarget(raw: LaunchFlags): {
       throw new UserError('give either --local <n> (start a cluster here) or --coordinator <host:port> (use a running one), not both', {
         exitCode: 2,
       });
+    if (raw.gpus !== undefined)
+      throw new UserError('--gpus is for --local: workers of a running cluster choose their GPU with bnn worker --gpu', { exitCode: 2 });
     if (raw.workers === undefined)
       throw new UserError("bnn launch --coordinator needs --workers <n>: how many of the cluster's workers train the run", { exitCode: 2 });
     const f = parseFlags(remoteFlags, raw);
@@ -118,6 +129,7 @@ function launchTarget(raw: LaunchFlags): {
     kind: 'local',
     workers: f.local,
     threadsPerWorker: f.threadsPerWorker ?? 1,
+    ...(f.gpus ? { gpus: f.gpus } : {}),
     backend: 'auto',
     store: '',
     ...(raw.natsServerBin ? { natsServerBin: raw.natsServerBin } : {}),
@@ -138,6 +150,9 @@ function submission(config: RunConfig, configPath: string, workers: number, targ
         return [`${what}, ${workers} worker(s) of the cluster at ${target.address}${target.tls ? ' (TLS)' : ''}`];
       return [
         `${what}, ${workers} local worker(s), coordinator ${where.coordinator}, nats ${where.natsUrl}`,
+        ...(target.gpus
+          ? [`bnn: GPUs ${Array.from({ length: workers }, (_, i) => `worker ${i} → ${workerGpuArgs(target.gpus, i)[1]}`).join(', ')}`]
+          : []),
         ...(where.dashboard ? [`bnn: dashboard ${where.dashboard} (Prometheus metrics at ${where.dashboard}metrics)`] : []),
       ];
     },

@@ -18,6 +18,7 @@ import {
 } from '../../store/index.js';
 import { describeOwner, type OwnerVerdict, type ProcessOwner } from '../../util/process-owner.js';
 import { runClusterSession } from '../cluster-session.js';
+import { GPUS_HELP, gpusFlag } from './launch.js';
 import { action, type CommandContext } from '../command.js';
 import { addClientTlsOptions, clientTlsFromFlags, type ClientTlsFlags } from '../security-options.js';
 import { clusterToken } from './coordinator.js';
@@ -31,6 +32,7 @@ interface ResumeFlags extends ClientTlsFlags, Record<string, unknown> {
   detach?: boolean;
   local?: string;
   threadsPerWorker?: string;
+  gpus?: string;
   compression?: string;
   natsServerBin?: string;
   json?: boolean;
@@ -42,6 +44,7 @@ const flagsSchema = z.object({
   store: fileFlag,
   local: numberFlag(z.number().int().min(1).max(64)).optional(),
   threadsPerWorker: numberFlag(z.number().int().min(0).max(1024)).optional(),
+  gpus: gpusFlag.optional(),
   compression: choiceFlag(COMPRESSIONS).optional(),
 });
 
@@ -146,6 +149,7 @@ export function registerResume(program: Command, ctx: CommandContext): void {
     .option('--store <file>', 'experiment database holding the run', './runs/bnn.db')
     .option('--local <n>', "workers to start (default: the world size of the run's last generation)")
     .option('--threads-per-worker <n>', "engine threads of each worker when the run's config leaves engine.threads at 0 (default: 1)")
+    .option('--gpus <list>', GPUS_HELP)
     .option('--compression <mode>', `gradient all-reduce wire format: ${COMPRESSIONS.join(', ')} (default: the run's train.compression)`)
     .option('--nats-server-bin <path>', 'nats-server executable (default: nats-server on PATH, or NATS_SERVER_BIN)')
     .option('--json', 'print the result as one JSON object on stdout (no progress lines)')
@@ -188,6 +192,7 @@ export function registerResume(program: Command, ctx: CommandContext): void {
           threadsPerWorker: f.threadsPerWorker ?? 1,
           backend: run.backend,
           store: f.store,
+          ...(f.gpus ? { gpus: f.gpus } : {}),
           ...(raw.natsServerBin ? { natsServerBin: raw.natsServerBin } : {}),
         },
         {
@@ -216,6 +221,7 @@ async function resumeRemote(id: string, raw: ResumeFlags, ctx: CommandContext): 
   for (const [flag, set] of [
     ['--local', raw.local],
     ['--threads-per-worker', raw.threadsPerWorker],
+    ['--gpus', raw.gpus],
     ['--nats-server-bin', raw.natsServerBin],
     ['--force', raw.force],
   ] as const) {

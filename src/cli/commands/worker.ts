@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
 import { choiceFlag, hostPortFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { BACKENDS } from '../../config/schema.js';
+import { parseNatsServers } from '../../collective/nats-url.js';
+import { cudaLoadAttempted } from '../../native/cuda.js';
 import { clusterToken } from './coordinator.js';
 import {
   addClientTlsOptions,
@@ -15,7 +17,8 @@ import {
 
 interface WorkerFlags extends ClientTlsFlags, NatsAuthFlags {
   coordinator: string;
-  nats?: string;
+  nats?: string[];
+  gpu?: string;
   token?: string;
   threads: string;
   backend: string;
@@ -27,6 +30,7 @@ interface WorkerFlags extends ClientTlsFlags, NatsAuthFlags {
 
 const flagsSchema = z.object({
   coordinator: hostPortFlag,
+  gpu: numberFlag(z.number().int().min(0).max(1023)).describe("a GPU index: an integer from 0 (nvidia-smi's order)").optional(),
   threads: numberFlag(z.number().int().min(0).max(1024)),
   backend: choiceFlag(BACKENDS),
   connectTimeoutMs: numberFlag(z.number().int().min(1)),
@@ -41,8 +45,16 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
       'register with a coordinator and train the runs it assigns (gradients all-reduced over NATS), one after another, until SIGTERM/SIGINT',
     )
     .requiredOption('--coordinator <host:port>', 'coordinator address')
-    .option('--nats <url>', 'NATS url (default: the one in the assignment)')
+    .option(
+      '--nats <urls>',
+      "NATS url, or a cluster's seed list (comma-separated or repeated: nats://a:4222,nats://b:4222); default: the assignment's",
+      (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
+    )
     .option('--token <secret>', 'cluster token (default: BNN_CLUSTER_TOKEN)')
+    .option(
+      '--gpu <index>',
+      "train on this GPU alone (nvidia-smi's index): sets CUDA_VISIBLE_DEVICES=<index> and CUDA_DEVICE_ORDER=PCI_BUS_ID for this process; recorded with its hardware",
+    )
     .option('--threads <n>', 'threads for the engine (0: all cores)', '1')
     .option('--backend <name>', `engine backend: ${BACKENDS.join(', ')}`, 'auto')
     .option('--connect-timeout-ms <n>', 'wait this long for the coordinator', '30000')
@@ -56,6 +68,9 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
       const token = clusterToken(raw.token);
       const tls = clientTlsFromFlags(raw);
       const natsAuth = natsAuthFromOptions(raw);
+      const natsUrl = raw.nats ? parseNatsServers(raw.nats).join(',') : undefined;
+      // before anything loads CUDA (the engine loads its addon, and tfjs-node-gpu, when the run starts)
+      if (f.gpu !== undefined) selectGpu(f.gpu);
       const { runWorker } = await import('../../../worker/index.js');
       const dump = process.env.BNN_WORKER_DUMP_WEIGHTS;
       return runWorker({
@@ -69,10 +84,23 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
         stepDeadlineMs: f.stepDeadlineMs,
         natsAuth,
         ...(tls ? { tls } : {}),
-        ...(raw.nats ? { natsUrl: raw.nats } : {}),
+        ...(natsUrl ? { natsUrl } : {}),
+        ...(f.gpu !== undefined ? { gpu: f.gpu } : {}),
         ...(dump ? { dumpWeightsDir: dump } : {}),
         log: (line) => ctx.io.stderr.write(`${line}\n`),
       });
     }),
   );
+}
+
+/**
+ * Makes GPU `index` (nvidia-smi's order, which is PCI bus order) the only one CUDA shows this
+ * process, as its device 0. CUDA reads these variables when it initialises, so this must run
+ * before the CUDA addon or tfjs-node-gpu is loaded; after that it would be silently ignored.
+ */
+export function selectGpu(index: number, env: NodeJS.ProcessEnv = process.env): void {
+  if (cudaLoadAttempted()) throw new Error('internal: --gpu applied after the CUDA addon was loaded');
+  env.CUDA_VISIBLE_DEVICES = String(index);
+  // CUDA's own default order is fastest first; nvidia-smi's (and the hardware snapshot's) is PCI bus order
+  env.CUDA_DEVICE_ORDER = 'PCI_BUS_ID';
 }

@@ -1,0 +1,1 @@
+ALTER TABLE `hardware_snapshots` ADD `gpu_index` integer;
