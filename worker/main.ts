@@ -9,7 +9,10 @@ import {
   ElasticGroup,
   missingRanksOf,
   NatsAuthError,
+  natsServerList,
+  natsUrlWithAuth,
   redactNatsUrl,
+  splitNatsServers,
   type GroupAssignment,
   type NatsAuth,
 } from '../src/collective/index.js';
@@ -254,10 +257,22 @@ function groupOf(a: Assignment, o: RunWorkerOptions): GroupAssignment {
     rank: a.rank,
     worldSize: a.world_size,
     generation: a.generation,
-    url: o.natsUrl ?? a.nats_url,
+    url: natsUrlOf(a, o),
     runKey: a.run_key,
     resync: a.resync,
   };
+}
+
+/**
+ * The NATS servers of a generation: the worker's own `--nats` list, else the assignment's. A list
+ * of the worker's that names only addresses keeps the credentials the assignment carries (its own
+ * --nats-user/--nats-pass/--nats-token, applied when connecting, still override them).
+ */
+function natsUrlOf(a: Assignment, o: RunWorkerOptions): string {
+  if (!o.natsUrl) return a.nats_url;
+  const own = splitNatsServers(natsServerList(o.natsUrl));
+  if (own.auth.user !== undefined || own.auth.token !== undefined || !a.nats_url) return o.natsUrl;
+  return natsUrlWithAuth(own.urls.join(','), splitNatsServers(natsServerList(a.nats_url)).auth);
 }
 
 function elasticGroup(client: CoordinatorClient, c: RunContext, config: RunConfig, o: RunWorkerOptions): ElasticGroup {

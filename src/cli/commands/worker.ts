@@ -26,6 +26,7 @@ interface WorkerFlags extends ClientTlsFlags, NatsAuthFlags {
   stepDeadlineMs: string;
   exitWithStdin?: boolean;
   once?: boolean;
+  dumpWeightsDir?: string;
 }
 
 const flagsSchema = z.object({
@@ -59,6 +60,10 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
     .option('--backend <name>', `engine backend: ${BACKENDS.join(', ')}`, 'auto')
     .option('--connect-timeout-ms <n>', 'wait this long for the coordinator', '30000')
     .option('--step-deadline-ms <n>', 'an all-reduce step slower than this fails the run', '120000')
+    .option(
+      '--dump-weights-dir <dir>',
+      "write each run's final weights there as JSON, weights-rank<r>.json (for checks; BNN_WORKER_DUMP_WEIGHTS)",
+    )
     .option('--once', 'train one run, then exit (0 when it completed or was stopped, 1 when it failed here)')
     .option('--exit-with-stdin', 'stop when stdin closes (used by bnn launch)');
   addClientTlsOptions(cmd);
@@ -72,7 +77,7 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
       // before anything loads CUDA (the engine loads its addon, and tfjs-node-gpu, when the run starts)
       if (f.gpu !== undefined) selectGpu(f.gpu);
       const { runWorker } = await import('../../../worker/index.js');
-      const dump = process.env.BNN_WORKER_DUMP_WEIGHTS;
+      const dump = raw.dumpWeightsDir ?? process.env.BNN_WORKER_DUMP_WEIGHTS;
       return runWorker({
         coordinator: f.coordinator,
         token,
