@@ -114,9 +114,8 @@ function runView(db: string, runId: string): RunView {
   });
 }
 
-function registrations(db: string): number {
-  return readStore(db, (s) => (s.sqlite.prepare("SELECT count(*) AS n FROM events WHERE kind = 'registered'").get() as { n: number }).n);
-}
+/** Thrown by a probe of `until` to fail at once (a run ended the wrong way). */
+class Hopeless extends Error {}
 
 /** Polls `probe` until it returns a value; fails at once when a watched process exits, or at the deadline, with their log tails. */
 async function until<T>(
@@ -130,6 +129,7 @@ async function until<T>(
     try {
       got = await probe();
     } catch (err) {
+      if (err instanceof Hopeless) throw new Error(`${what}: ${err.message}\n${o.context()}`);
       // the database may not exist yet, or be mid-migration
       if (Date.now() > deadline) throw new Error(`${what}: ${(err as Error).message}\n${o.context()}`);
     }
@@ -292,7 +292,7 @@ class Cluster {
       `${what}: run ${runId} COMPLETED in the store`,
       () => {
         const v = runView(this.db, runId);
-        if (v.status === 'FAILED' || v.status === 'CANCELLED') throw new Error(`run ${runId} is ${v.status}: ${v.error}`);
+        if (v.status === 'FAILED' || v.status === 'CANCELLED') throw new Hopeless(`run ${runId} is ${v.status}: ${v.error}`);
         return v.status === 'COMPLETED' && v;
       },
       { timeoutMs: RUN_TIMEOUT_MS, watch, context: () => this.context() },
@@ -306,6 +306,8 @@ class Cluster {
       `${what}: run ${runId} checkpointed step ${step}`,
       () => {
         const v = runView(this.db, runId);
+        if (v.status !== 'PENDING' && v.status !== 'RUNNING')
+          throw new Hopeless(`run ${runId} is ${v.status} (${v.error ?? 'no error'}) before the fault`);
         return v.checkpointSteps.some((s) => s >= step) && v;
       },
       { timeoutMs: RUN_TIMEOUT_MS, watch: [this.coordinator, ...this.workers.values()], context: () => this.context(), intervalMs: 100 },
@@ -348,7 +350,6 @@ function figures(name: string, values: Record<string, unknown>): void {
 async function scenarioQueue(t: TestContext, c: Cluster): Promise<void> {
   await c.ensureUp();
   const pids = new Map(WORKERS.map((w) => [w, c.workers.get(w)!.pid]));
-  const registered = registrations(c.db);
   // run 1 lasts twice as long, so run 2 is surely queued behind it
   const run1 = await c.launch(['--epochs', String(EPOCHS * 2)]);
   await until(`run 1 (${run1.runId}) RUNNING`, () => runView(c.db, run1.runId).status === 'RUNNING', {
@@ -369,7 +370,6 @@ async function scenarioQueue(t: TestContext, c: Cluster): Promise<void> {
     const p = c.workers.get(w)!;
     assert.ok(p.running && p.pid === pids.get(w), `the worker on ${w} still runs as pid ${pids.get(w)} after two runs\n${p.tail()}`);
   }
-  assert.equal(registrations(c.db), registered, 'no worker registered again between the runs (none restarted)');
   t.diagnostic(`runs ${run1.runId} then ${run2} on workers ${ids1.join(' ')}`);
 }
 
@@ -480,7 +480,7 @@ async function scenarioWholeClusterKilled(c: Cluster): Promise<void> {
 }
 
 test('cluster multihost - nats cluster, coordinator and 3 worker hosts in their own network namespaces: queued runs on long-lived workers, a worker host killed, a nats-server stopped, the whole cluster killed and resumed from another host bit-identical', {
-  timeout: 15 * 60_000,
+  timeout: 10 * 60_000,
 }, async (t) => {
   const reason = canCreateNamespaces();
   if (reason) {
@@ -548,7 +548,7 @@ test('cluster multihost - nats cluster, coordinator and 3 worker hosts in their 
 
   await t.test('e - cleanup: every namespace and process the test made is gone', async () => {
     await net.cleanup();
-    assert.deepEqual(net.leftovers(), [], 'left behind');
+    net.ensureLeftNothing();
     figures('total', { wallMs: Date.now() - started });
   });
 });

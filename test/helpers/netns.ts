@@ -17,8 +17,10 @@ export interface NetworkHostsOptions {
   logDir: string;
   /** node:test context: `cleanup()` runs when the test ends. */
   t?: AfterHook;
-  /** Third octet of the hosts' 10.213.<x>.0/24; default derived from the pid. */
+  /** Third octet of the hosts' 10.213.<x>.0/24; default derived from the pid, avoiding the root namespace's addresses. */
   subnet?: number;
+  /** Give each host's processes its name as hostname (a UTS namespace per process, needs unshare); default true. */
+  hostnames?: boolean;
 }
 
 export interface SpawnOptions {
@@ -97,6 +99,8 @@ export interface NetworkHosts {
   cleanup(): Promise<void>;
   /** What is left after cleanup: namespaces with the prefix, spawned or seen pids still alive. Empty: nothing. */
   leftovers(): string[];
+  /** Throws, naming them, when there are leftovers. */
+  ensureLeftNothing(): void;
 }
 
 const IP = 'ip';
@@ -198,15 +202,21 @@ export function canCreateNamespaces(): string | null {
   }
 }
 
-/** Namespaces a dead test process left behind (`bnn-<pid>-…` whose pid is gone and which hold no process). */
+/**
+ * Namespaces a test process that died (SIGKILL, no exit hook) left behind: `bnn-<pid>-…` whose pid is
+ * gone. Their processes were that test's hosts; they are killed and the namespaces deleted.
+ */
 function sweepStale(): void {
-  for (const ns of listNamespaces()) {
+  const stale = listNamespaces().filter((ns) => {
     const m = /^bnn-(\d+)-/.exec(ns);
-    if (!m || pidAlive(Number(m[1])) || namespacePids(ns).length > 0) continue;
+    return m !== null && !pidAlive(Number(m[1]));
+  });
+  for (const ns of stale) for (const pid of namespacePids(ns)) signal(pid, 'SIGKILL');
+  for (const ns of stale) {
     try {
       ip(['netns', 'del', ns]);
     } catch {
-      // someone else's race; leave it
+      // another sweeper got there first
     }
   }
 }
@@ -235,21 +245,39 @@ function tailOf(text: string, lines: number): string {
     .join('\n');
 }
 
-function startProcess(
-  host: string,
-  ns: string,
-  command: string,
-  args: readonly string[],
-  o: SpawnOptions & { logFile: string },
-): HostProcess {
+/**
+ * `ip netns exec <ns>` and, where util-linux's unshare is there, a UTS namespace of its own with the
+ * host's name as hostname (what `os.hostname()` reports to the coordinator); every step execs, so the
+ * pid is the command's.
+ */
+function inHost(ns: string, hostname: string | null, command: string, args: readonly string[]): string[] {
+  const inNs = ['netns', 'exec', ns];
+  if (!hostname) return [...inNs, command, ...args];
+  return [...inNs, 'unshare', '--uts', '--', 'sh', '-c', 'hostname "$0" && exec "$@"', hostname, command, ...args];
+}
+
+let unshareChecked: boolean | null = null;
+function haveUnshare(): boolean {
+  if (unshareChecked === null) {
+    try {
+      execFileSync('unshare', ['--version'], { stdio: 'ignore' });
+      unshareChecked = true;
+    } catch {
+      unshareChecked = false;
+    }
+  }
+  return unshareChecked;
+}
+
+function startProcess(host: string, argv: readonly string[], o: SpawnOptions & { logFile: string; label: string }): HostProcess {
   const fd = openSync(o.logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(IP, ['netns', 'exec', ns, command, ...args], { cwd: o.cwd, env: o.env, detached: true, stdio: ['ignore', fd, fd] });
+    child = spawn(IP, argv, { cwd: o.cwd, env: o.env, detached: true, stdio: ['ignore', fd, fd] });
   } finally {
     closeSync(fd);
   }
-  const label = o.label ?? command.split('/').at(-1)!;
+  const label = o.label;
   let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   let spawnError = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
@@ -318,8 +346,16 @@ async function waitUntil(done: () => boolean, timeoutMs: number): Promise<boolea
   return true;
 }
 
-/** A pid-derived third octet in 20..219 (the network is private to the test's namespaces either way). */
+/**
+ * A pid-derived third octet in 20..219 that no address of the root namespace uses. The test network
+ * is private to its namespaces either way (nothing routes to it); this keeps logs unambiguous.
+ */
 function defaultSubnet(): number {
+  const used = ip(['-o', '-4', 'addr']);
+  for (let i = 0; i < 200; i++) {
+    const x = 20 + ((process.pid + i) % 200);
+    if (!used.includes(`10.213.${x}.`)) return x;
+  }
   return 20 + (process.pid % 200);
 }
 
@@ -387,6 +423,7 @@ export async function createNetworkHosts(names: readonly string[], options: Netw
 
   function makeHost(name: string, ns: string, address: string): NetHost {
     const mine: HostProcess[] = [];
+    const hostname = options.hostnames === false || !haveUnshare() ? null : name;
     const host: NetHost = {
       name,
       ns,
@@ -394,7 +431,7 @@ export async function createNetworkHosts(names: readonly string[], options: Netw
       spawn(command, args, o) {
         const label = o.label ?? command.split('/').at(-1)!;
         const logFile = join(options.logDir, `${String(++serial).padStart(2, '0')}-${name}-${label.replace(/[^\w.-]/g, '_')}.log`);
-        const p = startProcess(name, ns, command, args, { ...o, label, logFile });
+        const p = startProcess(name, inHost(ns, hostname, command, args), { ...o, label, logFile });
         mine.push(p);
         spawned.push(p);
         return p;
@@ -403,7 +440,7 @@ export async function createNetworkHosts(names: readonly string[], options: Netw
         return new Promise((resolve) => {
           execFile(
             IP,
-            ['netns', 'exec', ns, command, ...args],
+            inHost(ns, hostname, command, args),
             {
               encoding: 'utf8',
               timeout: o.timeoutMs ?? 10_000,
@@ -496,6 +533,10 @@ export async function createNetworkHosts(names: readonly string[], options: Netw
         if (pidAlive(pid) && startTime(pid) === started) left.push(`process ${pid} (found in a namespace: ${comm(pid)})`);
       }
       return left;
+    },
+    ensureLeftNothing() {
+      const left = net.leftovers();
+      if (left.length > 0) throw new Error(`the test left behind: ${left.join(', ')}`);
     },
   };
   options.t?.after(() => net.cleanup());
