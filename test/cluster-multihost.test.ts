@@ -300,7 +300,7 @@ class Cluster {
     return view;
   }
 
-  /** Resolves once the run recorded a checkpoint at or after `step`; fails if it got near its end first (the fault would land too late). */
+  /** Resolves once the run recorded a checkpoint at or after `step`; fails if it ended, or got into its last epoch, first (the fault would land too late). */
   async progressed(runId: string, step: number, what: string): Promise<RunView> {
     const v = await until(
       `${what}: run ${runId} checkpointed step ${step}`,
@@ -313,6 +313,8 @@ class Cluster {
       { timeoutMs: RUN_TIMEOUT_MS, watch: [this.coordinator, ...this.workers.values()], context: () => this.context(), intervalMs: 100 },
     );
     assert.equal(v.status, 'RUNNING', `${what}: the run is still running when the fault comes`);
+    const at = Math.max(...v.checkpointSteps);
+    assert.ok(at < TOTAL_STEPS - STEPS_PER_EPOCH, `${what}: the fault lands mid-run (last checkpoint at step ${at} of ${TOTAL_STEPS})`);
     return v;
   }
 
@@ -424,14 +426,16 @@ async function scenarioWholeClusterKilled(c: Cluster): Promise<void> {
   const reference = await c.dumpOf(ref.runId, 'dump');
   assert.equal(reference.steps, TOTAL_STEPS, 'run 5 trained every step');
 
-  // run 6: same config, killed whole once checkpoints are in the object store
+  // run 6: same config, killed whole once its checkpoints are in the object store (its OBJ_ streams grew)
+  const objectMessages = async () => (await c.nats.streams()).filter((x) => x.name.startsWith('OBJ_')).reduce((n, x) => n + x.messages, 0);
+  const before6 = await objectMessages();
   const run6 = await c.launchDetached();
   await c.progressed(run6, FAULT_AFTER_STEP, 'run 6');
   const objects = await until(
-    'run 6 checkpoints in the JetStream object store (an OBJ_ stream holding messages)',
+    `run 6 checkpoints in the JetStream object store (OBJ_ streams beyond the ${before6} messages before it)`,
     async () => {
-      const s = (await c.nats.streams()).filter((x) => x.name.startsWith('OBJ_') && x.messages > 0);
-      return s.length > 0 && s;
+      const n = await objectMessages();
+      return n > before6 && n;
     },
     { timeoutMs: 30_000, context: () => c.context() },
   );
@@ -469,7 +473,7 @@ async function scenarioWholeClusterKilled(c: Cluster): Promise<void> {
   const firstCkpt = view.checkpoints.find((x) => Date.parse(x.createdAt) >= resumeStart);
   figures('whole-cluster-killed', {
     runId: run6,
-    objectStreams: objects.map((s) => `${s.name}:${s.messages}`),
+    objectStoreMessages: { beforeRun6: before6, atKill: objects },
     localCheckpointDirsHidden: hidden,
     resumedFromStep: requested.detail?.step,
     killToResumeCommandMs: resumeStart - killedAt,

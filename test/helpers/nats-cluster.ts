@@ -33,13 +33,13 @@ export interface NatsCluster {
   /** The client urls, comma-separated (no credentials). */
   readonly urls: string;
   node(name: string): NatsNode;
-  /** Resolves when every running server is healthy with JetStream, routed to every other running one, and the JetStream meta group has a leader. */
+  /** Resolves when every running server is healthy (`/healthz`: JetStream on, its streams current), routed to every other running one, and the JetStream meta group has a leader. */
   waitReady(timeoutMs: number): Promise<void>;
   /** GET a monitoring endpoint of one server (from its own host); null when unreachable. */
   monitor(node: NatsNode, path: string): Promise<Record<string, unknown> | null>;
   /** Names of the client connections a server holds now. */
   connectionNames(node: NatsNode): Promise<string[]>;
-  /** JetStream streams (name, messages, bytes) as the meta leader's server reports them. */
+  /** JetStream streams (name, messages, bytes) over every running server. */
   streams(): Promise<Array<{ name: string; messages: number; bytes: number }>>;
 }
 
@@ -141,25 +141,27 @@ export function startNatsCluster(hosts: readonly NetHost[], o: NatsClusterOption
       return conns.map((c) => c.name ?? '');
     },
     async streams() {
+      // each server lists the streams it holds a replica of; a stream's state is its largest report
+      const byName = new Map<string, { name: string; messages: number; bytes: number }>();
       for (const n of nodes.filter((x) => x.process?.running)) {
         const jsz = await monitor(n, '/jsz?accounts=true&streams=true');
-        const leader = (jsz?.meta_cluster as { leader?: string } | undefined)?.leader;
-        if (!jsz || leader !== n.name) continue;
-        const accounts = (jsz.account_details ?? []) as Array<{
+        const accounts = (jsz?.account_details ?? []) as Array<{
           stream_detail?: Array<{ name: string; state: { messages: number; bytes: number } }>;
         }>;
-        return accounts
-          .flatMap((a) => a.stream_detail ?? [])
-          .map((s) => ({ name: s.name, messages: s.state.messages, bytes: s.state.bytes }));
+        for (const st of accounts.flatMap((a) => a.stream_detail ?? [])) {
+          const seen = byName.get(st.name);
+          if (!seen || st.state.messages > seen.messages)
+            byName.set(st.name, { name: st.name, messages: st.state.messages, bytes: st.state.bytes });
+        }
       }
-      return [];
+      return [...byName.values()];
     },
   };
 
   /** '' when ready, else what is missing. */
   async function notReady(running: readonly NatsNode[]): Promise<string> {
     for (const n of running) {
-      const health = await n.host.httpGet(`${n.monitorUrl}/healthz?js-enabled-only=true`);
+      const health = await n.host.httpGet(`${n.monitorUrl}/healthz`);
       if (health?.status !== 200) return `${n.name}: healthz ${health ? `${health.status} ${health.body}` : 'unreachable'}`;
       const routez = await monitor(n, '/routez');
       const routed = Number(routez?.num_routes ?? 0);
