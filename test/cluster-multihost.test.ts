@@ -17,7 +17,7 @@ import { test, type TestContext } from 'node:test';
 import { getRun, listCheckpoints, listEvents, listMembers, openStore } from '../src/store/index.js';
 import { CLI_ENTRY, REPO_ROOT } from './helpers/cli.js';
 import type { WeightsDump } from './helpers/cluster.js';
-import { startNatsCluster, type NatsCluster } from './helpers/nats-cluster.js';
+import { startNatsCluster, type NatsCluster, type NatsNode } from './helpers/nats-cluster.js';
 import { canCreateNamespaces, createNetworkHosts, type HostProcess, type NetHost, type NetworkHosts } from './helpers/netns.js';
 import { tmpDir } from './helpers/tmp.js';
 
@@ -401,16 +401,22 @@ async function scenarioNatsServerStopped(c: Cluster): Promise<void> {
   const run = await c.launch();
   await c.progressed(run.runId, FAULT_AFTER_STEP, 'run 4');
   const w1 = c.workerId('w1');
-  let victim: (typeof c.nats.nodes)[number] | undefined;
-  for (const n of c.nats.nodes) if ((await c.nats.connectionNames(n)).some((name) => name.includes(w1))) victim = n;
-  assert.ok(victim, `a nats-server holds a connection of worker ${w1} (w1)`);
+  const held = new Map<NatsNode, string[]>();
+  for (const n of c.nats.nodes) held.set(n, await c.nats.connectionNames(n));
+  const victim = c.nats.nodes.find((n) => held.get(n)!.some((name) => name.includes(w1)));
+  assert.ok(
+    victim,
+    `a nats-server holds a connection named after worker ${w1} (w1): ${JSON.stringify(Object.fromEntries([...held].map(([n, names]) => [n.name, names])))}`,
+  );
   const stoppedAt = Date.now();
   await victim.process!.stop();
   const view = await c.completes(run.proc, run.runId, `run 4 after stopping ${victim.name}, the nats-server w1 was connected to`);
+  const regen = view.events.find((e) => e.kind === 'generation' && Date.parse(e.at) >= stoppedAt);
   figures('nats-server-stopped', {
     runId: run.runId,
     server: victim.name,
     generations: Math.max(...view.members.keys()),
+    stopToReformedMs: regen ? Date.parse(regen.at) - stoppedAt : null,
     firstEventAfterStopMs:
       view.events.filter((e) => Date.parse(e.at) >= stoppedAt).map((e) => [e.kind, Date.parse(e.at) - stoppedAt])[0] ?? null,
   });
