@@ -367,6 +367,8 @@ export async function createNetworkHosts(names: readonly string[], options: Netw
   for (const n of names) if (!/^[a-z0-9]{1,8}$/.test(n)) throw new Error(`host name '${n}': expected 1-8 lowercase letters or digits`);
   if (new Set(names).size !== names.length || names.includes('br'))
     throw new Error(`host names must be unique and not 'br': ${names.join(' ')}`);
+  // The prefix is per process: one network at a time (a test file makes one and cleans it up).
+  if (registries.size > 0) throw new Error('a network of namespace hosts already exists in this process: clean it up first');
   mkdirSync(options.logDir, { recursive: true });
   sweepStale();
   const prefix = `bnn-${process.pid}-`;
