@@ -4,9 +4,11 @@
 // group mid-run (src/collective/elastic-group.ts).
 import os from 'node:os';
 import path from 'node:path';
+import { CheckpointStores, type CheckpointStore } from '../src/checkpoint/index.js';
 import {
   connectNatsTransport,
   ElasticGroup,
+  NatsObjectBucket,
   missingRanksOf,
   NatsAuthError,
   redactNatsUrl,
@@ -151,6 +153,43 @@ async function trainAssigned(
   o: RunWorkerOptions,
 ): Promise<number> {
   const a = c.first;
+  const stores = checkpointStores(a, o, c.workerId);
+  try {
+    const checkpointStore = await stores.writer(a.checkpoint_store === 'nats' ? 'nats' : 'local', config.checkpointDir);
+    return await trainWith(client, config, group, c, o, stores, checkpointStore);
+  } finally {
+    await stores.close();
+  }
+}
+
+/**
+ * The checkpoint stores a worker reaches: local files, and the object store of the NATS servers
+ * of its assignment (the all-reduce's url and credentials) on first use.
+ */
+function checkpointStores(a: Assignment, o: RunWorkerOptions, name: string): CheckpointStores {
+  return new CheckpointStores({
+    openBucket: (bucket) =>
+      NatsObjectBucket.open({
+        ...o.natsAuth,
+        servers: o.natsUrl ?? a.nats_url,
+        name: `${name}-checkpoints`,
+        connectTimeoutMs: 5000,
+        bucket,
+        ...(a.checkpoint_replicas > 0 ? { replicas: a.checkpoint_replicas } : {}),
+      }),
+  });
+}
+
+async function trainWith(
+  client: CoordinatorClient,
+  config: RunConfig,
+  group: ElasticGroup,
+  c: RunContext,
+  o: RunWorkerOptions,
+  stores: CheckpointStores,
+  checkpointStore: CheckpointStore,
+): Promise<number> {
+  const a = c.first;
   const setup = await prepareTraining(config);
   const progress = new ProgressReporter(
     reporter({ client, workerId: c.workerId, runId: a.run_id, group: () => group.assignment }),
@@ -165,6 +204,8 @@ async function trainAssigned(
     const result = await runTrainingLoop(setup, collective, sink, {
       runId: a.run_id,
       checkpointDir: path.resolve(config.checkpointDir, a.run_id),
+      checkpointStore,
+      readCheckpoint: (location, sha256) => stores.readCheckpoint(location, sha256),
       checkStop: () => c.feed.checkStop(),
       ...(a.resume_path ? { resume: { path: a.resume_path, sha256: a.resume_sha256 } } : {}),
       ...(o.dumpWeightsDir ? { dumpWeightsDir: o.dumpWeightsDir } : {}),

@@ -1,4 +1,4 @@
-// The only file that imports the NATS client.
+// One of the two files that import the NATS client (the other: nats-object-store.ts, which connects through connectNats).
 import { connect, type ConnectionOptions, type NatsConnection, type Subscription } from 'nats';
 import { AsyncQueue } from '../util/queue.js';
 import { TransportClosedError } from './errors.js';
@@ -41,6 +41,16 @@ function describeAuth(auth: NatsAuth): string {
 
 /** Connects to NATS and returns a Transport whose `maxPayload` is the server's `max_payload`. */
 export async function connectNatsTransport(options: NatsTransportOptions): Promise<NatsTransport> {
+  return new NatsTransport(await connectNats(options));
+}
+
+/**
+ * Connects to NATS with the credentials of the url or of `options` (explicit ones win); a refused
+ * credential or failed TLS handshake is a NatsAuthError naming the flags to check. `reconnect`
+ * (default false: collectives detect a lost peer through their deadline) lets a long-lived client
+ * such as the object store's ride out a server restart.
+ */
+export async function connectNats(options: NatsTransportOptions & { reconnect?: boolean }): Promise<NatsConnection> {
   const split = (Array.isArray(options.servers) ? options.servers : [options.servers]).map(splitNatsUrl);
   const fromUrl = split.find((s) => s.auth.user !== undefined || s.auth.token !== undefined)?.auth ?? {};
   const explicit: NatsAuth = {
@@ -55,7 +65,7 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
     noEcho: options.echo !== true,
     timeout: options.connectTimeoutMs ?? 5000,
     // collectives detect a lost peer through their deadline; reconnects would hide lost messages
-    reconnect: false,
+    reconnect: options.reconnect === true,
   };
   if (auth.user !== undefined) opts.user = auth.user;
   if (auth.password !== undefined) opts.pass = auth.password;
@@ -85,7 +95,7 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
     }
     throw err;
   }
-  return new NatsTransport(nc);
+  return nc;
 }
 
 export class NatsTransport implements Transport {

@@ -1,7 +1,7 @@
-import { desc, eq } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, isNotNull } from 'drizzle-orm';
 import type { StoreDb } from './db.js';
 import { isForeignKeyViolation, RunNotFoundError } from './errors.js';
-import { checkpoints, type CheckpointRow } from './schema.js';
+import { checkpoints, epochMetrics, type CheckpointRow } from './schema.js';
 import { isoTime } from './time.js';
 
 export interface CheckpointInput {
@@ -46,4 +46,71 @@ export function latestCheckpoint(db: StoreDb, runId: string): CheckpointRow | un
 /** A run's checkpoints, oldest first. */
 export function listCheckpoints(db: StoreDb, runId: string): CheckpointRow[] {
   return db.select().from(checkpoints).where(eq(checkpoints.runId, runId)).orderBy(checkpoints.step, checkpoints.id).all();
+}
+
+/**
+ * The checkpoints retention keeps: the newest `keep` (by step, then id) and the epoch checkpoint
+ * of the epoch with the best test accuracy (the first checkpoint with that many epochs completed;
+ * the earliest epoch on ties). Everything else is returned by `checkpointsPastRetention`.
+ */
+export function checkpointsPastRetention(db: StoreDb, runId: string, keep: number): CheckpointRow[] {
+  const rows = listCheckpoints(db, runId).sort((a, b) => b.step - a.step || b.id - a.id);
+  const kept = new Set(rows.slice(0, Math.max(1, keep)).map((r) => r.id));
+  const best = db
+    .select({ epoch: epochMetrics.epoch })
+    .from(epochMetrics)
+    .where(and(eq(epochMetrics.runId, runId), isNotNull(epochMetrics.testAcc)))
+    .orderBy(desc(epochMetrics.testAcc), asc(epochMetrics.epoch))
+    .limit(1)
+    .get();
+  if (best) {
+    const atBest = rows.filter((r) => r.epoch === best.epoch).sort((a, b) => a.step - b.step || b.id - a.id)[0];
+    if (atBest) kept.add(atBest.id);
+  }
+  return rows.filter((r) => !kept.has(r.id)).reverse();
+}
+
+/** What removing checkpoints did: the rows removed, bytes freed, and files that could not be deleted. */
+export interface PrunedCheckpoints {
+  removed: CheckpointRow[];
+  bytesFreed: number;
+  failed: { location: string; problem: string }[];
+}
+
+/**
+ * Removes `rows` (checkpoints of one run) from the store, then deletes their files through
+ * `deleteFile` (which returns the bytes it freed), except files a remaining row still names (a
+ * step written again after a resume). Rows go first: a resume never picks a file being deleted; a
+ * file left by a crash in between is an orphan `bnn gc --orphans` finds.
+ */
+export async function removeCheckpoints(
+  db: StoreDb,
+  rows: readonly CheckpointRow[],
+  deleteFile: (location: string) => Promise<number>,
+): Promise<PrunedCheckpoints> {
+  if (rows.length === 0) return { removed: [], bytesFreed: 0, failed: [] };
+  const ids = rows.map((r) => r.id);
+  db.transaction((tx) => {
+    for (let i = 0; i < ids.length; i += 500) tx.delete(checkpoints).where(inArray(checkpoints.id, ids.slice(i, i + 500))).run();
+  });
+  const runIds = [...new Set(rows.map((r) => r.runId))];
+  const stillNamed = new Set(
+    db
+      .select({ path: checkpoints.path })
+      .from(checkpoints)
+      .where(inArray(checkpoints.runId, runIds))
+      .all()
+      .map((r) => r.path),
+  );
+  let bytesFreed = 0;
+  const failed: PrunedCheckpoints['failed'] = [];
+  for (const location of new Set(rows.map((r) => r.path))) {
+    if (stillNamed.has(location)) continue;
+    try {
+      bytesFreed += await deleteFile(location);
+    } catch (err) {
+      failed.push({ location, problem: (err as Error).message });
+    }
+  }
+  return { removed: [...rows], bytesFreed, failed };
 }

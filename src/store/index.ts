@@ -68,7 +68,15 @@ export {
   joulesPerSampleFromRows,
   type CompareRow,
 } from './compare.js';
-export { addCheckpoint, latestCheckpoint, listCheckpoints, type CheckpointInput } from './checkpoints.js';
+export {
+  addCheckpoint,
+  checkpointsPastRetention,
+  latestCheckpoint,
+  listCheckpoints,
+  removeCheckpoints,
+  type CheckpointInput,
+  type PrunedCheckpoints,
+} from './checkpoints.js';
 export { addEvent, listEvents, type EventInput } from './events.js';
 export { getWorker, listWorkers, touchWorker, upsertWorker, type WorkerInput } from './workers.js';
 export {
