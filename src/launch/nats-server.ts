@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +34,12 @@ export interface NatsServerOptions {
    * gradients with a third less CPU (46 instead of 69 CPU ticks per 8 s).
    */
   goMaxProcs?: number;
+  /**
+   * Enable JetStream (the object store keeps checkpoints there), its files under `storeDir`
+   * (kept after stop: what is stored outlives the server, and a server started on the same
+   * directory later serves it again).
+   */
+  jetstream?: { storeDir: string };
 }
 
 export interface NatsServerHandle {
@@ -125,6 +131,10 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   if (options.maxPendingBytes !== undefined) conf.push(`max_pending: ${options.maxPendingBytes}`);
   if (options.user !== undefined) conf.push(userAuthorization(options.user, options.password ?? '', options.permissions));
   if (options.token !== undefined) conf.push(`authorization { token: ${JSON.stringify(options.token)} }`);
+  if (options.jetstream) {
+    await mkdir(options.jetstream.storeDir, { recursive: true });
+    conf.push(`jetstream { store_dir: ${JSON.stringify(options.jetstream.storeDir)} }`);
+  }
   if (options.tls) {
     const t = options.tls;
     conf.push(

@@ -70,6 +70,25 @@ export function checkpointsPastRetention(db: StoreDb, runId: string, keep: numbe
   return rows.filter((r) => !kept.has(r.id)).reverse();
 }
 
+/** Deletes `rows` from the store (one transaction); returns their files that no remaining row names. */
+export function removeCheckpointRows(db: StoreDb, rows: readonly CheckpointRow[]): string[] {
+  if (rows.length === 0) return [];
+  const ids = rows.map((r) => r.id);
+  db.transaction((tx) => {
+    for (let i = 0; i < ids.length; i += 500) tx.delete(checkpoints).where(inArray(checkpoints.id, ids.slice(i, i + 500))).run();
+  });
+  const runIds = [...new Set(rows.map((r) => r.runId))];
+  const stillNamed = new Set(
+    db
+      .select({ path: checkpoints.path })
+      .from(checkpoints)
+      .where(inArray(checkpoints.runId, runIds))
+      .all()
+      .map((r) => r.path),
+  );
+  return [...new Set(rows.map((r) => r.path))].filter((p) => !stillNamed.has(p));
+}
+
 /** What removing checkpoints did: the rows removed, bytes freed, and files that could not be deleted. */
 export interface PrunedCheckpoints {
   removed: CheckpointRow[];
@@ -89,23 +108,9 @@ export async function removeCheckpoints(
   deleteFile: (location: string) => Promise<number>,
 ): Promise<PrunedCheckpoints> {
   if (rows.length === 0) return { removed: [], bytesFreed: 0, failed: [] };
-  const ids = rows.map((r) => r.id);
-  db.transaction((tx) => {
-    for (let i = 0; i < ids.length; i += 500) tx.delete(checkpoints).where(inArray(checkpoints.id, ids.slice(i, i + 500))).run();
-  });
-  const runIds = [...new Set(rows.map((r) => r.runId))];
-  const stillNamed = new Set(
-    db
-      .select({ path: checkpoints.path })
-      .from(checkpoints)
-      .where(inArray(checkpoints.runId, runIds))
-      .all()
-      .map((r) => r.path),
-  );
   let bytesFreed = 0;
   const failed: PrunedCheckpoints['failed'] = [];
-  for (const location of new Set(rows.map((r) => r.path))) {
-    if (stillNamed.has(location)) continue;
+  for (const location of removeCheckpointRows(db, rows)) {
     try {
       bytesFreed += await deleteFile(location);
     } catch (err) {

@@ -73,6 +73,7 @@ export {
   checkpointsPastRetention,
   latestCheckpoint,
   listCheckpoints,
+  removeCheckpointRows,
   removeCheckpoints,
   type CheckpointInput,
   type PrunedCheckpoints,

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
+import { CHECKPOINT_STORES } from '../../checkpoint/index.js';
 import { COMPRESSIONS } from '../../collective/compression.js';
+import { localJetstreamDir } from '../../launch/local-cluster.js';
 import type { RunConfig } from '../../config/index.js';
 import { choiceFlag, hostPortFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { loadConfig } from '../../config/load.js';
@@ -22,6 +24,7 @@ interface LaunchFlags extends ClientTlsFlags, Record<string, unknown> {
   token?: string;
   json?: boolean;
   quiet?: boolean;
+  checkpointStore?: string;
 }
 
 const compressionFlag = choiceFlag(COMPRESSIONS).optional();
@@ -30,6 +33,7 @@ const localFlags = z.object({
   local: numberFlag(z.number().int().min(1).max(64)),
   threadsPerWorker: numberFlag(z.number().int().min(0).max(1024)).optional(),
   compression: compressionFlag,
+  checkpointStore: choiceFlag(CHECKPOINT_STORES).optional(),
 });
 
 const remoteFlags = z.object({
@@ -47,6 +51,10 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
     .option('--local <n>', 'workers to start on this host')
     .option('--threads-per-worker <n>', 'engine threads of each local worker when the config leaves engine.threads at 0 (default: 1)')
     .option('--compression <mode>', `gradient all-reduce wire format: ${COMPRESSIONS.join(', ')} (sets train.compression)`)
+    .option(
+      '--checkpoint-store <store>',
+      "with --local: where checkpoints go unless the config's checkpointStore says: local (default) or nats (the JetStream object store of the launched nats-server, files beside checkpointDir)",
+    )
     .option('--nats-server-bin <path>', 'nats-server executable (default: nats-server on PATH, or NATS_SERVER_BIN)')
     .option('--coordinator <host:port>', 'submit to a running cluster instead and follow the run (Ctrl-C cancels it)')
     .option('--workers <n>', 'with --coordinator: how many of its workers train the run')
@@ -61,7 +69,7 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
         const loaded = applyOverrides(await loadConfig(configPath), overridesFromOptions(raw));
         // --compression is the config's train.compression (recorded with the run's config)
         const config: RunConfig = compression ? { ...loaded, train: { ...loaded.train, compression } } : loaded;
-        const local = target.kind === 'local' ? { ...target, backend: config.engine.backend, store: config.store } : target;
+        const local = target.kind === 'local' ? localTarget(target, config) : target;
         return runClusterSession(local, submission(config, configPath, workers, local), {
           io: ctx.io,
           json: raw.json === true,
@@ -72,6 +80,17 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
     );
 }
 
+/** A local cluster for `config`: its backend and store; JetStream on where its checkpoints go to the object store. */
+function localTarget(target: Extract<SessionTarget, { kind: 'local' }>, config: RunConfig): SessionTarget {
+  const store = config.checkpointStore ?? target.checkpointStore ?? 'local';
+  return {
+    ...target,
+    backend: config.engine.backend,
+    store: config.store,
+    ...(store === 'nats' ? { jetstreamDir: localJetstreamDir(config.checkpointDir) } : {}),
+  };
+}
+
 /** Where to launch, from the flags (checked before any I/O). */
 function launchTarget(raw: LaunchFlags): { target: SessionTarget; workers: number; compression?: RunConfig['train']['compression'] } {
   if (raw.coordinator !== undefined) {
@@ -79,6 +98,11 @@ function launchTarget(raw: LaunchFlags): { target: SessionTarget; workers: numbe
       throw new UserError('give either --local <n> (start a cluster here) or --coordinator <host:port> (use a running one), not both', {
         exitCode: 2,
       });
+    if (raw.checkpointStore !== undefined)
+      throw new UserError(
+        "--checkpoint-store goes with --local (a running coordinator has its own --checkpoint-store; the config's checkpointStore chooses per run)",
+        { exitCode: 2 },
+      );
     if (raw.workers === undefined)
       throw new UserError("bnn launch --coordinator needs --workers <n>: how many of the cluster's workers train the run", { exitCode: 2 });
     const f = parseFlags(remoteFlags, raw);
@@ -103,6 +127,7 @@ function launchTarget(raw: LaunchFlags): { target: SessionTarget; workers: numbe
     backend: 'auto',
     store: '',
     ...(raw.natsServerBin ? { natsServerBin: raw.natsServerBin } : {}),
+    ...(f.checkpointStore ? { checkpointStore: f.checkpointStore } : {}),
   };
   return { target, workers: f.local, ...(f.compression ? { compression: f.compression } : {}) };
 }
