@@ -18,7 +18,14 @@ export interface CoordinatorOptions {
 }
 
 export function defaultCoordinatorOptions(): CoordinatorOptions {
-  return { heartbeatIntervalMs: 1000, suspectAfterMs: 3000, deadAfterMs: 6000, sweepIntervalMs: 250, natsUrl: 'nats://127.0.0.1:4222', checkpointStore: 'local' };
+  return {
+    heartbeatIntervalMs: 1000,
+    suspectAfterMs: 3000,
+    deadAfterMs: 6000,
+    sweepIntervalMs: 250,
+    natsUrl: 'nats://127.0.0.1:4222',
+    checkpointStore: 'local',
+  };
 }
 
 const schema = z

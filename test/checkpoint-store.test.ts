@@ -21,7 +21,10 @@ function chunks(): Uint8Array[] {
   const big = new Float32Array(1_200_000);
   for (let i = 0; i < big.length; i++) big[i] = Math.sin(i);
   return encodeSafetensors(
-    { 'param/w': { dtype: 'F32', shape: [big.length], data: big }, 'param/b': { dtype: 'F32', shape: [3], data: Float32Array.of(1, 2, 3) } },
+    {
+      'param/w': { dtype: 'F32', shape: [big.length], data: big },
+      'param/b': { dtype: 'F32', shape: [3], data: Float32Array.of(1, 2, 3) },
+    },
     { format: 'test' },
   );
 }

@@ -78,7 +78,10 @@ if (endianness() !== 'LE') {
  * tensor's own bytes (views of the arrays, not copies), in file order. Tensors are laid out by
  * element size (largest first) then name, so every tensor's bytes are aligned to its element size.
  */
-export function encodeSafetensors(tensors: Readonly<Record<string, Tensor>>, metadata: Readonly<Record<string, string>> = {}): Uint8Array[] {
+export function encodeSafetensors(
+  tensors: Readonly<Record<string, Tensor>>,
+  metadata: Readonly<Record<string, string>> = {},
+): Uint8Array[] {
   for (const [name, t] of Object.entries(tensors)) checkTensor(name, t);
   for (const [k, v] of Object.entries(metadata)) {
     if (typeof v !== 'string') throw new TypeError(`safetensors metadata "${k}" must be a string`);

@@ -75,7 +75,8 @@ export function parseObjectLocation(location: string): { bucket: string; name: s
 
 const FILE_SUFFIX = '.safetensors';
 const checkName = (what: string, s: string): void => {
-  if (s === '' || s.includes('/') || s.includes('\\') || s === '.' || s === '..') throw new Error(`checkpoint ${what} '${s}' is not a plain name`);
+  if (s === '' || s.includes('/') || s.includes('\\') || s === '.' || s === '..')
+    throw new Error(`checkpoint ${what} '${s}' is not a plain name`);
 };
 
 /** Hashes and counts chunks as they pass. */
@@ -278,7 +279,9 @@ export class CheckpointStores {
     const open = this.o.openBucket;
     if (!open)
       return Promise.reject(
-        new CheckpointError(`checkpoints in the NATS object store (bucket ${bucket}) cannot be reached: ${this.o.noObjectsHint ?? 'no NATS url was given'}`),
+        new CheckpointError(
+          `checkpoints in the NATS object store (bucket ${bucket}) cannot be reached: ${this.o.noObjectsHint ?? 'no NATS url was given'}`,
+        ),
       );
     let p = this.buckets.get(bucket);
     if (!p) {
@@ -300,7 +303,10 @@ export class CheckpointStores {
     const p = parseObjectLocation(location);
     if (!p) throw CheckpointError.at(location, `not a location of the object store (${OBJECT_STORE_SCHEME}<bucket>/<name>)`);
     if (!this.o.openBucket)
-      throw CheckpointError.at(location, `is in the NATS object store, which cannot be reached here: ${this.o.noObjectsHint ?? 'no NATS url was given'}`);
+      throw CheckpointError.at(
+        location,
+        `is in the NATS object store, which cannot be reached here: ${this.o.noObjectsHint ?? 'no NATS url was given'}`,
+      );
     return this.objects(p.bucket);
   }
 

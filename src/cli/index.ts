@@ -13,6 +13,8 @@ import { registerResume } from './commands/resume.js';
 import { registerPredict } from './commands/predict.js';
 import { registerReport } from './commands/report.js';
 import { registerRuns } from './commands/runs.js';
+import { registerRm } from './commands/rm.js';
+import { registerGc } from './commands/gc.js';
 import { registerShow } from './commands/show.js';
 import { registerSql } from './commands/sql.js';
 import { registerTrain } from './commands/train.js';
@@ -35,6 +37,8 @@ export const COMMANDS: readonly CommandRegistration[] = [
   registerBenchAllreduce,
   registerBenchScaling,
   registerRuns,
+  registerRm,
+  registerGc,
   registerShow,
   registerCompare,
   registerSql,

@@ -118,6 +118,12 @@ function userAuthorization(user: string, password: string, permissions?: { publi
   return `authorization { users: [ { ${who}, permissions: { publish: ${list(permissions.publish)}, subscribe: ${list(permissions.subscribe)} } } ] }`;
 }
 
+/** The `jetstream` block, its store directory made. */
+async function jetstreamBlock(storeDir: string): Promise<string> {
+  await mkdir(storeDir, { recursive: true });
+  return `jetstream { store_dir: ${JSON.stringify(storeDir)} }`;
+}
+
 /** Starts nats-server on loopback and resolves once it accepts connections. */
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServerHandle> {
   if (options.token !== undefined && options.user !== undefined)
@@ -131,10 +137,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   if (options.maxPendingBytes !== undefined) conf.push(`max_pending: ${options.maxPendingBytes}`);
   if (options.user !== undefined) conf.push(userAuthorization(options.user, options.password ?? '', options.permissions));
   if (options.token !== undefined) conf.push(`authorization { token: ${JSON.stringify(options.token)} }`);
-  if (options.jetstream) {
-    await mkdir(options.jetstream.storeDir, { recursive: true });
-    conf.push(`jetstream { store_dir: ${JSON.stringify(options.jetstream.storeDir)} }`);
-  }
+  if (options.jetstream) conf.push(await jetstreamBlock(options.jetstream.storeDir));
   if (options.tls) {
     const t = options.tls;
     conf.push(

@@ -75,7 +75,10 @@ export function removeCheckpointRows(db: StoreDb, rows: readonly CheckpointRow[]
   if (rows.length === 0) return [];
   const ids = rows.map((r) => r.id);
   db.transaction((tx) => {
-    for (let i = 0; i < ids.length; i += 500) tx.delete(checkpoints).where(inArray(checkpoints.id, ids.slice(i, i + 500))).run();
+    for (let i = 0; i < ids.length; i += 500)
+      tx.delete(checkpoints)
+        .where(inArray(checkpoints.id, ids.slice(i, i + 500)))
+        .run();
   });
   const runIds = [...new Set(rows.map((r) => r.runId))];
   const stillNamed = new Set(
@@ -118,4 +121,15 @@ export async function removeCheckpoints(
     }
   }
   return { removed: [...rows], bytesFreed, failed };
+}
+
+/** Every location a checkpoint row names (any run). */
+export function allCheckpointPaths(db: StoreDb): Set<string> {
+  return new Set(
+    db
+      .select({ path: checkpoints.path })
+      .from(checkpoints)
+      .all()
+      .map((r) => r.path),
+  );
 }

@@ -30,6 +30,7 @@ export {
   claimRun,
   countRunsByStatus,
   createRun,
+  deleteRun,
   finishRun,
   getRun,
   listRuns,
@@ -70,6 +71,7 @@ export {
 } from './compare.js';
 export {
   addCheckpoint,
+  allCheckpointPaths,
   checkpointsPastRetention,
   latestCheckpoint,
   listCheckpoints,

@@ -272,3 +272,10 @@ export function countRunsByStatus(db: StoreDb): Record<RunStatus, number> {
   const rows = db.select({ status: runs.status, n: count() }).from(runs).groupBy(runs.status).all();
   return Object.fromEntries(RUN_STATUSES.map((s) => [s, rows.find((r) => r.status === s)?.n ?? 0])) as Record<RunStatus, number>;
 }
+
+/** Deletes a run and, by cascade, every row that belongs to it (metrics, checkpoints, events, members, energy). */
+export function deleteRun(db: StoreDb, id: string): void {
+  db.transaction((tx) => {
+    tx.delete(runs).where(eq(runs.id, id)).run();
+  });
+}

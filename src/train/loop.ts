@@ -363,10 +363,12 @@ class TrainingRun {
     const file = store ? store.locationOf(this.o.runId, stem) : path.join(this.o.checkpointDir, `${stem}.safetensors`);
     if (!store) mkdirSync(this.o.checkpointDir, { recursive: true });
     const target = store ? { store, location: file } : file;
-    const { sha256, bytes } = await saveCheckpoint(target, setup.model, setup.optimizer, meta, extras?.tensors ?? {}).catch((e: unknown) => {
-      // a finite loss and update with a state gone NaN or ±Inf (BatchNorm statistics overflowed)
-      throw e instanceof NonFiniteStateError ? this.diverged(e.what, 'checkpoint not written', -1) : e;
-    });
+    const { sha256, bytes } = await saveCheckpoint(target, setup.model, setup.optimizer, meta, extras?.tensors ?? {}).catch(
+      (e: unknown) => {
+        // a finite loss and update with a state gone NaN or ±Inf (BatchNorm statistics overflowed)
+        throw e instanceof NonFiniteStateError ? this.diverged(e.what, 'checkpoint not written', -1) : e;
+      },
+    );
     this.lastCheckpointStep = s;
     await this.sink.checkpoint({ path: file, step: s, epoch: meta.epoch, sha256, bytes });
   }

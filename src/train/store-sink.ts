@@ -142,7 +142,8 @@ export class StoreRun implements TrainingSink {
         /* already gone */
       }
     }
-    if (files.length > 0) addEvent(db, { runId: this.runId, kind: 'checkpoints-deleted', detail: { paths: files, bytesFreed: freed, keep: this.keep } });
+    if (files.length > 0)
+      addEvent(db, { runId: this.runId, kind: 'checkpoints-deleted', detail: { paths: files, bytesFreed: freed, keep: this.keep } });
   }
 
   log(_line: string): void {}

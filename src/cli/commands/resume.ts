@@ -168,7 +168,9 @@ export function registerResume(program: Command, ctx: CommandContext): void {
             store: f.store,
             ...(raw.natsServerBin ? { natsServerBin: raw.natsServerBin } : {}),
             // checkpoints in the object store: the launch's JetStream files, served again
-            ...(run.checkpointStore === 'nats' ? { checkpointStore: 'nats' as const, jetstreamDir: localJetstreamDir(run.checkpointDir) } : {}),
+            ...(run.checkpointStore === 'nats'
+              ? { checkpointStore: 'nats' as const, jetstreamDir: localJetstreamDir(run.checkpointDir) }
+              : {}),
           },
           {
             workers,
