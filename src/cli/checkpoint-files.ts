@@ -61,6 +61,11 @@ export async function runCheckpointFiles(
   stores: CheckpointStores,
 ): Promise<{ rows: CheckpointRow[]; files: StoredCheckpoint[] }> {
   const rows = listCheckpoints(db, row.id);
+  requireNatsFor(
+    row.id,
+    rows.map((r) => r.path),
+    stores,
+  );
   const config = parseRunConfig(row.config, { source: `run ${row.id}` });
   const seen = new Map<string, number | null>();
   for (const r of rows) seen.set(r.path, null);
