@@ -4,6 +4,7 @@ import { registerBench } from './commands/bench.js';
 import { registerBenchAllreduce } from './commands/bench-allreduce.js';
 import { registerBenchScaling } from './commands/bench-scaling.js';
 import { registerBenchStore } from './commands/bench-store.js';
+import { registerBenchCheckpoint } from './commands/bench-checkpoint.js';
 import { registerCompare } from './commands/compare.js';
 import { registerCoordinator } from './commands/coordinator.js';
 import { registerExport } from './commands/export.js';
@@ -36,6 +37,7 @@ export const COMMANDS: readonly CommandRegistration[] = [
   registerBench,
   registerBenchAllreduce,
   registerBenchScaling,
+  registerBenchCheckpoint,
   registerRuns,
   registerRm,
   registerGc,

@@ -33,6 +33,12 @@ export interface StoredObject {
 
 /** Largest chunk a put sends (the server's max_payload caps it); the client's default is 128 KiB. */
 const CHUNK_BYTES = 1024 * 1024;
+/**
+ * How long a put waits for JetStream to acknowledge a chunk. The client publishes every chunk as
+ * it reads it and collects the acknowledgements at the end, so on a busy host a large checkpoint's
+ * last chunks wait for all before them (the client's default, 5 s, timed out a 268 MB one).
+ */
+const PUT_ACK_TIMEOUT_MS = 120_000;
 
 /** One bucket of the object store on its own connection (reconnecting: it outlives server restarts). */
 export class NatsObjectBucket {
@@ -81,7 +87,7 @@ export class NatsObjectBucket {
       },
       { highWaterMark: 0 },
     );
-    const info = await this.os.put({ name, options: { max_chunk_size: CHUNK_BYTES } }, stream);
+    const info = await this.os.put({ name, options: { max_chunk_size: CHUNK_BYTES } }, stream, { timeout: PUT_ACK_TIMEOUT_MS });
     return info.size;
   }
 
