@@ -1,5 +1,5 @@
 export { checkCheckpointDir } from './directory.js';
-export { CheckpointError } from './errors.js';
+export { CheckpointError, CheckpointStoreUnavailableError } from './errors.js';
 export {
   DTYPES,
   encodeSafetensors,

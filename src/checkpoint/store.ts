@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { CheckpointError } from './errors.js';
+import { CheckpointError, CheckpointStoreUnavailableError } from './errors.js';
 import { parseSafetensors, writeFileAtomic, type SafetensorsFile } from './safetensors.js';
 
 /** The scheme of object-store locations. */
@@ -226,7 +226,15 @@ export class ObjectCheckpointStore implements CheckpointStore {
       return verify(location, out, expectedSha256);
     } catch (err) {
       if (err instanceof CheckpointError) throw err;
-      throw CheckpointError.at(location, `cannot read from ${this.objects.where}: ${(err as Error).message}`, { cause: err });
+      // a digest the object store itself found wrong is the checkpoint's fault; anything else is the connection's
+      if (/digest/i.test((err as Error).message))
+        throw CheckpointError.at(location, `damaged in ${this.objects.where}: ${(err as Error).message}`, { cause: err });
+      throw new CheckpointStoreUnavailableError(
+        `checkpoint ${location}: cannot read from ${this.objects.where}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
     }
   }
 
