@@ -119,6 +119,8 @@ interface ActiveRun {
   /** The current generation; before the start, the last generation of an earlier attempt (0 for a new run). */
   generation: number;
   resumeFrom: ResumePoint | null;
+  /** A resume from the object store of a run whose config names no store: its checkpoints stay there. */
+  checkpointStore?: 'local' | 'nats';
   status: 'PENDING' | 'RUNNING';
   /** Worker ids by rank. */
   members: string[];
@@ -342,6 +344,7 @@ export class Coordinator {
       members: [],
       startedMs: 0,
       resumeFrom: chosen ? { path: chosen.path, sha256: chosen.sha256, step: chosen.step } : null,
+      ...(chosen && isObjectLocation(chosen.path) ? { checkpointStore: 'nats' as const } : {}),
       tally: new EpochTally({ bestTestAcc: accs.length > 0 ? Math.max(...accs) : null, finalTestAcc: epochs.at(-1)?.testAcc ?? null }),
       key: newRunKey(),
       rejected: { messages: 0, events: 0 },
@@ -427,7 +430,7 @@ export class Coordinator {
         nats_url: this.deps.options.natsUrl,
         run_key: run.key,
         resync,
-        checkpoint_store: run.config.checkpointStore ?? this.deps.options.checkpointStore,
+        checkpoint_store: run.config.checkpointStore ?? run.checkpointStore ?? this.deps.options.checkpointStore,
         checkpoint_replicas: run.config.checkpointReplicas ?? this.deps.options.checkpointReplicas ?? 0,
         ...resume,
       });
