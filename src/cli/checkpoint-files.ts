@@ -8,7 +8,8 @@ import { existsSync, rmdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CheckpointStores, isObjectLocation, LocalCheckpointStore, type StoredCheckpoint } from '../checkpoint/index.js';
 import { NatsObjectBucket } from '../collective/nats-object-store.js';
-import { redactNatsUrl } from '../collective/nats-url.js';
+import { natsUrlWithAuth, redactNatsUrl } from '../collective/nats-url.js';
+import { natsAuthFromOptions, type NatsAuthFlags } from './security-options.js';
 import type { NatsAuth } from '../collective/nats-url.js';
 import { DEFAULT_KEEP_CHECKPOINTS, parseRunConfig } from '../config/index.js';
 import { runLiveness } from '../query/liveness.js';
@@ -23,6 +24,13 @@ import { UserError } from '../util/errors.js';
 export interface NatsTarget {
   url: string;
   auth: NatsAuth;
+}
+
+/** `--nats` with its credentials (flags, else BNN_NATS_*), or null without `--nats`. */
+export function natsTarget(flags: NatsAuthFlags, nats: string | undefined): NatsTarget | null {
+  if (nats === undefined) return null;
+  const auth = natsAuthFromOptions(flags);
+  return { url: natsUrlWithAuth(nats, auth), auth };
 }
 
 export const NEEDS_NATS_HINT = 'pass --nats <url> (with --nats-user/--nats-pass or --nats-token where the server wants them)';

@@ -7,10 +7,10 @@ import { parseRunConfig } from '../../config/index.js';
 import { runLiveness } from '../../query/liveness.js';
 import { allCheckpointPaths, listCheckpoints, listRuns, withStoreErrors } from '../../store/index.js';
 import type { RunRow } from '../../store/schema.js';
-import { cliCheckpointStores, deleteFiles, formatBytes, removeRows, retentionOf } from '../checkpoint-files.js';
+import { cliCheckpointStores, deleteFiles, formatBytes, natsTarget, removeRows, retentionOf } from '../checkpoint-files.js';
 import { action, type CommandContext } from '../command.js';
 import { addNatsAuthOptions } from '../security-options.js';
-import { natsTarget, openExistingStore, type StoreNatsFlags } from './rm.js';
+import { openExistingStore, type StoreNatsFlags } from './rm.js';
 
 interface GcFlags extends StoreNatsFlags {
   dryRun?: boolean;

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
-import { natsUrlWithAuth } from '../../collective/nats-url.js';
 import { fileFlag, parseFlags } from '../../config/flags.js';
 import { deleteRun, getRun, openStore, withStoreErrors, type Store } from '../../store/index.js';
 import type { RunRow } from '../../store/schema.js';
@@ -14,10 +13,10 @@ import {
   removeRows,
   requireNatsFor,
   runCheckpointFiles,
-  type NatsTarget,
+  natsTarget,
 } from '../checkpoint-files.js';
 import { action, type CommandContext } from '../command.js';
-import { addNatsAuthOptions, natsAuthFromOptions, type NatsAuthFlags } from '../security-options.js';
+import { addNatsAuthOptions, type NatsAuthFlags } from '../security-options.js';
 
 export interface StoreNatsFlags extends NatsAuthFlags {
   store: string;
@@ -37,12 +36,6 @@ export function openExistingStore(path: string): Store {
   if (!existsSync(path))
     throw new UserError(`--store: ${path} does not exist (pass the experiment database that holds the runs)`, { exitCode: 2 });
   return openStore(path);
-}
-
-/** `--nats` with its credentials, or null. */
-export function natsTarget(raw: StoreNatsFlags, nats: string | undefined): NatsTarget | null {
-  if (nats === undefined) return null;
-  return { url: natsUrlWithAuth(nats, natsAuthFromOptions(raw)), auth: natsAuthFromOptions(raw) };
 }
 
 /** One run's line of the result. */
