@@ -109,3 +109,15 @@ test('checkpoint store - clear errors: no JetStream, no NATS url given', async (
     return true;
   });
 });
+
+test('checkpoint config - the new fields have no default (existing configs keep their hash); keepCheckpoints below 2 is refused', async () => {
+  const { defaultRunConfig, parseConfigText, stableStringify } = await import('../src/config/index.js');
+  const parse = (text: string) => parseConfigText(text, { source: 'test.yaml' });
+  const d = defaultRunConfig();
+  // the hashed text of a config that leaves them out does not mention them
+  assert.ok(!/checkpointStore|checkpointReplicas|keepCheckpoints/.test(stableStringify(parse('name: x\ntrain: { epochs: 2 }\n'))));
+  assert.ok(!('checkpointStore' in d) && !('checkpointReplicas' in d) && !('keepCheckpoints' in d.train));
+  assert.equal(parse('name: x\ncheckpointStore: nats\ntrain: { keepCheckpoints: 2 }\n').checkpointStore, 'nats');
+  assert.throws(() => parse('name: x\ntrain: { keepCheckpoints: 1 }\n'), /keepCheckpoints/);
+  assert.throws(() => parse('name: x\ncheckpointStore: s3\n'), /checkpointStore/);
+});
