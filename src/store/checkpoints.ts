@@ -15,17 +15,24 @@ export interface CheckpointInput {
   now?: Date;
 }
 
-/** Records a checkpoint file already written (and fsynced) to disk. */
+/**
+ * Records a checkpoint file already written (and fsynced) to disk. A row of the run naming the same
+ * file (a step written again after a resume from an earlier checkpoint) is replaced: the file holds
+ * the new bytes, and the old row's sha256 no longer describes it.
+ */
 export function addCheckpoint(db: StoreDb, input: CheckpointInput): CheckpointRow {
   const { now, ...row } = input;
   try {
-    return db.transaction((tx) =>
-      tx
+    return db.transaction((tx) => {
+      tx.delete(checkpoints)
+        .where(and(eq(checkpoints.runId, row.runId), eq(checkpoints.path, row.path)))
+        .run();
+      return tx
         .insert(checkpoints)
         .values({ ...row, createdAt: isoTime(now) })
         .returning()
-        .get(),
-    );
+        .get();
+    });
   } catch (err) {
     if (isForeignKeyViolation(err)) throw new RunNotFoundError(input.runId);
     throw err;
