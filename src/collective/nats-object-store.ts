@@ -11,7 +11,8 @@ export interface NatsObjectBucketOptions extends NatsTransportOptions {
   bucket: string;
   /**
    * Replicas of a bucket this creates; default min(3, the servers of the NATS cluster the server
-   * reports), 1 for a lone server. An existing bucket keeps its own.
+   * reports), 1 for a lone server (and where JetStream cannot place the default). An existing
+   * bucket keeps its own.
    */
   replicas?: number;
 }
@@ -58,7 +59,13 @@ export class NatsObjectBucket {
     try {
       const peers = Math.max(1, nc.info?.connect_urls?.length ?? 1);
       const replicas = options.replicas ?? Math.min(3, peers);
-      const os = await nc.jetstream().views.os(options.bucket, { storage: StorageType.File, replicas });
+      const views = nc.jetstream().views;
+      const os = await views.os(options.bucket, { storage: StorageType.File, replicas }).catch((err: Error) => {
+        // a default guessed from the cluster's size that its JetStream cannot place (servers without
+        // JetStream, a lone server): one replica; replicas asked for explicitly are never lowered
+        if (options.replicas !== undefined || replicas === 1 || !/replica|insufficient resources|clustered/i.test(err.message)) throw err;
+        return views.os(options.bucket, { storage: StorageType.File, replicas: 1 });
+      });
       return new NatsObjectBucket(nc, os, options.bucket, where);
     } catch (err) {
       await nc.close().catch(() => undefined);
