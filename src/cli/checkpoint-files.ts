@@ -8,7 +8,6 @@ import { existsSync, rmdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CheckpointStores, isObjectLocation, LocalCheckpointStore, type StoredCheckpoint } from '../checkpoint/index.js';
 import { NatsObjectBucket } from '../collective/nats-object-store.js';
-import { natsUrlWithAuth, redactNatsUrl } from '../collective/nats-url.js';
 import { natsAuthFromOptions, type NatsAuthFlags } from './security-options.js';
 import type { NatsAuth } from '../collective/nats-url.js';
 import { DEFAULT_KEEP_CHECKPOINTS, parseRunConfig } from '../config/index.js';
@@ -29,8 +28,7 @@ export interface NatsTarget {
 /** `--nats` with its credentials (flags, else BNN_NATS_*), or null without `--nats`. */
 export function natsTarget(flags: NatsAuthFlags, nats: string | undefined): NatsTarget | null {
   if (nats === undefined) return null;
-  const auth = natsAuthFromOptions(flags);
-  return { url: natsUrlWithAuth(nats, auth), auth };
+  return { url: nats, auth: natsAuthFromOptions(flags) };
 }
 
 export const NEEDS_NATS_HINT = 'pass --nats <url> (with --nats-user/--nats-pass or --nats-token where the server wants them)';
@@ -142,6 +140,3 @@ export function removeRows(db: StoreDb, rows: readonly CheckpointRow[]): string[
 
 /** `12.3 MiB` */
 export const formatBytes = (n: number): string => bytes(n);
-
-/** For messages: the NATS url without credentials. */
-export const natsWhere = (nats: NatsTarget | null): string => (nats ? redactNatsUrl(nats.url) : 'no NATS');
