@@ -1,6 +1,7 @@
 // Which checkpoint a resumed run continues from: the newest one whose file still has the
-// sha256 recorded in the store. A file that fails is refused, named, and the previous one tried.
-import { readSafetensors, CheckpointError } from '../src/checkpoint/index.js';
+// sha256 recorded in the store, wherever it lives (a local file or the NATS object store). A file
+// that fails is refused, named, and the previous one tried.
+import { CheckpointError, type CheckpointStores } from '../src/checkpoint/index.js';
 import { listCheckpoints, type StoreDb } from '../src/store/index.js';
 import type { CheckpointRow } from '../src/store/schema.js';
 
@@ -19,12 +20,12 @@ export interface CheckpointChoice {
 }
 
 /** Reads (and hashes) a run's checkpoints newest first until one matches its recorded sha256. */
-export async function chooseCheckpoint(db: StoreDb, runId: string): Promise<CheckpointChoice> {
+export async function chooseCheckpoint(db: StoreDb, runId: string, stores: CheckpointStores): Promise<CheckpointChoice> {
   const rows = listCheckpoints(db, runId).sort((a, b) => b.step - a.step || b.id - a.id);
   const refused: RefusedCheckpoint[] = [];
   for (const row of rows) {
     try {
-      await readSafetensors(row.path, { expectedSha256: row.sha256 });
+      await stores.readCheckpoint(row.path, row.sha256);
       return { chosen: row, refused };
     } catch (err) {
       // unreadable, hash mismatch or a malformed file: all CheckpointError, naming the file

@@ -403,3 +403,54 @@ test('coordinator membership - a rank that finished and then left is neither sus
   const kinds = (store.sqlite.prepare('SELECT kind FROM events WHERE run_id IS NULL').all() as Array<{ kind: string }>).map((e) => e.kind);
   assert.ok(kinds.includes('left') && !kinds.includes('dead'), kinds.join(' '));
 });
+
+test('coordinator checkpoints - ASSIGN names the store (the config over --checkpoint-store); ReportCheckpoint takes nats-os:// locations and applies retention', async (t) => {
+  const { c, store, join, drain, config } = setup(t);
+  const dir = await mkdtemp(joinPath(tmpdir(), 'bnn-coord-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const ids = join(2);
+  const plain = c.submit(JSON.stringify(config), 1, '');
+  const onNats = c.submit(
+    JSON.stringify({ ...config, checkpointStore: 'nats', checkpointReplicas: 3, train: { ...config.train, keepCheckpoints: 2 } }),
+    1,
+    '',
+  );
+  await settle();
+  const first = (await drain(ids[0]!)).find((x) => x.kind === 'ASSIGN')!;
+  const second = (await drain(ids[1]!)).find((x) => x.kind === 'ASSIGN')!;
+  assert.deepEqual([first.run_id, first.checkpoint_store, first.checkpoint_replicas], [plain.run_id, 'local', 0]);
+  assert.deepEqual([second.run_id, second.checkpoint_store, second.checkpoint_replicas], [onNats.run_id, 'nats', 3]);
+
+  const base = { worker_id: ids[1]!, run_id: onNats.run_id, generation: 1, rank: 0, epoch: 0, bytes: 10 };
+  c.reportCheckpoint({
+    ...base,
+    step: 4,
+    path: `nats-os://bnn-checkpoints/${onNats.run_id}/step-00000004.safetensors`,
+    sha256: 'a'.repeat(64),
+  });
+  assert.throws(
+    () => c.reportCheckpoint({ ...base, step: 5, path: 'relative/x.safetensors', sha256: 'a'.repeat(64) }),
+    /absolute path or a nats-os/,
+  );
+  // local files of the plain run: keep 3 (the default) of 5
+  const files: string[] = [];
+  for (const step of [1, 2, 3, 4, 5]) {
+    const f = joinPath(dir, `step-${step}.safetensors`);
+    const { sha256, bytes } = await writeSafetensors(f, { x: { dtype: 'F32', shape: [1], data: Float32Array.of(step) } });
+    c.reportCheckpoint({ worker_id: ids[0]!, run_id: plain.run_id, generation: 1, rank: 0, epoch: 0, step, path: f, sha256, bytes });
+    files.push(f);
+  }
+  await c.settled();
+  const { listCheckpoints } = await import('../src/store/index.js');
+  const { existsSync } = await import('node:fs');
+  assert.deepEqual(
+    listCheckpoints(store.db, plain.run_id).map((r) => r.step),
+    [3, 4, 5],
+  );
+  assert.deepEqual(
+    files.map((f) => existsSync(f)),
+    [false, false, true, true, true],
+  );
+  const deleted = listEvents(store.db, plain.run_id).filter((e) => e.kind === 'checkpoints-deleted');
+  assert.ok(deleted.length >= 1 && deleted.every((e) => Number(e.detail?.bytesFreed) > 0));
+});

@@ -5,12 +5,17 @@
 import { randomBytes } from 'node:crypto';
 import { newRunKey } from '../src/collective/auth.js';
 import { COMPRESSIONS, isCompression } from '../src/collective/compression.js';
-import { parseRunConfig, type RunConfig } from '../src/config/index.js';
+import { NatsObjectBucket } from '../src/collective/nats-object-store.js';
+import { redactNatsUrl } from '../src/collective/nats-url.js';
+import { CheckpointStores, isObjectLocation } from '../src/checkpoint/index.js';
+import { DEFAULT_KEEP_CHECKPOINTS, parseRunConfig, type RunConfig } from '../src/config/index.js';
 import { currentProcessOwner, type ProcessOwner } from '../src/util/process-owner.js';
 import { AsyncQueue } from '../src/util/queue.js';
 import {
   addCheckpoint,
   addEnergySamples,
+  checkpointsPastRetention,
+  removeCheckpoints,
   claimRun,
   EpochTally,
   addEvent,
@@ -126,6 +131,8 @@ interface ActiveRun {
   /** The current generation; before the start, the last generation of an earlier attempt (0 for a new run). */
   generation: number;
   resumeFrom: ResumePoint | null;
+  /** A resume from the object store of a run whose config names no store: its checkpoints stay there. */
+  checkpointStore?: 'local' | 'nats';
   status: 'PENDING' | 'RUNNING';
   /** Worker ids by rank. */
   members: string[];
@@ -168,6 +175,25 @@ export interface CoordinatorDeps {
    * (default: this one), so that runs it leaves RUNNING when killed show as ABANDONED.
    */
   owner?: ProcessOwner;
+  /**
+   * Where the coordinator reads checkpoints (to verify them for a resume) and deletes them
+   * (retention): local files, and the object store of the NATS servers at `options.natsUrl`.
+   */
+  checkpoints?: CheckpointStores;
+}
+
+/** The checkpoint stores of a coordinator: local files, and the object store of the NATS servers it hands its workers. */
+export function coordinatorCheckpointStores(options: CoordinatorOptions): CheckpointStores {
+  return new CheckpointStores({
+    openBucket: (bucket) =>
+      NatsObjectBucket.open({
+        servers: options.natsUrl,
+        bucket,
+        name: 'bnn-coordinator-checkpoints',
+        ...(options.checkpointReplicas !== undefined ? { replicas: options.checkpointReplicas } : {}),
+      }),
+    noObjectsHint: `check that the NATS servers at ${redactNatsUrl(options.natsUrl)} run JetStream`,
+  });
 }
 
 export class Coordinator {
@@ -180,10 +206,14 @@ export class Coordinator {
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly log: (line: string) => void;
   private readonly now: () => number;
+  readonly checkpoints: CheckpointStores;
+  /** Retention passes in flight, one chain per run. */
+  private readonly pruning = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: CoordinatorDeps) {
     this.log = deps.log ?? (() => undefined);
     this.now = deps.now ?? Date.now;
+    this.checkpoints = deps.checkpoints ?? coordinatorCheckpointStores(deps.options);
     this.sweepTimer = setInterval(() => this.sweep(), deps.options.sweepIntervalMs);
     this.sweepTimer.unref();
   }
@@ -326,7 +356,7 @@ export class Coordinator {
     const stored = parseRunConfig(row.config, { source: `run ${row.id}` });
     // the run's config, with the wire format the resume asks for
     const config = compression === '' ? stored : { ...stored, train: { ...stored.train, compression } };
-    const { chosen, refused } = await chooseCheckpoint(this.db, row.id);
+    const { chosen, refused } = await chooseCheckpoint(this.db, row.id, this.checkpoints);
     if (this.runs.has(row.id)) throw new NotResumableError(row.id, 'it was resumed concurrently');
     const warnings = refused.map((r) => `${r.problem}; refused`);
     for (const r of refused) {
@@ -347,6 +377,7 @@ export class Coordinator {
       members: [],
       startedMs: 0,
       resumeFrom: chosen ? { path: chosen.path, sha256: chosen.sha256, step: chosen.step } : null,
+      ...(chosen && isObjectLocation(chosen.path) ? { checkpointStore: 'nats' as const } : {}),
       tally: new EpochTally({ bestTestAcc: accs.length > 0 ? Math.max(...accs) : null, finalTestAcc: epochs.at(-1)?.testAcc ?? null }),
       key: newRunKey(),
       rejected: { messages: 0, events: 0 },
@@ -482,6 +513,8 @@ export class Coordinator {
         nats_url: this.deps.options.natsUrl,
         run_key: run.key,
         resync,
+        checkpoint_store: run.config.checkpointStore ?? run.checkpointStore ?? this.deps.options.checkpointStore,
+        checkpoint_replicas: run.config.checkpointReplicas ?? this.deps.options.checkpointReplicas ?? 0,
         ...resume,
       });
     });
@@ -567,9 +600,42 @@ export class Coordinator {
     const run = this.runs.get(row.id);
     if (run && w.runId !== run.id) throw new NotAMemberError(w.id, row.id, r.generation, r.rank);
     if (!/^[0-9a-f]{64}$/.test(r.sha256)) throw new InvalidRequestError(`sha256: expected 64 lowercase hex digits, got '${r.sha256}'`);
-    if (!r.path.startsWith('/')) throw new InvalidRequestError(`path: expected an absolute path, got '${r.path}'`);
+    if (!r.path.startsWith('/') && !isObjectLocation(r.path))
+      throw new InvalidRequestError(`path: expected an absolute path or a nats-os:// location, got '${r.path}'`);
     addCheckpoint(this.db, { runId: row.id, epoch: r.epoch, step: r.step, path: r.path, sha256: r.sha256, bytes: r.bytes });
     this.events.publish('checkpoint', row.id, { step: r.step, epoch: r.epoch, path: r.path, sha256: r.sha256, bytes: r.bytes });
+    this.retain(row.id, run?.config ?? parseRunConfig(row.config, { source: `run ${row.id}` }));
+  }
+
+  /**
+   * Applies the run's retention (`train.keepCheckpoints` newest, plus the best epoch's) in the
+   * background, after the others of the run: rows first, then files; a `checkpoints-deleted`
+   * event says which and how many bytes were freed.
+   */
+  private retain(runId: string, config: RunConfig): void {
+    const keep = config.train.keepCheckpoints ?? DEFAULT_KEEP_CHECKPOINTS;
+    const previous = this.pruning.get(runId) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      const rows = checkpointsPastRetention(this.db, runId, keep);
+      if (rows.length === 0) return;
+      const r = await removeCheckpoints(this.db, rows, (location) => this.checkpoints.delete(location));
+      addEvent(this.db, {
+        runId,
+        kind: 'checkpoints-deleted',
+        detail: { paths: r.removed.map((x) => x.path), bytesFreed: r.bytesFreed, keep, ...(r.failed.length ? { failed: r.failed } : {}) },
+      });
+      for (const f of r.failed) this.log(`run ${runId}: checkpoint ${f.location} not deleted: ${f.problem}`);
+    });
+    const settled = next.catch((err: Error) => this.log(`run ${runId}: retention failed: ${err.message}`));
+    this.pruning.set(runId, settled);
+    void settled.then(() => {
+      if (this.pruning.get(runId) === settled) this.pruning.delete(runId);
+    });
+  }
+
+  /** Waits for the retention passes in flight (tests, shutdown). */
+  async settled(): Promise<void> {
+    while (this.pruning.size > 0) await Promise.all([...this.pruning.values()]);
   }
 
   reportMetrics(r: MetricsReport): void {
@@ -753,6 +819,8 @@ export class Coordinator {
     this.events.publish('run', run.id, { status, error: error ?? null });
     this.log(`run ${run.id} ${status}${error ? `: ${error}` : ''}`);
     // the queue moved: the runs behind this one (if it was PENDING) wait for less
+    // the last epoch's accuracy is known now: the best checkpoint may have changed
+    this.retain(run.id, run.config);
     this.schedule();
   }
 
@@ -877,5 +945,11 @@ export class Coordinator {
     clearInterval(this.sweepTimer);
     for (const w of this.workers.values()) w.queue?.stop();
     this.events.close();
+  }
+
+  /** After `close`: waits for retention in flight, then closes the checkpoint stores' connections. */
+  async closeStores(): Promise<void> {
+    await this.settled();
+    await this.checkpoints.close();
   }
 }

@@ -47,7 +47,7 @@ export async function runCoordinator(o: RunCoordinatorOptions): Promise<number> 
   }
   const security = o.tls ? (o.tls.ca ? 'mutual TLS' : 'TLS') : 'plaintext';
   o.log(
-    `coordinator listening on ${o.host}:${port} (${security}, store ${store.path}, nats ${redactNatsUrl(o.coordinator.natsUrl ?? 'default')})`,
+    `coordinator listening on ${o.host}:${port} (${security}, store ${store.path}, nats ${redactNatsUrl(o.coordinator.natsUrl ?? 'default')}, checkpoints ${o.coordinator.checkpointStore ?? 'local'})`,
   );
   if (monitor) o.log(`dashboard ${monitor.url} (Prometheus metrics at ${monitor.url}metrics)`);
   // Signal handlers before the announcement: a launcher may signal as soon as it reads it.

@@ -11,10 +11,21 @@ export interface CoordinatorOptions {
   sweepIntervalMs: number;
   /** NATS url handed to workers in their assignments (the data plane). */
   natsUrl: string;
+  /** Where runs whose config has no `checkpointStore` write their checkpoints (`--checkpoint-store`). */
+  checkpointStore: 'local' | 'nats';
+  /** Replicas of the object store bucket when created, for runs whose config has none; absent: min(3, NATS cluster size). */
+  checkpointReplicas?: number;
 }
 
 export function defaultCoordinatorOptions(): CoordinatorOptions {
-  return { heartbeatIntervalMs: 1000, suspectAfterMs: 3000, deadAfterMs: 6000, sweepIntervalMs: 250, natsUrl: 'nats://127.0.0.1:4222' };
+  return {
+    heartbeatIntervalMs: 1000,
+    suspectAfterMs: 3000,
+    deadAfterMs: 6000,
+    sweepIntervalMs: 250,
+    natsUrl: 'nats://127.0.0.1:4222',
+    checkpointStore: 'local',
+  };
 }
 
 const schema = z
@@ -24,6 +35,8 @@ const schema = z
     deadAfterMs: z.int().min(1),
     sweepIntervalMs: z.int().min(1),
     natsUrl: z.string().min(1),
+    checkpointStore: z.enum(['local', 'nats']),
+    checkpointReplicas: z.int().min(1).max(5).optional(),
   })
   .refine((o) => o.deadAfterMs >= o.suspectAfterMs, { message: 'deadAfterMs must be at least suspectAfterMs' });
 

@@ -116,6 +116,7 @@ export function createCoordinatorServer(deps: CoordinatorServerDeps): Coordinato
     async shutdown(graceMs) {
       coordinator.close();
       await rpc.shutdown(graceMs);
+      await coordinator.closeStores();
     },
   };
 }

@@ -80,7 +80,7 @@ test('architecture - no file under worker/ reaches src/store through any import 
   assert.deepEqual(chains, []);
 });
 
-test('architecture - adapters own their packages: tfjs never in src/collective, nats / grpc / drizzle each in their one place', () => {
+test('architecture - adapters own their packages: tfjs never in src/collective, nats (the all-reduce transport and the checkpoint object store) / grpc / drizzle each in their one place', () => {
   const importers = (pkg: (p: string) => boolean) =>
     [...graph.packages]
       .filter(([, pkgs]) => pkgs.some(pkg))
@@ -92,7 +92,7 @@ test('architecture - adapters own their packages: tfjs never in src/collective, 
   );
   assert.deepEqual(
     importers((p) => p === 'nats' || p.startsWith('nats/')),
-    ['src/collective/nats-transport.ts'],
+    ['src/collective/nats-object-store.ts', 'src/collective/nats-transport.ts'],
   );
   assert.deepEqual(
     importers((p) => p.startsWith('@grpc/')),

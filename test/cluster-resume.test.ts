@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { openSync, readFileSync, readSync, closeSync, writeSync, statSync, writeFileSync } from 'node:fs';
+import { openSync, readdirSync, readFileSync, readSync, closeSync, writeSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { runCli } from './helpers/cli.js';
@@ -135,6 +135,10 @@ test('cluster resume - kill -9 of the whole cluster mid-run, a corrupted newest 
   assert.equal(after.status, 'COMPLETED');
   const kinds = after.events.map((e) => e.kind);
   assert.ok(kinds.includes('resumed') && kinds.includes('checkpoint-refused'), kinds.join(' '));
+  // retention (default keep 3, plus the best epoch's): the files on disk are the rows' and no more
+  const files = readdirSync(join(dir.path, 'ckpt', runId)).filter((f) => f.endsWith('.safetensors'));
+  assert.ok(files.length <= 4, `${files.length} checkpoint files left: ${files.join(' ')}`);
+  assert.deepEqual(files.map((f) => join(dir.path, 'ckpt', runId, f)).sort(), [...new Set(after.checkpoints.map((c) => c.path))].sort());
 
   const a = readWeights(dir.join('full'));
   const r = readWeights(dir.join('resumed'));

@@ -4,9 +4,11 @@
 // the same run (a higher generation) re-form its group mid-run (src/collective/elastic-group.ts).
 import os from 'node:os';
 import path from 'node:path';
+import { CheckpointStores, type CheckpointStore } from '../src/checkpoint/index.js';
 import {
   connectNatsTransport,
   ElasticGroup,
+  NatsObjectBucket,
   missingRanksOf,
   NatsAuthError,
   natsServerList,
@@ -202,6 +204,44 @@ async function trainAssigned(
   backend: string,
 ): Promise<{ steps: number; energyJson: string }> {
   const a = c.feed.first;
+  const stores = checkpointStores(a, o, c.workerId);
+  try {
+    const checkpointStore = await stores.writer(a.checkpoint_store === 'nats' ? 'nats' : 'local', config.checkpointDir);
+    return await trainWith(client, config, group, c, o, backend, stores, checkpointStore);
+  } finally {
+    await stores.close();
+  }
+}
+
+/**
+ * The checkpoint stores a worker reaches: local files, and the object store of the NATS servers
+ * of its assignment (the all-reduce's url and credentials) on first use.
+ */
+function checkpointStores(a: Assignment, o: RunWorkerOptions, name: string): CheckpointStores {
+  return new CheckpointStores({
+    openBucket: (bucket) =>
+      NatsObjectBucket.open({
+        ...o.natsAuth,
+        servers: natsUrlOf(a, o),
+        name: `${name}-checkpoints`,
+        connectTimeoutMs: 5000,
+        bucket,
+        ...(a.checkpoint_replicas > 0 ? { replicas: a.checkpoint_replicas } : {}),
+      }),
+  });
+}
+
+async function trainWith(
+  client: CoordinatorClient,
+  config: RunConfig,
+  group: ElasticGroup,
+  c: RunContext,
+  o: RunWorkerOptions,
+  backend: string,
+  stores: CheckpointStores,
+  checkpointStore: CheckpointStore,
+): Promise<{ steps: number; energyJson: string }> {
+  const a = c.feed.first;
   const setup = await prepareTraining(config);
   const report = reporter({ client, workerId: c.workerId, runId: a.run_id, group: () => group.assignment });
   // what the run's row records: the engine that really runs, and (rank 0) the model's sizes
@@ -231,6 +271,8 @@ async function trainAssigned(
     const result = await runTrainingLoop(setup, collective, sink, {
       runId: a.run_id,
       checkpointDir: path.resolve(config.checkpointDir, a.run_id),
+      checkpointStore,
+      readCheckpoint: (location, sha256) => stores.readCheckpoint(location, sha256),
       checkStop: () => c.feed.checkStop(),
       ...(a.resume_path ? { resume: { path: a.resume_path, sha256: a.resume_sha256 } } : {}),
       ...(o.dumpWeightsDir ? { dumpWeightsDir: o.dumpWeightsDir } : {}),

@@ -23,3 +23,15 @@ export class CheckpointError extends UserError {
     return this.file === undefined ? {} : { file: this.file };
   }
 }
+
+/**
+ * The store holding a checkpoint cannot be reached (the NATS server is down, the connection
+ * broke mid-read): not a verdict on the checkpoint, so a resume fails instead of refusing it
+ * and falling back to an older one.
+ */
+export class CheckpointStoreUnavailableError extends UserError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? {} : { cause: options.cause });
+    this.name = 'CheckpointStoreUnavailableError';
+  }
+}

@@ -1,7 +1,9 @@
 export { checkCheckpointDir } from './directory.js';
-export { CheckpointError } from './errors.js';
+export { CheckpointError, CheckpointStoreUnavailableError } from './errors.js';
 export {
   DTYPES,
+  encodeSafetensors,
+  writeFileAtomic,
   MAX_HEADER_BYTES,
   parseSafetensors,
   readSafetensors,
@@ -12,3 +14,19 @@ export {
   type Tensor,
   type TensorData,
 } from './safetensors.js';
+export {
+  CHECKPOINT_STORES,
+  CheckpointStores,
+  DEFAULT_CHECKPOINT_BUCKET,
+  isObjectLocation,
+  LocalCheckpointStore,
+  OBJECT_STORE_SCHEME,
+  ObjectCheckpointStore,
+  parseObjectLocation,
+  type CheckpointStore,
+  type CheckpointStoreKind,
+  type CheckpointStoresOptions,
+  type Chunks,
+  type ObjectBucket,
+  type StoredCheckpoint,
+} from './store.js';

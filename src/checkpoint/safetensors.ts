@@ -74,16 +74,14 @@ if (endianness() !== 'LE') {
 }
 
 /**
- * Writes tensors atomically: a temp file in the same directory, fsync, rename, fsync of
- * the directory. A crash leaves the old file or the new one, never a torn one.
- * Tensors are laid out by element size (largest first) then name, so every tensor's
- * bytes are aligned to its element size.
+ * The bytes of a safetensors file as a list of chunks: the length prefix, the header, then each
+ * tensor's own bytes (views of the arrays, not copies), in file order. Tensors are laid out by
+ * element size (largest first) then name, so every tensor's bytes are aligned to its element size.
  */
-export async function writeSafetensors(
-  path: string,
+export function encodeSafetensors(
   tensors: Readonly<Record<string, Tensor>>,
   metadata: Readonly<Record<string, string>> = {},
-): Promise<{ sha256: string; bytes: number }> {
+): Uint8Array[] {
   for (const [name, t] of Object.entries(tensors)) checkTensor(name, t);
   for (const [k, v] of Object.entries(metadata)) {
     if (typeof v !== 'string') throw new TypeError(`safetensors metadata "${k}" must be a string`);
@@ -94,13 +92,13 @@ export async function writeSafetensors(
   });
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header[METADATA_KEY] = { ...metadata };
-  const chunks: Buffer[] = [];
+  const chunks: Uint8Array[] = [];
   let offset = 0;
   for (const name of names) {
     const t = tensors[name]!;
     const length = t.data.byteLength;
     header[name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + length] };
-    chunks.push(Buffer.from(t.data.buffer, t.data.byteOffset, length));
+    if (length > 0) chunks.push(new Uint8Array(t.data.buffer, t.data.byteOffset, length));
     offset += length;
   }
   let json = JSON.stringify(header);
@@ -108,7 +106,30 @@ export async function writeSafetensors(
   const headerBytes = Buffer.from(json, 'utf8');
   const prefix = Buffer.alloc(8);
   prefix.writeBigUInt64LE(BigInt(headerBytes.length));
+  return [prefix, headerBytes, ...chunks];
+}
 
+/**
+ * Writes tensors atomically: a temp file in the same directory, fsync, rename, fsync of
+ * the directory. A crash leaves the old file or the new one, never a torn one.
+ */
+export async function writeSafetensors(
+  path: string,
+  tensors: Readonly<Record<string, Tensor>>,
+  metadata: Readonly<Record<string, string>> = {},
+): Promise<{ sha256: string; bytes: number }> {
+  return writeFileAtomic(path, encodeSafetensors(tensors, metadata));
+}
+
+/**
+ * Writes `chunks` to `path` as they come, atomically (temp file, fsync, rename, fsync of the
+ * directory), hashing on the way: sha256 and size of what was written. CheckpointError naming
+ * the file when it fails (the temp file removed).
+ */
+export async function writeFileAtomic(
+  path: string,
+  chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+): Promise<{ sha256: string; bytes: number }> {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const hash = createHash('sha256');
@@ -117,7 +138,7 @@ export async function writeSafetensors(
   try {
     await mkdir(dir, { recursive: true });
     handle = await open(tmp, 'wx');
-    for (const buf of [prefix, headerBytes, ...chunks]) {
+    for await (const buf of chunks) {
       await handle.write(buf);
       hash.update(buf);
       bytes += buf.length;

@@ -11,7 +11,19 @@ import { EXIT, isTerminal, onRunEvent, pct, queuedLine, type EpochEvent, type Te
 
 /** Where the run goes: a cluster started here for the session, or one already running. */
 export type SessionTarget =
-  | { kind: 'local'; workers: number; threadsPerWorker: number; backend: string; store: string; natsServerBin?: string; gpus?: number[] }
+  | {
+      kind: 'local';
+      workers: number;
+      threadsPerWorker: number;
+      backend: string;
+      store: string;
+      natsServerBin?: string;
+      gpus?: number[];
+      /** The coordinator's --checkpoint-store. */
+      checkpointStore?: 'local' | 'nats';
+      /** Run nats-server with JetStream, its files here (the object store). */
+      jetstreamDir?: string;
+    }
   | { kind: 'remote'; address: string; token: string; tls: ClientTls | null; connectTimeoutMs: number };
 
 /** How the run is started once the session is connected and watching. */
@@ -164,6 +176,8 @@ async function connect(target: SessionTarget, log: (line: string) => void): Prom
     store: target.store,
     ...(target.natsServerBin ? { natsServerBin: target.natsServerBin } : {}),
     ...(target.gpus ? { gpus: target.gpus } : {}),
+    ...(target.checkpointStore ? { checkpointStore: target.checkpointStore } : {}),
+    ...(target.jetstreamDir ? { jetstreamDir: target.jetstreamDir } : {}),
     log,
     onWorkerExit: (i, code) => {
       if (code !== 0 && !ended) workerFailure ??= `worker ${i} exited with ${code === null ? 'a signal' : `code ${code}`}`;

@@ -5,6 +5,7 @@ import { registerBenchAllreduce } from './commands/bench-allreduce.js';
 import { registerBenchScaling } from './commands/bench-scaling.js';
 import { registerBenchStore } from './commands/bench-store.js';
 import { registerCancel } from './commands/cancel.js';
+import { registerBenchCheckpoint } from './commands/bench-checkpoint.js';
 import { registerCompare } from './commands/compare.js';
 import { registerCoordinator } from './commands/coordinator.js';
 import { registerExport } from './commands/export.js';
@@ -14,6 +15,8 @@ import { registerResume } from './commands/resume.js';
 import { registerPredict } from './commands/predict.js';
 import { registerReport } from './commands/report.js';
 import { registerRuns } from './commands/runs.js';
+import { registerRm } from './commands/rm.js';
+import { registerGc } from './commands/gc.js';
 import { registerShow } from './commands/show.js';
 import { registerSql } from './commands/sql.js';
 import { registerTrain } from './commands/train.js';
@@ -36,7 +39,10 @@ export const COMMANDS: readonly CommandRegistration[] = [
   registerBench,
   registerBenchAllreduce,
   registerBenchScaling,
+  registerBenchCheckpoint,
   registerRuns,
+  registerRm,
+  registerGc,
   registerShow,
   registerCompare,
   registerSql,

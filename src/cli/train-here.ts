@@ -60,6 +60,8 @@ export async function trainHere(config: RunConfig, opts: TrainOptions, io: CliIO
   const setup = await prepareTraining(config);
   try {
     const checkpointRoot = checkCheckpointDir(config.checkpointDir);
+    if (config.checkpointStore === 'nats')
+      warn(`bnn: checkpointStore: nats is for cluster runs (bnn launch); bnn train writes its checkpoints under ${checkpointRoot}`);
     const run = await StoreRun.open(config, {
       ...(opts.configPath ? { configPath: opts.configPath } : {}),
       backend: engine.backend,

@@ -19,6 +19,7 @@ export {
   type TransportSubscription,
 } from './transport.js';
 export { connectNatsTransport, NatsAuthError, type NatsTransportOptions } from './nats-transport.js';
+export { NatsObjectBucket, NatsObjectStoreError, type NatsObjectBucketOptions, type StoredObject } from './nats-object-store.js';
 export {
   mergeNatsAuth,
   natsAuthFromFlags,

@@ -1,4 +1,4 @@
-// The only file that imports the NATS client.
+// One of the two files that import the NATS client (the other: nats-object-store.ts, which connects through connectNats).
 import { connect, type ConnectionOptions, type NatsConnection, type Subscription } from 'nats';
 import { AsyncQueue } from '../util/queue.js';
 import { TransportClosedError } from './errors.js';
@@ -45,6 +45,16 @@ function describeAuth(auth: NatsAuth): string {
 
 /** Connects to NATS and returns a Transport whose `maxPayload` is the server's `max_payload`. */
 export async function connectNatsTransport(options: NatsTransportOptions): Promise<NatsTransport> {
+  return new NatsTransport(await connectNats(options));
+}
+
+/**
+ * Connects to NATS with the credentials of the url or of `options` (explicit ones win); a refused
+ * credential or failed TLS handshake is a NatsAuthError naming the flags to check. `reconnect`
+ * (default false: collectives detect a lost peer through their deadline) lets a long-lived client
+ * such as the object store's ride out a server restart, moving to another server of the seed list.
+ */
+export async function connectNats(options: NatsTransportOptions & { reconnect?: boolean }): Promise<NatsConnection> {
   // a seed list (several servers of one cluster) may come as an array or comma-separated
   const split = splitNatsServers((Array.isArray(options.servers) ? options.servers : [options.servers]).flatMap(natsServerList));
   const fromUrl = split.auth;
@@ -59,12 +69,13 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
     servers,
     noEcho: options.echo !== true,
     timeout: options.connectTimeoutMs ?? 5000,
-    // No reconnect inside the client: a connection that drops closes, so the step in flight fails
-    // at once (TransportClosedError) instead of waiting out its deadline over messages lost while
-    // disconnected. The caller (ElasticGroup) opens a new connection, which tries every server of
-    // the seed list once per attempt (waitOnFirstConnect off: a refused server is dropped from
-    // that attempt's pool and the next one dialled), and the group re-forms over it.
-    reconnect: false,
+    // No reconnect inside a collective's client: a connection that drops closes, so the step in
+    // flight fails at once (TransportClosedError) instead of waiting out its deadline over messages
+    // lost while disconnected. The caller (ElasticGroup) opens a new connection, which tries every
+    // server of the seed list once per attempt (waitOnFirstConnect off: a refused server is dropped
+    // from that attempt's pool and the next one dialled), and the group re-forms over it. The
+    // object store's client (`reconnect`) rides out a lost server instead.
+    reconnect: options.reconnect === true,
     waitOnFirstConnect: false,
   };
   if (auth.user !== undefined) opts.user = auth.user;
@@ -95,7 +106,7 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
     }
     throw err;
   }
-  return new NatsTransport(nc);
+  return nc;
 }
 
 export class NatsTransport implements Transport {

@@ -6,6 +6,7 @@ export {
   OPTIMIZERS,
   PRECISIONS,
   SCHEDULES,
+  DEFAULT_KEEP_CHECKPOINTS,
   defaultRunConfig,
   runConfigSchema,
   type Arch,

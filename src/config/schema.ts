@@ -127,7 +127,17 @@ export const trainSchema = z.strictObject({
    * configs written before the field existed keep their hash (and their checkpoints resume).
    */
   onNonFinite: z.enum(['fail', 'skip']).optional(),
+  /**
+   * Retention: the newest N checkpoints of the run are kept (absent means 3; at least 2, as a
+   * resume that finds the newest one damaged falls back to the one before), plus the epoch
+   * checkpoint of the epoch with the best test accuracy; older files are deleted once a newer
+   * checkpoint is recorded. No default, so configs written before the field keep their hash.
+   */
+  keepCheckpoints: z.int().min(2).max(1_000_000).optional(),
 });
+
+/** `train.keepCheckpoints` when the config leaves it out. */
+export const DEFAULT_KEEP_CHECKPOINTS = 3;
 
 export const engineSchema = z.strictObject({
   backend: z.enum(BACKENDS).default('auto'),
@@ -151,6 +161,15 @@ export const runConfigSchema = z.strictObject({
   store: z.string().min(1).default('./runs/bnn.db'),
   /** Directory for checkpoint files; relative to the working directory. */
   checkpointDir: z.string().min(1).default('./runs/checkpoints'),
+  /**
+   * Where the run's checkpoints are written: `local` (files under `checkpointDir`) or `nats` (the
+   * JetStream object store of the cluster's NATS servers, bucket `bnn-checkpoints`: they outlive
+   * a host). Absent: the coordinator's `--checkpoint-store` (default local); `bnn train` writes
+   * local files. No default, so configs written before the field keep their hash.
+   */
+  checkpointStore: z.enum(['local', 'nats']).optional(),
+  /** Replicas of the object store bucket when this run creates it; absent: min(3, NATS cluster size). */
+  checkpointReplicas: z.int().min(1).max(5).optional(),
 });
 
 export type RunConfig = z.output<typeof runConfigSchema>;

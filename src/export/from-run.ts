@@ -26,14 +26,20 @@ export interface RestoredModel {
  * The run's model at its newest checkpoint whose sha256 matches the store; a checkpoint
  * that fails its hash is skipped for the previous one (and named in the error if none is left).
  */
-export async function restoreModelFromRun(db: StoreDb, idOrPrefix: string): Promise<RestoredModel> {
+export async function restoreModelFromRun(
+  db: StoreDb,
+  idOrPrefix: string,
+  /** Reads a checkpoint wherever it lives (CheckpointStores.readCheckpoint); default: local files only. */
+  read: (location: string, sha256: string) => Promise<SafetensorsFile> = (location, sha256) =>
+    readSafetensors(location, { expectedSha256: sha256 }),
+): Promise<RestoredModel> {
   const run = getRun(db, idOrPrefix);
   const ckpts = listCheckpoints(db, run.id).sort((a, b) => b.step - a.step || b.epoch - a.epoch);
   const problems: string[] = [];
   for (const c of ckpts) {
     let file: SafetensorsFile;
     try {
-      file = await readSafetensors(c.path, { expectedSha256: c.sha256 });
+      file = await read(c.path, c.sha256);
     } catch (err) {
       if (err instanceof CheckpointError || (err as { code?: string }).code === 'ENOENT') {
         problems.push(String((err as Error).message));

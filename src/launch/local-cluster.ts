@@ -4,6 +4,7 @@
 // reaches only the launcher, which cancels the run and then stops them in order.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startNatsServer, type NatsServerHandle } from './nats-server.js';
 
@@ -22,6 +23,13 @@ export interface LocalClusterOptions {
   log(line: string): void;
   /** Called when a worker exits (code null: killed by a signal). */
   onWorkerExit?(index: number, code: number | null): void;
+  /** The coordinator's `--checkpoint-store` (default local). */
+  checkpointStore?: 'local' | 'nats';
+  /**
+   * Run nats-server with JetStream, its files here (the object store's checkpoints outlive the
+   * cluster: `bnn resume` starts its server on the same directory). Needed for `checkpointStore: nats`.
+   */
+  jetstreamDir?: string;
 }
 
 export interface LocalCluster {
@@ -61,8 +69,26 @@ async function terminate(child: ChildProcess, graceMs: number): Promise<void> {
   clearTimeout(timer);
 }
 
+/**
+ * Where a local cluster's nats-server keeps JetStream's files (the object store's checkpoints):
+ * beside the local checkpoints, so `bnn resume` of the run finds them again.
+ */
+export function localJetstreamDir(checkpointDir: string): string {
+  return resolve(checkpointDir, '.nats-jetstream');
+}
+
 /** What a local cluster's nats-server lets its one user do: the collective's subjects and the client's inboxes. */
 export const LOCAL_NATS_PERMISSIONS = { publish: ['bnn.>', '_INBOX.>'], subscribe: ['bnn.>', '_INBOX.>'] };
+
+/**
+ * With JetStream, also what the object store's client needs: the JetStream API (`$JS.API.>`: the
+ * bucket's stream, its consumers, purges), the bucket's subjects (`$O.>`: chunks and metadata)
+ * and the flow-control replies of the consumer a read uses (`$JS.FC.>`, `$JS.ACK.>`).
+ */
+export const LOCAL_NATS_OBJECT_STORE_PERMISSIONS = {
+  publish: [...LOCAL_NATS_PERMISSIONS.publish, '$JS.API.>', '$O.>', '$JS.FC.>', '$JS.ACK.>'],
+  subscribe: [...LOCAL_NATS_PERMISSIONS.subscribe, '$O.>'],
+};
 
 /**
  * The environments of the children: the cluster token for all; the NATS credentials for the
@@ -121,7 +147,8 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
       ...(o.natsServerBin ? { binary: o.natsServerBin } : {}),
       goMaxProcs: 1,
       ...natsUser,
-      permissions: LOCAL_NATS_PERMISSIONS,
+      permissions: o.jetstreamDir ? LOCAL_NATS_OBJECT_STORE_PERMISSIONS : LOCAL_NATS_PERMISSIONS,
+      ...(o.jetstreamDir ? { jetstream: { storeDir: o.jetstreamDir } } : {}),
     });
     const coord = spawn(
       cmd,
@@ -137,6 +164,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
         '--nats',
         nats.url,
         '--exit-with-stdin',
+        ...(o.checkpointStore ? ['--checkpoint-store', o.checkpointStore] : []),
         ...(o.httpPort === null ? ['--no-http'] : ['--http-host', '127.0.0.1', '--http-port', String(o.httpPort ?? 0)]),
       ],
       { env: env.coordinator, stdio: ['pipe', 'pipe', 'pipe'], detached: true },

@@ -38,6 +38,10 @@ export interface Assignment {
   resume_step: number;
   /** The run's secret: every collective message carries a MAC keyed by it (src/collective/auth.ts). Never logged or stored. */
   run_key: Uint8Array;
+  /** Where rank 0 writes checkpoints: 'local' (or empty) or 'nats' (the object store at nats_url). */
+  checkpoint_store: string;
+  /** Replicas of the object store bucket when created; 0: min(3, NATS cluster size). */
+  checkpoint_replicas: number;
 }
 export interface MetricsReport {
   worker_id: string;

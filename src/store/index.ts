@@ -30,6 +30,7 @@ export {
   claimRun,
   countRunsByStatus,
   createRun,
+  deleteRun,
   finishRun,
   getRun,
   listRuns,
@@ -69,7 +70,17 @@ export {
   joulesPerSampleFromRows,
   type CompareRow,
 } from './compare.js';
-export { addCheckpoint, latestCheckpoint, listCheckpoints, type CheckpointInput } from './checkpoints.js';
+export {
+  addCheckpoint,
+  allCheckpointPaths,
+  checkpointsPastRetention,
+  latestCheckpoint,
+  listCheckpoints,
+  removeCheckpointRows,
+  removeCheckpoints,
+  type CheckpointInput,
+  type PrunedCheckpoints,
+} from './checkpoints.js';
 export { addEvent, latestEventOfKind, listEvents, type EventInput } from './events.js';
 export { getWorker, listWorkers, touchWorker, upsertWorker, type WorkerInput } from './workers.js';
 export {

@@ -281,3 +281,10 @@ export function setRunBackend(db: StoreDb, id: string, backend: string): void {
   const r = db.update(runs).set({ backend }).where(eq(runs.id, id)).run();
   if (r.changes === 0) throw new RunNotFoundError(id);
 }
+
+/** Deletes a run and, by cascade, every row that belongs to it (metrics, checkpoints, events, members, energy). */
+export function deleteRun(db: StoreDb, id: string): void {
+  db.transaction((tx) => {
+    tx.delete(runs).where(eq(runs.id, id)).run();
+  });
+}

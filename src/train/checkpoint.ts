@@ -1,7 +1,15 @@
 // Training state <-> safetensors: parameters, BatchNorm buffers, optimizer moments and the
 // data cursor. Everything needed to continue a run bit-identically.
 import * as tf from '@tensorflow/tfjs-core';
-import { readSafetensors, writeSafetensors, CheckpointError, type SafetensorsFile, type Tensor } from '../checkpoint/index.js';
+import {
+  encodeSafetensors,
+  readSafetensors,
+  writeFileAtomic,
+  CheckpointError,
+  type CheckpointStore,
+  type SafetensorsFile,
+  type Tensor,
+} from '../checkpoint/index.js';
 import type { Model } from '../bnn/models.js';
 import type { AdamW } from '../optim/adamw.js';
 import { bumpWeightVersion } from '../engine/state.js';
@@ -56,13 +64,15 @@ export function modelTensors(model: Model): Record<string, Tensor> {
 }
 
 /**
- * Writes the training state to `path` (atomically, see writeSafetensors). Refuses, with a
+ * Writes the training state to `path`, or to `location` of a checkpoint store, streaming the
+ * tensors' own bytes (no copy of the whole file is made; atomically, see writeFileAtomic and
+ * CheckpointStore.write). Refuses, with a
  * NonFiniteStateError naming the tensor and element and before touching any file, a state
  * with NaN or ±Inf anywhere (parameters, BatchNorm statistics, moments, extras): a recorded
  * checkpoint is always one a run can continue from.
  */
 export async function saveCheckpoint(
-  path: string,
+  target: string | { store: CheckpointStore; location: string },
   model: Model,
   optimizer: AdamW,
   meta: CheckpointMeta,
@@ -76,12 +86,13 @@ export async function saveCheckpoint(
   }
   for (const [name, t] of Object.entries(tensors)) {
     const bad = t.data instanceof Float32Array ? describeNonFinite(t.data) : null;
-    if (bad) throw new NonFiniteStateError(`${name} ${bad}`, path);
+    if (bad) throw new NonFiniteStateError(`${name} ${bad}`, typeof target === 'string' ? target : target.location);
   }
-  return writeSafetensors(path, tensors, {
+  const chunks = encodeSafetensors(tensors, {
     format: CHECKPOINT_FORMAT,
     meta: JSON.stringify({ ...meta, optimizerStep: st.step }),
   });
+  return typeof target === 'string' ? writeFileAtomic(target, chunks) : target.store.write(target.location, chunks);
 }
 
 function take(tensors: Record<string, Tensor>, name: string, shape: readonly number[], path: string): Float32Array {

@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CheckpointError, readSafetensors, type SafetensorsFile } from '../checkpoint/index.js';
+import { CheckpointError, readSafetensors, type CheckpointStore, type SafetensorsFile } from '../checkpoint/index.js';
 import { sameExperiment, configHash } from '../config/index.js';
 import { shardIndices, shardRange, type Batch } from '../data/index.js';
 import { withGradientHook } from '../bnn/layers.js';
@@ -29,10 +29,14 @@ import { computeGradients, evaluate, makeBatch } from './trainer.js';
 
 export interface LoopOptions {
   runId: string;
-  /** Directory of this run's checkpoint files. */
+  /** Directory of this run's checkpoint files (unless `checkpointStore` is given). */
   checkpointDir: string;
+  /** Where new checkpoints go instead (`locationOf(runId, stem)`): a local directory or the NATS object store. */
+  checkpointStore?: CheckpointStore;
   /** Continue from this checkpoint (its sha256 is checked); absent: from the start. */
   resume?: { path: string; sha256: string };
+  /** Reads (once) and verifies the checkpoint to resume from, wherever it lives; default: a local file. */
+  readCheckpoint?: (location: string, sha256: string) => Promise<SafetensorsFile>;
   /** Throws (a TrainingStoppedError to stop, anything else to fail) when the run must end; called between steps. */
   checkStop(): void;
   /** Write each rank's final parameters as JSON to `<dir>/weights-rank<r>.json` (tests compare them). */
@@ -122,7 +126,9 @@ class TrainingRun {
 
   private async loadResume(resume: { path: string; sha256: string }): Promise<void> {
     const { setup } = this;
-    const file = await readSafetensors(resume.path, { expectedSha256: resume.sha256 });
+    const file = this.o.readCheckpoint
+      ? await this.o.readCheckpoint(resume.path, resume.sha256)
+      : await readSafetensors(resume.path, { expectedSha256: resume.sha256 });
     const meta = applyCheckpoint(file, resume.path, setup.model, setup.optimizer);
     if (!sameExperiment(meta.configHash, setup.config)) {
       throw CheckpointError.at(resume.path, `written by a different config (hash ${meta.configHash}, this run's is ${this.hash})`);
@@ -353,12 +359,16 @@ class TrainingRun {
       ...(s % spe !== 0 ? { epochProgress: { ...this.state.progress } } : {}),
       ...extras?.meta,
     };
-    const file = path.join(this.o.checkpointDir, `${stem}.safetensors`);
-    mkdirSync(this.o.checkpointDir, { recursive: true });
-    const { sha256, bytes } = await saveCheckpoint(file, setup.model, setup.optimizer, meta, extras?.tensors ?? {}).catch((e: unknown) => {
-      // a finite loss and update with a state gone NaN or ±Inf (BatchNorm statistics overflowed)
-      throw e instanceof NonFiniteStateError ? this.diverged(e.what, 'checkpoint not written', -1) : e;
-    });
+    const store = this.o.checkpointStore;
+    const file = store ? store.locationOf(this.o.runId, stem) : path.join(this.o.checkpointDir, `${stem}.safetensors`);
+    if (!store) mkdirSync(this.o.checkpointDir, { recursive: true });
+    const target = store ? { store, location: file } : file;
+    const { sha256, bytes } = await saveCheckpoint(target, setup.model, setup.optimizer, meta, extras?.tensors ?? {}).catch(
+      (e: unknown) => {
+        // a finite loss and update with a state gone NaN or ±Inf (BatchNorm statistics overflowed)
+        throw e instanceof NonFiniteStateError ? this.diverged(e.what, 'checkpoint not written', -1) : e;
+      },
+    );
     this.lastCheckpointStep = s;
     await this.sink.checkpoint({ path: file, step: s, epoch: meta.epoch, sha256, bytes });
   }

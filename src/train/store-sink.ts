@@ -8,10 +8,14 @@
  * locked, and written before the run's end is recorded (or the run fails saying how long it
  * waited and what was not written).
  */
-import type { RunConfig } from '../config/index.js';
+import { rmSync, statSync } from 'node:fs';
+import { isObjectLocation } from '../checkpoint/index.js';
+import { DEFAULT_KEEP_CHECKPOINTS, type RunConfig } from '../config/index.js';
 import {
   addCheckpoint,
   addEvent,
+  checkpointsPastRetention,
+  removeCheckpointRows,
   addEpochMetrics,
   createRun,
   EpochTally,
@@ -61,6 +65,8 @@ export class StoreRun implements TrainingSink {
     private readonly writes: StoreWriteQueue,
     private readonly telemetry: RunTelemetry,
     private readonly warn: (line: string) => void,
+    /** `train.keepCheckpoints`: newest checkpoints kept (plus the best epoch's). */
+    private readonly keep: number,
   ) {}
 
   /**
@@ -80,7 +86,7 @@ export class StoreRun implements TrainingSink {
       withStoreErrors(store, () => markRunning(store.db, id, { backend: o.backend, threads: o.threads, owner }));
       const writes = new StoreWriteQueue(store, { what: `epoch metrics, checkpoints and energy samples of run ${id}`, notice: o.warn });
       const telemetry = await RunTelemetry.start(store.db, id, { warn: o.warn, write: (w) => writes.push(w) });
-      return new StoreRun(store, id, writes, telemetry, o.warn);
+      return new StoreRun(store, id, writes, telemetry, o.warn, config.train.keepCheckpoints ?? DEFAULT_KEEP_CHECKPOINTS);
     } catch (err) {
       if (runId !== null) recordFailure(store, runId, err, o.warn);
       store.close();
@@ -117,7 +123,27 @@ export class StoreRun implements TrainingSink {
 
   async checkpoint(c: CheckpointRecord): Promise<void> {
     const row = { runId: this.runId, epoch: c.epoch, step: c.step, path: c.path, sha256: c.sha256, bytes: c.bytes };
-    this.writes.push((db) => addCheckpoint(db, row));
+    this.writes.push((db) => {
+      addCheckpoint(db, row);
+      this.retain(db);
+    });
+  }
+
+  /** Retention: rows past `keep` (and not the best epoch's) removed, then their files. */
+  private retain(db: Store['db']): void {
+    const files = removeCheckpointRows(db, checkpointsPastRetention(db, this.runId, this.keep));
+    let freed = 0;
+    for (const f of files) {
+      if (isObjectLocation(f)) continue; // bnn train writes local files only
+      try {
+        freed += statSync(f).size;
+        rmSync(f, { force: true });
+      } catch {
+        /* already gone */
+      }
+    }
+    if (files.length > 0)
+      addEvent(db, { runId: this.runId, kind: 'checkpoints-deleted', detail: { paths: files, bytesFreed: freed, keep: this.keep } });
   }
 
   log(_line: string): void {}
@@ -129,6 +155,8 @@ export class StoreRun implements TrainingSink {
    */
   async finish(o: RunOutcome): Promise<RunEnergyTotal> {
     const energy = await this.telemetry.finish();
+    // the last epoch's accuracy is in: the best checkpoint may have changed
+    this.writes.push((db) => this.retain(db));
     this.writes.drain(this.lostHint());
     withStoreErrors(this.store, () =>
       finishRun(this.store.db, this.runId, o.status, {

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
-import { fileFlag, numberFlag, parseFlags } from '../../config/flags.js';
+import { choiceFlag, fileFlag, numberFlag, parseFlags } from '../../config/flags.js';
+import { CHECKPOINT_STORES } from '../../checkpoint/index.js';
 import { UserError } from '../../util/errors.js';
 import { natsUrlWithAuth, parseNatsServers } from '../../collective/nats-url.js';
 import {
@@ -27,6 +28,8 @@ interface CoordinatorFlags extends ServerTlsFlags, NatsAuthFlags {
   httpPort: string;
   /** false with --no-http. */
   http: boolean;
+  checkpointStore: string;
+  checkpointReplicas?: string;
 }
 
 const portFlag = numberFlag(z.number().int().min(0).max(65535)).describe('a port from 0 to 65535 (0: a free one)');
@@ -40,6 +43,8 @@ const flagsSchema = z.object({
   deadMs: numberFlag(z.number().int().min(1)),
   httpHost: z.string().min(1),
   httpPort: portFlag,
+  checkpointStore: choiceFlag(CHECKPOINT_STORES),
+  checkpointReplicas: numberFlag(z.number().int().min(1).max(5)).optional(),
 });
 
 /** The cluster token from `--token` or BNN_CLUSTER_TOKEN; bad usage when neither is set. */
@@ -69,7 +74,13 @@ export function registerCoordinator(program: Command, ctx: CommandContext): void
     .option('--exit-with-stdin', 'stop when stdin closes (used by bnn launch)')
     .option('--http-port <n>', 'monitor port: dashboard at /, Prometheus at /metrics (0: a free one, logged)', '9464')
     .option('--http-host <addr>', 'monitor address to bind (unauthenticated, read-only)', '127.0.0.1')
-    .option('--no-http', 'no monitor port');
+    .option('--no-http', 'no monitor port')
+    .option(
+      '--checkpoint-store <store>',
+      "where runs write checkpoints unless their config's checkpointStore says: local (files under checkpointDir) or nats (the JetStream object store of --nats)",
+      'local',
+    )
+    .option('--checkpoint-replicas <n>', 'replicas of the object store bucket when it is created (default: min(3, NATS cluster size))');
   addServerTlsOptions(cmd);
   addNatsAuthOptions(cmd, 'coordinator').action(
     action(ctx, async (raw: CoordinatorFlags, command: Command) => {
@@ -91,7 +102,14 @@ export function registerCoordinator(program: Command, ctx: CommandContext): void
         ...(raw.http
           ? { http: { host: f.httpHost, port: f.httpPort, optional: command.getOptionValueSource('httpPort') === 'default' } }
           : {}),
-        coordinator: { natsUrl, heartbeatIntervalMs: f.heartbeatMs, suspectAfterMs: f.suspectMs, deadAfterMs: f.deadMs },
+        coordinator: {
+          natsUrl,
+          checkpointStore: f.checkpointStore,
+          ...(f.checkpointReplicas !== undefined ? { checkpointReplicas: f.checkpointReplicas } : {}),
+          heartbeatIntervalMs: f.heartbeatMs,
+          suspectAfterMs: f.suspectMs,
+          deadAfterMs: f.deadMs,
+        },
         log: (line) => ctx.io.stderr.write(`${line}\n`),
         announce: (line) => ctx.io.stdout.write(`${line}\n`),
       });

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
+import { CHECKPOINT_STORES } from '../../checkpoint/index.js';
 import { COMPRESSIONS } from '../../collective/compression.js';
+import { localJetstreamDir } from '../../launch/local-cluster.js';
 import type { RunConfig } from '../../config/index.js';
 import { choiceFlag, hostPortFlag, listFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { loadConfig } from '../../config/load.js';
@@ -26,6 +28,7 @@ interface LaunchFlags extends ClientTlsFlags, Record<string, unknown> {
   quiet?: boolean;
   priority?: string;
   detach?: boolean;
+  checkpointStore?: string;
 }
 
 const compressionFlag = choiceFlag(COMPRESSIONS).optional();
@@ -40,6 +43,7 @@ const localFlags = z.object({
   threadsPerWorker: numberFlag(z.number().int().min(0).max(1024)).optional(),
   gpus: gpusFlag.optional(),
   compression: compressionFlag,
+  checkpointStore: choiceFlag(CHECKPOINT_STORES).optional(),
 });
 
 const remoteFlags = z.object({
@@ -59,6 +63,10 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
     .option('--threads-per-worker <n>', 'engine threads of each local worker when the config leaves engine.threads at 0 (default: 1)')
     .option('--gpus <list>', `with --local: ${GPUS_HELP}`)
     .option('--compression <mode>', `gradient all-reduce wire format: ${COMPRESSIONS.join(', ')} (sets train.compression)`)
+    .option(
+      '--checkpoint-store <store>',
+      "with --local: where checkpoints go unless the config's checkpointStore says: local (default) or nats (the JetStream object store of the launched nats-server, files beside checkpointDir)",
+    )
     .option('--nats-server-bin <path>', 'nats-server executable (default: nats-server on PATH, or NATS_SERVER_BIN)')
     .option('--coordinator <host:port>', 'submit to a running cluster instead and follow the run (Ctrl-C cancels it)')
     .option('--workers <n>', 'with --coordinator: how many of its workers train the run')
@@ -75,7 +83,7 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
         const loaded = applyOverrides(await loadConfig(configPath), overridesFromOptions(raw));
         // --compression is the config's train.compression (recorded with the run's config)
         const config: RunConfig = compression ? { ...loaded, train: { ...loaded.train, compression } } : loaded;
-        const local = target.kind === 'local' ? { ...target, backend: config.engine.backend, store: config.store } : target;
+        const local = target.kind === 'local' ? localTarget(target, config) : target;
         return runClusterSession(local, submission(config, configPath, workers, local, priority), {
           io: ctx.io,
           json: raw.json === true,
@@ -85,6 +93,17 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
         });
       }),
     );
+}
+
+/** A local cluster for `config`: its backend and store; JetStream on where its checkpoints go to the object store. */
+function localTarget(target: Extract<SessionTarget, { kind: 'local' }>, config: RunConfig): SessionTarget {
+  const store = config.checkpointStore ?? target.checkpointStore ?? 'local';
+  return {
+    ...target,
+    backend: config.engine.backend,
+    store: config.store,
+    ...(store === 'nats' ? { jetstreamDir: localJetstreamDir(config.checkpointDir) } : {}),
+  };
 }
 
 /** Where to launch, from the flags (checked before any I/O). */
@@ -101,6 +120,11 @@ function launchTarget(raw: LaunchFlags): {
       });
     if (raw.gpus !== undefined)
       throw new UserError('--gpus is for --local: workers of a running cluster choose their GPU with bnn worker --gpu', { exitCode: 2 });
+    if (raw.checkpointStore !== undefined)
+      throw new UserError(
+        "--checkpoint-store goes with --local (a running coordinator has its own --checkpoint-store; the config's checkpointStore chooses per run)",
+        { exitCode: 2 },
+      );
     if (raw.workers === undefined)
       throw new UserError("bnn launch --coordinator needs --workers <n>: how many of the cluster's workers train the run", { exitCode: 2 });
     const f = parseFlags(remoteFlags, raw);
@@ -133,6 +157,7 @@ function launchTarget(raw: LaunchFlags): {
     backend: 'auto',
     store: '',
     ...(raw.natsServerBin ? { natsServerBin: raw.natsServerBin } : {}),
+    ...(f.checkpointStore ? { checkpointStore: f.checkpointStore } : {}),
   };
   return { target, workers: f.local, priority: 0, ...(f.compression ? { compression: f.compression } : {}) };
 }

@@ -4,11 +4,14 @@ import { z } from 'zod';
 import { COMPRESSIONS } from '../../collective/compression.js';
 import { choiceFlag, fileFlag, hostPortFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { UserError } from '../../util/errors.js';
+import { isObjectLocation } from '../../checkpoint/index.js';
+import { localJetstreamDir } from '../../launch/local-cluster.js';
 import { runLiveness } from '../../query/liveness.js';
 import {
   getRun,
   getWorker,
   lastGeneration,
+  listCheckpoints,
   listMembers,
   openStore,
   resumeWorldSize,
@@ -68,6 +71,9 @@ interface ResumableRun {
   lastSeen: { worker: string; ageMs: number } | null;
   /** For a PENDING or RUNNING run: its owner process (`bnn train`, or a coordinator) and whether it still runs; null if none is recorded. */
   owner: { process: ProcessOwner; verdict: OwnerVerdict } | null;
+  /** Where its checkpoints go: the object store when its config says so or any of its checkpoints is there. */
+  checkpointStore: 'local' | 'nats';
+  checkpointDir: string;
 }
 
 function lookUp(storePath: string, runId: string): ResumableRun {
@@ -98,6 +104,9 @@ function resumableRun(store: Store, runId: string): ResumableRun {
     backend: row.config.engine.backend,
     lastSeen,
     owner: owner && verdict ? { process: owner, verdict } : null,
+    checkpointStore:
+      row.config.checkpointStore ?? (listCheckpoints(store.db, row.id).some((c) => isObjectLocation(c.path)) ? 'nats' : 'local'),
+    checkpointDir: row.config.checkpointDir,
   };
 }
 
@@ -194,6 +203,10 @@ export function registerResume(program: Command, ctx: CommandContext): void {
           store: f.store,
           ...(f.gpus ? { gpus: f.gpus } : {}),
           ...(raw.natsServerBin ? { natsServerBin: raw.natsServerBin } : {}),
+          // checkpoints in the object store: the launch's JetStream files, served again
+          ...(run.checkpointStore === 'nats'
+            ? { checkpointStore: 'nats' as const, jetstreamDir: localJetstreamDir(run.checkpointDir) }
+            : {}),
         },
         {
           workers,

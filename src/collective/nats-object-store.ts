@@ -1,0 +1,139 @@
+// NATS JetStream's object store as a bucket of named byte streams: where checkpoints outlive the
+// host that wrote them (src/checkpoint/store.ts gives the bytes their meaning). The second and
+// last file that imports the NATS client; it connects through nats-transport's connectNats, so
+// credentials, TLS and their errors are the all-reduce's.
+import { StorageType, type NatsConnection, type ObjectStore } from 'nats';
+import { connectNats, type NatsTransportOptions } from './nats-transport.js';
+import { redactNatsUrl } from './nats-url.js';
+
+export interface NatsObjectBucketOptions extends NatsTransportOptions {
+  /** The bucket (created, file storage, when missing). */
+  bucket: string;
+  /**
+   * Replicas of a bucket this creates; default min(3, the servers of the NATS cluster the server
+   * reports), 1 for a lone server (and where JetStream cannot place the default). An existing
+   * bucket keeps its own.
+   */
+  replicas?: number;
+}
+
+/** JetStream is off on the server, or the bucket cannot be made or reached; the message says what to do. */
+export class NatsObjectStoreError extends Error {
+  readonly userFacing = true as const;
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'NatsObjectStoreError';
+  }
+}
+
+/** One object: its name and size in bytes. */
+export interface StoredObject {
+  name: string;
+  size: number;
+}
+
+/** Largest chunk a put sends (the server's max_payload caps it); the client's default is 128 KiB. */
+const CHUNK_BYTES = 1024 * 1024;
+/**
+ * How long a put waits for JetStream to acknowledge a chunk. The client publishes every chunk as
+ * it reads it and collects the acknowledgements at the end, so on a busy host a large checkpoint's
+ * last chunks wait for all before them (the client's default, 5 s, timed out a 268 MB one).
+ */
+const PUT_ACK_TIMEOUT_MS = 120_000;
+
+/** One bucket of the object store on its own connection (reconnecting: it outlives server restarts). */
+export class NatsObjectBucket {
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly os: ObjectStore,
+    readonly bucket: string,
+    /** The servers, without credentials, for messages. */
+    readonly where: string,
+  ) {}
+
+  /** Connects and opens (or creates) the bucket. NatsObjectStoreError when the server has no JetStream. */
+  static async open(options: NatsObjectBucketOptions): Promise<NatsObjectBucket> {
+    const servers = Array.isArray(options.servers) ? options.servers : [options.servers];
+    const where = `NATS ${servers.map(redactNatsUrl).join(', ')}`;
+    const nc = await connectNats({ ...options, reconnect: true });
+    try {
+      const peers = Math.max(1, nc.info?.connect_urls?.length ?? 1);
+      const replicas = options.replicas ?? Math.min(3, peers);
+      const views = nc.jetstream().views;
+      const os = await views.os(options.bucket, { storage: StorageType.File, replicas }).catch((err: Error) => {
+        // a default guessed from the cluster's size that its JetStream cannot place (servers without
+        // JetStream, a lone server): one replica; replicas asked for explicitly are never lowered
+        if (options.replicas !== undefined || replicas === 1 || !/replica|insufficient resources|clustered/i.test(err.message)) throw err;
+        return views.os(options.bucket, { storage: StorageType.File, replicas: 1 });
+      });
+      return new NatsObjectBucket(nc, os, options.bucket, where);
+    } catch (err) {
+      await nc.close().catch(() => undefined);
+      const message = (err as Error).message;
+      if (/jetstream not enabled|no responders|503/i.test(`${message} ${(err as { code?: string }).code ?? ''}`))
+        throw new NatsObjectStoreError(
+          `${where} has no JetStream: start nats-server with -js (or a jetstream {} block) to keep checkpoints in its object store`,
+          { cause: err },
+        );
+      throw new NatsObjectStoreError(`${where}: object store bucket '${options.bucket}': ${message}`, { cause: err });
+    }
+  }
+
+  /** Stores `chunks` under `name` as they come (replacing an object of that name only once all arrived); returns the size. */
+  async put(name: string, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<number> {
+    const it = (Symbol.asyncIterator in chunks ? chunks[Symbol.asyncIterator]() : chunks[Symbol.iterator]()) as
+      | AsyncIterator<Uint8Array>
+      | Iterator<Uint8Array>;
+    const stream = new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          const r = await it.next();
+          if (r.done) controller.close();
+          else controller.enqueue(r.value);
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    const info = await this.os.put({ name, options: { max_chunk_size: CHUNK_BYTES } }, stream, { timeout: PUT_ACK_TIMEOUT_MS });
+    return info.size;
+  }
+
+  /** The object's bytes as they arrive, or null when there is none. Iterating throws if the transfer fails or its digest does not match. */
+  async get(name: string): Promise<{ size: number; data: AsyncIterable<Uint8Array> } | null> {
+    const r = await this.os.get(name);
+    if (r === null) return null;
+    const data = async function* () {
+      for await (const chunk of r.data as unknown as AsyncIterable<Uint8Array>) yield chunk;
+      const err = await r.error;
+      if (err) throw err;
+    };
+    return { size: r.info.size, data: data() };
+  }
+
+  /** Size of the object, or null when there is none. */
+  async size(name: string): Promise<number | null> {
+    const info = await this.os.info(name);
+    return info === null || info.deleted ? null : info.size;
+  }
+
+  /** Deletes the object (its chunks are purged); false when there was none. */
+  async delete(name: string): Promise<boolean> {
+    const info = await this.os.info(name);
+    if (info === null || info.deleted) return false;
+    await this.os.delete(name);
+    return true;
+  }
+
+  /** Objects whose name starts with `prefix` (all when absent), by name. */
+  async list(prefix = ''): Promise<StoredObject[]> {
+    const all = await this.os.list();
+    return all
+      .filter((i) => !i.deleted && i.name.startsWith(prefix))
+      .map((i) => ({ name: i.name, size: i.size }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async close(): Promise<void> {
+    if (!this.nc.isClosed()) await this.nc.close();
+  }
+}
