@@ -454,3 +454,21 @@ test('coordinator checkpoints - ASSIGN names the store (the config over --checkp
   const deleted = listEvents(store.db, plain.run_id).filter((e) => e.kind === 'checkpoints-deleted');
   assert.ok(deleted.length >= 1 && deleted.every((e) => Number(e.detail?.bytesFreed) > 0));
 });
+
+test("coordinator - rank 0's report of the epoch it was finishing when the run was cancelled is still recorded; other late reports are not", async (t) => {
+  const { c, store, join, drain, report, config } = setup(t);
+  const ids = join(2);
+  const { run_id } = c.submit(JSON.stringify(config), 2, '');
+  await settle();
+  for (const id of ids) await drain(id);
+  c.cancel(run_id);
+  // rank 1's report, and rank 0's of an older generation, are dropped; rank 0's epoch is kept
+  c.reportMetrics(report({ worker_id: ids[1]!, run_id, generation: 1, rank: 1, epoch: 3, test_loss: 0.4, test_acc: 0.7 }));
+  c.reportMetrics(report({ worker_id: ids[0]!, run_id, generation: 0, rank: 0, epoch: 2, test_loss: 0.4, test_acc: 0.7 }));
+  c.reportMetrics(report({ worker_id: ids[0]!, run_id, generation: 1, rank: 0, epoch: 3, test_loss: 0.5, test_acc: 0.8 }));
+  const { listEpochMetrics } = await import('../src/store/index.js');
+  assert.deepEqual(
+    listEpochMetrics(store.db, run_id).map((e) => [e.epoch, e.testAcc]),
+    [[3, 0.8]],
+  );
+});

@@ -14,6 +14,7 @@ import { AsyncQueue } from '../src/util/queue.js';
 import {
   addCheckpoint,
   addEnergySamples,
+  addEpochMetrics,
   checkpointsPastRetention,
   removeCheckpoints,
   claimRun,
@@ -201,6 +202,11 @@ export class Coordinator {
   private readonly runs = new Map<string, ActiveRun>();
   private seq = 0;
   private runSeq = 0;
+  /**
+   * Runs that ended here lately (cancelled or failed while rank 0 was finishing an epoch): rank 0's
+   * report of that epoch, sent just after the stop, is still recorded, since its checkpoint is.
+   */
+  private readonly ended = new Map<string, { generation: number; rank0: string }>();
   private closing = false;
   readonly events = new EventBroadcast();
   private readonly sweepTimer: NodeJS.Timeout;
@@ -387,6 +393,7 @@ export class Coordinator {
       packedSizeBytes: row.packedSizeBytes ?? null,
     };
     this.runs.set(run.id, run);
+    this.ended.delete(run.id);
     // Ours from now on: until its workers start it, a run left RUNNING by a dead owner is not ABANDONED.
     const previousOwner = row.status === 'RUNNING' || row.status === 'PENDING' ? runOwner(row) : null;
     claimRun(this.db, run.id, this.owner);
@@ -641,7 +648,10 @@ export class Coordinator {
   reportMetrics(r: MetricsReport): void {
     const run = this.runs.get(r.run_id);
     const w = this.worker(r.worker_id);
-    if (!run) return; // a report that arrived after the run ended
+    if (!run) {
+      this.lateEpoch(w, r);
+      return;
+    }
     // Reports of an older generation of this member still count (an epoch that ended just
     // before a re-form); a worker that is no member of the run is refused.
     if (run.status !== 'RUNNING' || w.runId !== run.id || r.generation > run.generation)
@@ -689,6 +699,27 @@ export class Coordinator {
       w.runId = null;
       if (r.rank === 0) this.end(run, 'COMPLETED');
     }
+  }
+
+  /**
+   * An epoch report of a run that has ended here: recorded when it is rank 0's of the last
+   * generation (the epoch's checkpoint, written just before it, is recorded too, so a resume from
+   * it must find the epoch's metrics); anything else that arrives after the end is dropped.
+   */
+  private lateEpoch(w: WorkerEntry, r: MetricsReport): void {
+    const e = this.ended.get(r.run_id);
+    if (!e || r.epoch === 0 || r.rank !== 0 || r.generation !== e.generation || e.rank0 !== w.id) return;
+    const evaluated = r.test_loss >= 0;
+    addEpochMetrics(this.db, r.run_id, {
+      epoch: r.epoch,
+      trainLoss: r.train_loss,
+      trainAcc: r.train_acc,
+      testLoss: evaluated ? r.test_loss : null,
+      testAcc: evaluated ? r.test_acc : null,
+      lr: r.lr,
+      samplesPerS: r.samples_per_s,
+      epochTimeS: r.epoch_time_s,
+    });
   }
 
   /** The backend a rank's engine runs (rank 0's is the run's) and rank 0's model sizes. */
@@ -793,6 +824,11 @@ export class Coordinator {
 
   private end(run: ActiveRun, status: 'COMPLETED' | 'FAILED' | 'CANCELLED', error?: string): void {
     this.runs.delete(run.id);
+    if (status !== 'COMPLETED' && run.members[0]) {
+      this.ended.set(run.id, { generation: run.generation, rank0: run.members[0] });
+      // a short memory: late reports come within seconds
+      if (this.ended.size > 64) this.ended.delete(this.ended.keys().next().value!);
+    }
     // a resumed run adds this attempt's wall time to the earlier ones'
     const wallTimeS = run.wallTimeBeforeS + (run.startedMs ? (this.now() - run.startedMs) / 1000 : 0);
     finishRun(this.db, run.id, status, {

@@ -37,7 +37,7 @@ test('cluster nats cluster - 3 nats-servers, workers given the seed list; the se
   const exits = [0, 1].map((i) => {
     const child = spawn(
       process.execPath,
-      ['--import', TSX, CLI_ENTRY, 'worker', '--coordinator', address, '--threads', '1', '--backend', 'cpu', ...flags[i]!],
+      ['--import', TSX, CLI_ENTRY, 'worker', '--once', '--coordinator', address, '--threads', '1', '--backend', 'cpu', ...flags[i]!],
       {
         env: { ...process.env, ...workerEnv[i], BNN_CLUSTER_TOKEN: 'tok', BNN_WORKER_DUMP_WEIGHTS: dir.join('weights') },
         stdio: ['ignore', 'ignore', 'pipe'],

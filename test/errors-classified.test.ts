@@ -22,6 +22,8 @@ const INTERNAL: Readonly<Record<string, string>> = {
   NonFiniteStateError:
     "saveCheckpoint's refusal of a NaN or Inf state: the training loop turns it into a DivergedError (a user error) naming the tensor",
   RunStoppedError: 'a TrainingStoppedError of a worker (the coordinator stopped its run): a stop, handled where the run ends',
+  WorkerShutdownError:
+    'a TrainingStoppedError of a worker (SIGTERM/SIGINT): the run in progress ends at a step boundary, the worker exits 0',
   RpcError:
     "a handler's answer inside the coordinator, or on a client a status that is the server's fault (INTERNAL, UNKNOWN, UNIMPLEMENTED, DATA_LOSS); refusals are RpcRefusedError",
 };
