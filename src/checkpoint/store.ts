@@ -51,7 +51,8 @@ export interface ObjectBucket {
   readonly bucket: string;
   /** Where the bucket is, without credentials, for messages. */
   readonly where: string;
-  put(name: string, chunks: Chunks): Promise<number>;
+  /** `sizeHint`: the bytes `chunks` will hold, when known (a put may wait longer for a larger one). */
+  put(name: string, chunks: Chunks, sizeHint?: number): Promise<number>;
   get(name: string): Promise<{ size: number; data: AsyncIterable<Uint8Array> } | null>;
   size(name: string): Promise<number | null>;
   delete(name: string): Promise<boolean>;
@@ -165,6 +166,8 @@ export class LocalCheckpointStore implements CheckpointStore {
   async close(): Promise<void> {}
 }
 
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 async function names(dir: string, keep: (e: import('node:fs').Dirent) => boolean): Promise<string[]> {
   try {
     return (await readdir(dir, { withFileTypes: true }))
@@ -179,7 +182,14 @@ async function names(dir: string, keep: (e: import('node:fs').Dirent) => boolean
 /** Checkpoints as objects `<run>/<stem>.safetensors` of a JetStream object store bucket. */
 export class ObjectCheckpointStore implements CheckpointStore {
   readonly kind = 'nats' as const;
-  constructor(private readonly objects: ObjectBucket) {}
+  /**
+   * @param retry a failed put, or an object not (yet) found, is tried `attempts` times in all,
+   * waiting `firstDelayMs`, then twice as long each time (default 5 tries from 500 ms: 7.5 s).
+   */
+  constructor(
+    private readonly objects: ObjectBucket,
+    private readonly retry: { attempts: number; firstDelayMs: number } = { attempts: 5, firstDelayMs: 500 },
+  ) {}
 
   get bucket(): string {
     return this.objects.bucket;
@@ -198,44 +208,73 @@ export class ObjectCheckpointStore implements CheckpointStore {
     return p.name;
   }
 
+  /**
+   * Writes the object; a put that fails (its server went away mid-put, a stream leader being
+   * elected) is tried again from the start, `retry.attempts` times in all: the chunks can only be
+   * iterated once, so they are kept for the retries (views of the tensors: nothing is copied).
+   */
   async write(location: string, chunks: Chunks): Promise<{ sha256: string; bytes: number }> {
     const name = this.nameOf(location);
+    const parts: Uint8Array[] = [];
     const seen = { hash: createHash('sha256'), bytes: 0 };
-    try {
-      await this.objects.put(name, hashing(chunks, seen));
-    } catch (err) {
-      throw CheckpointError.at(location, `write to ${this.objects.where} failed: ${(err as Error).message}`, { cause: err });
+    for await (const c of hashing(chunks, seen)) parts.push(c);
+    const { attempts, firstDelayMs } = this.retry;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.objects.put(name, parts, seen.bytes);
+        break;
+      } catch (err) {
+        if (attempt >= attempts)
+          throw CheckpointError.at(location, `write to ${this.objects.where} failed (${attempt} attempts): ${(err as Error).message}`, {
+            cause: err,
+          });
+        await sleep(firstDelayMs * 2 ** (attempt - 1));
+      }
     }
     return { sha256: seen.hash.digest('hex'), bytes: seen.bytes };
   }
 
+  /**
+   * Reads and verifies the object. One the store recorded but the bucket does not show, or a read
+   * that failed or stalled on the way, is tried again for a while (`retry`): right after the NATS
+   * cluster restarts, a stream's leader may answer before it has applied what its log holds, and
+   * the consumer streaming the object may be lost.
+   */
   async read(location: string, expectedSha256?: string): Promise<Buffer> {
     const name = this.nameOf(location);
-    try {
-      const got = await this.objects.get(name);
-      if (got === null) throw CheckpointError.at(location, `cannot read: no such object in ${this.objects.where}`);
-      // one buffer of the announced size, filled as chunks arrive: the bytes are held once
-      const out = Buffer.allocUnsafe(got.size);
-      let at = 0;
-      for await (const c of got.data) {
-        if (at + c.length > out.length) throw CheckpointError.at(location, `the object is larger than its recorded ${got.size} bytes`);
-        out.set(c, at);
-        at += c.length;
+    for (let attempt = 1; ; attempt++) {
+      const last = attempt >= this.retry.attempts;
+      try {
+        const got = await this.objects.get(name);
+        if (got === null) {
+          if (last) throw CheckpointError.at(location, `cannot read: no such object in ${this.objects.where}`);
+        } else return verify(location, await this.collect(location, got), expectedSha256);
+      } catch (err) {
+        if (err instanceof CheckpointError) throw err;
+        // a digest the object store itself found wrong is the checkpoint's fault; anything else is the connection's
+        if (/digest/i.test((err as Error).message))
+          throw CheckpointError.at(location, `damaged in ${this.objects.where}: ${(err as Error).message}`, { cause: err });
+        if (last)
+          throw new CheckpointStoreUnavailableError(
+            `checkpoint ${location}: cannot read from ${this.objects.where} (${attempt} attempts): ${(err as Error).message}`,
+            { cause: err },
+          );
       }
-      if (at !== out.length) throw CheckpointError.at(location, `truncated: ${at} of ${got.size} bytes arrived`);
-      return verify(location, out, expectedSha256);
-    } catch (err) {
-      if (err instanceof CheckpointError) throw err;
-      // a digest the object store itself found wrong is the checkpoint's fault; anything else is the connection's
-      if (/digest/i.test((err as Error).message))
-        throw CheckpointError.at(location, `damaged in ${this.objects.where}: ${(err as Error).message}`, { cause: err });
-      throw new CheckpointStoreUnavailableError(
-        `checkpoint ${location}: cannot read from ${this.objects.where}: ${(err as Error).message}`,
-        {
-          cause: err,
-        },
-      );
+      await sleep(this.retry.firstDelayMs * 2 ** (attempt - 1));
     }
+  }
+
+  /** One buffer of the announced size, filled as chunks arrive: the bytes are held once. */
+  private async collect(location: string, got: { size: number; data: AsyncIterable<Uint8Array> }): Promise<Buffer> {
+    const out = Buffer.allocUnsafe(got.size);
+    let at = 0;
+    for await (const c of got.data) {
+      if (at + c.length > out.length) throw CheckpointError.at(location, `the object is larger than its recorded ${got.size} bytes`);
+      out.set(c, at);
+      at += c.length;
+    }
+    if (at !== out.length) throw CheckpointError.at(location, `truncated: ${at} of ${got.size} bytes arrived`);
+    return out;
   }
 
   async delete(location: string): Promise<number> {

@@ -36,10 +36,17 @@ export interface StoredObject {
 const CHUNK_BYTES = 1024 * 1024;
 /**
  * How long a put waits for JetStream to acknowledge a chunk. The client publishes every chunk as
- * it reads it and collects the acknowledgements at the end, so on a busy host a large checkpoint's
- * last chunks wait for all before them (the client's default, 5 s, timed out a 268 MB one).
+ * it reads it and collects the acknowledgements at the end, so a large checkpoint's last chunks
+ * wait for all before them (the client's default, 5 s, timed out a 268 MB one on a busy host):
+ * 15 s, plus a second per 5 MB the caller says the object holds. A put that loses its server
+ * mid-way fails after this and is tried again by the caller (ObjectCheckpointStore).
  */
-const PUT_ACK_TIMEOUT_MS = 120_000;
+/** A read gives up when no chunk arrived for this long. */
+const GET_IDLE_TIMEOUT_MS = 20_000;
+
+function putAckTimeoutMs(bytes: number | undefined): number {
+  return 15_000 + Math.ceil((bytes ?? 500e6) / 5e6) * 1000;
+}
 
 /** One bucket of the object store on its own connection (reconnecting: it outlives server restarts). */
 export class NatsObjectBucket {
@@ -80,7 +87,7 @@ export class NatsObjectBucket {
   }
 
   /** Stores `chunks` under `name` as they come (replacing an object of that name only once all arrived); returns the size. */
-  async put(name: string, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<number> {
+  async put(name: string, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, sizeHint?: number): Promise<number> {
     const it = (Symbol.asyncIterator in chunks ? chunks[Symbol.asyncIterator]() : chunks[Symbol.iterator]()) as
       | AsyncIterator<Uint8Array>
       | Iterator<Uint8Array>;
@@ -94,16 +101,39 @@ export class NatsObjectBucket {
       },
       { highWaterMark: 0 },
     );
-    const info = await this.os.put({ name, options: { max_chunk_size: CHUNK_BYTES } }, stream, { timeout: PUT_ACK_TIMEOUT_MS });
+    const info = await this.os.put({ name, options: { max_chunk_size: CHUNK_BYTES } }, stream, { timeout: putAckTimeoutMs(sizeHint) });
     return info.size;
   }
 
   /** The object's bytes as they arrive, or null when there is none. Iterating throws if the transfer fails or its digest does not match. */
+  /**
+   * The object's size and its chunks, or null when there is none. A read that stalls (no chunk for
+   * GET_IDLE_TIMEOUT_MS: the consumer that streams it was lost, e.g. to a server restarting) fails
+   * instead of waiting forever; the caller may try again.
+   */
   async get(name: string): Promise<{ size: number; data: AsyncIterable<Uint8Array> } | null> {
     const r = await this.os.get(name);
     if (r === null) return null;
+    const where = this.where;
     const data = async function* () {
-      for await (const chunk of r.data as unknown as AsyncIterable<Uint8Array>) yield chunk;
+      const reader = r.data.getReader();
+      try {
+        for (;;) {
+          let timer: NodeJS.Timeout | undefined;
+          const stalled = new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () => reject(new Error(`reading '${name}' from ${where} stalled: no data for ${GET_IDLE_TIMEOUT_MS / 1000} s`)),
+              GET_IDLE_TIMEOUT_MS,
+            );
+          });
+          const next = await Promise.race([reader.read(), stalled]).finally(() => clearTimeout(timer));
+          if (next.done) break;
+          yield next.value;
+        }
+      } finally {
+        reader.releaseLock();
+        void r.data.cancel().catch(() => undefined);
+      }
       const err = await r.error;
       if (err) throw err;
     };
