@@ -183,12 +183,18 @@ async function names(dir: string, keep: (e: import('node:fs').Dirent) => boolean
 export class ObjectCheckpointStore implements CheckpointStore {
   readonly kind = 'nats' as const;
   /**
-   * @param retry a failed put, or an object not (yet) found, is tried `attempts` times in all,
-   * waiting `firstDelayMs`, then twice as long each time (default 5 tries from 500 ms: 7.5 s).
+   * @param retry a failed put is tried `attempts` times in all, a read that finds no object or
+   * fails `readAttempts` times, waiting `firstDelayMs`, then twice as long each time (default: puts
+   * 5 tries from 500 ms, 7.5 s of waiting; reads 8 tries, 63.5 s: after a whole NATS cluster
+   * restarted under load, a stream answered "no such object" for objects it held for longer than 7.5 s).
    */
   constructor(
     private readonly objects: ObjectBucket,
-    private readonly retry: { attempts: number; firstDelayMs: number } = { attempts: 5, firstDelayMs: 500 },
+    private readonly retry: { attempts: number; readAttempts: number; firstDelayMs: number } = {
+      attempts: 5,
+      readAttempts: 8,
+      firstDelayMs: 500,
+    },
   ) {}
 
   get bucket(): string {
@@ -243,7 +249,7 @@ export class ObjectCheckpointStore implements CheckpointStore {
   async read(location: string, expectedSha256?: string): Promise<Buffer> {
     const name = this.nameOf(location);
     for (let attempt = 1; ; attempt++) {
-      const last = attempt >= this.retry.attempts;
+      const last = attempt >= this.retry.readAttempts;
       try {
         const got = await this.objects.get(name);
         if (got === null) {
