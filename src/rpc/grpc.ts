@@ -286,6 +286,9 @@ function channelCredentials(tls: ClientTls | undefined): { credentials: grpc.Cha
   return { credentials: grpc.credentials.createSsl(tls.ca, tls.key, tls.cert), channelOptions };
 }
 
+/** ResumeRun's deadline: the coordinator reads and hashes the run's checkpoints (maybe from the object store) before it answers. */
+const RESUME_TIMEOUT_MS = 15 * 60_000;
+
 /** A client for the coordinator at `host:port` (TLS when `options.tls` is set). Does not connect until the first call. */
 export function connectCoordinator(address: string, options: CoordinatorClientOptions): CoordinatorClient {
   const Ctor = coordinatorService();
@@ -308,16 +311,17 @@ export function connectCoordinator(address: string, options: CoordinatorClientOp
   };
   const callTimeoutMs = options.callTimeoutMs ?? 30_000;
   const unary =
-    <Q, R>(method: string) =>
+    <Q, R>(method: string, timeoutMs = callTimeoutMs) =>
     (req: Q): Promise<R> =>
       new Promise((resolve, reject) => {
         const cb: Callback<R> = (err, res) => (err ? void diagnosed(fromServiceError(err, address, tls)).then(reject) : resolve(res as R));
-        raw[method]!.call(raw, req, metadata(), { deadline: Date.now() + callTimeoutMs }, cb);
+        raw[method]!.call(raw, req, metadata(), { deadline: Date.now() + timeoutMs }, cb);
       });
   const stream =
     <Q, R>(method: string) =>
     (req: Q): RpcStream<R> => {
-      const call = raw[method]!.call(raw, req, metadata()) as grpc.ClientReadableStream<R>;
+      // with a listener, a stream cancelled or failed before anyone iterates it cannot crash the process
+      const call = (raw[method]!.call(raw, req, metadata()) as grpc.ClientReadableStream<R>).on('error', () => undefined);
       let cancelled = false;
       return {
         cancel() {
@@ -361,7 +365,7 @@ export function connectCoordinator(address: string, options: CoordinatorClientOp
     reportMetrics: unary('ReportMetrics'),
     reportCheckpoint: unary('ReportCheckpoint'),
     submitRun: unary('SubmitRun'),
-    resumeRun: unary('ResumeRun'),
+    resumeRun: unary('ResumeRun', Math.max(callTimeoutMs, RESUME_TIMEOUT_MS)),
     cancelRun: unary('CancelRun'),
     getRun: unary('GetRun'),
     watchCluster: stream('WatchCluster'),
