@@ -557,13 +557,6 @@ test('cluster multihost - nats cluster, coordinator and 3 worker hosts in their 
 
   await t.test(
     'd - the whole cluster killed mid-run; bnn resume --coordinator from the client host continues from the object store and ends bit-identical to an uninterrupted run',
-    {
-      // Open (issue 11): after kill -9 of all three servers, reading the checkpoints back across the
-      // namespaces answers "no such object" or stalls for minutes in most runs (it passed in 1 of 8),
-      // although every server restores the same messages and the same sequence on loopback reads
-      // them at once. Reported as a todo, with its diagnostics, until that is understood.
-      todo: 'object-store reads after a whole NATS cluster restart across namespaces: see the comment',
-    },
     () => scenarioWholeClusterKilled(must()),
   );
 

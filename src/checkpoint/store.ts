@@ -183,16 +183,18 @@ async function names(dir: string, keep: (e: import('node:fs').Dirent) => boolean
 export class ObjectCheckpointStore implements CheckpointStore {
   readonly kind = 'nats' as const;
   /**
-   * @param retry a failed put is tried `attempts` times in all, a read that finds no object or
-   * fails `readAttempts` times, waiting `firstDelayMs`, then twice as long each time (default: puts
-   * 5 tries from 500 ms, 7.5 s of waiting; reads 8 tries, 63.5 s: after a whole NATS cluster
-   * restarted under load, a stream answered "no such object" for objects it held for longer than 7.5 s).
+   * @param retry a failed put is tried `attempts` times in all, a read that fails `readAttempts`
+   * times and one that finds no object `missingAttempts` times, waiting `firstDelayMs`, then twice
+   * as long each time (default: puts 5 tries from 500 ms, 7.5 s of waiting; failed reads 8 tries,
+   * 63.5 s, for a NATS cluster restarting under load; a missing object 3 tries, 1.5 s, for a replica
+   * that answers before it has caught up: an object truly gone is reported soon).
    */
   constructor(
     private readonly objects: ObjectBucket,
-    private readonly retry: { attempts: number; readAttempts: number; firstDelayMs: number } = {
+    private readonly retry: { attempts: number; readAttempts: number; missingAttempts: number; firstDelayMs: number } = {
       attempts: 5,
       readAttempts: 8,
+      missingAttempts: 3,
       firstDelayMs: 500,
     },
   ) {}
@@ -241,10 +243,10 @@ export class ObjectCheckpointStore implements CheckpointStore {
   }
 
   /**
-   * Reads and verifies the object. One the store recorded but the bucket does not show, or a read
-   * that failed or stalled on the way, is tried again for a while (`retry`): right after the NATS
-   * cluster restarts, a stream's leader may answer before it has applied what its log holds, and
-   * the consumer streaming the object may be lost.
+   * Reads and verifies the object. A read that failed or stalled on the way is tried again for a
+   * while (`retry`): right after the NATS cluster restarts, its stream leaders are being elected
+   * and the consumer streaming the object may be lost. One the bucket does not show is tried again
+   * briefly (a replica may answer before it caught up), then reported missing.
    */
   async read(location: string, expectedSha256?: string): Promise<Buffer> {
     const name = this.nameOf(location);
@@ -253,7 +255,8 @@ export class ObjectCheckpointStore implements CheckpointStore {
       try {
         const got = await this.objects.get(name);
         if (got === null) {
-          if (last) throw CheckpointError.at(location, `cannot read: no such object in ${this.objects.where}`);
+          if (last || attempt >= this.retry.missingAttempts)
+            throw CheckpointError.at(location, `cannot read: no such object in ${this.objects.where}`);
         } else return verify(location, await this.collect(location, got), expectedSha256);
       } catch (err) {
         if (err instanceof CheckpointError) throw err;

@@ -2,7 +2,7 @@
 // host that wrote them (src/checkpoint/store.ts gives the bytes their meaning). The second and
 // last file that imports the NATS client; it connects through nats-transport's connectNats, so
 // credentials, TLS and their errors are the all-reduce's.
-import { StorageType, type NatsConnection, type ObjectStore } from 'nats';
+import { StorageType, type JetStreamManager, type NatsConnection, type ObjectStore, type PurgeOpts, type PurgeResponse } from 'nats';
 import { connectNats, type NatsTransportOptions } from './nats-transport.js';
 import { redactNatsUrl } from './nats-url.js';
 
@@ -48,6 +48,56 @@ function putAckTimeoutMs(bytes: number | undefined): number {
   return 15_000 + Math.ceil((bytes ?? 500e6) / 5e6) * 1000;
 }
 
+/**
+ * Makes the object store delete chunks message by message instead of purging their subject.
+ *
+ * The client removes an object's chunks (on delete, on replacing an object, after a failed put)
+ * with a stream purge filtered by the chunks' subject. nats-server 2.9 (Debian's) replays that
+ * purge from its raft log after an unclean stop (kill -9, power loss) as "drop every message up to
+ * the purge's last sequence", ignoring the filter: a cluster killed whole came back with only the
+ * messages written after the last purge, so every checkpoint older than the newest retention
+ * delete was gone ("no such object"). Deletes of single messages are replayed by sequence, so they
+ * are safe: the purge the client calls is replaced, on this bucket only, by finding the matching
+ * sequences (a headers-only ordered consumer) and deleting each one.
+ */
+async function purgeOneByOne(nc: NatsConnection, os: ObjectStore, bucket: string): Promise<void> {
+  const stream = `OBJ_${bucket}`;
+  const jsm = (os as unknown as { jsm?: JetStreamManager }).jsm;
+  if (!jsm?.streams || typeof jsm.streams.purge !== 'function')
+    throw new Error('the NATS client changed: its object store has no stream manager to delete chunks with');
+  const streams = Object.create(jsm.streams) as JetStreamManager['streams'];
+  streams.purge = async (name: string, opts?: PurgeOpts): Promise<PurgeResponse> => {
+    const filter = opts && 'filter' in opts ? opts.filter : undefined;
+    if (name !== stream || !filter || opts === undefined || Object.keys(opts).length !== 1)
+      throw new Error(`refusing a purge of ${name} other than by one subject (${JSON.stringify(opts)})`);
+    const purged = await deleteMatching(nc, jsm, stream, filter);
+    return { success: true, purged };
+  };
+  (os as unknown as { jsm: JetStreamManager }).jsm = Object.assign(Object.create(jsm) as JetStreamManager, { streams });
+}
+
+/** Deletes every message of `stream` on `subject`, one by one; returns how many. */
+async function deleteMatching(nc: NatsConnection, jsm: JetStreamManager, stream: string, subject: string): Promise<number> {
+  const si = await jsm.streams.info(stream, { subjects_filter: subject });
+  const expected = si.state.subjects?.[subject] ?? 0;
+  if (expected === 0) return 0;
+  const consumer = await nc.jetstream().consumers.get(stream, { filterSubjects: subject, headers_only: true });
+  const seqs: number[] = [];
+  for (let last = false; !last && seqs.length < expected; ) {
+    const batch = await consumer.fetch({ max_messages: 1024, expires: 5000 });
+    let got = 0;
+    for await (const m of batch) {
+      seqs.push(m.seq);
+      got++;
+      last = m.info.pending === 0;
+      if (last) break;
+    }
+    if (got === 0) break;
+  }
+  for (const seq of seqs) await jsm.streams.deleteMessage(stream, seq, false);
+  return seqs.length;
+}
+
 /** One bucket of the object store on its own connection (reconnecting: it outlives server restarts). */
 export class NatsObjectBucket {
   private constructor(
@@ -73,6 +123,7 @@ export class NatsObjectBucket {
         if (options.replicas !== undefined || replicas === 1 || !/replica|insufficient resources|clustered/i.test(err.message)) throw err;
         return views.os(options.bucket, { storage: StorageType.File, replicas: 1 });
       });
+      await purgeOneByOne(nc, os, options.bucket);
       return new NatsObjectBucket(nc, os, options.bucket, where);
     } catch (err) {
       await nc.close().catch(() => undefined);
