@@ -35,6 +35,7 @@ import {
   setRunBackend,
   touchWorker,
   upsertWorker,
+  type EpochMetricsInput,
   type StoreDb,
 } from '../src/store/index.js';
 import type {
@@ -59,6 +60,21 @@ export type WorkerState = 'alive' | 'suspect' | 'dead';
 /** A number a client sends, or 0. */
 function num(v: unknown): number {
   return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+}
+
+/** The epoch row of rank 0's epoch report (a test loss below 0: the epoch was not evaluated). */
+function epochMetricsOf(r: MetricsReport): EpochMetricsInput {
+  const evaluated = r.test_loss >= 0;
+  return {
+    epoch: r.epoch,
+    trainLoss: r.train_loss,
+    trainAcc: r.train_acc,
+    testLoss: evaluated ? r.test_loss : null,
+    testAcc: evaluated ? r.test_acc : null,
+    lr: r.lr,
+    samplesPerS: r.samples_per_s,
+    epochTimeS: r.epoch_time_s,
+  };
 }
 
 interface WorkerEntry {
@@ -668,26 +684,17 @@ export class Coordinator {
     if (r.energy_json) this.recordEnergy(run, w, r.energy_json);
     if (r.epoch === 0 && !r.done && !r.backend && !r.energy_json) this.progress(run, w, r);
     if (r.epoch > 0 && r.rank === 0) {
-      const evaluated = r.test_loss >= 0;
-      run.tally.record(this.db, run.id, {
-        epoch: r.epoch,
-        trainLoss: r.train_loss,
-        trainAcc: r.train_acc,
-        testLoss: evaluated ? r.test_loss : null,
-        testAcc: evaluated ? r.test_acc : null,
-        lr: r.lr,
-        samplesPerS: r.samples_per_s,
-        epochTimeS: r.epoch_time_s,
-      });
+      const m = epochMetricsOf(r);
+      run.tally.record(this.db, run.id, m);
       if (r.skipped_steps > 0) addEvent(this.db, { runId: run.id, kind: 'skipped', detail: { epoch: r.epoch, steps: r.skipped_steps } });
       this.events.publish('epoch', run.id, {
-        epoch: r.epoch,
+        epoch: m.epoch,
         epochs: run.config.train.epochs,
-        trainLoss: r.train_loss,
-        trainAcc: r.train_acc,
-        testLoss: evaluated ? r.test_loss : null,
-        testAcc: evaluated ? r.test_acc : null,
-        samplesPerS: r.samples_per_s,
+        trainLoss: m.trainLoss,
+        trainAcc: m.trainAcc,
+        testLoss: m.testLoss,
+        testAcc: m.testAcc,
+        samplesPerS: m.samplesPerS,
         // a member that finished its part is not lost, whatever its process does next
         workersAlive: run.members.filter((id) => run.finished.has(id) || this.workers.get(id)?.state === 'alive').length,
         worldSize: run.worldSize,
@@ -709,17 +716,7 @@ export class Coordinator {
   private lateEpoch(w: WorkerEntry, r: MetricsReport): void {
     const e = this.ended.get(r.run_id);
     if (!e || r.epoch === 0 || r.rank !== 0 || r.generation !== e.generation || e.rank0 !== w.id) return;
-    const evaluated = r.test_loss >= 0;
-    addEpochMetrics(this.db, r.run_id, {
-      epoch: r.epoch,
-      trainLoss: r.train_loss,
-      trainAcc: r.train_acc,
-      testLoss: evaluated ? r.test_loss : null,
-      testAcc: evaluated ? r.test_acc : null,
-      lr: r.lr,
-      samplesPerS: r.samples_per_s,
-      epochTimeS: r.epoch_time_s,
-    });
+    addEpochMetrics(this.db, r.run_id, epochMetricsOf(r));
   }
 
   /** The backend a rank's engine runs (rank 0's is the run's) and rank 0's model sizes. */

@@ -34,7 +34,7 @@ import { WorkerEnergy } from './energy.js';
 import { CoordinatorLostError, WorkerShutdownError } from './errors.js';
 import { startHeartbeat, type Heartbeat } from './heartbeat.js';
 import { ProgressReporter } from './progress.js';
-import { reporter, reportSink } from './report-sink.js';
+import { reporter, reportSink, type ReportSinkDeps } from './report-sink.js';
 
 export interface RunWorkerOptions {
   /** `host:port` of the coordinator. */
@@ -167,17 +167,34 @@ function interruption(run: RunFeed): Error | null {
   }
 }
 
+/** One assigned run as this worker trains it: what it runs, with whom, and where it reports. */
+interface AssignedRun {
+  client: CoordinatorClient;
+  ctx: RunContext;
+  options: RunWorkerOptions;
+  config: RunConfig;
+  group: ElasticGroup;
+  /** The engine that really runs (recorded on the run's row). */
+  backend: string;
+  /** Who reports: the coordinator client, this worker, the run, its place in the current generation. */
+  reportTo: Omit<ReportSinkDeps, 'progress' | 'log'>;
+  /** Sends one report for the run (stateless: any number of callers share it). */
+  report: (m: Partial<MetricsReport>) => Promise<void>;
+}
+
 /** Trains the assigned run to its end here; returns the exit code. */
 async function serveRun(client: CoordinatorClient, c: RunContext, o: RunWorkerOptions): Promise<number> {
   const a = c.feed.first;
   const group = { current: null as ElasticGroup | null };
-  const report = reporter({ client, workerId: c.workerId, runId: a.run_id, group: () => group.current?.assignment ?? groupOf(a, o) });
+  const reportTo = { client, workerId: c.workerId, runId: a.run_id, group: () => group.current?.assignment ?? groupOf(a, o) };
+  const report = reporter(reportTo);
   try {
     const config = parseRunConfig(JSON.parse(a.config_json), { source: `run ${a.run_id}` });
     const engine = await initEngine({ backend: o.backend, threads: runThreads(config, o.threads), warn: c.log });
     group.current = elasticGroup(client, c, config, o);
     c.feed.forwardTo((next) => group.current!.offer(groupOf(next, o)));
-    const { steps, energyJson } = await trainAssigned(client, config, group.current, c, o, engine.backend);
+    const run: AssignedRun = { client, ctx: c, options: o, config, group: group.current, backend: engine.backend, reportTo, report };
+    const { steps, energyJson } = await trainAssigned(run);
     await report({ done: true, steps, energy_json: energyJson });
     c.log(`run ${a.run_id} done after ${steps} steps`);
     return 0;
@@ -195,19 +212,12 @@ async function serveRun(client: CoordinatorClient, c: RunContext, o: RunWorkerOp
 }
 
 /** The data, model and loop of the run, with this worker's group as the collective and the coordinator as the sink. */
-async function trainAssigned(
-  client: CoordinatorClient,
-  config: RunConfig,
-  group: ElasticGroup,
-  c: RunContext,
-  o: RunWorkerOptions,
-  backend: string,
-): Promise<{ steps: number; energyJson: string }> {
-  const a = c.feed.first;
-  const stores = checkpointStores(a, o, c.workerId);
+async function trainAssigned(run: AssignedRun): Promise<{ steps: number; energyJson: string }> {
+  const a = run.ctx.feed.first;
+  const stores = checkpointStores(a, run.options, run.ctx.workerId);
   try {
-    const checkpointStore = await stores.writer(a.checkpoint_store === 'nats' ? 'nats' : 'local', config.checkpointDir);
-    return await trainWith(client, config, group, c, o, backend, stores, checkpointStore);
+    const checkpointStore = await stores.writer(a.checkpoint_store === 'nats' ? 'nats' : 'local', run.config.checkpointDir);
+    return await trainWith(run, stores, checkpointStore);
   } finally {
     await stores.close();
   }
@@ -232,35 +242,26 @@ function checkpointStores(a: Assignment, o: RunWorkerOptions, name: string): Che
 }
 
 async function trainWith(
-  client: CoordinatorClient,
-  config: RunConfig,
-  group: ElasticGroup,
-  c: RunContext,
-  o: RunWorkerOptions,
-  backend: string,
+  run: AssignedRun,
   stores: CheckpointStores,
   checkpointStore: CheckpointStore,
 ): Promise<{ steps: number; energyJson: string }> {
+  const { config, group, ctx: c, options: o, report } = run;
   const a = c.feed.first;
   const setup = await prepareTraining(config);
-  const report = reporter({ client, workerId: c.workerId, runId: a.run_id, group: () => group.assignment });
   // what the run's row records: the engine that really runs, and (rank 0) the model's sizes
   const rank0 = group.assignment.rank === 0;
   await report({
-    backend,
+    backend: run.backend,
     ...(rank0 ? { model_size_bytes: fp32SizeBytes(setup.model), packed_size_bytes: packedSizeBytes(setup.model) ?? 0 } : {}),
   });
   const energy = await WorkerEnergy.start((energy_json) => report({ energy_json }), c.log);
-  const progress = new ProgressReporter(
-    reporter({ client, workerId: c.workerId, runId: a.run_id, group: () => group.assignment }),
-    { gpuCount: c.gpuCount },
-    () => rejectionFields(group),
-  );
+  const progress = new ProgressReporter(report, { gpuCount: c.gpuCount }, () => rejectionFields(group));
   try {
     const collective = groupCollective(group, flatLayout(setup.model.params()), {
       timeReduce: (wait) => progress.allreduce(wait, () => group.bytes),
     });
-    const reports = reportSink({ client, workerId: c.workerId, runId: a.run_id, group: () => group.assignment, progress, log: c.log });
+    const reports = reportSink({ ...run.reportTo, progress, log: c.log });
     const sink = {
       ...reports,
       step: (s: Parameters<typeof reports.step>[0]) => {

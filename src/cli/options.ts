@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { describeAllowed, resolvePath } from '../config/describe.js';
 import { NAMED_OVERRIDES, type ConfigOverrides } from '../config/overrides.js';
+import { UserError } from '../util/errors.js';
 
 /**
  * The run-config override flags (`--epochs`, ..., repeatable `--set path=value`), shared
@@ -29,4 +30,13 @@ export function overridesFromOptions(opts: Record<string, unknown>): ConfigOverr
   }
   if (Array.isArray(opts.set)) overrides.set = opts.set;
   return overrides as ConfigOverrides;
+}
+
+/**
+ * Refuses the first of `flags` (flag name → the value given, undefined when absent) that was
+ * given: a usage error (exit 2) saying `<flag> <why>`. For flags that only apply in another mode.
+ */
+export function refuseFlags(flags: Record<string, unknown>, why: string): void {
+  const given = Object.entries(flags).find(([, v]) => v !== undefined);
+  if (given) throw new UserError(`${given[0]} ${why}`, { exitCode: 2 });
 }

@@ -11,7 +11,7 @@ import { UserError } from '../../util/errors.js';
 import { workerGpuArgs } from '../../launch/local-cluster.js';
 import { runClusterSession, type SessionStart, type SessionTarget } from '../cluster-session.js';
 import { action, type CommandContext } from '../command.js';
-import { addConfigOverrideOptions, overridesFromOptions } from '../options.js';
+import { addConfigOverrideOptions, overridesFromOptions, refuseFlags } from '../options.js';
 import { addClientTlsOptions, clientTlsFromFlags, type ClientTlsFlags } from '../security-options.js';
 import { clusterToken } from './coordinator.js';
 
@@ -137,13 +137,10 @@ function launchTarget(raw: LaunchFlags): {
     };
     return { target, workers: f.workers, priority: f.priority ?? 0, ...(f.compression ? { compression: f.compression } : {}) };
   }
-  for (const [flag, set] of [
-    ['--detach', raw.detach],
-    ['--priority', raw.priority],
-  ] as const) {
-    if (set !== undefined)
-      throw new UserError(`${flag} needs --coordinator <host:port>: a --local cluster lives only as long as its one run`, { exitCode: 2 });
-  }
+  refuseFlags(
+    { '--detach': raw.detach, '--priority': raw.priority },
+    'needs --coordinator <host:port>: a --local cluster lives only as long as its one run',
+  );
   if (raw.local === undefined)
     throw new UserError('bnn launch needs --local <n> (start a cluster here) or --coordinator <host:port> (submit to a running one)', {
       exitCode: 2,

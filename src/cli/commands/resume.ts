@@ -24,6 +24,7 @@ import { runClusterSession } from '../cluster-session.js';
 import { GPUS_HELP, gpusFlag } from './launch.js';
 import { action, type CommandContext } from '../command.js';
 import { addClientTlsOptions, clientTlsFromFlags, type ClientTlsFlags } from '../security-options.js';
+import { refuseFlags } from '../options.js';
 import { clusterToken } from './coordinator.js';
 
 interface ResumeFlags extends ClientTlsFlags, Record<string, unknown> {
@@ -175,15 +176,10 @@ export function registerResume(program: Command, ctx: CommandContext): void {
   addClientTlsOptions(cmd).action(
     action(ctx, async (id: string, raw: ResumeFlags) => {
       if (raw.coordinator !== undefined) return resumeRemote(id, raw, ctx);
-      for (const [flag, set] of [
-        ['--workers', raw.workers],
-        ['--token', raw.token],
-        ['--priority', raw.priority],
-        ['--detach', raw.detach],
-      ] as const) {
-        if (set !== undefined)
-          throw new UserError(`${flag} needs --coordinator <host:port> (use --local <n> for a cluster started here)`, { exitCode: 2 });
-      }
+      refuseFlags(
+        { '--workers': raw.workers, '--token': raw.token, '--priority': raw.priority, '--detach': raw.detach },
+        'needs --coordinator <host:port> (use --local <n> for a cluster started here)',
+      );
       const f = parseFlags(flagsSchema, raw);
       if (!existsSync(f.store)) throw new UserError(`--store: ${f.store} does not exist (pass the experiment database that holds the run)`);
       const run = await checkResumable(f.store, id, raw.force === true);
@@ -231,18 +227,16 @@ export function registerResume(program: Command, ctx: CommandContext): void {
 
 /** `bnn resume --coordinator host:port <run>`: ResumeRun on a running cluster, followed like `bnn launch --coordinator`. */
 async function resumeRemote(id: string, raw: ResumeFlags, ctx: CommandContext): Promise<number> {
-  for (const [flag, set] of [
-    ['--local', raw.local],
-    ['--threads-per-worker', raw.threadsPerWorker],
-    ['--gpus', raw.gpus],
-    ['--nats-server-bin', raw.natsServerBin],
-    ['--force', raw.force],
-  ] as const) {
-    if (set !== undefined)
-      throw new UserError(`${flag} applies to a cluster started here, not with --coordinator (the cluster's coordinator decides)`, {
-        exitCode: 2,
-      });
-  }
+  refuseFlags(
+    {
+      '--local': raw.local,
+      '--threads-per-worker': raw.threadsPerWorker,
+      '--gpus': raw.gpus,
+      '--nats-server-bin': raw.natsServerBin,
+      '--force': raw.force,
+    },
+    "applies to a cluster started here, not with --coordinator (the cluster's coordinator decides)",
+  );
   const f = parseFlags(remoteFlags, raw);
   const tls = clientTlsFromFlags(raw);
   const warn = (line: string) => {
