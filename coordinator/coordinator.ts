@@ -7,7 +7,7 @@ import { newRunKey } from '../src/collective/auth.js';
 import { COMPRESSIONS, isCompression } from '../src/collective/compression.js';
 import { NatsObjectBucket } from '../src/collective/nats-object-store.js';
 import { redactNatsUrl } from '../src/collective/nats-url.js';
-import { CheckpointStores, isObjectLocation } from '../src/checkpoint/index.js';
+import { CheckpointStores, isObjectLocation, type ObjectStoreConnection } from '../src/checkpoint/index.js';
 import { DEFAULT_KEEP_CHECKPOINTS, parseRunConfig, type RunConfig } from '../src/config/index.js';
 import { currentProcessOwner, type ProcessOwner } from '../src/util/process-owner.js';
 import { AsyncQueue } from '../src/util/queue.js';
@@ -970,6 +970,18 @@ export class Coordinator {
   /** Fails every active run (the coordinator is going away). */
   failActive(reason: string): void {
     for (const run of [...this.runs.values()]) this.end(run, 'FAILED', reason);
+  }
+
+  /**
+   * The coordinator's own NATS connections (the checkpoint object store's; the all-reduce's are the
+   * workers'): 'none' when it holds none and needs none. With `checkpointStore: 'nats'` it needs
+   * one, so a call that finds none starts opening it and answers 'connecting'.
+   */
+  natsConnection(): ObjectStoreConnection {
+    const held = this.checkpoints.connection();
+    if (held !== 'none' || this.deps.options.checkpointStore !== 'nats' || this.closing || !this.checkpoints.hasObjects) return held;
+    this.checkpoints.objects().catch((err: unknown) => this.log(`checkpoint object store: ${(err as Error).message}`));
+    return 'connecting';
   }
 
   /** Stops the sweep and every stream; runs still active are left as they are in the store. */

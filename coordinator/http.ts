@@ -1,6 +1,7 @@
 // The coordinator's monitoring port (plain HTTP, read-only): `/` the dashboard, `/metrics` the
 // Prometheus exposition, `/events` server-sent events for the dashboard, `/api/state` and
-// `/api/runs/<id>/epochs` as JSON. Built, then bound by `listen` (like the gRPC server).
+// `/api/runs/<id>/epochs` as JSON, `/healthz` and `/readyz` for probes. Built, then bound by
+// `listen` (like the gRPC server).
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,11 +10,14 @@ import { fileURLToPath } from 'node:url';
 import { listEpochMetrics, listRuns, RunNotFoundError, getRun, type StoreDb } from '../src/store/index.js';
 import type { Coordinator } from './coordinator.js';
 import { UserError } from '../src/util/errors.js';
+import { readiness } from './health.js';
 import { createCoordinatorMetrics, type CoordinatorMetrics } from './metrics.js';
 
 export interface MonitorHttpDeps {
   coordinator: Coordinator;
   db: StoreDb;
+  /** The coordinator's gRPC server, whose state `/readyz` reports. */
+  grpc: { readonly accepting: boolean };
   /** Given: the caller closes it; absent: one is made (with process metrics) and closed with the server. */
   metrics?: CoordinatorMetrics;
   /** How often `/events` pushes the worker table (`state` events). */
@@ -127,7 +131,7 @@ export function createMonitorHttpServer(deps: MonitorHttpDeps): MonitorHttpServe
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' });
       res.end(
-        `${req.method} is not supported here; this port is read-only (GET ${[...assets.keys(), '/metrics', '/events', '/api/state'].join(', ')})\n`,
+        `${req.method} is not supported here; this port is read-only (GET ${[...assets.keys(), '/metrics', '/events', '/api/state', '/healthz', '/readyz'].join(', ')})\n`,
       );
       return;
     }
@@ -135,6 +139,13 @@ export function createMonitorHttpServer(deps: MonitorHttpDeps): MonitorHttpServe
     if (asset) {
       res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-cache' });
       res.end(asset.body);
+    } else if (path === '/healthz') {
+      // answering at all is the check: the process runs and its event loop turns
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+      res.end('ok\n');
+    } else if (path === '/readyz') {
+      const r = readiness({ coordinator, db, grpc: deps.grpc });
+      json(res, r.ready ? 200 : 503, r);
     } else if (path === '/metrics') {
       const text = await metrics.render();
       res.writeHead(200, { 'content-type': metrics.contentType });
@@ -154,7 +165,7 @@ export function createMonitorHttpServer(deps: MonitorHttpDeps): MonitorHttpServe
       }
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' });
-      res.end(`no ${path} here: GET / (dashboard), /metrics (Prometheus), /events (server-sent events), /api/state\n`);
+      res.end(`no ${path} here: GET / (dashboard), /metrics (Prometheus), /events (server-sent events), /api/state, /healthz, /readyz\n`);
     }
   };
 

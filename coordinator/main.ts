@@ -39,7 +39,7 @@ export async function runCoordinator(o: RunCoordinatorOptions): Promise<number> 
   let monitor: StartedMonitor | null = null;
   try {
     port = await server.listen(o.host, o.port);
-    if (o.http) monitor = await startMonitorHttp({ coordinator: server.coordinator, db: store.db, log: o.log }, o.http);
+    if (o.http) monitor = await startMonitorHttp({ coordinator: server.coordinator, db: store.db, grpc: server, log: o.log }, o.http);
   } catch (err) {
     await server.shutdown(0);
     store.close();
@@ -63,9 +63,11 @@ export async function runCoordinator(o: RunCoordinatorOptions): Promise<number> 
   o.announce(JSON.stringify({ listening: port, ...(monitor ? { http: monitor.port } : {}) }));
   const signal = await stopped;
   o.log(`coordinator stopping (${signal})`);
+  // health NOT_SERVING and /readyz 503 first, for as long as the rest takes; /healthz stays 200
+  server.drain();
   server.coordinator.failActive(`coordinator stopped (${signal})`);
-  await monitor?.close();
   await server.shutdown(1000);
+  await monitor?.close();
   store.close();
   if (o.exitWithStdin) process.stdin.pause();
   return 0;

@@ -1,6 +1,8 @@
 // The coordinator's Prometheus exposition (prom-client, its own registry): per-worker gauges read
 // from the coordinator's state at scrape time; step times and all-reduce traffic counted from the
-// `progress` events of the broadcast; runs by status from the experiment database.
+// `progress` events of the broadcast, a run's series dropped after it ended and a worker's after it
+// left or died (so a long-lived coordinator's exposition stays bounded); runs by status from the
+// experiment database.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { countRunsByStatus, RUN_STATUSES, type StoreDb } from '../src/store/index.js';
 import type { ClusterEvent } from '../src/rpc/index.js';
@@ -266,28 +268,111 @@ function registerProgressMetrics(registers: Registry[]): ProgressMetrics {
   return { stepSeconds, allreduceBytes, allreduceSeconds, messagesRejected };
 }
 
+type SeriesLabels = { run: string; worker: string; hostname: string };
+
+/** How long the series of a finished run or departed worker stay when nothing scrapes /metrics. */
+export const RETIRED_SERIES_MAX_AGE_MS = 10 * 60_000;
+
+/**
+ * The labelled series of the progress metrics, by run and worker, so that a finished run's and a
+ * departed worker's can go: they are retired when the run ends (COMPLETED, FAILED, CANCELLED) or
+ * the worker leaves or is declared dead, stay for the next scrape (which shows their final
+ * values), and are removed at the one after, or after RETIRED_SERIES_MAX_AGE_MS without scrapes.
+ * A run that becomes active again (a resume) is no longer retired.
+ */
+class ProgressSeries {
+  private readonly series = new Map<string, SeriesLabels>();
+  private readonly stepRuns = new Set<string>();
+  private readonly retired = new Map<string, { at: number; scrapesAtRetire: number; exposed: boolean }>();
+  private scrapesStarted = 0;
+
+  constructor(
+    private readonly m: ProgressMetrics,
+    private readonly hostnames: Map<string, string>,
+  ) {}
+
+  /** Notes the series `l` (now holding a value). */
+  touch(l: SeriesLabels, stepped: boolean): void {
+    this.series.set(JSON.stringify([l.run, l.worker, l.hostname]), l);
+    if (stepped) this.stepRuns.add(l.run);
+  }
+
+  retire(kind: 'run' | 'worker', id: string, now: number): void {
+    this.retired.set(`${kind}:${id}`, { at: now, scrapesAtRetire: this.scrapesStarted, exposed: false });
+    this.sweep(now);
+  }
+
+  unretire(kind: 'run' | 'worker', id: string): void {
+    this.retired.delete(`${kind}:${id}`);
+  }
+
+  /** Before a scrape: removes what an earlier scrape exposed (or what waited too long). Returns the end-of-scrape hook. */
+  beforeScrape(now: number): () => void {
+    this.sweep(now);
+    const started = ++this.scrapesStarted;
+    return () => {
+      for (const r of this.retired.values()) if (r.scrapesAtRetire < started) r.exposed = true;
+    };
+  }
+
+  private sweep(now: number): void {
+    for (const [key, r] of this.retired) {
+      if (!r.exposed && now - r.at < RETIRED_SERIES_MAX_AGE_MS) continue;
+      this.retired.delete(key);
+      const [kind, id] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
+      if (kind === 'worker') this.hostnames.delete(id);
+      if (kind === 'run' && this.stepRuns.delete(id)) this.m.stepSeconds.remove({ run: id });
+      for (const [k, l] of this.series) {
+        if ((kind === 'run' ? l.run : l.worker) !== id) continue;
+        this.series.delete(k);
+        this.m.allreduceBytes.remove(l);
+        this.m.allreduceSeconds.remove(l);
+        this.m.messagesRejected.remove(l);
+      }
+    }
+  }
+}
+
+const TERMINAL_RUN_STATUSES = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+
+/** Retires and restores series as `run` and `worker` events say (see ProgressSeries). */
+function followLifecycle(ev: ClusterEvent, d: Record<string, unknown>, series: ProgressSeries, now: number): void {
+  if (ev.kind === 'run' && typeof d.status === 'string') {
+    if (TERMINAL_RUN_STATUSES.has(d.status)) series.retire('run', ev.run_id, now);
+    else series.unretire('run', ev.run_id);
+  }
+  if (ev.kind === 'worker' && typeof d.workerId === 'string' && (d.state === 'left' || d.state === 'dead'))
+    series.retire('worker', d.workerId, now);
+}
+
 /**
  * Counts step times, all-reduce traffic and rejected messages from the broadcast's `progress` events, labelled with
- * the hostname its `worker` events (or the current snapshot) gave. Stop the returned queue to stop.
+ * the hostname its `worker` events (or the current snapshot) gave, and drops a finished run's and a departed
+ * worker's series (ProgressSeries). Stop the returned queue to stop.
  */
-function followProgress(
-  coordinator: Coordinator,
-  { stepSeconds, allreduceBytes, allreduceSeconds, messagesRejected }: ProgressMetrics,
-): AsyncQueue<ClusterEvent> {
+function followProgress(coordinator: Coordinator, m: ProgressMetrics): { queue: AsyncQueue<ClusterEvent>; series: ProgressSeries } {
   const hostnames = new Map<string, string>();
+  const series = new ProgressSeries(m, hostnames);
   const follow = (ev: ClusterEvent): void => {
     const d = JSON.parse(ev.detail_json) as Record<string, unknown>;
     if (ev.kind === 'worker' && typeof d.workerId === 'string' && typeof d.hostname === 'string') hostnames.set(d.workerId, d.hostname);
+    followLifecycle(ev, d, series, Date.now());
     if (ev.kind !== 'progress' || typeof d.workerId !== 'string') return;
     const l = { run: ev.run_id, worker: d.workerId, hostname: hostnames.get(d.workerId) ?? '' };
+    let stepped = false;
     if (Array.isArray(d.stepSeconds))
-      for (const s of d.stepSeconds) if (finite(s) !== undefined && s >= 0) stepSeconds.observe({ run: ev.run_id }, s);
+      for (const s of d.stepSeconds)
+        if (finite(s) !== undefined && s >= 0) {
+          m.stepSeconds.observe({ run: ev.run_id }, s);
+          stepped = true;
+        }
     const bytes = finite(d.allreduceBytes);
     const seconds = finite(d.allreduceSeconds);
-    if (bytes !== undefined && bytes >= 0) allreduceBytes.inc(l, bytes);
-    if (seconds !== undefined && seconds >= 0) allreduceSeconds.inc(l, seconds);
+    if (bytes !== undefined && bytes >= 0) m.allreduceBytes.inc(l, bytes);
+    if (seconds !== undefined && seconds >= 0) m.allreduceSeconds.inc(l, seconds);
     const rejected = finite(d.rejectedMessages);
-    if (rejected !== undefined && rejected > 0) messagesRejected.inc(l, rejected);
+    if (rejected !== undefined && rejected > 0) m.messagesRejected.inc(l, rejected);
+    series.touch(l, stepped);
   };
   for (const w of coordinator.snapshot().workers) hostnames.set(w.id, w.hostname);
   const queue: AsyncQueue<ClusterEvent> = coordinator.events.watch('');
@@ -300,7 +385,7 @@ function followProgress(
       }
     }
   })();
-  return queue;
+  return { queue, series };
 }
 
 export function createCoordinatorMetrics(deps: CoordinatorMetricsDeps): CoordinatorMetrics {
@@ -312,11 +397,16 @@ export function createCoordinatorMetrics(deps: CoordinatorMetricsDeps): Coordina
   for (const spec of WORKER_GAUGES) registerWorkerGauge(scope, spec);
   for (const spec of GPU_GAUGES) registerGpuGauge(scope, spec);
   registerRunGauges(scope, db);
-  const queue = followProgress(coordinator, registerProgressMetrics(scope.registers));
+  const { queue, series } = followProgress(coordinator, registerProgressMetrics(scope.registers));
 
   return {
     registry,
-    render: () => registry.metrics(),
+    async render() {
+      const exposed = series.beforeScrape(Date.now());
+      const text = await registry.metrics();
+      exposed();
+      return text;
+    },
     get contentType() {
       return registry.contentType;
     },

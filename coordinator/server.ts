@@ -113,6 +113,10 @@ export function createCoordinatorServer(deps: CoordinatorServerDeps): Coordinato
   return {
     coordinator,
     listen: (host, port) => rpc.listen(host, port),
+    get accepting() {
+      return rpc.accepting;
+    },
+    drain: () => rpc.drain(),
     async shutdown(graceMs) {
       coordinator.close();
       await rpc.shutdown(graceMs);

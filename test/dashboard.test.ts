@@ -87,7 +87,7 @@ test('dashboard - /events opens with a snapshot and follows runs; / and /dashboa
   const store = openStore(dir.join('bnn.db'));
   const server = createCoordinatorServer({ db: store.db, token: 'tok' });
   const monitor = (await startMonitorHttp(
-    { coordinator: server.coordinator, db: store.db, stateIntervalMs: 100 },
+    { coordinator: server.coordinator, db: store.db, grpc: server, stateIntervalMs: 100 },
     { host: '127.0.0.1', port: 0 },
   ))!;
   t.after(async () => {

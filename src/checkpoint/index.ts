@@ -26,6 +26,7 @@ export {
   type CheckpointStore,
   type CheckpointStoreKind,
   type CheckpointStoresOptions,
+  type ObjectStoreConnection,
   type Chunks,
   type ObjectBucket,
   type StoredCheckpoint,

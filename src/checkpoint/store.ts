@@ -58,6 +58,8 @@ export interface ObjectBucket {
   delete(name: string): Promise<boolean>;
   list(prefix?: string): Promise<{ name: string; size: number }[]>;
   close(): Promise<void>;
+  /** Whether its connection is up now; absent: always (a bucket without a connection). */
+  readonly connected?: boolean;
 }
 
 /** Whether `location` is in an object store. */
@@ -203,6 +205,11 @@ export class ObjectCheckpointStore implements CheckpointStore {
     return this.objects.bucket;
   }
 
+  /** Whether the bucket's connection is up now. */
+  get connected(): boolean {
+    return this.objects.connected ?? true;
+  }
+
   locationOf(runId: string, stem: string): string {
     checkName('run', runId);
     checkName('name', stem);
@@ -320,8 +327,13 @@ export interface CheckpointStoresOptions {
  * Every store a process may meet: local files, and object store buckets opened on first use (one
  * connection each, closed by `close`). A location says which store holds it.
  */
+/** The object store connections a `CheckpointStores` holds: none opened, one still opening, all up, or one down. */
+export type ObjectStoreConnection = 'none' | 'connecting' | 'connected' | 'disconnected';
+
 export class CheckpointStores {
   private readonly buckets = new Map<string, Promise<ObjectCheckpointStore>>();
+  /** The buckets of `buckets` whose opening settled successfully. */
+  private readonly opened = new Map<string, ObjectCheckpointStore>();
   private readonly files = new LocalCheckpointStore('/');
   constructor(private readonly o: CheckpointStoresOptions = {}) {}
 
@@ -342,7 +354,13 @@ export class CheckpointStores {
     let p = this.buckets.get(bucket);
     if (!p) {
       p = open(bucket).then((b) => new ObjectCheckpointStore(b));
-      p.catch(() => this.buckets.delete(bucket));
+      const opening = p;
+      p.then(
+        (s) => {
+          if (this.buckets.get(bucket) === opening) this.opened.set(bucket, s);
+        },
+        () => this.buckets.delete(bucket),
+      );
       this.buckets.set(bucket, p);
     }
     return p;
@@ -385,9 +403,17 @@ export class CheckpointStores {
     return (await this.forLocation(location)).size(location);
   }
 
+  /** The state of the object store connections opened so far (see `ObjectStoreConnection`). */
+  connection(): ObjectStoreConnection {
+    if (this.buckets.size === 0) return 'none';
+    if ([...this.opened.values()].some((s) => !s.connected)) return 'disconnected';
+    return this.opened.size < this.buckets.size ? 'connecting' : 'connected';
+  }
+
   async close(): Promise<void> {
     const opened = [...this.buckets.values()];
     this.buckets.clear();
+    this.opened.clear();
     for (const p of opened) await p.then((s) => s.close()).catch(() => undefined);
   }
 }

@@ -100,13 +100,27 @@ async function deleteMatching(nc: NatsConnection, jsm: JetStreamManager, stream:
 
 /** One bucket of the object store on its own connection (reconnecting: it outlives server restarts). */
 export class NatsObjectBucket {
+  private disconnected = false;
+
   private constructor(
     private readonly nc: NatsConnection,
     private readonly os: ObjectStore,
     readonly bucket: string,
     /** The servers, without credentials, for messages. */
     readonly where: string,
-  ) {}
+  ) {
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') this.disconnected = true;
+        else if (s.type === 'reconnect') this.disconnected = false;
+      }
+    })().catch(() => undefined);
+  }
+
+  /** Whether the connection is up now (false while it reconnects, and once closed). */
+  get connected(): boolean {
+    return !this.disconnected && !this.nc.isClosed();
+  }
 
   /** Connects and opens (or creates) the bucket. NatsObjectStoreError when the server has no JetStream. */
   static async open(options: NatsObjectBucketOptions): Promise<NatsObjectBucket> {

@@ -1,11 +1,13 @@
 // The one file that imports @grpc/grpc-js: the coordinator service over gRPC (server and
-// client), with the cluster token checked on every call.
+// client), with the cluster token checked on every call, and beside it the standard health
+// service (`grpc.health.v1.Health`), which answers without a token.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
 import { packageRoot } from '../config/package-info.js';
 import { isRefusal, RpcCode, RpcError, RpcRefusedError, RpcUnauthenticatedError, RpcUnavailableError, rpcCodeName } from './errors.js';
+import { COORDINATOR_SERVICE_NAME, HealthStatuses, type WatchedStatus } from './health.js';
 import { probeTls, type ClientTls, type ServerTls } from './tls.js';
 import type {
   Ack,
@@ -34,14 +36,31 @@ export function protoPath(): string {
   return join(packageRoot(), 'proto', 'bnn', 'v1', 'coordinator.proto');
 }
 
+/** The standard gRPC health checking protocol (`grpc.health.v1`), as Kubernetes' gRPC probes and grpc_health_probe speak it. */
+export function healthProtoPath(): string {
+  return join(packageRoot(), 'proto', 'grpc', 'health', 'v1', 'health.proto');
+}
+
+const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true };
+
 let serviceCtor: grpc.ServiceClientConstructor | null = null;
 function coordinatorService(): grpc.ServiceClientConstructor {
   if (!serviceCtor) {
-    const def = protoLoader.loadSync(protoPath(), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
+    const def = protoLoader.loadSync(protoPath(), LOADER_OPTIONS);
     const pkg = grpc.loadPackageDefinition(def) as unknown as { bnn: { v1: { Coordinator: grpc.ServiceClientConstructor } } };
     serviceCtor = pkg.bnn.v1.Coordinator;
   }
   return serviceCtor;
+}
+
+let healthCtor: grpc.ServiceClientConstructor | null = null;
+function healthService(): grpc.ServiceClientConstructor {
+  if (!healthCtor) {
+    const def = protoLoader.loadSync(healthProtoPath(), LOADER_OPTIONS);
+    const pkg = grpc.loadPackageDefinition(def) as unknown as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } };
+    healthCtor = pkg.grpc.health.v1.Health;
+  }
+  return healthCtor;
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -68,11 +87,18 @@ export interface RpcServerOptions {
   tls?: ServerTls;
 }
 
-/** A built, not yet bound server. */
+/**
+ * A built, not yet bound server. Its health service reports NOT_SERVING until `listen` bound the
+ * port, SERVING from then on, and NOT_SERVING again from `drain` (or `shutdown`).
+ */
 export interface RpcServer {
   /** Binds `host:port` (0: a free port), with TLS when the options carry it, and starts serving; resolves with the port. */
   listen(host: string, port: number): Promise<number>;
-  /** Stops accepting calls, ends open streams after `graceMs`, then forces the rest. Idempotent. */
+  /** Whether the port is bound and the server is neither draining nor shut down. */
+  readonly accepting: boolean;
+  /** Reports NOT_SERVING from now on (health Check and Watch) while still serving calls: the first step of a shutdown. Idempotent. */
+  drain(): void;
+  /** Drains, stops accepting calls, ends open streams after `graceMs`, then forces the rest. Idempotent. */
   shutdown(graceMs?: number): Promise<void>;
 }
 
@@ -171,7 +197,35 @@ export function createRpcServer(handlers: CoordinatorHandlers, options: RpcServe
     WatchCluster: serverStream('WatchCluster', handlers.watchCluster.bind(handlers)),
   } as grpc.UntypedServiceImplementation);
 
-  return serverLifecycle(server, options);
+  const health = new HealthStatuses([COORDINATOR_SERVICE_NAME]);
+  server.addService(healthService().service, healthHandlers(health));
+  return serverLifecycle(server, health, options);
+}
+
+type HealthRequest = { service: string };
+type HealthResponse = { status: WatchedStatus };
+
+/**
+ * `grpc.health.v1.Health` over `health`. No token: a probe (kubelet, grpc_health_probe) carries
+ * none, and the answer reveals nothing but a status. Not logged: probes come every few seconds.
+ */
+function healthHandlers(health: HealthStatuses): grpc.UntypedServiceImplementation {
+  const check: grpc.handleUnaryCall<HealthRequest, HealthResponse> = (call, callback) => {
+    const status = health.get(call.request.service);
+    if (status !== undefined) return callback(null, { status });
+    const details = `unknown service '${call.request.service}': this server serves '' and '${COORDINATOR_SERVICE_NAME}'`;
+    return callback({ code: grpc.status.NOT_FOUND, details, message: details });
+  };
+  const watch: grpc.handleServerStreamingCall<HealthRequest, HealthResponse> = (call) => {
+    const queue = health.watch(call.request.service);
+    call.on('cancelled', () => queue.stop());
+    call.on('close', () => queue.stop());
+    void (async () => {
+      for await (const status of queue) call.write({ status });
+      if (!call.cancelled) call.end();
+    })();
+  };
+  return { Check: check, Watch: watch } as grpc.UntypedServiceImplementation;
 }
 
 function serverCredentials(tls: ServerTls | undefined): grpc.ServerCredentials {
@@ -180,20 +234,38 @@ function serverCredentials(tls: ServerTls | undefined): grpc.ServerCredentials {
     : grpc.ServerCredentials.createInsecure();
 }
 
-/** `listen` (TLS as `options.tls` says when it binds) and an idempotent `shutdown`, for a server whose services are added. */
-function serverLifecycle(server: grpc.Server, options: RpcServerOptions): RpcServer {
+/**
+ * `listen` (TLS as `options.tls` says when it binds), `drain` and an idempotent `shutdown`, for a
+ * server whose services are added; `health` follows them.
+ */
+function serverLifecycle(server: grpc.Server, health: HealthStatuses, options: RpcServerOptions): RpcServer {
   let stopping: Promise<void> | null = null;
+  let bound = false;
+  let draining = false;
+  const drain = () => {
+    draining = true;
+    health.setAll('NOT_SERVING');
+  };
   return {
     listen(host, port) {
       return new Promise((resolve, reject) => {
         const credentials = serverCredentials(options.tls);
-        server.bindAsync(`${host}:${port}`, credentials, (err, bound) => {
-          if (err) reject(new RpcUnavailableError(`cannot listen on ${host}:${port}: ${err.message}`, { cause: err }));
-          else resolve(bound);
+        server.bindAsync(`${host}:${port}`, credentials, (err, boundPort) => {
+          if (err) return reject(new RpcUnavailableError(`cannot listen on ${host}:${port}: ${err.message}`, { cause: err }));
+          bound = true;
+          if (!draining) health.setAll('SERVING');
+          resolve(boundPort);
         });
       });
     },
+    get accepting() {
+      return bound && !draining;
+    },
+    drain,
     shutdown(graceMs = 1000) {
+      drain();
+      // Watch streams end with the NOT_SERVING just sent, rather than hold the shutdown for its grace.
+      health.close();
       stopping ??= new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.forceShutdown();

@@ -1,4 +1,5 @@
-export { connectCoordinator, createRpcServer, protoPath, TOKEN_METADATA_KEY } from './grpc.js';
+export { connectCoordinator, createRpcServer, healthProtoPath, protoPath, TOKEN_METADATA_KEY } from './grpc.js';
+export { COORDINATOR_SERVICE_NAME, HealthStatuses, type ServingStatus, type WatchedStatus } from './health.js';
 export type { CoordinatorClient, CoordinatorClientOptions, HeartbeatSender, RpcServer, RpcServerOptions, RpcStream } from './grpc.js';
 export { isRefusal, RpcCode, RpcError, RpcRefusedError, RpcUnauthenticatedError, RpcUnavailableError, rpcCodeName } from './errors.js';
 export type * from './types.js';

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
+import { sql } from 'drizzle-orm';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -31,6 +32,15 @@ process.env.SQLITE_USE_URI ??= '1';
 export const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
 
 export type StoreDb = BetterSQLite3Database<typeof schema>;
+
+/** Whether the store's connection is open and answers a query (one that reads no table, so no lock can hold it up). */
+export function storeIsOpen(db: StoreDb): boolean {
+  try {
+    return db.get<{ one: number }>(sql`SELECT 1 AS one`).one === 1;
+  } catch {
+    return false;
+  }
+}
 
 export interface OpenStoreOptions {
   /** Open without writing: no directory creation, no migration (a stale schema is an error). */

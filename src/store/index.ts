@@ -5,6 +5,7 @@ export {
   defaultOpenStoreOptions,
   migrationsFolder,
   openStore,
+  storeIsOpen,
   type OpenStoreOptions,
   type Store,
   type StoreDb,
