@@ -967,9 +967,33 @@ export class Coordinator {
     return { workers, runs };
   }
 
-  /** Fails every active run (the coordinator is going away). */
-  failActive(reason: string): void {
+  /**
+   * The coordinator is going away: every active run ends FAILED with `reason` (`bnn resume`
+   * continues it) and its members are told to STOP. Resolves once rank 0 of each run that was
+   * training has recorded its checkpoint at the step it stopped (as after a CancelRun) or left,
+   * or after `graceMs`, whichever comes first; says which on the log.
+   */
+  async stopActive(reason: string, graceMs: number): Promise<void> {
+    const rank0 = new Map<string, string>(); // run → the worker that checkpoints it
+    for (const run of this.runs.values()) if (run.status === 'RUNNING' && run.members[0]) rank0.set(run.id, run.members[0]);
+    const events = this.events.watch('');
     for (const run of [...this.runs.values()]) this.end(run, 'FAILED', reason);
+    if (rank0.size > 0) this.log(`waiting up to ${graceMs} ms for rank 0 of ${rank0.size} run(s) to checkpoint where it stopped`);
+    const timer = setTimeout(() => events.stop(), graceMs);
+    for await (const ev of events) {
+      const d = JSON.parse(ev.detail_json) as { step?: number; workerId?: string; state?: string };
+      if (ev.kind === 'checkpoint' && rank0.delete(ev.run_id))
+        this.log(`run ${ev.run_id}: rank 0 checkpointed step ${d.step} on its way out`);
+      if (ev.kind === 'worker' && (d.state === 'left' || d.state === 'dead')) {
+        for (const [runId, w] of rank0) {
+          if (w === d.workerId && rank0.delete(runId)) this.log(`run ${runId}: rank 0 ${d.state} without a newer checkpoint`);
+        }
+      }
+      if (rank0.size === 0) break;
+    }
+    clearTimeout(timer);
+    for (const runId of rank0.keys())
+      this.log(`run ${runId}: rank 0 did not checkpoint within ${graceMs} ms; it resumes from its last recorded checkpoint`);
   }
 
   /**
