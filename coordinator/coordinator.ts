@@ -87,6 +87,8 @@ interface WorkerEntry {
   state: WorkerState;
   queue: AsyncQueue<Partial<Assignment>> | null;
   runId: string | null;
+  /** It said it is shutting down (MetricsReport.leaving): no new run or generation is given to it. */
+  leaving?: true;
   /** The latest progress report (for monitors only). */
   progress?: { step: number; samplesPerS: number; telemetry: Record<string, unknown> };
 }
@@ -278,7 +280,7 @@ export class Coordinator {
 
   private idleWorkers(): WorkerEntry[] {
     return [...this.workers.values()]
-      .filter((w) => w.state === 'alive' && w.queue !== null && w.runId === null)
+      .filter((w) => w.state === 'alive' && w.queue !== null && w.runId === null && !w.leaving)
       .sort((a, b) => a.seq - b.seq);
   }
 
@@ -680,6 +682,10 @@ export class Coordinator {
       this.end(run, 'FAILED', `rank ${r.rank} (${w.id}): ${r.error}`);
       return;
     }
+    if (r.leaving) {
+      this.memberLeaves(run, w, r.leaving);
+      return;
+    }
     if (r.backend || r.model_size_bytes > 0) this.recordEngine(run, r);
     if (r.energy_json) this.recordEnergy(run, w, r.energy_json);
     if (r.epoch === 0 && !r.done && !r.backend && !r.energy_json) this.progress(run, w, r);
@@ -873,6 +879,22 @@ export class Coordinator {
     }
     // a suspect or dead worker is no longer idle
     this.updateWaiting();
+  }
+
+  /**
+   * A member leaves its run on purpose (its process was asked to stop): recorded `left` with why,
+   * never suspect or dead; the group re-forms without it (or the run fails when none is left, as
+   * after a death). Its stream closing next is an idle worker's leaving.
+   */
+  private memberLeaves(run: ActiveRun, w: WorkerEntry, why: string): void {
+    const rank = run.members.indexOf(w.id);
+    leaveRun(this.db, { runId: run.id, generation: run.generation, workerId: w.id, reason: 'left', why });
+    run.members = run.members.filter((id) => id !== w.id);
+    w.runId = null;
+    w.leaving = true;
+    this.events.publish('worker', run.id, { workerId: w.id, state: 'left', hostname: w.hostname, why });
+    this.log(`worker ${w.id} (rank ${rank}) left run ${run.id}: ${why}`);
+    this.reform(run, `worker ${w.id} (rank ${rank}) left: ${why}`);
   }
 
   /** An idle worker went away on purpose: forgotten, with a `left` event (never suspect or dead). */

@@ -13,7 +13,8 @@ function runState(db: string, runId: string) {
   const store = openStore(db, { readonly: true });
   try {
     const row = store.sqlite.prepare('SELECT status, error FROM runs WHERE id = ?').get(runId) as { status: string; error: string | null };
-    return { ...row, checkpoints: listCheckpoints(store.db, runId), events: listEvents(store.db, runId).map((e) => e.kind) };
+    const events = listEvents(store.db, runId);
+    return { ...row, checkpoints: listCheckpoints(store.db, runId), events: events.map((e) => e.kind), details: events };
   } finally {
     store.close();
   }
@@ -83,7 +84,7 @@ test('coordinator stop - SIGTERM with a run in flight: the run recorded resumabl
   assert.equal(runState(db, runId).status, 'COMPLETED');
 });
 
-test('coordinator stop - SIGTERM to the rank-0 worker mid-run: it leaves at a step boundary and exits 0; the run re-forms with the other and completes', async (t) => {
+test('coordinator stop - SIGTERM to the rank-0 worker mid-run: it leaves at a step boundary, recorded left (not dead), and exits 0; the run re-forms with the other and completes', async (t) => {
   const dir = await tmpDir({ t });
   const db = dir.join('bnn.db');
   const nats = await startTestNatsServer({ t });
@@ -96,7 +97,8 @@ test('coordinator stop - SIGTERM to the rank-0 worker mid-run: it leaves at a st
   const workers = [0, 1].map(() =>
     spawnCli(['worker', '--coordinator', address!, '--threads', '1', '--backend', 'cpu', '--once'], { cwd: dir.path, env: ENV, t }),
   );
-  const ranks = workers.map((w) => w.waitForLine(/^worker \S+: run \S+ rank (\d)\/2 generation 1$/, 60_000).then((m) => Number(m[1])));
+  const seen = workers.map((w) => w.waitForLine(/^worker (\S+): run \S+ rank (\d)\/2 generation 1$/, 60_000));
+  const ranks = seen.map((p) => p.then((m) => Number(m[2])));
   const submitted = await runCli(
     ['launch', '--coordinator', address!, '--workers', '2', writeTinyConfig(dir.path, { epochs: 12 }), '--detach', '--json'],
     {
@@ -107,7 +109,9 @@ test('coordinator stop - SIGTERM to the rank-0 worker mid-run: it leaves at a st
   );
   assert.equal(submitted.code, 0, submitted.stderr);
   const { runId } = JSON.parse(submitted.stdout) as { runId: string };
-  const rank0 = workers[(await Promise.all(ranks)).indexOf(0)]!;
+  const rank0At = (await Promise.all(ranks)).indexOf(0);
+  const rank0 = workers[rank0At]!;
+  const rank0Id = (await seen[rank0At]!)[1]!;
   await until('a checkpoint', () => (runState(db, runId).checkpoints.length > 0 ? true : null), 60_000);
 
   rank0.child.kill('SIGTERM');
@@ -120,7 +124,10 @@ test('coordinator stop - SIGTERM to the rank-0 worker mid-run: it leaves at a st
   assert.equal(c.code, 0, c.stderr);
   const state = runState(db, runId);
   assert.equal(state.status, 'COMPLETED', state.error ?? '');
-  // re-formed without it. (Its stream closing mid-run is recorded as the member lost, 'dead', in
-  // most runs, 'left' in some: the worker has no way yet to say it leaves on purpose.)
+  // re-formed without it, which it said it left on purpose (SIGTERM): recorded `left`, never lost
   assert.ok(state.events.includes('generation'), `${state.events.join(' ')}\n${c.stderr}`);
+  const leftEvent = state.details.find((e) => e.kind === 'left' && (e.detail as { workerId?: string } | null)?.workerId === rank0Id);
+  assert.ok(leftEvent, `a 'left' event of ${rank0Id}: ${JSON.stringify(state.details.map((e) => [e.kind, e.detail]))}`);
+  assert.match(String((leftEvent.detail as { why?: string }).why), /SIGTERM/, JSON.stringify(leftEvent.detail));
+  assert.ok(!state.events.includes('dead'), `no member recorded dead: ${state.events.join(' ')}`);
 });
