@@ -1,7 +1,9 @@
 // deploy/slurm for real: a one-node Slurm cluster on loopback (deploy/slurm/test-cluster.sh),
 // `sbatch deploy/slurm/bnn.sbatch` with two CPU workers on a Fashion-MNIST subset; the job's
-// exit code and the run's row in the SQLite database are checked, then a run is scancel'led
-// after its first checkpoint and the same sbatch resumes it to COMPLETED.
+// exit code and the run's row in the SQLite database are checked (a COMPLETED run: 0; a FAILED
+// one: 1); then a run is scancel'led after its first checkpoint and the same sbatch resumes it to
+// COMPLETED; then a run gets USR1 (the time-limit warning): stopped at a checkpoint, the job
+// requeues itself and the requeued job resumes it.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -82,7 +84,7 @@ async function poll<T>(what: string, timeoutMs: number, probe: () => T | null): 
   }
 }
 
-test('deploy slurm - sbatch bnn.sbatch trains with 2 workers (exit 0, COMPLETED); scancel after a checkpoint, sbatch again: the same run resumes and completes', {
+test('deploy slurm - sbatch bnn.sbatch trains with 2 workers (exit 0, COMPLETED); FAILED: exit 1; scancel after a checkpoint, sbatch again: the same run resumes and completes; USR1: requeued and resumed', {
   skip: skip ?? false,
   timeout: 480_000,
 }, async (t) => {
@@ -126,6 +128,21 @@ test('deploy slurm - sbatch bnn.sbatch trains with 2 workers (exit 0, COMPLETED)
     }
   };
   const runIdOf = (name: string) => readFileSync(join(shared, `${name}.run`), 'utf8').trim();
+  /** The run id of run name `name` once its first checkpoint is recorded. */
+  const firstCheckpoint = (name: string, job: string) =>
+    poll(`a checkpoint of run ${name}`, 120_000, () => {
+      if (!existsSync(join(shared, `${name}.run`)) || !existsSync(db)) return null;
+      const id = runIdOf(name);
+      return inStore((s) => listCheckpoints(s.db, id).length) > 0 ? id : null;
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}\n${outputOf(job)}`);
+    });
+  const resumeSteps = (runId: string) =>
+    inStore((s) =>
+      listEvents(s.db, runId)
+        .filter((e) => e.kind === 'resume-requested')
+        .map((e) => Number(e.detail?.step)),
+    );
 
   // 1. A run from nothing: the job exits 0 and the database holds it COMPLETED.
   const small = writeConfig(dir.join('small.yaml'), { subset: 0.02, epochs: 2, batch: 100, hidden: 32, every: 3 });
@@ -158,17 +175,9 @@ test('deploy slurm - sbatch bnn.sbatch trains with 2 workers (exit 0, COMPLETED)
 
   // 2. Preempted: scancel once a checkpoint is recorded; the run is left resumable, not RUNNING.
   const nameB = `${tag}-b`;
-  const long = writeConfig(dir.join('long.yaml'), { subset: 0.2, epochs: 3, batch: 50, hidden: 128, every: 5 });
+  const long = writeConfig(dir.join('long.yaml'), { subset: 0.05, epochs: 3, batch: 50, hidden: 64, every: 5 });
   const jobB1 = submit(nameB, long);
-  const runB = await poll('a checkpoint of the second run', 120_000, () => {
-    const file = join(shared, `${nameB}.run`);
-    if (!existsSync(file) || !existsSync(db)) return null;
-    const id = runIdOf(nameB);
-    const n = inStore((s) => listCheckpoints(s.db, id).length);
-    return n > 0 ? id : null;
-  }).catch((err: Error) => {
-    throw new Error(`${err.message}\n${outputOf(jobB1)}`);
-  });
+  const runB = await firstCheckpoint(nameB, jobB1);
   execFileSync('scancel', [jobB1]);
   const cancelled = await ended(jobB1, 90_000);
   assert.equal(cancelled.state, 'CANCELLED', cancelled.output);
@@ -182,19 +191,44 @@ test('deploy slurm - sbatch bnn.sbatch trains with 2 workers (exit 0, COMPLETED)
   assert.equal(resumed.exitCode, '0:0', resumed.output);
   assert.equal(runIdOf(nameB), runB, 'the run file still names the first run');
   assert.match(resumed.output, new RegExp(`run ${runB} \\(${nameB}\\) is ${afterCancel}: resuming it`));
-  const { status, resumeSteps } = inStore((s) => ({
-    status: getRun(s.db, runB).status,
-    resumeSteps: listEvents(s.db, runB)
-      .filter((e) => e.kind === 'resume-requested')
-      .map((e) => Number(e.detail?.step)),
-  }));
-  assert.equal(status, 'COMPLETED');
-  assert.equal(resumeSteps.length, 1, `resume-requested events: ${JSON.stringify(resumeSteps)}`);
-  assert.ok(resumeSteps[0]! > 0, `resumed from step ${resumeSteps[0]}`);
+  assert.equal(
+    inStore((s) => getRun(s.db, runB).status),
+    'COMPLETED',
+  );
+  const stepsB = resumeSteps(runB);
+  assert.equal(stepsB.length, 1, `resume-requested events: ${JSON.stringify(stepsB)}`);
+  assert.ok(stepsB[0]! > 0, `resumed from step ${stepsB[0]}`);
   assert.equal(inStore((s) => s.sqlite.prepare("SELECT count(*) AS n FROM runs WHERE name = 'slurm-test'").get() as { n: number }).n, 3);
 
   // 4. Once more: the run has COMPLETED, so the job does nothing and exits 0.
   const again = await ended(submit(nameB, long));
   assert.equal(again.exitCode, '0:0', again.output);
   assert.match(again.output, /has already COMPLETED: nothing to do/);
+
+  // 5. The time limit: USR1 to the batch shell (what #SBATCH --signal=B:USR1@120 sends) stops the run
+  //    at a checkpoint (CANCELLED) and requeues the job; the requeued job resumes the run.
+  const nameC = `${tag}-c`;
+  const jobC = submit(nameC, long);
+  const runC = await firstCheckpoint(nameC, jobC);
+  execFileSync('scancel', ['--signal=USR1', '--batch', jobC]);
+  await poll(`job ${jobC} requeued`, 90_000, () =>
+    Number(jobField(jobC, 'Restarts')) >= 1 && jobField(jobC, 'JobState') === 'PENDING' ? true : null,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n${outputOf(jobC)}`);
+  });
+  assert.equal(
+    inStore((s) => getRun(s.db, runC).status),
+    'CANCELLED',
+  );
+  // Slurm holds a requeued job for AuthInfo's cred_expire (test-cluster.sh: 20 s; Reason=BeginTime), then starts it
+  const requeued = await ended(jobC);
+  assert.equal(requeued.state, 'COMPLETED', requeued.output);
+  assert.equal(requeued.exitCode, '0:0', requeued.output);
+  assert.equal(
+    inStore((s) => getRun(s.db, runC).status),
+    'COMPLETED',
+  );
+  const stepsC = resumeSteps(runC);
+  assert.equal(stepsC.length, 1, `resume-requested events: ${JSON.stringify(stepsC)}`);
+  assert.ok(stepsC[0]! > 0, `resumed from step ${stepsC[0]}`);
 });

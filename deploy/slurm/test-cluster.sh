@@ -86,6 +86,8 @@ conf=$(
 ClusterName=bnntest
 SlurmctldHost=localhost(127.0.0.1)
 AuthType=auth/munge
+# a requeued job waits cred_expire seconds before it may start again (default 120)
+AuthInfo=cred_expire=20
 CredType=cred/munge
 SlurmUser=root
 SlurmdUser=root
