@@ -71,6 +71,7 @@ function setup(t: { after(fn: () => void): void }) {
     model_size_bytes: 0,
     packed_size_bytes: 0,
     energy_json: '',
+    leaving: '',
     ...m,
   });
   const config = { ...defaultRunConfig(), name: 'unit' };

@@ -87,6 +87,8 @@ interface WorkerEntry {
   state: WorkerState;
   queue: AsyncQueue<Partial<Assignment>> | null;
   runId: string | null;
+  /** It said it is shutting down (MetricsReport.leaving): no new run or generation is given to it. */
+  leaving?: true;
   /** The latest progress report (for monitors only). */
   progress?: { step: number; samplesPerS: number; telemetry: Record<string, unknown> };
 }
@@ -278,7 +280,7 @@ export class Coordinator {
 
   private idleWorkers(): WorkerEntry[] {
     return [...this.workers.values()]
-      .filter((w) => w.state === 'alive' && w.queue !== null && w.runId === null)
+      .filter((w) => w.state === 'alive' && w.queue !== null && w.runId === null && !w.leaving)
       .sort((a, b) => a.seq - b.seq);
   }
 
@@ -680,6 +682,10 @@ export class Coordinator {
       this.end(run, 'FAILED', `rank ${r.rank} (${w.id}): ${r.error}`);
       return;
     }
+    if (r.leaving) {
+      this.memberLeaves(run, w, r.leaving);
+      return;
+    }
     if (r.backend || r.model_size_bytes > 0) this.recordEngine(run, r);
     if (r.energy_json) this.recordEnergy(run, w, r.energy_json);
     if (r.epoch === 0 && !r.done && !r.backend && !r.energy_json) this.progress(run, w, r);
@@ -875,6 +881,22 @@ export class Coordinator {
     this.updateWaiting();
   }
 
+  /**
+   * A member leaves its run on purpose (its process was asked to stop): recorded `left` with why,
+   * never suspect or dead; the group re-forms without it (or the run fails when none is left, as
+   * after a death). Its stream closing next is an idle worker's leaving.
+   */
+  private memberLeaves(run: ActiveRun, w: WorkerEntry, why: string): void {
+    const rank = run.members.indexOf(w.id);
+    leaveRun(this.db, { runId: run.id, generation: run.generation, workerId: w.id, reason: 'left', why });
+    run.members = run.members.filter((id) => id !== w.id);
+    w.runId = null;
+    w.leaving = true;
+    this.events.publish('worker', run.id, { workerId: w.id, state: 'left', hostname: w.hostname, why });
+    this.log(`worker ${w.id} (rank ${rank}) left run ${run.id}: ${why}`);
+    this.reform(run, `worker ${w.id} (rank ${rank}) left: ${why}`);
+  }
+
   /** An idle worker went away on purpose: forgotten, with a `left` event (never suspect or dead). */
   private leave(w: WorkerEntry): void {
     this.workers.delete(w.id);
@@ -967,9 +989,33 @@ export class Coordinator {
     return { workers, runs };
   }
 
-  /** Fails every active run (the coordinator is going away). */
-  failActive(reason: string): void {
+  /**
+   * The coordinator is going away: every active run ends FAILED with `reason` (`bnn resume`
+   * continues it) and its members are told to STOP. Resolves once rank 0 of each run that was
+   * training has recorded its checkpoint at the step it stopped (as after a CancelRun) or left,
+   * or after `graceMs`, whichever comes first; says which on the log.
+   */
+  async stopActive(reason: string, graceMs: number): Promise<void> {
+    const rank0 = new Map<string, string>(); // run → the worker that checkpoints it
+    for (const run of this.runs.values()) if (run.status === 'RUNNING' && run.members[0]) rank0.set(run.id, run.members[0]);
+    const events = this.events.watch('');
     for (const run of [...this.runs.values()]) this.end(run, 'FAILED', reason);
+    if (rank0.size > 0) this.log(`waiting up to ${graceMs} ms for rank 0 of ${rank0.size} run(s) to checkpoint where it stopped`);
+    const timer = setTimeout(() => events.stop(), graceMs);
+    for await (const ev of events) {
+      const d = JSON.parse(ev.detail_json) as { step?: number; workerId?: string; state?: string };
+      if (ev.kind === 'checkpoint' && rank0.delete(ev.run_id))
+        this.log(`run ${ev.run_id}: rank 0 checkpointed step ${d.step} on its way out`);
+      if (ev.kind === 'worker' && (d.state === 'left' || d.state === 'dead')) {
+        for (const [runId, w] of rank0) {
+          if (w === d.workerId && rank0.delete(runId)) this.log(`run ${runId}: rank 0 ${d.state} without a newer checkpoint`);
+        }
+      }
+      if (rank0.size === 0) break;
+    }
+    clearTimeout(timer);
+    for (const runId of rank0.keys())
+      this.log(`run ${runId}: rank 0 did not checkpoint within ${graceMs} ms; it resumes from its last recorded checkpoint`);
   }
 
   /**

@@ -1,8 +1,11 @@
 // `bnn coordinator`: opens the store, binds the gRPC port and serves until SIGINT/SIGTERM
-// (or, with `exitWithStdin`, until its parent closes stdin).
+// (or, with `exitWithStdin`, until its parent closes stdin). Runs in flight then end FAILED,
+// resumable, after their rank 0 had a moment to checkpoint where it stopped; exit 0. A second
+// signal exits at once (130 or 143).
 import { openStore } from '../src/store/index.js';
 import type { ServerTls } from '../src/rpc/index.js';
 import { redactNatsUrl } from '../src/collective/nats-url.js';
+import { onStopSignals, signalExitCode } from '../src/util/signals.js';
 import { createCoordinatorServer } from './server.js';
 import { startMonitorHttp, type MonitorHttpOptions, type StartedMonitor } from './http.js';
 import type { CoordinatorOptions } from './options.js';
@@ -18,6 +21,11 @@ export interface RunCoordinatorOptions {
   coordinator: Partial<CoordinatorOptions>;
   /** The monitoring port (dashboard at /, Prometheus at /metrics); absent: none. */
   http?: MonitorHttpOptions;
+  /**
+   * On the way out, how long rank 0 of each run in flight gets to checkpoint where it stopped
+   * (DEFAULT_STOP_GRACE_MS); the runs are recorded FAILED, resumable, either way.
+   */
+  stopGraceMs?: number;
   /** Stop when stdin ends (a launcher's lifeline: no orphan if the launcher dies). */
   exitWithStdin: boolean;
   /** People's lines (stderr). */
@@ -25,6 +33,9 @@ export interface RunCoordinatorOptions {
   /** One JSON line `{"listening": port, "http": port}` once bound (stdout; `http` only with a monitor). */
   announce: (line: string) => void;
 }
+
+/** How long a stopping coordinator waits for its runs' stop checkpoints. */
+export const DEFAULT_STOP_GRACE_MS = 10_000;
 
 export async function runCoordinator(o: RunCoordinatorOptions): Promise<number> {
   const store = openStore(o.store);
@@ -51,9 +62,10 @@ export async function runCoordinator(o: RunCoordinatorOptions): Promise<number> 
   );
   if (monitor) o.log(`dashboard ${monitor.url} (Prometheus metrics at ${monitor.url}metrics)`);
   // Signal handlers before the announcement: a launcher may signal as soon as it reads it.
+  // SIGINT and SIGTERM alike: the first stops (runs in flight recorded resumable), a second leaves at once
+  let removeSignals: () => void = () => undefined;
   const stopped = new Promise<string>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
+    removeSignals = onStopSignals({ first: resolve, again: (signal) => process.exit(signalExitCode(signal)) });
     if (o.exitWithStdin) {
       process.stdin.on('end', () => resolve('stdin closed'));
       process.stdin.on('error', () => resolve('stdin closed'));
@@ -63,12 +75,14 @@ export async function runCoordinator(o: RunCoordinatorOptions): Promise<number> 
   o.announce(JSON.stringify({ listening: port, ...(monitor ? { http: monitor.port } : {}) }));
   const signal = await stopped;
   o.log(`coordinator stopping (${signal})`);
-  // health NOT_SERVING and /readyz 503 first, for as long as the rest takes; /healthz stays 200
+  // health NOT_SERVING and /readyz 503 first, for as long as the rest takes; /healthz stays 200.
+  // RPCs are still served while the runs stop, so rank 0 can record its stop checkpoint.
   server.drain();
-  server.coordinator.failActive(`coordinator stopped (${signal})`);
+  await server.coordinator.stopActive(`coordinator stopped (${signal})`, o.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
   await server.shutdown(1000);
   await monitor?.close();
   store.close();
+  removeSignals();
   if (o.exitWithStdin) process.stdin.pause();
   return 0;
 }

@@ -96,3 +96,52 @@ test('cli train - Ctrl-C stops at the next step boundary: exit 130, the run CANC
     store.close();
   }
 });
+
+/** Files under `dir` (recursively) whose names end in `.tmp`: half-written checkpoints. */
+function tempFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.tmp'));
+}
+
+test('cli train - SIGTERM (a scheduler stopping it) does what Ctrl-C does: exit 143, CANCELLED "interrupted (SIGTERM)", checkpointed, no temp file', async (t) => {
+  const dir = await tmpDir({ t });
+  const train = spawnCli(['train', writeTinyConfig(dir.path, { epochs: 100_000 })], { cwd: dir.path, t });
+  await train.waitForLine(/^epoch 3\/100000 /, 60_000);
+  // to the process only, as Kubernetes and docker stop it
+  train.child.kill('SIGTERM');
+  const r = await train.exited;
+  assert.deepEqual([r.code, r.signal], [143, null], r.stderr);
+  assert.match(r.stderr, /^bnn: SIGTERM: stopping at the next step boundary/m);
+  const stoppedAt = Number(/^run \S+ cancelled at step (\d+) after /m.exec(r.stdout)?.[1]);
+  const store = openStore(dir.join('bnn.db'), { readonly: true });
+  try {
+    const [run] = queryRuns(store.db, { sort: 'created', descending: true, limit: 1 });
+    assert.equal(run?.status, 'CANCELLED');
+    assert.equal(run?.error, 'interrupted (SIGTERM)');
+    const last = listCheckpoints(store.db, run!.id).at(-1)!;
+    assert.equal(last.step, stoppedAt);
+    await readSafetensors(last.path, { expectedSha256: last.sha256 });
+  } finally {
+    store.close();
+  }
+  assert.deepEqual(tempFiles(dir.join('ckpt')), []);
+});
+
+test('cli train - a second stop signal leaves at once: exit 143, the run CANCELLED saying so, no temp file', async (t) => {
+  const dir = await tmpDir({ t });
+  const train = spawnCli(['train', writeTinyConfig(dir.path, { epochs: 100_000 })], { cwd: dir.path, t });
+  await train.waitForLine(/^epoch 2\/100000 /, 60_000);
+  train.child.kill('SIGINT');
+  train.child.kill('SIGTERM');
+  const r = await train.exited;
+  assert.deepEqual([r.code, r.signal], [143, null], r.stderr);
+  assert.equal(r.stdout, '', 'no summary: it left at once');
+  const store = openStore(dir.join('bnn.db'), { readonly: true });
+  try {
+    const [run] = queryRuns(store.db, { sort: 'created', descending: true, limit: 1 });
+    assert.equal(run?.status, 'CANCELLED');
+    assert.equal(run?.error, 'interrupted (SIGINT); left at once on a second SIGTERM');
+  } finally {
+    store.close();
+  }
+  assert.deepEqual(tempFiles(dir.join('ckpt')), []);
+});

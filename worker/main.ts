@@ -201,6 +201,8 @@ async function serveRun(client: CoordinatorClient, c: RunContext, o: RunWorkerOp
   } catch (err) {
     if (err instanceof TrainingStoppedError) {
       c.log(err.message);
+      // asked to stop (SIGTERM): the coordinator records this rank as leaving, not lost, and re-forms at once
+      if (err instanceof WorkerShutdownError) await report({ leaving: err.message }).catch(() => undefined);
       return 0;
     }
     c.log(`run ${a.run_id} failed: ${(err as Error).stack ?? String(err)}`);

@@ -7,6 +7,7 @@ export {
   MAX_HEADER_BYTES,
   parseSafetensors,
   readSafetensors,
+  removeTempFiles,
   writeSafetensors,
   type Dtype,
   type ReadSafetensorsOptions,

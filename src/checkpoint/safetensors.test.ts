@@ -4,7 +4,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { tmpDir } from '../../test/helpers/tmp.js';
 import { CheckpointError } from './errors.js';
-import { DTYPES, readSafetensors, writeSafetensors, type Dtype, type Tensor } from './safetensors.js';
+import { DTYPES, readSafetensors, removeTempFiles, writeFileAtomic, writeSafetensors, type Dtype, type Tensor } from './safetensors.js';
 
 /** One tensor per dtype, with values that exercise sign, extremes and odd lengths. */
 function everyDtype(): Record<string, Tensor> {
@@ -171,4 +171,38 @@ test('safetensors - bad headers: overlaps, gaps, sizes, dtypes, JSON', async (t)
   await writeFile(file, huge);
   await expectCheckpointError(readSafetensors(file), /exceeds the 100000000-byte limit/, file);
   await expectCheckpointError(readSafetensors(dir.join('missing.safetensors')), /cannot read/, dir.join('missing.safetensors'));
+});
+
+test('safetensors - removeTempFiles deletes the temp files of this process in flight, not those of another', async (t) => {
+  const dir = await tmpDir({ t });
+  const other = `.ckpt.safetensors.${process.pid + 1}.0a1b2c3d.tmp`;
+  await writeFile(dir.join(other), 'another process writes this');
+  let resume!: () => void;
+  const paused = new Promise<void>((r) => {
+    resume = r;
+  });
+  let firstWritten!: () => void;
+  const started = new Promise<void>((r) => {
+    firstWritten = r;
+  });
+  const writing = writeFileAtomic(
+    dir.join('ckpt.safetensors'),
+    (async function* () {
+      yield new Uint8Array([1, 2, 3]);
+      firstWritten();
+      await paused;
+      yield new Uint8Array([4]);
+    })(),
+  );
+  await started;
+  const ours = (await readdir(dir.path)).filter((n) => n !== other);
+  assert.equal(ours.length, 1);
+  assert.match(ours[0]!, new RegExp(`^\\.ckpt\\.safetensors\\.${process.pid}\\.[0-9a-f]{8}\\.tmp$`));
+  assert.deepEqual(removeTempFiles(dir.path), ours);
+  assert.deepEqual(await readdir(dir.path), [other]);
+  resume();
+  // the write in flight cannot complete any more: its temp file is gone
+  await assert.rejects(writing, CheckpointError);
+  assert.deepEqual(await readdir(dir.path), [other]);
+  assert.deepEqual(removeTempFiles(dir.join('missing')), []);
 });

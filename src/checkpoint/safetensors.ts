@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync, unlinkSync } from 'node:fs';
 import { mkdir, open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -121,6 +122,32 @@ export async function writeSafetensors(
   return writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }
 
+/** The end of the name of a temp file `writeFileAtomic` writes (`.<name>.<pid>.<hex>.tmp`). */
+const tempSuffix = (pid: number, tag: string) => `.${pid}.${tag}.tmp`;
+
+/**
+ * Deletes the temp files that writes of process `pid` left in `dir` (a process leaving at once,
+ * mid-write); synchronous, so a signal handler can call it just before exiting. Returns their
+ * names; never throws (a missing directory has none).
+ */
+export function removeTempFiles(dir: string, pid: number = process.pid): string[] {
+  const pattern = new RegExp(`^\\..+\\.${pid}\\.[0-9a-f]+\\.tmp$`);
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => pattern.test(n));
+  } catch {
+    return [];
+  }
+  return names.filter((n) => {
+    try {
+      unlinkSync(join(dir, n));
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /**
  * Writes `chunks` to `path` as they come, atomically (temp file, fsync, rename, fsync of the
  * directory), hashing on the way: sha256 and size of what was written. CheckpointError naming
@@ -131,7 +158,7 @@ export async function writeFileAtomic(
   chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
 ): Promise<{ sha256: string; bytes: number }> {
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = join(dir, `.${basename(path)}${tempSuffix(process.pid, randomBytes(4).toString('hex'))}`);
   const hash = createHash('sha256');
   let bytes = 0;
   let handle: FileHandle | undefined;

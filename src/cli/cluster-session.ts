@@ -3,9 +3,11 @@
  * `bnn resume`: start a local cluster (nats-server, coordinator, N workers) or connect to a
  * running coordinator; watch, then start the run (submit or resume); print its epoch lines until
  * it ends (WatchCluster, polling GetRun if the stream drops); stop what was started; print the
- * result. Ctrl-C cancels the run and waits for CANCELLED; a second Ctrl-C leaves at once.
+ * result. SIGINT (Ctrl-C) or SIGTERM (a scheduler's stop) cancels the run and waits for
+ * CANCELLED; a second one leaves at once.
  */
 import type { CoordinatorClient, ClientTls, RunInfo } from '../rpc/index.js';
+import { onStopSignals, signalExitCode, type StopSignal } from '../util/signals.js';
 import type { CliIO } from './command.js';
 import { EXIT, isTerminal, onRunEvent, pct, queuedLine, type EpochEvent, type Terminal, type WatchEvent } from './commands/run-events.js';
 
@@ -73,7 +75,10 @@ export function resumeHint(runId: string, store: string): string {
   return `bnn: continue it from its last checkpoint with: bnn resume ${runId} --store ${store}`;
 }
 
-/** Runs the session; returns the exit code (0 COMPLETED, 1 FAILED, 130 CANCELLED). */
+/**
+ * Runs the session; returns the exit code: 0 COMPLETED, 1 FAILED, 130 CANCELLED; stopped by a
+ * signal (the run cancelled, or left on a second one): 130 for SIGINT, 143 for SIGTERM.
+ */
 export async function runClusterSession(target: SessionTarget, run: SessionStart, out: SessionOutput): Promise<number> {
   const say = (line: string) => {
     if (!out.quiet && !out.json) out.io.stderr.write(`${line}\n`);
@@ -83,19 +88,25 @@ export async function runClusterSession(target: SessionTarget, run: SessionStart
     if (!out.quiet) out.io.stderr.write(`${line}\n`);
   });
   let runId = '';
-  let interrupts = 0;
+  // the first SIGINT or SIGTERM cancels the run; a second one leaves without waiting for it
+  let signalled: StopSignal | null = null;
+  let leaving = false;
   let failedHere: string | null = null;
   let watch: ReturnType<CoordinatorClient['watchCluster']> | null = null;
   const cancel = () => {
-    say(`bnn: cancelling run ${runId} (Ctrl-C again to leave without waiting)`);
+    say(`bnn: ${signalled}: cancelling run ${runId} (a second SIGINT or SIGTERM leaves without waiting)`);
     void conn.client.cancelRun({ run_id: runId }).catch((err: Error) => say(`bnn: CancelRun failed: ${err.message}`));
   };
-  const onSigint = () => {
-    interrupts++;
-    if (interrupts > 1) watch?.cancel();
-    else if (runId) cancel();
-  };
-  process.on('SIGINT', onSigint);
+  const removeSignals = onStopSignals({
+    first: (signal) => {
+      signalled = signal;
+      if (runId) cancel();
+    },
+    again: () => {
+      leaving = true;
+      watch?.cancel();
+    },
+  });
   // A worker that dies before the run started would leave it PENDING forever: cancel it then.
   const watchdog = setInterval(() => {
     const why = conn.workerFailure();
@@ -121,19 +132,20 @@ export async function runClusterSession(target: SessionTarget, run: SessionStart
     extra = started.result ?? {};
     for (const line of run.header(runId, conn, extra)) say(line);
     if (out.detach) return await detached(conn.client, runId, out, extra);
-    if (interrupts === 1)
-      cancel(); // Ctrl-C while it was being started
-    else if (interrupts > 1) watch?.cancel();
-    result = await followRun(conn.client, runId, watch!, { say, stopped: () => interrupts > 1 });
+    if (leaving) watch?.cancel();
+    else if (signalled) cancel(); // signalled while it was being started
+    result = await followRun(conn.client, runId, watch!, { say, stopped: () => leaving });
   } finally {
     clearInterval(watchdog);
-    process.removeListener('SIGINT', onSigint);
+    removeSignals();
     watch?.cancel();
     await conn.close();
   }
   if (failedHere) result = { ...result, error: failedHere };
   const wallTimeS = (performance.now() - t0) / 1000;
   printResult(out, { runId, ...result, workers: run.workers, coordinator: conn.coordinator, wallTimeS, extra });
+  // stopped by a signal: its exit code, whether the run ended CANCELLED or (its coordinator stopped too) FAILED
+  if (signalled && result.status !== 'COMPLETED') return signalExitCode(signalled);
   return failedHere ? 1 : EXIT[result.status];
 }
 

@@ -1,7 +1,8 @@
 import { runCli } from './run.js';
 
-// The `bnn` entry point, and the only place that exits the process: training engines can
-// leave worker threads behind, so the exit is explicit.
+// The `bnn` entry point, and the only place that exits the process (but for a second SIGINT or
+// SIGTERM, which leaves at once: src/util/signals.ts): training engines can leave worker threads
+// behind, so the exit is explicit.
 
 // `bnn ... | head` closes stdout early: that is not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {

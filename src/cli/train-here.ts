@@ -1,11 +1,12 @@
 // `bnn train`: the embedded driver of the training loop. One process, no broker: the solo
 // collective, the store sink (the run recorded in the experiment database) and progress on
-// stderr; Ctrl-C stops at the next step boundary, checkpointed, as CANCELLED.
+// stderr; Ctrl-C or SIGTERM stops at the next step boundary, checkpointed, as CANCELLED.
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { RunConfig } from '../config/index.js';
 import { fp32SizeBytes } from '../bnn/models.js';
 import { checkCheckpointDir } from '../checkpoint/directory.js';
+import { removeTempFiles } from '../checkpoint/safetensors.js';
 import { initEngine, type EngineInfo } from '../engine/select.js';
 import { packedSizeBytes } from '../export/packed.js';
 import { soloCollective } from '../train/collective.js';
@@ -14,6 +15,7 @@ import { runTrainingLoop } from '../train/loop.js';
 import { prepareTraining, type TrainingSetup } from '../train/setup.js';
 import { teeSink, type TrainingSink } from '../train/sink.js';
 import { StoreRun } from '../train/store-sink.js';
+import { onStopSignals, signalExitCode, type StopSignal } from '../util/signals.js';
 import type { CliIO } from './command.js';
 import { createEpochProgress, type EpochProgress } from './progress.js';
 
@@ -51,7 +53,11 @@ export interface TrainSummary {
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
-/** Trains `config` in this process and records the run. Returns the exit code: 0 completed, 130 cancelled (Ctrl-C); failures throw. */
+/**
+ * Trains `config` in this process and records the run. Returns the exit code: 0 completed; 130
+ * (SIGINT, Ctrl-C) or 143 (SIGTERM) when a stop signal cancelled it; failures throw. A second
+ * signal records the run CANCELLED and exits at once (with the same code of that signal).
+ */
 export async function trainHere(config: RunConfig, opts: TrainOptions, io: CliIO): Promise<number> {
   const warn = (m: string) => io.stderr.write(`${m}\n`);
   // Everything that can fail is checked before the run is recorded (a failure here writes no
@@ -88,7 +94,7 @@ interface RecordedRunContext {
   io: CliIO;
 }
 
-/** The loop of a recorded run, its end recorded (COMPLETED, or CANCELLED by Ctrl-C) and its summary printed. */
+/** The loop of a recorded run, its end recorded (COMPLETED, or CANCELLED by SIGINT/SIGTERM) and its summary printed. */
 async function trainRecorded(
   run: StoreRun,
   setup: TrainingSetup,
@@ -101,38 +107,47 @@ async function trainRecorded(
       `(${setup.train.n} train / ${setup.dataset.test.n} test), backend ${engine.backend}${engine.kernel ? ` [${engine.kernel}]` : ''}, ` +
       `${engine.threads} thread(s), seed ${config.seed}`,
   );
-  let stop: string | null = null;
-  const onSigint = () => {
-    stop = 'interrupted (SIGINT)';
-  };
-  process.once('SIGINT', onSigint);
-  const t0 = performance.now();
-  let status: TrainSummary['status'] = 'COMPLETED';
-  try {
-    mkdirSync(checkpointDir, { recursive: true });
-    await runTrainingLoop(setup, soloCollective(), teeSink(run, display), {
-      runId: run.runId,
-      checkpointDir,
-      checkStop: () => {
-        if (stop !== null) throw new TrainingStoppedError(stop);
-      },
-    });
-  } catch (err) {
-    if (!(err instanceof TrainingStoppedError)) throw err;
-    status = 'CANCELLED';
-  } finally {
-    process.removeListener('SIGINT', onSigint);
-    display.close();
-  }
-  const summary = await finish(run, setup, {
-    status,
-    wallTimeS: (performance.now() - t0) / 1000,
-    backend: engine.backend,
-    threads: engine.threads,
-    reason: stop,
+  // set by a signal handler (a cast, so that the compiler does not take it for null below)
+  let stop = null as { reason: string; signal: StopSignal } | null;
+  const removeSignals = onStopSignals({
+    first: (signal) => {
+      stop = { reason: `interrupted (${signal})`, signal };
+      display.log(`bnn: ${signal}: stopping at the next step boundary (again: leave at once)`);
+    },
+    // a second signal: leave now, the run recorded and no half-written checkpoint left behind
+    again: (signal) => {
+      display.close();
+      run.cancelNow(`${stop?.reason ?? `interrupted (${signal})`}; left at once on a second ${signal}`);
+      removeTempFiles(checkpointDir);
+      process.exit(signalExitCode(signal));
+    },
   });
-  printSummary(summary, opts, io);
-  return status === 'COMPLETED' ? 0 : 130;
+  // until the end is recorded: a second signal while it is written still records it and leaves
+  try {
+    const t0 = performance.now();
+    let status: TrainSummary['status'] = 'COMPLETED';
+    try {
+      mkdirSync(checkpointDir, { recursive: true });
+      await runTrainingLoop(setup, soloCollective(), teeSink(run, display), {
+        runId: run.runId,
+        checkpointDir,
+        checkStop: () => {
+          if (stop !== null) throw new TrainingStoppedError(stop.reason);
+        },
+      });
+    } catch (err) {
+      if (!(err instanceof TrainingStoppedError)) throw err;
+      status = 'CANCELLED';
+    } finally {
+      display.close();
+      removeTempFiles(checkpointDir);
+    }
+    const o = { status, wallTimeS: (performance.now() - t0) / 1000, backend: engine.backend, threads: engine.threads };
+    printSummary(await finish(run, setup, { ...o, reason: stop?.reason ?? null }), opts, io);
+    return status === 'COMPLETED' ? 0 : signalExitCode(stop?.signal ?? 'SIGINT');
+  } finally {
+    removeSignals();
+  }
 }
 
 async function finish(

@@ -79,6 +79,8 @@ export interface MetricsReport {
   packed_size_bytes: number;
   /** Energy measured since the previous energy report (JSON, see the proto). */
   energy_json: string;
+  /** This rank leaves the run on purpose (SIGTERM, SIGINT), with why: recorded `left`, and the group re-forms without it. */
+  leaving: string;
 }
 export interface CheckpointReport {
   worker_id: string;

@@ -51,6 +51,8 @@ export interface LeaveInput {
   workerId: string;
   /** `left` (clean exit), `dead` (declared lost), `generation-ended`, `completed`, ... */
   reason: string;
+  /** In words, for the event (e.g. what made a worker leave). */
+  why?: string;
   at?: Date;
 }
 
@@ -81,7 +83,12 @@ export function leaveRun(db: StoreDb, input: LeaveInput): RunMemberRow | undefin
           runId: input.runId,
           at,
           kind: input.reason === 'dead' ? 'dead' : 'left',
-          detail: { workerId: input.workerId, generation: input.generation, reason: input.reason },
+          detail: {
+            workerId: input.workerId,
+            generation: input.generation,
+            reason: input.reason,
+            ...(input.why !== undefined ? { why: input.why } : {}),
+          },
         })
         .run();
     }

@@ -190,6 +190,33 @@ export class StoreRun implements TrainingSink {
     }
   }
 
+  /**
+   * Records the run CANCELLED with `reason` at once, synchronously (for a process about to exit
+   * on a second stop signal: no energy total, and rows still queued are written only if the
+   * store takes them now); closes the store; nothing once the run has ended. Never throws.
+   */
+  cancelNow(reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    try {
+      const queued = attempt(() => this.writes.drain(this.lostHint()));
+      if (queued !== null) this.warn(`bnn: warning: ${(queued as Error).message}`);
+      if (queued instanceof StoreBusyError) return;
+      withStoreErrors(this.store, () =>
+        finishRun(this.store.db, this.runId, 'CANCELLED', {
+          finalTestAcc: this.tally.finalTestAcc,
+          bestTestAcc: this.tally.bestTestAcc,
+          samplesPerS: this.tally.samplesPerS,
+          error: reason,
+        }),
+      );
+    } catch (err) {
+      this.warn(`bnn: warning: run ${this.runId} could not be marked CANCELLED (${(err as Error).message}); it shows as ABANDONED`);
+    } finally {
+      this.store.close();
+    }
+  }
+
   private endFailed(err: unknown): void {
     // A lock that already outlasted the timeout would only be waited for again.
     const queued = err instanceof StoreBusyError ? err : attempt(() => this.writes.drain(this.lostHint()));
