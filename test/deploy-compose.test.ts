@@ -382,7 +382,7 @@ test('deploy - compose.yaml passes a real Compose implementation, with secrets.e
   const copy = dir.join('compose');
   cpSync(COMPOSE_DIR, copy, { recursive: true, filter: (src) => !src.endsWith('secrets.env') });
   const run = (args: string[], env: Record<string, string> = {}) =>
-    spawnSync(compose!.argv[0]!, [...compose!.argv.slice(1), '-f', join(copy, 'compose.yaml'), '--project-directory', copy, ...args], {
+    spawnSync(compose!.argv[0]!, [...compose!.argv.slice(1), '-f', join(copy, 'compose.yaml'), ...args], {
       encoding: 'utf8',
       env: { ...process.env, ...env },
     });
