@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { CLI_ENTRY, REPO_ROOT, runCli } from './helpers/cli.js';
+import { writeTinyConfig } from './helpers/cluster.js';
 import { tmpDir } from './helpers/tmp.js';
 
 const TSX = pathToFileURL(createRequire(join(REPO_ROOT, 'package.json')).resolve('tsx')).href;
@@ -81,4 +82,32 @@ test('logging - a bad --log-format is bad usage (exit 2) naming the valid format
   const record = JSON.parse(lines[0]!) as Record<string, unknown>;
   assert.deepEqual([record.level, record.type, record.exitCode], ['error', 'FlagError', 2]);
   assert.match(String(record.msg), /^--port: 'nope' is not valid/);
+});
+
+test('logging - bnn launch --local in json: its own lines and the relayed lines of its children are each one JSON record; variables meant for another cluster stay out of the children', async (t) => {
+  const dir = await tmpDir({ t });
+  const config = writeTinyConfig(dir.path, { epochs: 1 });
+  // BNN_COORDINATOR is ignored with --local typed; BNN_NATS_URL, inherited, would send the workers to a dead port
+  const r = await runCli(['--log-format', 'json', 'launch', '--local', '2', config], {
+    cwd: dir.path,
+    timeoutMs: 120_000,
+    env: { BNN_COORDINATOR: '127.0.0.1:1', BNN_NATS_URL: 'nats://127.0.0.1:9', BNN_CLUSTER_DIR: dir.join('clusters') },
+  });
+  assert.equal(r.code, 0, r.stderr);
+  const records = r.stderr
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  for (const rec of records) assert.ok(ISO_MS_UTC.test(String(rec.ts)) && typeof rec.level === 'string' && typeof rec.msg === 'string');
+  const sources = new Set(records.map((rec) => rec.source).filter((s) => s !== undefined));
+  assert.deepEqual([...sources].sort(), ['coordinator', 'worker 0', 'worker 1']);
+  assert.ok(
+    records.some((rec) => rec.source === 'worker 0' && typeof rec.worker === 'string'),
+    'a worker record keeps its own fields',
+  );
+  assert.ok(
+    records.some((rec) => rec.source === undefined && String(rec.msg).startsWith('bnn: run ')),
+    "the launcher's own lines",
+  );
+  assert.match(r.stdout, /COMPLETED/);
 });
