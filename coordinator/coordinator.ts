@@ -54,6 +54,7 @@ import { EventBroadcast } from './broadcast.js';
 import { chooseCheckpoint } from './checkpoints.js';
 import { InvalidRequestError, NotAMemberError, NotResumableError, UnknownWorkerError } from './errors.js';
 import type { CoordinatorOptions } from './options.js';
+import type { LogLine } from '../src/util/log.js';
 
 export type WorkerState = 'alive' | 'suspect' | 'dead';
 
@@ -187,7 +188,7 @@ const REJECTION_EVENTS_PER_RUN = 20;
 export interface CoordinatorDeps {
   db: StoreDb;
   options: CoordinatorOptions;
-  log?: (line: string) => void;
+  log?: LogLine;
   now?: () => number;
   /**
    * The process recorded as the owner of every run this coordinator creates, starts or resumes
@@ -228,7 +229,7 @@ export class Coordinator {
   private closing = false;
   readonly events = new EventBroadcast();
   private readonly sweepTimer: NodeJS.Timeout;
-  private readonly log: (line: string) => void;
+  private readonly log: LogLine;
   private readonly now: () => number;
   readonly checkpoints: CheckpointStores;
   /** Retention passes in flight, one chain per run. */
@@ -258,7 +259,7 @@ export class Coordinator {
       try {
         recordHardware(this.db, { hardware: JSON.parse(req.hardware_json) as HardwareInfo, workerId: id });
       } catch (err) {
-        this.log(`worker ${id}: hardware not recorded (${(err as Error).message})`);
+        this.log(`worker ${id}: hardware not recorded (${(err as Error).message})`, 'warn');
       }
     }
     this.workers.set(id, {
@@ -385,7 +386,7 @@ export class Coordinator {
     const warnings = refused.map((r) => `${r.problem}; refused`);
     for (const r of refused) {
       addEvent(this.db, { runId: row.id, kind: 'checkpoint-refused', detail: { path: r.path, step: r.step, problem: r.problem } });
-      this.log(`run ${row.id}: ${r.problem}; refused, trying the previous checkpoint`);
+      this.log(`run ${row.id}: ${r.problem}; refused, trying the previous checkpoint`, 'warn');
     }
     const worldSize = workers || resumeWorldSize(this.db, row.id);
     const epochs = listEpochMetrics(this.db, row.id).filter((e) => (chosen === null ? false : e.epoch <= chosen.epoch));
@@ -603,7 +604,7 @@ export class Coordinator {
       kind: 'collective-failed',
       detail: { workerId: w.id, rank: r.rank, generation: r.generation, step: r.failed_step, error: r.collective_error, missing },
     });
-    this.log(`run ${run.id}: collective failed on rank ${r.rank} at step ${r.failed_step}: ${r.collective_error}`);
+    this.log(`run ${run.id}: collective failed on rank ${r.rank} at step ${r.failed_step}: ${r.collective_error}`, 'warn');
     for (const id of missing) {
       const m = this.workers.get(id);
       if (m)
@@ -649,9 +650,9 @@ export class Coordinator {
         kind: 'checkpoints-deleted',
         detail: { paths: r.removed.map((x) => x.path), bytesFreed: r.bytesFreed, keep, ...(r.failed.length ? { failed: r.failed } : {}) },
       });
-      for (const f of r.failed) this.log(`run ${runId}: checkpoint ${f.location} not deleted: ${f.problem}`);
+      for (const f of r.failed) this.log(`run ${runId}: checkpoint ${f.location} not deleted: ${f.problem}`, 'warn');
     });
-    const settled = next.catch((err: Error) => this.log(`run ${runId}: retention failed: ${err.message}`));
+    const settled = next.catch((err: Error) => this.log(`run ${runId}: retention failed: ${err.message}`, 'warn'));
     this.pruning.set(runId, settled);
     void settled.then(() => {
       if (this.pruning.get(runId) === settled) this.pruning.delete(runId);
@@ -758,7 +759,7 @@ export class Coordinator {
       }));
       if (rows.length > 0) addEnergySamples(this.db, rows);
     } catch (err) {
-      this.log(`run ${run.id}: energy report of ${w.id} dropped (${(err as Error).message})`);
+      this.log(`run ${run.id}: energy report of ${w.id} dropped (${(err as Error).message})`, 'warn');
     }
   }
 
@@ -815,6 +816,7 @@ export class Coordinator {
     this.log(
       `run ${run.id}: rank ${r.rank} dropped ${count} collective message(s) failing their MAC (${subjects.join(', ')})` +
         (last ? '; later ones are only counted' : ''),
+      'warn',
     );
   }
 
@@ -856,7 +858,7 @@ export class Coordinator {
       w.queue?.push({ kind: 'STOP', run_id: run.id, reason: error ?? status });
     }
     this.events.publish('run', run.id, { status, error: error ?? null });
-    this.log(`run ${run.id} ${status}${error ? `: ${error}` : ''}`);
+    this.log(`run ${run.id} ${status}${error ? `: ${error}` : ''}`, status === 'FAILED' ? 'error' : 'info');
     // the queue moved: the runs behind this one (if it was PENDING) wait for less
     // the last epoch's accuracy is known now: the best checkpoint may have changed
     this.retain(run.id, run.config);
@@ -874,7 +876,7 @@ export class Coordinator {
       else if (silent >= suspectAfterMs && w.state === 'alive') {
         w.state = 'suspect';
         this.events.publish('worker', w.runId ?? '', { workerId: w.id, state: 'suspect', silentMs: silent });
-        this.log(`worker ${w.id} suspect (silent ${silent} ms)`);
+        this.log(`worker ${w.id} suspect (silent ${silent} ms)`, 'warn');
       }
     }
     // a suspect or dead worker is no longer idle
@@ -914,7 +916,7 @@ export class Coordinator {
     w.queue = null;
     this.workers.delete(w.id);
     this.events.publish('worker', w.runId ?? '', { workerId: w.id, state: 'dead', silentMs, why });
-    this.log(`worker ${w.id} dead (${why})`);
+    this.log(`worker ${w.id} dead (${why})`, 'warn');
     const run = w.runId ? this.runs.get(w.runId) : undefined;
     if (run) {
       const rank = run.members.indexOf(w.id);
@@ -1026,7 +1028,7 @@ export class Coordinator {
   natsConnection(): ObjectStoreConnection {
     const held = this.checkpoints.connection();
     if (held !== 'none' || this.deps.options.checkpointStore !== 'nats' || this.closing || !this.checkpoints.hasObjects) return held;
-    this.checkpoints.objects().catch((err: unknown) => this.log(`checkpoint object store: ${(err as Error).message}`));
+    this.checkpoints.objects().catch((err: unknown) => this.log(`checkpoint object store: ${(err as Error).message}`, 'error'));
     return 'connecting';
   }
 

@@ -12,6 +12,7 @@ import type { Coordinator } from './coordinator.js';
 import { UserError } from '../src/util/errors.js';
 import { readiness } from './health.js';
 import { createCoordinatorMetrics, type CoordinatorMetrics } from './metrics.js';
+import type { LogLine } from '../src/util/log.js';
 
 export interface MonitorHttpDeps {
   coordinator: Coordinator;
@@ -22,7 +23,7 @@ export interface MonitorHttpDeps {
   metrics?: CoordinatorMetrics;
   /** How often `/events` pushes the worker table (`state` events). */
   stateIntervalMs?: number;
-  log?: (line: string) => void;
+  log?: LogLine;
 }
 
 export interface MonitorHttpServer {
@@ -171,7 +172,7 @@ export function createMonitorHttpServer(deps: MonitorHttpDeps): MonitorHttpServe
 
   const server = createServer((req, res) => {
     route(req, res).catch((err: unknown) => {
-      deps.log?.(`monitor http: ${req.url}: ${(err as Error).message}`);
+      deps.log?.(`monitor http: ${req.url}: ${(err as Error).message}`, 'warn');
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end(`internal error: ${(err as Error).message}\n`);
     });
@@ -230,6 +231,7 @@ export async function startMonitorHttp(deps: MonitorHttpDeps, o: MonitorHttpOpti
     if (code === 'EADDRINUSE' && o.optional) {
       deps.log?.(
         `warning: no dashboard or /metrics: port ${o.port} is in use on ${o.host} (pass --http-port <n>, 0 for a free one, or --no-http)`,
+        'warn',
       );
       return null;
     }

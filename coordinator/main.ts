@@ -9,6 +9,7 @@ import { onStopSignals, signalExitCode } from '../src/util/signals.js';
 import { createCoordinatorServer } from './server.js';
 import { startMonitorHttp, type MonitorHttpOptions, type StartedMonitor } from './http.js';
 import type { CoordinatorOptions } from './options.js';
+import type { LogLine } from '../src/util/log.js';
 
 export interface RunCoordinatorOptions {
   host: string;
@@ -28,8 +29,8 @@ export interface RunCoordinatorOptions {
   stopGraceMs?: number;
   /** Stop when stdin ends (a launcher's lifeline: no orphan if the launcher dies). */
   exitWithStdin: boolean;
-  /** People's lines (stderr). */
-  log: (line: string) => void;
+  /** Log lines (stderr, the command's logger). */
+  log: LogLine;
   /** One JSON line `{"listening": port, "http": port}` once bound (stdout; `http` only with a monitor). */
   announce: (line: string) => void;
 }

@@ -30,13 +30,14 @@ import { Coordinator } from './coordinator.js';
 import { CoordinatorError, InvalidRequestError, NotAMemberError, NotResumableError, UnknownWorkerError } from './errors.js';
 import { parseCoordinatorOptions, type CoordinatorOptions } from './options.js';
 import { watchWithSnapshots } from './watch.js';
+import type { LogLine } from '../src/util/log.js';
 
 export interface CoordinatorServerDeps {
   db: StoreDb;
   /** The cluster token every call must carry. */
   token: string;
   options?: Partial<CoordinatorOptions>;
-  log?: (line: string) => void;
+  log?: LogLine;
   /** Serve TLS (mutual TLS when it carries a CA); absent: plaintext. */
   tls?: ServerTls;
 }

@@ -110,7 +110,7 @@ test('cli train - SIGTERM (a scheduler stopping it) does what Ctrl-C does: exit 
   train.child.kill('SIGTERM');
   const r = await train.exited;
   assert.deepEqual([r.code, r.signal], [143, null], r.stderr);
-  assert.match(r.stderr, /^bnn: SIGTERM: stopping at the next step boundary/m);
+  assert.match(r.stderr, /^(?:\S+Z \w+ +)?bnn: SIGTERM: stopping at the next step boundary/m);
   const stoppedAt = Number(/^run \S+ cancelled at step (\d+) after /m.exec(r.stdout)?.[1]);
   const store = openStore(dir.join('bnn.db'), { readonly: true });
   try {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { listCheckpoints, listEvents, openStore } from '../src/store/index.js';
 import { runCli } from './helpers/cli.js';
-import { spawnCli, writeTinyConfig } from './helpers/cluster.js';
+import { logMessages, spawnCli, writeTinyConfig } from './helpers/cluster.js';
 import { startTestNatsServer } from './helpers/nats.js';
 import { tmpDir } from './helpers/tmp.js';
 
@@ -65,7 +65,7 @@ test('coordinator stop - SIGTERM with a run in flight: the run recorded resumabl
   const drained = new RegExp(
     `^run ${runId}: rank 0 (?:checkpointed step (\\d+) on its way out|left without a newer checkpoint)$`,
     'm',
-  ).exec(stopped.stderr);
+  ).exec(logMessages(stopped.stderr));
   assert.ok(drained, stopped.stderr);
   const lastStep = state.checkpoints.at(-1)!.step;
   if (drained[1] !== undefined) assert.equal(lastStep, Number(drained[1]));

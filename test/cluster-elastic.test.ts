@@ -66,7 +66,7 @@ test('cluster elastic - kill -9 of one of 3 workers mid-epoch: detected at once,
   process.kill(workers[2]!, 'SIGKILL');
   const r = await launch.exited;
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /^generation 2: 2 worker\(s\) \(worker \S+ \(rank \d\) lost: /m);
+  assert.match(r.stderr, /^\S+Z info +generation 2: 2 worker\(s\) \(worker \S+ \(rank \d\) lost: /m);
 
   const store = openStore(db, { readonly: true });
   let events: ReturnType<typeof listEvents>;

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { tmpDir } from './helpers/tmp.js';
-import { processesMentioning, spawnCli, writeTinyConfig } from './helpers/cluster.js';
+import { logMessages, processesMentioning, spawnCli, writeTinyConfig } from './helpers/cluster.js';
 import { listEvents, openStore } from '../src/store/index.js';
 
 const STARTED = /^bnn: run (\S+) .* coordinator (127\.0\.0\.1:\d+),/;
@@ -64,8 +64,8 @@ test('cluster stop - SIGTERM to the launcher alone (a scheduler stopping it) doe
     'every child exited (and was reaped)',
   );
   assert.deepEqual([r.code, r.signal], [143, null], r.stderr);
-  assert.match(r.stderr, /^bnn: SIGTERM: cancelling run /m);
-  assert.match(r.stderr, new RegExp(`^bnn: continue it from its last checkpoint with: bnn resume ${runId} `, 'm'));
+  assert.match(logMessages(r.stderr), /^bnn: SIGTERM: cancelling run /m);
+  assert.match(logMessages(r.stderr), new RegExp(`^bnn: continue it from its last checkpoint with: bnn resume ${runId} `, 'm'));
   const row = runRow(dir.join('bnn.db'), runId!);
   assert.equal(row.status, 'CANCELLED');
   assert.ok(row.events.includes('cancelled'));

@@ -12,6 +12,8 @@ import { test } from 'node:test';
 import type { Command, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { buildProgram } from '../src/cli/index.js';
+import { commandContext } from '../src/cli/command.js';
+import { ENV_VARS } from '../src/config/environment.js';
 import { loadConfig } from '../src/config/index.js';
 import { spawnCli } from './helpers/cluster.js';
 import { REPO_ROOT } from './helpers/cli.js';
@@ -61,7 +63,7 @@ function bnnArgv(svc: ComposeService): string[] | null {
   return [...entry.slice(1), ...(svc.command ?? [])];
 }
 
-const program = () => buildProgram({ io: { stdout: process.stdout, stderr: process.stderr }, exitCode: 0 });
+const program = () => buildProgram(commandContext({ stdout: process.stdout, stderr: process.stderr }));
 
 /**
  * Checks `argv` against the CLI's own commander program: the subcommand exists, every `--flag`
@@ -160,8 +162,9 @@ function sources(dirs: readonly string[]): string {
   return out.join('\n');
 }
 
-/** Whether `code` reads environment variable `name` (process.env.X, env.X, env['X']). */
-const readsEnv = (code: string, name: string) => new RegExp(`env\\??\\.${name}\\b|env\\[['"]${name}['"]\\]`).test(code);
+/** Whether `code` reads environment variable `name` (process.env.X, env.X, env['X']), or it is a flag's fallback (src/config/environment.ts). */
+const readsEnv = (code: string, name: string) =>
+  (ENV_VARS as readonly string[]).includes(name) || new RegExp(`env\\??\\.${name}\\b|env\\[['"]${name}['"]\\]`).test(code);
 
 test('deploy - every BNN_* variable the compose stack and the Dockerfiles set is one the program or its build reads', () => {
   const runtime = sources(['src', 'worker', 'coordinator']);
@@ -181,7 +184,8 @@ test('deploy - every BNN_* variable the compose stack and the Dockerfiles set is
       assert.ok(readsEnv(runtime, m[1]!) || readsEnv(build, m[1]!), `${file}: nothing reads ${m[1]}`);
     }
   }
-  assert.equal(readsEnv('process.env.BNN_CLUSTER_TOKENX', 'BNN_CLUSTER_TOKEN'), false);
+  assert.equal(readsEnv('process.env.BNN_NOT_READX', 'BNN_NOT_READ'), false);
+  assert.equal(readsEnv('process.env.BNN_NOT_READ', 'BNN_NOT_READ'), true);
 });
 
 // ---------- Dockerfiles ----------

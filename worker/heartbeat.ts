@@ -2,6 +2,7 @@
 // thread) cannot silence them; if the thread cannot start, from the main thread instead.
 import { Worker } from 'node:worker_threads';
 import type { ClientTls, CoordinatorClient } from '../src/rpc/index.js';
+import type { LogLine } from '../src/util/log.js';
 
 export interface HeartbeatThreadData {
   coordinator: string;
@@ -34,11 +35,7 @@ function mainThreadHeartbeat(client: CoordinatorClient, workerId: string, interv
 }
 
 /** Starts heartbeating `workerId`; resolves once the first heartbeat is on its way. */
-export async function startHeartbeat(
-  client: CoordinatorClient,
-  data: HeartbeatThreadData,
-  log: (line: string) => void,
-): Promise<Heartbeat> {
+export async function startHeartbeat(client: CoordinatorClient, data: HeartbeatThreadData, log: LogLine): Promise<Heartbeat> {
   const { ts, file } = threadEntry();
   let worker: Worker;
   try {
@@ -49,17 +46,17 @@ export async function startHeartbeat(
         )
       : new Worker(new URL(file), { workerData: data });
   } catch (err) {
-    log(`heartbeat thread unavailable (${(err as Error).message}); heartbeating from the main thread`);
+    log(`heartbeat thread unavailable (${(err as Error).message}); heartbeating from the main thread`, 'warn');
     return mainThreadHeartbeat(client, data.workerId, data.intervalMs);
   }
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   const started = await new Promise<boolean>((resolve) => {
     worker.on('message', (m: { type: string; error?: string }) => {
       if (m.type === 'started') resolve(true);
-      else if (m.type === 'closed' && m.error) log(`heartbeat stream closed: ${m.error}`);
+      else if (m.type === 'closed' && m.error) log(`heartbeat stream closed: ${m.error}`, 'warn');
     });
     worker.once('error', (err) => {
-      log(`heartbeat thread failed (${err.message}); heartbeating from the main thread`);
+      log(`heartbeat thread failed (${err.message}); heartbeating from the main thread`, 'warn');
       resolve(false);
     });
     worker.once('exit', () => resolve(false));

@@ -35,6 +35,7 @@ import { CoordinatorLostError, WorkerShutdownError } from './errors.js';
 import { startHeartbeat, type Heartbeat } from './heartbeat.js';
 import { ProgressReporter } from './progress.js';
 import { reporter, reportSink, type ReportSinkDeps } from './report-sink.js';
+import type { LogLine } from '../src/util/log.js';
 
 export interface RunWorkerOptions {
   /** `host:port` of the coordinator. */
@@ -63,7 +64,8 @@ export interface RunWorkerOptions {
   gpu?: number;
   /** Keep trying to reconnect to a NATS server that went away this long (default 60 s). */
   natsReconnectTimeoutMs?: number;
-  log(line: string): void;
+  /** Log lines (the command's logger). */
+  log: LogLine;
 }
 
 /** Engine threads of a worker for a run: the run's `engine.threads` when set (> 0), else the worker's own. */
@@ -91,7 +93,7 @@ export async function runWorker(o: RunWorkerOptions): Promise<number> {
       pid: process.pid,
     });
     const workerId = reg.worker_id;
-    const log = (line: string) => o.log(`worker ${workerId}: ${line}`);
+    const log: LogLine = (line, level, fields) => o.log(`worker ${workerId}: ${line}`, level, { worker: workerId, ...fields });
     log(
       `registered with ${o.coordinator}${o.gpu !== undefined ? `, GPU ${o.gpu}: ${hardware.gpuModel ?? 'not found by systeminformation or nvidia-smi'}` : ''}`,
     );
@@ -154,7 +156,7 @@ interface RunContext {
   workerId: string;
   gpuCount: number;
   feed: RunFeed;
-  log(line: string): void;
+  log: LogLine;
 }
 
 /** What interrupted a run (a shutdown, the coordinator lost, a STOP), or null. */
@@ -190,7 +192,7 @@ async function serveRun(client: CoordinatorClient, c: RunContext, o: RunWorkerOp
   const report = reporter(reportTo);
   try {
     const config = parseRunConfig(JSON.parse(a.config_json), { source: `run ${a.run_id}` });
-    const engine = await initEngine({ backend: o.backend, threads: runThreads(config, o.threads), warn: c.log });
+    const engine = await initEngine({ backend: o.backend, threads: runThreads(config, o.threads), warn: (m) => c.log(m, 'warn') });
     group.current = elasticGroup(client, c, config, o);
     c.feed.forwardTo((next) => group.current!.offer(groupOf(next, o)));
     const run: AssignedRun = { client, ctx: c, options: o, config, group: group.current, backend: engine.backend, reportTo, report };
@@ -205,7 +207,7 @@ async function serveRun(client: CoordinatorClient, c: RunContext, o: RunWorkerOp
       if (err instanceof WorkerShutdownError) await report({ leaving: err.message }).catch(() => undefined);
       return 0;
     }
-    c.log(`run ${a.run_id} failed: ${(err as Error).stack ?? String(err)}`);
+    c.log(`run ${a.run_id} failed: ${(err as Error).stack ?? String(err)}`, 'error');
     if (!(err instanceof CoordinatorLostError)) await report({ error: (err as Error).message }).catch(() => undefined);
     return 1;
   } finally {

@@ -4,6 +4,7 @@ import type { CoordinatorClient, MetricsReport } from '../src/rpc/index.js';
 import type { GroupView } from '../src/train/collective.js';
 import type { TrainingSink } from '../src/train/sink.js';
 import type { ProgressReporter } from './progress.js';
+import type { LogLine } from '../src/util/log.js';
 
 export interface ReportSinkDeps {
   client: Pick<CoordinatorClient, 'reportMetrics' | 'reportCheckpoint'>;
@@ -12,7 +13,7 @@ export interface ReportSinkDeps {
   /** This rank's place now: reports carry the generation and rank it holds when they are sent. */
   group(): GroupView;
   progress: ProgressReporter;
-  log(line: string): void;
+  log: LogLine;
 }
 
 /** Sends `m` as this worker's report in the run. */
@@ -52,7 +53,7 @@ export function reportSink(d: ReportSinkDeps): TrainingSink {
       const g = d.group();
       await d.client
         .reportCheckpoint({ ...c, worker_id: d.workerId, run_id: d.runId, generation: g.generation, rank: g.rank })
-        .catch((err: Error) => d.log(`checkpoint ${c.path} not recorded: ${err.message}`));
+        .catch((err: Error) => d.log(`checkpoint ${c.path} not recorded: ${err.message}`, 'warn'));
     },
     log: d.log,
   };

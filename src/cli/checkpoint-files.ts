@@ -12,6 +12,8 @@ import { natsAuthFromOptions, type NatsAuthFlags } from './security-options.js';
 import type { NatsAuth } from '../collective/nats-url.js';
 import { DEFAULT_KEEP_CHECKPOINTS, parseRunConfig } from '../config/index.js';
 import { runLiveness } from '../query/liveness.js';
+import type { Command } from 'commander';
+import { fromEnv } from '../config/environment.js';
 import { bytes } from '../query/format.js';
 import type { StoreDb } from '../store/db.js';
 import { checkpointsPastRetention, listCheckpoints, removeCheckpointRows, runOwner } from '../store/index.js';
@@ -25,10 +27,10 @@ export interface NatsTarget {
   auth: NatsAuth;
 }
 
-/** `--nats` with its credentials (flags, else BNN_NATS_*), or null without `--nats`. */
-export function natsTarget(flags: NatsAuthFlags, nats: string | undefined): NatsTarget | null {
+/** `--nats` with its credentials (flags, else BNN_NATS_*: `command` tells which), or null without `--nats`. */
+export function natsTarget(flags: NatsAuthFlags, nats: string | undefined, command: Command): NatsTarget | null {
   if (nats === undefined) return null;
-  return { url: nats, auth: natsAuthFromOptions(flags) };
+  return { url: nats, auth: natsAuthFromOptions(flags, (key) => fromEnv(command, key)) };
 }
 
 export const NEEDS_NATS_HINT = 'pass --nats <url> (with --nats-user/--nats-pass or --nats-token where the server wants them)';

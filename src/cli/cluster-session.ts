@@ -6,8 +6,10 @@
  * result. SIGINT (Ctrl-C) or SIGTERM (a scheduler's stop) cancels the run and waits for
  * CANCELLED; a second one leaves at once.
  */
+import { ENV_VARS } from '../config/environment.js';
 import type { CoordinatorClient, ClientTls, RunInfo } from '../rpc/index.js';
 import { onStopSignals, signalExitCode, type StopSignal } from '../util/signals.js';
+import type { Logger } from '../util/log.js';
 import type { CliIO } from './command.js';
 import { EXIT, isTerminal, onRunEvent, pct, queuedLine, type EpochEvent, type Terminal, type WatchEvent } from './commands/run-events.js';
 
@@ -44,6 +46,8 @@ export interface SessionStart {
 
 export interface SessionOutput {
   io: CliIO;
+  /** The session's lines on stderr, and its local cluster's, relayed. */
+  log: Logger;
   json: boolean;
   quiet: boolean;
   /** The experiment database a local cluster writes: a run that did not complete gets a `bnn resume` hint. */
@@ -81,12 +85,10 @@ export function resumeHint(runId: string, store: string): string {
  */
 export async function runClusterSession(target: SessionTarget, run: SessionStart, out: SessionOutput): Promise<number> {
   const say = (line: string) => {
-    if (!out.quiet && !out.json) out.io.stderr.write(`${line}\n`);
+    if (!out.quiet && !out.json) out.log.info(line);
   };
   const t0 = performance.now();
-  const conn = await connect(target, (line) => {
-    if (!out.quiet) out.io.stderr.write(`${line}\n`);
-  });
+  const conn = await connect(target, out);
   let runId = '';
   // the first SIGINT or SIGTERM cancels the run; a second one leaves without waiting for it
   let signalled: StopSignal | null = null;
@@ -158,13 +160,16 @@ async function detached(client: CoordinatorClient, runId: string, out: SessionOu
   } else {
     out.io.stdout.write(`${runId}\n`);
     if (!out.quiet && info.status === 'PENDING' && info.waiting)
-      out.io.stderr.write(`bnn: run ${runId} ${queuedLine(info.waiting, info.queue_position)}\n`);
-    if (!out.quiet) out.io.stderr.write(`bnn: follow it with bnn monitor --coordinator <host:port> --run ${runId}, or bnn show ${runId}\n`);
+      out.log.info(`bnn: run ${runId} ${queuedLine(info.waiting, info.queue_position)}`);
+    if (!out.quiet) out.log.info(`bnn: follow it with bnn monitor --coordinator <host:port> --run ${runId}, or bnn show ${runId}`);
   }
   return 0;
 }
 
-async function connect(target: SessionTarget, log: (line: string) => void): Promise<Connected> {
+async function connect(target: SessionTarget, out: SessionOutput): Promise<Connected> {
+  const log = (line: string) => {
+    if (!out.quiet) out.log.info(line);
+  };
   const { connectCoordinator } = await import('../rpc/index.js');
   if (target.kind === 'remote') {
     const client = connectCoordinator(target.address, { token: target.token, ...(target.tls ? { tls: target.tls } : {}) });
@@ -190,7 +195,11 @@ async function connect(target: SessionTarget, log: (line: string) => void): Prom
     ...(target.gpus ? { gpus: target.gpus } : {}),
     ...(target.checkpointStore ? { checkpointStore: target.checkpointStore } : {}),
     ...(target.jetstreamDir ? { jetstreamDir: target.jetstreamDir } : {}),
-    log,
+    relay: (line, source) => {
+      if (!out.quiet) out.log.relay(line, source);
+    },
+    logFormat: out.log.format,
+    dropEnv: ENV_VARS,
     onWorkerExit: (i, code) => {
       if (code !== 0 && !ended) workerFailure ??= `worker ${i} exited with ${code === null ? 'a signal' : `code ${code}`}`;
     },
@@ -299,5 +308,5 @@ function printResult(
         '\n',
     );
   }
-  if (r.runId && r.status !== 'COMPLETED' && out.store) out.io.stderr.write(`${resumeHint(r.runId, out.store)}\n`);
+  if (r.runId && r.status !== 'COMPLETED' && out.store) out.log.info(resumeHint(r.runId, out.store));
 }

@@ -1,4 +1,7 @@
 import type { Command } from 'commander';
+import { envSourceOf } from '../config/environment.js';
+import { FlagError, namingEnvSources } from '../config/flags.js';
+import { createLogger, type Logger } from '../util/log.js';
 
 /** Where a command writes: stdout for results and JSON, stderr for people (progress, errors). */
 export interface CliIO {
@@ -14,6 +17,13 @@ export interface CommandContext {
   io: CliIO;
   /** The exit code the running command returned; set by `action`. */
   exitCode: number;
+  /** Log lines of the command (stderr), in the `--log-format` given; set before the action runs. */
+  log: Logger;
+}
+
+/** A context for one command line: text log lines until `--log-format` says otherwise. */
+export function commandContext(io: CliIO = defaultCliIO()): CommandContext {
+  return { io, exitCode: 0, log: createLogger({ format: 'text', write: (s) => io.stderr.write(s) }) };
 }
 
 /**
@@ -24,10 +34,23 @@ export type CommandRegistration = (program: Command, ctx: CommandContext) => voi
 
 /**
  * Adapts a handler that returns an exit code to a commander action. Handlers throw
- * for failures (handleError maps them) and never call process.exit.
+ * for failures (handleError maps them) and never call process.exit. A bad flag value that
+ * came from an environment variable is reported as that variable.
  */
 export function action<A extends unknown[]>(ctx: CommandContext, handler: (...args: A) => Promise<number>): (...args: A) => Promise<void> {
   return async (...args: A) => {
-    ctx.exitCode = await handler(...args);
+    try {
+      ctx.exitCode = await handler(...args);
+    } catch (err) {
+      throw err instanceof FlagError ? namingEnvSources(err, envOfFlag(args.at(-1) as Command)) : err;
+    }
+  };
+}
+
+/** The environment variable a flag of `command` took its value from, if it did. */
+export function envOfFlag(command: Command): (flag: string) => string | undefined {
+  return (flag) => {
+    const option = command.options.find((o) => o.long === flag);
+    return option ? envSourceOf(command, option.attributeName()) : undefined;
   };
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Command } from 'commander';
 import { flagName } from '../config/flags.js';
+import { commandContext } from './command.js';
 import { buildProgram } from './index.js';
 
 test('flags - flagName is the flag as typed, for every option of every command', () => {
@@ -14,6 +15,6 @@ test('flags - flagName is the flag as typed, for every option of every command',
     }
     cmd.commands.forEach(visit);
   };
-  visit(buildProgram({ io: { stdout: process.stdout, stderr: process.stderr }, exitCode: 0 }));
+  visit(buildProgram(commandContext()));
   assert.ok(seen.includes('--threads-per-worker') && seen.includes('--lock-timeout-ms'), 'the commands were visited');
 });

@@ -1,5 +1,5 @@
-import { defaultCliIO, type CliIO, type CommandContext } from './command.js';
-import { handleError, wantsJson } from './handle-error.js';
+import { commandContext, defaultCliIO, type CliIO } from './command.js';
+import { handleError, logFormatOf, wantsJson } from './handle-error.js';
 import { buildProgram } from './index.js';
 
 /**
@@ -7,11 +7,11 @@ import { buildProgram } from './index.js';
  * code; never exits the process, so tests can call it in-process.
  */
 export async function runCli(args: readonly string[], io: CliIO = defaultCliIO()): Promise<number> {
-  const ctx: CommandContext = { io, exitCode: 0 };
+  const ctx = commandContext(io);
   try {
     await buildProgram(ctx).parseAsync([...args], { from: 'user' });
     return ctx.exitCode;
   } catch (err) {
-    return handleError(err, { json: wantsJson(args), io });
+    return handleError(err, { json: wantsJson(args), io, logFormat: logFormatOf(args) });
   }
 }

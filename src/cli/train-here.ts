@@ -16,6 +16,7 @@ import { prepareTraining, type TrainingSetup } from '../train/setup.js';
 import { teeSink, type TrainingSink } from '../train/sink.js';
 import { StoreRun } from '../train/store-sink.js';
 import { onStopSignals, signalExitCode, type StopSignal } from '../util/signals.js';
+import type { Logger } from '../util/log.js';
 import type { CliIO } from './command.js';
 import { createEpochProgress, type EpochProgress } from './progress.js';
 
@@ -25,6 +26,8 @@ export interface TrainOptions {
   configPath?: string;
   /** How long to wait for another process's lock on the store. */
   lockTimeoutMs?: number;
+  /** Where the run's lines go (stderr, the command's `--log-format`); progress bars stay on `io.stderr`. */
+  log: Logger;
 }
 
 export interface TrainSummary {
@@ -59,7 +62,7 @@ const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
  * signal records the run CANCELLED and exits at once (with the same code of that signal).
  */
 export async function trainHere(config: RunConfig, opts: TrainOptions, io: CliIO): Promise<number> {
-  const warn = (m: string) => io.stderr.write(`${m}\n`);
+  const warn = (m: string) => opts.log.warn(m);
   // Everything that can fail is checked before the run is recorded (a failure here writes no
   // row): the engine, the data set and model, the checkpoint directory, then the store opened.
   const engine = await initEngine({ backend: config.engine.backend, threads: config.engine.threads, warn });
@@ -101,7 +104,7 @@ async function trainRecorded(
   { engine, checkpointDir, opts, io }: RecordedRunContext,
 ): Promise<number> {
   const { config } = setup;
-  const display = progressSink(config, !opts.quiet && !opts.json, io);
+  const display = progressSink(config, !opts.quiet && !opts.json, io, opts.log);
   display.log(
     `bnn: run ${run.runId} (${config.name}): ${config.model.arch} ${config.model.precision} on ${setup.dataset.name} ` +
       `(${setup.train.n} train / ${setup.dataset.test.n} test), backend ${engine.backend}${engine.kernel ? ` [${engine.kernel}]` : ''}, ` +
@@ -192,11 +195,11 @@ function printSummary(s: TrainSummary, opts: TrainOptions, io: CliIO): void {
 }
 
 /** A bar per epoch and a line at its end on stderr (nothing when not `enabled`). */
-function progressSink(config: RunConfig, enabled: boolean, io: CliIO): TrainingSink & { close(): void } {
+function progressSink(config: RunConfig, enabled: boolean, io: CliIO, log: Logger): TrainingSink & { close(): void } {
   let bar: EpochProgress | null = null;
   let barEpoch = 0;
   const say = (line: string) => {
-    if (enabled) io.stderr.write(`${line}\n`);
+    if (enabled) log.info(line);
   };
   return {
     step: (s) => {

@@ -54,6 +54,22 @@ export class FlagError extends UserError {
   }
 }
 
+/**
+ * The error with each issue whose value came from an environment variable named as that
+ * variable (`BNN_COORDINATOR_PORT (--port): 'x' is not valid; ...`); `envOf` gives the variable
+ * of a flag, or undefined when the flag's value was typed or defaulted.
+ */
+export function namingEnvSources(err: FlagError, envOf: (flag: string) => string | undefined): FlagError {
+  let renamed = false;
+  const issues = err.issues.map((issue) => {
+    const env = envOf(issue.flag);
+    if (env === undefined) return issue;
+    renamed = true;
+    return { ...issue, flag: `${env} (${issue.flag})` };
+  });
+  return renamed ? new FlagError(issues) : err;
+}
+
 function formatFlagIssue(issue: FlagIssue): string {
   const why = `expected ${issue.expected}`;
   return issue.value === undefined ? `${issue.flag}: no value given; ${why}` : badFlagValue(issue.flag, issue.value, why);

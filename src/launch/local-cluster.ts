@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { LogFormat } from '../util/log.js';
 import { startNatsServer, type NatsServerHandle } from './nats-server.js';
 
 export interface LocalClusterOptions {
@@ -19,8 +20,15 @@ export interface LocalClusterOptions {
   gpus?: readonly number[];
   /** The coordinator's monitor port (dashboard, /metrics) on 127.0.0.1; default 0 (a free one); null: none. */
   httpPort?: number | null;
-  /** Lines from the children's stderr, prefixed with who wrote them. */
-  log(line: string): void;
+  /** A line of a child's stderr, and who wrote it (`coordinator`, `worker 0`). */
+  relay(line: string, source: string): void;
+  /** The children's `--log-format` (default text), the launcher's own, so their relayed lines compose with its. */
+  logFormat?: LogFormat;
+  /**
+   * Variables of this environment the children must not inherit: the flag fallbacks
+   * (BNN_COORDINATOR, BNN_NATS_URL, BNN_WORKER_GPU, ...) of a cluster the user meant elsewhere.
+   */
+  dropEnv?: readonly string[];
   /** Called when a worker exits (code null: killed by a signal). */
   onWorkerExit?(index: number, code: number | null): void;
   /** The coordinator's `--checkpoint-store` (default local). */
@@ -52,8 +60,8 @@ function bnnCommand(): { cmd: string; args: string[] } {
   return { cmd: process.execPath, args: [...process.execArgv, process.argv[1]!] };
 }
 
-function forward(child: ChildProcess, name: string, log: (line: string) => void): void {
-  if (child.stderr) createInterface({ input: child.stderr }).on('line', (l) => log(`[${name}] ${l}`));
+function forward(child: ChildProcess, name: string, relay: (line: string, source: string) => void): void {
+  if (child.stderr) createInterface({ input: child.stderr }).on('line', (l) => relay(l, name));
 }
 
 function exited(child: ChildProcess): Promise<void> {
@@ -94,11 +102,16 @@ export const LOCAL_NATS_OBJECT_STORE_PERMISSIONS = {
  * The environments of the children: the cluster token for all; the NATS credentials for the
  * coordinator only, in its environment (a command line is visible to `ps`), which hands them to
  * its workers in their assignments. A user's own BNN_NATS_* (meant for another cluster) would
- * override those, so they are removed.
+ * override those, so they are removed, with `drop`.
  */
-function childEnvs(token: string, nats: { user: string; password: string }): { coordinator: NodeJS.ProcessEnv; worker: NodeJS.ProcessEnv } {
-  const base: NodeJS.ProcessEnv = { ...process.env, BNN_CLUSTER_TOKEN: token };
-  for (const k of ['BNN_NATS_USER', 'BNN_NATS_PASS', 'BNN_NATS_TOKEN']) delete base[k];
+function childEnvs(
+  token: string,
+  nats: { user: string; password: string },
+  drop: readonly string[],
+): { coordinator: NodeJS.ProcessEnv; worker: NodeJS.ProcessEnv } {
+  const base: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of ['BNN_NATS_USER', 'BNN_NATS_PASS', 'BNN_NATS_TOKEN', ...drop]) delete base[k];
+  base.BNN_CLUSTER_TOKEN = token;
   return { coordinator: { ...base, BNN_NATS_USER: nats.user, BNN_NATS_PASS: nats.password }, worker: base };
 }
 
@@ -118,8 +131,10 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
   const token = randomBytes(16).toString('hex');
   // NATS auth is always on: a user and password of this launch, allowed the collective's subjects only
   const natsUser = { user: `bnn-${randomBytes(4).toString('hex')}`, password: randomBytes(24).toString('hex') };
-  const env = childEnvs(token, natsUser);
-  const { cmd, args } = bnnCommand();
+  const env = childEnvs(token, natsUser, o.dropEnv ?? []);
+  const bnn = bnnCommand();
+  const cmd = bnn.cmd;
+  const args = [...bnn.args, '--log-format', o.logFormat ?? 'text'];
   const children: ChildProcess[] = [];
   let nats: NatsServerHandle | null = null;
   let stopping: Promise<void> | null = null;
@@ -170,7 +185,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
       { env: env.coordinator, stdio: ['pipe', 'pipe', 'pipe'], detached: true },
     );
     children.push(coord);
-    forward(coord, 'coordinator', o.log);
+    forward(coord, 'coordinator', o.relay);
     let httpPort: number | null = null;
     const port = await new Promise<number>((resolve, reject) => {
       const lines = createInterface({ input: coord.stdout! });
@@ -196,7 +211,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
     for (let i = 0; i < o.workers; i++) {
       const w = spawn(cmd, [...args, ...workerArgs(o, address, i)], { env: env.worker, stdio: ['pipe', 'ignore', 'pipe'], detached: true });
       children.push(w);
-      forward(w, `worker ${i}`, o.log);
+      forward(w, `worker ${i}`, o.relay);
       w.once('exit', (code) => o.onWorkerExit?.(i, code));
     }
     return { coordinator: address, token, natsUrl: nats.url, dashboard: httpPort === null ? null : `http://127.0.0.1:${httpPort}/`, stop };

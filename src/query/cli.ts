@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { fileFlag, numberFlag, parseFlags } from '../config/flags.js';
 import { UserError } from '../util/errors.js';
 import { DEFAULT_STORE_PATH, defaultQueryStoreOptions, type QueryStoreOptions } from './open.js';
+import { ENV, envOption } from '../config/environment.js';
 
 /** The output and store flags every query command takes. */
 export interface QueryOutputFlags {
@@ -26,7 +27,7 @@ export function addQueryOutputOptions(cmd: Command): Command {
   return cmd
     .option('--json', 'print JSON on stdout')
     .option('--csv', 'print CSV on stdout')
-    .option('--store <file>', 'experiment database', DEFAULT_STORE_PATH)
+    .addOption(envOption('--store <file>', 'experiment database', ENV.store, DEFAULT_STORE_PATH))
     .option(
       '--lock-timeout-ms <ms>',
       'how long to wait for another process holding a lock',

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
+import { parseLogRecord } from '../../src/util/log.js';
 import { CLI_ENTRY, REPO_ROOT } from './cli.js';
 
 const TSX = pathToFileURL(createRequire(join(REPO_ROOT, 'package.json')).resolve('tsx')).href;
@@ -69,9 +70,17 @@ export function processesMentioning(needle: string): string[] {
   return out.split('\n').filter((l) => l.includes(needle) && !l.includes('ps -eo'));
 }
 
+/** `stderr` of a bnn process with each log line's timestamp and level taken off (its messages, one per line). */
+export function logMessages(stderr: string): string {
+  return stderr
+    .split('\n')
+    .map((raw) => parseLogRecord('text', raw)?.msg ?? raw)
+    .join('\n');
+}
+
 export interface LaunchedCli {
   child: ChildProcess;
-  /** Resolves with the first stderr line matching `re`. */
+  /** Resolves with the first stderr line matching `re`; a log line is matched by its message (timestamp and level taken off). */
   waitForLine(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   /** Resolves when the child exited, with its code and output. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
@@ -98,8 +107,9 @@ export function spawnCli(
   let next = 0;
   const waiters: Array<{ re: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
   child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-  createInterface({ input: child.stderr! }).on('line', (line) => {
-    stderr += `${line}\n`;
+  createInterface({ input: child.stderr! }).on('line', (raw) => {
+    stderr += `${raw}\n`;
+    const line = parseLogRecord('text', raw)?.msg ?? raw;
     lines.push(line);
     for (const w of [...waiters]) {
       const m = line.match(w.re);

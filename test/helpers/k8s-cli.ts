@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { buildProgram } from '../../src/cli/index.js';
+import { commandContext } from '../../src/cli/command.js';
 import { REPO_ROOT } from './cli.js';
 import type { Container, Pod } from './k8s-pods.js';
 
@@ -30,7 +31,7 @@ const silent = () =>
  * runs: each subcommand's action is replaced by one that does nothing.
  */
 export async function commanderRefusal(args: readonly string[]): Promise<string | null> {
-  const program = buildProgram({ io: { stdout: silent(), stderr: silent() }, exitCode: 0 });
+  const program = buildProgram(commandContext({ stdout: silent(), stderr: silent() }));
   const sub = program.commands.find((c) => c.name() === args[0]);
   if (!sub) return `unknown subcommand "${args[0]}" (bnn has: ${program.commands.map((c) => c.name()).join(', ')})`;
   for (const c of program.commands) c.action(() => undefined);
@@ -44,7 +45,7 @@ export async function commanderRefusal(args: readonly string[]): Promise<string 
 
 /** The subcommand's long flags, for messages. */
 export function flagsOf(sub: string): string[] {
-  const program = buildProgram({ io: { stdout: silent(), stderr: silent() }, exitCode: 0 });
+  const program = buildProgram(commandContext({ stdout: silent(), stderr: silent() }));
   const cmd: Command | undefined = program.commands.find((c) => c.name() === sub);
   return (cmd?.options ?? []).map((o) => o.long ?? o.flags);
 }

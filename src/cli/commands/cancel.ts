@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { ENV, envOption } from '../../config/environment.js';
 import { z } from 'zod';
 import { hostPortFlag, parseFlags } from '../../config/flags.js';
 import { action, type CommandContext } from '../command.js';
@@ -19,8 +20,8 @@ export function registerCancel(program: Command, ctx: CommandContext): void {
     .command('cancel')
     .description('cancel runs on a running cluster: a queued run never starts; a running one stops at its next step boundary, checkpointed')
     .argument('<runs...>', 'run ids or unique prefixes')
-    .requiredOption('--coordinator <host:port>', 'coordinator address')
-    .option('--token <secret>', 'cluster token (default: BNN_CLUSTER_TOKEN)')
+    .addOption(envOption('--coordinator <host:port>', 'coordinator address', ENV.coordinator).makeOptionMandatory())
+    .addOption(envOption('--token <secret>', 'cluster token', ENV.clusterToken))
     .option('--json', 'print the runs as a JSON array on stdout');
   addClientTlsOptions(cmd).action(
     action(ctx, async (ids: string[], raw: CancelFlags) => {

@@ -6,6 +6,7 @@ import { action, type CommandContext } from '../command.js';
 import { fileFlag, parseFlags } from '../../config/flags.js';
 import { cliCheckpointStores, natsTarget } from '../checkpoint-files.js';
 import { addNatsAuthOptions, type NatsAuthFlags } from '../security-options.js';
+import { ENV, envOption } from '../../config/environment.js';
 
 interface ExportFlags extends NatsAuthFlags {
   store: string;
@@ -28,13 +29,13 @@ export function registerExport(program: Command, ctx: CommandContext): void {
     .command('export')
     .description("write a run's trained model with binary weights packed 1 bit each, and compare its size with FP32")
     .argument('<run>', 'run id (or a unique prefix)')
-    .option('--store <file>', 'experiment database', './runs/bnn.db')
+    .addOption(envOption('--store <file>', 'experiment database', ENV.store, './runs/bnn.db'))
     .option('--out <file>', 'packed model file (default: runs/models/<run>.bnnpack)')
     .option('--fp32-out <file>', 'also keep the FP32 version of the same model here')
     .option('--json', 'print the result as JSON')
     .option('--nats <url>', "NATS server holding the run's checkpoints when they are in its object store (nats-os://…)");
   addNatsAuthOptions(cmd, 'worker').action(
-    action(ctx, async (runId: string, raw: ExportFlags) => {
+    action(ctx, async (runId: string, raw: ExportFlags, command: Command) => {
       const flags = { ...raw, ...parseFlags(flagsSchema, raw) };
       const { initEngine } = await import('../../engine/select.js');
       const { openStore, storeErrorFrom } = await import('../../store/index.js');
@@ -42,7 +43,7 @@ export function registerExport(program: Command, ctx: CommandContext): void {
       const { writePackedModel } = await import('../../export/packed.js');
       await initEngine({ backend: 'cpu', threads: 1 });
       const store = openStore(flags.store, { readonly: true });
-      const stores = cliCheckpointStores(natsTarget(raw, flags.nats));
+      const stores = cliCheckpointStores(natsTarget(raw, flags.nats, command));
       try {
         const r = await restoreModelFromRun(store.db, runId, (location, sha256) => stores.readCheckpoint(location, sha256)).catch(
           (err: unknown) => {

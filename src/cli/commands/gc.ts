@@ -11,6 +11,7 @@ import { cliCheckpointStores, deleteFiles, formatBytes, natsTarget, removeRows, 
 import { action, type CommandContext } from '../command.js';
 import { addNatsAuthOptions } from '../security-options.js';
 import { openExistingStore, type StoreNatsFlags } from './rm.js';
+import { ENV, envOption } from '../../config/environment.js';
 
 interface GcFlags extends StoreNatsFlags {
   dryRun?: boolean;
@@ -36,16 +37,16 @@ export function registerGc(program: Command, ctx: CommandContext): void {
     .description(
       "apply checkpoint retention (train.keepCheckpoints newest, plus the best epoch's) to every run that is not training, and print the space freed",
     )
-    .option('--store <file>', 'experiment database', './runs/bnn.db')
+    .addOption(envOption('--store <file>', 'experiment database', ENV.store, './runs/bnn.db'))
     .option('--dry-run', 'print what would be deleted, delete nothing')
     .option('--orphans', "also delete checkpoint files in the runs' checkpoint directories (and the object store) that no run names")
     .option('--nats <url>', 'NATS server holding object-store checkpoints (nats-os://…); without it those are skipped')
     .option('--json', 'print the result as one JSON object');
   addNatsAuthOptions(cmd, 'worker').action(
-    action(ctx, async (raw: GcFlags) => {
+    action(ctx, async (raw: GcFlags, command: Command) => {
       const f = parseFlags(flagsSchema, raw);
       const store = openExistingStore(f.store);
-      const stores = cliCheckpointStores(natsTarget(raw, f.nats));
+      const stores = cliCheckpointStores(natsTarget(raw, f.nats, command));
       const dry = raw.dryRun === true;
       const lines: GcLine[] = [];
       const skipped: string[] = [];

@@ -4,6 +4,7 @@ import { CHECKPOINT_STORES } from '../../checkpoint/index.js';
 import { COMPRESSIONS } from '../../collective/compression.js';
 import { localJetstreamDir } from '../../launch/local-cluster.js';
 import type { RunConfig } from '../../config/index.js';
+import { ENV, envOption, typedOptions } from '../../config/environment.js';
 import { choiceFlag, hostPortFlag, listFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { loadConfig } from '../../config/load.js';
 import { applyOverrides } from '../../config/overrides.js';
@@ -68,9 +69,15 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
       "with --local: where checkpoints go unless the config's checkpointStore says: local (default) or nats (the JetStream object store of the launched nats-server, files beside checkpointDir)",
     )
     .option('--nats-server-bin <path>', 'nats-server executable (default: nats-server on PATH, or NATS_SERVER_BIN)')
-    .option('--coordinator <host:port>', 'submit to a running cluster instead and follow the run (Ctrl-C cancels it)')
+    .addOption(
+      envOption(
+        '--coordinator <host:port>',
+        'submit to a running cluster instead and follow the run (Ctrl-C cancels it); from the environment, unless --local is given',
+        ENV.coordinator,
+      ),
+    )
     .option('--workers <n>', 'with --coordinator: how many of its workers train the run')
-    .option('--token <secret>', 'with --coordinator: the cluster token (default: BNN_CLUSTER_TOKEN)')
+    .addOption(envOption('--token <secret>', 'with --coordinator: the cluster token', ENV.clusterToken))
     .option('--priority <n>', 'with --coordinator: queue order while the run waits for workers (higher first; default 0, then FIFO)')
     .option('--detach', 'with --coordinator: submit, print the run id and exit (the cluster runs it; bnn monitor / bnn show follow it)');
   addClientTlsOptions(cmd);
@@ -78,14 +85,15 @@ export function registerLaunch(program: Command, ctx: CommandContext): void {
     .option('--json', 'print the result as one JSON object on stdout (no progress lines)')
     .option('--quiet', 'no progress lines')
     .action(
-      action(ctx, async (configPath: string, raw: LaunchFlags) => {
-        const { target, workers, compression, priority } = launchTarget(raw);
+      action(ctx, async (configPath: string, raw: LaunchFlags, command: Command) => {
+        const { target, workers, compression, priority } = launchTarget(raw, typedOptions(command, raw));
         const loaded = applyOverrides(await loadConfig(configPath), overridesFromOptions(raw));
         // --compression is the config's train.compression (recorded with the run's config)
         const config: RunConfig = compression ? { ...loaded, train: { ...loaded.train, compression } } : loaded;
         const local = target.kind === 'local' ? localTarget(target, config) : target;
         return runClusterSession(local, submission(config, configPath, workers, local, priority), {
           io: ctx.io,
+          log: ctx.log,
           json: raw.json === true,
           quiet: raw.quiet === true,
           detach: raw.detach === true,
@@ -106,14 +114,20 @@ function localTarget(target: Extract<SessionTarget, { kind: 'local' }>, config: 
   };
 }
 
-/** Where to launch, from the flags (checked before any I/O). */
-function launchTarget(raw: LaunchFlags): {
+/**
+ * Where to launch, from the flags (checked before any I/O); `typed`: those typed, not from the
+ * environment (BNN_COORDINATOR and the rest apply only when --local is not typed).
+ */
+function launchTarget(
+  raw: LaunchFlags,
+  typed: Partial<LaunchFlags>,
+): {
   target: SessionTarget;
   workers: number;
   compression?: RunConfig['train']['compression'];
   priority: number;
 } {
-  if (raw.coordinator !== undefined) {
+  if (typed.coordinator !== undefined || (raw.coordinator !== undefined && raw.local === undefined)) {
     if (raw.local !== undefined)
       throw new UserError('give either --local <n> (start a cluster here) or --coordinator <host:port> (use a running one), not both', {
         exitCode: 2,
@@ -125,8 +139,12 @@ function launchTarget(raw: LaunchFlags): {
         "--checkpoint-store goes with --local (a running coordinator has its own --checkpoint-store; the config's checkpointStore chooses per run)",
         { exitCode: 2 },
       );
+    const via =
+      typed.coordinator !== undefined
+        ? '--coordinator'
+        : `--coordinator (from ${ENV.coordinator}; --local <n> starts a cluster here instead)`;
     if (raw.workers === undefined)
-      throw new UserError("bnn launch --coordinator needs --workers <n>: how many of the cluster's workers train the run", { exitCode: 2 });
+      throw new UserError(`bnn launch ${via} needs --workers <n>: how many of the cluster's workers train the run`, { exitCode: 2 });
     const f = parseFlags(remoteFlags, raw);
     const target: SessionTarget = {
       kind: 'remote',

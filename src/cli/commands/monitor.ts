@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { ENV, envOption, typedOptions } from '../../config/environment.js';
 import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
 import { hostPortFlag, numberFlag, parseFlags } from '../../config/flags.js';
@@ -28,15 +29,21 @@ export function registerMonitor(program: Command, ctx: CommandContext): void {
     .description(
       "live table of a cluster's workers (state, rank, run, step, samples/s, CPU/GPU use, temperature, power, heartbeat age); q or Ctrl-C quits",
     )
-    .option('--coordinator <host:port>', "coordinator address (default: this user's one running 'bnn launch --local' cluster)")
-    .option('--token <secret>', 'cluster token (default: BNN_CLUSTER_TOKEN; a local cluster: from its cluster file)')
+    .addOption(
+      envOption(
+        '--coordinator <host:port>',
+        "coordinator address (default: this user's one running 'bnn launch --local' cluster)",
+        ENV.coordinator,
+      ),
+    )
+    .addOption(envOption('--token <secret>', 'cluster token (a local cluster: from its cluster file unless typed)', ENV.clusterToken))
     .option('--run <id>', "only this run's events")
     .option('--refresh-ms <n>', 'how often the coordinator sends a full snapshot (100-60000)', '1000')
     .option('--timeout-ms <n>', 'give up when the first snapshot has not come within this', '10000')
     .option('--once', 'print one snapshot as a table and exit')
     .option('--json', 'print one snapshot as JSON and exit');
   addClientTlsOptions(cmd).action(
-    action(ctx, async (raw: MonitorFlags) => {
+    action(ctx, async (raw: MonitorFlags, command: Command) => {
       const f = parseFlags(flagsSchema, raw);
       const tls = clientTlsFromFlags(raw);
       let coordinator = f.coordinator;
@@ -45,7 +52,7 @@ export function registerMonitor(program: Command, ctx: CommandContext): void {
         const { theLocalCluster } = await import('../../launch/cluster-file.js');
         const local = theLocalCluster();
         coordinator = local.coordinator;
-        token = raw.token ?? local.token;
+        token = typedOptions(command, raw).token ?? local.token;
         ctx.io.stderr.write(
           `bnn: the local cluster of bnn launch (pid ${local.pid})${local.runId ? `, run ${local.runId}` : ''}, at ${coordinator}\n`,
         );

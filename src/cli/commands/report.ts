@@ -7,6 +7,7 @@ import { parseOutPath } from '../../report/write.js';
 import { action, type CommandContext } from '../command.js';
 import { parseFlags, textFlag } from '../../config/flags.js';
 import { addCompareQueryOptions } from './compare.js';
+import { ENV, envOption } from '../../config/environment.js';
 
 type ReportFlags = CompareFlags & Omit<QueryOutputFlags, 'csv'> & { out: string };
 
@@ -28,7 +29,7 @@ export function registerReport(program: Command, ctx: CommandContext): void {
       .option('--runs <ids>', 'only these runs (comma-separated ids or unique id prefixes)'),
   )
     .option('--json', 'print what was written as JSON on stdout')
-    .option('--store <file>', 'experiment database', DEFAULT_STORE_PATH)
+    .addOption(envOption('--store <file>', 'experiment database', ENV.store, DEFAULT_STORE_PATH))
     .option(
       '--lock-timeout-ms <ms>',
       'how long to wait for another process holding a lock',

@@ -26,6 +26,7 @@ import { action, type CommandContext } from '../command.js';
 import { addClientTlsOptions, clientTlsFromFlags, type ClientTlsFlags } from '../security-options.js';
 import { refuseFlags } from '../options.js';
 import { clusterToken } from './coordinator.js';
+import { ENV, envOption, typedOptions } from '../../config/environment.js';
 
 interface ResumeFlags extends ClientTlsFlags, Record<string, unknown> {
   store: string;
@@ -156,7 +157,7 @@ export function registerResume(program: Command, ctx: CommandContext): void {
       'continue a run that did not complete (ABANDONED: its process died; FAILED; CANCELLED) from its newest good checkpoint, on nats-server, a coordinator and N workers started on this host',
     )
     .argument('<run>', 'run id or a unique prefix of it')
-    .option('--store <file>', 'experiment database holding the run', './runs/bnn.db')
+    .addOption(envOption('--store <file>', 'experiment database holding the run', ENV.store, './runs/bnn.db'))
     .option('--local <n>', "workers to start (default: the world size of the run's last generation)")
     .option('--threads-per-worker <n>', "engine threads of each worker when the run's config leaves engine.threads at 0 (default: 1)")
     .option('--gpus <list>', GPUS_HELP)
@@ -165,19 +166,24 @@ export function registerResume(program: Command, ctx: CommandContext): void {
     .option('--json', 'print the result as one JSON object on stdout (no progress lines)')
     .option('--quiet', 'no progress lines')
     .option('--force', 'resume a PENDING or RUNNING run even though its process still runs or its workers still heartbeat')
-    .option(
-      '--coordinator <host:port>',
-      "resume on a running cluster instead (its coordinator checks the run in its own database and reads the run's checkpoints from where they live)",
+    .addOption(
+      envOption(
+        '--coordinator <host:port>',
+        "resume on a running cluster instead (its coordinator checks the run in its own database and reads the run's checkpoints from where they live); from the environment, unless --local is given",
+        ENV.coordinator,
+      ),
     )
     .option('--workers <n>', "with --coordinator: workers to resume with (default: the world size of the run's last generation)")
-    .option('--token <secret>', 'with --coordinator: the cluster token (default: BNN_CLUSTER_TOKEN)')
+    .addOption(envOption('--token <secret>', 'with --coordinator: the cluster token', ENV.clusterToken))
     .option('--priority <n>', 'with --coordinator: queue order while the run waits for workers (higher first)')
     .option('--detach', 'with --coordinator: resume, print the run id and exit');
   addClientTlsOptions(cmd).action(
-    action(ctx, async (id: string, raw: ResumeFlags) => {
-      if (raw.coordinator !== undefined) return resumeRemote(id, raw, ctx);
+    action(ctx, async (id: string, raw: ResumeFlags, command: Command) => {
+      // BNN_COORDINATOR (not typed) counts unless --local is typed
+      const typed = typedOptions(command, raw);
+      if (typed.coordinator !== undefined || (raw.coordinator !== undefined && raw.local === undefined)) return resumeRemote(id, raw, ctx);
       refuseFlags(
-        { '--workers': raw.workers, '--token': raw.token, '--priority': raw.priority, '--detach': raw.detach },
+        { '--workers': typed.workers, '--token': typed.token, '--priority': typed.priority, '--detach': typed.detach },
         'needs --coordinator <host:port> (use --local <n> for a cluster started here)',
       );
       const f = parseFlags(flagsSchema, raw);
@@ -185,7 +191,7 @@ export function registerResume(program: Command, ctx: CommandContext): void {
       const run = await checkResumable(f.store, id, raw.force === true);
       const workers = f.local ?? run.worldSize;
       const warn = (line: string) => {
-        if (!raw.json) ctx.io.stderr.write(`${line}\n`);
+        if (!raw.json) ctx.log.warn(line);
       };
       if (run.owner?.verdict.state === 'gone' && !raw.quiet) {
         warn(`bnn: run ${run.id} is ABANDONED (recorded as ${run.status}, but ${run.owner.verdict.why}); continuing it`);
@@ -219,7 +225,7 @@ export function registerResume(program: Command, ctx: CommandContext): void {
               `with ${workers} local worker(s), coordinator ${where.coordinator}, nats ${where.natsUrl}`,
           ],
         },
-        { io: ctx.io, json: raw.json === true, quiet: raw.quiet === true, store: f.store },
+        { io: ctx.io, log: ctx.log, json: raw.json === true, quiet: raw.quiet === true, store: f.store },
       );
     }),
   );
@@ -240,7 +246,7 @@ async function resumeRemote(id: string, raw: ResumeFlags, ctx: CommandContext): 
   const f = parseFlags(remoteFlags, raw);
   const tls = clientTlsFromFlags(raw);
   const warn = (line: string) => {
-    if (!raw.json) ctx.io.stderr.write(`${line}\n`);
+    if (!raw.json) ctx.log.warn(line);
   };
   let workers = f.workers ?? 0;
   return runClusterSession(
@@ -263,6 +269,6 @@ async function resumeRemote(id: string, raw: ResumeFlags, ctx: CommandContext): 
           `on the cluster at ${f.coordinator}${tls ? ' (TLS)' : ''}`,
       ],
     },
-    { io: ctx.io, json: raw.json === true, quiet: raw.quiet === true, detach: raw.detach === true },
+    { io: ctx.io, log: ctx.log, json: raw.json === true, quiet: raw.quiet === true, detach: raw.detach === true },
   );
 }

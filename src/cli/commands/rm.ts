@@ -17,6 +17,7 @@ import {
 } from '../checkpoint-files.js';
 import { action, type CommandContext } from '../command.js';
 import { addNatsAuthOptions, type NatsAuthFlags } from '../security-options.js';
+import { ENV, envOption } from '../../config/environment.js';
 
 export interface StoreNatsFlags extends NatsAuthFlags {
   store: string;
@@ -55,16 +56,16 @@ export function registerRm(program: Command, ctx: CommandContext): void {
       "delete runs' checkpoint files (local or in the NATS object store) and print the space freed; --purge also deletes the runs' rows",
     )
     .argument('<run...>', 'run ids or unique prefixes')
-    .option('--store <file>', 'experiment database holding the runs', './runs/bnn.db')
+    .addOption(envOption('--store <file>', 'experiment database holding the runs', ENV.store, './runs/bnn.db'))
     .option('--purge', 'also delete the runs themselves and all their data in the database')
     .option('--force', 'remove a PENDING or RUNNING run whose owner cannot be checked (another host)')
     .option('--nats <url>', 'NATS server holding object-store checkpoints (nats-os://…): needed to delete those')
     .option('--json', 'print the result as one JSON object');
   addNatsAuthOptions(cmd, 'worker').action(
-    action(ctx, async (ids: string[], raw: RmFlags) => {
+    action(ctx, async (ids: string[], raw: RmFlags, command: Command) => {
       const f = parseFlags(flagsSchema, raw);
       const store = openExistingStore(f.store);
-      const stores = cliCheckpointStores(natsTarget(raw, f.nats));
+      const stores = cliCheckpointStores(natsTarget(raw, f.nats, command));
       try {
         // every check before anything is deleted: the ids, that nothing trains them, the object store
         const rows = new Map<string, RunRow>();

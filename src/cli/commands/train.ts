@@ -37,7 +37,11 @@ export function registerTrain(program: Command, ctx: CommandContext): void {
         const config = applyOverrides(await loadConfig(configPath), overridesFromOptions(flags));
         // Loaded here, so `bnn --help` and config errors never pay for the engine.
         const { trainHere } = await import('../train-here.js');
-        return trainHere(config, { json: flags.json === true, quiet: flags.quiet === true, configPath, lockTimeoutMs }, ctx.io);
+        return trainHere(
+          config,
+          { json: flags.json === true, quiet: flags.quiet === true, configPath, lockTimeoutMs, log: ctx.log },
+          ctx.io,
+        );
       }),
     );
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { action, type CommandContext } from '../command.js';
+import { ENV, envOption, fromEnv } from '../../config/environment.js';
 import { choiceFlag, hostPortFlag, numberFlag, parseFlags } from '../../config/flags.js';
 import { BACKENDS } from '../../config/schema.js';
 import { parseNatsServers } from '../../collective/nats-url.js';
@@ -45,39 +46,47 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
     .description(
       'register with a coordinator and train the runs it assigns (gradients all-reduced over NATS), one after another, until SIGTERM/SIGINT',
     )
-    .requiredOption('--coordinator <host:port>', 'coordinator address')
-    .option(
-      '--nats <urls>',
-      "NATS url, or a cluster's seed list (comma-separated or repeated: nats://a:4222,nats://b:4222); default: the assignment's",
-      (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
+    .addOption(envOption('--coordinator <host:port>', 'coordinator address', ENV.coordinator).makeOptionMandatory())
+    .addOption(
+      envOption(
+        '--nats <urls>',
+        "NATS url, or a cluster's seed list (comma-separated or repeated: nats://a:4222,nats://b:4222); default: the assignment's",
+        ENV.natsUrl,
+      ).argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]),
     )
-    .option('--token <secret>', 'cluster token (default: BNN_CLUSTER_TOKEN)')
-    .option(
-      '--gpu <index>',
-      "train on this GPU alone (nvidia-smi's index): sets CUDA_VISIBLE_DEVICES=<index> and CUDA_DEVICE_ORDER=PCI_BUS_ID for this process; recorded with its hardware",
+    .addOption(envOption('--token <secret>', 'cluster token', ENV.clusterToken))
+    .addOption(
+      envOption(
+        '--gpu <index>',
+        "train on this GPU alone (nvidia-smi's index): sets CUDA_VISIBLE_DEVICES=<index> and CUDA_DEVICE_ORDER=PCI_BUS_ID for this process; recorded with its hardware",
+        ENV.workerGpu,
+      ),
     )
-    .option('--threads <n>', 'threads for the engine (0: all cores)', '1')
-    .option('--backend <name>', `engine backend: ${BACKENDS.join(', ')}`, 'auto')
+    .addOption(envOption('--threads <n>', 'threads for the engine (0: all cores)', ENV.workerThreads, '1'))
+    .addOption(envOption('--backend <name>', `engine backend: ${BACKENDS.join(', ')}`, ENV.workerBackend, 'auto'))
     .option('--connect-timeout-ms <n>', 'wait this long for the coordinator', '30000')
     .option('--step-deadline-ms <n>', 'an all-reduce step slower than this fails the run', '120000')
-    .option(
-      '--dump-weights-dir <dir>',
-      "write each run's final weights there as JSON, weights-rank<r>.json (for checks; BNN_WORKER_DUMP_WEIGHTS)",
+    .addOption(
+      envOption(
+        '--dump-weights-dir <dir>',
+        "write each run's final weights there as JSON, weights-rank<r>.json (for checks)",
+        ENV.workerDumpWeights,
+      ),
     )
     .option('--once', 'train one run, then exit (0 when it completed or was stopped, 1 when it failed here)')
     .option('--exit-with-stdin', 'stop when stdin closes (used by bnn launch)');
   addClientTlsOptions(cmd);
   addNatsAuthOptions(cmd, 'worker').action(
-    action(ctx, async (raw: WorkerFlags) => {
+    action(ctx, async (raw: WorkerFlags, command: Command) => {
       const f = parseFlags(flagsSchema, raw);
       const token = clusterToken(raw.token);
       const tls = clientTlsFromFlags(raw);
-      const natsAuth = natsAuthFromOptions(raw);
+      const natsAuth = natsAuthFromOptions(raw, (key) => fromEnv(command, key));
       const natsUrl = raw.nats ? parseNatsServers(raw.nats).join(',') : undefined;
       // before anything loads CUDA (the engine loads its addon, and tfjs-node-gpu, when the run starts)
       if (f.gpu !== undefined) selectGpu(f.gpu);
       const { runWorker } = await import('../../../worker/index.js');
-      const dump = raw.dumpWeightsDir ?? process.env.BNN_WORKER_DUMP_WEIGHTS;
+      const dump = raw.dumpWeightsDir;
       return runWorker({
         coordinator: f.coordinator,
         token,
@@ -92,7 +101,7 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
         ...(natsUrl ? { natsUrl } : {}),
         ...(f.gpu !== undefined ? { gpu: f.gpu } : {}),
         ...(dump ? { dumpWeightsDir: dump } : {}),
-        log: (line) => ctx.io.stderr.write(`${line}\n`),
+        log: ctx.log.line,
       });
     }),
   );
