@@ -6,7 +6,7 @@
  * result. SIGINT (Ctrl-C) or SIGTERM (a scheduler's stop) cancels the run and waits for
  * CANCELLED; a second one leaves at once.
  */
-import { ENV_VARS } from '../config/environment.js';
+import { ENV, ENV_VARS } from '../config/environment.js';
 import type { CoordinatorClient, ClientTls, RunInfo } from '../rpc/index.js';
 import { onStopSignals, signalExitCode, type StopSignal } from '../util/signals.js';
 import type { Logger } from '../util/log.js';
@@ -199,7 +199,9 @@ async function connect(target: SessionTarget, out: SessionOutput): Promise<Conne
       if (!out.quiet) out.log.relay(line, source);
     },
     logFormat: out.log.format,
-    dropEnv: ENV_VARS,
+    // settings meant for another cluster never reach this one's children; the weights-dump hook of
+    // the workers (BNN_WORKER_DUMP_WEIGHTS, no flag of launch) does
+    dropEnv: ENV_VARS.filter((v) => v !== ENV.workerDumpWeights),
     onWorkerExit: (i, code) => {
       if (code !== 0 && !ended) workerFailure ??= `worker ${i} exited with ${code === null ? 'a signal' : `code ${code}`}`;
     },
