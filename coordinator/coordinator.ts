@@ -27,6 +27,7 @@ import {
   joinRun,
   lastGeneration,
   leaveRun,
+  listCheckpoints,
   listEpochMetrics,
   markRunning,
   recordHardware,
@@ -382,6 +383,7 @@ export class Coordinator {
     // the run's config, with the wire format the resume asks for
     const config = compression === '' ? stored : { ...stored, train: { ...stored.train, compression } };
     const { chosen, refused } = await chooseCheckpoint(this.db, row.id, this.checkpoints);
+    if ((chosen && isObjectLocation(chosen.path)) || stored.checkpointStore === 'nats') await this.deleteOrphans(row.id);
     if (this.runs.has(row.id)) throw new NotResumableError(row.id, 'it was resumed concurrently');
     const warnings = refused.map((r) => `${r.problem}; refused`);
     for (const r of refused) {
@@ -657,6 +659,31 @@ export class Coordinator {
     void settled.then(() => {
       if (this.pruning.get(runId) === settled) this.pruning.delete(runId);
     });
+  }
+
+  /**
+   * Deletes the run's objects in the object store that no row records, before it resumes (nothing
+   * writes them then). A retention pass removes rows first, then objects, so a coordinator killed
+   * in between leaves such orphans; a failure here is logged and the resume goes on.
+   */
+  private async deleteOrphans(runId: string): Promise<void> {
+    await this.pruning.get(runId);
+    try {
+      const store = await this.checkpoints.objects();
+      const recorded = new Set(listCheckpoints(this.db, runId).map((c) => c.path));
+      const orphans = (await store.list(runId)).filter((c) => !recorded.has(c.location));
+      if (orphans.length === 0) return;
+      let bytesFreed = 0;
+      for (const o of orphans) bytesFreed += await store.delete(o.location);
+      addEvent(this.db, {
+        runId,
+        kind: 'checkpoints-deleted',
+        detail: { paths: orphans.map((o) => o.location), bytesFreed, orphans: true },
+      });
+      this.log(`run ${runId}: deleted ${orphans.length} checkpoint object(s) no row recorded (a retention pass cut short)`);
+    } catch (err) {
+      this.log(`run ${runId}: could not look for orphaned checkpoint objects: ${(err as Error).message}`, 'warn');
+    }
   }
 
   /** Waits for the retention passes in flight (tests, shutdown). */
