@@ -3,6 +3,8 @@
 // elastic re-forming (a lost member, a failed collective or a joining worker bumps the
 // generation), checkpoints and resume, and every write to the experiment database.
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { newRunKey } from '../src/collective/auth.js';
 import { COMPRESSIONS, isCompression } from '../src/collective/compression.js';
 import { NatsObjectBucket } from '../src/collective/nats-object-store.js';
@@ -383,7 +385,7 @@ export class Coordinator {
     // the run's config, with the wire format the resume asks for
     const config = compression === '' ? stored : { ...stored, train: { ...stored.train, compression } };
     const { chosen, refused } = await chooseCheckpoint(this.db, row.id, this.checkpoints);
-    if ((chosen && isObjectLocation(chosen.path)) || stored.checkpointStore === 'nats') await this.deleteOrphans(row.id);
+    await this.deleteOrphans(row.id, (chosen && isObjectLocation(chosen.path)) || stored.checkpointStore === 'nats');
     if (this.runs.has(row.id)) throw new NotResumableError(row.id, 'it was resumed concurrently');
     const warnings = refused.map((r) => `${r.problem}; refused`);
     for (const r of refused) {
@@ -662,27 +664,31 @@ export class Coordinator {
   }
 
   /**
-   * Deletes the run's objects in the object store that no row records, before it resumes (nothing
-   * writes them then). A retention pass removes rows first, then objects, so a coordinator killed
-   * in between leaves such orphans; a failure here is logged and the resume goes on.
+   * Deletes the run's checkpoints that no row records, before it resumes (nothing writes them
+   * then): its objects in the object store (`objects`), and the files beside its recorded local
+   * ones (where this host sees them). A retention pass removes rows first, then the checkpoints,
+   * so a cluster killed in between leaves such orphans; a failure here is logged and the resume
+   * goes on.
    */
-  private async deleteOrphans(runId: string): Promise<void> {
+  private async deleteOrphans(runId: string, objects: boolean): Promise<void> {
     await this.pruning.get(runId);
     try {
-      const store = await this.checkpoints.objects();
-      const recorded = new Set(listCheckpoints(this.db, runId).map((c) => c.path));
-      const orphans = (await store.list(runId)).filter((c) => !recorded.has(c.location));
+      const rows = listCheckpoints(this.db, runId);
+      const recorded = new Set(rows.map((c) => c.path));
+      const found = new Set<string>();
+      if (objects) for (const c of await (await this.checkpoints.objects()).list(runId)) found.add(c.location);
+      for (const dir of new Set(rows.filter((c) => !isObjectLocation(c.path)).map((c) => dirname(c.path)))) {
+        if (!existsSync(dir)) continue;
+        for (const f of readdirSync(dir)) if (f.endsWith('.safetensors')) found.add(join(dir, f));
+      }
+      const orphans = [...found].filter((location) => !recorded.has(location));
       if (orphans.length === 0) return;
       let bytesFreed = 0;
-      for (const o of orphans) bytesFreed += await store.delete(o.location);
-      addEvent(this.db, {
-        runId,
-        kind: 'checkpoints-deleted',
-        detail: { paths: orphans.map((o) => o.location), bytesFreed, orphans: true },
-      });
-      this.log(`run ${runId}: deleted ${orphans.length} checkpoint object(s) no row recorded (a retention pass cut short)`);
+      for (const location of orphans) bytesFreed += await this.checkpoints.delete(location);
+      addEvent(this.db, { runId, kind: 'checkpoints-deleted', detail: { paths: orphans, bytesFreed, orphans: true } });
+      this.log(`run ${runId}: deleted ${orphans.length} checkpoint(s) no row recorded (a retention pass cut short)`);
     } catch (err) {
-      this.log(`run ${runId}: could not look for orphaned checkpoint objects: ${(err as Error).message}`, 'warn');
+      this.log(`run ${runId}: could not look for orphaned checkpoints: ${(err as Error).message}`, 'warn');
     }
   }
 

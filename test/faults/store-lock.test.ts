@@ -11,7 +11,8 @@ import { spawnCli } from '../helpers/cluster.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { assertUserError, epochRowCount, holdWriteLock, storedEpochs, storedRuns, waitUntil, writeRunConfig } from './fixtures.js';
 
-const EPOCH_DONE = /^epoch \d+\/\d+ {2}train loss/;
+/** An epoch line (after its timestamp and level). */
+const EPOCH_DONE = /^(?:\S+Z \w+ +)?epoch \d+\/\d+ {2}train loss/;
 
 test('faults store - another client holds BEGIN IMMEDIATE for 20 s mid-run: training goes on, the run COMPLETES with every epoch', async (t) => {
   const dir = await tmpDir({ t, prefix: 'bnn-faults-lock-' });
